@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs every system package Ember needs on Debian 12. Idempotent and non-interactive.
+set -euo pipefail
+
+PACKAGES=(
+  build-essential cmake ninja-build pkg-config ccache git
+  clang libclang-rt-dev          # libFuzzer and the sanitizer runtimes
+  libopenblas-dev liblapack-dev  # F32 GEMM and LAPACK decompositions
+  libhwy-dev                     # portable SIMD with runtime dispatch
+  nlohmann-json3-dev libcli11-dev
+  libpcre2-dev libutf8proc-dev   # tokenizer regexes and Unicode data
+  libgtest-dev libgmock-dev libbenchmark-dev
+  python3 python3-venv           # only for tools/ and bench/ peers, never for the build
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  SUDO=""
+  [[ $(id -u) -ne 0 ]] && SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi

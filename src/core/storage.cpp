@@ -1,0 +1,44 @@
+#include "ember/core/storage.hpp"
+
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "ember/core/error.hpp"
+
+namespace ember {
+
+std::shared_ptr<Storage> Storage::allocate(size_t bytes) {
+  std::shared_ptr<Storage> s(new Storage());
+  const size_t rounded = (bytes + kAlignment - 1) / kAlignment * kAlignment;
+  if (rounded > 0) {
+    void* p = std::aligned_alloc(kAlignment, rounded);
+    if (p == nullptr) throw std::bad_alloc();
+    std::memset(p, 0, rounded);
+    s->data_ = static_cast<std::byte*>(p);
+  }
+  s->size_ = bytes;
+  s->owned_ = true;
+  return s;
+}
+
+std::shared_ptr<Storage> Storage::borrow(const std::byte* data, size_t bytes,
+                                         std::shared_ptr<const void> keepalive) {
+  std::shared_ptr<Storage> s(new Storage());
+  s->data_ = const_cast<std::byte*>(data);  // never written through: mutable_data() refuses
+  s->size_ = bytes;
+  s->owned_ = false;
+  s->keepalive_ = std::move(keepalive);
+  return s;
+}
+
+Storage::~Storage() {
+  if (owned_) std::free(data_);
+}
+
+std::byte* Storage::mutable_data() {
+  if (!owned_) throw Error("storage is borrowed (read-only); copy the tensor before writing");
+  return data_;
+}
+
+}  // namespace ember
