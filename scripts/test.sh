@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+bash scripts/fetch_models.sh >/dev/null  # real model files some tests read (cached)
 jobs=$(nproc)
 
 echo "== release build + tests"
