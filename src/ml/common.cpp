@@ -75,8 +75,8 @@ int64_t count_classes(const Vector& y, std::string_view who) {
       ++distinct;
     }
   }
-  if (distinct < 2) throw Error(std::string(who) + ": needs at least two classes, got " +
-                                std::to_string(distinct));
+  if (distinct < 2)
+    throw Error(std::string(who) + ": needs at least two classes, got " + std::to_string(distinct));
   return k;
 }
 
@@ -167,6 +167,12 @@ void ParamMap::finish(std::string_view algorithm) const {
       throw Error("unknown parameter '" + key + "' for " + std::string(algorithm));
     }
   }
+}
+
+ParamMap ParamMap::merged(const std::map<std::string, std::string>& extra) const {
+  std::map<std::string, std::string> values = values_;
+  for (const auto& [key, value] : extra) values[key] = value;
+  return ParamMap(std::move(values));
 }
 
 // ---- archive

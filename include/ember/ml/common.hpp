@@ -69,6 +69,9 @@ class ParamMap {
   std::optional<double> get_optional_double(const std::string& key, std::optional<double> fallback);
   bool has(const std::string& key) const { return values_.count(key) != 0; }
   void finish(std::string_view algorithm) const;
+  // A copy with `extra` added (overriding equal keys), nothing marked as consumed.
+  ParamMap merged(const std::map<std::string, std::string>& extra) const;
+  const std::map<std::string, std::string>& values() const { return values_; }
 
  private:
   const std::string* take(const std::string& key);
@@ -149,6 +152,51 @@ std::vector<std::string> algorithm_names();
 struct AlgorithmRegistrar {
   explicit AlgorithmRegistrar(Algorithm algorithm);
 };
+
+// Wraps a typed fitted model as a FittedModel (for registrars). Forwards predict_proba and
+// transform when the typed model has them; otherwise the FittedModel defaults throw.
+template <typename Fitted>
+class ModelAdapter : public FittedModel {
+ public:
+  ModelAdapter(std::string name, Fitted model) : name_(std::move(name)), model_(std::move(model)) {}
+  std::string algorithm() const override { return name_; }
+  int64_t n_features() const override { return model_.n_features(); }
+  Vector predict(const Matrix& x) const override {
+    if constexpr (requires { model_.predict(x); }) {
+      return model_.predict(x);
+    } else {
+      throw Error(name_ + " is a transformer and has no predict");
+    }
+  }
+  Matrix predict_proba(const Matrix& x) const override {
+    if constexpr (requires { model_.predict_proba(x); }) {
+      return model_.predict_proba(x);
+    } else {
+      return FittedModel::predict_proba(x);
+    }
+  }
+  Matrix transform(const Matrix& x) const override {
+    if constexpr (requires { model_.transform(x); }) {
+      return model_.transform(x);
+    } else {
+      return FittedModel::transform(x);
+    }
+  }
+  void save(ArchiveWriter& out) const override { model_.save(out); }
+  const Fitted& model() const { return model_; }
+
+ private:
+  std::string name_;
+  Fitted model_;
+};
+
+// Loader for Algorithm::load of a ModelAdapter<Fitted> (Fitted has a static load(in)).
+template <typename Fitted>
+std::function<std::unique_ptr<FittedModel>(ArchiveReader&)> adapter_loader(std::string name) {
+  return [name](ArchiveReader& in) -> std::unique_ptr<FittedModel> {
+    return std::make_unique<ModelAdapter<Fitted>>(name, Fitted::load(in));
+  };
+}
 
 // Whole-file save/load with magic "EMBERML", version and algorithm name.
 std::string save_model(const FittedModel& model);

@@ -1,0 +1,292 @@
+// `ember ml fit|predict|eval|list`: classical ML on CSV files through the algorithm registry.
+//
+// Choices (documented in `ember ml --help`):
+// - Categorical (text) feature columns are one-hot encoded automatically over the categories
+//   seen in the training file; an unseen category at predict time is an error.
+// - Unsupervised algorithms (clustering, transformers) accept --target: that column is then
+//   left out of the features (so a labelled file can be clustered as is).
+// - At predict time columns are matched by name; the target column is ignored; any other
+//   column the model was not fitted with is an error (a feature-count mismatch).
+#include <charconv>
+#include <fstream>
+#include <iostream>
+#include <numeric>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "command.hpp"
+#include "ember/ml/common.hpp"
+#include "ember/ml/csv.hpp"
+#include "ember/ml/model_selection.hpp"
+
+namespace ember::cli {
+namespace {
+
+using namespace ember::ml;
+
+constexpr std::string_view kPipelineMagic = "EMBER-ML-PIPELINE";
+constexpr uint64_t kPipelineVersion = 1;
+
+struct Pipeline {
+  TableSchema schema;
+  std::unique_ptr<FittedModel> model;
+};
+
+std::string number_text(double v) {
+  char buf[64];
+  auto [ptr, ec] = std::to_chars(buf, buf + sizeof(buf), v);
+  return std::string(buf, ptr);
+}
+
+std::string csv_field(const std::string& s) {
+  if (s.find_first_of(",\"\r\n") == std::string::npos) return s;
+  std::string out = "\"";
+  for (char c : s) out += (c == '"') ? std::string("\"\"") : std::string(1, c);
+  return out + "\"";
+}
+
+bool supervised(const Algorithm& a) {
+  return a.task == Task::Classification || a.task == Task::Regression;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error("cannot open " + path);
+  std::ostringstream s;
+  s << in.rdbuf();
+  if (!in && !in.eof()) throw Error("cannot read " + path);
+  return s.str();
+}
+
+void write_file(const std::string& path, const std::string& bytes) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) throw Error("cannot write " + path);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    if (!out) throw Error("cannot write " + path);
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::remove(tmp.c_str());
+    throw Error("cannot write " + path);
+  }
+}
+
+Pipeline load_pipeline(const std::string& path) {
+  const std::string bytes = read_file(path);
+  ArchiveReader in(bytes);
+  try {
+    if (bytes.size() < 8 || in.str() != kPipelineMagic) {
+      throw Error("not an Ember ML model file");
+    }
+    const uint64_t version = in.u64();
+    if (version != kPipelineVersion) {
+      throw Error("unsupported model file version " + std::to_string(version));
+    }
+    Pipeline p;
+    p.schema = TableSchema::load(in);
+    const std::string model_bytes = in.str();
+    if (!in.at_end()) throw Error("model file has trailing bytes");
+    p.model = load_model(model_bytes);
+    if (p.model->n_features() != p.schema.n_matrix_columns()) {
+      throw Error("model file is corrupt (feature count)");
+    }
+    return p;
+  } catch (const Error& e) {
+    throw Error(path + ": " + e.what());
+  }
+}
+
+// Rejects data columns that are neither features nor the target.
+void check_columns(const CsvTable& table, const TableSchema& schema) {
+  for (const CsvColumn& column : table.columns) {
+    if (column.name == schema.target) continue;
+    bool known = false;
+    for (const FeatureColumn& f : schema.features) known = known || f.name == column.name;
+    if (!known) {
+      throw Error("the data has column '" + column.name +
+                  "', which the model was not fitted with (it expects " +
+                  std::to_string(schema.features.size()) + " feature columns)");
+    }
+  }
+}
+
+struct FitOptions {
+  std::string algo, train, target, out;
+  std::vector<std::string> params;
+};
+
+void run_fit(const FitOptions& o) {
+  const Algorithm& algorithm = find_algorithm(o.algo);
+  ParamMap params = ParamMap::parse(o.params);
+  if (supervised(algorithm) && o.target.empty()) {
+    throw Error(o.algo + " is supervised: give the target column with --target");
+  }
+  const CsvTable table = read_csv(o.train);
+  const TableSchema schema = TableSchema::fit(
+      table, o.target, algorithm.task == Task::Classification, supervised(algorithm));
+  const Matrix x = schema.features_of(table);
+  Vector y;
+  if (supervised(algorithm)) y = schema.target_of(table);
+  auto model = algorithm.fit(params, x, supervised(algorithm) ? &y : nullptr);
+  ArchiveWriter out;
+  out.str(kPipelineMagic);
+  out.u64(kPipelineVersion);
+  schema.save(out);
+  out.str(save_model(*model));
+  write_file(o.out, out.bytes());
+  nlohmann::json summary = {
+      {"algorithm", o.algo}, {"n_samples", x.rows}, {"n_features", x.cols}, {"model", o.out}};
+  if (algorithm.task == Task::Classification) summary["classes"] = schema.classes;
+  std::cout << summary.dump() << "\n";
+}
+
+struct PredictOptions {
+  std::string model, data;
+  bool proba = false;
+};
+
+void run_predict(const PredictOptions& o) {
+  const Pipeline p = load_pipeline(o.model);
+  const Algorithm& algorithm = find_algorithm(p.model->algorithm());
+  if (o.proba && !algorithm.supports_proba) {
+    throw Error(p.model->algorithm() + " does not provide class probabilities (--proba)");
+  }
+  const CsvTable table = read_csv(o.data);
+  check_columns(table, p.schema);
+  const Matrix x = p.schema.features_of(table);
+  if (x.cols != p.model->n_features()) {
+    throw Error("the data has " + std::to_string(x.cols) + " features, the model expects " +
+                std::to_string(p.model->n_features()));
+  }
+  std::string out;
+  if (algorithm.task == Task::Transform) {
+    const Matrix t = p.model->transform(x);
+    for (int64_t c = 0; c < t.cols; ++c) out += (c ? ",x" : "x") + std::to_string(c);
+    out += "\n";
+    for (int64_t r = 0; r < t.rows; ++r) {
+      for (int64_t c = 0; c < t.cols; ++c) out += (c ? "," : "") + number_text(t(r, c));
+      out += "\n";
+    }
+    std::cout << out;
+    return;
+  }
+  const Vector pred = p.model->predict(x);
+  Matrix proba;
+  const auto& classes = p.schema.classes;
+  if (o.proba) {
+    proba = p.model->predict_proba(x);
+    if (proba.cols != static_cast<int64_t>(classes.size()) || proba.rows != x.rows) {
+      throw Error("internal error: probability columns do not match the classes");
+    }
+  }
+  out = "prediction";
+  if (o.proba) {
+    for (const auto& label : classes) out += "," + csv_field("proba_" + label);
+  }
+  out += "\n";
+  for (int64_t r = 0; r < x.rows; ++r) {
+    const double v = pred[static_cast<size_t>(r)];
+    if (algorithm.task == Task::Classification) {
+      if (!(v >= 0) || v >= static_cast<double>(classes.size())) {
+        throw Error("internal error: predicted class index out of range");
+      }
+      out += csv_field(classes[static_cast<size_t>(v)]);
+    } else {
+      out += number_text(v);
+    }
+    if (o.proba) {
+      for (int64_t c = 0; c < proba.cols; ++c) out += "," + number_text(proba(r, c));
+    }
+    out += "\n";
+  }
+  std::cout << out;
+}
+
+struct EvalOptions {
+  std::string algo, data, target, metric;
+  std::vector<std::string> params;
+  int64_t cv = 5;
+};
+
+void run_eval(const EvalOptions& o) {
+  const Algorithm& algorithm = find_algorithm(o.algo);
+  if (!supervised(algorithm)) {
+    throw Error("eval cross-validates classifiers and regressors; " + o.algo + " is neither");
+  }
+  const ParamMap params = ParamMap::parse(o.params);
+  const CsvTable table = read_csv(o.data);
+  const TableSchema schema =
+      TableSchema::fit(table, o.target, algorithm.task == Task::Classification);
+  const Matrix x = schema.features_of(table);
+  const Vector y = schema.target_of(table);
+  const std::string metric =
+      o.metric.empty() ? (algorithm.task == Task::Classification ? "accuracy" : "r2") : o.metric;
+  const std::vector<double> scores = cross_val_score(o.algo, params, x, y, o.cv, metric);
+  const double mean =
+      std::accumulate(scores.begin(), scores.end(), 0.0) / static_cast<double>(scores.size());
+  nlohmann::json result = {
+      {"algorithm", o.algo}, {"metric", metric}, {"cv", o.cv}, {"scores", scores}, {"mean", mean}};
+  std::cout << result.dump() << "\n";
+}
+
+const CommandRegistrar register_ml{
+    {"ml", [](CLI::App& app) {
+       auto* ml = app.add_subcommand(
+           "ml",
+           "Classical ML on CSV files (scikit-learn algorithm and parameter names). Text feature "
+           "columns are one-hot encoded; unsupervised algorithms drop --target from the features.");
+       ml->require_subcommand(1);
+
+       auto fit = std::make_shared<FitOptions>();
+       auto* fit_cmd = ml->add_subcommand("fit", "Fit a model on a CSV file and save it");
+       fit_cmd
+           ->add_option("--algo", fit->algo, "scikit-learn class name, e.g. RandomForestClassifier")
+           ->required();
+       fit_cmd->add_option("--param", fit->params, "key=value (scikit-learn parameter names)");
+       fit_cmd->add_option("--train", fit->train, "training CSV with a header row")->required();
+       fit_cmd->add_option("--target", fit->target, "target column (supervised algorithms)");
+       fit_cmd->add_option("--out", fit->out, "model file to write")->required();
+       fit_cmd->callback([fit] { run_fit(*fit); });
+
+       auto predict = std::make_shared<PredictOptions>();
+       auto* predict_cmd = ml->add_subcommand("predict", "Predict with a saved model; prints CSV");
+       predict_cmd->add_option("--model", predict->model, "model file from `ember ml fit`")
+           ->required();
+       predict_cmd->add_option("--data", predict->data, "CSV with the training feature columns")
+           ->required();
+       predict_cmd->add_flag("--proba", predict->proba, "add a proba_<label> column per class");
+       predict_cmd->callback([predict] { run_predict(*predict); });
+
+       auto eval = std::make_shared<EvalOptions>();
+       auto* eval_cmd = ml->add_subcommand(
+           "eval",
+           "Cross-validate (StratifiedKFold for classifiers, KFold otherwise); prints JSON");
+       eval_cmd->add_option("--algo", eval->algo, "scikit-learn class name")->required();
+       eval_cmd->add_option("--param", eval->params, "key=value (scikit-learn parameter names)");
+       eval_cmd->add_option("--data", eval->data, "CSV with a header row")->required();
+       eval_cmd->add_option("--target", eval->target, "target column")->required();
+       eval_cmd->add_option("--cv", eval->cv, "number of folds (default 5)");
+       eval_cmd->add_option("--metric", eval->metric,
+                            "accuracy (classifiers) or r2 (regressors) by default; also f1_macro, "
+                            "roc_auc, neg_log_loss, neg_mean_squared_error, ...");
+       eval_cmd->callback([eval] { run_eval(*eval); });
+
+       auto* list_cmd = ml->add_subcommand("list", "List the registered algorithms");
+       list_cmd->callback([] {
+         std::string out;
+         for (const auto& name : algorithm_names()) {
+           const Algorithm& a = find_algorithm(name);
+           const char* task = a.task == Task::Classification ? "classifier"
+                              : a.task == Task::Regression   ? "regressor"
+                              : a.task == Task::Clustering   ? "clustering"
+                                                             : "transformer";
+           out += name + "\t" + task + (a.supports_proba ? "\tproba" : "") + "\n";
+         }
+         std::cout << out;
+       });
+     }}};
+
+}  // namespace
+}  // namespace ember::cli

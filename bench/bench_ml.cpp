@@ -1,0 +1,157 @@
+// Ember's side of bench/ml_bench.py: loads float64 .npy arrays, fits the registered algorithm
+// NAME with scikit-learn parameters, times fit and predict in-process with a given thread
+// count, and prints one JSON object. An algorithm that is not registered prints
+// {"status": "missing"}.
+//
+//   bench_ml --algo NAME [--param k=v ...] --x-train X.npy [--y-train y.npy] --x-test T.npy
+//            [--y-test t.npy] [--threads N]
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "ember/core/thread_pool.hpp"
+#include "ember/ml/common.hpp"
+#include "ember/ml/metrics.hpp"
+
+extern "C" void openblas_set_num_threads(int num_threads);
+
+namespace {
+
+using ember::Error;
+using ember::ml::Matrix;
+using ember::ml::Vector;
+
+// Reads a C-order little-endian float64 .npy file of one or two dimensions.
+Matrix read_npy(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error("cannot open " + path);
+  std::ostringstream s;
+  s << in.rdbuf();
+  const std::string bytes = s.str();
+  if (bytes.size() < 10 || bytes.compare(0, 6, "\x93NUMPY") != 0) throw Error(path + ": not .npy");
+  const int major = static_cast<unsigned char>(bytes[6]);
+  size_t header_len = 0, offset = 0;
+  if (major == 1) {
+    header_len = static_cast<unsigned char>(bytes[8]) | (static_cast<unsigned char>(bytes[9]) << 8);
+    offset = 10;
+  } else {
+    if (bytes.size() < 12) throw Error(path + ": truncated .npy");
+    for (int i = 0; i < 4; ++i)
+      header_len |= size_t{static_cast<unsigned char>(bytes[8 + i])} << (8 * i);
+    offset = 12;
+  }
+  if (offset + header_len > bytes.size()) throw Error(path + ": truncated .npy header");
+  const std::string header = bytes.substr(offset, header_len);
+  if (header.find("'descr': '<f8'") == std::string::npos ||
+      header.find("'fortran_order': False") == std::string::npos) {
+    throw Error(path + ": expected C-order float64 (<f8)");
+  }
+  const size_t open = header.find("'shape': (");
+  const size_t close = header.find(')', open);
+  if (open == std::string::npos || close == std::string::npos) throw Error(path + ": no shape");
+  std::vector<int64_t> dims;
+  std::stringstream shape(header.substr(open + 10, close - open - 10));
+  std::string item;
+  while (std::getline(shape, item, ',')) {
+    if (item.find_first_not_of(' ') == std::string::npos) continue;
+    dims.push_back(std::stoll(item));
+  }
+  if (dims.empty() || dims.size() > 2) throw Error(path + ": expected 1 or 2 dimensions");
+  Matrix m(dims[0], dims.size() == 2 ? dims[1] : 1);
+  const size_t data_bytes = m.data.size() * sizeof(double);
+  if (offset + header_len + data_bytes != bytes.size()) throw Error(path + ": size mismatch");
+  std::memcpy(m.data.data(), bytes.data() + offset + header_len, data_bytes);
+  return m;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string algo, x_train, y_train, x_test, y_test;
+  std::vector<std::string> params;
+  int threads = 1;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto next = [&]() -> std::string {
+      if (i + 1 >= argc) throw Error("missing value after " + a);
+      return argv[++i];
+    };
+    try {
+      if (a == "--algo")
+        algo = next();
+      else if (a == "--param")
+        params.push_back(next());
+      else if (a == "--x-train")
+        x_train = next();
+      else if (a == "--y-train")
+        y_train = next();
+      else if (a == "--x-test")
+        x_test = next();
+      else if (a == "--y-test")
+        y_test = next();
+      else if (a == "--threads")
+        threads = std::stoi(next());
+      else
+        throw Error("unknown argument " + a);
+    } catch (const std::exception& e) {
+      std::cerr << "error: " << e.what() << "\n";
+      return 1;
+    }
+  }
+  nlohmann::json result = {{"algo", algo}, {"threads", threads}};
+  try {
+    const ember::ml::Algorithm* algorithm = nullptr;
+    try {
+      algorithm = &ember::ml::find_algorithm(algo);
+    } catch (const Error&) {
+      result["status"] = "missing";
+      std::cout << result.dump() << "\n";
+      return 0;
+    }
+    ember::set_num_threads(threads);
+    openblas_set_num_threads(threads);
+    const Matrix xtr = read_npy(x_train);
+    const Matrix xte = read_npy(x_test);
+    Vector ytr, yte;
+    if (!y_train.empty()) ytr = read_npy(y_train).data;
+    if (!y_test.empty()) yte = read_npy(y_test).data;
+    ember::ml::ParamMap p = ember::ml::ParamMap::parse(params);
+    const bool supervised = algorithm->task == ember::ml::Task::Classification ||
+                            algorithm->task == ember::ml::Task::Regression;
+    auto start = std::chrono::steady_clock::now();
+    auto model = algorithm->fit(p, xtr, supervised ? &ytr : nullptr);
+    result["fit_s"] = seconds_since(start);
+    start = std::chrono::steady_clock::now();
+    const Vector pred = model->predict(xte);
+    result["predict_s"] = seconds_since(start);
+    if (!yte.empty()) {
+      switch (algorithm->task) {
+        case ember::ml::Task::Classification:
+          result["metric"] = "accuracy";
+          result["score"] = ember::ml::accuracy_score(yte, pred);
+          break;
+        case ember::ml::Task::Regression:
+          result["metric"] = "r2";
+          result["score"] = ember::ml::r2_score(yte, pred);
+          break;
+        default:
+          result["metric"] = "adjusted_rand";
+          result["score"] = ember::ml::adjusted_rand_score(yte, pred);
+      }
+    }
+    result["status"] = "ok";
+  } catch (const std::exception& e) {
+    result["status"] = "error";
+    result["error"] = e.what();
+  }
+  std::cout << result.dump() << "\n";
+  return 0;
+}

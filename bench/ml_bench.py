@@ -1,0 +1,178 @@
+#!/usr/bin/env python3
+"""Classical ML: Ember (build/bin/bench_ml) against scikit-learn on the same data and threads.
+
+One run times fit and predict for each row below with 1 and 2 threads, prints the ratios
+(scikit-learn time / Ember time, so > 1 means Ember is faster) and both models' test scores.
+Data are synthetic and seeded; they reach Ember as .npy files in a temporary directory.
+
+  tools/.venv/bin/python bench/ml_bench.py [--bin build/bin/bench_ml] [--threads 1,2]
+        [--only NAME,...] [--scale 1.0] [--json results.json]
+
+--scale shrinks every row's sample counts (for a quick smoke run); the documented figures use 1.
+"""
+import argparse
+import json
+import os
+import pathlib
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+from sklearn import cluster, ensemble, linear_model, metrics, neighbors, svm
+from sklearn.datasets import make_blobs, make_classification, make_regression
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def rows(scale):
+    def n(v):
+        return max(200, int(v * scale))
+
+    return [
+        # name, algorithm, ember params, sklearn factory(threads), data maker, task
+        ("RandomForestClassifier (100 trees)", "RandomForestClassifier",
+         ["n_estimators=100", "random_state=0"],
+         lambda t: ensemble.RandomForestClassifier(n_estimators=100, random_state=0, n_jobs=t),
+         lambda: classification(n(100_000), 20), "classification"),
+        ("HistGradientBoostingClassifier", "HistGradientBoostingClassifier", ["random_state=0"],
+         lambda t: ensemble.HistGradientBoostingClassifier(random_state=0),
+         lambda: classification(n(100_000), 20), "classification"),
+        ("KMeans (k=8)", "KMeans", ["n_clusters=8", "random_state=0", "n_init=1"],
+         lambda t: cluster.KMeans(n_clusters=8, random_state=0, n_init=1),
+         lambda: blobs(n(1_000_000), 10, 8), "clustering"),
+        ("LogisticRegression", "LogisticRegression", [],
+         lambda t: linear_model.LogisticRegression(),
+         lambda: classification(n(100_000), 100), "classification"),
+        ("Ridge", "Ridge", ["alpha=1.0"], lambda t: linear_model.Ridge(alpha=1.0),
+         lambda: regression(n(100_000), 100), "regression"),
+        ("SVC (RBF)", "SVC", ["kernel=rbf", "C=1.0"], lambda t: svm.SVC(kernel="rbf", C=1.0),
+         lambda: classification(n(10_000), 20), "classification"),
+        ("KNeighborsClassifier (k=5)", "KNeighborsClassifier", ["n_neighbors=5"],
+         lambda t: neighbors.KNeighborsClassifier(n_neighbors=5, n_jobs=t),
+         lambda: classification(n(100_000), 10, n_test=n(10_000)), "classification"),
+    ]
+
+
+def split(x, y, n_test):
+    return x[:-n_test], y[:-n_test], x[-n_test:], y[-n_test:]
+
+
+def classification(n, d, n_test=None):
+    n_test = n_test or max(n // 5, 100)
+    x, y = make_classification(n_samples=n + n_test, n_features=d, n_informative=max(2, d // 2),
+                               random_state=0)
+    return split(x, y.astype(float), n_test)
+
+
+def regression(n, d):
+    n_test = max(n // 5, 100)
+    x, y = make_regression(n_samples=n + n_test, n_features=d, noise=10.0, random_state=0)
+    return split(x, y, n_test)
+
+
+def blobs(n, d, k):
+    n_test = max(n // 10, 100)
+    x, y = make_blobs(n_samples=n + n_test, n_features=d, centers=k, random_state=0)
+    return split(x, y.astype(float), n_test)
+
+
+def sklearn_run(factory, threads, data, task):
+    xtr, ytr, xte, yte = data
+    with threadpool_limits(limits=threads):
+        os.environ["OMP_NUM_THREADS"] = str(threads)
+        model = factory(threads)
+        start = time.perf_counter()
+        if task == "clustering":
+            model.fit(xtr)
+        else:
+            model.fit(xtr, ytr)
+        fit_s = time.perf_counter() - start
+        start = time.perf_counter()
+        pred = model.predict(xte)
+        predict_s = time.perf_counter() - start
+    if task == "classification":
+        score = metrics.accuracy_score(yte, pred)
+    elif task == "regression":
+        score = metrics.r2_score(yte, pred)
+    else:
+        score = metrics.adjusted_rand_score(yte, pred)
+    return {"fit_s": fit_s, "predict_s": predict_s, "score": score}
+
+
+def ember_run(binary, algo, params, threads, files, task):
+    cmd = [str(binary), "--algo", algo, "--threads", str(threads), "--x-train", files["xtr"],
+           "--x-test", files["xte"], "--y-test", files["yte"]]
+    if task != "clustering":
+        cmd += ["--y-train", files["ytr"]]
+    for p in params:
+        cmd += ["--param", p]
+    env = dict(os.environ, EMBER_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads))
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1800)
+    if out.returncode != 0:
+        return {"status": "error", "error": out.stderr.strip()}
+    return json.loads(out.stdout)
+
+
+def machine():
+    model = platform.processor()
+    try:
+        for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
+            if line.startswith("Model name"):
+                model = line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return f"{model}, {os.cpu_count()} CPUs"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bin", default=str(ROOT / "build" / "bin" / "bench_ml"))
+    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--only", default="")
+    ap.add_argument("--scale", type=float, default=1.0)
+    ap.add_argument("--json", default="")
+    args = ap.parse_args()
+    threads_list = [int(t) for t in args.threads.split(",")]
+    only = [o for o in args.only.split(",") if o]
+    print(f"machine: {machine()}")
+    import sklearn
+    print(f"scikit-learn {sklearn.__version__}, numpy {np.__version__}, scale {args.scale}")
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, algo, params, factory, make, task in rows(args.scale):
+            if only and algo not in only:
+                continue
+            data = make()
+            files = {}
+            for key, arr in zip(["xtr", "ytr", "xte", "yte"], data):
+                files[key] = os.path.join(tmp, key + ".npy")
+                np.save(files[key], np.ascontiguousarray(arr, dtype=np.float64))
+            for t in threads_list:
+                e = ember_run(args.bin, algo, params, t, files, task)
+                row = {"row": name, "algo": algo, "threads": t, "n_train": len(data[0]),
+                       "n_features": data[0].shape[1], "n_test": len(data[2]), "ember": e}
+                if e.get("status") == "missing":
+                    print(f"{name:36s} threads={t}: missing (not registered in Ember)")
+                    results.append(row)
+                    continue
+                s = sklearn_run(factory, t, data, task)
+                row["sklearn"] = s
+                results.append(row)
+                if e.get("status") != "ok":
+                    print(f"{name:36s} threads={t}: Ember error: {e.get('error')}")
+                    continue
+                print(f"{name:36s} threads={t}: fit {e['fit_s']:8.3f}s vs {s['fit_s']:8.3f}s "
+                      f"(x{s['fit_s'] / e['fit_s']:5.2f})  predict {e['predict_s']:7.3f}s vs "
+                      f"{s['predict_s']:7.3f}s (x{s['predict_s'] / max(e['predict_s'], 1e-9):5.2f})  "
+                      f"score {e.get('score', float('nan')):.4f} vs {s['score']:.4f}", flush=True)
+    if args.json:
+        pathlib.Path(args.json).write_text(json.dumps(results, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

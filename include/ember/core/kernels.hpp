@@ -1,0 +1,83 @@
+#pragma once
+// Row kernels on contiguous F32 data: the SIMD building blocks under ember/core/ops.hpp.
+//
+// Every function in namespace ember::kernels is vectorized with Highway and picks the best
+// instruction set of the running CPU at run time (HWY_DYNAMIC_DISPATCH: SSSE3/SSE4/AVX2/AVX-512
+// on x86-64; no -march flags needed). Each has a scalar twin in ember::kernels::ref that defines
+// the expected result; tests compare the two on every target the CPU supports.
+//
+// Semantics shared by both versions:
+//  - NaN inputs give NaN outputs (max/min propagate NaN like torch.maximum).
+//  - exp/log/tanh/sigmoid/gelu are approximations within a few ulp of libm (GELU's erf form
+//    within ~2e-7 absolute of std::erf); exp overflows to +inf and log(0) = -inf.
+//  - pow and sin/cos run the scalar libm function per element on every target.
+//  - Kernels are single-threaded; ops.cpp splits work across ember::parallel_for.
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace ember::kernels {
+
+enum class UnaryOp : uint8_t {
+  Neg,
+  Abs,
+  Sqrt,
+  Rsqrt,  // 1 / sqrt(x), exactly rounded division (not the hardware estimate)
+  Exp,
+  Log,
+  Tanh,
+  Sigmoid,   // 1 / (1 + exp(-x))
+  Relu,      // max(x, 0); relu(NaN) = NaN
+  Silu,      // x * sigmoid(x)
+  Gelu,      // 0.5 x (1 + erf(x / sqrt(2)))
+  GeluTanh,  // 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+  Square,
+  Reciprocal,  // 1 / x
+  Sin,
+  Cos,
+};
+inline constexpr int kUnaryOpCount = 16;
+const char* unary_op_name(UnaryOp op);
+
+enum class BinaryOp : uint8_t { Add, Sub, Mul, Div, Max, Min, Pow };
+inline constexpr int kBinaryOpCount = 7;
+const char* binary_op_name(BinaryOp op);
+
+// y[i] = op(x[i]). x and y may be the same pointer.
+void unary_f32(UnaryOp op, const float* x, float* y, size_t n);
+// y[i] = op(a[i], b[i]); y may alias a or b.
+void binary_f32(BinaryOp op, const float* a, const float* b, float* y, size_t n);
+// y[i] = op(a[i], b) and y[i] = op(a, b[i]): one operand broadcast as a scalar.
+void binary_f32_scalar_rhs(BinaryOp op, const float* a, float b, float* y, size_t n);
+void binary_f32_scalar_lhs(BinaryOp op, float a, const float* b, float* y, size_t n);
+
+// Numerically stable softmax of one row: y = exp(x - max(x)) / sum(exp(x - max(x))).
+void softmax_row_f32(const float* x, float* y, size_t n);
+// y = (x - mean) / sqrt(var + eps) * weight + bias, biased variance over the row.
+// weight and bias may be null (treated as 1 and 0).
+void layer_norm_row_f32(const float* x, const float* weight, const float* bias, float eps, float* y,
+                        size_t n);
+// y = x / sqrt(mean(x^2) + eps) * weight; weight may be null.
+void rms_norm_row_f32(const float* x, const float* weight, float eps, float* y, size_t n);
+
+namespace ref {
+float unary(UnaryOp op, float x);
+float binary(BinaryOp op, float a, float b);
+void unary_f32(UnaryOp op, const float* x, float* y, size_t n);
+void binary_f32(BinaryOp op, const float* a, const float* b, float* y, size_t n);
+void softmax_row_f32(const float* x, float* y, size_t n);
+void layer_norm_row_f32(const float* x, const float* weight, const float* bias, float eps, float* y,
+                        size_t n);
+void rms_norm_row_f32(const float* x, const float* weight, float eps, float* y, size_t n);
+}  // namespace ref
+
+// Which SIMD targets this build holds that the CPU supports, best first (e.g. "AVX3", "AVX2",
+// "SSE4", "SSSE3", "EMU128"), and a test hook that restricts dispatch to one of them
+// (an empty name restores normal dispatch). Also covers the conversions in convert.hpp.
+std::vector<std::string> simd_targets();
+void simd_force_target(const std::string& name);
+// The target the dispatcher picks now (after any simd_force_target).
+std::string simd_active_target();
+
+}  // namespace ember::kernels

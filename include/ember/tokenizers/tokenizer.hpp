@@ -1,0 +1,106 @@
+#pragma once
+// Hugging Face-compatible tokenizers: loads tokenizer.json (and legacy vocab/merges/SentencePiece
+// files) and reproduces the reference pipeline (normalize -> pre-tokenize -> model ->
+// post-process) with byte offsets into the original text.
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace ember::tokenizers {
+
+// Every malformed file, bad request or invalid UTF-8 input is reported with this type.
+class TokenizerError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct Encoding {
+  std::vector<uint32_t> ids;
+  std::vector<uint32_t> type_ids;
+  std::vector<std::string> tokens;
+  std::vector<std::pair<size_t, size_t>> offsets;  // byte offsets into the original text
+  std::vector<int64_t> word_ids;                   // -1 where the reference says None
+  std::vector<int64_t> sequence_ids;               // -1 for special tokens
+  std::vector<uint32_t> special_tokens_mask;
+  std::vector<uint32_t> attention_mask;
+  std::vector<Encoding> overflowing;
+
+  size_t size() const { return ids.size(); }
+};
+
+// Input of one encode call: a single sequence or a pair.
+struct EncodeInput {
+  std::string first;
+  std::optional<std::string> second;
+};
+
+class Tokenizer;
+
+// Incremental detokenization for generation: step(id) returns the text that id adds, once it forms
+// complete UTF-8, or nullopt when it does not yet. Only the ids since the last emitted prefix are
+// decoded again, so each step costs O(1) amortized. Keeps a pointer to the tokenizer, which must
+// outlive it (and not be moved meanwhile).
+class DecodeStream {
+ public:
+  DecodeStream(const Tokenizer& tokenizer, bool skip_special_tokens);
+  std::optional<std::string> step(uint32_t id);
+
+ private:
+  const Tokenizer* tokenizer_;
+  bool skip_special_;
+  std::vector<uint32_t> ids_;
+  std::string prefix_;
+  size_t prefix_index_ = 0;
+};
+
+struct TokenizerImpl;
+
+class Tokenizer {
+ public:
+  static Tokenizer from_json(std::string_view json);
+  static Tokenizer from_file(const std::string& path);
+  // Accepts tokenizer.json, vocab.txt (BERT WordPiece), vocab.json (+ merges.txt beside it), a
+  // SentencePiece .model, or a directory holding one of those.
+  static Tokenizer load(const std::string& path);
+  static Tokenizer from_bert_vocab(const std::string& vocab_txt_path);
+  static Tokenizer from_gpt2_files(const std::string& vocab_json, const std::string& merges_txt);
+  static Tokenizer from_sentencepiece(const std::string& model_path);
+
+  Tokenizer(Tokenizer&&) noexcept;
+  Tokenizer& operator=(Tokenizer&&) noexcept;
+  ~Tokenizer();
+
+  Encoding encode(std::string_view text, bool add_special_tokens = true) const;
+  Encoding encode_pair(std::string_view first, std::string_view second,
+                       bool add_special_tokens = true) const;
+  // Encodes on the tokenizer library's persistent thread pool, then applies batch padding.
+  std::vector<Encoding> encode_batch(const std::vector<EncodeInput>& inputs,
+                                     bool add_special_tokens = true) const;
+  std::vector<Encoding> encode_batch(const std::vector<std::string>& texts,
+                                     bool add_special_tokens = true) const;
+
+  std::string decode(const std::vector<uint32_t>& ids, bool skip_special_tokens = true) const;
+  DecodeStream decode_stream(bool skip_special_tokens = true) const {
+    return DecodeStream(*this, skip_special_tokens);
+  }
+
+  std::optional<uint32_t> token_to_id(std::string_view token) const;
+  std::optional<std::string> id_to_token(uint32_t id) const;
+  size_t vocab_size() const;
+
+ private:
+  explicit Tokenizer(std::unique_ptr<TokenizerImpl> impl);
+  std::unique_ptr<TokenizerImpl> impl_;
+};
+
+// Threads used by encode_batch (default and 0: every hardware thread). The pool is created once
+// and grows on demand; fewer threads leave the extra workers idle.
+void set_num_threads(size_t n);
+size_t num_threads();
+
+}  // namespace ember::tokenizers

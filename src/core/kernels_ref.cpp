@@ -1,0 +1,200 @@
+// Scalar reference kernels: the definitions the SIMD kernels in kernels_simd.cpp are tested
+// against, and the fallback for ops that have no vector form (pow, sin, cos).
+#include <cmath>
+#include <limits>
+
+#include "ember/core/convert.hpp"
+#include "ember/core/half.hpp"
+#include "ember/core/kernels.hpp"
+
+namespace ember::kernels {
+
+const char* unary_op_name(UnaryOp op) {
+  switch (op) {
+    case UnaryOp::Neg:
+      return "neg";
+    case UnaryOp::Abs:
+      return "abs";
+    case UnaryOp::Sqrt:
+      return "sqrt";
+    case UnaryOp::Rsqrt:
+      return "rsqrt";
+    case UnaryOp::Exp:
+      return "exp";
+    case UnaryOp::Log:
+      return "log";
+    case UnaryOp::Tanh:
+      return "tanh";
+    case UnaryOp::Sigmoid:
+      return "sigmoid";
+    case UnaryOp::Relu:
+      return "relu";
+    case UnaryOp::Silu:
+      return "silu";
+    case UnaryOp::Gelu:
+      return "gelu";
+    case UnaryOp::GeluTanh:
+      return "gelu_tanh";
+    case UnaryOp::Square:
+      return "square";
+    case UnaryOp::Reciprocal:
+      return "reciprocal";
+    case UnaryOp::Sin:
+      return "sin";
+    case UnaryOp::Cos:
+      return "cos";
+  }
+  return "unary";
+}
+
+const char* binary_op_name(BinaryOp op) {
+  switch (op) {
+    case BinaryOp::Add:
+      return "add";
+    case BinaryOp::Sub:
+      return "sub";
+    case BinaryOp::Mul:
+      return "mul";
+    case BinaryOp::Div:
+      return "div";
+    case BinaryOp::Max:
+      return "maximum";
+    case BinaryOp::Min:
+      return "minimum";
+    case BinaryOp::Pow:
+      return "pow";
+  }
+  return "binary";
+}
+
+namespace ref {
+
+float unary(UnaryOp op, float x) {
+  switch (op) {
+    case UnaryOp::Neg:
+      return -x;
+    case UnaryOp::Abs:
+      return std::fabs(x);
+    case UnaryOp::Sqrt:
+      return std::sqrt(x);
+    case UnaryOp::Rsqrt:
+      return 1.0f / std::sqrt(x);
+    case UnaryOp::Exp:
+      return std::exp(x);
+    case UnaryOp::Log:
+      return std::log(x);
+    case UnaryOp::Tanh:
+      return std::tanh(x);
+    case UnaryOp::Sigmoid:
+      return 1.0f / (1.0f + std::exp(-x));
+    case UnaryOp::Relu:
+      return x > 0.0f || std::isnan(x) ? x : 0.0f;
+    case UnaryOp::Silu:
+      return x / (1.0f + std::exp(-x));
+    case UnaryOp::Gelu: {
+      const float half_c = 0.5f * std::erfc(std::fabs(x) * 0.70710678118654752f);
+      return x < 0.0f ? x * half_c : x * (1.0f - half_c);
+    }
+    case UnaryOp::GeluTanh: {
+      const float u = 0.7978845608028654f * (x + 0.044715f * x * x * x);
+      return x / (1.0f + std::exp(-2.0f * u));
+    }
+    case UnaryOp::Square:
+      return x * x;
+    case UnaryOp::Reciprocal:
+      return 1.0f / x;
+    case UnaryOp::Sin:
+      return std::sin(x);
+    case UnaryOp::Cos:
+      return std::cos(x);
+  }
+  return x;
+}
+
+float binary(BinaryOp op, float a, float b) {
+  switch (op) {
+    case BinaryOp::Add:
+      return a + b;
+    case BinaryOp::Sub:
+      return a - b;
+    case BinaryOp::Mul:
+      return a * b;
+    case BinaryOp::Div:
+      return a / b;
+    case BinaryOp::Max:
+      if (std::isnan(a) || std::isnan(b)) return a + b;
+      return a > b ? a : b;
+    case BinaryOp::Min:
+      if (std::isnan(a) || std::isnan(b)) return a + b;
+      return a < b ? a : b;
+    case BinaryOp::Pow:
+      return std::pow(a, b);
+  }
+  return a;
+}
+
+void unary_f32(UnaryOp op, const float* x, float* y, size_t n) {
+  for (size_t i = 0; i < n; ++i) y[i] = unary(op, x[i]);
+}
+
+void binary_f32(BinaryOp op, const float* a, const float* b, float* y, size_t n) {
+  for (size_t i = 0; i < n; ++i) y[i] = binary(op, a[i], b[i]);
+}
+
+void softmax_row_f32(const float* x, float* y, size_t n) {
+  if (n == 0) return;
+  float m = -std::numeric_limits<float>::infinity();
+  for (size_t i = 0; i < n; ++i) m = x[i] > m ? x[i] : m;
+  float sum = 0.0f;
+  for (size_t i = 0; i < n; ++i) {
+    y[i] = std::exp(x[i] - m);
+    sum += y[i];
+  }
+  const float inv = 1.0f / sum;
+  for (size_t i = 0; i < n; ++i) y[i] *= inv;
+}
+
+void layer_norm_row_f32(const float* x, const float* weight, const float* bias, float eps, float* y,
+                        size_t n) {
+  if (n == 0) return;
+  float sum = 0.0f;
+  for (size_t i = 0; i < n; ++i) sum += x[i];
+  const float mean = sum / static_cast<float>(n);
+  float sq = 0.0f;
+  for (size_t i = 0; i < n; ++i) sq += (x[i] - mean) * (x[i] - mean);
+  const float rstd = 1.0f / std::sqrt(sq / static_cast<float>(n) + eps);
+  for (size_t i = 0; i < n; ++i) {
+    float v = (x[i] - mean) * rstd;
+    if (weight) v *= weight[i];
+    if (bias) v += bias[i];
+    y[i] = v;
+  }
+}
+
+void rms_norm_row_f32(const float* x, const float* weight, float eps, float* y, size_t n) {
+  if (n == 0) return;
+  float sq = 0.0f;
+  for (size_t i = 0; i < n; ++i) sq += x[i] * x[i];
+  const float rstd = 1.0f / std::sqrt(sq / static_cast<float>(n) + eps);
+  for (size_t i = 0; i < n; ++i) y[i] = x[i] * rstd * (weight ? weight[i] : 1.0f);
+}
+
+}  // namespace ref
+}  // namespace ember::kernels
+
+namespace ember::ref {
+
+void convert_f16_to_f32(const uint16_t* src, float* dst, size_t n) {
+  for (size_t i = 0; i < n; ++i) dst[i] = f16_to_f32(src[i]);
+}
+void convert_bf16_to_f32(const uint16_t* src, float* dst, size_t n) {
+  for (size_t i = 0; i < n; ++i) dst[i] = bf16_to_f32(src[i]);
+}
+void convert_f32_to_f16(const float* src, uint16_t* dst, size_t n) {
+  for (size_t i = 0; i < n; ++i) dst[i] = f32_to_f16(src[i]);
+}
+void convert_f32_to_bf16(const float* src, uint16_t* dst, size_t n) {
+  for (size_t i = 0; i < n; ++i) dst[i] = f32_to_bf16(src[i]);
+}
+
+}  // namespace ember::ref

@@ -1,0 +1,40 @@
+#pragma once
+// Helpers shared by the ops_*.cpp files (not installed API).
+#include <string>
+
+#include "ember/core/error.hpp"
+#include "ember/core/tensor.hpp"
+
+namespace ember::ops::detail {
+
+inline std::string dtype_str(DType dtype) {
+  return std::string(dtype_name(dtype));
+}
+
+inline int64_t normalize_axis(const char* op, int64_t axis, int64_t rank) {
+  const int64_t a = axis < 0 ? axis + rank : axis;
+  if (a < 0 || a >= rank) {
+    throw Error(std::string(op) + ": axis " + std::to_string(axis) + " out of range for rank " +
+                std::to_string(rank));
+  }
+  return a;
+}
+
+inline void require_defined(const char* op, const Tensor& t, const char* what) {
+  if (!t.defined()) throw Error(std::string(op) + ": " + what + " is an undefined tensor");
+}
+
+inline bool is_float_compute_dtype(DType d) {
+  return d == DType::F32 || d == DType::F64 || d == DType::F16 || d == DType::BF16;
+}
+
+// Throws unless x is a defined F32/F64/F16/BF16 tensor.
+inline void require_float(const char* op, const Tensor& x, const char* what = "input") {
+  require_defined(op, x, what);
+  if (!is_float_compute_dtype(x.dtype())) {
+    throw Error(std::string(op) + ": " + what + " dtype " + dtype_str(x.dtype()) + " (shape " +
+                shape_to_string(x.shape()) + ") is not supported; expected F32, F64, F16 or BF16");
+  }
+}
+
+}  // namespace ember::ops::detail

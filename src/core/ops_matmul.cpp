@@ -1,0 +1,277 @@
+// matmul / linear on OpenBLAS, with the per-weight-dtype linear-kernel table.
+//
+// Threading: BLAS is only ever called from the thread that called the op, never from inside
+// ember::parallel_for. OpenBLAS (pthreads build) threads large GEMMs on its own and keeps small
+// ones single-threaded; calling it from our pool's workers would stack its threads on top of
+// ours on the same cores. Batched matmuls therefore loop over the batch on the calling thread.
+#include <cblas.h>
+
+#include <algorithm>
+#include <atomic>
+#include <climits>
+#include <cstring>
+#include <vector>
+
+#include "ember/core/convert.hpp"
+#include "ember/core/ops.hpp"
+#include "ember/core/thread_pool.hpp"
+#include "ops_internal.hpp"
+
+namespace ember::ops {
+namespace {
+
+using detail::dtype_str;
+
+int blas_int(const char* op, int64_t v) {
+  if (v > INT_MAX)
+    throw Error(std::string(op) + ": dimension " + std::to_string(v) + " exceeds BLAS int range");
+  return static_cast<int>(v);
+}
+
+// y[m, n] = x[m, k] @ w[n, k]^T, all row-major F32. One row (the decode step of an LLM) goes
+// to sgemv: OpenBLAS's sgemm is several times slower than its gemv for m == 1.
+void sgemm_xwt(const float* x, int64_t m, int64_t k, const float* w, int64_t n, int64_t ldy,
+               float* y) {
+  if (m == 1) {
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, blas_int("linear", n), blas_int("linear", k), 1.0f, w,
+                static_cast<int>(k), x, 1, 0.0f, y, 1);
+    return;
+  }
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, blas_int("linear", m), blas_int("linear", n),
+              blas_int("linear", k), 1.0f, x, static_cast<int>(k), w, static_cast<int>(k), 0.0f, y,
+              blas_int("linear", ldy));
+}
+
+void linear_f32_kernel(const float* x, int64_t m, int64_t k, const std::byte* w, int64_t n,
+                       float* y) {
+  sgemm_xwt(x, m, k, reinterpret_cast<const float*>(w), n, n, y);
+}
+
+// F16/BF16 weights: convert a block of rows to F32 (bounded scratch, stays in cache for small m)
+// and run sgemm on it, writing the matching column block of y.
+template <bool kBF16>
+void linear_half_kernel(const float* x, int64_t m, int64_t k, const std::byte* w, int64_t n,
+                        float* y) {
+  const int64_t rows_per_block = std::max<int64_t>(1, (int64_t{1} << 20) / std::max<int64_t>(1, k));
+  std::vector<float> scratch(static_cast<size_t>(std::min(n, rows_per_block) * k));
+  const auto* wh = reinterpret_cast<const uint16_t*>(w);
+  for (int64_t n0 = 0; n0 < n; n0 += rows_per_block) {
+    const int64_t nb = std::min(rows_per_block, n - n0);
+    const uint16_t* src = wh + n0 * k;
+    // The conversion may use the pool; the sgemm below runs on this thread only.
+    parallel_for(0, nb * k, 1 << 16, [&](int64_t lo, int64_t hi) {
+      if (kBF16) {
+        convert_bf16_to_f32(src + lo, scratch.data() + lo, static_cast<size_t>(hi - lo));
+      } else {
+        convert_f16_to_f32(src + lo, scratch.data() + lo, static_cast<size_t>(hi - lo));
+      }
+    });
+    sgemm_xwt(x, m, k, scratch.data(), nb, n, y + n0);
+  }
+}
+
+std::atomic<LinearKernel>* kernel_slots() {
+  static std::atomic<LinearKernel> slots[256];
+  static const bool initialized = [] {
+    slots[static_cast<size_t>(DType::F32)].store(&linear_f32_kernel);
+    slots[static_cast<size_t>(DType::F16)].store(&linear_half_kernel<false>);
+    slots[static_cast<size_t>(DType::BF16)].store(&linear_half_kernel<true>);
+    return true;
+  }();
+  (void)initialized;
+  return slots;
+}
+
+// BLAS description of a 2-D strided view [rows, cols]: transpose flag and leading dimension,
+// or false when neither dim has unit stride (the caller then copies).
+bool blas_layout(int64_t rows, int64_t cols, int64_t rs, int64_t cs, CBLAS_TRANSPOSE* trans,
+                 int64_t* ld) {
+  if ((cols == 1 || cs == 1) && (rows == 1 || rs >= std::max<int64_t>(1, cols))) {
+    *trans = CblasNoTrans;
+    *ld = rows == 1 ? std::max<int64_t>(1, cols) : rs;
+    return true;
+  }
+  if ((rows == 1 || rs == 1) && (cols == 1 || cs >= std::max<int64_t>(1, rows))) {
+    *trans = CblasTrans;
+    *ld = cols == 1 ? std::max<int64_t>(1, rows) : cs;
+    return true;
+  }
+  return false;
+}
+
+void gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int m, int n, int k, const float* a, int lda,
+          const float* b, int ldb, float* c, int ldc) {
+  cblas_sgemm(CblasRowMajor, ta, tb, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc);
+}
+void gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int m, int n, int k, const double* a, int lda,
+          const double* b, int ldb, double* c, int ldc) {
+  cblas_dgemm(CblasRowMajor, ta, tb, m, n, k, 1.0, a, lda, b, ldb, 0.0, c, ldc);
+}
+
+// a: [..., M, K], b: [..., K, N] (rank >= 2, dtype T); out: contiguous [batch..., M, N].
+template <typename T>
+void batched_gemm(Tensor a, Tensor b, const Shape& batch, Tensor& out) {
+  const int64_t m = a.dim(-2);
+  const int64_t k = a.dim(-1);
+  const int64_t n = b.dim(-1);
+  CBLAS_TRANSPOSE ta{};
+  CBLAS_TRANSPOSE tb{};
+  int64_t lda = 0;
+  int64_t ldb = 0;
+  if (!blas_layout(m, k, a.strides()[a.strides().size() - 2], a.strides().back(), &ta, &lda)) {
+    a = a.contiguous();
+    blas_layout(m, k, a.strides()[a.strides().size() - 2], a.strides().back(), &ta, &lda);
+  }
+  if (!blas_layout(k, n, b.strides()[b.strides().size() - 2], b.strides().back(), &tb, &ldb)) {
+    b = b.contiguous();
+    blas_layout(k, n, b.strides()[b.strides().size() - 2], b.strides().back(), &tb, &ldb);
+  }
+  // Batch strides of a and b over the broadcast batch shape (0 where broadcast).
+  const size_t rank = batch.size();
+  auto batch_strides = [&](const Tensor& t) {
+    Shape s(rank, 0);
+    const size_t t_batch = t.shape().size() - 2;
+    const size_t lead = rank - t_batch;
+    for (size_t i = 0; i < t_batch; ++i) s[lead + i] = t.shape()[i] == 1 ? 0 : t.strides()[i];
+    return s;
+  };
+  const Shape sa = batch_strides(a);
+  const Shape sb = batch_strides(b);
+  const int64_t batches = shape_numel(batch);
+  const T* pa = a.data_as<T>();
+  const T* pb = b.data_as<T>();
+  T* pc = out.mutable_data_as<T>();
+  const char* op = "matmul";
+  const int im = blas_int(op, m), in = blas_int(op, n), ik = blas_int(op, k);
+  const int ilda = blas_int(op, lda), ildb = blas_int(op, ldb),
+            ildc = blas_int(op, std::max<int64_t>(1, n));
+  for (int64_t bi = 0; bi < batches; ++bi) {
+    int64_t off_a = 0;
+    int64_t off_b = 0;
+    int64_t rest = bi;
+    for (size_t d = rank; d-- > 0;) {
+      const int64_t i = rest % batch[d];
+      rest /= batch[d];
+      off_a += i * sa[d];
+      off_b += i * sb[d];
+    }
+    gemm(ta, tb, im, in, ik, pa + off_a, ilda, pb + off_b, ildb, pc + bi * m * n, ildc);
+  }
+}
+
+}  // namespace
+
+void register_linear_kernel(DType weight_dtype, LinearKernel kernel) {
+  kernel_slots()[static_cast<size_t>(weight_dtype)].store(kernel);
+}
+
+LinearKernel find_linear_kernel(DType weight_dtype) {
+  return kernel_slots()[static_cast<size_t>(weight_dtype)].load();
+}
+
+Tensor matmul(const Tensor& a, const Tensor& b) {
+  detail::require_float("matmul", a, "lhs");
+  detail::require_float("matmul", b, "rhs");
+  const auto shapes = [&] {
+    return shape_to_string(a.shape()) + " @ " + shape_to_string(b.shape());
+  };
+  if (a.rank() == 0 || b.rank() == 0)
+    throw Error("matmul: operands must have rank >= 1, got " + shapes());
+  const Tensor a2 = a.rank() == 1 ? a.unsqueeze(0) : a;
+  const Tensor b2 = b.rank() == 1 ? b.unsqueeze(1) : b;
+  const int64_t m = a2.dim(-2);
+  const int64_t k = a2.dim(-1);
+  const int64_t n = b2.dim(-1);
+  if (b2.dim(-2) != k) {
+    throw Error("matmul: inner dimensions differ (" + std::to_string(k) + " vs " +
+                std::to_string(b2.dim(-2)) + ") in " + shapes());
+  }
+  const Shape a_batch(a2.shape().begin(), a2.shape().end() - 2);
+  const Shape b_batch(b2.shape().begin(), b2.shape().end() - 2);
+  Shape batch;
+  try {
+    batch = broadcast_shapes(a_batch, b_batch);
+  } catch (const Error&) {
+    throw Error("matmul: batch dimensions do not broadcast in " + shapes());
+  }
+  Shape out_shape = batch;
+  if (a.rank() > 1) out_shape.push_back(m);
+  if (b.rank() > 1) out_shape.push_back(n);
+  const bool f64 = a.dtype() == DType::F64 || b.dtype() == DType::F64;
+  const DType dtype = f64 ? DType::F64 : DType::F32;
+  Shape full_shape = batch;
+  full_shape.push_back(m);
+  full_shape.push_back(n);
+  Tensor out = Tensor::zeros(dtype, full_shape);
+  if (out.numel() > 0 && k > 0) {
+    if (f64) {
+      batched_gemm<double>(a2.dtype() == DType::F64 ? a2 : a2.to(DType::F64),
+                           b2.dtype() == DType::F64 ? b2 : b2.to(DType::F64), batch, out);
+    } else {
+      batched_gemm<float>(a2.dtype() == DType::F32 ? a2 : to_f32(a2),
+                          b2.dtype() == DType::F32 ? b2 : to_f32(b2), batch, out);
+    }
+  }
+  return out.reshape(out_shape);
+}
+
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  detail::require_float("linear", x, "input");
+  detail::require_defined("linear", weight, "weight");
+  const auto shapes = [&] {
+    return "input " + shape_to_string(x.shape()) + ", weight " + shape_to_string(weight.shape()) +
+           (bias.defined() ? ", bias " + shape_to_string(bias.shape()) : std::string());
+  };
+  if (x.rank() < 1 || weight.rank() != 2) {
+    throw Error("linear: expected input [..., K] and weight [N, K], got " + shapes());
+  }
+  const int64_t n = weight.dim(0);
+  const int64_t k = weight.dim(1);
+  if (x.dim(-1) != k) throw Error("linear: input features differ from weight [N, K]: " + shapes());
+  if (bias.defined()) {
+    detail::require_float("linear", bias, "bias");
+    if (bias.rank() != 1 || bias.dim(0) != n) throw Error("linear: bias must be [N]: " + shapes());
+  }
+  Shape out_shape = x.shape();
+  out_shape.back() = n;
+  const int64_t m =
+      k > 0 ? x.numel() / k : shape_numel(std::span(x.shape()).first(x.shape().size() - 1));
+
+  if (x.dtype() == DType::F64 || weight.dtype() == DType::F64) {
+    if (!detail::is_float_compute_dtype(weight.dtype())) {
+      throw Error("linear: F64 input needs a float weight, got " + dtype_str(weight.dtype()));
+    }
+    // dgemm via matmul's path: [M, K] @ [N, K]^T.
+    Tensor y = matmul(x.reshape({m, k}), weight.transpose(0, 1));
+    if (bias.defined()) y = add(y, bias);
+    return y.reshape(out_shape);
+  }
+  const LinearKernel kernel = find_linear_kernel(weight.dtype());
+  if (kernel == nullptr) {
+    throw Error("linear: no kernel registered for weight dtype " + dtype_str(weight.dtype()) +
+                " (" + shapes() + ")");
+  }
+  if (!dtype_bytes(weight.dtype(), static_cast<uint64_t>(k))) {
+    throw Error("linear: K = " + std::to_string(k) + " is not a whole number of " +
+                dtype_str(weight.dtype()) + " blocks (" + shapes() + ")");
+  }
+  const Tensor w = weight.contiguous();
+  const Tensor x32 = to_f32(x);
+  Tensor y = Tensor::zeros(DType::F32, {m, n});
+  if (m > 0 && n > 0 && k > 0)
+    kernel(x32.data_as<float>(), m, k, w.data(), n, y.mutable_data_as<float>());
+  if (bias.defined() && m > 0 && n > 0) {
+    const Tensor b32 = to_f32(bias);
+    const float* pb = b32.data_as<float>();
+    float* py = y.mutable_data_as<float>();
+    parallel_for(
+        0, m, std::max<int64_t>(1, 32768 / std::max<int64_t>(1, n)), [&](int64_t lo, int64_t hi) {
+          for (int64_t r = lo; r < hi; ++r) {
+            kernels::binary_f32(BinaryOp::Add, py + r * n, pb, py + r * n, static_cast<size_t>(n));
+          }
+        });
+  }
+  return y.reshape(out_shape);
+}
+
+}  // namespace ember::ops

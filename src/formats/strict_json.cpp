@@ -1,0 +1,178 @@
+#include "strict_json.hpp"
+
+#include <cstdint>
+#include <utility>
+
+namespace ember::formats_detail {
+namespace {
+
+using json = nlohmann::json;
+
+// Builds a DOM like nlohmann's own SAX DOM parser, but stops at the first duplicate key or at
+// nesting deeper than max_depth.
+class StrictDomBuilder : public nlohmann::json_sax<json> {
+ public:
+  StrictDomBuilder(StrictJsonResult& result, int max_depth)
+      : result_(result), max_depth_(max_depth) {}
+
+  bool null() override { return add(json(nullptr)); }
+  bool boolean(bool v) override { return add(json(v)); }
+  bool number_integer(number_integer_t v) override { return add(json(v)); }
+  bool number_unsigned(number_unsigned_t v) override { return add(json(v)); }
+  bool number_float(number_float_t v, const string_t&) override { return add(json(v)); }
+  bool string(string_t& v) override { return add(json(std::move(v))); }
+  bool binary(binary_t&) override { return fail_syntax("binary values are not JSON"); }
+
+  bool start_object(std::size_t) override { return open(json::object()); }
+  bool key(string_t& k) override {
+    json& object = *stack_.back();
+    if (object.contains(k)) {
+      result_.status = StrictJsonResult::Status::DuplicateKey;
+      result_.duplicate_key = k;
+      result_.key_path.assign(keys_.begin(), keys_.end() - 1);
+      return false;
+    }
+    // Insert now so the slot exists; the value replaces the null when it arrives.
+    pending_ = &object[k];
+    keys_.back() = k;
+    return true;
+  }
+  bool end_object() override { return close(); }
+  bool start_array(std::size_t) override { return open(json::array()); }
+  bool end_array() override { return close(); }
+
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception& e) override {
+    return fail_syntax(e.what());
+  }
+
+ private:
+  // Places a value where the grammar says it goes: the root, the pending object slot, or the end
+  // of the innermost array. Returns where it landed.
+  json* place(json&& value) {
+    if (stack_.empty()) {
+      result_.value = std::move(value);
+      return &result_.value;
+    }
+    json& parent = *stack_.back();
+    if (parent.is_array()) {
+      parent.push_back(std::move(value));
+      return &parent.back();
+    }
+    *pending_ = std::move(value);
+    return pending_;
+  }
+  bool add(json&& value) {
+    place(std::move(value));
+    return true;
+  }
+  bool open(json&& container) {
+    if (static_cast<int>(stack_.size()) >= max_depth_) {
+      result_.status = StrictJsonResult::Status::TooDeep;
+      return false;
+    }
+    const bool is_object = container.is_object();
+    json* where = place(std::move(container));
+    stack_.push_back(where);
+    keys_.emplace_back(is_object ? "" : "[]");
+    return true;
+  }
+  bool close() {
+    stack_.pop_back();
+    keys_.pop_back();
+    return true;
+  }
+  bool fail_syntax(std::string message) {
+    if (result_.status == StrictJsonResult::Status::Ok) {
+      result_.status = StrictJsonResult::Status::Syntax;
+      result_.message = std::move(message);
+    }
+    return false;
+  }
+
+  StrictJsonResult& result_;
+  int max_depth_;
+  std::vector<json*> stack_;       // open containers; pointers stay valid: we only append to
+                                   // the innermost container, never to an ancestor
+  std::vector<std::string> keys_;  // current key of each open object ("[]" for arrays)
+  json* pending_ = nullptr;
+};
+
+}  // namespace
+
+StrictJsonResult parse_strict_json(std::string_view text, int max_depth) {
+  StrictJsonResult result;
+  // nlohmann's lexer takes a NUL byte for the end of input, which would silently drop whatever
+  // follows it. JSON allows NUL nowhere unescaped, so refuse it up front.
+  if (const size_t nul = text.find('\0'); nul != std::string_view::npos) {
+    result.status = StrictJsonResult::Status::Syntax;
+    result.message = "NUL byte at offset " + std::to_string(nul);
+    return result;
+  }
+  StrictDomBuilder builder(result, max_depth);
+  const bool ok = json::sax_parse(text.begin(), text.end(), &builder,
+                                  nlohmann::detail::input_format_t::json, /*strict=*/true);
+  if (!ok && result.status == StrictJsonResult::Status::Ok) {
+    result.status = StrictJsonResult::Status::Syntax;
+    result.message = "invalid JSON";
+  }
+  if (result.status != StrictJsonResult::Status::Ok) result.value = nullptr;
+  return result;
+}
+
+bool is_valid_utf8(std::string_view text) {
+  const auto* s = reinterpret_cast<const unsigned char*>(text.data());
+  const size_t n = text.size();
+  size_t i = 0;
+  while (i < n) {
+    const unsigned char c = s[i];
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t len;
+    uint32_t cp;
+    if (c >= 0xc2 && c <= 0xdf) {
+      len = 2;
+      cp = c & 0x1fu;
+    } else if (c >= 0xe0 && c <= 0xef) {
+      len = 3;
+      cp = c & 0x0fu;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      len = 4;
+      cp = c & 0x07u;
+    } else {
+      return false;  // continuation byte, overlong lead (0xc0, 0xc1) or > U+10FFFF lead
+    }
+    if (n - i < len) return false;
+    for (size_t k = 1; k < len; ++k) {
+      if ((s[i + k] & 0xc0u) != 0x80u) return false;
+      cp = (cp << 6) | (s[i + k] & 0x3fu);
+    }
+    if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000)) return false;  // overlong
+    if (cp >= 0xd800 && cp <= 0xdfff) return false;                            // surrogate
+    if (cp > 0x10ffff) return false;
+    i += len;
+  }
+  return true;
+}
+
+std::string quote_name(std::string_view name) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  constexpr size_t kMaxShown = 200;
+  std::string out = "'";
+  for (size_t i = 0; i < name.size() && i < kMaxShown; ++i) {
+    const auto c = static_cast<unsigned char>(name[i]);
+    if (c < 0x20 || c == 0x7f) {
+      out += "\\x";
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 0xf]);
+    } else {
+      out.push_back(static_cast<char>(c));
+    }
+  }
+  if (name.size() > kMaxShown) out += "...";
+  out += "'";
+  return out;
+}
+
+}  // namespace ember::formats_detail

@@ -1,0 +1,160 @@
+// Legacy formats: BERT vocab.txt, GPT-2 vocab.json + merges.txt and SentencePiece .model files,
+// each mapped onto the same pipeline the reference's converters build.
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <map>
+
+#include "json_util.hpp"
+#include "spm.hpp"
+#include "tokenizer_impl.hpp"
+
+namespace ember::tokenizers {
+
+using namespace detail;
+
+namespace {
+
+std::vector<std::string> read_lines(const std::string& data) {
+  std::vector<std::string> lines;
+  size_t p = 0;
+  while (p < data.size()) {
+    size_t q = data.find('\n', p);
+    if (q == std::string::npos) q = data.size();
+    lines.push_back(data.substr(p, q - p));
+    p = q + 1;
+  }
+  return lines;
+}
+
+std::string rtrim(std::string s) {
+  while (!s.empty()) {
+    size_t k = s.size() - 1;
+    while (k > 0 && (static_cast<unsigned char>(s[k]) & 0xC0) == 0x80) --k;
+    size_t kk = k;
+    if (!is_whitespace(decode_utf8(s, kk))) break;
+    s.resize(k);
+  }
+  return s;
+}
+
+Json component(const char* type) {
+  return Json{{"type", type}};
+}
+
+}  // namespace
+
+Tokenizer Tokenizer::from_bert_vocab(const std::string& path) {
+  auto lines = read_lines(read_file_bounded(path, size_t{1} << 28));
+  std::vector<std::string> vocab;
+  for (auto& l : lines) vocab.push_back(rtrim(l));
+  while (!vocab.empty() && vocab.back().empty() && lines.back().empty()) {
+    vocab.pop_back();
+    lines.pop_back();
+  }
+  for (const auto& t : vocab)
+    if (!is_valid_utf8(t)) fail(path + ": invalid UTF-8");
+  auto impl = std::make_unique<TokenizerImpl>();
+  Json norm = component("BertNormalizer");
+  impl->normalizer = make_normalizer(norm, "normalizer");
+  impl->pre_tokenizer = make_pre_tokenizer(component("BertPreTokenizer"), "pre_tokenizer");
+  auto find = [&](const std::string& t) -> std::optional<uint32_t> {
+    auto it = std::find(vocab.begin(), vocab.end(), t);
+    if (it == vocab.end()) return std::nullopt;
+    return static_cast<uint32_t>(it - vocab.begin());
+  };
+  auto cls = find("[CLS]"), sep = find("[SEP]");
+  if (!cls || !sep) fail(path + ": [CLS] or [SEP] missing from the vocabulary");
+  Json pp = {{"type", "BertProcessing"}, {"sep", {"[SEP]", *sep}}, {"cls", {"[CLS]", *cls}}};
+  impl->post_processor = make_post_processor(pp, "post_processor");
+  impl->decoder = make_decoder(component("WordPiece"), "decoder");
+  for (const char* special : {"[UNK]", "[SEP]", "[CLS]", "[PAD]", "[MASK]"}) {
+    if (auto id = find(special)) {
+      AddedToken t;
+      t.id = *id;
+      t.content = special;
+      t.special = true;
+      t.normalized = false;
+      impl->add_token(t, "added_tokens");
+    }
+  }
+  impl->model = make_wordpiece(std::move(vocab), "[UNK]", "##", 100);
+  impl->added.build(impl->normalizer.get());
+  return Tokenizer(std::move(impl));
+}
+
+Tokenizer Tokenizer::from_gpt2_files(const std::string& vocab_json, const std::string& merges_txt) {
+  Json v;
+  try {
+    v = Json::parse(read_file_bounded(vocab_json, size_t{1} << 28));
+  } catch (const Json::exception& e) {
+    fail(vocab_json + ": invalid JSON: " + e.what());
+  }
+  if (!v.is_object()) fail(vocab_json + ": expected an object of token -> id");
+  std::vector<std::pair<std::string, uint32_t>> vocab;
+  for (auto it = v.begin(); it != v.end(); ++it) {
+    if (!it.value().is_number_unsigned() || it.value().get<uint64_t>() >= (1u << 24))
+      fail(vocab_json + ": id of '" + it.key() + "' out of range");
+    vocab.push_back({it.key(), static_cast<uint32_t>(it.value().get<uint64_t>())});
+  }
+  std::vector<std::pair<std::string, std::string>> merges;
+  auto lines = read_lines(read_file_bounded(merges_txt, size_t{1} << 28));
+  for (size_t i = 0; i < lines.size(); ++i) {
+    std::string l = lines[i];
+    if (!l.empty() && l.back() == '\r') l.pop_back();
+    if (l.empty() || l.rfind("#version", 0) == 0) continue;
+    size_t sp = l.find(' ');
+    if (sp == std::string::npos || l.find(' ', sp + 1) != std::string::npos)
+      fail(merges_txt + ":" + std::to_string(i + 1) + ": expected \"left right\"");
+    merges.push_back({l.substr(0, sp), l.substr(sp + 1)});
+  }
+  auto impl = std::make_unique<TokenizerImpl>();
+  impl->model = make_bpe(std::move(vocab), merges, BpeOptions{});
+  impl->pre_tokenizer = make_pre_tokenizer(Json{{"type", "ByteLevel"},
+                                                {"add_prefix_space", false},
+                                                {"trim_offsets", true},
+                                                {"use_regex", true}},
+                                           "pre_tokenizer");
+  impl->post_processor = make_post_processor(
+      Json{{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", false}},
+      "post_processor");
+  impl->decoder = make_decoder(component("ByteLevel"), "decoder");
+  return Tokenizer(std::move(impl));
+}
+
+Tokenizer Tokenizer::from_sentencepiece(const std::string& model_path) {
+  auto cfg = parse_sentencepiece_model(read_file_bounded(model_path, size_t{1} << 28));
+  auto impl = std::make_unique<TokenizerImpl>();
+  auto model = std::make_unique<SpmTokenizer>(std::move(cfg));
+  impl->spm = model.get();
+  impl->model = std::move(model);
+  return Tokenizer(std::move(impl));
+}
+
+Tokenizer Tokenizer::load(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  auto ends = [](const std::string& s, const char* suf) {
+    size_t n = std::strlen(suf);
+    return s.size() >= n && s.compare(s.size() - n, n, suf) == 0;
+  };
+  if (fs::is_directory(path, ec)) {
+    fs::path dir(path);
+    if (fs::exists(dir / "tokenizer.json")) return from_file((dir / "tokenizer.json").string());
+    if (fs::exists(dir / "vocab.json") && fs::exists(dir / "merges.txt"))
+      return from_gpt2_files((dir / "vocab.json").string(), (dir / "merges.txt").string());
+    if (fs::exists(dir / "vocab.txt")) return from_bert_vocab((dir / "vocab.txt").string());
+    for (const auto& entry : fs::directory_iterator(dir, ec))
+      if (entry.path().extension() == ".model") return from_sentencepiece(entry.path().string());
+    fail("'" + path + "' holds no tokenizer.json, vocab.json + merges.txt, vocab.txt or .model");
+  }
+  if (ends(path, ".txt")) return from_bert_vocab(path);
+  if (ends(path, ".model")) return from_sentencepiece(path);
+  if (ends(path, "vocab.json")) {
+    fs::path merges = fs::path(path).parent_path() / "merges.txt";
+    return from_gpt2_files(path, merges.string());
+  }
+  return from_file(path);
+}
+
+}  // namespace ember::tokenizers

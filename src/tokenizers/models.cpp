@@ -1,0 +1,791 @@
+// Models: BPE, WordPiece, WordLevel and Unigram. Vocabularies are hash maps from token to id plus
+// an id-indexed array back; BPE merges are keyed by the (left id, right id) pair packed in a u64.
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cmath>
+#include <cstring>
+#include <mutex>
+#include <queue>
+#include <random>
+#include <unordered_map>
+
+#include "json_util.hpp"
+
+namespace ember::tokenizers::detail {
+namespace {
+
+struct StringHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+using VocabMap = std::unordered_map<std::string, uint32_t, StringHash, std::equal_to<>>;
+
+constexpr uint32_t kMaxId = 1u << 24;
+
+inline uint64_t hash_bytes(std::string_view s) {
+  uint64_t h = 0x9E3779B97F4A7C15ull ^ s.size();
+  const char* p = s.data();
+  size_t n = s.size();
+  while (n >= 8) {
+    uint64_t v;
+    std::memcpy(&v, p, 8);
+    h = (h ^ v) * 0xbf58476d1ce4e5b9ull;
+    h ^= h >> 31;
+    p += 8;
+    n -= 8;
+  }
+  uint64_t v = 0;
+  std::memcpy(&v, p, n);
+  h = (h ^ v) * 0x94d049bb133111ebull;
+  h ^= h >> 29;
+  return h;
+}
+
+// Read-only open-addressing map from strings (kept in one arena) to ids: one probe sequence and
+// one memcmp per lookup, no allocation.
+class FlatStringMap {
+ public:
+  template <class Map>
+  void build(const Map& map) {
+    size_t cap = 16;
+    while (cap < map.size() * 2 + 1) cap <<= 1;
+    slots_.assign(cap, Slot{});
+    arena_.clear();
+    for (const auto& [key, id] : map) {
+      uint64_t h = hash_bytes(key);
+      size_t i = h & (cap - 1);
+      while (slots_[i].used) i = (i + 1) & (cap - 1);
+      slots_[i] = {h, static_cast<uint32_t>(arena_.size()), static_cast<uint32_t>(key.size()), id,
+                   true};
+      arena_ += key;
+    }
+  }
+  std::optional<uint32_t> find(std::string_view key) const {
+    if (slots_.empty()) return std::nullopt;
+    uint64_t h = hash_bytes(key);
+    size_t mask = slots_.size() - 1;
+    for (size_t i = h & mask;; i = (i + 1) & mask) {
+      const Slot& s = slots_[i];
+      if (!s.used) return std::nullopt;
+      if (s.hash == h && s.len == key.size() &&
+          std::memcmp(arena_.data() + s.off, key.data(), key.size()) == 0)
+        return s.id;
+    }
+  }
+
+ private:
+  struct Slot {
+    uint64_t hash = 0;
+    uint32_t off = 0, len = 0, id = 0;
+    bool used = false;
+  };
+  std::vector<Slot> slots_;
+  std::string arena_;
+};
+
+// Vocab shared by the models: token -> id and id -> token.
+struct Vocab {
+  VocabMap map;
+  FlatStringMap fast;
+  std::vector<std::string> by_id;
+  std::vector<bool> present;
+
+  void build_reverse(const std::string& ctx) {
+    uint32_t max_id = 0;
+    for (const auto& [t, id] : map) max_id = std::max(max_id, id);
+    if (!map.empty()) {
+      if (max_id >= kMaxId) fail(ctx + ": id " + std::to_string(max_id) + " out of range");
+      by_id.assign(max_id + 1, {});
+      present.assign(max_id + 1, false);
+    }
+    for (const auto& [t, id] : map) {
+      if (present[id]) fail(ctx + ": id " + std::to_string(id) + " is duplicated");
+      present[id] = true;
+      by_id[id] = t;
+    }
+    fast.build(map);
+  }
+  std::optional<uint32_t> find(std::string_view t) const { return fast.find(t); }
+  std::optional<std::string_view> token(uint32_t id) const {
+    if (id >= by_id.size() || !present[id]) return std::nullopt;
+    return by_id[id];
+  }
+};
+
+Vocab parse_vocab_object(const Json& j, const std::string& ctx) {
+  const Json* v = field(j, "vocab");
+  if (!v) fail(ctx + ".vocab: missing required field");
+  if (!v->is_object()) fail(ctx + ".vocab: expected an object of token -> id");
+  Vocab vocab;
+  vocab.map.reserve(v->size());
+  for (auto it = v->begin(); it != v->end(); ++it) {
+    if (!it.value().is_number_unsigned() &&
+        !(it.value().is_number_integer() && it.value().get<int64_t>() >= 0))
+      fail(ctx + ".vocab['" + it.key() + "']: expected a non-negative integer id");
+    uint64_t id = it.value().get<uint64_t>();
+    if (id >= kMaxId) fail(ctx + ".vocab['" + it.key() + "']: id out of range");
+    vocab.map.emplace(it.key(), static_cast<uint32_t>(id));
+  }
+  vocab.build_reverse(ctx + ".vocab");
+  return vocab;
+}
+
+// Bounded cache of word -> (id, byte length) tokens. Each thread has its own direct-mapped
+// table (no locks); entries are tagged with the owning cache's unique id, so a destroyed model's
+// entries can never be mistaken for another's.
+class WordCache {
+ public:
+  static constexpr size_t kSlots = 4096;
+  static constexpr size_t kMaxWordBytes = 64;
+  using Value = std::vector<std::pair<uint32_t, uint32_t>>;
+
+  WordCache() : owner_(next_owner().fetch_add(1) + 1) {}
+  WordCache(const WordCache&) = delete;
+  WordCache& operator=(const WordCache&) = delete;
+
+  bool get(std::string_view word, Value& out) const {
+    if (word.size() > kMaxWordBytes) return false;
+    uint64_t h = hash_bytes(word);
+    const Entry& e = table()[h & (kSlots - 1)];
+    if (e.owner != owner_ || e.hash != h || e.word != word) return false;
+    out = e.value;
+    return true;
+  }
+  void put(std::string_view word, const Value& v) const {
+    if (word.size() > kMaxWordBytes) return;
+    uint64_t h = hash_bytes(word);
+    Entry& e = table()[h & (kSlots - 1)];
+    e.owner = owner_;
+    e.hash = h;
+    e.word.assign(word);
+    e.value = v;
+  }
+
+ private:
+  struct Entry {
+    uint64_t owner = 0, hash = 0;
+    std::string word;
+    Value value;
+  };
+  static std::vector<Entry>& table() {
+    thread_local std::vector<Entry> t(kSlots);
+    return t;
+  }
+  static std::atomic<uint64_t>& next_owner() {
+    static std::atomic<uint64_t> n{0};
+    return n;
+  }
+  uint64_t owner_;
+};
+
+// Open-addressing map from packed (left, right) ids to (rank, new id).
+class MergeMap {
+ public:
+  void reserve(size_t n) {
+    size_t cap = 16;
+    while (cap < n * 2) cap <<= 1;
+    keys_.assign(cap, kEmpty);
+    vals_.assign(cap, {0, 0});
+  }
+  void put(uint64_t key, uint32_t rank, uint32_t id) {
+    size_t i = hash(key) & (keys_.size() - 1);
+    while (keys_[i] != kEmpty && keys_[i] != key) i = (i + 1) & (keys_.size() - 1);
+    keys_[i] = key;
+    vals_[i] = {rank, id};
+  }
+  const std::pair<uint32_t, uint32_t>* get(uint64_t key) const {
+    if (keys_.empty()) return nullptr;
+    size_t i = hash(key) & (keys_.size() - 1);
+    while (keys_[i] != kEmpty) {
+      if (keys_[i] == key) return &vals_[i];
+      i = (i + 1) & (keys_.size() - 1);
+    }
+    return nullptr;
+  }
+
+ private:
+  static constexpr uint64_t kEmpty = ~0ull;
+  static size_t hash(uint64_t k) {
+    k ^= k >> 33;
+    k *= 0xff51afd7ed558ccdull;
+    k ^= k >> 33;
+    return static_cast<size_t>(k);
+  }
+  std::vector<uint64_t> keys_;
+  std::vector<std::pair<uint32_t, uint32_t>> vals_;
+};
+
+inline uint64_t pack(uint32_t a, uint32_t b) {
+  return (uint64_t(a) << 32) | b;
+}
+
+std::string byte_token(unsigned char b) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string s = "<0x00>";
+  s[3] = hex[b >> 4];
+  s[4] = hex[b & 15];
+  return s;
+}
+
+struct BPE : Model {
+  Vocab vocab;
+  MergeMap merges;
+  BpeOptions opt;
+  std::optional<uint32_t> unk_id;
+  std::array<int64_t, 256> byte_ids{};
+  WordCache cache;
+  mutable std::mutex rng_mutex;
+  mutable std::mt19937_64 rng{0x5eed};
+
+  struct Symbol {
+    uint32_t id;
+    int32_t prev, next;
+    uint32_t len;
+  };
+
+  void merge_word(std::string_view w, WordCache::Value& out) const {
+    thread_local std::vector<Symbol> syms;
+    thread_local std::string buf;
+    syms.clear();
+    bool has_unk = false;
+    uint32_t unk_tok = 0, unk_len = 0;
+    auto add = [&](uint32_t id, uint32_t len) {
+      int32_t n = static_cast<int32_t>(syms.size());
+      syms.push_back({id, n - 1, n + 1, len});
+    };
+    size_t i = 0;
+    while (i < w.size()) {
+      size_t b = i;
+      i += utf8_len(static_cast<unsigned char>(w[i]));
+      bool is_first = b == 0, is_last = i >= w.size();
+      std::string_view s = w.substr(b, i - b);
+      auto byte_len = static_cast<uint32_t>(i - b);
+      if ((!is_first && opt.continuing_subword_prefix) || (is_last && opt.end_of_word_suffix)) {
+        buf.clear();
+        if (!is_first && opt.continuing_subword_prefix) buf += *opt.continuing_subword_prefix;
+        buf += s;
+        if (is_last && opt.end_of_word_suffix) buf += *opt.end_of_word_suffix;
+        s = buf;
+      }
+      if (auto id = vocab.find(s)) {
+        if (has_unk) {
+          add(unk_tok, unk_len);
+          has_unk = false;
+        }
+        add(*id, byte_len);
+        continue;
+      }
+      if (opt.byte_fallback) {
+        bool all = true;
+        for (char ch : s) all &= byte_ids[static_cast<unsigned char>(ch)] >= 0;
+        if (all) {
+          for (char ch : s) add(static_cast<uint32_t>(byte_ids[static_cast<unsigned char>(ch)]), 1);
+          continue;
+        }
+      }
+      if (unk_id) {
+        if (has_unk && opt.fuse_unk) {
+          unk_len += byte_len;
+        } else {
+          if (has_unk) add(unk_tok, unk_len);
+          has_unk = true;
+          unk_tok = *unk_id;
+          unk_len = byte_len;
+        }
+      }
+    }
+    if (has_unk) add(unk_tok, unk_len);
+    if (!syms.empty()) syms.back().next = -1;
+
+    struct Merge {
+      uint32_t rank, pos, new_id;
+      bool operator>(const Merge& o) const { return rank != o.rank ? rank > o.rank : pos > o.pos; }
+    };
+    thread_local std::vector<Merge> heap_storage;
+    heap_storage.clear();
+    std::priority_queue<Merge, std::vector<Merge>, std::greater<>> queue(std::greater<>{},
+                                                                         std::move(heap_storage));
+    for (size_t k = 0; k + 1 < syms.size(); ++k)
+      if (auto m = merges.get(pack(syms[k].id, syms[k + 1].id)))
+        queue.push({m->first, static_cast<uint32_t>(k), m->second});
+    std::vector<Merge> skipped;
+    const bool use_dropout = opt.dropout > 0.0;
+    std::uniform_real_distribution<double> uni(0.0, 1.0);
+    while (!queue.empty()) {
+      Merge top = queue.top();
+      queue.pop();
+      if (use_dropout) {
+        bool skip;
+        {
+          std::lock_guard<std::mutex> lock(rng_mutex);
+          skip = uni(rng) < opt.dropout;
+        }
+        if (skip) {
+          skipped.push_back(top);
+          continue;
+        }
+        for (auto& s : skipped) queue.push(s);
+        skipped.clear();
+      }
+      Symbol& cur = syms[top.pos];
+      if (cur.len == 0 || cur.next == -1) continue;
+      auto next_pos = static_cast<size_t>(cur.next);
+      Symbol right = syms[next_pos];
+      auto m = merges.get(pack(cur.id, right.id));
+      if (!m || m->second != top.new_id) continue;
+      cur.id = top.new_id;
+      cur.len += right.len;
+      cur.next = right.next;
+      syms[next_pos].len = 0;
+      if (right.next >= 0)
+        syms[static_cast<size_t>(right.next)].prev = static_cast<int32_t>(top.pos);
+      const Symbol& c2 = syms[top.pos];
+      if (c2.prev >= 0) {
+        if (auto mm = merges.get(pack(syms[static_cast<size_t>(c2.prev)].id, c2.id)))
+          queue.push({mm->first, static_cast<uint32_t>(c2.prev), mm->second});
+      }
+      if (c2.next >= 0) {
+        if (auto mm = merges.get(pack(c2.id, syms[static_cast<size_t>(c2.next)].id)))
+          queue.push({mm->first, top.pos, mm->second});
+      }
+    }
+    out.clear();
+    for (const auto& s : syms)
+      if (s.len != 0) out.push_back({s.id, s.len});
+  }
+
+  void tokenize(std::string_view text, std::vector<Token>& out) const override {
+    if (text.empty()) return;
+    const bool cacheable = opt.dropout <= 0.0;
+    if (cacheable && opt.ignore_merges) {
+      if (auto id = vocab.find(text)) {
+        out.push_back({*id, std::string(text), 0, text.size()});
+        return;
+      }
+    }
+    thread_local WordCache::Value word;
+    if (!cacheable || !cache.get(text, word)) {
+      merge_word(text, word);
+      if (cacheable) cache.put(text, word);
+    }
+    size_t off = 0;
+    for (auto [id, len] : word) {
+      out.push_back({id, std::string(*vocab.token(id)), off, off + len});
+      off += len;
+    }
+  }
+  std::optional<uint32_t> token_to_id(std::string_view t) const override { return vocab.find(t); }
+  std::optional<std::string_view> id_to_token(uint32_t id) const override {
+    return vocab.token(id);
+  }
+  size_t vocab_size() const override { return vocab.map.size(); }
+};
+
+struct WordPiece : Model {
+  Vocab vocab;
+  FlatStringMap continuation;  // pieces that start with the prefix, keyed without it
+  std::string unk, prefix;
+  size_t max_chars = 100;
+  size_t longest_start = 0, longest_continuation = 0;  // byte lengths of the longest keys
+  WordCache cache;
+
+  void tokenize(std::string_view text, std::vector<Token>& out) const override {
+    thread_local WordCache::Value word;
+    if (cache.get(text, word)) {
+      size_t off = 0;
+      for (auto [id, len] : word) {
+        out.push_back({id, std::string(*vocab.token(id)), off, off + len});
+        off += len;
+      }
+      return;
+    }
+    size_t first = out.size();
+    tokenize_uncached(text, out);
+    word.clear();
+    for (size_t k = first; k < out.size(); ++k)
+      word.push_back({out[k].id, static_cast<uint32_t>(out[k].end - out[k].start)});
+    cache.put(text, word);
+  }
+
+  void tokenize_uncached(std::string_view text, std::vector<Token>& out) const {
+    auto unk_token = [&]() {
+      auto id = vocab.find(unk);
+      if (!id) fail("WordPiece: unk_token '" + unk + "' missing from the vocabulary");
+      out.push_back({*id, unk, 0, text.size()});
+    };
+    if (count_chars(text) > max_chars) return unk_token();
+    size_t first = out.size();
+    size_t start = 0;
+    while (start < text.size()) {
+      // Keys longer than the longest vocabulary entry cannot match: start below that length,
+      // on a char boundary.
+      size_t limit = start > 0 ? longest_continuation : longest_start;
+      size_t end = text.size();
+      if (end - start > limit) {
+        end = start + limit;
+        while (end > start && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;
+      }
+      bool found = false;
+      while (start < end) {
+        std::string_view sub = text.substr(start, end - start);
+        auto id = start > 0 ? continuation.find(sub) : vocab.find(sub);
+        if (id) {
+          out.push_back({*id, std::string(*vocab.token(*id)), start, end});
+          found = true;
+          break;
+        }
+        // drop the last char
+        size_t e = end - 1;
+        while (e > start && (static_cast<unsigned char>(text[e]) & 0xC0) == 0x80) --e;
+        end = e;
+      }
+      if (!found) {
+        out.resize(first);
+        return unk_token();
+      }
+      start = end;
+    }
+  }
+  std::optional<uint32_t> token_to_id(std::string_view t) const override { return vocab.find(t); }
+  std::optional<std::string_view> id_to_token(uint32_t id) const override {
+    return vocab.token(id);
+  }
+  size_t vocab_size() const override { return vocab.map.size(); }
+
+  void build_continuation() {
+    VocabMap seen;
+    for (const auto& [t, id] : vocab.map) {
+      longest_start = std::max(longest_start, t.size());
+      if (t.size() >= prefix.size() && t.compare(0, prefix.size(), prefix) == 0) {
+        seen.emplace(t.substr(prefix.size()), id);
+        longest_continuation = std::max(longest_continuation, t.size() - prefix.size());
+      }
+    }
+    continuation.build(seen);
+  }
+};
+
+struct WordLevel : Model {
+  Vocab vocab;
+  std::string unk;
+  void tokenize(std::string_view text, std::vector<Token>& out) const override {
+    if (auto id = vocab.find(text)) {
+      out.push_back({*id, std::string(text), 0, text.size()});
+      return;
+    }
+    auto id = vocab.find(unk);
+    if (!id) fail("WordLevel: unk_token '" + unk + "' missing from the vocabulary");
+    out.push_back({*id, unk, 0, text.size()});
+  }
+  std::optional<uint32_t> token_to_id(std::string_view t) const override { return vocab.find(t); }
+  std::optional<std::string_view> id_to_token(uint32_t id) const override {
+    return vocab.token(id);
+  }
+  size_t vocab_size() const override { return vocab.map.size(); }
+};
+
+// Byte trie for the Unigram lattice: node -> children stored as a flat hash of (node, byte).
+struct ByteTrie {
+  std::unordered_map<uint64_t, uint32_t> edges;
+  std::vector<int64_t> value;  // piece id at node, -1 if none
+  ByteTrie() { value.push_back(-1); }
+  void insert(std::string_view s, uint32_t id) {
+    uint32_t node = 0;
+    for (char ch : s) {
+      uint64_t key = (uint64_t(node) << 8) | static_cast<unsigned char>(ch);
+      auto it = edges.find(key);
+      if (it == edges.end()) {
+        auto next = static_cast<uint32_t>(value.size());
+        value.push_back(-1);
+        edges.emplace(key, next);
+        node = next;
+      } else {
+        node = it->second;
+      }
+    }
+    if (value[node] < 0) value[node] = id;
+  }
+};
+
+struct Unigram : Model {
+  std::vector<std::pair<std::string, double>> pieces;
+  VocabMap ids;
+  ByteTrie trie;
+  std::optional<uint32_t> unk_id;
+  bool byte_fallback = false;
+  double min_score = 0.0;
+  WordCache cache;
+
+  void encode(std::string_view s, WordCache::Value& result) const {
+    struct Node {
+      int64_t id = -1;
+      double score = 0.0;
+      int64_t starts_at = -1;
+    };
+    thread_local std::vector<Node> best;
+    best.assign(s.size() + 1, Node{});
+    const double unk_score = min_score - 10.0;
+    size_t start = 0;
+    while (start < s.size()) {
+      double here = best[start].score;
+      bool single = false;
+      size_t mblen = utf8_len(static_cast<unsigned char>(s[start]));
+      uint32_t node = 0;
+      for (size_t k = start; k < s.size(); ++k) {
+        auto it = trie.edges.find((uint64_t(node) << 8) | static_cast<unsigned char>(s[k]));
+        if (it == trie.edges.end()) break;
+        node = it->second;
+        int64_t id = trie.value[node];
+        if (id < 0) continue;
+        size_t key_pos = k + 1;
+        double cand = pieces[static_cast<size_t>(id)].second + here;
+        Node& target = best[key_pos];
+        if (target.starts_at < 0 || cand > target.score)
+          target = {id, cand, static_cast<int64_t>(start)};
+        if (key_pos - start == mblen) single = true;
+      }
+      if (!single) {
+        if (!unk_id) fail("Unigram: encountered an unknown piece but unk_id is missing");
+        Node& target = best[start + mblen];
+        double cand = unk_score + here;
+        if (target.starts_at < 0 || cand > target.score)
+          target = {static_cast<int64_t>(*unk_id), cand, static_cast<int64_t>(start)};
+      }
+      start += mblen;
+    }
+    // Walk back; consecutive unknowns fuse into one piece.
+    result.clear();
+    size_t end = s.size();
+    int64_t fused_end = -1;
+    while (end > 0) {
+      const Node& n = best[end];
+      auto st = static_cast<size_t>(n.starts_at);
+      if (unk_id && n.id == static_cast<int64_t>(*unk_id)) {
+        if (fused_end < 0) fused_end = static_cast<int64_t>(end);
+      } else {
+        if (fused_end >= 0) {
+          result.push_back({*unk_id | 0x80000000u,
+                            static_cast<uint32_t>(fused_end) - static_cast<uint32_t>(end)});
+          fused_end = -1;
+        }
+        result.push_back({static_cast<uint32_t>(n.id), static_cast<uint32_t>(end - st)});
+      }
+      end = st;
+    }
+    if (fused_end >= 0) result.push_back({*unk_id | 0x80000000u, static_cast<uint32_t>(fused_end)});
+    std::reverse(result.begin(), result.end());
+  }
+
+  void tokenize(std::string_view text, std::vector<Token>& out) const override {
+    if (text.empty()) return;
+    thread_local WordCache::Value word;
+    if (!cache.get(text, word)) {
+      encode(text, word);
+      cache.put(text, word);
+    }
+    size_t off = 0;
+    for (auto [tag, len] : word) {
+      std::string_view piece = text.substr(off, len);
+      bool unknown = (tag & 0x80000000u) != 0;
+      uint32_t id = tag & 0x7FFFFFFFu;
+      if (unknown) {
+        // The fused unknown span may still be a vocabulary piece (it is looked up by text).
+        auto it = ids.find(piece);
+        if (it != ids.end()) {
+          out.push_back({it->second, std::string(piece), off, off + len});
+        } else {
+          bool done = false;
+          if (byte_fallback) {
+            bool all = true;
+            for (char ch : piece) all &= ids.count(byte_token(static_cast<unsigned char>(ch))) > 0;
+            if (all) {
+              for (char ch : piece) {
+                std::string bt = byte_token(static_cast<unsigned char>(ch));
+                out.push_back({ids.find(bt)->second, bt, off, off + len});
+              }
+              done = true;
+            }
+          }
+          if (!done) out.push_back({id, std::string(piece), off, off + len});
+        }
+      } else {
+        out.push_back({id, std::string(piece), off, off + len});
+      }
+      off += len;
+    }
+  }
+  std::optional<uint32_t> token_to_id(std::string_view t) const override {
+    auto it = ids.find(t);
+    if (it == ids.end()) return std::nullopt;
+    return it->second;
+  }
+  std::optional<std::string_view> id_to_token(uint32_t id) const override {
+    if (id >= pieces.size()) return std::nullopt;
+    return pieces[id].first;
+  }
+  size_t vocab_size() const override { return pieces.size(); }
+};
+
+}  // namespace
+
+std::unique_ptr<Model> make_bpe(std::vector<std::pair<std::string, uint32_t>> vocab_list,
+                                const std::vector<std::pair<std::string, std::string>>& merges,
+                                const BpeOptions& opts) {
+  auto m = std::make_unique<BPE>();
+  m->opt = opts;
+  for (auto& [t, id] : vocab_list) {
+    if (id >= kMaxId) fail("model.vocab['" + t + "']: id out of range");
+    if (!m->vocab.map.emplace(std::move(t), id).second) fail("model.vocab: duplicated token");
+  }
+  m->vocab.build_reverse("model.vocab");
+  size_t prefix_len = opts.continuing_subword_prefix ? opts.continuing_subword_prefix->size() : 0;
+  m->merges.reserve(merges.size());
+  for (size_t r = 0; r < merges.size(); ++r) {
+    const auto& [a, b] = merges[r];
+    std::string ctx = "model.merges[" + std::to_string(r) + "]";
+    auto ia = m->vocab.find(a);
+    if (!ia) fail(ctx + ": token '" + a + "' is not in the vocabulary");
+    auto ib = m->vocab.find(b);
+    if (!ib) fail(ctx + ": token '" + b + "' is not in the vocabulary");
+    if (b.size() < prefix_len) fail(ctx + ": token '" + b + "' is shorter than the prefix");
+    std::string merged = a + b.substr(prefix_len);
+    auto in = m->vocab.find(merged);
+    if (!in) fail(ctx + ": merged token '" + merged + "' is not in the vocabulary");
+    m->merges.put(pack(*ia, *ib), static_cast<uint32_t>(r), *in);
+  }
+  if (opts.unk_token) m->unk_id = m->vocab.find(*opts.unk_token);
+  if (opts.unk_token && !m->unk_id) m->unk_id.reset();
+  for (int b = 0; b < 256; ++b) {
+    auto id = m->vocab.find(byte_token(static_cast<unsigned char>(b)));
+    m->byte_ids[static_cast<size_t>(b)] = id ? static_cast<int64_t>(*id) : -1;
+  }
+  return m;
+}
+
+std::unique_ptr<Model> make_wordpiece(std::vector<std::string> vocab, const std::string& unk,
+                                      const std::string& prefix, size_t max_chars) {
+  auto m = std::make_unique<WordPiece>();
+  for (size_t i = 0; i < vocab.size(); ++i)
+    m->vocab.map.emplace(vocab[i], static_cast<uint32_t>(i));
+  m->vocab.build_reverse("vocab");
+  m->unk = unk;
+  m->prefix = prefix;
+  m->max_chars = max_chars;
+  m->build_continuation();
+  return m;
+}
+
+std::unique_ptr<Model> make_unigram(std::vector<std::pair<std::string, double>> vocab,
+                                    std::optional<uint32_t> unk_id, bool byte_fallback) {
+  auto m = std::make_unique<Unigram>();
+  if (unk_id && *unk_id >= vocab.size()) fail("model.unk_id: out of range");
+  m->pieces = std::move(vocab);
+  m->unk_id = unk_id;
+  m->byte_fallback = byte_fallback;
+  m->min_score = INFINITY;
+  for (size_t i = 0; i < m->pieces.size(); ++i) {
+    const auto& [p, score] = m->pieces[i];
+    m->ids.insert_or_assign(p, static_cast<uint32_t>(i));
+    m->min_score = std::min(m->min_score, score);
+  }
+  // Duplicate pieces resolve to their last id, as in the reference.
+  for (const auto& [p, score] : m->pieces) m->trie.insert(p, m->ids.find(p)->second);
+  if (m->pieces.empty()) m->min_score = 0.0;
+  return m;
+}
+
+std::unique_ptr<Model> make_model(const Json& j, const std::string& ctx) {
+  if (!j.is_object()) fail(ctx + ": expected an object");
+  std::string type = get_string(j, "type", ctx, "");
+  if (type.empty()) {
+    // Untagged legacy form: infer from the fields.
+    const Json* v = field(j, "vocab");
+    if (field(j, "merges"))
+      type = "BPE";
+    else if (v && v->is_array())
+      type = "Unigram";
+    else if (field(j, "continuing_subword_prefix") || field(j, "max_input_chars_per_word"))
+      type = "WordPiece";
+    else
+      type = "WordLevel";
+  }
+  if (type == "BPE") {
+    Vocab v = parse_vocab_object(j, ctx);
+    std::vector<std::pair<std::string, uint32_t>> list(v.map.begin(), v.map.end());
+    std::vector<std::pair<std::string, std::string>> merges;
+    const Json& mj = get_array(j, "merges", ctx);
+    merges.reserve(mj.size());
+    for (size_t r = 0; r < mj.size(); ++r) {
+      const Json& e = mj[r];
+      std::string mctx = ctx + ".merges[" + std::to_string(r) + "]";
+      if (e.is_string()) {
+        const std::string& s = e.get_ref<const std::string&>();
+        size_t sp = s.find(' ');
+        if (sp == std::string::npos || s.find(' ', sp + 1) != std::string::npos)
+          fail(mctx + ": expected \"left right\"");
+        merges.push_back({s.substr(0, sp), s.substr(sp + 1)});
+      } else if (e.is_array() && e.size() == 2 && e[0].is_string() && e[1].is_string()) {
+        merges.push_back({e[0].get<std::string>(), e[1].get<std::string>()});
+      } else {
+        fail(mctx + ": expected a \"left right\" string or a [left, right] pair");
+      }
+    }
+    BpeOptions o;
+    if (const Json* u = field(j, "unk_token")) {
+      if (!u->is_string()) fail(ctx + ".unk_token: expected a string");
+      o.unk_token = u->get<std::string>();
+    }
+    if (const Json* u = field(j, "continuing_subword_prefix")) {
+      if (!u->is_string()) fail(ctx + ".continuing_subword_prefix: expected a string");
+      o.continuing_subword_prefix = u->get<std::string>();
+    }
+    if (const Json* u = field(j, "end_of_word_suffix")) {
+      if (!u->is_string()) fail(ctx + ".end_of_word_suffix: expected a string");
+      o.end_of_word_suffix = u->get<std::string>();
+    }
+    o.dropout = get_double(j, "dropout", ctx, 0.0);
+    if (!(o.dropout >= 0.0 && o.dropout <= 1.0)) fail(ctx + ".dropout: must be in [0, 1]");
+    o.fuse_unk = get_bool(j, "fuse_unk", ctx, false);
+    o.byte_fallback = get_bool(j, "byte_fallback", ctx, false);
+    o.ignore_merges = get_bool(j, "ignore_merges", ctx, false);
+    try {
+      return make_bpe(std::move(list), merges, o);
+    } catch (const TokenizerError& e) {
+      fail(ctx.substr(0, ctx.rfind("model")) + e.what());
+    }
+  }
+  if (type == "WordPiece") {
+    auto m = std::make_unique<WordPiece>();
+    m->vocab = parse_vocab_object(j, ctx);
+    m->unk = get_string(j, "unk_token", ctx, "[UNK]");
+    m->prefix = get_string(j, "continuing_subword_prefix", ctx, "##");
+    m->max_chars = get_uint(j, "max_input_chars_per_word", ctx, 100, false, UINT64_MAX);
+    m->build_continuation();
+    return m;
+  }
+  if (type == "WordLevel") {
+    auto m = std::make_unique<WordLevel>();
+    m->vocab = parse_vocab_object(j, ctx);
+    m->unk = get_string(j, "unk_token", ctx, "<unk>");
+    return m;
+  }
+  if (type == "Unigram") {
+    const Json& v = get_array(j, "vocab", ctx);
+    std::vector<std::pair<std::string, double>> pieces;
+    pieces.reserve(v.size());
+    for (size_t i = 0; i < v.size(); ++i) {
+      const Json& e = v[i];
+      if (!e.is_array() || e.size() != 2 || !e[0].is_string() || !e[1].is_number())
+        fail(ctx + ".vocab[" + std::to_string(i) + "]: expected [piece, score]");
+      pieces.push_back({e[0].get<std::string>(), e[1].get<double>()});
+    }
+    std::optional<uint32_t> unk;
+    if (field(j, "unk_id")) unk = static_cast<uint32_t>(get_uint(j, "unk_id", ctx, 0));
+    if (unk && *unk >= pieces.size()) fail(ctx + ".unk_id: out of range");
+    return make_unigram(std::move(pieces), unk, get_bool(j, "byte_fallback", ctx, false));
+  }
+  fail(ctx + ".type: unknown model type '" + type + "'");
+}
+
+}  // namespace ember::tokenizers::detail

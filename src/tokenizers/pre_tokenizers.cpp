@@ -1,0 +1,319 @@
+// Pre-tokenizers: split a normalized piece into words, each keeping its alignments.
+#include <algorithm>
+#include <cstring>
+
+#include "json_util.hpp"
+
+namespace ember::tokenizers::detail {
+namespace {
+
+#include "unicode_scripts.inc"
+
+constexpr uint16_t kScriptUnknown = 0xFFFF, kScriptAny = 0xFFFE;
+
+uint16_t script_index(const char* name) {
+  for (size_t i = 0; i < std::size(kScriptNames); ++i)
+    if (std::strcmp(kScriptNames[i], name) == 0) return static_cast<uint16_t>(i);
+  return kScriptUnknown;
+}
+
+uint16_t raw_script(char32_t c) {
+  auto it = std::upper_bound(std::begin(kScriptRanges), std::end(kScriptRanges), c,
+                             [](char32_t v, const ScriptRange& r) { return v < r.first; });
+  if (it == std::begin(kScriptRanges)) return kScriptUnknown;
+  --it;
+  return c <= it->last ? it->script : kScriptUnknown;
+}
+
+// The reference merges Hiragana, Katakana and the prolonged sound mark into Han, and treats the
+// space as compatible with any script.
+uint16_t fixed_script(char32_t c) {
+  static const uint16_t han = script_index("Han"), hiragana = script_index("Hiragana"),
+                        katakana = script_index("Katakana");
+  if (c == 0x30FC) return han;
+  if (c == ' ') return kScriptAny;
+  uint16_t s = raw_script(c);
+  if (s == kScriptUnknown) return kScriptAny;  // the reference's table has no Unknown
+  return (s == hiragana || s == katakana) ? han : s;
+}
+
+const char* kByteLevelPattern =
+    R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
+
+SplitBehavior parse_behavior(const Json& j, const char* name, const std::string& ctx,
+                             SplitBehavior def) {
+  std::string b = get_string(j, name, ctx, "");
+  if (b.empty()) return def;
+  if (b == "Removed") return SplitBehavior::Removed;
+  if (b == "Isolated") return SplitBehavior::Isolated;
+  if (b == "MergedWithPrevious") return SplitBehavior::MergedWithPrevious;
+  if (b == "MergedWithNext") return SplitBehavior::MergedWithNext;
+  if (b == "Contiguous") return SplitBehavior::Contiguous;
+  fail(ctx + "." + name + ": unknown behavior '" + b + "'");
+}
+
+template <class Pred>
+void split_chars(NormalizedString&& piece, Pred pred, SplitBehavior behavior,
+                 std::vector<NormalizedString>& out) {
+  thread_local MatchList m;
+  find_char_matches(piece.normalized, pred, m);
+  split_by_matches(piece, m, behavior, false, out);
+}
+
+struct ByteLevelPre : PreTokenizer {
+  bool add_prefix_space = true, use_regex = true;
+  Regex re{kByteLevelPattern};
+  void split(NormalizedString&& piece, std::vector<NormalizedString>& out) const override {
+    if (add_prefix_space && (piece.normalized.empty() || piece.normalized[0] != ' '))
+      piece.prepend(" ");
+    size_t first = out.size();
+    if (use_regex) {
+      thread_local MatchList m;
+      find_regex_matches(re, piece.normalized, m);
+      split_by_matches(piece, m, SplitBehavior::Isolated, false, out);
+    } else {
+      out.push_back(std::move(piece));
+    }
+    const char32_t* table = byte_to_char_table();
+    for (size_t k = first; k < out.size(); ++k) {
+      NormalizedString& ns = out[k];
+      // Every byte becomes one char aligned with the original char it belongs to.
+      std::string text;
+      AlignVec al;
+      text.reserve(ns.normalized.size() * 2);
+      al.reserve(ns.normalized.size() * 2);
+      for (size_t i = 0; i < ns.normalized.size(); ++i) {
+        size_t before = text.size();
+        append_utf8(text, table[static_cast<unsigned char>(ns.normalized[i])]);
+        al.insert(al.end(), text.size() - before, ns.align[i]);
+      }
+      ns.normalized = std::move(text);
+      ns.align = std::move(al);
+    }
+  }
+};
+
+struct WhitespacePre : PreTokenizer {
+  Regex re{R"(\w+|[^\w\s]+)"};
+  void split(NormalizedString&& piece, std::vector<NormalizedString>& out) const override {
+    thread_local MatchList m;
+    find_regex_matches(re, piece.normalized, m);
+    split_by_matches(piece, m, SplitBehavior::Removed, true, out);
+  }
+};
+
+struct WhitespaceSplitPre : PreTokenizer {
+  void split(NormalizedString&& piece, std::vector<NormalizedString>& out) const override {
+    split_chars(std::move(piece), is_whitespace, SplitBehavior::Removed, out);
+  }
+};
+
+struct BertPre : PreTokenizer {
+  void split(NormalizedString&& piece, std::vector<NormalizedString>& out) const override {
+    thread_local std::vector<NormalizedString> words;
+    words.clear();
+    split_chars(std::move(piece), is_whitespace, SplitBehavior::Removed, words);
+    for (auto& w : words)
+      split_chars(std::move(w), is_bert_punctuation, SplitBehavior::Isolated, out);
+  }
+};
+
+struct PunctuationPre : PreTokenizer {
+  SplitBehavior behavior = SplitBehavior::Isolated;
+  void split(NormalizedString&& piece, std::vector<NormalizedString>& out) const override {
+    split_chars(std::move(piece), is_bert_punctuation, behavior, out);
+  }
+};
+
+struct DigitsPre : PreTokenizer {
+  bool individual = false;
+  void split(NormalizedString&& piece, std::vector<NormalizedString>& out) const override {
+    split_chars(std::move(piece), is_numeric,
+                individual ? SplitBehavior::Isolated : SplitBehavior::Contiguous, out);
+  }
+};
+
+struct CharDelimiterPre : PreTokenizer {
+  char32_t delimiter = ' ';
+  void split(NormalizedString&& piece, std::vector<NormalizedString>& out) const override {
+    char32_t d = delimiter;
+    split_chars(
+        std::move(piece), [d](char32_t c) { return c == d; }, SplitBehavior::Removed, out);
+  }
+};
+
+struct MetaspacePre : PreTokenizer {
+  char32_t replacement = 0x2581;
+  std::string rep_str;
+  enum class Prepend { Always, First, Never } scheme = Prepend::Always;
+  bool split_words = true;
+  void split(NormalizedString&& piece, std::vector<NormalizedString>& out) const override {
+    std::vector<std::pair<size_t, size_t>> spaces;
+    for (size_t i = 0; i < piece.normalized.size(); ++i)
+      if (piece.normalized[i] == ' ') spaces.push_back({i, i + 1});
+    piece.replace_matches(spaces, rep_str);
+    bool starts = piece.normalized.compare(0, rep_str.size(), rep_str) == 0;
+    if (scheme == Prepend::Always && !starts) piece.prepend(rep_str);
+    if (scheme == Prepend::First && !starts && piece.orig_start == 0) piece.prepend(rep_str);
+    if (split_words) {
+      char32_t r = replacement;
+      split_chars(
+          std::move(piece), [r](char32_t c) { return c == r; }, SplitBehavior::MergedWithNext, out);
+    } else {
+      out.push_back(std::move(piece));
+    }
+  }
+};
+
+struct SplitPre : PreTokenizer {
+  std::unique_ptr<Regex> pattern;
+  SplitBehavior behavior = SplitBehavior::Isolated;
+  bool invert = false;
+  void split(NormalizedString&& piece, std::vector<NormalizedString>& out) const override {
+    thread_local MatchList m;
+    find_regex_matches(*pattern, piece.normalized, m);
+    split_by_matches(piece, m, behavior, invert, out);
+  }
+};
+
+struct FixedLengthPre : PreTokenizer {
+  size_t length = 5;
+  void split(NormalizedString&& piece, std::vector<NormalizedString>& out) const override {
+    size_t i = 0, start = 0, n = 0;
+    while (i < piece.normalized.size()) {
+      decode_utf8(piece.normalized, i);
+      if (++n == length) {
+        out.push_back(piece.slice(start, i));
+        start = i;
+        n = 0;
+      }
+    }
+    if (start < piece.normalized.size()) out.push_back(piece.slice(start, piece.normalized.size()));
+  }
+};
+
+struct UnicodeScriptsPre : PreTokenizer {
+  void split(NormalizedString&& piece, std::vector<NormalizedString>& out) const override {
+    const std::string& s = piece.normalized;
+    // Pieces start at script changes only: leading chars of script Any are dropped, as in the
+    // reference (its first range starts at the first char with a real script).
+    std::vector<size_t> cuts;
+    bool have_last = false;
+    uint16_t last = 0;
+    size_t i = 0;
+    while (i < s.size()) {
+      size_t b = i;
+      uint16_t script = fixed_script(decode_utf8(s, i));
+      if (script != kScriptAny && (!have_last || last != script)) cuts.push_back(b);
+      if (script != kScriptAny) {
+        last = script;
+        have_last = true;
+      }
+    }
+    cuts.push_back(s.size());
+    for (size_t k = 0; k + 1 < cuts.size(); ++k)
+      if (cuts[k + 1] > cuts[k]) out.push_back(piece.slice(cuts[k], cuts[k + 1]));
+  }
+};
+
+struct SequencePre : PreTokenizer {
+  std::vector<std::unique_ptr<PreTokenizer>> items;
+  void split(NormalizedString&& piece, std::vector<NormalizedString>& out) const override {
+    std::vector<NormalizedString> cur, next;
+    cur.push_back(std::move(piece));
+    for (const auto& p : items) {
+      next.clear();
+      for (auto& s : cur)
+        if (!s.empty()) p->split(std::move(s), next);
+      std::swap(cur, next);
+    }
+    for (auto& s : cur)
+      if (!s.empty()) out.push_back(std::move(s));
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<PreTokenizer> make_pre_tokenizer(const Json& j, const std::string& ctx) {
+  std::string type = type_of(j, ctx);
+  if (type == "ByteLevel") {
+    auto p = std::make_unique<ByteLevelPre>();
+    p->add_prefix_space = get_bool(j, "add_prefix_space", ctx, true);
+    p->use_regex = get_bool(j, "use_regex", ctx, true);
+    get_bool(j, "trim_offsets", ctx, true);
+    return p;
+  }
+  if (type == "Whitespace") return std::make_unique<WhitespacePre>();
+  if (type == "WhitespaceSplit") return std::make_unique<WhitespaceSplitPre>();
+  if (type == "BertPreTokenizer") return std::make_unique<BertPre>();
+  if (type == "Punctuation") {
+    auto p = std::make_unique<PunctuationPre>();
+    p->behavior = parse_behavior(j, "behavior", ctx, SplitBehavior::Isolated);
+    return p;
+  }
+  if (type == "Digits") {
+    auto p = std::make_unique<DigitsPre>();
+    p->individual = get_bool(j, "individual_digits", ctx, false);
+    return p;
+  }
+  if (type == "CharDelimiterSplit") {
+    auto p = std::make_unique<CharDelimiterPre>();
+    std::string d = get_string(j, "delimiter", ctx, "", true);
+    if (d.empty() || count_chars(d) != 1 || !is_valid_utf8(d))
+      fail(ctx + ".delimiter: expected one char");
+    size_t i = 0;
+    p->delimiter = decode_utf8(d, i);
+    return p;
+  }
+  if (type == "Metaspace") {
+    auto p = std::make_unique<MetaspacePre>();
+    std::string r = get_string(j, "replacement", ctx, "\xE2\x96\x81");
+    if (r.empty() || count_chars(r) != 1 || !is_valid_utf8(r))
+      fail(ctx + ".replacement: expected one char");
+    size_t i = 0;
+    p->replacement = decode_utf8(r, i);
+    p->rep_str = r;
+    std::string scheme = get_string(j, "prepend_scheme", ctx, "");
+    if (scheme.empty()) {
+      scheme = get_bool(j, "add_prefix_space", ctx, true) ? "always" : "never";
+    }
+    if (scheme == "always") {
+      p->scheme = MetaspacePre::Prepend::Always;
+    } else if (scheme == "first") {
+      p->scheme = MetaspacePre::Prepend::First;
+    } else if (scheme == "never") {
+      p->scheme = MetaspacePre::Prepend::Never;
+    } else {
+      fail(ctx + ".prepend_scheme: unknown value '" + scheme + "'");
+    }
+    p->split_words = get_bool(j, "split", ctx, true);
+    return p;
+  }
+  if (type == "Split") {
+    auto p = std::make_unique<SplitPre>();
+    const Json* pat = field(j, "pattern");
+    if (!pat) fail(ctx + ".pattern: missing required field");
+    p->pattern = make_pattern(*pat, ctx + ".pattern");
+    p->behavior = parse_behavior(j, "behavior", ctx, SplitBehavior::Isolated);
+    p->invert = get_bool(j, "invert", ctx, false);
+    return p;
+  }
+  if (type == "UnicodeScripts") return std::make_unique<UnicodeScriptsPre>();
+  if (type == "FixedLength") {
+    auto p = std::make_unique<FixedLengthPre>();
+    p->length = get_uint(j, "length", ctx, 5);
+    if (p->length == 0) fail(ctx + ".length: must be positive");
+    return p;
+  }
+  if (type == "Sequence") {
+    auto p = std::make_unique<SequencePre>();
+    const Json& items = get_array(j, "pretokenizers", ctx);
+    for (size_t k = 0; k < items.size(); ++k)
+      p->items.push_back(
+          make_pre_tokenizer(items[k], ctx + ".pretokenizers[" + std::to_string(k) + "]"));
+    return p;
+  }
+  fail(ctx + ".type: unknown pre_tokenizer type '" + type + "'");
+}
+
+}  // namespace ember::tokenizers::detail

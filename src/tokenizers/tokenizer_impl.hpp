@@ -1,0 +1,75 @@
+#pragma once
+#include <array>
+#include <unordered_map>
+
+#include "internal.hpp"
+#include "spm.hpp"
+
+namespace ember::tokenizers {
+
+struct AddedToken {
+  uint32_t id = 0;
+  std::string content;
+  bool single_word = false, lstrip = false, rstrip = false, normalized = true, special = false;
+};
+
+// Added tokens are matched leftmost-longest, before (raw) or after (normalized) normalization.
+struct AddedVocabulary {
+  std::vector<AddedToken> tokens;
+  std::vector<std::string> normalized_content;
+  std::unordered_map<uint32_t, size_t> by_id;
+  std::unordered_map<std::string, uint32_t> by_content;
+  std::array<std::vector<size_t>, 256> by_first_raw, by_first_norm;
+
+  void build(const detail::Normalizer* normalizer);
+  bool any_raw() const {
+    for (const auto& b : by_first_raw)
+      if (!b.empty()) return true;
+    return false;
+  }
+  bool any_normalized() const {
+    for (const auto& b : by_first_norm)
+      if (!b.empty()) return true;
+    return false;
+  }
+  // (token index or -1, byte range) covering s.
+  void find_matches(std::string_view s, bool normalized_pass,
+                    std::vector<std::pair<int64_t, std::pair<size_t, size_t>>>& out) const;
+};
+
+enum class TruncationStrategy { LongestFirst, OnlyFirst, OnlySecond };
+struct Truncation {
+  size_t max_length = 512, stride = 0;
+  bool left = false;
+  TruncationStrategy strategy = TruncationStrategy::LongestFirst;
+};
+struct Padding {
+  bool fixed = false, left = false;
+  size_t fixed_length = 0, multiple = 0;
+  uint32_t pad_id = 0, pad_type_id = 0;
+  std::string pad_token = "[PAD]";
+};
+
+struct TokenizerImpl {
+  std::unique_ptr<detail::Normalizer> normalizer;
+  std::unique_ptr<detail::PreTokenizer> pre_tokenizer;
+  std::unique_ptr<detail::Model> model;
+  std::unique_ptr<detail::PostProcessor> post_processor;
+  std::unique_ptr<detail::Decoder> decoder;
+  std::optional<Truncation> truncation;
+  std::optional<Padding> padding;
+  AddedVocabulary added;
+  const detail::SpmTokenizer* spm = nullptr;  // set for SentencePiece .model files (owned by model)
+
+  static std::unique_ptr<TokenizerImpl> from_json(std::string_view text);
+  void add_token(AddedToken tok, const std::string& ctx);
+  Encoding encode_one(std::string_view text, uint32_t type_id) const;
+  void truncate(Encoding& a, Encoding* b, bool add_special) const;
+  Encoding post_process(Encoding a, std::optional<Encoding> b, bool add_special) const;
+  Encoding encode(std::string_view a, std::optional<std::string_view> b, bool add_special) const;
+  std::string decode(const std::vector<uint32_t>& ids, bool skip_special) const;
+};
+
+std::string read_file_bounded(const std::string& path, size_t limit);
+
+}  // namespace ember::tokenizers

@@ -1,0 +1,225 @@
+#include <gtest/gtest.h>
+
+#include <cstring>
+
+#include "ember/core/half.hpp"
+#include "ember/core/ops.hpp"
+#include "ops_test_util.hpp"
+
+namespace ember {
+namespace {
+
+using namespace ember::test;  // NOLINT
+
+// Naive double reference of numpy matmul for rank >= 2 operands with batch broadcasting.
+std::vector<double> matmul_reference(const Tensor& a, const Tensor& b, Shape* out_shape) {
+  const std::vector<double> va = a.to_f64_vector();
+  const std::vector<double> vb = b.to_f64_vector();
+  const int64_t m = a.dim(-2), k = a.dim(-1), n = b.dim(-1);
+  const Shape ab(a.shape().begin(), a.shape().end() - 2);
+  const Shape bb(b.shape().begin(), b.shape().end() - 2);
+  const Shape batch = ops::broadcast_shapes(ab, bb);
+  *out_shape = batch;
+  out_shape->push_back(m);
+  out_shape->push_back(n);
+  std::vector<double> out(static_cast<size_t>(shape_numel(*out_shape)));
+  const int64_t batches = shape_numel(batch);
+  for (int64_t bi = 0; bi < batches; ++bi) {
+    const std::vector<int64_t> idx = unravel(bi, batch);
+    const int64_t fa = broadcast_flat(idx, ab);
+    const int64_t fb = broadcast_flat(idx, bb);
+    for (int64_t i = 0; i < m; ++i) {
+      for (int64_t j = 0; j < n; ++j) {
+        double s = 0;
+        for (int64_t p = 0; p < k; ++p) {
+          s += va[static_cast<size_t>(fa * m * k + i * k + p)] *
+               vb[static_cast<size_t>(fb * k * n + p * n + j)];
+        }
+        out[static_cast<size_t>(bi * m * n + i * n + j)] = s;
+      }
+    }
+  }
+  return out;
+}
+
+void check_matmul(const Tensor& a, const Tensor& b, double rtol = 1e-5, double atol = 1e-5) {
+  Shape shape;
+  const std::vector<double> want = matmul_reference(a, b, &shape);
+  const Tensor y = ops::matmul(a, b);
+  ASSERT_EQ(y.shape(), shape) << shape_to_string(a.shape()) << " @ " << shape_to_string(b.shape());
+  expect_close(y, want, rtol, atol,
+               shape_to_string(a.shape()) + " @ " + shape_to_string(b.shape()));
+}
+
+TEST(Matmul, TwoDimensional) {
+  check_matmul(random_tensor({3, 5}, 1), random_tensor({5, 4}, 2));
+  check_matmul(random_tensor({1, 7}, 3), random_tensor({7, 1}, 4));
+  check_matmul(random_tensor({64, 33}, 5), random_tensor({33, 65}, 6));
+}
+
+TEST(Matmul, BatchBroadcasting) {
+  check_matmul(random_tensor({2, 3, 4, 5}, 7), random_tensor({5, 6}, 8));          // b shared
+  check_matmul(random_tensor({4, 5}, 9), random_tensor({3, 5, 2}, 10));            // a shared
+  check_matmul(random_tensor({2, 1, 4, 5}, 11), random_tensor({1, 3, 5, 2}, 12));  // both
+  check_matmul(random_tensor({3, 4, 5}, 13), random_tensor({3, 5, 6}, 14));
+}
+
+TEST(Matmul, NonContiguousViews) {
+  const Tensor a = random_tensor({6, 5}, 15);
+  const Tensor b = random_tensor({4, 6}, 16);
+  check_matmul(a.transpose(0, 1), b.transpose(0, 1));          // both transposed (BLAS Trans flags)
+  check_matmul(a.narrow(1, 1, 3), random_tensor({3, 2}, 17));  // row stride > cols
+  const Tensor c = random_tensor({2, 7, 3, 4}, 18);
+  check_matmul(c.permute({0, 2, 1, 3}), random_tensor({4, 5}, 19));  // batch strides odd
+  check_matmul(c.select(3, 1), random_tensor({3, 2}, 20));  // neither dim unit-stride: copied
+  check_matmul(random_tensor({1, 4}, 21).broadcast_to({3, 4}), random_tensor({4, 2}, 22));
+}
+
+TEST(Matmul, VectorOperands) {
+  const Tensor v = random_tensor({5}, 23);
+  const Tensor m = random_tensor({5, 3}, 24);
+  const Tensor y = ops::matmul(v, m);
+  Shape s;
+  EXPECT_EQ(y.shape(), (Shape{3}));
+  expect_close(y, matmul_reference(v.unsqueeze(0), m, &s), 1e-5, 1e-5, "v @ M");
+  const Tensor z = ops::matmul(m.transpose(0, 1), v);
+  EXPECT_EQ(z.shape(), (Shape{3}));
+  expect_close(z, matmul_reference(m.transpose(0, 1), v.unsqueeze(1), &s), 1e-5, 1e-5, "M @ v");
+  const Tensor dot = ops::matmul(v, v);
+  EXPECT_EQ(dot.rank(), 0);
+  const Tensor batched = ops::matmul(random_tensor({2, 3, 5}, 25), v);
+  EXPECT_EQ(batched.shape(), (Shape{2, 3}));
+}
+
+TEST(Matmul, DtypesAndEmpty) {
+  const Tensor a16 = random_tensor({3, 8}, 26, -2, 2, DType::F16);
+  const Tensor b16 = random_tensor({8, 2}, 27, -2, 2, DType::BF16);
+  const Tensor y = ops::matmul(a16, b16);
+  EXPECT_EQ(y.dtype(), DType::F32);
+  check_matmul(a16, b16);  // inputs are exact in F32; only F32 accumulation error remains
+  const Tensor a64 = random_tensor({3, 4}, 28, -2, 2, DType::F64);
+  EXPECT_EQ(ops::matmul(a64, random_tensor({4, 2}, 29)).dtype(), DType::F64);
+  check_matmul(a64, random_tensor({4, 2}, 29, -2, 2, DType::F64), 1e-13, 1e-13);
+  // K = 0 gives zeros; M = 0 gives an empty result.
+  const Tensor z =
+      ops::matmul(Tensor::zeros(DType::F32, {2, 0}), Tensor::zeros(DType::F32, {0, 3}));
+  EXPECT_EQ(z.shape(), (Shape{2, 3}));
+  EXPECT_EQ(z.to_f64_vector(), std::vector<double>(6, 0.0));
+  EXPECT_EQ(ops::matmul(Tensor::zeros(DType::F32, {0, 4}), random_tensor({4, 3}, 30)).shape(),
+            (Shape{0, 3}));
+}
+
+TEST(Matmul, Errors) {
+  expect_error(
+      [] {
+        ops::matmul(random_tensor({2, 3}, 1), random_tensor({4, 5}, 2));
+      },
+      {"matmul", "[2, 3]", "[4, 5]"});
+  expect_error(
+      [] {
+        ops::matmul(random_tensor({2, 2, 3}, 1), random_tensor({3, 3, 4}, 2));
+      },
+      {"matmul", "batch"});
+  expect_error([] { ops::matmul(ops::scalar(1.0), random_tensor({3}, 2)); }, {"matmul", "rank"});
+  expect_error(
+      [] {
+        ops::matmul(Tensor::zeros(DType::I8, {2, 2}), random_tensor({2, 2}, 2));
+      },
+      {"matmul", "I8"});
+}
+
+std::vector<double> linear_reference(const Tensor& x, const Tensor& w, const Tensor& bias) {
+  Shape s;
+  std::vector<double> y = matmul_reference(x.reshape({-1, x.dim(-1)}), w.transpose(0, 1), &s);
+  if (bias.defined()) {
+    const std::vector<double> b = bias.to_f64_vector();
+    for (size_t i = 0; i < y.size(); ++i) y[i] += b[i % b.size()];
+  }
+  return y;
+}
+
+TEST(Linear, F32WithAndWithoutBias) {
+  const Tensor x = random_tensor({2, 3, 16}, 31);
+  const Tensor w = random_tensor({10, 16}, 32);
+  const Tensor b = random_tensor({10}, 33);
+  const Tensor y = ops::linear(x, w, b);
+  EXPECT_EQ(y.shape(), (Shape{2, 3, 10}));
+  expect_close(y, linear_reference(x, w, b), 1e-5, 1e-5, "linear+bias");
+  expect_close(ops::linear(x, w), linear_reference(x, w, Tensor()), 1e-5, 1e-5, "linear");
+  // Non-contiguous input and weight views.
+  const Tensor wt = random_tensor({16, 10}, 34).transpose(0, 1);
+  expect_close(ops::linear(x.transpose(0, 1), wt, b), linear_reference(x.transpose(0, 1), wt, b),
+               1e-5, 1e-5, "linear views");
+}
+
+TEST(Linear, HalfWeightsUseTheirKernel) {
+  const Tensor x = random_tensor({5, 24}, 35);
+  for (DType dt : {DType::F16, DType::BF16}) {
+    const Tensor w = random_tensor({7, 24}, 36, -1, 1, dt);
+    const Tensor b = random_tensor({7}, 37, -1, 1, dt);
+    const Tensor y = ops::linear(x, w, b);
+    EXPECT_EQ(y.dtype(), DType::F32);
+    // Weights are exact in F32, so the result is as accurate as the F32 path.
+    expect_close(y, linear_reference(x, w, b), 1e-5, 1e-5, std::string(dtype_name(dt)));
+  }
+  // 1-D input, F64 path.
+  const Tensor x64 = random_tensor({24}, 38, -1, 1, DType::F64);
+  const Tensor w64 = random_tensor({3, 24}, 39, -1, 1, DType::F64);
+  const Tensor y64 = ops::linear(x64, w64);
+  EXPECT_EQ(y64.dtype(), DType::F64);
+  EXPECT_EQ(y64.shape(), (Shape{3}));
+  expect_close(y64, linear_reference(x64.unsqueeze(0), w64, Tensor()), 1e-13, 1e-13, "f64");
+}
+
+// A toy "quantized" format registered for I8 weights: value = int8 / 16. Proves that linear
+// dispatches on the weight dtype through the table, as a Q8_0 kernel would.
+void int8_over_16_kernel(const float* x, int64_t m, int64_t k, const std::byte* w, int64_t n,
+                         float* y) {
+  const auto* q = reinterpret_cast<const int8_t*>(w);
+  for (int64_t i = 0; i < m; ++i) {
+    for (int64_t j = 0; j < n; ++j) {
+      float s = 0;
+      for (int64_t p = 0; p < k; ++p)
+        s += x[i * k + p] * (static_cast<float>(q[j * k + p]) / 16.0f);
+      y[i * n + j] = s;
+    }
+  }
+}
+
+TEST(Linear, DispatchesThroughKernelTable) {
+  EXPECT_NE(ops::find_linear_kernel(DType::F32), nullptr);
+  EXPECT_NE(ops::find_linear_kernel(DType::F16), nullptr);
+  EXPECT_NE(ops::find_linear_kernel(DType::BF16), nullptr);
+  EXPECT_EQ(ops::find_linear_kernel(DType::I8), nullptr);
+  const Tensor x = random_tensor({3, 6}, 40);
+  std::vector<int8_t> q(4 * 6);
+  for (size_t i = 0; i < q.size(); ++i)
+    q[i] = static_cast<int8_t>(static_cast<int>(i * 37 % 255) - 127);
+  const Tensor wq = Tensor::from_values<int8_t>(DType::I8, {4, 6}, q);
+  expect_error([&] { ops::linear(x, wq); }, {"linear", "no kernel", "I8"});
+
+  ops::register_linear_kernel(DType::I8, &int8_over_16_kernel);
+  const Tensor y = ops::linear(x, wq, random_tensor({4}, 41));
+  ops::register_linear_kernel(DType::I8, nullptr);  // restore the table for other tests
+  const Tensor w_ref = ops::div(wq.to(DType::F32), ops::scalar(16.0));
+  Shape s;
+  std::vector<double> want = matmul_reference(x, w_ref.transpose(0, 1), &s);
+  const std::vector<double> b = random_tensor({4}, 41).to_f64_vector();
+  for (size_t i = 0; i < want.size(); ++i) want[i] += b[i % 4];
+  expect_close(y, want, 1e-5, 1e-5, "registered I8 kernel");
+}
+
+TEST(Linear, Errors) {
+  const Tensor x = random_tensor({2, 8}, 42);
+  expect_error([&] { ops::linear(x, random_tensor({4, 7}, 1)); }, {"linear", "[2, 8]", "[4, 7]"});
+  expect_error(
+      [&] {
+        ops::linear(x, random_tensor({4, 8}, 1), random_tensor({5}, 2));
+      },
+      {"linear", "bias", "[5]"});
+  expect_error([&] { ops::linear(x, random_tensor({8}, 1)); }, {"linear", "weight"});
+  expect_error([&] { ops::linear(x, Tensor()); }, {"linear", "undefined"});
+}
+
+}  // namespace
+}  // namespace ember

@@ -1,0 +1,305 @@
+// SIMD kernels vs their scalar references, on every SIMD target this CPU supports.
+#include <gtest/gtest.h>
+
+#include <bit>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "ember/core/convert.hpp"
+#include "ember/core/half.hpp"
+#include "ember/core/kernels.hpp"
+
+namespace ember {
+namespace {
+
+using kernels::BinaryOp;
+using kernels::UnaryOp;
+
+constexpr float kInf = std::numeric_limits<float>::infinity();
+constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
+
+std::vector<float> special_values() {
+  return {0.0f,
+          -0.0f,
+          1.0f,
+          -1.0f,
+          0.5f,
+          -0.5f,
+          kInf,
+          -kInf,
+          kNaN,
+          -kNaN,
+          std::numeric_limits<float>::max(),
+          std::numeric_limits<float>::lowest(),
+          std::numeric_limits<float>::min(),
+          -std::numeric_limits<float>::min(),
+          std::numeric_limits<float>::denorm_min(),
+          1e-30f,
+          -1e-30f,
+          88.7f,
+          88.8f,
+          89.0f,
+          -87.5f,
+          -103.0f,
+          -104.5f,
+          -110.0f,
+          9.5f,
+          -9.5f,
+          20.0f,
+          -20.0f,
+          200.0f,
+          -200.0f,
+          65504.0f,
+          65520.0f,
+          6.1e-5f,
+          5.9e-8f,
+          3.0e-8f,
+          1e9f,
+          -1e9f,
+          1e20f,
+          -1e20f};
+}
+
+// Random values from several magnitude ranges, followed by the special values.
+std::vector<float> test_values(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> small(-4.0f, 4.0f);
+  std::uniform_real_distribution<float> wide(-120.0f, 120.0f);
+  std::vector<float> v(n);
+  for (size_t i = 0; i < n; ++i) v[i] = (i % 3 == 0) ? wide(rng) : small(rng);
+  const std::vector<float> specials = special_values();
+  for (size_t i = 0; i < specials.size() && i < n; ++i) v[(i * 7919) % n] = specials[i];
+  return v;
+}
+
+// Lengths around vector widths (1, 4, 8, 16 lanes) plus odd ones.
+const size_t kLengths[] = {0, 1, 2, 3, 5, 7, 8, 9, 15, 16, 17, 31, 33, 63, 100, 257, 1000};
+
+bool same_or_close(float got, float want, float rtol, float atol) {
+  if (std::isnan(want)) return std::isnan(got);
+  if (std::isinf(want)) return got == want;
+  return std::fabs(got - want) <= atol + rtol * std::fabs(want);
+}
+
+class SimdTarget : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override { kernels::simd_force_target(GetParam()); }
+  void TearDown() override { kernels::simd_force_target(""); }
+};
+
+TEST_P(SimdTarget, DispatchUsesForcedTarget) {
+  EXPECT_EQ(kernels::simd_active_target(), GetParam());
+}
+
+TEST_P(SimdTarget, UnaryMatchesScalar) {
+  for (int o = 0; o < kernels::kUnaryOpCount; ++o) {
+    const auto op = static_cast<UnaryOp>(o);
+    // Exactly rounded ops must agree bit for bit; transcendental ones within a few ulp.
+    const bool exact = op == UnaryOp::Neg || op == UnaryOp::Abs || op == UnaryOp::Sqrt ||
+                       op == UnaryOp::Rsqrt || op == UnaryOp::Relu || op == UnaryOp::Square ||
+                       op == UnaryOp::Reciprocal || op == UnaryOp::Sin || op == UnaryOp::Cos;
+    for (size_t n : kLengths) {
+      const std::vector<float> x = test_values(n + 40, static_cast<uint32_t>(n + 7 * o));
+      std::vector<float> got(x.size(), -7.0f);
+      std::vector<float> want(x.size());
+      kernels::unary_f32(op, x.data(), got.data(), x.size());
+      kernels::ref::unary_f32(op, x.data(), want.data(), x.size());
+      for (size_t i = 0; i < x.size(); ++i) {
+        const bool ok = exact ? (std::isnan(want[i]) ? std::isnan(got[i]) : got[i] == want[i])
+                              : same_or_close(got[i], want[i], 4e-6f, 1e-37f);
+        ASSERT_TRUE(ok) << kernels::unary_op_name(op) << "(" << x[i] << ") = " << got[i]
+                        << ", scalar " << want[i] << ", n=" << x.size() << " i=" << i;
+      }
+    }
+  }
+}
+
+TEST_P(SimdTarget, UnaryInPlace) {
+  std::vector<float> x = test_values(37, 3);
+  std::vector<float> want(x.size());
+  kernels::ref::unary_f32(UnaryOp::Square, x.data(), want.data(), x.size());
+  kernels::unary_f32(UnaryOp::Square, x.data(), x.data(), x.size());
+  for (size_t i = 0; i < x.size(); ++i) {
+    ASSERT_TRUE(std::isnan(want[i]) ? std::isnan(x[i]) : x[i] == want[i]) << i;
+  }
+}
+
+TEST_P(SimdTarget, BinaryMatchesScalar) {
+  for (int o = 0; o < kernels::kBinaryOpCount; ++o) {
+    const auto op = static_cast<BinaryOp>(o);
+    for (size_t n : {size_t{1}, size_t{3}, size_t{17}, size_t{100}, size_t{1023}}) {
+      std::vector<float> a = test_values(n + 40, static_cast<uint32_t>(n));
+      std::vector<float> b = test_values(n + 40, static_cast<uint32_t>(n + 1000));
+      // Pair NaN with finite values and vice versa, and make some operands equal.
+      for (size_t i = 0; i < a.size(); i += 5) b[i] = a[i];
+      std::vector<float> got(a.size());
+      std::vector<float> want(a.size());
+      auto check = [&](const char* mode, auto a_at, auto b_at) {
+        for (size_t i = 0; i < a.size(); ++i) {
+          want[i] = kernels::ref::binary(op, a_at(i), b_at(i));
+          const bool ok = std::isnan(want[i]) ? std::isnan(got[i]) : got[i] == want[i];
+          ASSERT_TRUE(ok) << kernels::binary_op_name(op) << " " << mode << "(" << a_at(i) << ", "
+                          << b_at(i) << ") = " << got[i] << ", scalar " << want[i];
+        }
+      };
+      kernels::binary_f32(op, a.data(), b.data(), got.data(), a.size());
+      check(
+          "vv", [&](size_t i) { return a[i]; }, [&](size_t i) { return b[i]; });
+      for (float s : {2.5f, -0.0f, kNaN, kInf}) {
+        kernels::binary_f32_scalar_rhs(op, a.data(), s, got.data(), a.size());
+        check(
+            "vs", [&](size_t i) { return a[i]; }, [&](size_t) { return s; });
+        kernels::binary_f32_scalar_lhs(op, s, b.data(), got.data(), b.size());
+        check(
+            "sv", [&](size_t) { return s; }, [&](size_t i) { return b[i]; });
+      }
+    }
+  }
+}
+
+TEST_P(SimdTarget, RowKernelsMatchScalar) {
+  std::mt19937 rng(11);
+  std::normal_distribution<float> normal(0.0f, 3.0f);
+  for (size_t n : kLengths) {
+    std::vector<float> x(n), w(n), b(n);
+    for (size_t i = 0; i < n; ++i) {
+      x[i] = normal(rng) + 1.5f;
+      w[i] = normal(rng);
+      b[i] = normal(rng);
+    }
+    std::vector<float> got(n), want(n);
+    auto compare = [&](const char* what) {
+      for (size_t i = 0; i < n; ++i) {
+        ASSERT_TRUE(same_or_close(got[i], want[i], 2e-5f, 2e-6f))
+            << what << " n=" << n << " i=" << i << ": " << got[i] << " vs " << want[i];
+      }
+    };
+    kernels::softmax_row_f32(x.data(), got.data(), n);
+    kernels::ref::softmax_row_f32(x.data(), want.data(), n);
+    compare("softmax");
+    kernels::layer_norm_row_f32(x.data(), w.data(), b.data(), 1e-5f, got.data(), n);
+    kernels::ref::layer_norm_row_f32(x.data(), w.data(), b.data(), 1e-5f, want.data(), n);
+    compare("layer_norm");
+    kernels::layer_norm_row_f32(x.data(), nullptr, nullptr, 1e-5f, got.data(), n);
+    kernels::ref::layer_norm_row_f32(x.data(), nullptr, nullptr, 1e-5f, want.data(), n);
+    compare("layer_norm (no affine)");
+    kernels::rms_norm_row_f32(x.data(), w.data(), 1e-6f, got.data(), n);
+    kernels::ref::rms_norm_row_f32(x.data(), w.data(), 1e-6f, want.data(), n);
+    compare("rms_norm");
+  }
+}
+
+TEST_P(SimdTarget, SoftmaxSpecialRows) {
+  // Large logits must not overflow; -inf entries get probability 0; a NaN poisons the row.
+  std::vector<float> x = {1000.0f, 999.0f, -kInf, 998.0f, -1000.0f};
+  std::vector<float> got(x.size()), want(x.size());
+  kernels::softmax_row_f32(x.data(), got.data(), x.size());
+  kernels::ref::softmax_row_f32(x.data(), want.data(), x.size());
+  for (size_t i = 0; i < x.size(); ++i) EXPECT_TRUE(same_or_close(got[i], want[i], 1e-6f, 1e-7f));
+  EXPECT_EQ(got[2], 0.0f);
+  EXPECT_NEAR(got[0], 1.0 / (1.0 + std::exp(-1.0) + std::exp(-2.0)), 1e-6);
+  x[1] = kNaN;
+  kernels::softmax_row_f32(x.data(), got.data(), x.size());
+  for (float v : got) EXPECT_TRUE(std::isnan(v));
+}
+
+TEST_P(SimdTarget, F16ToF32AllBitPatterns) {
+  std::vector<uint16_t> h(65536 + 13);
+  for (size_t i = 0; i < h.size(); ++i) h[i] = static_cast<uint16_t>(i);
+  std::vector<float> got(h.size()), want(h.size());
+  for (size_t offset : {size_t{0}, size_t{3}}) {  // unaligned start as well
+    const size_t n = h.size() - offset;
+    convert_f16_to_f32(h.data() + offset, got.data(), n);
+    ref::convert_f16_to_f32(h.data() + offset, want.data(), n);
+    for (size_t i = 0; i < n; ++i) {
+      ASSERT_EQ(std::bit_cast<uint32_t>(got[i]), std::bit_cast<uint32_t>(want[i]))
+          << "f16 bits 0x" << std::hex << h[i + offset];
+    }
+  }
+}
+
+TEST_P(SimdTarget, BF16ToF32AllBitPatterns) {
+  std::vector<uint16_t> h(65536 + 5);
+  for (size_t i = 0; i < h.size(); ++i) h[i] = static_cast<uint16_t>(i);
+  std::vector<float> got(h.size()), want(h.size());
+  convert_bf16_to_f32(h.data(), got.data(), h.size());
+  ref::convert_bf16_to_f32(h.data(), want.data(), h.size());
+  for (size_t i = 0; i < h.size(); ++i) {
+    ASSERT_EQ(std::bit_cast<uint32_t>(got[i]), std::bit_cast<uint32_t>(want[i])) << i;
+  }
+}
+
+// F32 inputs that probe every rounding path: random bit patterns, all f16/bf16 values and the
+// midpoints between neighbours (ties), plus specials.
+std::vector<float> rounding_probe_values() {
+  std::vector<float> v = special_values();
+  std::mt19937 rng(5);
+  for (int i = 0; i < 200000; ++i) v.push_back(std::bit_cast<float>(static_cast<uint32_t>(rng())));
+  for (uint32_t h = 0; h < 0x7c00; h += 7) {
+    const float a = f16_to_f32(static_cast<uint16_t>(h));
+    const float b = f16_to_f32(static_cast<uint16_t>(h + 1));
+    v.push_back(a);
+    v.push_back(-(a + (b - a) * 0.5f));  // tie
+    v.push_back(a + (b - a) * 0.25f);
+  }
+  for (uint32_t h = 0; h < 0x7f80; h += 3) {
+    const float a = bf16_to_f32(static_cast<uint16_t>(h));
+    v.push_back(std::bit_cast<float>(std::bit_cast<uint32_t>(a) | 0x8000u));  // exact tie
+    v.push_back(std::bit_cast<float>(std::bit_cast<uint32_t>(a) | 0x8001u));
+  }
+  v.push_back(std::bit_cast<float>(0x7f800001u));  // signalling NaN
+  v.push_back(std::bit_cast<float>(0xffc12345u));
+  return v;
+}
+
+TEST_P(SimdTarget, F32ToF16MatchesScalarBits) {
+  const std::vector<float> x = rounding_probe_values();
+  std::vector<uint16_t> got(x.size()), want(x.size());
+  convert_f32_to_f16(x.data(), got.data(), x.size());
+  ref::convert_f32_to_f16(x.data(), want.data(), x.size());
+  for (size_t i = 0; i < x.size(); ++i) {
+    ASSERT_EQ(got[i], want[i]) << "f32 bits 0x" << std::hex << std::bit_cast<uint32_t>(x[i]);
+  }
+}
+
+TEST_P(SimdTarget, F32ToBF16MatchesScalarBits) {
+  const std::vector<float> x = rounding_probe_values();
+  std::vector<uint16_t> got(x.size()), want(x.size());
+  convert_f32_to_bf16(x.data() + 1, got.data(), x.size() - 1);  // odd start and length
+  ref::convert_f32_to_bf16(x.data() + 1, want.data(), x.size() - 1);
+  for (size_t i = 0; i + 1 < x.size(); ++i) {
+    ASSERT_EQ(got[i], want[i]) << "f32 bits 0x" << std::hex << std::bit_cast<uint32_t>(x[i + 1]);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(AllTargets, SimdTarget, ::testing::ValuesIn(kernels::simd_targets()),
+                         [](const ::testing::TestParamInfo<std::string>& info) {
+                           return info.param;
+                         });
+
+TEST(SimdTargets, ListsAtLeastOneAndRejectsUnknown) {
+  const std::vector<std::string> targets = kernels::simd_targets();
+  ASSERT_FALSE(targets.empty());
+  EXPECT_EQ(kernels::simd_active_target(), targets.front());  // best target by default
+  EXPECT_THROW(kernels::simd_force_target("NOT_A_TARGET"), Error);
+}
+
+// Independent spot checks of the scalar references against double-precision math.
+TEST(ScalarReference, AgreesWithDoubleMath) {
+  for (double x : {-6.0, -2.5, -0.3, 0.0, 0.7, 1.0, 3.0}) {
+    const double gelu = 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0)));
+    const double gelu_t =
+        0.5 * x * (1.0 + std::tanh(std::sqrt(2.0 / M_PI) * (x + 0.044715 * x * x * x)));
+    const auto fx = static_cast<float>(x);
+    EXPECT_NEAR(kernels::ref::unary(UnaryOp::Gelu, fx), gelu, 1e-6 * (1 + std::fabs(gelu)));
+    EXPECT_NEAR(kernels::ref::unary(UnaryOp::GeluTanh, fx), gelu_t, 1e-6 * (1 + std::fabs(gelu_t)));
+    EXPECT_NEAR(kernels::ref::unary(UnaryOp::Silu, fx), x / (1 + std::exp(-x)), 1e-6);
+  }
+}
+
+}  // namespace
+}  // namespace ember

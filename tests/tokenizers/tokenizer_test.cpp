@@ -1,0 +1,330 @@
+// Unit tests of the tokenizer library: strict loading (errors name the bad field), invalid input,
+// batch encoding on the thread pool, streaming decode, legacy loaders and the CLI verbs.
+// Exact outputs are checked against the reference in conformance_test.cpp.
+#include <gtest/gtest.h>
+#include <unistd.h>
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "ember/tokenizers/tokenizer.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+namespace tk = ember::tokenizers;
+using nlohmann::json;
+
+const fs::path kCases = fs::path(EMBER_SOURCE_DIR) / "tests/fixtures/tokenizers/cases";
+
+json small_bpe() {
+  return json::parse(R"({"version":"1.0",
+    "added_tokens":[{"id":0,"content":"<s>","special":true,"normalized":false}],
+    "pre_tokenizer":{"type":"ByteLevel","add_prefix_space":false,"use_regex":true},
+    "decoder":{"type":"ByteLevel"},
+    "model":{"type":"BPE","vocab":{"<s>":0,"h":1,"e":2,"l":3,"o":4,"he":5,"ll":6,"hell":7,"Ġ":8},
+             "merges":["h e","l l",["he","ll"]]}})");
+}
+
+std::string error_of(const std::string& text) {
+  try {
+    tk::Tokenizer::from_json(text);
+  } catch (const tk::TokenizerError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(TokenizerLoad, SmallBpeEncodes) {
+  auto tok = tk::Tokenizer::from_json(small_bpe().dump());
+  auto e = tok.encode("hello", false);
+  ASSERT_EQ(e.tokens.size(), 2u);
+  EXPECT_EQ(e.tokens[0], "hell");
+  EXPECT_EQ(e.tokens[1], "o");
+  EXPECT_EQ(e.offsets[0], (std::pair<size_t, size_t>{0, 4}));
+  EXPECT_EQ(tok.decode(e.ids, false), "hello");
+}
+
+TEST(TokenizerLoad, UnknownTypeNamesTheField) {
+  json j = small_bpe();
+  j["normalizer"] = {{"type", "NoSuchNormalizer"}};
+  std::string err = error_of(j.dump());
+  EXPECT_NE(err.find("normalizer.type"), std::string::npos) << err;
+  EXPECT_NE(err.find("NoSuchNormalizer"), std::string::npos) << err;
+  j = small_bpe();
+  j["pre_tokenizer"] = {{"type", "Sequence"}, {"pretokenizers", {{{"type", "Bogus"}}}}};
+  err = error_of(j.dump());
+  EXPECT_NE(err.find("pre_tokenizer.pretokenizers[0].type"), std::string::npos) << err;
+}
+
+TEST(TokenizerLoad, WrongFieldTypeNamesTheField) {
+  json j = small_bpe();
+  j["model"]["vocab"] = json::array({1, 2});
+  EXPECT_NE(error_of(j.dump()).find("model.vocab"), std::string::npos);
+  j = small_bpe();
+  j["pre_tokenizer"]["add_prefix_space"] = "yes";
+  EXPECT_NE(error_of(j.dump()).find("pre_tokenizer.add_prefix_space"), std::string::npos);
+  j = small_bpe();
+  j["added_tokens"][0]["id"] = -1;
+  EXPECT_NE(error_of(j.dump()).find("added_tokens[0].id"), std::string::npos);
+  EXPECT_NE(error_of("{not json").find("invalid JSON"), std::string::npos);
+  EXPECT_NE(error_of("[]").find("expected a JSON object"), std::string::npos);
+}
+
+TEST(TokenizerLoad, MergesMustNameVocabularyTokens) {
+  json j = small_bpe();
+  j["model"]["merges"].push_back("x y");
+  std::string err = error_of(j.dump());
+  EXPECT_NE(err.find("model.merges[3]"), std::string::npos) << err;
+  EXPECT_NE(err.find("'x'"), std::string::npos) << err;
+  j = small_bpe();
+  j["model"]["merges"] = {"o o"};  // "oo" is not in the vocabulary
+  EXPECT_NE(error_of(j.dump()).find("merged token 'oo'"), std::string::npos);
+}
+
+TEST(TokenizerLoad, IdsOutOfRangeOrDuplicated) {
+  json j = small_bpe();
+  j["model"]["vocab"]["x"] = 4;  // duplicates "o"
+  EXPECT_NE(error_of(j.dump()).find("duplicated"), std::string::npos);
+  j = small_bpe();
+  j["model"]["vocab"]["x"] = 4000000000u;
+  EXPECT_NE(error_of(j.dump()).find("out of range"), std::string::npos);
+  j = small_bpe();
+  j["added_tokens"].push_back({{"id", 0}, {"content", "<t>"}});
+  EXPECT_NE(error_of(j.dump()).find("duplicated"), std::string::npos);
+  j = small_bpe();
+  j["model"] = json::parse(R"({"type":"Unigram","unk_id":5,"vocab":[["a",0.0]]})");
+  EXPECT_NE(error_of(j.dump()).find("model.unk_id"), std::string::npos);
+}
+
+TEST(TokenizerEncode, BpeDropoutOneSkipsEveryMerge) {
+  // The reference draws one number per merge and skips it when the draw is below dropout, so
+  // dropout 1 never merges and dropout 0 always does, whatever the random stream.
+  json j = small_bpe();
+  j["model"]["dropout"] = 1.0;
+  auto none = tk::Tokenizer::from_json(j.dump()).encode("hello", false);
+  EXPECT_EQ(none.tokens, (std::vector<std::string>{"h", "e", "l", "l", "o"}));
+  j["model"]["dropout"] = 0.0;
+  auto all = tk::Tokenizer::from_json(j.dump()).encode("hello", false);
+  EXPECT_EQ(all.tokens, (std::vector<std::string>{"hell", "o"}));
+  j["model"]["dropout"] = 1.5;
+  EXPECT_NE(error_of(j.dump()).find("model.dropout"), std::string::npos);
+}
+
+TEST(TokenizerEncode, PairOverflowCombinationsAreBounded) {
+  json j = small_bpe();
+  j["truncation"] = {
+      {"max_length", 4}, {"stride", 0}, {"strategy", "LongestFirst"}, {"direction", "Right"}};
+  auto tok = tk::Tokenizer::from_json(j.dump());
+  std::string small = "hello hello hello";
+  auto e = tok.encode_pair(small, small, false);
+  EXPECT_EQ(e.size(), 4u);
+  EXPECT_GT(e.overflowing.size(), 0u);
+  std::string big;
+  for (int i = 0; i < 2000; ++i) big += "hello ";
+  EXPECT_THROW(tok.encode_pair(big, big, false), tk::TokenizerError);
+}
+
+TEST(TokenizerEncode, InvalidUtf8IsAnError) {
+  auto tok = tk::Tokenizer::from_json(small_bpe().dump());
+  for (std::string bad : {std::string("\xff"), std::string("ab\xc3"), std::string("\xed\xa0\x80"),
+                          std::string("\xc0\xaf"), std::string("\xf4\x90\x80\x80")}) {
+    EXPECT_THROW(tok.encode(bad, true), tk::TokenizerError);
+    EXPECT_THROW(tok.encode_pair("ok", bad, true), tk::TokenizerError);
+  }
+}
+
+TEST(TokenizerEncode, TruncationStrideTooLargeIsAnError) {
+  json j = small_bpe();
+  j["truncation"] = {
+      {"max_length", 2}, {"stride", 2}, {"strategy", "LongestFirst"}, {"direction", "Right"}};
+  auto tok = tk::Tokenizer::from_json(j.dump());
+  EXPECT_THROW(tok.encode("hello hello", false), tk::TokenizerError);
+}
+
+std::vector<std::string> sample_texts() {
+  std::vector<std::string> texts;
+  std::ifstream in(fs::path(EMBER_SOURCE_DIR) / "tests/fixtures/tokenizers/corpus.jsonl");
+  std::string line;
+  while (std::getline(in, line) && texts.size() < 120) {
+    if (line.empty()) continue;
+    auto text = json::parse(line).get<std::string>();
+    if (text.size() < 2000) texts.push_back(text);
+  }
+  return texts;
+}
+
+void expect_same(const tk::Encoding& a, const tk::Encoding& b) {
+  EXPECT_EQ(a.ids, b.ids);
+  EXPECT_EQ(a.offsets, b.offsets);
+  EXPECT_EQ(a.tokens, b.tokens);
+  EXPECT_EQ(a.type_ids, b.type_ids);
+  EXPECT_EQ(a.attention_mask, b.attention_mask);
+}
+
+TEST(TokenizerBatch, ThreadedBatchEqualsSequentialEncodes) {
+  auto tok = tk::Tokenizer::from_file((kCases / "bpe_roberta/tokenizer.json").string());
+  auto texts = sample_texts();
+  ASSERT_GT(texts.size(), 50u);
+  std::vector<tk::EncodeInput> inputs;
+  for (size_t i = 0; i < texts.size(); ++i)
+    inputs.push_back({texts[i], i % 3 == 0
+                                    ? std::optional<std::string>(texts[(i * 7) % texts.size()])
+                                    : std::nullopt});
+  tk::set_num_threads(1);
+  auto one = tok.encode_batch(inputs, true);
+  tk::set_num_threads(3);
+  EXPECT_EQ(tk::num_threads(), 3u);
+  auto many = tok.encode_batch(inputs, true);
+  tk::set_num_threads(1);
+  ASSERT_EQ(one.size(), many.size());
+  size_t longest = 0;
+  for (const auto& e : one) longest = std::max(longest, e.size());
+  for (size_t i = 0; i < one.size(); ++i) {
+    expect_same(one[i], many[i]);
+    EXPECT_EQ(one[i].size(), longest);  // BatchLongest padding
+  }
+  // Errors inside the pool reach the caller.
+  inputs.push_back({"\xff", std::nullopt});
+  tk::set_num_threads(2);
+  EXPECT_THROW(tok.encode_batch(inputs, true), tk::TokenizerError);
+  tk::set_num_threads(1);
+}
+
+TEST(TokenizerDecode, StreamChunksConcatenateToTheFullDecode) {
+  auto tok = tk::Tokenizer::from_file((kCases / "bpe_bytelevel/tokenizer.json").string());
+  for (const auto& text : sample_texts()) {
+    auto e = tok.encode(text, false);
+    auto stream = tok.decode_stream(false);
+    std::string joined;
+    for (uint32_t id : e.ids)
+      if (auto chunk = stream.step(id)) joined += *chunk;
+    std::string full = tok.decode(e.ids, false);
+    // Only a trailing incomplete UTF-8 sequence may still be pending.
+    EXPECT_EQ(joined, full.substr(0, joined.size())) << text;
+    EXPECT_LE(full.size() - joined.size(), 3u) << text;
+  }
+}
+
+TEST(TokenizerLegacy, LoadPicksTheFormat) {
+  fs::path dir = fs::temp_directory_path() / "ember_tok_load_test";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  fs::copy(kCases / "bpe_bytelevel_vocab_merges/vocab.json", dir / "vocab.json");
+  fs::copy(kCases / "bpe_bytelevel_vocab_merges/merges.txt", dir / "merges.txt");
+  auto from_dir = tk::Tokenizer::load(dir.string());
+  auto from_files =
+      tk::Tokenizer::from_gpt2_files((dir / "vocab.json").string(), (dir / "merges.txt").string());
+  auto from_json = tk::Tokenizer::load((kCases / "bpe_bytelevel/tokenizer.json").string());
+  for (const auto& text : sample_texts())
+    expect_same(from_dir.encode(text, false), from_files.encode(text, false));
+  fs::copy(kCases / "bpe_bytelevel/tokenizer.json", dir / "tokenizer.json");
+  EXPECT_EQ(tk::Tokenizer::load(dir.string()).encode("caf\xc3\xa9 <s>", true).ids,
+            from_json.encode("caf\xc3\xa9 <s>", true).ids);
+  fs::remove_all(dir);
+  EXPECT_THROW(tk::Tokenizer::load(dir.string()), tk::TokenizerError);
+}
+
+TEST(TokenizerLegacy, SentencePieceParserIsStrict) {
+  fs::path model = kCases / "spm_unigram_model/spm.model";
+  std::ifstream in(model, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  ASSERT_GT(bytes.size(), 100u);
+  EXPECT_NO_THROW(tk::Tokenizer::from_sentencepiece(model.string()));
+  fs::path bad = fs::temp_directory_path() / "ember_tok_truncated.model";
+  for (size_t cut : {size_t{1}, size_t{7}, bytes.size() / 2, bytes.size() - 1}) {
+    {
+      std::ofstream out(bad, std::ios::binary);
+      out << bytes.substr(0, cut);
+    }
+    EXPECT_THROW(tk::Tokenizer::from_sentencepiece(bad.string()), tk::TokenizerError) << cut;
+  }
+  {
+    std::ofstream out(bad, std::ios::binary);
+    out << std::string("\x0a\xff\xff\xff\xff\x0f", 6);  // piece length far beyond the file
+  }
+  EXPECT_THROW(tk::Tokenizer::from_sentencepiece(bad.string()), tk::TokenizerError);
+  fs::remove(bad);
+}
+
+// ---- CLI ------------------------------------------------------------------------------------
+struct RunResult {
+  int status;
+  std::string out, err;
+};
+
+RunResult run_cli(const std::string& args, const std::string& stdin_text) {
+  // CTest runs tests as separate processes in parallel: the pid keeps their files apart.
+  fs::path dir = fs::temp_directory_path();
+  const std::string tag = std::to_string(::getpid());
+  fs::path in = dir / ("ember_tok_cli_in." + tag), out = dir / ("ember_tok_cli_out." + tag),
+           err = dir / ("ember_tok_cli_err." + tag);
+  {
+    std::ofstream f(in, std::ios::binary);
+    f << stdin_text;
+  }
+  std::string cmd = std::string(EMBER_BINARY_DIR) + "/bin/ember " + args + " < " + in.string() +
+                    " > " + out.string() + " 2> " + err.string();
+  int status = std::system(cmd.c_str());
+  auto slurp = [](const fs::path& p) {
+    std::ifstream f(p, std::ios::binary);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    return ss.str();
+  };
+  return {status, slurp(out), slurp(err)};
+}
+
+TEST(TokenizerCli, TokenizeAndDetokenize) {
+  if (!fs::exists(fs::path(EMBER_BINARY_DIR) / "bin/ember")) GTEST_SKIP() << "ember not built";
+  std::string tj = (kCases / "bpe_roberta/tokenizer.json").string();
+  auto tok = tk::Tokenizer::from_file(tj);
+  auto r = run_cli("tokenize --tokenizer " + tj, "\"Hello world\"\n\"café\"\n");
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::istringstream lines(r.out);
+  std::string line;
+  std::vector<json> rows;
+  while (std::getline(lines, line)) rows.push_back(json::parse(line));
+  ASSERT_EQ(rows.size(), 2u);
+  auto e = tok.encode("café", true);
+  EXPECT_EQ(rows[1]["ids"].get<std::vector<uint32_t>>(), e.ids);
+  EXPECT_EQ(rows[1]["tokens"].get<std::vector<std::string>>(), e.tokens);
+  EXPECT_EQ(rows[1]["offsets"][1], json({e.offsets[1].first, e.offsets[1].second}));
+
+  r = run_cli("tokenize --no-special --pair --tokenizer " + tj, "[\"a\", \"b\"]\n");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(json::parse(r.out)["ids"].get<std::vector<uint32_t>>(),
+            tok.encode_pair("a", "b", false).ids);
+
+  r = run_cli("tokenize --lines --tokenizer " + tj, "plain text\n");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(json::parse(r.out)["ids"].get<std::vector<uint32_t>>(),
+            tok.encode("plain text", true).ids);
+
+  auto ids = tok.encode("Hello world", true).ids;
+  r = run_cli("detokenize --skip-special --tokenizer " + tj, json(ids).dump() + "\n");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(json::parse(r.out).get<std::string>(), tok.decode(ids, true));
+}
+
+TEST(TokenizerCli, ErrorsPrintNothingOnStdout) {
+  if (!fs::exists(fs::path(EMBER_BINARY_DIR) / "bin/ember")) GTEST_SKIP() << "ember not built";
+  std::string tj = (kCases / "bpe_roberta/tokenizer.json").string();
+  for (auto [args, input] : std::vector<std::pair<std::string, std::string>>{
+           {"tokenize --tokenizer " + tj, "\"ok\"\nnot json\n"},
+           {"tokenize --tokenizer " + tj, "\"ok\"\n\"\\ud800\"\n"},
+           {"tokenize --pair --tokenizer " + tj, "\"ok\"\n"},
+           {"tokenize --tokenizer /nonexistent/tokenizer.json", "\"ok\"\n"},
+           {"detokenize --tokenizer " + tj, "[1, -2]\n"}}) {
+    auto r = run_cli(args, input);
+    EXPECT_NE(r.status, 0) << args;
+    EXPECT_EQ(r.out, "") << args;
+    EXPECT_EQ(r.err.rfind("error:", 0), 0u) << r.err;
+  }
+}
+
+}  // namespace
