@@ -13,7 +13,8 @@ std::vector<Command>& command_registry() {
 }  // namespace ember::cli
 
 int main(int argc, char** argv) {
-  CLI::App app{"ember: machine learning in C++ without Python - weights, tensors, tokenizers, models"};
+  CLI::App app{
+      "ember: machine learning in C++ without Python - weights, tensors, tokenizers, models"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "ember 0.1.0");
   auto& commands = ember::cli::command_registry();

@@ -25,7 +25,9 @@ constexpr std::array<DTypeInfo, kDTypeCount> kInfos = {{
 
 }  // namespace
 
-const DTypeInfo& dtype_info(DType dtype) { return kInfos[static_cast<size_t>(dtype)]; }
+const DTypeInfo& dtype_info(DType dtype) {
+  return kInfos[static_cast<size_t>(dtype)];
+}
 
 std::optional<DType> dtype_from_name(std::string_view name) {
   for (const auto& info : kInfos) {

@@ -83,21 +83,66 @@ void for_each_offset(const Shape& shape, const Shape& strides, int64_t base, Fn&
 
 double load_f64(DType dtype, const std::byte* p) {
   switch (dtype) {
-    case DType::F64: { double v; std::memcpy(&v, p, 8); return v; }
-    case DType::F32: { float v; std::memcpy(&v, p, 4); return v; }
-    case DType::F16: { uint16_t v; std::memcpy(&v, p, 2); return f16_to_f32(v); }
-    case DType::BF16: { uint16_t v; std::memcpy(&v, p, 2); return bf16_to_f32(v); }
-    case DType::F8_E4M3: return f8e4m3_to_f32(static_cast<uint8_t>(*p));
-    case DType::F8_E5M2: return f8e5m2_to_f32(static_cast<uint8_t>(*p));
-    case DType::I64: { int64_t v; std::memcpy(&v, p, 8); return static_cast<double>(v); }
-    case DType::I32: { int32_t v; std::memcpy(&v, p, 4); return v; }
-    case DType::I16: { int16_t v; std::memcpy(&v, p, 2); return v; }
-    case DType::I8: return static_cast<int8_t>(*p);
-    case DType::U64: { uint64_t v; std::memcpy(&v, p, 8); return static_cast<double>(v); }
-    case DType::U32: { uint32_t v; std::memcpy(&v, p, 4); return v; }
-    case DType::U16: { uint16_t v; std::memcpy(&v, p, 2); return v; }
-    case DType::U8: return static_cast<uint8_t>(*p);
-    case DType::Bool: return *p != std::byte{0} ? 1.0 : 0.0;
+    case DType::F64: {
+      double v;
+      std::memcpy(&v, p, 8);
+      return v;
+    }
+    case DType::F32: {
+      float v;
+      std::memcpy(&v, p, 4);
+      return v;
+    }
+    case DType::F16: {
+      uint16_t v;
+      std::memcpy(&v, p, 2);
+      return f16_to_f32(v);
+    }
+    case DType::BF16: {
+      uint16_t v;
+      std::memcpy(&v, p, 2);
+      return bf16_to_f32(v);
+    }
+    case DType::F8_E4M3:
+      return f8e4m3_to_f32(static_cast<uint8_t>(*p));
+    case DType::F8_E5M2:
+      return f8e5m2_to_f32(static_cast<uint8_t>(*p));
+    case DType::I64: {
+      int64_t v;
+      std::memcpy(&v, p, 8);
+      return static_cast<double>(v);
+    }
+    case DType::I32: {
+      int32_t v;
+      std::memcpy(&v, p, 4);
+      return v;
+    }
+    case DType::I16: {
+      int16_t v;
+      std::memcpy(&v, p, 2);
+      return v;
+    }
+    case DType::I8:
+      return static_cast<int8_t>(*p);
+    case DType::U64: {
+      uint64_t v;
+      std::memcpy(&v, p, 8);
+      return static_cast<double>(v);
+    }
+    case DType::U32: {
+      uint32_t v;
+      std::memcpy(&v, p, 4);
+      return v;
+    }
+    case DType::U16: {
+      uint16_t v;
+      std::memcpy(&v, p, 2);
+      return v;
+    }
+    case DType::U8:
+      return static_cast<uint8_t>(*p);
+    case DType::Bool:
+      return *p != std::byte{0} ? 1.0 : 0.0;
   }
   throw Error("load: unsupported dtype " + std::string(dtype_name(dtype)));
 }
@@ -120,21 +165,51 @@ T saturate_cast(double v) {
 
 void store_f64(DType dtype, std::byte* p, double v) {
   switch (dtype) {
-    case DType::F64: store_raw(p, v); return;
-    case DType::F32: store_raw(p, static_cast<float>(v)); return;
-    case DType::F16: store_raw(p, f32_to_f16(static_cast<float>(v))); return;
-    case DType::BF16: store_raw(p, f32_to_bf16(static_cast<float>(v))); return;
-    case DType::F8_E4M3: *p = std::byte{f32_to_f8e4m3(static_cast<float>(v))}; return;
-    case DType::F8_E5M2: *p = std::byte{f32_to_f8e5m2(static_cast<float>(v))}; return;
-    case DType::I64: store_raw(p, saturate_cast<int64_t>(v)); return;
-    case DType::I32: store_raw(p, saturate_cast<int32_t>(v)); return;
-    case DType::I16: store_raw(p, saturate_cast<int16_t>(v)); return;
-    case DType::I8: store_raw(p, saturate_cast<int8_t>(v)); return;
-    case DType::U64: store_raw(p, saturate_cast<uint64_t>(v)); return;
-    case DType::U32: store_raw(p, saturate_cast<uint32_t>(v)); return;
-    case DType::U16: store_raw(p, saturate_cast<uint16_t>(v)); return;
-    case DType::U8: store_raw(p, saturate_cast<uint8_t>(v)); return;
-    case DType::Bool: *p = std::byte{v != 0.0 ? uint8_t{1} : uint8_t{0}}; return;
+    case DType::F64:
+      store_raw(p, v);
+      return;
+    case DType::F32:
+      store_raw(p, static_cast<float>(v));
+      return;
+    case DType::F16:
+      store_raw(p, f32_to_f16(static_cast<float>(v)));
+      return;
+    case DType::BF16:
+      store_raw(p, f32_to_bf16(static_cast<float>(v)));
+      return;
+    case DType::F8_E4M3:
+      *p = std::byte{f32_to_f8e4m3(static_cast<float>(v))};
+      return;
+    case DType::F8_E5M2:
+      *p = std::byte{f32_to_f8e5m2(static_cast<float>(v))};
+      return;
+    case DType::I64:
+      store_raw(p, saturate_cast<int64_t>(v));
+      return;
+    case DType::I32:
+      store_raw(p, saturate_cast<int32_t>(v));
+      return;
+    case DType::I16:
+      store_raw(p, saturate_cast<int16_t>(v));
+      return;
+    case DType::I8:
+      store_raw(p, saturate_cast<int8_t>(v));
+      return;
+    case DType::U64:
+      store_raw(p, saturate_cast<uint64_t>(v));
+      return;
+    case DType::U32:
+      store_raw(p, saturate_cast<uint32_t>(v));
+      return;
+    case DType::U16:
+      store_raw(p, saturate_cast<uint16_t>(v));
+      return;
+    case DType::U8:
+      store_raw(p, saturate_cast<uint8_t>(v));
+      return;
+    case DType::Bool:
+      *p = std::byte{v != 0.0 ? uint8_t{1} : uint8_t{0}};
+      return;
   }
   throw Error("store: unsupported dtype " + std::string(dtype_name(dtype)));
 }
@@ -160,8 +235,9 @@ Tensor::Tensor(DType dtype, Shape shape, Shape strides, int64_t offset,
 Tensor Tensor::zeros(DType dtype, Shape shape) {
   const int64_t n = shape_numel(shape);
   const auto bytes = dtype_bytes(dtype, static_cast<uint64_t>(n));
-  if (!bytes) throw Error("Tensor::zeros: shape " + shape_to_string(shape) + " invalid for dtype " +
-                          std::string(dtype_name(dtype)));
+  if (!bytes)
+    throw Error("Tensor::zeros: shape " + shape_to_string(shape) + " invalid for dtype " +
+                std::string(dtype_name(dtype)));
   Shape strides = contiguous_strides(shape);
   return Tensor(dtype, std::move(shape), std::move(strides), 0, Storage::allocate(*bytes));
 }
@@ -182,11 +258,17 @@ Tensor Tensor::borrow(DType dtype, Shape shape, const std::byte* data, size_t by
                 Storage::borrow(data, bytes, std::move(keepalive)));
 }
 
-int64_t Tensor::dim(int64_t axis) const { return shape_[normalize_axis(axis, rank(), "dim")]; }
+int64_t Tensor::dim(int64_t axis) const {
+  return shape_[normalize_axis(axis, rank(), "dim")];
+}
 
-int64_t Tensor::numel() const { return shape_numel(shape_); }
+int64_t Tensor::numel() const {
+  return shape_numel(shape_);
+}
 
-size_t Tensor::nbytes() const { return *dtype_bytes(dtype_, static_cast<uint64_t>(numel())); }
+size_t Tensor::nbytes() const {
+  return *dtype_bytes(dtype_, static_cast<uint64_t>(numel()));
+}
 
 bool Tensor::is_contiguous() const {
   int64_t expected = 1;

@@ -117,7 +117,9 @@ std::unique_ptr<ThreadPool>& pool_slot() {
 }
 }  // namespace
 
-ThreadPool& default_thread_pool() { return *pool_slot(); }
+ThreadPool& default_thread_pool() {
+  return *pool_slot();
+}
 
 void set_num_threads(int num_threads) {
   pool_slot() = std::make_unique<ThreadPool>(std::max(1, num_threads));

@@ -270,7 +270,8 @@ static void offsets_to_bytes(Encoding& e, const std::string_view* texts, size_t 
   fix(e, fix);
 }
 
-Encoding TokenizerImpl::encode_one(std::string_view text, uint32_t type_id) const {
+Encoding TokenizerImpl::encode_one(std::string_view text, uint32_t type_id,
+                                   bool with_offsets) const {
   if (!is_valid_utf8(text)) fail("input text is not valid UTF-8");
   if (text.size() > UINT32_MAX / 2) fail("input text is too long");
   std::vector<Split> splits;
@@ -325,6 +326,10 @@ Encoding TokenizerImpl::encode_one(std::string_view text, uint32_t type_id) cons
   thread_local std::vector<Token> tokens;
   thread_local std::vector<NormalizedString> pieces;
   auto emit = [&](const NormalizedString& ns, std::vector<Token>& toks) {
+    if (!with_offsets) {
+      for (const auto& tok : toks) e.ids.push_back(tok.id);
+      return;
+    }
     for (auto& tok : toks) {
       std::pair<size_t, size_t> off;
       if (tok.start == tok.end) {
@@ -358,6 +363,7 @@ Encoding TokenizerImpl::encode_one(std::string_view text, uint32_t type_id) cons
       tokenize(sp.ns);
     }
   }
+  if (!with_offsets) return e;
   if (!is_ascii(text)) offsets_to_chars(text, e.offsets);
   size_t n = e.ids.size();
   e.type_ids.assign(n, type_id);
@@ -456,6 +462,24 @@ Encoding TokenizerImpl::encode(std::string_view a, std::optional<std::string_vie
   std::string_view texts[2] = {a, b ? *b : std::string_view()};
   if (!is_ascii(a) || (b && !is_ascii(*b))) offsets_to_bytes(out, texts, b ? 2 : 1);
   return out;
+}
+
+std::vector<uint32_t> TokenizerImpl::encode_ids(std::string_view text, bool add_special) const {
+  if (spm) return spm->encode(text).ids;
+  Encoding e = encode_one(text, 0, false);
+  const bool processed = post_processor && add_special;
+  if (!processed && !truncation && !padding) return std::move(e.ids);
+  // Truncation, special tokens and padding only look at ids and counts, so placeholder tokens
+  // and offsets give the same ids as the full pipeline at a fraction of its cost.
+  const size_t n = e.ids.size();
+  e.tokens.resize(n);
+  e.offsets.assign(n, {0, 0});
+  e.word_ids.assign(n, -1);
+  e.type_ids.assign(n, 0);
+  e.sequence_ids.assign(n, 0);
+  e.special_tokens_mask.assign(n, 0);
+  e.attention_mask.assign(n, 1);
+  return std::move(post_process(std::move(e), std::nullopt, add_special).ids);
 }
 
 std::string TokenizerImpl::decode(const std::vector<uint32_t>& ids, bool skip_special) const {
@@ -642,6 +666,32 @@ std::vector<Encoding> Tokenizer::encode_batch(const std::vector<std::string>& te
   inputs.reserve(texts.size());
   for (const auto& t : texts) inputs.push_back({t, std::nullopt});
   return encode_batch(inputs, add_special_tokens);
+}
+
+std::vector<uint32_t> Tokenizer::encode_ids(std::string_view text, bool add_special_tokens) const {
+  return impl_->encode_ids(text, add_special_tokens);
+}
+
+std::vector<std::vector<uint32_t>> Tokenizer::encode_batch_ids(
+    const std::vector<std::string>& texts, bool add_special_tokens) const {
+  std::vector<std::vector<uint32_t>> out(texts.size());
+  pool().run(texts.size(),
+             [&](size_t i) { out[i] = impl_->encode_ids(texts[i], add_special_tokens); });
+  if (impl_->padding && !out.empty()) {
+    const Padding& p = *impl_->padding;
+    size_t target = p.fixed_length;
+    if (!p.fixed) {
+      target = 0;
+      for (const auto& ids : out) target = std::max(target, ids.size());
+    }
+    if (p.multiple > 0 && target % p.multiple != 0) target += p.multiple - target % p.multiple;
+    for (auto& ids : out) {
+      if (ids.size() >= target) continue;
+      auto at = p.left ? ids.begin() : ids.end();
+      ids.insert(at, target - ids.size(), p.pad_id);
+    }
+  }
+  return out;
 }
 
 std::string Tokenizer::decode(const std::vector<uint32_t>& ids, bool skip_special_tokens) const {

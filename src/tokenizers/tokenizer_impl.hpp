@@ -63,10 +63,14 @@ struct TokenizerImpl {
 
   static std::unique_ptr<TokenizerImpl> from_json(std::string_view text);
   void add_token(AddedToken tok, const std::string& ctx);
-  Encoding encode_one(std::string_view text, uint32_t type_id) const;
+  // with_offsets = false fills only `ids` (no tokens, offsets, word ids or per-token masks).
+  Encoding encode_one(std::string_view text, uint32_t type_id, bool with_offsets = true) const;
   void truncate(Encoding& a, Encoding* b, bool add_special) const;
   Encoding post_process(Encoding a, std::optional<Encoding> b, bool add_special) const;
   Encoding encode(std::string_view a, std::optional<std::string_view> b, bool add_special) const;
+  // Exactly encode(text).ids (truncation, special tokens and fixed padding included), without
+  // computing token strings or offsets.
+  std::vector<uint32_t> encode_ids(std::string_view text, bool add_special) const;
   std::string decode(const std::vector<uint32_t>& ids, bool skip_special) const;
 };
 

@@ -71,7 +71,7 @@ TEST(Half, F16RoundTripsEveryFiniteValue) {
     if (std::isnan(f)) continue;
     EXPECT_EQ(f32_to_f16(f), h) << h;
   }
-  EXPECT_EQ(f32_to_f16(65520.0f), 0x7c00u);  // rounds up to infinity
+  EXPECT_EQ(f32_to_f16(65520.0f), 0x7c00u);         // rounds up to infinity
   EXPECT_EQ(f32_to_f16(1.0f + 0x1p-11f), 0x3c00u);  // tie to even
 }
 

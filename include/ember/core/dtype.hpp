@@ -34,12 +34,14 @@ struct DTypeInfo {
   DType dtype;
   std::string_view name;  // safetensors / GGUF spelling, e.g. "F32", "BF16", "BOOL"
   DTypeKind kind;
-  uint32_t block_elems;   // 1 for scalar types
-  uint32_t block_bytes;   // bytes per block; the element size for scalar types
+  uint32_t block_elems;  // 1 for scalar types
+  uint32_t block_bytes;  // bytes per block; the element size for scalar types
 };
 
 const DTypeInfo& dtype_info(DType dtype);
-inline std::string_view dtype_name(DType dtype) { return dtype_info(dtype).name; }
+inline std::string_view dtype_name(DType dtype) {
+  return dtype_info(dtype).name;
+}
 // Parses the safetensors spelling ("F32", "BOOL", "F8_E4M3", ...). Returns nullopt if unknown.
 std::optional<DType> dtype_from_name(std::string_view name);
 
@@ -47,8 +49,14 @@ std::optional<DType> dtype_from_name(std::string_view name);
 // product overflows.
 std::optional<uint64_t> dtype_bytes(DType dtype, uint64_t elems);
 // Element size of a scalar dtype (block_elems == 1).
-inline size_t dtype_size(DType dtype) { return dtype_info(dtype).block_bytes; }
-inline bool is_quantized(DType dtype) { return dtype_info(dtype).kind == DTypeKind::Quantized; }
-inline bool is_float(DType dtype) { return dtype_info(dtype).kind == DTypeKind::Float; }
+inline size_t dtype_size(DType dtype) {
+  return dtype_info(dtype).block_bytes;
+}
+inline bool is_quantized(DType dtype) {
+  return dtype_info(dtype).kind == DTypeKind::Quantized;
+}
+inline bool is_float(DType dtype) {
+  return dtype_info(dtype).kind == DTypeKind::Float;
+}
 
 }  // namespace ember

@@ -34,7 +34,7 @@ inline uint16_t f32_to_f16(float f) {
   const uint32_t abs = x & 0x7fffffffu;
   if (abs > 0x7f800000u) return sign | 0x7e00u;
   if (abs >= 0x477ff000u) return sign | 0x7c00u;  // rounds to >= 65520: infinity
-  if (abs < 0x38800000u) {                         // below the smallest normal half
+  if (abs < 0x38800000u) {                        // below the smallest normal half
     // Adding 0.5 lets the FPU do the rounding of the subnormal mantissa.
     const float shifted = std::bit_cast<float>(abs) + 0.5f;
     return sign | static_cast<uint16_t>(std::bit_cast<uint32_t>(shifted) - 0x3f000000u);
@@ -44,7 +44,9 @@ inline uint16_t f32_to_f16(float f) {
   return sign | static_cast<uint16_t>(rounded >> 13);
 }
 
-inline float bf16_to_f32(uint16_t h) { return std::bit_cast<float>(static_cast<uint32_t>(h) << 16); }
+inline float bf16_to_f32(uint16_t h) {
+  return std::bit_cast<float>(static_cast<uint32_t>(h) << 16);
+}
 
 inline uint16_t f32_to_bf16(float f) {
   const uint32_t x = std::bit_cast<uint32_t>(f);

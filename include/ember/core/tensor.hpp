@@ -55,9 +55,13 @@ class Tensor {
   const std::byte* data() const;
   std::byte* mutable_data();
   template <typename T>
-  const T* data_as() const { return reinterpret_cast<const T*>(data()); }
+  const T* data_as() const {
+    return reinterpret_cast<const T*>(data());
+  }
   template <typename T>
-  T* mutable_data_as() { return reinterpret_cast<T*>(mutable_data()); }
+  T* mutable_data_as() {
+    return reinterpret_cast<T*>(mutable_data());
+  }
 
   // Views.
   Tensor reshape(Shape shape) const;  // one dim may be -1; copies if not viewable
@@ -74,8 +78,8 @@ class Tensor {
   Tensor broadcast_to(Shape shape) const;  // stride-0 view
 
   // Copies.
-  Tensor contiguous() const;  // returns *this when already contiguous
-  Tensor clone() const;       // always a fresh owned contiguous copy
+  Tensor contiguous() const;     // returns *this when already contiguous
+  Tensor clone() const;          // always a fresh owned contiguous copy
   Tensor to(DType dtype) const;  // converts through F32/F64/I64 as needed; same dtype -> clone
 
   // Reads every element as double, in row-major order; for tests and small tensors.

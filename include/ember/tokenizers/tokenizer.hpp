@@ -84,6 +84,13 @@ class Tokenizer {
   std::vector<Encoding> encode_batch(const std::vector<std::string>& texts,
                                      bool add_special_tokens = true) const;
 
+  // Ids only: exactly encode(text).ids (added and special tokens, truncation without the
+  // overflowing parts, padding), but skips token strings, offsets and word ids, so it is faster.
+  std::vector<uint32_t> encode_ids(std::string_view text, bool add_special_tokens = true) const;
+  // encode_ids on the thread pool, then batch padding as in encode_batch.
+  std::vector<std::vector<uint32_t>> encode_batch_ids(const std::vector<std::string>& texts,
+                                                      bool add_special_tokens = true) const;
+
   std::string decode(const std::vector<uint32_t>& ids, bool skip_special_tokens = true) const;
   DecodeStream decode_stream(bool skip_special_tokens = true) const {
     return DecodeStream(*this, skip_special_tokens);
