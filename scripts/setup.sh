@@ -5,6 +5,7 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake ninja-build pkg-config ccache git
   clang libclang-rt-dev          # libFuzzer and the sanitizer runtimes
+  clang-format clang-tidy        # style check (scripts/test.sh) and lint (scripts/lint.sh)
   libopenblas-dev liblapack-dev  # F32 GEMM and LAPACK decompositions
   libhwy-dev                     # portable SIMD with runtime dispatch
   nlohmann-json3-dev libcli11-dev

@@ -7,6 +7,9 @@ bash scripts/setup.sh
 bash scripts/fetch_models.sh >/dev/null  # real model files some tests read (cached)
 jobs=$(nproc)
 
+echo "== format check (clang-format, .clang-format at the root)"
+git ls-files '*.cpp' '*.hpp' | xargs clang-format --dry-run --Werror
+
 echo "== release build + tests"
 bash scripts/build.sh release
 ctest --test-dir build --output-on-failure -j "$jobs" --timeout 600

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <limits>
 
 #include "ember/core/thread_pool.hpp"
@@ -30,6 +31,76 @@ int lapack_int(int64_t v, const char* what) {
   return static_cast<int>(v);
 }
 
+// Reductions over rows run on a fixed number of contiguous row groups (independent of the
+// thread count), each with its own accumulators, added in group order: fitted models are
+// bit-identical whatever the number of threads. At least kMinGroupRows rows per group keeps
+// the per-group accumulators (a few vectors of length d each) well below the size of X.
+constexpr int64_t kRowGroups = 64;
+constexpr int64_t kMinGroupRows = 16;
+
+int64_t row_group_count(int64_t rows) {
+  return std::clamp<int64_t>(rows / kMinGroupRows, 1, kRowGroups);
+}
+
+int64_t row_group_begin(int64_t group, int64_t groups, int64_t rows) {
+  return group * rows / groups;
+}
+
+// One pass over X: column sums, column sums of squares and X'(y - y_shift) (the sums also prove
+// X finite: any NaN or infinity makes its column's sum non-finite).
+struct ColumnStats {
+  Vector sum;
+  Vector sum_sq;
+  Vector xty;
+};
+
+ColumnStats column_stats(const Matrix& x, const Vector& y, double y_shift) {
+  const int64_t d = x.cols;
+  const int64_t groups = row_group_count(x.rows);
+  std::vector<double> partial(static_cast<size_t>(groups * 3 * d), 0.0);
+  parallel_for(0, groups, 1, [&](int64_t g0, int64_t g1) {
+    for (int64_t g = g0; g < g1; ++g) {
+      double* sum = partial.data() + g * 3 * d;
+      double* sum_sq = sum + d;
+      double* xty = sum_sq + d;
+      const int64_t end = row_group_begin(g + 1, groups, x.rows);
+      for (int64_t i = row_group_begin(g, groups, x.rows); i < end; ++i) {
+        const double* r = x.row(i);
+        const double yi = y[static_cast<size_t>(i)] - y_shift;
+        for (int64_t j = 0; j < d; ++j) {
+          sum[j] += r[j];
+          sum_sq[j] += r[j] * r[j];
+          xty[j] += r[j] * yi;
+        }
+      }
+    }
+  });
+  ColumnStats stats{Vector(static_cast<size_t>(d), 0.0), Vector(static_cast<size_t>(d), 0.0),
+                    Vector(static_cast<size_t>(d), 0.0)};
+  for (int64_t g = 0; g < groups; ++g) {
+    const double* sum = partial.data() + g * 3 * d;
+    for (int64_t j = 0; j < d; ++j) {
+      const size_t js = static_cast<size_t>(j);
+      stats.sum[js] += sum[j];
+      stats.sum_sq[js] += sum[d + j];
+      stats.xty[js] += sum[2 * d + j];
+    }
+  }
+  return stats;
+}
+
+bool all_finite(const Vector& v) {
+  return std::all_of(v.begin(), v.end(), [](double a) { return std::isfinite(a); });
+}
+
+// Shapes and target only: callers prove X finite from its column sums (cheaper than a scan).
+void check_shapes_and_target(const Matrix& x, const Vector& y, const char* who) {
+  if (x.rows <= 0 || x.cols <= 0 || static_cast<int64_t>(x.data.size()) != x.rows * x.cols ||
+      static_cast<int64_t>(y.size()) != x.rows || !all_finite(y)) {
+    check_fit_input(x, &y, who);  // throws the precise message
+  }
+}
+
 // Column means of X and mean of y (zeros without an intercept), and the centred copies.
 struct Centred {
   Matrix x;
@@ -38,22 +109,32 @@ struct Centred {
   double y_mean = 0;
 };
 
-Centred centre(const Matrix& x, const Vector& y, bool fit_intercept) {
-  Centred c{x, y, Vector(static_cast<size_t>(x.cols), 0.0), 0.0};
-  if (!fit_intercept) return c;
-  for (int64_t i = 0; i < x.rows; ++i) {
-    const double* r = x.row(i);
-    for (int64_t j = 0; j < x.cols; ++j) c.x_mean[static_cast<size_t>(j)] += r[j];
-  }
-  for (double& m : c.x_mean) m /= static_cast<double>(x.rows);
-  for (double v : y) c.y_mean += v;
-  c.y_mean /= static_cast<double>(y.size());
-  for (int64_t i = 0; i < x.rows; ++i) {
-    double* r = c.x.row(i);
-    for (int64_t j = 0; j < x.cols; ++j) r[j] -= c.x_mean[static_cast<size_t>(j)];
-  }
-  for (double& v : c.y) v -= c.y_mean;
+double mean_of(const Vector& v) {
+  double s = 0;
+  for (double a : v) s += a;
+  return s / static_cast<double>(v.size());
+}
+
+// Copy and subtract in one parallel pass (X is large; y is not).
+Centred centre_with(const Matrix& x, const Vector& y, Vector x_mean, double y_mean) {
+  Centred c{Matrix(x.rows, x.cols), y, std::move(x_mean), y_mean};
+  const double* m = c.x_mean.data();
+  parallel_for(0, x.rows, 256, [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) {
+      const double* src = x.row(i);
+      double* dst = c.x.row(i);
+      for (int64_t j = 0; j < x.cols; ++j) dst[j] = src[j] - m[j];
+    }
+  });
+  for (double& v : c.y) v -= y_mean;
   return c;
+}
+
+Centred centre(const Matrix& x, const Vector& y, bool fit_intercept) {
+  if (!fit_intercept) return Centred{x, y, Vector(static_cast<size_t>(x.cols), 0.0), 0.0};
+  Vector mean = column_stats(x, y, 0.0).sum;
+  for (double& v : mean) v /= static_cast<double>(x.rows);
+  return centre_with(x, y, std::move(mean), mean_of(y));
 }
 
 double intercept_of(const Centred& c, const Vector& coef) {
@@ -134,20 +215,25 @@ Vector ridge_svd(const Matrix& x, const Vector& y, double alpha) {
   return w;
 }
 
-Vector ridge_solve(const Matrix& x, const Vector& y, double alpha) {
-  const int n = lapack_int(x.cols, "Ridge");
-  // Gram matrix X'X (row-major X is column-major X', so this is A*A' of the d x n matrix).
-  std::vector<double> gram(static_cast<size_t>(n) * n, 0.0);
-  cblas_dsyrk(CblasColMajor, CblasUpper, CblasNoTrans, n, lapack_int(x.rows, "Ridge"), 1.0,
-              x.data.data(), n, 0.0, gram.data(), n);
+// Gram matrix X'X, upper triangle, column-major d x d (row-major X is column-major X', so this
+// is A*A' of the d x n matrix).
+std::vector<double> gram_of(const Matrix& x) {
+  const int d = lapack_int(x.cols, "Ridge");
+  std::vector<double> gram(static_cast<size_t>(d) * d, 0.0);
+  cblas_dsyrk(CblasColMajor, CblasUpper, CblasNoTrans, d, lapack_int(x.rows, "Ridge"), 1.0,
+              x.data.data(), d, 0.0, gram.data(), d);
+  return gram;
+}
+
+// Solves (G + alpha I) w = rhs by Cholesky; `svd` gives the fallback solution.
+Vector ridge_cholesky(std::vector<double> gram, Vector rhs, double alpha,
+                      const std::function<Vector()>& svd) {
+  const int n = lapack_int(static_cast<int64_t>(rhs.size()), "Ridge");
   for (int j = 0; j < n; ++j) gram[static_cast<size_t>(j) * n + j] += alpha;
-  Vector rhs(static_cast<size_t>(n), 0.0);
-  cblas_dgemv(CblasRowMajor, CblasTrans, lapack_int(x.rows, "Ridge"), n, 1.0, x.data.data(), n,
-              y.data(), 1, 0.0, rhs.data(), 1);
   int info = 0;
   const char uplo = 'U';
   dpotrf_(&uplo, &n, gram.data(), &n, &info);
-  if (info != 0) return ridge_svd(x, y, alpha);
+  if (info != 0) return svd();
   // A tiny pivot means X'X + alpha I is numerically singular: the Cholesky solve would
   // amplify rounding, so use the SVD (minimum-norm) solution instead.
   double pivot_min = INFINITY, pivot_max = 0;
@@ -158,13 +244,20 @@ Vector ridge_solve(const Matrix& x, const Vector& y, double alpha) {
   }
   if (pivot_min * pivot_min <=
       static_cast<double>(n) * 2.220446049250313e-16 * pivot_max * pivot_max) {
-    return ridge_svd(x, y, alpha);
+    return svd();
   }
   const int nrhs = 1;
   dpotrs_(&uplo, &n, &nrhs, gram.data(), &n, rhs.data(), &n, &info);
-  if (info != 0) return ridge_svd(x, y, alpha);
+  if (info != 0) return svd();
   return rhs;
 }
+
+// Largest loss of precision, as a factor, that the uncentred normal equations may suffer: the
+// centred Gram X_c'X_c = X'X - n m m' is formed by subtracting from sums of squares up to this
+// many times larger than what remains, so rounding grows by at most this factor (2: one bit).
+// Data whose means are larger than their spread are centred explicitly instead. (y needs no
+// such test: X'(y - ybar) is accumulated already centred.)
+constexpr double kMaxCentringCancellation = 2.0;
 
 void check_regression_input(const Matrix& x, const Vector& y, const char* who) {
   check_fit_input(x, &y, who);
@@ -217,11 +310,52 @@ void RidgeParams::validate() const {
 
 LinearRegressorModel Ridge::fit(const Matrix& x, const Vector& y) const {
   params.validate();
-  check_regression_input(x, y, "Ridge");
-  Centred c = centre(x, y, params.fit_intercept);
+  check_shapes_and_target(x, y, "Ridge");
+  const double y_mean = params.fit_intercept ? mean_of(y) : 0.0;
+  const ColumnStats stats = column_stats(x, y, y_mean);
+  if (!all_finite(stats.sum)) check_fit_input(x, &y, "Ridge");  // names the bad value
+  const double n = static_cast<double>(x.rows);
+  const double alpha = params.alpha;
   LinearRegressorModel m;
-  m.coef = ridge_solve(c.x, c.y, params.alpha);
-  m.intercept = params.fit_intercept ? intercept_of(c, m.coef) : 0.0;
+  if (!params.fit_intercept) {
+    m.coef = ridge_cholesky(gram_of(x), stats.xty, alpha, [&] { return ridge_svd(x, y, alpha); });
+    return m;
+  }
+  Vector x_mean = stats.sum;
+  for (double& v : x_mean) v /= n;
+  // Centring after the products (no copy of X) when it cancels little; else copy and centre.
+  bool centre_after = all_finite(stats.sum_sq);
+  for (size_t j = 0; j < x_mean.size() && centre_after; ++j) {
+    const double raw = stats.sum_sq[j];
+    centre_after = raw <= kMaxCentringCancellation * (raw - n * x_mean[j] * x_mean[j]);
+  }
+  auto centred_svd = [&] {
+    const Centred c = centre_with(x, y, x_mean, y_mean);
+    return ridge_svd(c.x, c.y, alpha);
+  };
+  if (centre_after) {
+    std::vector<double> gram = gram_of(x);
+    const size_t d = x_mean.size();
+    for (size_t k = 0; k < d; ++k) {
+      for (size_t j = 0; j <= k; ++j) gram[k * d + j] -= n * x_mean[j] * x_mean[k];
+    }
+    // X_c'y_c = X'(y - ybar) - m * sum(y - ybar); that sum is zero up to rounding.
+    double y_centred_sum = 0;
+    for (double v : y) y_centred_sum += v - y_mean;
+    Vector rhs = stats.xty;
+    for (size_t j = 0; j < d; ++j) rhs[j] -= x_mean[j] * y_centred_sum;
+    m.coef = ridge_cholesky(std::move(gram), std::move(rhs), alpha, centred_svd);
+  } else {
+    const Centred c = centre_with(x, y, x_mean, y_mean);
+    Vector rhs(x_mean.size(), 0.0);
+    cblas_dgemv(CblasRowMajor, CblasTrans, lapack_int(x.rows, "Ridge"), lapack_int(x.cols, "Ridge"),
+                1.0, c.x.data.data(), lapack_int(x.cols, "Ridge"), c.y.data(), 1, 0.0, rhs.data(),
+                1);
+    m.coef = ridge_cholesky(gram_of(c.x), std::move(rhs), alpha,
+                            [&] { return ridge_svd(c.x, c.y, alpha); });
+  }
+  m.intercept =
+      y_mean - cblas_ddot(lapack_int(x.cols, "Ridge"), x_mean.data(), 1, m.coef.data(), 1);
   return m;
 }
 
@@ -515,13 +649,76 @@ Matrix scores(const Matrix& x, const Matrix& coef, const Vector& intercept) {
   for (int64_t i = 0; i < x.rows; ++i) {
     std::copy(intercept.begin(), intercept.end(), z.row(i));
   }
-  if (x.rows > 0 && coef.rows > 0 && x.cols > 0) {
+  if (x.rows > 0 && coef.rows == 1 && x.cols > 0) {
+    // Binary model: a matrix-vector product (this OpenBLAS does not route N = 1 GEMMs to GEMV).
+    cblas_dgemv(CblasRowMajor, CblasNoTrans, static_cast<int>(x.rows), static_cast<int>(x.cols),
+                1.0, x.data.data(), static_cast<int>(x.cols), coef.data.data(), 1, 1.0,
+                z.data.data(), 1);
+  } else if (x.rows > 0 && coef.rows > 0 && x.cols > 0) {
     cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(x.rows),
                 static_cast<int>(coef.rows), static_cast<int>(x.cols), 1.0, x.data.data(),
                 static_cast<int>(x.cols), coef.data.data(), static_cast<int>(coef.cols), 1.0,
                 z.data.data(), static_cast<int>(z.cols));
   }
   return z;
+}
+
+double dot_row(const double* a, const double* b, int64_t d) {
+  // Four independent sums keep several multiply-adds in flight (no -ffast-math reassociation).
+  double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  int64_t j = 0;
+  for (; j + 4 <= d; j += 4) {
+    s0 += a[j] * b[j];
+    s1 += a[j + 1] * b[j + 1];
+    s2 += a[j + 2] * b[j + 2];
+    s3 += a[j + 3] * b[j + 3];
+  }
+  for (; j < d; ++j) s0 += a[j] * b[j];
+  return (s0 + s1) + (s2 + s3);
+}
+
+// Binary logistic loss sum_i [log(1 + e^z_i) - t_i z_i], z = X w + b, and its gradient
+// sum_i (p_i - t_i) [x_i, 1] in ONE pass over X: each row is still in L1 cache when its
+// gradient contribution is added, where a score GEMV then a gradient GEMV read X twice from
+// memory. Row groups as in column_stats, so the sums do not depend on the thread count.
+// Writes the gradient wrt w into grad_w (d values) and wrt b into grad_b; returns the loss.
+double binary_logistic_loss_grad(const Matrix& x, const Vector& y, const double* w, double b,
+                                 std::vector<double>& partial, double* grad_w, double& grad_b) {
+  const int64_t d = x.cols;
+  const int64_t groups = row_group_count(x.rows);
+  const int64_t stride = d + 2;  // gradient wrt w, wrt b, then the loss
+  partial.assign(static_cast<size_t>(groups * stride), 0.0);
+  parallel_for(0, groups, 1, [&](int64_t g0, int64_t g1) {
+    for (int64_t g = g0; g < g1; ++g) {
+      double* acc = partial.data() + g * stride;
+      double loss = 0, gb = 0;
+      const int64_t end = row_group_begin(g + 1, groups, x.rows);
+      for (int64_t i = row_group_begin(g, groups, x.rows); i < end; ++i) {
+        const double* r = x.row(i);
+        const double z = b + dot_row(r, w, d);
+        const double t = static_cast<int64_t>(y[static_cast<size_t>(i)]) == 1 ? 1.0 : 0.0;
+        // One exp serves both the loss log(1 + e^z) - t z and the sigmoid, computed from
+        // e = exp(-|z|) so neither overflows.
+        const double e = std::exp(-std::fabs(z));
+        loss += std::max(z, 0.0) + std::log1p(e) - t * z;
+        const double residual = (z >= 0 ? 1.0 / (1.0 + e) : e / (1.0 + e)) - t;
+        gb += residual;
+        for (int64_t j = 0; j < d; ++j) acc[j] += residual * r[j];
+      }
+      acc[d] = gb;
+      acc[d + 1] = loss;
+    }
+  });
+  std::fill(grad_w, grad_w + d, 0.0);
+  grad_b = 0;
+  double loss = 0;
+  for (int64_t g = 0; g < groups; ++g) {
+    const double* acc = partial.data() + g * stride;
+    for (int64_t j = 0; j < d; ++j) grad_w[j] += acc[j];
+    grad_b += acc[d];
+    loss += acc[d + 1];
+  }
+  return loss;
 }
 
 }  // namespace
@@ -600,11 +797,26 @@ LogisticRegressionModel LogisticRegression::fit(const Matrix& x, const Vector& y
     return loss * inv_n + 0.5 * l2 * penalty;
   };
 
+  std::vector<double> partial;
+  auto fg_binary = [&](const Vector& w, Vector& grad) {
+    const double b = with_b ? w[static_cast<size_t>(d)] : 0.0;
+    double gb = 0;
+    const double loss = binary_logistic_loss_grad(x, y, w.data(), b, partial, grad.data(), gb);
+    double penalty = 0;
+    for (size_t j = 0; j < static_cast<size_t>(d); ++j) {
+      penalty += w[j] * w[j];
+      grad[j] = grad[j] * inv_n + l2 * w[j];
+    }
+    grad[static_cast<size_t>(d)] = with_b ? gb * inv_n : 0.0;
+    return loss * inv_n + 0.5 * l2 * penalty;
+  };
+
   Vector w(static_cast<size_t>(rows * stride), 0.0);
   LbfgsOptions options;
   options.max_iter = params.max_iter;
   options.gtol = params.tol;
-  const LbfgsResult result = lbfgs_minimize(fg, w, options);
+  const LbfgsResult result =
+      rows == 1 ? lbfgs_minimize(fg_binary, w, options) : lbfgs_minimize(fg, w, options);
   unpack(w);
   LogisticRegressionModel m;
   m.n_classes = k;

@@ -269,6 +269,14 @@ struct PreTokenizer {
 struct Model {
   virtual ~Model() = default;
   virtual void tokenize(std::string_view text, std::vector<Token>& out) const = 0;
+  // Appends only the ids tokenize() would give (no token strings); models override it where
+  // that saves work.
+  virtual void tokenize_ids(std::string_view text, std::vector<uint32_t>& out) const {
+    thread_local std::vector<Token> tokens;
+    tokens.clear();
+    tokenize(text, tokens);
+    for (const auto& t : tokens) out.push_back(t.id);
+  }
   virtual std::optional<uint32_t> token_to_id(std::string_view token) const = 0;
   virtual std::optional<std::string_view> id_to_token(uint32_t id) const = 0;
   virtual size_t vocab_size() const = 0;

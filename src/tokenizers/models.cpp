@@ -145,12 +145,17 @@ class WordCache {
   WordCache& operator=(const WordCache&) = delete;
 
   bool get(std::string_view word, Value& out) const {
-    if (word.size() > kMaxWordBytes) return false;
+    const Value* v = find(word);
+    if (v) out = *v;
+    return v != nullptr;
+  }
+  // The cached tokens of word, valid until the next put on this thread; nullptr on a miss.
+  const Value* find(std::string_view word) const {
+    if (word.size() > kMaxWordBytes) return nullptr;
     uint64_t h = hash_bytes(word);
     const Entry& e = table()[h & (kSlots - 1)];
-    if (e.owner != owner_ || e.hash != h || e.word != word) return false;
-    out = e.value;
-    return true;
+    if (e.owner != owner_ || e.hash != h || e.word != word) return nullptr;
+    return &e.value;
   }
   void put(std::string_view word, const Value& v) const {
     if (word.size() > kMaxWordBytes) return;
@@ -375,6 +380,24 @@ struct BPE : Model {
       off += len;
     }
   }
+  void tokenize_ids(std::string_view text, std::vector<uint32_t>& out) const override {
+    if (text.empty()) return;
+    const bool cacheable = opt.dropout <= 0.0;
+    if (cacheable && opt.ignore_merges) {
+      if (auto id = vocab.find(text)) {
+        out.push_back(*id);
+        return;
+      }
+    }
+    if (const WordCache::Value* hit = cacheable ? cache.find(text) : nullptr) {
+      for (auto [id, len] : *hit) out.push_back(id);
+      return;
+    }
+    thread_local WordCache::Value word;
+    merge_word(text, word);
+    if (cacheable) cache.put(text, word);
+    for (auto [id, len] : word) out.push_back(id);
+  }
   std::optional<uint32_t> token_to_id(std::string_view t) const override { return vocab.find(t); }
   std::optional<std::string_view> id_to_token(uint32_t id) const override {
     return vocab.token(id);
@@ -406,6 +429,13 @@ struct WordPiece : Model {
     for (size_t k = first; k < out.size(); ++k)
       word.push_back({out[k].id, static_cast<uint32_t>(out[k].end - out[k].start)});
     cache.put(text, word);
+  }
+  void tokenize_ids(std::string_view text, std::vector<uint32_t>& out) const override {
+    if (const WordCache::Value* hit = cache.find(text)) {
+      for (auto [id, len] : *hit) out.push_back(id);
+      return;
+    }
+    Model::tokenize_ids(text, out);  // fills the cache
   }
 
   void tokenize_uncached(std::string_view text, std::vector<Token>& out) const {

@@ -347,6 +347,10 @@ Encoding TokenizerImpl::encode_one(std::string_view text, uint32_t type_id,
     ++word;
   };
   auto tokenize = [&](const NormalizedString& ns) {
+    if (!with_offsets) {
+      model->tokenize_ids(ns.normalized, e.ids);
+      return;
+    }
     tokens.clear();
     model->tokenize(ns.normalized, tokens);
     emit(ns, tokens);

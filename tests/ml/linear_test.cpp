@@ -90,6 +90,31 @@ TEST(Linear, RidgeFallsBackToSvdWhenGramIsSingular) {
   EXPECT_NEAR(r.intercept, o.intercept, 1e-8 * std::fabs(o.intercept));
 }
 
+TEST(Linear, RidgeIsShiftInvariantOnBothCentringPaths) {
+  // Ridge centres X and y (the intercept is not penalised), so adding a constant to every
+  // feature changes only the intercept: b' = b - shift * sum(coef). A small shift keeps the
+  // uncentred normal equations (centred afterwards); a large one cancels badly there and takes
+  // the explicit copy-and-centre path. Both must match scikit-learn's unshifted fit.
+  const auto fixture = load_fixture("linear/linear.json");
+  const auto data = load_dataset("diabetes", false);
+  for (const auto& c : fixture["regression"]) {
+    if (c["algo"] != "Ridge" || c["params"].contains("fit_intercept")) continue;
+    const Vector want = to_vector(c["coef"]);
+    double coef_sum = 0;
+    for (double v : want) coef_sum += v;
+    for (double shift : {0.01, 100.0}) {
+      Matrix x = data.x;
+      for (double& v : x.data) v += shift;
+      ParamMap params = to_params(c["params"]);
+      auto model = find_algorithm("Ridge").fit(params, x, &data.y);
+      const LinearRegressorModel& m = regressor(*model);
+      EXPECT_LT(coef_error(m.coef, want), 1e-10) << c["params"].dump() << " shift " << shift;
+      const double want_b = c["intercept"].get<double>() - shift * coef_sum;
+      EXPECT_NEAR(m.intercept, want_b, 1e-10 * std::max(1.0, std::fabs(want_b))) << shift;
+    }
+  }
+}
+
 TEST(Linear, LogisticRegressionMatchesScikitLearn) {
   const auto fixture = load_fixture("linear/linear.json");
   for (const auto& c : fixture["logistic"]) {
@@ -157,6 +182,20 @@ TEST(Linear, SameModelWhateverTheThreadCount) {
   const auto two = est.fit(data.x, data.y);
   EXPECT_EQ(one.coef.data, two.coef.data);
   EXPECT_EQ(one.intercept, two.intercept);
+  // Binary (one fused loss/gradient pass) and Ridge (one column-statistics pass) too.
+  const auto c = load_fixture("linear/linear.json")["binary_logistic"];
+  const Matrix xb = to_matrix(c["x"]);
+  const Vector yb = to_vector(c["y"]);
+  set_num_threads(1);
+  const auto b1 = LogisticRegression{}.fit(xb, yb);
+  const auto r1 = Ridge{}.fit(data.x, data.y);
+  set_num_threads(2);
+  const auto b2 = LogisticRegression{}.fit(xb, yb);
+  const auto r2 = Ridge{}.fit(data.x, data.y);
+  EXPECT_EQ(b1.coef.data, b2.coef.data);
+  EXPECT_EQ(b1.intercept, b2.intercept);
+  EXPECT_EQ(r1.coef, r2.coef);
+  EXPECT_EQ(r1.intercept, r2.intercept);
 }
 
 TEST(Linear, RejectsBadParametersAndInput) {
@@ -180,6 +219,15 @@ TEST(Linear, RejectsBadParametersAndInput) {
   Matrix bad = data.x;
   bad(3, 2) = NAN;
   EXPECT_THROW(Ridge{}.fit(bad, data.y), Error);
+  bad(3, 2) = 1.0;
+  bad(7, 1) = -INFINITY;
+  EXPECT_THROW(Ridge{}.fit(bad, data.y), Error);
+  Ridge no_intercept;
+  no_intercept.params.fit_intercept = false;
+  EXPECT_THROW(no_intercept.fit(bad, data.y), Error);
+  Vector bad_y = data.y;
+  bad_y[4] = NAN;
+  EXPECT_THROW(Ridge{}.fit(data.x, bad_y), Error);
   const auto m = Ridge{}.fit(data.x, data.y);
   EXPECT_THROW(m.predict(Matrix(2, 3)), Error);
   Vector one_class(static_cast<size_t>(data.x.rows), 0.0);

@@ -1,6 +1,7 @@
 // Conformance against the reference library: every case under tests/fixtures/tokenizers/cases
 // is one test; every line of its expected.jsonl must match exactly (ids, tokens, byte offsets,
-// type ids, masks, word ids, overflowing parts, decodes, batches and streaming decode).
+// type ids, masks, word ids, overflowing parts, decodes, batches and streaming decode). Single
+// inputs and batches of single inputs are also encoded through the ids-only path.
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -144,6 +145,23 @@ std::string compare(const json& expected, const tk::Encoding& e) {
   return "";
 }
 
+// Checks ids from the ids-only path against an expected encoding (full ids or their summary).
+std::string compare_ids(const json& expected, const std::vector<uint32_t>& ids) {
+  if (expected.contains("summary")) {
+    tk::Encoding e;
+    e.ids = ids;
+    json s = summary(e);
+    const json& want = expected["summary"];
+    if (s["n"] != want["n"] || s["ids_fnv1a"] != want["ids_fnv1a"])
+      return "ids-only summary: expected " + want.dump() + " got " + s.dump();
+    return "";
+  }
+  if (!expected.contains("ids")) return "";
+  json actual = ids;
+  if (expected["ids"] != actual) return "ids-only ids: " + diff_array(expected["ids"], actual);
+  return "";
+}
+
 std::string input_of(const json& line) {
   std::string s = line.contains("input") ? line["input"].dump() : line.dump();
   return s.size() > 160 ? s.substr(0, 160) + "..." : s;
@@ -198,6 +216,27 @@ void run_case(const fs::path& dir) {
             break;
           }
         }
+        bool all_single = true;
+        std::vector<std::string> texts;
+        for (const auto& in : inputs) {
+          all_single = all_single && !in.second;
+          texts.push_back(in.first);
+        }
+        if (all_single) {
+          auto ids = tok->encode_batch_ids(texts, line["add_special_tokens"].get<bool>());
+          if (exp.size() != ids.size()) {
+            ADD_FAILURE() << where << "\nids-only batch size differs";
+            ++failures;
+          }
+          for (size_t i = 0; i < std::min(exp.size(), ids.size()); ++i) {
+            std::string d = compare_ids(exp[i], ids[i]);
+            if (!d.empty()) {
+              ADD_FAILURE() << where << "\nids-only batch item " << i << ": " << d;
+              ++failures;
+              break;
+            }
+          }
+        }
       } else {
         bool add = line["add_special_tokens"].get<bool>();
         tk::Encoding e = line["input"].is_string()
@@ -205,6 +244,8 @@ void run_case(const fs::path& dir) {
                              : tok->encode_pair(line["input"][0].get<std::string>(),
                                                 line["input"][1].get<std::string>(), add);
         std::string d = compare(line, e);
+        if (d.empty() && line["input"].is_string())
+          d = compare_ids(line, tok->encode_ids(line["input"].get<std::string>(), add));
         if (d.empty() && line.contains("overflowing")) {
           const json& ov = line["overflowing"];
           if (ov.size() != e.overflowing.size()) {
@@ -258,6 +299,8 @@ void run_case(const fs::path& dir) {
       EXPECT_THROW(tok->encode_batch(inputs, add), tk::TokenizerError) << input_of(line);
     } else if (line["input"].is_string()) {
       EXPECT_THROW(tok->encode(line["input"].get<std::string>(), add), tk::TokenizerError)
+          << input_of(line);
+      EXPECT_THROW(tok->encode_ids(line["input"].get<std::string>(), add), tk::TokenizerError)
           << input_of(line);
     } else {
       EXPECT_THROW(tok->encode_pair(line["input"][0].get<std::string>(),

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include "ember/tokenizers/tokenizer.hpp"
@@ -193,6 +194,87 @@ TEST(TokenizerBatch, ThreadedBatchEqualsSequentialEncodes) {
   tk::set_num_threads(2);
   EXPECT_THROW(tok.encode_batch(inputs, true), tk::TokenizerError);
   tk::set_num_threads(1);
+}
+
+// The ids-only path must give exactly the ids of the full pipeline, whatever the configuration.
+void expect_ids_only_matches(const tk::Tokenizer& tok, const std::vector<std::string>& texts,
+                             const std::string& what) {
+  for (bool add : {false, true}) {
+    bool any_error = false;
+    for (const auto& text : texts) {
+      std::optional<tk::Encoding> full;
+      try {
+        full = tok.encode(text, add);
+      } catch (const tk::TokenizerError&) {
+        // Rejected by the full pipeline (e.g. a truncation it cannot apply): so by ids-only.
+        EXPECT_THROW(tok.encode_ids(text, add), tk::TokenizerError) << what << ": " << text;
+        any_error = true;
+        continue;
+      }
+      ASSERT_EQ(tok.encode_ids(text, add), full->ids) << what << ": " << text;
+    }
+    if (any_error) {
+      EXPECT_THROW(tok.encode_batch_ids(texts, add), tk::TokenizerError) << what;
+      continue;
+    }
+    auto full = tok.encode_batch(texts, add);
+    auto ids = tok.encode_batch_ids(texts, add);
+    ASSERT_EQ(ids.size(), full.size()) << what;
+    for (size_t i = 0; i < ids.size(); ++i) EXPECT_EQ(ids[i], full[i].ids) << what << " #" << i;
+  }
+}
+
+TEST(TokenizerIdsOnly, EqualsFullEncodeIdsOnEveryCase) {
+  auto texts = sample_texts();
+  ASSERT_GT(texts.size(), 50u);
+  size_t cases = 0;
+  for (const auto& entry : fs::directory_iterator(kCases)) {
+    fs::path file = entry.path() / "tokenizer.json";
+    if (!fs::exists(file)) continue;
+    auto tok = tk::Tokenizer::from_file(file.string());
+    expect_ids_only_matches(tok, texts, entry.path().filename().string());
+    ++cases;
+  }
+  EXPECT_GT(cases, 10u);
+}
+
+TEST(TokenizerIdsOnly, TruncationAndPaddingVariants) {
+  auto texts = sample_texts();
+  texts.resize(40);
+  texts.push_back("");
+  json base =
+      json::parse(std::ifstream(kCases / "bpe_roberta/tokenizer.json"), nullptr, true, false);
+  size_t variants = 0;
+  for (const char* direction : {"Right", "Left"}) {
+    for (size_t max_length : {0, 1, 3, 7, 64}) {
+      for (size_t stride : {0, 2}) {
+        json j = base;
+        j["truncation"] = {{"max_length", max_length},
+                           {"stride", stride},
+                           {"strategy", "LongestFirst"},
+                           {"direction", direction}};
+        j["padding"] = {{"strategy", max_length % 2 ? json("BatchLongest") : json({{"Fixed", 9}})},
+                        {"direction", direction},
+                        {"pad_to_multiple_of", max_length == 7 ? 4 : 0},
+                        {"pad_id", 1},
+                        {"pad_type_id", 0},
+                        {"pad_token", "<pad>"}};
+        auto tok = tk::Tokenizer::from_json(j.dump());
+        expect_ids_only_matches(tok, texts, j["truncation"].dump() + j["padding"].dump());
+        ++variants;
+      }
+    }
+  }
+  EXPECT_GT(variants, 10u);
+  // Errors are the same: invalid UTF-8, and a stride the truncation cannot honour.
+  auto tok = tk::Tokenizer::from_json(small_bpe().dump());
+  EXPECT_THROW(tok.encode_ids("ab\xc3", false), tk::TokenizerError);
+  EXPECT_THROW(tok.encode_batch_ids({"ok", "\xff"}, false), tk::TokenizerError);
+  json j = small_bpe();
+  j["truncation"] = {
+      {"max_length", 2}, {"stride", 2}, {"strategy", "LongestFirst"}, {"direction", "Right"}};
+  EXPECT_THROW(tk::Tokenizer::from_json(j.dump()).encode_ids("hello hello", false),
+               tk::TokenizerError);
 }
 
 TEST(TokenizerDecode, StreamChunksConcatenateToTheFullDecode) {
