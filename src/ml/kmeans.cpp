@@ -43,11 +43,14 @@ void assign_labels(const Matrix& x, const Matrix& centers, std::vector<int64_t>&
   // GEMM per block from the calling thread (OpenBLAS threads itself); argmin across the pool.
   for (int64_t r0 = 0; r0 < x.rows; r0 += kRowBlock) {
     const int64_t r1 = std::min(x.rows, r0 + kRowBlock);
-    Matrix block(r1 - r0, x.cols);
-    std::copy_n(x.row(r0), (r1 - r0) * x.cols, block.data.begin());
-    Matrix dots(r1 - r0, k);
-    detail::gemm(false, true, 1.0, block, centers, 0.0, dots);
-    parallel_for(0, block.rows, 256, [&](int64_t i0, int64_t i1) {
+    const int64_t rows = r1 - r0;
+    Matrix dots(rows, k);
+    // The block is a row range of X itself: no copy, X is row-major with leading dimension cols.
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(rows),
+                static_cast<int>(k), static_cast<int>(x.cols), 1.0, x.row(r0),
+                static_cast<int>(x.cols), centers.data.data(), static_cast<int>(centers.cols), 0.0,
+                dots.data.data(), static_cast<int>(k));
+    parallel_for(0, rows, 256, [&](int64_t i0, int64_t i1) {
       for (int64_t i = i0; i < i1; ++i) {
         int64_t best = 0;
         double best_v = std::numeric_limits<double>::infinity();
@@ -61,7 +64,7 @@ void assign_labels(const Matrix& x, const Matrix& centers, std::vector<int64_t>&
         labels[static_cast<size_t>(r0 + i)] = best;
         if (min_dist) {
           double s = 0;
-          const double* xr = block.row(i);
+          const double* xr = x.row(r0 + i);
           const double* cr = centers.row(best);
           for (int64_t j = 0; j < x.cols; ++j) s += (xr[j] - cr[j]) * (xr[j] - cr[j]);
           (*min_dist)[static_cast<size_t>(r0 + i)] = s;
