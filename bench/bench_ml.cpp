@@ -5,6 +5,7 @@
 //
 //   bench_ml --algo NAME [--param k=v ...] --x-train X.npy [--y-train y.npy] --x-test T.npy
 //            [--y-test t.npy] [--threads N]
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <fstream>
@@ -129,9 +130,15 @@ int main(int argc, char** argv) {
     auto start = std::chrono::steady_clock::now();
     auto model = algorithm->fit(p, xtr, supervised ? &ytr : nullptr);
     result["fit_s"] = seconds_since(start);
-    start = std::chrono::steady_clock::now();
-    const Vector pred = model->predict(xte);
-    result["predict_s"] = seconds_since(start);
+    // Predict is deterministic and often takes milliseconds: best of 5, as the Python side.
+    Vector pred;
+    double predict_s = 1e300;
+    for (int rep = 0; rep < 5; ++rep) {
+      start = std::chrono::steady_clock::now();
+      pred = model->predict(xte);
+      predict_s = std::min(predict_s, seconds_since(start));
+    }
+    result["predict_s"] = predict_s;
     if (!yte.empty()) {
       switch (algorithm->task) {
         case ember::ml::Task::Classification:

@@ -91,9 +91,12 @@ def sklearn_run(factory, threads, data, task):
         else:
             model.fit(xtr, ytr)
         fit_s = time.perf_counter() - start
-        start = time.perf_counter()
-        pred = model.predict(xte)
-        predict_s = time.perf_counter() - start
+        # Predict is deterministic and often takes milliseconds: best of 5, as Ember's side.
+        predict_s = float("inf")
+        for _ in range(5):
+            start = time.perf_counter()
+            pred = model.predict(xte)
+            predict_s = min(predict_s, time.perf_counter() - start)
     if task == "classification":
         score = metrics.accuracy_score(yte, pred)
     elif task == "regression":
