@@ -276,35 +276,6 @@ ForestParams parse_forest_params(ParamMap& params) {
   return p;
 }
 
-class ForestClassifierModel final : public FittedModel {
- public:
-  ForestClassifierModel(std::string name, FittedForestClassifier fitted)
-      : name_(std::move(name)), fitted_(std::move(fitted)) {}
-  std::string algorithm() const override { return name_; }
-  int64_t n_features() const override { return fitted_.n_features(); }
-  Vector predict(const Matrix& x) const override { return fitted_.predict(x); }
-  Matrix predict_proba(const Matrix& x) const override { return fitted_.predict_proba(x); }
-  void save(ArchiveWriter& out) const override { fitted_.save(out); }
-
- private:
-  std::string name_;
-  FittedForestClassifier fitted_;
-};
-
-class ForestRegressorModel final : public FittedModel {
- public:
-  ForestRegressorModel(std::string name, FittedForestRegressor fitted)
-      : name_(std::move(name)), fitted_(std::move(fitted)) {}
-  std::string algorithm() const override { return name_; }
-  int64_t n_features() const override { return fitted_.n_features(); }
-  Vector predict(const Matrix& x) const override { return fitted_.predict(x); }
-  void save(ArchiveWriter& out) const override { fitted_.save(out); }
-
- private:
-  std::string name_;
-  FittedForestRegressor fitted_;
-};
-
 Algorithm classifier_algorithm(std::string name, ForestKind kind) {
   return {name, Task::Classification, true,
           [name, kind](ParamMap& params, const Matrix& x,
@@ -312,12 +283,10 @@ Algorithm classifier_algorithm(std::string name, ForestKind kind) {
             ForestParams p = parse_forest_params(params);
             params.finish(name);
             if (y == nullptr) throw Error(name + " needs targets");
-            return std::make_unique<ForestClassifierModel>(name,
-                                                           ForestClassifier(kind, p).fit(x, *y));
+            return std::make_unique<ModelAdapter<FittedForestClassifier>>(
+                name, ForestClassifier(kind, p).fit(x, *y));
           },
-          [name](ArchiveReader& in) -> std::unique_ptr<FittedModel> {
-            return std::make_unique<ForestClassifierModel>(name, FittedForestClassifier::load(in));
-          }};
+          adapter_loader<FittedForestClassifier>(name)};
 }
 
 Algorithm regressor_algorithm(std::string name, ForestKind kind) {
@@ -327,12 +296,10 @@ Algorithm regressor_algorithm(std::string name, ForestKind kind) {
             ForestParams p = parse_forest_params(params);
             params.finish(name);
             if (y == nullptr) throw Error(name + " needs targets");
-            return std::make_unique<ForestRegressorModel>(name,
-                                                          ForestRegressor(kind, p).fit(x, *y));
+            return std::make_unique<ModelAdapter<FittedForestRegressor>>(
+                name, ForestRegressor(kind, p).fit(x, *y));
           },
-          [name](ArchiveReader& in) -> std::unique_ptr<FittedModel> {
-            return std::make_unique<ForestRegressorModel>(name, FittedForestRegressor::load(in));
-          }};
+          adapter_loader<FittedForestRegressor>(name)};
 }
 
 const AlgorithmRegistrar kRandomForestClassifier{

@@ -411,6 +411,24 @@ NeighborIndex::~NeighborIndex() = default;
 NeighborIndex::NeighborIndex(NeighborIndex&&) noexcept = default;
 NeighborIndex& NeighborIndex::operator=(NeighborIndex&&) noexcept = default;
 
+namespace {
+
+// Brute force: distances from consecutive blocks of queries to every training row, each block
+// sized so its distance matrix stays near 32 MiB; fn(first_query_row, distances) per block.
+template <typename Fn>
+void for_each_distance_block(const Matrix& queries, const Matrix& data, const MetricSpec& metric,
+                             Fn&& fn) {
+  const int64_t block_rows = std::clamp<int64_t>((int64_t{1} << 22) / data.rows, 1, 1024);
+  for (int64_t r0 = 0; r0 < queries.rows; r0 += block_rows) {
+    const int64_t r1 = std::min(queries.rows, r0 + block_rows);
+    Matrix block(r1 - r0, queries.cols);
+    std::copy_n(queries.row(r0), (r1 - r0) * queries.cols, block.data.begin());
+    fn(r0, pairwise_distances(block, data, metric));
+  }
+}
+
+}  // namespace
+
 KNeighborsResult NeighborIndex::kneighbors(const Matrix& queries, int64_t k) const {
   if (k < 1) throw Error("n_neighbors must be >= 1");
   if (k > data_.rows) {
@@ -423,13 +441,7 @@ KNeighborsResult NeighborIndex::kneighbors(const Matrix& queries, int64_t k) con
   out.distances.resize(static_cast<size_t>(queries.rows * k));
   out.indices.resize(static_cast<size_t>(queries.rows * k));
   if (!tree_) {
-    // Blocks of queries against all training rows, the block sized to bound memory.
-    const int64_t block_rows = std::clamp<int64_t>((int64_t{1} << 22) / data_.rows, 1, 1024);
-    for (int64_t r0 = 0; r0 < queries.rows; r0 += block_rows) {
-      const int64_t r1 = std::min(queries.rows, r0 + block_rows);
-      Matrix block(r1 - r0, queries.cols);
-      std::copy_n(queries.row(r0), (r1 - r0) * queries.cols, block.data.begin());
-      const Matrix d = pairwise_distances(block, data_, metric_);
+    for_each_distance_block(queries, data_, metric_, [&](int64_t r0, const Matrix& d) {
       parallel_for(0, d.rows, 4, [&](int64_t i0, int64_t i1) {
         std::vector<Candidate> cand(static_cast<size_t>(data_.rows));
         for (int64_t i = i0; i < i1; ++i) {
@@ -442,7 +454,7 @@ KNeighborsResult NeighborIndex::kneighbors(const Matrix& queries, int64_t k) con
           }
         }
       });
-    }
+    });
     return out;
   }
   parallel_for(0, queries.rows, 16, [&](int64_t i0, int64_t i1) {
@@ -467,12 +479,7 @@ std::vector<std::vector<int64_t>> NeighborIndex::radius_neighbors(const Matrix& 
   if (!(radius >= 0)) throw Error("radius must be non-negative");
   std::vector<std::vector<int64_t>> out(static_cast<size_t>(queries.rows));
   if (!tree_) {
-    const int64_t block_rows = std::clamp<int64_t>((int64_t{1} << 22) / data_.rows, 1, 1024);
-    for (int64_t r0 = 0; r0 < queries.rows; r0 += block_rows) {
-      const int64_t r1 = std::min(queries.rows, r0 + block_rows);
-      Matrix block(r1 - r0, queries.cols);
-      std::copy_n(queries.row(r0), (r1 - r0) * queries.cols, block.data.begin());
-      const Matrix d = pairwise_distances(block, data_, metric_);
+    for_each_distance_block(queries, data_, metric_, [&](int64_t r0, const Matrix& d) {
       parallel_for(0, d.rows, 4, [&](int64_t i0, int64_t i1) {
         for (int64_t i = i0; i < i1; ++i) {
           auto& list = out[static_cast<size_t>(r0 + i)];
@@ -480,7 +487,7 @@ std::vector<std::vector<int64_t>> NeighborIndex::radius_neighbors(const Matrix& 
             if (d(i, j) <= radius) list.push_back(j);
         }
       });
-    }
+    });
     return out;
   }
   parallel_for(0, queries.rows, 16, [&](int64_t i0, int64_t i1) {

@@ -441,40 +441,16 @@ DecisionTreeParams parse_tree_params(ParamMap& params, bool classification) {
   return p;
 }
 
-template <typename Fitted>
-class TreeModel final : public FittedModel {
- public:
-  TreeModel(std::string name, Fitted fitted) : name_(std::move(name)), fitted_(std::move(fitted)) {}
-  std::string algorithm() const override { return name_; }
-  int64_t n_features() const override { return fitted_.n_features(); }
-  Vector predict(const Matrix& x) const override { return fitted_.predict(x); }
-  Matrix predict_proba(const Matrix& x) const override {
-    if constexpr (std::is_same_v<Fitted, FittedDecisionTreeClassifier>) {
-      return fitted_.predict_proba(x);
-    } else {
-      return FittedModel::predict_proba(x);
-    }
-  }
-  void save(ArchiveWriter& out) const override { fitted_.save(out); }
-
- private:
-  std::string name_;
-  Fitted fitted_;
-};
-
 const AlgorithmRegistrar kClassifier{
     {"DecisionTreeClassifier", Task::Classification, true,
      [](ParamMap& params, const Matrix& x, const Vector* y) -> std::unique_ptr<FittedModel> {
        DecisionTreeParams p = parse_tree_params(params, true);
        params.finish("DecisionTreeClassifier");
        if (y == nullptr) throw Error("DecisionTreeClassifier needs targets");
-       return std::make_unique<TreeModel<FittedDecisionTreeClassifier>>(
+       return std::make_unique<ModelAdapter<FittedDecisionTreeClassifier>>(
            "DecisionTreeClassifier", DecisionTreeClassifier(p).fit(x, *y));
      },
-     [](ArchiveReader& in) -> std::unique_ptr<FittedModel> {
-       return std::make_unique<TreeModel<FittedDecisionTreeClassifier>>(
-           "DecisionTreeClassifier", FittedDecisionTreeClassifier::load(in));
-     }}};
+     adapter_loader<FittedDecisionTreeClassifier>("DecisionTreeClassifier")}};
 
 const AlgorithmRegistrar kRegressor{
     {"DecisionTreeRegressor", Task::Regression, false,
@@ -482,13 +458,10 @@ const AlgorithmRegistrar kRegressor{
        DecisionTreeParams p = parse_tree_params(params, false);
        params.finish("DecisionTreeRegressor");
        if (y == nullptr) throw Error("DecisionTreeRegressor needs targets");
-       return std::make_unique<TreeModel<FittedDecisionTreeRegressor>>(
+       return std::make_unique<ModelAdapter<FittedDecisionTreeRegressor>>(
            "DecisionTreeRegressor", DecisionTreeRegressor(p).fit(x, *y));
      },
-     [](ArchiveReader& in) -> std::unique_ptr<FittedModel> {
-       return std::make_unique<TreeModel<FittedDecisionTreeRegressor>>(
-           "DecisionTreeRegressor", FittedDecisionTreeRegressor::load(in));
-     }}};
+     adapter_loader<FittedDecisionTreeRegressor>("DecisionTreeRegressor")}};
 
 }  // namespace
 }  // namespace ember::ml
