@@ -68,8 +68,12 @@ const char* binary_op_name(BinaryOp op) {
 }
 
 namespace ref {
+namespace {
 
-float unary(UnaryOp op, float x) {
+// One definition per op for both precisions: F32 is what the SIMD kernels are tested against,
+// F64 is what ops use for double tensors.
+template <typename T>
+T unary_scalar(UnaryOp op, T x) {
   switch (op) {
     case UnaryOp::Neg:
       return -x;
@@ -78,7 +82,7 @@ float unary(UnaryOp op, float x) {
     case UnaryOp::Sqrt:
       return std::sqrt(x);
     case UnaryOp::Rsqrt:
-      return 1.0f / std::sqrt(x);
+      return T(1) / std::sqrt(x);
     case UnaryOp::Exp:
       return std::exp(x);
     case UnaryOp::Log:
@@ -86,23 +90,24 @@ float unary(UnaryOp op, float x) {
     case UnaryOp::Tanh:
       return std::tanh(x);
     case UnaryOp::Sigmoid:
-      return 1.0f / (1.0f + std::exp(-x));
+      return T(1) / (T(1) + std::exp(-x));
     case UnaryOp::Relu:
-      return x > 0.0f || std::isnan(x) ? x : 0.0f;
+      return x > T(0) || std::isnan(x) ? x : T(0);
     case UnaryOp::Silu:
-      return x / (1.0f + std::exp(-x));
+      return x / (T(1) + std::exp(-x));
     case UnaryOp::Gelu: {
-      const float half_c = 0.5f * std::erfc(std::fabs(x) * 0.70710678118654752f);
-      return x < 0.0f ? x * half_c : x * (1.0f - half_c);
+      // erfc of |x| keeps full relative precision in the tail where x * Phi(x) is tiny.
+      const T half_c = T(0.5) * std::erfc(std::fabs(x) * T(0.70710678118654752440));
+      return x < T(0) ? x * half_c : x * (T(1) - half_c);
     }
     case UnaryOp::GeluTanh: {
-      const float u = 0.7978845608028654f * (x + 0.044715f * x * x * x);
-      return x / (1.0f + std::exp(-2.0f * u));
+      const T u = T(0.79788456080286535588) * (x + T(0.044715) * x * x * x);
+      return x / (T(1) + std::exp(T(-2) * u));
     }
     case UnaryOp::Square:
       return x * x;
     case UnaryOp::Reciprocal:
-      return 1.0f / x;
+      return T(1) / x;
     case UnaryOp::Sin:
       return std::sin(x);
     case UnaryOp::Cos:
@@ -111,7 +116,8 @@ float unary(UnaryOp op, float x) {
   return x;
 }
 
-float binary(BinaryOp op, float a, float b) {
+template <typename T>
+T binary_scalar(BinaryOp op, T a, T b) {
   switch (op) {
     case BinaryOp::Add:
       return a + b;
@@ -131,6 +137,21 @@ float binary(BinaryOp op, float a, float b) {
       return std::pow(a, b);
   }
   return a;
+}
+
+}  // namespace
+
+float unary(UnaryOp op, float x) {
+  return unary_scalar(op, x);
+}
+double unary(UnaryOp op, double x) {
+  return unary_scalar(op, x);
+}
+float binary(BinaryOp op, float a, float b) {
+  return binary_scalar(op, a, b);
+}
+double binary(BinaryOp op, double a, double b) {
+  return binary_scalar(op, a, b);
 }
 
 void unary_f32(UnaryOp op, const float* x, float* y, size_t n) {

@@ -117,66 +117,6 @@ bool is_cheap(UnaryOp op) {
   }
 }
 
-double unary_f64(UnaryOp op, double x) {
-  switch (op) {
-    case UnaryOp::Neg:
-      return -x;
-    case UnaryOp::Abs:
-      return std::fabs(x);
-    case UnaryOp::Sqrt:
-      return std::sqrt(x);
-    case UnaryOp::Rsqrt:
-      return 1.0 / std::sqrt(x);
-    case UnaryOp::Exp:
-      return std::exp(x);
-    case UnaryOp::Log:
-      return std::log(x);
-    case UnaryOp::Tanh:
-      return std::tanh(x);
-    case UnaryOp::Sigmoid:
-      return 1.0 / (1.0 + std::exp(-x));
-    case UnaryOp::Relu:
-      return x > 0.0 || std::isnan(x) ? x : 0.0;
-    case UnaryOp::Silu:
-      return x / (1.0 + std::exp(-x));
-    case UnaryOp::Gelu:
-      return 0.5 * x * std::erfc(-x * 0.70710678118654752440);
-    case UnaryOp::GeluTanh: {
-      const double u = 0.79788456080286535588 * (x + 0.044715 * x * x * x);
-      return x / (1.0 + std::exp(-2.0 * u));
-    }
-    case UnaryOp::Square:
-      return x * x;
-    case UnaryOp::Reciprocal:
-      return 1.0 / x;
-    case UnaryOp::Sin:
-      return std::sin(x);
-    case UnaryOp::Cos:
-      return std::cos(x);
-  }
-  return x;
-}
-
-double binary_f64(BinaryOp op, double a, double b) {
-  switch (op) {
-    case BinaryOp::Add:
-      return a + b;
-    case BinaryOp::Sub:
-      return a - b;
-    case BinaryOp::Mul:
-      return a * b;
-    case BinaryOp::Div:
-      return a / b;
-    case BinaryOp::Max:
-      return std::isnan(a) || std::isnan(b) ? a + b : (a > b ? a : b);
-    case BinaryOp::Min:
-      return std::isnan(a) || std::isnan(b) ? a + b : (a < b ? a : b);
-    case BinaryOp::Pow:
-      return std::pow(a, b);
-  }
-  return a;
-}
-
 DType promote(const char* op, const Tensor& a, const Tensor& b) {
   if (a.dtype() == b.dtype()) return a.dtype();
   if (a.dtype() == DType::F64 || b.dtype() == DType::F64) return DType::F64;
@@ -193,7 +133,8 @@ Tensor unary_f64_tensor(UnaryOp op, const Tensor& x) {
   double* dst = out.mutable_data_as<double>();
   for_each_run(plan, 8192, [&](const std::array<int64_t, 2>& off, int64_t len) {
     const int64_t s = plan.strides[1].back();
-    for (int64_t i = 0; i < len; ++i) dst[off[0] + i] = unary_f64(op, src[off[1] + i * s]);
+    for (int64_t i = 0; i < len; ++i)
+      dst[off[0] + i] = kernels::ref::unary(op, src[off[1] + i * s]);
   });
   return out;
 }
@@ -285,7 +226,7 @@ Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
     const int64_t sb = plan.strides[2].back();
     for_each_run(plan, 16384, [&](const std::array<int64_t, 3>& off, int64_t len) {
       for (int64_t i = 0; i < len; ++i) {
-        dst[off[0] + i] = binary_f64(op, pa[off[1] + i * sa], pb[off[2] + i * sb]);
+        dst[off[0] + i] = kernels::ref::binary(op, pa[off[1] + i * sa], pb[off[2] + i * sb]);
       }
     });
     return out;

@@ -63,7 +63,9 @@ void rms_norm_row_f32(const float* x, const float* weight, float eps, float* y, 
 
 namespace ref {
 float unary(UnaryOp op, float x);
+double unary(UnaryOp op, double x);
 float binary(BinaryOp op, float a, float b);
+double binary(BinaryOp op, double a, double b);
 void unary_f32(UnaryOp op, const float* x, float* y, size_t n);
 void binary_f32(BinaryOp op, const float* a, const float* b, float* y, size_t n);
 void softmax_row_f32(const float* x, float* y, size_t n);
