@@ -3,6 +3,7 @@
 #include <cmath>
 #include <functional>
 #include <limits>
+#include <numbers>
 
 #include "ember/core/ops.hpp"
 #include "ops_test_util.hpp"
@@ -14,61 +15,69 @@ using namespace ember::test;  // NOLINT
 using kernels::BinaryOp;
 using kernels::UnaryOp;
 
-// Independent double-precision definitions of each op.
+// Reference values in long double, written in forms other than the library's (sigmoid through
+// tanh, powers through pow, GELU through erf rather than erfc) so that a slip in one is not
+// repeated in the other.
 double unary_reference(UnaryOp op, double x) {
+  const long double v = x;
   switch (op) {
     case UnaryOp::Neg:
-      return -x;
+      return static_cast<double>(0.0L - v);
     case UnaryOp::Abs:
-      return std::fabs(x);
+      return static_cast<double>(std::hypot(v, 0.0L));
     case UnaryOp::Sqrt:
-      return std::sqrt(x);
+      return static_cast<double>(std::pow(v, 0.5L));
     case UnaryOp::Rsqrt:
-      return 1.0 / std::sqrt(x);
+      return static_cast<double>(std::pow(v, -0.5L));
     case UnaryOp::Exp:
-      return std::exp(x);
+      return static_cast<double>(std::pow(std::numbers::e_v<long double>, v));
     case UnaryOp::Log:
-      return std::log(x);
+      return static_cast<double>(std::log2(v) / std::log2(std::numbers::e_v<long double>));
     case UnaryOp::Tanh:
-      return std::tanh(x);
+      return static_cast<double>(std::tanh(v));
     case UnaryOp::Sigmoid:
-      return 1.0 / (1.0 + std::exp(-x));
+      return static_cast<double>(0.5L * (1.0L + std::tanh(0.5L * v)));
     case UnaryOp::Relu:
-      return x > 0 ? x : 0.0;
+      return static_cast<double>(std::fmax(v, 0.0L));
     case UnaryOp::Silu:
-      return x / (1.0 + std::exp(-x));
+      return static_cast<double>(v * 0.5L * (1.0L + std::tanh(0.5L * v)));
     case UnaryOp::Gelu:
-      return 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0)));
+      return static_cast<double>(0.5L * v * (1.0L + std::erf(v / std::sqrt(2.0L))));
     case UnaryOp::GeluTanh:
-      return 0.5 * x * (1.0 + std::tanh(std::sqrt(2.0 / M_PI) * (x + 0.044715 * x * x * x)));
+      return static_cast<double>(
+          0.5L * v *
+          (1.0L + std::tanh(std::sqrt(2.0L / std::numbers::pi_v<long double>) *
+                            (v + 0.044715L * std::pow(v, 3.0L)))));
     case UnaryOp::Square:
-      return x * x;
+      return static_cast<double>(std::pow(v, 2.0L));
     case UnaryOp::Reciprocal:
-      return 1.0 / x;
+      return static_cast<double>(std::pow(v, -1.0L));
     case UnaryOp::Sin:
-      return std::sin(x);
+      return static_cast<double>(std::sin(v));
     case UnaryOp::Cos:
-      return std::cos(x);
+      return static_cast<double>(std::cos(v));
   }
   return 0.0;
 }
 
 double binary_reference(BinaryOp op, double a, double b) {
+  const long double x = a;
+  const long double y = b;
   switch (op) {
     case BinaryOp::Add:
-      return a + b;
+      return static_cast<double>(x + y);
     case BinaryOp::Sub:
-      return a - b;
+      return static_cast<double>(x + (0.0L - y));
     case BinaryOp::Mul:
-      return a * b;
+      return static_cast<double>(x * y);
     case BinaryOp::Div:
-      return a / b;
+      return static_cast<double>(x * (1.0L / y));
     case BinaryOp::Max:
-      return std::max(a, b);
+      return static_cast<double>(std::fmax(x, y));
     case BinaryOp::Min:
-      return std::min(a, b);
+      return static_cast<double>(std::fmin(x, y));
     case BinaryOp::Pow:
-      return std::pow(a, b);
+      return static_cast<double>(std::exp(y * std::log(x)));
   }
   return 0.0;
 }
