@@ -32,7 +32,7 @@ Tensor to_f32(const Tensor& x) {
   if (x.dtype() == DType::F32) return x.contiguous();
   if (x.dtype() != DType::F16 && x.dtype() != DType::BF16) return x.to(DType::F32);
   const Tensor src = x.contiguous();
-  Tensor out = Tensor::zeros(DType::F32, x.shape());
+  Tensor out = Tensor::empty(DType::F32, x.shape());
   const auto* in = src.data_as<uint16_t>();
   auto* dst = out.mutable_data_as<float>();
   parallel_convert(x.dtype() == DType::F16 ? &convert_f16_to_f32 : &convert_bf16_to_f32, in, dst,
@@ -46,7 +46,7 @@ Tensor convert_to(const Tensor& x, DType dtype) {
   if (dtype == DType::F32) return to_f32(x);
   if (x.dtype() == DType::F32 && (dtype == DType::F16 || dtype == DType::BF16)) {
     const Tensor src = x.contiguous();
-    Tensor out = Tensor::zeros(dtype, x.shape());
+    Tensor out = Tensor::empty(dtype, x.shape());
     parallel_convert(dtype == DType::F16 ? &convert_f32_to_f16 : &convert_f32_to_bf16,
                      src.data_as<float>(), out.mutable_data_as<uint16_t>(), out.numel());
     return out;

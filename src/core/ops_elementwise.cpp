@@ -127,7 +127,7 @@ DType promote(const char* op, const Tensor& a, const Tensor& b) {
 // F64 computation: inputs converted to F64 (if needed), scalar loops.
 Tensor unary_f64_tensor(UnaryOp op, const Tensor& x) {
   const Tensor in = x.dtype() == DType::F64 ? x : x.to(DType::F64);
-  Tensor out = Tensor::zeros(DType::F64, in.shape());
+  Tensor out = Tensor::empty(DType::F64, in.shape());
   const LoopPlan<2> plan = coalesce<2>(in.shape(), {contiguous_strides(in.shape()), in.strides()});
   const double* src = in.data_as<double>();
   double* dst = out.mutable_data_as<double>();
@@ -150,7 +150,7 @@ Tensor full(Shape shape, double value, DType dtype) {
   // Build one element of the dtype through Tensor::to, then replicate its bytes.
   const double one[1] = {value};
   const Tensor element = Tensor::from_values<double>(DType::F64, {1}, one).to(dtype);
-  Tensor out = Tensor::zeros(dtype, std::move(shape));
+  Tensor out = Tensor::empty(dtype, std::move(shape));
   const size_t size = dtype_size(dtype);
   std::byte* dst = out.mutable_data();
   const int64_t n = out.numel();
@@ -179,7 +179,7 @@ Tensor unary(UnaryOp op, const Tensor& x) {
   if (x.dtype() == DType::F64) return unary_f64_tensor(op, x);
   // F16/BF16 -> contiguous F32; F32 views are read in place.
   const Tensor in = x.dtype() == DType::F32 ? x : to_f32(x);
-  Tensor out = Tensor::zeros(DType::F32, in.shape());
+  Tensor out = Tensor::empty(DType::F32, in.shape());
   const LoopPlan<2> plan = coalesce<2>(in.shape(), {contiguous_strides(in.shape()), in.strides()});
   const float* src = in.data_as<float>();
   float* dst = out.mutable_data_as<float>();
@@ -215,7 +215,7 @@ Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
   if (out_dtype == DType::F64) {
     const Tensor a64 = a.dtype() == DType::F64 ? a : a.to(DType::F64);
     const Tensor b64 = b.dtype() == DType::F64 ? b : b.to(DType::F64);
-    Tensor out = Tensor::zeros(DType::F64, shape);
+    Tensor out = Tensor::empty(DType::F64, shape);
     const LoopPlan<3> plan = coalesce<3>(
         shape,
         {contiguous_strides(shape), broadcast_strides(a64, shape), broadcast_strides(b64, shape)});
@@ -233,7 +233,7 @@ Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
   }
   const Tensor a32 = a.dtype() == DType::F32 ? a : to_f32(a);
   const Tensor b32 = b.dtype() == DType::F32 ? b : to_f32(b);
-  Tensor out = Tensor::zeros(DType::F32, shape);
+  Tensor out = Tensor::empty(DType::F32, shape);
   const LoopPlan<3> plan = coalesce<3>(
       shape,
       {contiguous_strides(shape), broadcast_strides(a32, shape), broadcast_strides(b32, shape)});

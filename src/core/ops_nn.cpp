@@ -52,7 +52,7 @@ void norm_row_f64(bool rms, const double* x, const double* w, const double* b, d
 // contiguous tensor of T.
 template <typename T, typename Fn>
 Tensor map_rows(const Tensor& in, const Fn& fn) {
-  Tensor out = Tensor::zeros(in.dtype(), in.shape());
+  Tensor out = Tensor::empty(in.dtype(), in.shape());
   const int64_t n = in.rank() == 0 ? 1 : in.dim(-1);
   if (out.numel() == 0 || n == 0) return out;
   const int64_t rows = in.numel() / n;
@@ -190,7 +190,7 @@ Tensor embedding(const Tensor& weight, const Tensor& ids) {
   }
   Shape out_shape = ids.shape();
   out_shape.push_back(dim);
-  Tensor out = Tensor::zeros(weight.dtype(), out_shape);
+  Tensor out = Tensor::empty(weight.dtype(), out_shape);
   if (out.numel() == 0) return out;
   const Tensor w = weight.contiguous();
   const size_t row_bytes = static_cast<size_t>(dim) * dtype_size(weight.dtype());
@@ -235,7 +235,7 @@ Tensor concat(std::span<const Tensor> tensors, int64_t axis) {
     }
     out_shape[static_cast<size_t>(a)] += t.shape()[static_cast<size_t>(a)];
   }
-  Tensor out = Tensor::zeros(first.dtype(), out_shape);
+  Tensor out = Tensor::empty(first.dtype(), out_shape);
   if (out.numel() == 0) return out;
   int64_t outer = 1;
   for (int64_t d = 0; d < a; ++d) outer *= out_shape[static_cast<size_t>(d)];
@@ -271,7 +271,7 @@ TopK topk(const Tensor& x, int64_t k) {
   }
   Shape out_shape = x.shape();
   out_shape.back() = k;
-  TopK result{Tensor::zeros(x.dtype(), out_shape), Tensor::zeros(DType::I64, out_shape)};
+  TopK result{Tensor::empty(x.dtype(), out_shape), Tensor::empty(DType::I64, out_shape)};
   if (result.values.numel() == 0) return result;
   const int64_t rows = x.numel() / n;
   int64_t* idx = result.indices.mutable_data_as<int64_t>();

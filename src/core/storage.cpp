@@ -8,17 +8,22 @@
 
 namespace ember {
 
-std::shared_ptr<Storage> Storage::allocate(size_t bytes) {
+std::shared_ptr<Storage> Storage::allocate_uninitialized(size_t bytes) {
   std::shared_ptr<Storage> s(new Storage());
   const size_t rounded = (bytes + kAlignment - 1) / kAlignment * kAlignment;
   if (rounded > 0) {
     void* p = std::aligned_alloc(kAlignment, rounded);
     if (p == nullptr) throw std::bad_alloc();
-    std::memset(p, 0, rounded);
     s->data_ = static_cast<std::byte*>(p);
   }
   s->size_ = bytes;
   s->owned_ = true;
+  return s;
+}
+
+std::shared_ptr<Storage> Storage::allocate(size_t bytes) {
+  std::shared_ptr<Storage> s = allocate_uninitialized(bytes);
+  if (bytes > 0) std::memset(s->data_, 0, bytes);
   return s;
 }
 

@@ -232,14 +232,27 @@ Tensor::Tensor(DType dtype, Shape shape, Shape strides, int64_t offset,
   shape_numel(shape_);
 }
 
-Tensor Tensor::zeros(DType dtype, Shape shape) {
+namespace {
+
+Tensor new_contiguous(DType dtype, Shape shape, bool zero_filled) {
   const int64_t n = shape_numel(shape);
   const auto bytes = dtype_bytes(dtype, static_cast<uint64_t>(n));
   if (!bytes)
-    throw Error("Tensor::zeros: shape " + shape_to_string(shape) + " invalid for dtype " +
+    throw Error("new tensor: shape " + shape_to_string(shape) + " invalid for dtype " +
                 std::string(dtype_name(dtype)));
   Shape strides = contiguous_strides(shape);
-  return Tensor(dtype, std::move(shape), std::move(strides), 0, Storage::allocate(*bytes));
+  return Tensor(dtype, std::move(shape), std::move(strides), 0,
+                zero_filled ? Storage::allocate(*bytes) : Storage::allocate_uninitialized(*bytes));
+}
+
+}  // namespace
+
+Tensor Tensor::zeros(DType dtype, Shape shape) {
+  return new_contiguous(dtype, std::move(shape), true);
+}
+
+Tensor Tensor::empty(DType dtype, Shape shape) {
+  return new_contiguous(dtype, std::move(shape), false);
 }
 
 Tensor Tensor::from_f32(Shape shape, std::span<const float> values) {
@@ -417,7 +430,7 @@ Tensor Tensor::contiguous() const {
 }
 
 Tensor Tensor::clone() const {
-  Tensor out = zeros(dtype_, shape_);
+  Tensor out = empty(dtype_, shape_);
   if (is_contiguous() || is_quantized(dtype_)) {
     if (!is_contiguous()) throw Error("clone: non-contiguous quantized tensor");
     std::memcpy(out.mutable_data(), data(), nbytes());
@@ -438,7 +451,7 @@ Tensor Tensor::to(DType dtype) const {
   require_scalar_dtype(dtype_, "to");
   require_scalar_dtype(dtype, "to");
   Tensor src = contiguous();
-  Tensor out = zeros(dtype, shape_);
+  Tensor out = empty(dtype, shape_);
   const size_t in_size = dtype_size(dtype_);
   const size_t out_size = dtype_size(dtype);
   const std::byte* in = src.data();

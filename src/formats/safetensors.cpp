@@ -448,7 +448,7 @@ Tensor SafeTensors::view(const SafeTensorInfo& info, uint64_t byte_begin, uint64
   const size_t elem = dtype_size(info.dtype);
   if (reinterpret_cast<uintptr_t>(p) % elem != 0) {
     // Typed access through a misaligned pointer is undefined: hand out an aligned copy.
-    Tensor copy = Tensor::zeros(info.dtype, std::move(shape));
+    Tensor copy = Tensor::empty(info.dtype, std::move(shape));
     if (nbytes > 0) std::memcpy(copy.mutable_data(), p, nbytes);
     return copy;
   }

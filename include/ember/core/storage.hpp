@@ -15,6 +15,9 @@ class Storage {
 
   // Owned, zero-initialized, 64-byte aligned.
   static std::shared_ptr<Storage> allocate(size_t bytes);
+  // Owned, 64-byte aligned, contents unspecified: for buffers that are written in full before
+  // they are read (saves a pass over memory on every op output).
+  static std::shared_ptr<Storage> allocate_uninitialized(size_t bytes);
   // Borrowed: `data` must stay valid while `keepalive` is held.
   static std::shared_ptr<Storage> borrow(const std::byte* data, size_t bytes,
                                          std::shared_ptr<const void> keepalive);

@@ -31,6 +31,8 @@ class Tensor {
 
   // New zero-filled contiguous tensor.
   static Tensor zeros(DType dtype, Shape shape);
+  // New contiguous tensor with unspecified contents, for outputs written in full.
+  static Tensor empty(DType dtype, Shape shape);
   // New contiguous tensor copied from `values` (dtype must match T's size); for tests and setup.
   static Tensor from_f32(Shape shape, std::span<const float> values);
   template <typename T>
