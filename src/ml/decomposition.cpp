@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <limits>
+#include <numbers>
 #include <numeric>
 
 #include "decomposition_blas.hpp"
@@ -114,6 +116,124 @@ void svd_flip_v(ThinSvd& svd) {
   }
 }
 
+namespace {
+
+// The k largest singular triplets of a (k < min(rows, cols)) from the eigenpairs of its smaller
+// Gram matrix: the eigenproblem ARPACK iterates on, solved directly by LAPACK for just the top k.
+ThinSvd gram_top_svd(const Matrix& a, int64_t k, const std::string& what) {
+  const bool by_columns = a.cols <= a.rows;  // Gram = A^T A (cols x cols) or A A^T
+  Matrix gram = by_columns ? detail::matmul(a, true, a, false) : detail::matmul(a, false, a, true);
+  const int dim = lapack_int(gram.rows, what.c_str());
+  const int il = dim - static_cast<int>(k) + 1, iu = dim;
+  const double unused = 0, abstol = 0;
+  int found = 0, info = 0, lwork = -1, liwork = -1, iquery = 0;
+  double query = 0;
+  Vector w(static_cast<size_t>(dim));
+  Vector z(static_cast<size_t>(dim) * static_cast<size_t>(k));
+  std::vector<int> isuppz(2 * static_cast<size_t>(k));
+  const char jobz = 'V', range = 'I', uplo = 'U';
+  dsyevr_(&jobz, &range, &uplo, &dim, gram.data.data(), &dim, &unused, &unused, &il, &iu, &abstol,
+          &found, w.data(), z.data(), &dim, isuppz.data(), &query, &lwork, &iquery, &liwork, &info);
+  lwork = static_cast<int>(query) + 1;
+  liwork = iquery + 1;
+  Vector work(static_cast<size_t>(lwork));
+  std::vector<int> iwork(static_cast<size_t>(liwork));
+  dsyevr_(&jobz, &range, &uplo, &dim, gram.data.data(), &dim, &unused, &unused, &il, &iu, &abstol,
+          &found, w.data(), z.data(), &dim, isuppz.data(), work.data(), &lwork, iwork.data(),
+          &liwork, &info);
+  if (info != 0 || found != k) throw Error(what + ": LAPACK dsyevr did not converge");
+
+  ThinSvd out;
+  out.vt = Matrix(k, a.cols);
+  out.u = Matrix(a.rows, k);
+  for (int64_t r = 0; r < k; ++r) {
+    // Eigenvalues come in ascending order, one column-major eigenvector per column.
+    const int64_t col = k - 1 - r;
+    const double s = std::sqrt(std::max(0.0, w[static_cast<size_t>(col)]));
+    out.s.push_back(s);
+    const double* vec = z.data() + col * dim;
+    if (by_columns) {
+      std::copy_n(vec, a.cols, out.vt.row(r));
+    } else {
+      for (int64_t i = 0; i < a.rows; ++i) out.u(i, r) = vec[i];
+    }
+  }
+  // The other side of each triplet: U = A V / s or V^T = U^T A / s.
+  Matrix other =
+      by_columns ? detail::matmul(a, false, out.vt, true) : detail::matmul(out.u, true, a, false);
+  for (int64_t r = 0; r < k; ++r) {
+    const double s = out.s[static_cast<size_t>(r)];
+    const double inv = s > 0 ? 1.0 / s : 0.0;
+    if (by_columns) {
+      for (int64_t i = 0; i < a.rows; ++i) out.u(i, r) = other(i, r) * inv;
+    } else {
+      for (int64_t j = 0; j < a.cols; ++j) out.vt(r, j) = other(r, j) * inv;
+    }
+  }
+  return out;
+}
+
+// Minka (2000), "Automatic choice of dimensionality for PCA": the log-likelihood of keeping
+// `rank` components of a covariance whose eigenvalues (descending) are `spectrum`, under a
+// probabilistic PCA model with isotropic noise over the other directions.
+double minka_log_likelihood(const Vector& spectrum, int64_t rank, int64_t n_samples) {
+  const double eps = std::numeric_limits<double>::epsilon();
+  const double pi = std::numbers::pi;
+  const auto d = static_cast<int64_t>(spectrum.size());
+  const auto n = static_cast<double>(n_samples);
+  const auto at = [&](int64_t i) { return spectrum[static_cast<size_t>(i)]; };
+  if (at(rank - 1) < eps) return -std::numeric_limits<double>::infinity();
+
+  // Uniform prior over the subspace: the inverse volume of the Stiefel manifold.
+  double log_prior = -static_cast<double>(rank) * std::log(2.0);
+  for (int64_t i = 1; i <= rank; ++i) {
+    const double half = static_cast<double>(d - i + 1) / 2.0;
+    log_prior += std::lgamma(half) - std::log(pi) * half;
+  }
+  double log_kept = 0;
+  for (int64_t i = 0; i < rank; ++i) log_kept += std::log(at(i));
+  log_kept *= -n / 2.0;
+  double noise = 0;
+  for (int64_t i = rank; i < d; ++i) noise += at(i);
+  noise = std::max(eps, noise / static_cast<double>(d - rank));
+  const double log_noise = -std::log(noise) * n * static_cast<double>(d - rank) / 2.0;
+  const double free_params =
+      static_cast<double>(d * rank) - static_cast<double>(rank * (rank + 1)) / 2.0;
+  const double log_volume = std::log(2.0 * pi) * (free_params + static_cast<double>(rank)) / 2.0;
+  // Laplace approximation: log-determinant of the Hessian at the optimum; eigenvalues past
+  // `rank` are replaced by the noise level where they are inverted.
+  double log_hessian = 0;
+  for (int64_t i = 0; i < rank; ++i) {
+    for (int64_t j = i + 1; j < d; ++j) {
+      const double inverted_j = j < rank ? at(j) : noise;
+      log_hessian += std::log((at(i) - at(j)) * (1.0 / inverted_j - 1.0 / at(i))) + std::log(n);
+    }
+  }
+  return log_prior + log_kept + log_noise + log_volume - log_hessian / 2.0 -
+         static_cast<double>(rank) * std::log(n) / 2.0;
+}
+
+// The rank in [1, d) of highest Minka log-likelihood (the first one on ties).
+int64_t minka_dimension(const Vector& spectrum, int64_t n_samples) {
+  int64_t best = 0;
+  double best_ll = -std::numeric_limits<double>::infinity();
+  for (int64_t rank = 1; rank < static_cast<int64_t>(spectrum.size()); ++rank) {
+    const double ll = minka_log_likelihood(spectrum, rank, n_samples);
+    if (ll > best_ll) {
+      best = rank;
+      best_ll = ll;
+    }
+  }
+  if (best == 0) {
+    throw Error(
+        "PCA: n_components='mle' found no dimension with a finite likelihood (constant "
+        "data or a single feature)");
+  }
+  return best;
+}
+
+}  // namespace
+
 // ---- PCA
 
 void PCAParams::validate() const {
@@ -121,13 +241,21 @@ void PCAParams::validate() const {
   if (n_components_fraction && !(*n_components_fraction > 0 && *n_components_fraction < 1)) {
     throw Error("PCA: a fractional n_components must be in (0, 1)");
   }
-  if (n_components && n_components_fraction) {
-    throw Error("PCA: give n_components either as a count or as a fraction");
+  if (int{n_components.has_value()} + int{n_components_fraction.has_value()} +
+          int{n_components_mle} >
+      1) {
+    throw Error("PCA: give n_components either as a count, as a fraction or as 'mle'");
   }
   if (svd_solver != "auto" && svd_solver != "full" && svd_solver != "covariance_eigh" &&
-      svd_solver != "randomized") {
+      svd_solver != "randomized" && svd_solver != "arpack") {
     throw Error("PCA: unknown svd_solver '" + svd_solver +
-                "' (auto, full, covariance_eigh, randomized)");
+                "' (auto, full, covariance_eigh, randomized, arpack)");
+  }
+  if ((n_components_fraction || n_components_mle) &&
+      (svd_solver == "randomized" || svd_solver == "arpack")) {
+    throw Error(
+        "PCA: a fractional or 'mle' n_components needs svd_solver auto, full or "
+        "covariance_eigh");
   }
   if (iterated_power != "auto") {
     int64_t v = 0;
@@ -151,13 +279,21 @@ PCAModel PCA::fit(const Matrix& x) const {
     throw Error("PCA: n_components=" + std::to_string(*params.n_components) +
                 " must be at most min(n_samples, n_features)=" + std::to_string(min_dim));
   }
-  const int64_t requested = params.n_components.value_or(min_dim);
+  if (params.n_components_mle && n < p) {
+    throw Error("PCA: n_components='mle' needs n_samples >= n_features");
+  }
+  const bool arpack = params.svd_solver == "arpack";
+  const int64_t requested = params.n_components.value_or(arpack ? min_dim - 1 : min_dim);
+  if (arpack && !(requested >= 1 && requested < min_dim)) {
+    throw Error("PCA: svd_solver='arpack' needs 1 <= n_components < min(n_samples, n_features)=" +
+                std::to_string(min_dim));
+  }
 
   std::string solver = params.svd_solver;
   if (solver == "auto") {
     if (p <= 1000 && n >= 10 * p) {
       solver = "covariance_eigh";
-    } else if (std::max(n, p) <= 500 || params.n_components_fraction) {
+    } else if (std::max(n, p) <= 500 || params.n_components_fraction || params.n_components_mle) {
       solver = "full";
     } else if (requested >= 1 &&
                static_cast<double>(requested) < 0.8 * static_cast<double>(min_dim)) {
@@ -165,9 +301,6 @@ PCAModel PCA::fit(const Matrix& x) const {
     } else {
       solver = "full";
     }
-  }
-  if (solver == "randomized" && params.n_components_fraction) {
-    throw Error("PCA: a fractional n_components needs svd_solver full or covariance_eigh");
   }
 
   PCAModel model;
@@ -215,6 +348,11 @@ PCAModel PCA::fit(const Matrix& x) const {
       svd.s.push_back(std::sqrt(ev * static_cast<double>(n - 1)));
     }
     total_var = std::accumulate(variance.begin(), variance.end(), 0.0);
+  } else if (solver == "arpack") {
+    svd = gram_top_svd(centered, requested, "PCA");
+    for (double s : svd.s) variance.push_back(s * s / static_cast<double>(n - 1));
+    for (double v : centered.data) total_var += v * v;
+    total_var /= static_cast<double>(n - 1);
   } else {  // randomized
     int64_t n_iter = 0;
     if (params.iterated_power == "auto") {
@@ -230,6 +368,7 @@ PCAModel PCA::fit(const Matrix& x) const {
   svd_flip_v(svd);
 
   int64_t keep = requested;
+  if (params.n_components_mle) keep = minka_dimension(variance, n);
   if (params.n_components_fraction) {
     double cumulative = 0;
     keep = 0;
@@ -248,7 +387,7 @@ PCAModel PCA::fit(const Matrix& x) const {
     model.singular_values.push_back(svd.s[static_cast<size_t>(i)]);
   }
   if (keep < min_dim) {
-    if (solver == "randomized") {
+    if (solver == "randomized" || solver == "arpack") {
       double kept =
           std::accumulate(model.explained_variance.begin(), model.explained_variance.end(), 0.0);
       model.noise_variance = (total_var - kept) / static_cast<double>(min_dim - keep);
@@ -347,8 +486,8 @@ PCAModel PCAModel::load(ArchiveReader& in) {
 
 void TruncatedSVDParams::validate() const {
   if (n_components < 1) throw Error("TruncatedSVD: n_components must be >= 1");
-  if (algorithm != "randomized") {
-    throw Error("TruncatedSVD: algorithm '" + algorithm + "' is not supported (randomized)");
+  if (algorithm != "randomized" && algorithm != "arpack") {
+    throw Error("TruncatedSVD: unknown algorithm '" + algorithm + "' (randomized, arpack)");
   }
   if (n_iter < 0) throw Error("TruncatedSVD: n_iter must be >= 0");
   if (n_oversamples < 1) throw Error("TruncatedSVD: n_oversamples must be >= 1");
@@ -364,8 +503,13 @@ TruncatedSVDModel TruncatedSVD::fit(const Matrix& x) const {
   if (params.n_components > x.rows) {
     throw Error("TruncatedSVD: n_components must be at most n_samples");
   }
-  ThinSvd svd = randomized_svd(x, params.n_components, params.n_oversamples, params.n_iter,
-                               params.random_state);
+  const bool arpack = params.algorithm == "arpack";
+  if (arpack && params.n_components >= std::min(x.rows, x.cols)) {
+    throw Error("TruncatedSVD: algorithm='arpack' needs n_components < min(n_samples, n_features)");
+  }
+  ThinSvd svd = arpack ? gram_top_svd(x, params.n_components, "TruncatedSVD")
+                       : randomized_svd(x, params.n_components, params.n_oversamples, params.n_iter,
+                                        params.random_state);
   svd_flip_v(svd);
   TruncatedSVDModel model;
   model.components = svd.vt;
@@ -471,7 +615,9 @@ const AlgorithmRegistrar pca_registrar{
                 PCAParams params;
                 if (p.has("n_components")) {
                   const std::string v = p.get_string("n_components", "None");
-                  if (v != "None") {
+                  if (v == "mle") {
+                    params.n_components_mle = true;
+                  } else if (v != "None") {
                     int64_t as_int = 0;
                     auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), as_int);
                     if (ec == std::errc() && ptr == v.data() + v.size()) {

@@ -8,6 +8,7 @@
 
 #include "ember/core/error.hpp"
 #include "ember/ml/decomposition.hpp"
+#include "ml_test_support.hpp"
 
 namespace ember::ml {
 namespace {
@@ -49,7 +50,9 @@ PCAParams params_of(const json& p) {
   for (const auto& [key, value] : p.items()) {
     const std::string v = value.get<std::string>();
     if (key == "n_components") {
-      if (v.find('.') != std::string::npos)
+      if (v == "mle")
+        out.n_components_mle = true;
+      else if (v.find('.') != std::string::npos)
         out.n_components_fraction = std::stod(v);
       else
         out.n_components = std::stoll(v);
@@ -78,7 +81,9 @@ TEST(PCA, ExactSolversMatchScikitLearn) {
        {Case{"wide_full_3", "wide", "new_wide"}, Case{"wide_full_all", "wide", "new_wide"},
         Case{"wide_frac", "wide", "new_wide"}, Case{"wide_whiten", "wide", "new_wide"},
         Case{"tall_auto", "tall", "new_tall"}, Case{"tall_full", "tall", "new_tall"},
-        Case{"big_full", "big", "new_big"}}) {
+        Case{"big_full", "big", "new_big"}, Case{"big_mle", "big", "new_big"},
+        Case{"tall_mle", "tall", "new_tall"}, Case{"big_arpack", "big", "new_big"},
+        Case{"wide_arpack_default", "wide", "new_wide"}}) {
     SCOPED_TRACE(c.key);
     const json& want = fixture()["pca"][c.key];
     const Matrix x = input(c.data);
@@ -125,21 +130,45 @@ TEST(PCA, RandomizedSolverFindsTheSameSubspace) {
   }
 }
 
+TEST(PCA, MleDimensionOnTheShippedDatasetsMatchesScikitLearn) {
+  for (const auto& [name, want] : fixture()["pca_mle_datasets"].items()) {
+    SCOPED_TRACE(name);
+    Matrix x = testing::load_dataset(name, /*classification=*/name != "diabetes").x;
+    // Standardized columns (a constant column stays zero), as in the fixture script.
+    for (int64_t j = 0; j < x.cols; ++j) {
+      double mean = 0, sq = 0;
+      for (int64_t i = 0; i < x.rows; ++i) mean += x(i, j);
+      mean /= static_cast<double>(x.rows);
+      for (int64_t i = 0; i < x.rows; ++i) sq += (x(i, j) - mean) * (x(i, j) - mean);
+      const double sd = std::sqrt(sq / static_cast<double>(x.rows));
+      for (int64_t i = 0; i < x.rows; ++i) x(i, j) = (x(i, j) - mean) / (sd > 0 ? sd : 1.0);
+    }
+    PCAParams p;
+    p.n_components_mle = true;
+    p.svd_solver = "full";
+    EXPECT_EQ(PCA{p}.fit(x).n_components(), want["n_components"].get<int64_t>());
+  }
+}
+
 TEST(TruncatedSVD, MatchesScikitLearn) {
-  const json& want = fixture()["truncated_svd"];
-  const Matrix x = input("big");
-  TruncatedSVDParams p;
-  p.n_components = 4;
-  const TruncatedSVDModel m = TruncatedSVD{p}.fit(x);
-  expect_close(m.singular_values, want["singular_values"].get<Vector>(), 1e-8, 0,
-               "singular_values");
-  expect_close(m.explained_variance, want["explained_variance"].get<Vector>(), 1e-6, 0,
-               "explained_variance");
-  expect_close(m.explained_variance_ratio, want["explained_variance_ratio"].get<Vector>(), 1e-6, 0,
-               "explained_variance_ratio");
-  expect_close(m.components.data, want["components"].get<Vector>(), 0, 1e-6, "components");
-  expect_close(m.transform(matrix(fixture()["new_big"], x.cols)).data,
-               want["transform"].get<Vector>(), 1e-6, 1e-6, "transform");
+  for (const std::string algorithm : {"randomized", "arpack"}) {
+    SCOPED_TRACE(algorithm);
+    const json& want = fixture()[algorithm == "arpack" ? "truncated_svd_arpack" : "truncated_svd"];
+    const Matrix x = input("big");
+    TruncatedSVDParams p;
+    p.n_components = 4;
+    p.algorithm = algorithm;
+    const TruncatedSVDModel m = TruncatedSVD{p}.fit(x);
+    expect_close(m.singular_values, want["singular_values"].get<Vector>(), 1e-8, 0,
+                 "singular_values");
+    expect_close(m.explained_variance, want["explained_variance"].get<Vector>(), 1e-6, 0,
+                 "explained_variance");
+    expect_close(m.explained_variance_ratio, want["explained_variance_ratio"].get<Vector>(), 1e-6,
+                 0, "explained_variance_ratio");
+    expect_close(m.components.data, want["components"].get<Vector>(), 0, 1e-6, "components");
+    expect_close(m.transform(matrix(fixture()["new_big"], x.cols)).data,
+                 want["transform"].get<Vector>(), 1e-6, 1e-6, "transform");
+  }
 }
 
 TEST(PCA, SameSeedSameModelAndDifferentSeedSameSubspace) {
@@ -168,7 +197,17 @@ TEST(PCA, InvalidParametersThrow) {
   EXPECT_THROW(PCA{p}.fit(x), Error);
   p = {};
   p.svd_solver = "arpack";
+  p.n_components = 12;  // arpack needs fewer than min(n, p)
   EXPECT_THROW(PCA{p}.fit(x), Error);
+  p = {};
+  p.n_components_mle = true;
+  p.svd_solver = "randomized";
+  EXPECT_THROW(PCA{p}.fit(x), Error);
+  p = {};
+  p.n_components_mle = true;
+  EXPECT_THROW(PCA{p}.fit(Matrix(5, 8, 1.0)), Error);  // mle needs n_samples >= n_features
+  p.n_components = 2;
+  EXPECT_THROW(PCA{p}.fit(x), Error);  // two ways of giving n_components
   p = {};
   p.n_components_fraction = 0.5;
   p.svd_solver = "randomized";
@@ -180,7 +219,11 @@ TEST(PCA, InvalidParametersThrow) {
   t.n_components = 31;
   EXPECT_THROW(TruncatedSVD{t}.fit(input("big")), Error);
   t = {};
+  t.algorithm = "lobpcg";
+  EXPECT_THROW(TruncatedSVD{t}.fit(input("big")), Error);
+  t = {};
   t.algorithm = "arpack";
+  t.n_components = 30;  // arpack needs fewer than min(n, p)
   EXPECT_THROW(TruncatedSVD{t}.fit(input("big")), Error);
   ParamMap bad(std::map<std::string, std::string>{{"n_components", "two"}});
   EXPECT_THROW(find_algorithm("PCA").fit(bad, x, nullptr), Error);

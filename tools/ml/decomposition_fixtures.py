@@ -32,6 +32,15 @@ def pca_case(x, x_new, **params):
             "inverse_transform": p.inverse_transform(p.transform(x_new)).ravel().tolist()}
 
 
+def truncated_svd_case(svd, x_new):
+    return {"n_components": int(svd.n_components),
+            "components": svd.components_.ravel().tolist(),
+            "singular_values": svd.singular_values_.tolist(),
+            "explained_variance": svd.explained_variance_.tolist(),
+            "explained_variance_ratio": svd.explained_variance_ratio_.tolist(),
+            "transform": svd.transform(x_new).ravel().tolist()}
+
+
 def main():
     rng = np.random.RandomState(0)
     # Inputs are rounded to 4 decimals so the stored text is exactly what scikit-learn saw.
@@ -56,16 +65,28 @@ def main():
         "big_randomized": pca_case(big, new_big, n_components=5, svd_solver="randomized",
                                    random_state=0),
         "big_full": pca_case(big, new_big, n_components=5, svd_solver="full"),
+        "big_arpack": pca_case(big, new_big, n_components=5, svd_solver="arpack",
+                               random_state=0),
+        "wide_arpack_default": pca_case(wide, new_wide, svd_solver="arpack", random_state=0),
+        "big_mle": pca_case(big, new_big, n_components="mle"),
+        "tall_mle": pca_case(tall, new_tall, n_components="mle"),
     }
-    svd = TruncatedSVD(n_components=4, random_state=0).fit(big)
-    out["truncated_svd"] = {
-        "n_components": 4,
-        "components": svd.components_.ravel().tolist(),
-        "singular_values": svd.singular_values_.tolist(),
-        "explained_variance": svd.explained_variance_.tolist(),
-        "explained_variance_ratio": svd.explained_variance_ratio_.tolist(),
-        "transform": svd.transform(new_big).ravel().tolist(),
-    }
+    # Minka's MLE on the shipped datasets (standardized, as PCA is usually run): the chosen
+    # dimension only.
+    out["pca_mle_datasets"] = {}
+    data_dir = OUT.parents[3] / "data" / "datasets"
+    for name in ("iris", "wine", "breast_cancer", "digits", "diabetes"):
+        table = np.genfromtxt(data_dir / f"{name}.csv", delimiter=",", names=True)
+        columns = [c for c in table.dtype.names if c != "target"]
+        x = np.column_stack([table[c] for c in columns])
+        std = x.std(axis=0)
+        x = (x - x.mean(axis=0)) / np.where(std > 0, std, 1.0)
+        out["pca_mle_datasets"][name] = {
+            "n_components": int(PCA(n_components="mle", svd_solver="full").fit(x).n_components_)}
+    out["truncated_svd_arpack"] = truncated_svd_case(
+        TruncatedSVD(n_components=4, algorithm="arpack", random_state=0).fit(big), new_big)
+    out["truncated_svd"] = truncated_svd_case(
+        TruncatedSVD(n_components=4, random_state=0).fit(big), new_big)
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "decomposition.json").write_text(json.dumps(out) + "\n")
 

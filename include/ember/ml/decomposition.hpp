@@ -26,11 +26,16 @@ ThinSvd randomized_svd(const Matrix& a, int64_t n_components, int64_t n_oversamp
 void svd_flip_v(ThinSvd& svd);
 
 struct PCAParams {
-  // n_components: nullopt -> min(n_samples, n_features); integer >= 1; or a fraction in (0, 1)
-  // of variance to keep (n_components_fraction).
+  // n_components: nullopt -> min(n_samples, n_features) (minus one for arpack); integer >= 1;
+  // a fraction in (0, 1) of variance to keep (n_components_fraction); or Minka's MLE of the
+  // dimension ("mle", n_components_mle; needs n_samples >= n_features).
   std::optional<int64_t> n_components;
   std::optional<double> n_components_fraction;
-  std::string svd_solver = "auto";  // auto | full | covariance_eigh | randomized
+  bool n_components_mle = false;
+  // auto | full | covariance_eigh | randomized | arpack. arpack computes the top n_components
+  // eigenpairs of the Gram matrix with LAPACK (dsyevr), the problem ARPACK solves iteratively;
+  // like scikit-learn's it needs n_components < min(n_samples, n_features).
+  std::string svd_solver = "auto";
   bool whiten = false;
   std::string iterated_power = "auto";  // "auto" or an integer
   int64_t n_oversamples = 10;
@@ -64,7 +69,7 @@ struct PCA {
 
 struct TruncatedSVDParams {
   int64_t n_components = 2;
-  std::string algorithm = "randomized";  // only randomized
+  std::string algorithm = "randomized";  // randomized | arpack (top eigenpairs, as for PCA)
   int64_t n_iter = 5;
   int64_t n_oversamples = 10;
   uint64_t random_state = 0;
