@@ -832,6 +832,7 @@ SVCModel SVC::fit(const Matrix& x, const Vector& y) const {
   model.kernel = params.common.resolve_kernel(x);
   model.n_classes = k;
   model.probability = params.probability;
+  model.break_ties = params.break_ties;
   std::vector<std::vector<int64_t>> rows_of(static_cast<size_t>(k));
   for (int64_t i = 0; i < x.rows; ++i)
     rows_of[static_cast<size_t>(y[static_cast<size_t>(i)])].push_back(i);
@@ -967,8 +968,17 @@ Matrix SVCModel::decision_function_ovr(const Matrix& x) const {
 }
 
 Vector SVCModel::predict(const Matrix& x) const {
-  const Matrix d = pairwise_decision(x);
   Vector out(static_cast<size_t>(x.rows));
+  if (break_ties && n_classes > 2) {
+    const Matrix ovr = decision_function_ovr(x);
+    for (int64_t r = 0; r < x.rows; ++r) {
+      const double* row = ovr.row(r);
+      out[static_cast<size_t>(r)] =
+          static_cast<double>(std::max_element(row, row + n_classes) - row);
+    }
+    return out;
+  }
+  const Matrix d = pairwise_decision(x);
   std::vector<int64_t> votes(static_cast<size_t>(n_classes));
   for (int64_t r = 0; r < x.rows; ++r) {
     std::fill(votes.begin(), votes.end(), 0);
@@ -1020,7 +1030,7 @@ void SVCModel::save(ArchiveWriter& out) const {
   out.matrix(support_vectors);
   out.ivec(support);
   out.ivec(n_support);
-  out.u64(probability ? 1 : 0);
+  out.u64((probability ? 1u : 0u) | (break_ties ? 2u : 0u));  // flags
   out.u64(pairs.size());
   for (const auto& d : pairs) save_decision(out, d);
 }
@@ -1032,13 +1042,14 @@ SVCModel SVCModel::load(ArchiveReader& in) {
   m.support_vectors = in.matrix();
   m.support = in.ivec();
   m.n_support = in.ivec();
-  const uint64_t prob = in.u64();
-  if (m.n_classes < 2 || m.n_classes > 100000 || prob > 1 || m.support_vectors.cols < 1 ||
+  const uint64_t flags = in.u64();
+  if (m.n_classes < 2 || m.n_classes > 100000 || flags > 3 || m.support_vectors.cols < 1 ||
       static_cast<int64_t>(m.support.size()) != m.support_vectors.rows ||
       static_cast<int64_t>(m.n_support.size()) != m.n_classes) {
     throw Error("SVC: model file is corrupt");
   }
-  m.probability = prob == 1;
+  m.probability = (flags & 1u) != 0;
+  m.break_ties = (flags & 2u) != 0;
   const uint64_t n_pairs = in.count(40);
   if (n_pairs != static_cast<uint64_t>(m.n_classes * (m.n_classes - 1) / 2)) {
     throw Error("SVC: model file is corrupt (pair count)");
@@ -1175,12 +1186,16 @@ const AlgorithmRegistrar svc_registrar{Algorithm{
       params.probability = p.get_bool("probability", false);
       const std::string class_weight = p.get_string("class_weight", "None");
       params.class_weight = class_weight == "None" ? "" : class_weight;
-      // Only changes the shape of decision_function, which the registry does not expose.
+      // Only changes the shape of decision_function, which the registry does not expose, and
+      // whether break_ties is allowed.
       const std::string shape = p.get_string("decision_function_shape", "ovr");
       if (shape != "ovr" && shape != "ovo") {
         throw Error("SVC: decision_function_shape must be 'ovr' or 'ovo', got '" + shape + "'");
       }
-      if (p.get_bool("break_ties", false)) throw Error("SVC: break_ties=True is not supported");
+      params.break_ties = p.get_bool("break_ties", false);
+      if (params.break_ties && shape == "ovo") {
+        throw Error("SVC: break_ties=True needs decision_function_shape='ovr'");
+      }
       const auto seed = p.get_optional_int("random_state", std::nullopt);
       if (seed && *seed < 0) throw Error("SVC: random_state must be >= 0 or None");
       params.random_state = seed ? static_cast<uint64_t>(*seed) : 0;

@@ -82,8 +82,8 @@ Split split(const std::string& name, int test_fold) {
   return {take_rows(x, train), take_rows(x, test), take(y, train), take(y, test)};
 }
 
-SVMCommonParams common_from(const json& params, bool* probability, uint64_t* seed,
-                            double* epsilon) {
+SVMCommonParams common_from(const json& params, bool* probability, uint64_t* seed, double* epsilon,
+                            bool* break_ties = nullptr) {
   SVMCommonParams c;
   for (const auto& [key, value] : params.items()) {
     const std::string v = value.get<std::string>();
@@ -105,6 +105,8 @@ SVMCommonParams common_from(const json& params, bool* probability, uint64_t* see
       *seed = std::stoull(v);
     else if (key == "epsilon")
       *epsilon = std::stod(v);
+    else if (key == "break_ties" && break_ties != nullptr)
+      *break_ties = v == "True";
     else if (key != "class_weight")  // SVC-only, read by the caller
       throw std::runtime_error("unexpected fixture parameter " + key);
   }
@@ -126,10 +128,11 @@ TEST(SVM, HoldoutDecisionValuesAndPredictionsMatchLibsvm) {
   for (const json& c : fixture()["holdout"]) {
     const std::string name = c["dataset"];
     SCOPED_TRACE(name + " " + c["params"].dump());
-    bool probability = false;
+    bool probability = false, break_ties = false;
     uint64_t seed = 0;
     double epsilon = 0.1;
-    const SVMCommonParams common = common_from(c["params"], &probability, &seed, &epsilon);
+    const SVMCommonParams common =
+        common_from(c["params"], &probability, &seed, &epsilon, &break_ties);
     const Split s = split(name, 0);
     const Vector want_pred = c["predict"].get<Vector>();
     const Vector want_dec = c["decision"].get<Vector>();
@@ -156,6 +159,7 @@ TEST(SVM, HoldoutDecisionValuesAndPredictionsMatchLibsvm) {
       SVCParams p;
       p.common = common;
       p.probability = probability;
+      p.break_ties = break_ties;
       p.random_state = seed;
       if (c["params"].contains("class_weight")) p.class_weight = c["params"]["class_weight"];
       const SVCModel m = SVC{p}.fit(s.x_train, s.y_train);
@@ -345,14 +349,20 @@ TEST(SVM, InvalidParametersThrow) {
   EXPECT_THROW(m.predict(random_matrix(2, 4, 6)), Error);
   ParamMap bad(std::map<std::string, std::string>{{"C", "1"}, {"kernal", "rbf"}});
   EXPECT_THROW(find_algorithm("SVC").fit(bad, x, &y), Error);
+  ParamMap ovo_ties(std::map<std::string, std::string>{{"break_ties", "True"},
+                                                       {"decision_function_shape", "ovo"}});
+  EXPECT_THROW(find_algorithm("SVC").fit(ovo_ties, x, &y), Error);
 }
 
 TEST(SVM, SaveLoadRoundTripAndCorruptArchives) {
   const Matrix x = random_matrix(90, 3, 7), q = random_matrix(15, 3, 8);
   Vector y(90);
   for (size_t i = 0; i < y.size(); ++i) y[i] = static_cast<double>(i % 3);
-  ParamMap svc_params(std::map<std::string, std::string>{
-      {"kernel", "poly"}, {"degree", "2"}, {"probability", "True"}, {"random_state", "1"}});
+  ParamMap svc_params(std::map<std::string, std::string>{{"kernel", "poly"},
+                                                         {"degree", "2"},
+                                                         {"probability", "True"},
+                                                         {"random_state", "1"},
+                                                         {"break_ties", "True"}});
   const auto svc = find_algorithm("SVC").fit(svc_params, x, &y);
   const std::string bytes = save_model(*svc);
   const auto loaded = load_model(bytes);

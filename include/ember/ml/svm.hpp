@@ -42,6 +42,9 @@ struct SVMCommonParams {
 struct SVCParams {
   SVMCommonParams common;
   bool probability = false;
+  // Multiclass predict by the largest one-vs-rest decision value instead of pairwise votes,
+  // so tied votes go to the more confident class.
+  bool break_ties = false;
   uint64_t random_state = 0;
   // "" (None) or "balanced": C of class c scaled by n_samples / (n_classes * count_c).
   std::string class_weight;
@@ -71,7 +74,8 @@ struct SVCModel {
   // Pairs (i, j), i < j, in libsvm order (0,1), (0,2), ..., (1,2), ...; positive = class i.
   std::vector<BinaryDecision> pairs;
   bool probability = false;
-  int64_t iterations = 0;  // SMO iterations summed over pairs
+  bool break_ties = false;  // see SVCParams
+  int64_t iterations = 0;   // SMO iterations summed over pairs
 
   int64_t n_features() const { return support_vectors.cols; }
   // libsvm's raw pairwise decision values (rows x pairs; positive votes for the lower class).
