@@ -617,7 +617,7 @@ KNeighborsClassifierModel KNeighborsClassifierModel::load(ArchiveReader& in) {
   m.labels = in.ivec();
   m.n_classes = in.i64();
   if (x.rows < 1 || x.cols < 1 || static_cast<int64_t>(m.labels.size()) != x.rows ||
-      m.n_classes < 2 || m.params.n_neighbors > x.rows) {
+      m.n_classes < 2 || m.n_classes > x.rows || m.params.n_neighbors > x.rows) {
     throw Error("KNeighborsClassifier: model file is corrupt");
   }
   for (int64_t l : m.labels)
