@@ -47,13 +47,14 @@ Json component(const char* type) {
 Tokenizer Tokenizer::from_bert_vocab(const std::string& path) {
   auto lines = read_lines(read_file_bounded(path, size_t{1} << 28));
   std::vector<std::string> vocab;
-  for (auto& l : lines) vocab.push_back(rtrim(l));
+  for (auto& l : lines) {
+    if (!is_valid_utf8(l)) fail(path + ": invalid UTF-8");  // before rtrim decodes it
+    vocab.push_back(rtrim(l));
+  }
   while (!vocab.empty() && vocab.back().empty() && lines.back().empty()) {
     vocab.pop_back();
     lines.pop_back();
   }
-  for (const auto& t : vocab)
-    if (!is_valid_utf8(t)) fail(path + ": invalid UTF-8");
   auto impl = std::make_unique<TokenizerImpl>();
   Json norm = component("BertNormalizer");
   impl->normalizer = make_normalizer(norm, "normalizer");
