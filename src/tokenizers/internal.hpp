@@ -5,10 +5,12 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -64,8 +66,16 @@ class Regex {
   Regex& operator=(const Regex&) = delete;
   // All non-overlapping matches as byte ranges.
   void find_all(std::string_view text, std::vector<std::pair<size_t, size_t>>& out) const;
+  // The same matches, passed to on_match(start, end) one by one as they are found.
+  template <class F>
+  void for_each_match(std::string_view text, F on_match) const {
+    size_t pos = 0, start = 0, end = 0;
+    while (next_match(text, pos, start, end)) on_match(start, end);
+  }
 
  private:
+  // Finds the next match at or after pos; advances pos past it.
+  bool next_match(std::string_view text, size_t& pos, size_t& start, size_t& end) const;
   void* code_ = nullptr;  // pcre2_code*
 };
 
@@ -238,9 +248,60 @@ using MatchList = std::vector<std::pair<std::pair<size_t, size_t>, bool>>;
 template <class Pred>
 void find_char_matches(std::string_view s, Pred pred, MatchList& out);
 void find_regex_matches(const Regex& re, std::string_view s, MatchList& out);
-// Applies a behavior to match list and appends the resulting slices to out.
+// Applies a behavior to a match list: the non-empty ranges it keeps, in order.
+void kept_ranges(MatchList& matches, SplitBehavior behavior, bool invert,
+                 std::vector<std::pair<size_t, size_t>>& out);
+// The kept ranges as slices, appended to out.
 void split_by_matches(const NormalizedString& ns, MatchList& matches, SplitBehavior behavior,
                       bool invert, std::vector<NormalizedString>& out);
+
+// Unicode normalization of plain text, for the ids-only path: false when text is already
+// normalized (out untouched), else true with the result in out.
+bool unicode_normalize_text(std::string_view text, bool compose, bool compat, std::string& out);
+
+// Thread-local objects handed out in stack order: a step that streams its output to the next
+// steps keeps its own scratch alive while they (or a nested step of the same kind) use theirs,
+// and nothing is allocated once the stack is warm.
+template <class T>
+class Scratch {
+ public:
+  Scratch() {
+    auto& p = pool();
+    if (depth() == p.size()) p.emplace_back();
+    obj_ = &p[depth()++];
+  }
+  ~Scratch() { --depth(); }
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+  T& operator*() { return *obj_; }
+  T* operator->() { return obj_; }
+
+ private:
+  static std::deque<T>& pool() {
+    thread_local std::deque<T> p;  // a deque never moves its elements
+    return p;
+  }
+  static size_t& depth() {
+    thread_local size_t d = 0;
+    return d;
+  }
+  T* obj_;
+};
+
+// Non-owning reference to a callable taking one piece of text (valid only during the call), so
+// streaming pieces through the ids-only path allocates nothing per piece.
+class PieceSink {
+ public:
+  template <class F>
+  requires(!std::is_same_v<std::remove_cvref_t<F>, PieceSink>)
+      PieceSink(F& fn)  // NOLINT: implicit, like a function pointer
+      : obj_(&fn), call_([](void* o, std::string_view piece) { (*static_cast<F*>(o))(piece); }) {}
+  void operator()(std::string_view piece) const { call_(obj_, piece); }
+
+ private:
+  void* obj_;
+  void (*call_)(void*, std::string_view);
+};
 
 struct Token {
   uint32_t id;
@@ -255,15 +316,24 @@ struct Split {
 };
 
 // ---- Components ------------------------------------------------------------------------------
+// Components that never need alignments to produce their text (text_only()) also implement a
+// plain-text variant, used by the ids-only path when the normalizer and the pre-tokenizer both can.
 struct Normalizer {
   virtual ~Normalizer() = default;
   virtual void normalize(NormalizedString& ns) const = 0;
+  virtual bool text_only() const { return false; }
+  // normalize() on the text alone: false when it leaves text unchanged (out untouched), else
+  // true with the result in out.
+  virtual bool normalize_text(std::string_view text, std::string& out) const;
 };
 
 struct PreTokenizer {
   virtual ~PreTokenizer() = default;
   // Splits one piece into zero or more pieces (appended to out).
   virtual void split(NormalizedString&& piece, std::vector<NormalizedString>& out) const = 0;
+  virtual bool text_only() const { return false; }
+  // split() on the text alone: passes the text of each piece to emit, in order.
+  virtual void split_text(std::string_view piece, PieceSink emit) const;
 };
 
 struct Model {

@@ -131,13 +131,16 @@ Vocab parse_vocab_object(const Json& j, const std::string& ctx) {
   return vocab;
 }
 
-// Bounded cache of word -> (id, byte length) tokens. Each thread has its own direct-mapped
-// table (no locks); entries are tagged with the owning cache's unique id, so a destroyed model's
-// entries can never be mistaken for another's.
+// Bounded cache of word -> (id, byte length) tokens. Each thread has its own two-way
+// set-associative table with least-recently-used replacement (no locks), so two frequent words
+// that share a set do not evict each other; entries are tagged with the owning cache's unique
+// id, so a destroyed model's entries can never be mistaken for another's.
 class WordCache {
  public:
-  static constexpr size_t kSlots = 4096;
-  static constexpr size_t kMaxWordBytes = 64;
+  static constexpr size_t kSets = 2048;
+  // Long words are the costliest to merge, so they are worth caching up to the reference's own
+  // limit (256 bytes).
+  static constexpr size_t kMaxWordBytes = 256;
   using Value = std::vector<std::pair<uint32_t, uint32_t>>;
 
   WordCache() : owner_(next_owner().fetch_add(1) + 1) {}
@@ -149,18 +152,26 @@ class WordCache {
     if (v) out = *v;
     return v != nullptr;
   }
-  // The cached tokens of word, valid until the next put on this thread; nullptr on a miss.
+  // The cached tokens of word, valid until the next find or put on this thread; nullptr on a
+  // miss.
   const Value* find(std::string_view word) const {
     if (word.size() > kMaxWordBytes) return nullptr;
     uint64_t h = hash_bytes(word);
-    const Entry& e = table()[h & (kSlots - 1)];
-    if (e.owner != owner_ || e.hash != h || e.word != word) return nullptr;
-    return &e.value;
+    Entry* set = &table()[(h & (kSets - 1)) * 2];
+    for (size_t way = 0; way < 2; ++way) {
+      const Entry& e = set[way];
+      if (e.owner != owner_ || e.hash != h || e.word != word) continue;
+      if (way == 1) std::swap(set[0], set[1]);  // the most recently used stays in way 0
+      return &set[0].value;
+    }
+    return nullptr;
   }
   void put(std::string_view word, const Value& v) const {
     if (word.size() > kMaxWordBytes) return;
     uint64_t h = hash_bytes(word);
-    Entry& e = table()[h & (kSlots - 1)];
+    Entry* set = &table()[(h & (kSets - 1)) * 2];
+    std::swap(set[0], set[1]);  // way 1 (least recently used) is replaced and becomes way 0
+    Entry& e = set[0];
     e.owner = owner_;
     e.hash = h;
     e.word.assign(word);
@@ -174,7 +185,7 @@ class WordCache {
     Value value;
   };
   static std::vector<Entry>& table() {
-    thread_local std::vector<Entry> t(kSlots);
+    thread_local std::vector<Entry> t(kSets * 2);
     return t;
   }
   static std::atomic<uint64_t>& next_owner() {
@@ -184,27 +195,30 @@ class WordCache {
   uint64_t owner_;
 };
 
-// Open-addressing map from packed (left, right) ids to (rank, new id).
+// Open-addressing map from packed (left, right) ids to (rank, new id). Key and value share a
+// slot, so a lookup touches one cache line.
 class MergeMap {
  public:
+  struct Slot {
+    uint64_t key;
+    uint32_t rank, id;
+  };
   void reserve(size_t n) {
     size_t cap = 16;
     while (cap < n * 2) cap <<= 1;
-    keys_.assign(cap, kEmpty);
-    vals_.assign(cap, {0, 0});
+    slots_.assign(cap, {kEmpty, 0, 0});
   }
   void put(uint64_t key, uint32_t rank, uint32_t id) {
-    size_t i = hash(key) & (keys_.size() - 1);
-    while (keys_[i] != kEmpty && keys_[i] != key) i = (i + 1) & (keys_.size() - 1);
-    keys_[i] = key;
-    vals_[i] = {rank, id};
+    size_t i = hash(key) & (slots_.size() - 1);
+    while (slots_[i].key != kEmpty && slots_[i].key != key) i = (i + 1) & (slots_.size() - 1);
+    slots_[i] = {key, rank, id};
   }
-  const std::pair<uint32_t, uint32_t>* get(uint64_t key) const {
-    if (keys_.empty()) return nullptr;
-    size_t i = hash(key) & (keys_.size() - 1);
-    while (keys_[i] != kEmpty) {
-      if (keys_[i] == key) return &vals_[i];
-      i = (i + 1) & (keys_.size() - 1);
+  const Slot* get(uint64_t key) const {
+    if (slots_.empty()) return nullptr;
+    size_t i = hash(key) & (slots_.size() - 1);
+    while (slots_[i].key != kEmpty) {
+      if (slots_[i].key == key) return &slots_[i];
+      i = (i + 1) & (slots_.size() - 1);
     }
     return nullptr;
   }
@@ -217,8 +231,7 @@ class MergeMap {
     k ^= k >> 33;
     return static_cast<size_t>(k);
   }
-  std::vector<uint64_t> keys_;
-  std::vector<std::pair<uint32_t, uint32_t>> vals_;
+  std::vector<Slot> slots_;
 };
 
 inline uint64_t pack(uint32_t a, uint32_t b) {
@@ -243,11 +256,34 @@ struct BPE : Model {
   mutable std::mutex rng_mutex;
   mutable std::mt19937_64 rng{0x5eed};
 
+  // Ids of the one- and two-byte chars (-1: not in the vocabulary), so that splitting a word
+  // into chars needs no hashing. Empty when a prefix or suffix changes the lookup keys.
+  std::vector<int32_t> char_ids;
+
   struct Symbol {
     uint32_t id;
     int32_t prev, next;
     uint32_t len;
   };
+
+  void build_char_ids() {
+    char_ids.clear();
+    if (opt.continuing_subword_prefix || opt.end_of_word_suffix) return;
+    char_ids.assign(0x800, -1);
+    std::string c;
+    for (char32_t cp = 0; cp < 0x800; ++cp) {
+      c.clear();
+      append_utf8(c, cp);
+      if (auto id = vocab.find(c)) char_ids[cp] = static_cast<int32_t>(*id);
+    }
+  }
+  // The id of one char of at most two bytes.
+  std::optional<uint32_t> char_id(std::string_view s) const {
+    size_t i = 0;
+    int32_t id = char_ids[decode_utf8(s, i)];
+    if (id < 0) return std::nullopt;
+    return static_cast<uint32_t>(id);
+  }
 
   void merge_word(std::string_view w, WordCache::Value& out) const {
     thread_local std::vector<Symbol> syms;
@@ -273,7 +309,8 @@ struct BPE : Model {
         if (is_last && opt.end_of_word_suffix) buf += *opt.end_of_word_suffix;
         s = buf;
       }
-      if (auto id = vocab.find(s)) {
+      auto id = s.size() <= 2 && !char_ids.empty() ? char_id(s) : vocab.find(s);
+      if (id) {
         if (has_unk) {
           add(unk_tok, unk_len);
           has_unk = false;
@@ -303,17 +340,23 @@ struct BPE : Model {
     if (has_unk) add(unk_tok, unk_len);
     if (!syms.empty()) syms.back().next = -1;
 
+    // A queued merge stays valid while the pair at pos is still (left, right): a live symbol only
+    // grows, so a changed pair covers more bytes and can no longer produce new_id.
     struct Merge {
       uint32_t rank, pos, new_id;
+      uint64_t pair;
       bool operator>(const Merge& o) const { return rank != o.rank ? rank > o.rank : pos > o.pos; }
     };
     thread_local std::vector<Merge> heap_storage;
     heap_storage.clear();
     std::priority_queue<Merge, std::vector<Merge>, std::greater<>> queue(std::greater<>{},
                                                                          std::move(heap_storage));
-    for (size_t k = 0; k + 1 < syms.size(); ++k)
-      if (auto m = merges.get(pack(syms[k].id, syms[k + 1].id)))
-        queue.push({m->first, static_cast<uint32_t>(k), m->second});
+    auto push = [&](size_t left_pos, uint32_t left, uint32_t right) {
+      uint64_t pair = pack(left, right);
+      if (const MergeMap::Slot* m = merges.get(pair))
+        queue.push({m->rank, static_cast<uint32_t>(left_pos), m->id, pair});
+    };
+    for (size_t k = 0; k + 1 < syms.size(); ++k) push(k, syms[k].id, syms[k + 1].id);
     std::vector<Merge> skipped;
     const bool use_dropout = opt.dropout > 0.0;
     std::uniform_real_distribution<double> uni(0.0, 1.0);
@@ -337,8 +380,7 @@ struct BPE : Model {
       if (cur.len == 0 || cur.next == -1) continue;
       auto next_pos = static_cast<size_t>(cur.next);
       Symbol right = syms[next_pos];
-      auto m = merges.get(pack(cur.id, right.id));
-      if (!m || m->second != top.new_id) continue;
+      if (pack(cur.id, right.id) != top.pair) continue;
       cur.id = top.new_id;
       cur.len += right.len;
       cur.next = right.next;
@@ -347,13 +389,10 @@ struct BPE : Model {
         syms[static_cast<size_t>(right.next)].prev = static_cast<int32_t>(top.pos);
       const Symbol& c2 = syms[top.pos];
       if (c2.prev >= 0) {
-        if (auto mm = merges.get(pack(syms[static_cast<size_t>(c2.prev)].id, c2.id)))
-          queue.push({mm->first, static_cast<uint32_t>(c2.prev), mm->second});
+        auto prev_pos = static_cast<size_t>(c2.prev);
+        push(prev_pos, syms[prev_pos].id, c2.id);
       }
-      if (c2.next >= 0) {
-        if (auto mm = merges.get(pack(c2.id, syms[static_cast<size_t>(c2.next)].id)))
-          queue.push({mm->first, top.pos, mm->second});
-      }
+      if (c2.next >= 0) push(top.pos, c2.id, syms[static_cast<size_t>(c2.next)].id);
     }
     out.clear();
     for (const auto& s : syms)
@@ -684,6 +723,7 @@ std::unique_ptr<Model> make_bpe(std::vector<std::pair<std::string, uint32_t>> vo
     if (!in) fail(ctx + ": merged token '" + merged + "' is not in the vocabulary");
     m->merges.put(pack(*ia, *ib), static_cast<uint32_t>(r), *in);
   }
+  m->build_char_ids();
   if (opts.unk_token) m->unk_id = m->vocab.find(*opts.unk_token);
   if (opts.unk_token && !m->unk_id) m->unk_id.reset();
   for (int b = 0; b < 256; ++b) {

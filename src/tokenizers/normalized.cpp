@@ -205,27 +205,32 @@ struct MatchData {
 };
 }  // namespace
 
-void Regex::find_all(std::string_view text, std::vector<std::pair<size_t, size_t>>& out) const {
+bool Regex::next_match(std::string_view text, size_t& pos, size_t& start, size_t& end) const {
   thread_local MatchData md;
-  auto* code = static_cast<pcre2_code*>(code_);
-  size_t pos = 0;
-  const auto* subject = reinterpret_cast<PCRE2_SPTR>(text.data());
-  while (pos <= text.size()) {
-    int rc = pcre2_match(code, subject, text.size(), pos, PCRE2_NO_UTF_CHECK, md.data, nullptr);
-    if (rc < 0) {
-      if (rc == PCRE2_ERROR_NOMATCH) break;
-      fail("regex match failed (code " + std::to_string(rc) + ")");
+  if (pos > text.size()) return false;
+  int rc = pcre2_match(static_cast<pcre2_code*>(code_), reinterpret_cast<PCRE2_SPTR>(text.data()),
+                       text.size(), pos, PCRE2_NO_UTF_CHECK, md.data, nullptr);
+  if (rc < 0) {
+    if (rc == PCRE2_ERROR_NOMATCH) {
+      pos = text.size() + 1;
+      return false;
     }
-    PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md.data);
-    size_t s = ov[0], e = ov[1];
-    out.push_back({s, e});
-    if (e == s) {
-      if (e >= text.size()) break;
-      pos = e + utf8_len(static_cast<unsigned char>(text[e]));
-    } else {
-      pos = e;
-    }
+    fail("regex match failed (code " + std::to_string(rc) + ")");
   }
+  PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md.data);
+  start = ov[0];
+  end = ov[1];
+  if (end != start)
+    pos = end;
+  else if (end >= text.size())
+    pos = text.size() + 1;
+  else
+    pos = end + utf8_len(static_cast<unsigned char>(text[end]));
+  return true;
+}
+
+void Regex::find_all(std::string_view text, std::vector<std::pair<size_t, size_t>>& out) const {
+  for_each_match(text, [&](size_t s, size_t e) { out.push_back({s, e}); });
 }
 
 void find_regex_matches(const Regex& re, std::string_view s, MatchList& out) {
@@ -246,27 +251,30 @@ void find_regex_matches(const Regex& re, std::string_view s, MatchList& out) {
   if (prev != s.size()) out.push_back({{prev, s.size()}, false});
 }
 
-void split_by_matches(const NormalizedString& ns, MatchList& m, SplitBehavior behavior, bool invert,
-                      std::vector<NormalizedString>& out) {
+void kept_ranges(MatchList& m, SplitBehavior behavior, bool invert,
+                 std::vector<std::pair<size_t, size_t>>& out) {
+  out.clear();
   if (invert)
     for (auto& x : m) x.second = !x.second;
   // (range, remove)
-  MatchList res;
+  thread_local MatchList merged;
+  merged.clear();
+  MatchList* res = &merged;
   switch (behavior) {
     case SplitBehavior::Isolated:
       for (auto& x : m) x.second = false;
-      res = std::move(m);
+      res = &m;
       break;
     case SplitBehavior::Removed:
-      res = std::move(m);
+      res = &m;
       break;
     case SplitBehavior::Contiguous: {
       bool prev = false;
       for (auto& [r, is_match] : m) {
-        if (is_match == prev && !res.empty())
-          res.back().first.second = r.second;
+        if (is_match == prev && !merged.empty())
+          merged.back().first.second = r.second;
         else
-          res.push_back({r, false});
+          merged.push_back({r, false});
         prev = is_match;
       }
       break;
@@ -274,10 +282,10 @@ void split_by_matches(const NormalizedString& ns, MatchList& m, SplitBehavior be
     case SplitBehavior::MergedWithPrevious: {
       bool prev = false;
       for (auto& [r, is_match] : m) {
-        if (is_match && !prev && !res.empty())
-          res.back().first.second = r.second;
+        if (is_match && !prev && !merged.empty())
+          merged.back().first.second = r.second;
         else
-          res.push_back({r, false});
+          merged.push_back({r, false});
         prev = is_match;
       }
       break;
@@ -286,20 +294,25 @@ void split_by_matches(const NormalizedString& ns, MatchList& m, SplitBehavior be
       bool prev = false;
       for (size_t k = m.size(); k-- > 0;) {
         auto& [r, is_match] = m[k];
-        if (is_match && !prev && !res.empty())
-          res.back().first.first = r.first;
+        if (is_match && !prev && !merged.empty())
+          merged.back().first.first = r.first;
         else
-          res.push_back({r, false});
+          merged.push_back({r, false});
         prev = is_match;
       }
-      std::reverse(res.begin(), res.end());
+      std::reverse(merged.begin(), merged.end());
       break;
     }
   }
-  for (auto& [r, remove] : res) {
-    if (remove || r.first == r.second) continue;  // empty pieces are dropped by the caller anyway
-    out.push_back(ns.slice(r.first, r.second));
-  }
+  for (auto& [r, remove] : *res)
+    if (!remove && r.first != r.second) out.push_back(r);  // the caller drops empty pieces anyway
+}
+
+void split_by_matches(const NormalizedString& ns, MatchList& m, SplitBehavior behavior, bool invert,
+                      std::vector<NormalizedString>& out) {
+  thread_local std::vector<std::pair<size_t, size_t>> ranges;
+  kept_ranges(m, behavior, invert, ranges);
+  for (auto [b, e] : ranges) out.push_back(ns.slice(b, e));
 }
 
 // ---- NormalizedString -------------------------------------------------------------------------
@@ -483,12 +496,12 @@ static int ccc(char32_t c) {
   return utf8proc_get_property(static_cast<utf8proc_int32_t>(c))->combining_class;
 }
 
-static void decompose(const NormalizedString& ns, bool compat, std::vector<CharChange>& out) {
+static void decompose(std::string_view s, bool compat, std::vector<CharChange>& out) {
   utf8proc_int32_t buf[32];
   int opts = UTF8PROC_DECOMPOSE | (compat ? UTF8PROC_COMPAT : 0);
   size_t i = 0;
-  while (i < ns.normalized.size()) {
-    char32_t c = decode_utf8(ns.normalized, i);
+  while (i < s.size()) {
+    char32_t c = decode_utf8(s, i);
     if (c < 0xC0) {
       if (c < 0x80 || !compat) {
         out.push_back({c, 0});
@@ -531,7 +544,7 @@ static bool ascii_only(const std::string& s) {
 void NormalizedString::nfd(bool compat) {
   if (ascii_only(normalized)) return;
   std::vector<CharChange> changes;
-  decompose(*this, compat, changes);
+  decompose(normalized, compat, changes);
   transform(changes, 0);
 }
 
@@ -542,12 +555,8 @@ static std::optional<char32_t> compose_pair(char32_t a, char32_t b) {
   return std::nullopt;
 }
 
-void NormalizedString::nfc(bool compat) {
-  if (ascii_only(normalized)) return;
-  std::vector<CharChange> d;
-  decompose(*this, compat, d);
-  std::vector<CharChange> out;
-  out.reserve(d.size());
+// Canonical composition of a decomposed, canonically ordered sequence (appended to out).
+static void compose(const std::vector<CharChange>& d, std::vector<CharChange>& out) {
   long starter = -1;
   int last_class = 256;
   for (const auto& cc : d) {
@@ -567,7 +576,94 @@ void NormalizedString::nfc(bool compat) {
     }
     out.push_back(cc);
   }
+}
+
+void NormalizedString::nfc(bool compat) {
+  if (ascii_only(normalized)) return;
+  std::vector<CharChange> d;
+  decompose(normalized, compat, d);
+  std::vector<CharChange> out;
+  out.reserve(d.size());
+  compose(d, out);
   transform(out, 0);
+}
+
+// Chars that Unicode normalization leaves in place whatever surrounds them ("inert"): starters
+// without a decomposition that no composition takes as its second char. Decomposition is per
+// char, canonical reordering stops at starters and composition restarts at each starter that
+// does not compose with the previous one, so a text normalizes as the concatenation of its runs
+// cut before every inert char; only runs that hold another char need the full algorithm.
+static bool is_inert(char32_t c) {
+  if (c < 0x80) return true;
+  // Hangul jamo and syllables decompose and compose arithmetically, outside utf8proc's tables.
+  if ((c >= 0x1100 && c <= 0x11FF) || (c >= 0xAC00 && c <= 0xD7A3)) return false;
+  // Second chars of compositions: taken from the canonical decompositions, where every such
+  // char is the last one of a two-char mapping (listing each non-first char is a superset).
+  static const std::vector<bool> second = [] {
+    std::vector<bool> s(0x110000);
+    utf8proc_int32_t buf[8];
+    for (utf8proc_int32_t cp = 0x80; cp < 0x110000; ++cp) {
+      const utf8proc_property_t* p = utf8proc_get_property(cp);
+      if (p->decomp_seqindex == UINT16_MAX || p->decomp_type != 0) continue;
+      int bound = 0;
+      utf8proc_ssize_t n = utf8proc_decompose_char(cp, buf, 8, UTF8PROC_DECOMPOSE, &bound);
+      for (utf8proc_ssize_t k = 1; k < n && n <= 8; ++k) s[static_cast<size_t>(buf[k])] = true;
+    }
+    return s;
+  }();
+  const utf8proc_property_t* p = utf8proc_get_property(static_cast<utf8proc_int32_t>(c));
+  return p->combining_class == 0 && p->decomp_seqindex == UINT16_MAX && !second[c];
+}
+
+bool unicode_normalize_text(std::string_view text, bool compose_chars, bool compat,
+                            std::string& out) {
+  thread_local std::vector<CharChange> decomposed, composed;
+  thread_local std::string run_text;
+  bool changed = false;
+  size_t copied = 0;     // text before this is in out (once changed)
+  size_t run_start = 0;  // start of the current run: the last inert char or the text start
+  size_t i = 0;
+  while (i < text.size()) {
+    if (static_cast<unsigned char>(text[i]) < 0x80) {
+      run_start = i++;
+      continue;
+    }
+    size_t b = i;
+    if (is_inert(decode_utf8(text, i))) {
+      run_start = b;
+      continue;
+    }
+    size_t run_end = i;
+    while (run_end < text.size()) {
+      size_t j = run_end;
+      if (is_inert(decode_utf8(text, j))) break;
+      run_end = j;
+    }
+    std::string_view run = text.substr(run_start, run_end - run_start);
+    decomposed.clear();
+    decompose(run, compat, decomposed);
+    const std::vector<CharChange>* chars = &decomposed;
+    if (compose_chars) {
+      composed.clear();
+      compose(decomposed, composed);
+      chars = &composed;
+    }
+    run_text.clear();
+    for (const auto& cc : *chars) append_utf8(run_text, cc.c);
+    if (run_text != run) {
+      if (!changed) {
+        out.clear();
+        out.reserve(text.size() + text.size() / 8);
+        changed = true;
+      }
+      out.append(text, copied, run_start - copied);
+      out += run_text;
+      copied = run_end;
+    }
+    i = run_end;
+  }
+  if (changed) out.append(text, copied);
+  return changed;
 }
 
 }  // namespace ember::tokenizers::detail

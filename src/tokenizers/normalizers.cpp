@@ -1,11 +1,17 @@
 // Normalizers: each edits a NormalizedString in place, keeping byte alignments to the original.
 #include <utf8proc.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "json_util.hpp"
 
 namespace ember::tokenizers::detail {
+
+bool Normalizer::normalize_text(std::string_view, std::string&) const {
+  fail("internal: this normalizer has no text-only mode");
+}
+
 namespace {
 
 bool is_chinese_char(char32_t c) {
@@ -81,6 +87,10 @@ struct UnicodeNormalizer : Normalizer {
       ns.nfc(compat);
     else
       ns.nfd(compat);
+  }
+  bool text_only() const override { return true; }
+  bool normalize_text(std::string_view text, std::string& out) const override {
+    return unicode_normalize_text(text, compose, compat, out);
   }
 };
 
@@ -287,6 +297,20 @@ struct SequenceNormalizer : Normalizer {
   std::vector<std::unique_ptr<Normalizer>> items;
   void normalize(NormalizedString& ns) const override {
     for (const auto& n : items) n->normalize(ns);
+  }
+  bool text_only() const override {
+    return std::all_of(items.begin(), items.end(), [](const auto& n) { return n->text_only(); });
+  }
+  bool normalize_text(std::string_view text, std::string& out) const override {
+    bool changed = false;
+    std::string next;
+    for (const auto& n : items) {
+      if (n->normalize_text(changed ? std::string_view(out) : text, next)) {
+        out.swap(next);
+        changed = true;
+      }
+    }
+    return changed;
   }
 };
 

@@ -1,11 +1,15 @@
 // Pre-tokenizers: split a normalized piece into words, each keeping its alignments.
 #include <algorithm>
 #include <cstring>
-#include <deque>
 
 #include "json_util.hpp"
 
 namespace ember::tokenizers::detail {
+
+void PreTokenizer::split_text(std::string_view, PieceSink) const {
+  fail("internal: this pre-tokenizer has no text-only mode");
+}
+
 namespace {
 
 #include "unicode_scripts.inc"
@@ -61,6 +65,44 @@ void split_chars(NormalizedString&& piece, Pred pred, SplitBehavior behavior,
   split_by_matches(piece, m, behavior, false, out);
 }
 
+// split_chars on plain text (the ids-only path).
+template <class Pred>
+void split_chars_text(std::string_view piece, Pred pred, SplitBehavior behavior, PieceSink emit) {
+  thread_local MatchList m;  // consumed before anything is emitted
+  Scratch<std::vector<std::pair<size_t, size_t>>> ranges;
+  find_char_matches(piece, pred, m);
+  kept_ranges(m, behavior, false, *ranges);
+  for (auto [b, e] : *ranges) emit(piece.substr(b, e - b));
+}
+
+// The byte-level text of s: each byte becomes its char's UTF-8 (one or two bytes).
+void to_byte_level(std::string_view s, std::string& out) {
+  struct Utf8 {
+    char bytes[256][2];
+    uint8_t len[256];
+  };
+  static const Utf8 utf8 = [] {
+    Utf8 u{};
+    const char32_t* table = byte_to_char_table();
+    for (size_t b = 0; b < 256; ++b) {
+      std::string c;
+      append_utf8(c, table[b]);
+      u.len[b] = static_cast<uint8_t>(c.size());
+      std::memcpy(u.bytes[b], c.data(), c.size());
+    }
+    return u;
+  }();
+  out.resize(s.size() * 2);
+  char* p = out.data();
+  for (char ch : s) {
+    auto b = static_cast<unsigned char>(ch);
+    p[0] = utf8.bytes[b][0];
+    p[1] = utf8.bytes[b][1];
+    p += utf8.len[b];
+  }
+  out.resize(static_cast<size_t>(p - out.data()));
+}
+
 struct ByteLevelPre : PreTokenizer {
   bool add_prefix_space = true, use_regex = true;
   Regex re{kByteLevelPattern};
@@ -91,6 +133,32 @@ struct ByteLevelPre : PreTokenizer {
       ns.normalized = std::move(text);
       ns.align = std::move(al);
     }
+  }
+  bool text_only() const override { return true; }
+  void split_text(std::string_view piece, PieceSink emit) const override {
+    Scratch<std::string> prefixed, mapped;
+    if (add_prefix_space && !piece.empty() && piece[0] != ' ') {
+      prefixed->assign(1, ' ');
+      prefixed->append(piece);
+      piece = *prefixed;
+    }
+    auto emit_range = [&](size_t b, size_t e) {
+      if (b == e) return;
+      to_byte_level(piece.substr(b, e - b), *mapped);
+      emit(*mapped);
+    };
+    if (!use_regex) {
+      emit_range(0, piece.size());
+      return;
+    }
+    // Isolated split: the matches and the text between them.
+    size_t prev = 0;
+    re.for_each_match(piece, [&](size_t b, size_t e) {
+      emit_range(prev, b);
+      emit_range(b, e);
+      prev = e;
+    });
+    emit_range(prev, piece.size());
   }
 };
 
@@ -128,9 +196,15 @@ struct PunctuationPre : PreTokenizer {
 
 struct DigitsPre : PreTokenizer {
   bool individual = false;
+  SplitBehavior behavior() const {
+    return individual ? SplitBehavior::Isolated : SplitBehavior::Contiguous;
+  }
   void split(NormalizedString&& piece, std::vector<NormalizedString>& out) const override {
-    split_chars(std::move(piece), is_numeric,
-                individual ? SplitBehavior::Isolated : SplitBehavior::Contiguous, out);
+    split_chars(std::move(piece), is_numeric, behavior(), out);
+  }
+  bool text_only() const override { return true; }
+  void split_text(std::string_view piece, PieceSink emit) const override {
+    split_chars_text(piece, is_numeric, behavior(), emit);
   }
 };
 
@@ -140,6 +214,12 @@ struct CharDelimiterPre : PreTokenizer {
     char32_t d = delimiter;
     split_chars(
         std::move(piece), [d](char32_t c) { return c == d; }, SplitBehavior::Removed, out);
+  }
+  bool text_only() const override { return true; }
+  void split_text(std::string_view piece, PieceSink emit) const override {
+    char32_t d = delimiter;
+    split_chars_text(
+        piece, [d](char32_t c) { return c == d; }, SplitBehavior::Removed, emit);
   }
 };
 
@@ -174,6 +254,14 @@ struct SplitPre : PreTokenizer {
     thread_local MatchList m;
     find_regex_matches(*pattern, piece.normalized, m);
     split_by_matches(piece, m, behavior, invert, out);
+  }
+  bool text_only() const override { return true; }
+  void split_text(std::string_view piece, PieceSink emit) const override {
+    thread_local MatchList m;
+    Scratch<std::vector<std::pair<size_t, size_t>>> ranges;
+    find_regex_matches(*pattern, piece, m);
+    kept_ranges(m, behavior, invert, *ranges);
+    for (auto [b, e] : *ranges) emit(piece.substr(b, e - b));
   }
 };
 
@@ -222,6 +310,12 @@ struct SequencePre : PreTokenizer {
   void split(NormalizedString&& piece, std::vector<NormalizedString>& out) const override {
     split_from(0, std::move(piece), out);
   }
+  bool text_only() const override {
+    return std::all_of(items.begin(), items.end(), [](const auto& p) { return p->text_only(); });
+  }
+  void split_text(std::string_view piece, PieceSink emit) const override {
+    split_text_from(0, piece, emit);
+  }
 
  private:
   // Depth first: each piece goes through the remaining pre-tokenizers before its neighbour, so
@@ -234,20 +328,20 @@ struct SequencePre : PreTokenizer {
       out.push_back(std::move(piece));
       return;
     }
-    // Scratch vectors reused across calls; a deque keeps each level's vector in place while
-    // deeper (or nested Sequence) levels add theirs.
-    thread_local std::deque<std::vector<NormalizedString>> scratch;
-    thread_local size_t depth = 0;
-    if (depth == scratch.size()) scratch.emplace_back();
-    std::vector<NormalizedString>& level = scratch[depth];
-    ++depth;  // before splitting: a nested Sequence must take the next level
-    struct Leave {
-      size_t& d;
-      ~Leave() { --d; }
-    } leave{depth};
-    level.clear();
-    items[item]->split(std::move(piece), level);
-    for (auto& s : level) split_from(item + 1, std::move(s), out);
+    // Taken before splitting: a nested Sequence must use the next level's vector.
+    Scratch<std::vector<NormalizedString>> level;
+    level->clear();
+    items[item]->split(std::move(piece), *level);
+    for (auto& s : *level) split_from(item + 1, std::move(s), out);
+  }
+  void split_text_from(size_t item, std::string_view piece, PieceSink emit) const {
+    if (piece.empty()) return;
+    if (item == items.size()) {
+      emit(piece);
+      return;
+    }
+    auto next = [&](std::string_view p) { split_text_from(item + 1, p, emit); };
+    items[item]->split_text(piece, next);
   }
 };
 

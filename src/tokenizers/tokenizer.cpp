@@ -377,6 +377,53 @@ Encoding TokenizerImpl::encode_one(std::string_view text, uint32_t type_id,
   return e;
 }
 
+bool TokenizerImpl::has_text_path() const {
+  return (!normalizer || normalizer->text_only()) && (!pre_tokenizer || pre_tokenizer->text_only());
+}
+
+std::vector<uint32_t> TokenizerImpl::encode_text_ids(std::string_view text) const {
+  if (!is_valid_utf8(text)) fail("input text is not valid UTF-8");
+  if (text.size() > UINT32_MAX / 2) fail("input text is too long");
+  std::vector<uint32_t> ids;
+  ids.reserve(text.size() / 3 + 4);
+  auto tokenize = [&](std::string_view piece) {
+    if (!piece.empty()) model->tokenize_ids(piece, ids);
+  };
+  auto pre_tokenize = [&](std::string_view piece) {
+    if (piece.empty()) return;
+    if (pre_tokenizer)
+      pre_tokenizer->split_text(piece, tokenize);
+    else
+      tokenize(piece);
+  };
+  // Added tokens split the text; a non-empty range is an added token (idx >= 0) or text for
+  // on_text.
+  auto split_added = [&](std::string_view s, bool normalized_pass, auto&& on_text) {
+    Scratch<std::vector<std::pair<int64_t, std::pair<size_t, size_t>>>> matches;
+    added.find_matches(s, normalized_pass, *matches);
+    for (auto& [idx, r] : *matches) {
+      if (r.first == r.second) continue;
+      if (idx >= 0)
+        ids.push_back(added.tokens[static_cast<size_t>(idx)].id);
+      else
+        on_text(s.substr(r.first, r.second - r.first));
+    }
+  };
+  auto normalize_piece = [&](std::string_view piece) {
+    std::string normalized;
+    if (normalizer && normalizer->normalize_text(piece, normalized)) piece = normalized;
+    if (added.any_normalized())
+      split_added(piece, true, pre_tokenize);
+    else
+      pre_tokenize(piece);
+  };
+  if (added.any_raw())
+    split_added(text, false, normalize_piece);
+  else if (!text.empty())
+    normalize_piece(text);
+  return ids;
+}
+
 void TokenizerImpl::truncate(Encoding& a, Encoding* b, bool add_special) const {
   if (!truncation) return;
   size_t max_length = truncation->max_length;
@@ -470,7 +517,11 @@ Encoding TokenizerImpl::encode(std::string_view a, std::optional<std::string_vie
 
 std::vector<uint32_t> TokenizerImpl::encode_ids(std::string_view text, bool add_special) const {
   if (spm) return spm->encode(text).ids;
-  Encoding e = encode_one(text, 0, false);
+  Encoding e;
+  if (has_text_path())
+    e.ids = encode_text_ids(text);
+  else
+    e = encode_one(text, 0, false);
   const bool processed = post_processor && add_special;
   if (!processed && !truncation && !padding) return std::move(e.ids);
   // Truncation, special tokens and padding only look at ids and counts, so placeholder tokens

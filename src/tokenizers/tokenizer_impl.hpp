@@ -71,6 +71,10 @@ struct TokenizerImpl {
   // Exactly encode(text).ids (truncation, special tokens and fixed padding included), without
   // computing token strings or offsets.
   std::vector<uint32_t> encode_ids(std::string_view text, bool add_special) const;
+  // encode_one(text).ids on plain text: no alignments at any step. Needs a normalizer and a
+  // pre-tokenizer that are text_only() (or none).
+  bool has_text_path() const;
+  std::vector<uint32_t> encode_text_ids(std::string_view text) const;
   std::string decode(const std::vector<uint32_t>& ids, bool skip_special) const;
 };
 

@@ -277,6 +277,110 @@ TEST(TokenizerIdsOnly, TruncationAndPaddingVariants) {
                tk::TokenizerError);
 }
 
+// GPT-2's byte-level alphabet: the char that stands for each byte.
+std::string byte_level_char(int b) {
+  int cp = b;
+  if (!((b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255))) {
+    int n = 0;
+    for (int k = 0; k < b; ++k)
+      if (!((k >= 33 && k <= 126) || (k >= 161 && k <= 172) || (k >= 174 && k <= 255))) ++n;
+    cp = 256 + n;
+  }
+  std::string s;
+  if (cp < 0x80) {
+    s += static_cast<char>(cp);
+  } else {
+    s += static_cast<char>(0xC0 | (cp >> 6));
+    s += static_cast<char>(0x80 | (cp & 0x3F));
+  }
+  return s;
+}
+
+std::string utf8(char32_t c) {
+  std::string s;
+  if (c < 0x80) {
+    s += static_cast<char>(c);
+  } else if (c < 0x800) {
+    s += static_cast<char>(0xC0 | (c >> 6));
+    s += static_cast<char>(0x80 | (c & 0x3F));
+  } else if (c < 0x10000) {
+    s += static_cast<char>(0xE0 | (c >> 12));
+    s += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
+    s += static_cast<char>(0x80 | (c & 0x3F));
+  } else {
+    s += static_cast<char>(0xF0 | (c >> 18));
+    s += static_cast<char>(0x80 | ((c >> 12) & 0x3F));
+    s += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
+    s += static_cast<char>(0x80 | (c & 0x3F));
+  }
+  return s;
+}
+
+// The ids-only path normalizes plain text (runs of already normalized chars are skipped); with
+// one token per byte, its ids spell out the normalized text, which must be the full pipeline's
+// on every kind of char that decomposes, reorders or composes.
+TEST(TokenizerIdsOnly, TextNormalizationEqualsTheFullPipeline) {
+  json vocab = json::object();
+  for (int b = 0; b < 256; ++b) vocab[byte_level_char(b)] = b;
+  // ASCII, combining marks, composed chars and singletons, compatibility chars, Hangul, starters
+  // that compose (Oriya, Tamil, Kannada, Sinhala), then other scripts, kana voicing and emoji.
+  const std::vector<char32_t> alphabet = {
+      'a',   'e',   'A',    'i',    'f',    ' ',     '1',     0x300,  0x301,  0x308,  0x316,
+      0x327, 0x344, 0x345,  0x313,  0xE9,   0xC5,    0x212B,  0x2126, 0x387,  0xFB01, 0x216B,
+      0xA8,  0xBD,  0x3000, 0xFF21, 0x1E9B, 0x1100,  0x1161,  0x11A8, 0xAC00, 0xAC01, 0xB47,
+      0xB3E, 0xBC6, 0xBBE,  0xCC6,  0xCC2,  0xCD5,   0xDD9,   0xDCF,  0x3B1,  0x438,  0x306,
+      0xF73, 0x928, 0x93C,  0x304B, 0x3099, 0x1D15E, 0x1F44D, 0x1F3FD};
+  std::vector<std::string> texts = sample_texts();
+  uint64_t state = 7;
+  for (int n = 0; n < 3000; ++n) {
+    std::string t;
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    size_t len = 1 + (state >> 33) % 10;
+    for (size_t k = 0; k < len; ++k) {
+      state = state * 6364136223846793005ull + 1442695040888963407ull;
+      t += utf8(alphabet[(state >> 33) % alphabet.size()]);
+    }
+    texts.push_back(t);
+  }
+  for (const char* form : {"NFC", "NFD", "NFKC", "NFKD", "NFD+NFKC"}) {
+    json normalizer =
+        std::string(form) == "NFD+NFKC"
+            ? json{{"type", "Sequence"}, {"normalizers", {{{"type", "NFD"}}, {{"type", "NFKC"}}}}}
+            : json{{"type", form}};
+    json j = {{"version", "1.0"},
+              {"normalizer", normalizer},
+              {"pre_tokenizer",
+               {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"use_regex", false}}},
+              {"model", {{"type", "BPE"}, {"vocab", vocab}, {"merges", json::array()}}}};
+    auto tok = tk::Tokenizer::from_json(j.dump());
+    for (const auto& text : texts)
+      ASSERT_EQ(tok.encode_ids(text, false), tok.encode(text, false).ids) << form << ": " << text;
+  }
+}
+
+// Split behaviors (and inversion) on the ids-only path, where pieces stream through a Sequence.
+TEST(TokenizerIdsOnly, SplitBehaviorsOnPlainText) {
+  json j =
+      json::parse(std::ifstream(kCases / "split_behaviors/tokenizer.json"), nullptr, true, false);
+  j["normalizer"] = nullptr;
+  j["pre_tokenizer"]["pretokenizers"][0] = {{"type", "Split"},
+                                            {"pattern", {{"String", "|"}}},
+                                            {"behavior", "Removed"},
+                                            {"invert", false}};
+  auto tok = tk::Tokenizer::from_json(j.dump());
+  auto texts = sample_texts();
+  texts.insert(texts.end(), {"a|b c", "12ab 3.4;x--y", "..a--b|c 7 8,9", "-", "|||", "ab12.cd"});
+  expect_ids_only_matches(tok, texts, "split_behaviors without normalizer");
+  j["pre_tokenizer"] = j["pre_tokenizer"]["pretokenizers"][5];
+  j["pre_tokenizer"]["invert"] = false;
+  expect_ids_only_matches(tk::Tokenizer::from_json(j.dump()), texts, "isolated letters");
+  for (bool individual : {true, false}) {
+    j["pre_tokenizer"] = {{"type", "Digits"}, {"individual_digits", individual}};
+    expect_ids_only_matches(tk::Tokenizer::from_json(j.dump()), texts,
+                            individual ? "individual digits" : "digit runs");
+  }
+}
+
 TEST(TokenizerDecode, StreamChunksConcatenateToTheFullDecode) {
   auto tok = tk::Tokenizer::from_file((kCases / "bpe_bytelevel/tokenizer.json").string());
   for (const auto& text : sample_texts()) {
