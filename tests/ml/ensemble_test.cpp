@@ -30,7 +30,7 @@ double ember_cv_score(const std::string& algorithm, const std::string& dataset) 
   const auto data = load_dataset(dataset, classification);
   const Algorithm& algo = find_algorithm(algorithm);
   return cross_validate(
-      data, cv_fixture().at("folds_" + dataset), classification,
+      data, cv_fixture().at("folds_" + dataset).data, classification,
       [&](const Matrix& x, const Vector& y, const Matrix& x_test) {
         ParamMap params(std::map<std::string, std::string>{{"random_state", "0"}});
         return algo.fit(params, x, &y)->predict(x_test);

@@ -25,7 +25,7 @@ void expect_close_to_scikit_learn(const std::string& algorithm, const std::strin
   const auto data = load_dataset(dataset, classification);
   const Algorithm& algo = find_algorithm(algorithm);
   const double ours =
-      cross_validate(data, cv_fixture().at("folds_" + dataset), classification,
+      cross_validate(data, cv_fixture().at("folds_" + dataset).data, classification,
                      [&](const Matrix& x, const Vector& y, const Matrix& x_test) {
                        ParamMap params(std::map<std::string, std::string>{{"random_state", "0"}});
                        return algo.fit(params, x, &y)->predict(x_test);
@@ -98,12 +98,12 @@ TEST(Hgb, LearnsTheTrainingData) {
   HistGradientBoostingParams p;
   p.max_iter = 30;
   const auto reg = HistGradientBoostingRegressor(p).fit(x, toy_values(x));
-  EXPECT_GT(tree_test::r2_score(toy_values(x), reg.predict(x)), 0.95);
+  EXPECT_GT(r2_score(toy_values(x), reg.predict(x)), 0.95);
   EXPECT_EQ(reg.n_iter(), 30);
   for (int k : {2, 3}) {
     const Vector y = toy_classes(x, k);
     const auto clf = HistGradientBoostingClassifier(p).fit(x, y);
-    EXPECT_GT(tree_test::accuracy(y, clf.predict(x)), 0.95);
+    EXPECT_GT(accuracy_score(y, clf.predict(x)), 0.95);
     EXPECT_EQ(clf.trees_per_iteration(), k == 2 ? 1 : k);
     const Matrix proba = clf.predict_proba(x);
     for (int64_t r = 0; r < proba.rows; ++r) {

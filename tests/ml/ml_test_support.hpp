@@ -9,6 +9,7 @@
 
 #include "ember/ml/common.hpp"
 #include "ember/ml/csv.hpp"
+#include "ember/ml/metrics.hpp"
 
 namespace ember::ml::testing {
 
@@ -23,11 +24,41 @@ struct Dataset {
   Vector y;  // class indices (classification) or values
 };
 
+inline CsvTable read_dataset(const std::string& name) {
+  return read_csv(std::string(EMBER_SOURCE_DIR) + "/data/datasets/" + name + ".csv");
+}
+
+// Class targets are indices into the sorted class names.
 inline Dataset load_dataset(const std::string& name, bool classification) {
-  const CsvTable table =
-      read_csv(std::string(EMBER_SOURCE_DIR) + "/data/datasets/" + name + ".csv");
+  const CsvTable table = read_dataset(name);
   const TableSchema schema = TableSchema::fit(table, "target", classification);
   return {schema.features_of(table), schema.target_of(table)};
+}
+
+// The feature columns only (for tests whose targets come from a fixture).
+inline Matrix load_features(const std::string& name) {
+  const CsvTable table = read_dataset(name);
+  return TableSchema::fit(table, "target", false, /*target_is_used=*/false).features_of(table);
+}
+
+// Mean score over the 5 folds given as a per-sample fold id (exported by the fixture scripts,
+// so that Ember and scikit-learn use identical splits); fit_predict(x_train, y_train, x_test)
+// returns test predictions, scored by accuracy or R².
+template <typename Folds, typename FitPredict>
+double cross_validate(const Dataset& d, const Folds& folds, bool classification,
+                      FitPredict&& fit_predict) {
+  double total = 0;
+  for (int k = 0; k < 5; ++k) {
+    std::vector<int64_t> train, test;
+    for (int64_t i = 0; i < d.x.rows; ++i) {
+      (static_cast<int>(folds[static_cast<size_t>(i)]) == k ? test : train).push_back(i);
+    }
+    const Vector predicted =
+        fit_predict(take_rows(d.x, train), take(d.y, train), take_rows(d.x, test));
+    const Vector truth = take(d.y, test);
+    total += classification ? accuracy_score(truth, predicted) : r2_score(truth, predicted);
+  }
+  return total / 5.0;
 }
 
 inline Matrix to_matrix(const nlohmann::json& rows) {

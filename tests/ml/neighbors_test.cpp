@@ -12,6 +12,7 @@
 #include "ember/core/error.hpp"
 #include "ember/core/thread_pool.hpp"
 #include "ember/ml/neighbors.hpp"
+#include "ml_test_support.hpp"
 
 namespace ember::ml {
 namespace {
@@ -22,27 +23,6 @@ json load_fixture() {
   std::ifstream in(std::string(EMBER_SOURCE_DIR) + "/tests/fixtures/ml/neighbors/neighbors.json");
   if (!in) throw std::runtime_error("missing neighbors fixture");
   return json::parse(in);
-}
-
-// Feature columns of data/datasets/<name>.csv (the target column is taken from the fixture).
-Matrix load_features(const std::string& name) {
-  std::ifstream in(std::string(EMBER_SOURCE_DIR) + "/data/datasets/" + name + ".csv");
-  if (!in) throw std::runtime_error("missing dataset " + name);
-  std::string line;
-  std::getline(in, line);
-  std::vector<std::vector<double>> rows;
-  while (std::getline(in, line)) {
-    std::vector<double> row;
-    std::stringstream s(line);
-    std::string field;
-    while (std::getline(s, field, ',')) row.push_back(std::strtod(field.c_str(), nullptr));
-    row.pop_back();  // target
-    rows.push_back(std::move(row));
-  }
-  Matrix x(static_cast<int64_t>(rows.size()), static_cast<int64_t>(rows[0].size()));
-  for (size_t i = 0; i < rows.size(); ++i)
-    std::copy(rows[i].begin(), rows[i].end(), x.row(static_cast<int64_t>(i)));
-  return x;
 }
 
 struct Split {
@@ -79,22 +59,6 @@ KNeighborsParams params_from(const json& p) {
   return out;
 }
 
-double r2(const Vector& y, const Vector& pred) {
-  const double mean = std::accumulate(y.begin(), y.end(), 0.0) / static_cast<double>(y.size());
-  double ss_res = 0, ss_tot = 0;
-  for (size_t i = 0; i < y.size(); ++i) {
-    ss_res += (y[i] - pred[i]) * (y[i] - pred[i]);
-    ss_tot += (y[i] - mean) * (y[i] - mean);
-  }
-  return 1 - ss_res / ss_tot;
-}
-
-double accuracy(const Vector& y, const Vector& pred) {
-  double hits = 0;
-  for (size_t i = 0; i < y.size(); ++i) hits += y[i] == pred[i] ? 1 : 0;
-  return hits / static_cast<double>(y.size());
-}
-
 class NeighborsFixture : public ::testing::Test {
  protected:
   static void SetUpTestSuite() { fixture_ = new json(load_fixture()); }
@@ -105,7 +69,7 @@ class NeighborsFixture : public ::testing::Test {
   static Matrix features(const std::string& name) {
     static std::map<std::string, Matrix> cache;
     auto it = cache.find(name);
-    if (it == cache.end()) it = cache.emplace(name, load_features(name)).first;
+    if (it == cache.end()) it = cache.emplace(name, testing::load_features(name)).first;
     return it->second;
   }
   static json* fixture_;
@@ -208,11 +172,11 @@ TEST_F(NeighborsFixture, CrossValidatedScoresMatchScikitLearnWithSameFolds) {
     for (int f = 0; f < 5; ++f) {
       const Split s = split_fold(x, y, fold, f);
       if (name == "diabetes") {
-        mean +=
-            r2(s.y_test, KNeighborsRegressor{params}.fit(s.x_train, s.y_train).predict(s.x_test));
+        mean += r2_score(s.y_test,
+                         KNeighborsRegressor{params}.fit(s.x_train, s.y_train).predict(s.x_test));
       } else {
-        mean += accuracy(s.y_test,
-                         KNeighborsClassifier{params}.fit(s.x_train, s.y_train).predict(s.x_test));
+        mean += accuracy_score(
+            s.y_test, KNeighborsClassifier{params}.fit(s.x_train, s.y_train).predict(s.x_test));
       }
     }
     mean /= 5;

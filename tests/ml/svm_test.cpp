@@ -16,6 +16,7 @@
 #include "ember/core/error.hpp"
 #include "ember/core/thread_pool.hpp"
 #include "ember/ml/svm.hpp"
+#include "ml_test_support.hpp"
 
 namespace ember::ml {
 namespace {
@@ -40,23 +41,7 @@ Matrix load_features(const std::string& name) {
     m.rows = static_cast<int64_t>(m.data.size()) / m.cols;
     return m;
   }
-  std::ifstream in(std::string(EMBER_SOURCE_DIR) + "/data/datasets/" + name + ".csv");
-  if (!in) throw std::runtime_error("missing dataset " + name);
-  std::string line;
-  std::getline(in, line);
-  std::vector<std::vector<double>> rows;
-  while (std::getline(in, line)) {
-    std::vector<double> row;
-    std::stringstream s(line);
-    std::string field;
-    while (std::getline(s, field, ',')) row.push_back(std::strtod(field.c_str(), nullptr));
-    row.pop_back();
-    rows.push_back(std::move(row));
-  }
-  Matrix x(static_cast<int64_t>(rows.size()), static_cast<int64_t>(rows[0].size()));
-  for (size_t i = 0; i < rows.size(); ++i)
-    std::copy(rows[i].begin(), rows[i].end(), x.row(static_cast<int64_t>(i)));
-  return x;
+  return testing::load_features(name);
 }
 
 const Matrix& features(const std::string& name) {
@@ -222,22 +207,6 @@ TEST(SVM, HoldoutDecisionValuesAndPredictionsMatchLibsvm) {
   }
 }
 
-double accuracy(const Vector& y, const Vector& pred) {
-  double hits = 0;
-  for (size_t i = 0; i < y.size(); ++i) hits += y[i] == pred[i] ? 1 : 0;
-  return hits / static_cast<double>(y.size());
-}
-
-double r2(const Vector& y, const Vector& pred) {
-  const double mean = std::accumulate(y.begin(), y.end(), 0.0) / static_cast<double>(y.size());
-  double ss_res = 0, ss_tot = 0;
-  for (size_t i = 0; i < y.size(); ++i) {
-    ss_res += (y[i] - pred[i]) * (y[i] - pred[i]);
-    ss_tot += (y[i] - mean) * (y[i] - mean);
-  }
-  return 1 - ss_res / ss_tot;
-}
-
 TEST(SVM, CrossValidatedScoresWithinOnePointOfScikitLearn) {
   for (const json& c : fixture()["cv"]) {
     const std::string name = c["dataset"];
@@ -253,11 +222,11 @@ TEST(SVM, CrossValidatedScoresWithinOnePointOfScikitLearn) {
         SVRParams p;
         p.common = common;
         p.epsilon = epsilon;
-        mean += r2(s.y_test, SVR{p}.fit(s.x_train, s.y_train).predict(s.x_test)) / 5;
+        mean += r2_score(s.y_test, SVR{p}.fit(s.x_train, s.y_train).predict(s.x_test)) / 5;
       } else {
         SVCParams p;
         p.common = common;
-        mean += accuracy(s.y_test, SVC{p}.fit(s.x_train, s.y_train).predict(s.x_test)) / 5;
+        mean += accuracy_score(s.y_test, SVC{p}.fit(s.x_train, s.y_train).predict(s.x_test)) / 5;
       }
     }
     EXPECT_NEAR(mean, c["mean"].get<double>(), 0.01);
