@@ -12,57 +12,24 @@
 namespace ember::ml {
 namespace {
 
-using tree_test::cross_validate;
-using tree_test::load_dataset;
-
-const std::map<std::string, Matrix>& cv_fixture() {
-  static const auto* fixture = new std::map<std::string, Matrix>(tree_test::load_fixture("cv.txt"));
-  return *fixture;
-}
-
-double reference_score(const std::string& algorithm, const std::string& dataset) {
-  return cv_fixture().at("score_" + algorithm + "_" + dataset).data[0];
-}
-
-// Mean CV score of an estimator with scikit-learn's default hyperparameters (random_state=0).
-double ember_cv_score(const std::string& algorithm, const std::string& dataset) {
-  const bool classification = dataset != "diabetes";
-  const auto data = load_dataset(dataset, classification);
-  const Algorithm& algo = find_algorithm(algorithm);
-  return cross_validate(
-      data, cv_fixture().at("folds_" + dataset).data, classification,
-      [&](const Matrix& x, const Vector& y, const Matrix& x_test) {
-        ParamMap params(std::map<std::string, std::string>{{"random_state", "0"}});
-        return algo.fit(params, x, &y)->predict(x_test);
-      });
-}
-
-// scikit-learn's mean CV score within 1 percentage point (accuracy) or 0.01 (R^2).
-void expect_close_to_scikit_learn(const std::string& algorithm, const std::string& dataset) {
-  const double ours = ember_cv_score(algorithm, dataset);
-  const double theirs = reference_score(algorithm, dataset);
-  ::testing::Test::RecordProperty(algorithm + "_" + dataset,
-                                  std::to_string(ours) + " vs " + std::to_string(theirs));
-  std::printf("  %-28s %-14s ember %.4f  scikit-learn %.4f\n", algorithm.c_str(), dataset.c_str(),
-              ours, theirs);
-  EXPECT_GE(ours, theirs - 0.01) << algorithm << " on " << dataset;
-}
+using tree_test::expect_cv_close_to_scikit_learn;
+using tree_test::expect_rows_sum_to_one;
 
 TEST(ForestAccuracy, RandomForestClassifierMatchesScikitLearn) {
   for (const char* d : {"iris", "wine", "breast_cancer", "digits"}) {
-    expect_close_to_scikit_learn("RandomForestClassifier", d);
+    expect_cv_close_to_scikit_learn("RandomForestClassifier", d);
   }
 }
 
 TEST(ForestAccuracy, ExtraTreesClassifierMatchesScikitLearn) {
   for (const char* d : {"iris", "wine", "breast_cancer", "digits"}) {
-    expect_close_to_scikit_learn("ExtraTreesClassifier", d);
+    expect_cv_close_to_scikit_learn("ExtraTreesClassifier", d);
   }
 }
 
 TEST(ForestAccuracy, RegressorsMatchScikitLearnOnDiabetes) {
-  expect_close_to_scikit_learn("RandomForestRegressor", "diabetes");
-  expect_close_to_scikit_learn("ExtraTreesRegressor", "diabetes");
+  expect_cv_close_to_scikit_learn("RandomForestRegressor", "diabetes");
+  expect_cv_close_to_scikit_learn("ExtraTreesRegressor", "diabetes");
 }
 
 Matrix toy_x(int64_t n) {
@@ -132,12 +99,7 @@ TEST(Forest, SaveLoadPredictsIdentically) {
     EXPECT_EQ(loaded->predict(x), model->predict(x));
     if (classifier) {
       EXPECT_EQ(loaded->predict_proba(x).data, model->predict_proba(x).data);
-      const Matrix proba = model->predict_proba(x);
-      for (int64_t r = 0; r < proba.rows; ++r) {
-        double sum = 0;
-        for (int64_t c = 0; c < proba.cols; ++c) sum += proba(r, c);
-        EXPECT_NEAR(sum, 1.0, 1e-12);
-      }
+      expect_rows_sum_to_one(model->predict_proba(x));
     }
   }
 }

@@ -12,38 +12,17 @@
 namespace ember::ml {
 namespace {
 
-using tree_test::cross_validate;
-using tree_test::load_dataset;
-
-const std::map<std::string, Matrix>& cv_fixture() {
-  static const auto* fixture = new std::map<std::string, Matrix>(tree_test::load_fixture("cv.txt"));
-  return *fixture;
-}
-
-void expect_close_to_scikit_learn(const std::string& algorithm, const std::string& dataset) {
-  const bool classification = dataset != "diabetes";
-  const auto data = load_dataset(dataset, classification);
-  const Algorithm& algo = find_algorithm(algorithm);
-  const double ours =
-      cross_validate(data, cv_fixture().at("folds_" + dataset).data, classification,
-                     [&](const Matrix& x, const Vector& y, const Matrix& x_test) {
-                       ParamMap params(std::map<std::string, std::string>{{"random_state", "0"}});
-                       return algo.fit(params, x, &y)->predict(x_test);
-                     });
-  const double theirs = cv_fixture().at("score_" + algorithm + "_" + dataset).data[0];
-  std::printf("  %-32s %-14s ember %.4f  scikit-learn %.4f\n", algorithm.c_str(), dataset.c_str(),
-              ours, theirs);
-  EXPECT_GE(ours, theirs - 0.01) << algorithm << " on " << dataset;
-}
+using tree_test::expect_cv_close_to_scikit_learn;
+using tree_test::expect_rows_sum_to_one;
 
 TEST(HgbAccuracy, ClassifierMatchesScikitLearn) {
   for (const char* d : {"iris", "wine", "breast_cancer", "digits"}) {
-    expect_close_to_scikit_learn("HistGradientBoostingClassifier", d);
+    expect_cv_close_to_scikit_learn("HistGradientBoostingClassifier", d);
   }
 }
 
 TEST(HgbAccuracy, RegressorMatchesScikitLearnOnDiabetes) {
-  expect_close_to_scikit_learn("HistGradientBoostingRegressor", "diabetes");
+  expect_cv_close_to_scikit_learn("HistGradientBoostingRegressor", "diabetes");
 }
 
 TEST(HgbBinning, MidpointsForFewDistinctValues) {
@@ -105,12 +84,7 @@ TEST(Hgb, LearnsTheTrainingData) {
     const auto clf = HistGradientBoostingClassifier(p).fit(x, y);
     EXPECT_GT(accuracy_score(y, clf.predict(x)), 0.95);
     EXPECT_EQ(clf.trees_per_iteration(), k == 2 ? 1 : k);
-    const Matrix proba = clf.predict_proba(x);
-    for (int64_t r = 0; r < proba.rows; ++r) {
-      double s = 0;
-      for (int64_t c = 0; c < proba.cols; ++c) s += proba(r, c);
-      ASSERT_NEAR(s, 1.0, 1e-12);
-    }
+    expect_rows_sum_to_one(clf.predict_proba(x));
   }
 }
 

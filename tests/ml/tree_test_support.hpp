@@ -50,4 +50,32 @@ using testing::cross_validate;
 using testing::Dataset;
 using testing::load_dataset;
 
+// Mean cross-validated score of `algorithm` (scikit-learn's default hyperparameters,
+// random_state=0) on the folds of tests/fixtures/ml/trees/cv.txt, expected at least
+// scikit-learn's score there minus 1 percentage point (accuracy) or 0.01 (R²).
+inline void expect_cv_close_to_scikit_learn(const std::string& algorithm,
+                                            const std::string& dataset) {
+  static const auto* cv = new std::map<std::string, Matrix>(load_fixture("cv.txt"));
+  const bool classification = dataset != "diabetes";
+  const Algorithm& algo = find_algorithm(algorithm);
+  const double ours =
+      cross_validate(load_dataset(dataset, classification), cv->at("folds_" + dataset).data,
+                     classification, [&](const Matrix& x, const Vector& y, const Matrix& x_test) {
+                       ParamMap params(std::map<std::string, std::string>{{"random_state", "0"}});
+                       return algo.fit(params, x, &y)->predict(x_test);
+                     });
+  const double theirs = cv->at("score_" + algorithm + "_" + dataset).data[0];
+  std::printf("  %-32s %-14s ember %.4f  scikit-learn %.4f\n", algorithm.c_str(), dataset.c_str(),
+              ours, theirs);
+  EXPECT_GE(ours, theirs - 0.01) << algorithm << " on " << dataset;
+}
+
+inline void expect_rows_sum_to_one(const Matrix& proba) {
+  for (int64_t r = 0; r < proba.rows; ++r) {
+    double sum = 0;
+    for (int64_t c = 0; c < proba.cols; ++c) sum += proba(r, c);
+    ASSERT_NEAR(sum, 1.0, 1e-12) << "row " << r;
+  }
+}
+
 }  // namespace ember::ml::tree_test
