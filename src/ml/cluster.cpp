@@ -479,30 +479,6 @@ AgglomerativeModel AgglomerativeModel::load(ArchiveReader& in) {
 
 namespace {
 
-class DBSCANFitted final : public FittedModel {
- public:
-  explicit DBSCANFitted(DBSCANModel m) : m_(std::move(m)) {}
-  std::string algorithm() const override { return "DBSCAN"; }
-  int64_t n_features() const override { return m_.n_features(); }
-  Vector predict(const Matrix& x) const override { return m_.predict(x); }
-  void save(ArchiveWriter& out) const override { m_.save(out); }
-
- private:
-  DBSCANModel m_;
-};
-
-class AgglomerativeFitted final : public FittedModel {
- public:
-  explicit AgglomerativeFitted(AgglomerativeModel m) : m_(std::move(m)) {}
-  std::string algorithm() const override { return "AgglomerativeClustering"; }
-  int64_t n_features() const override { return m_.n_features(); }
-  Vector predict(const Matrix& x) const override { return m_.predict(x); }
-  void save(ArchiveWriter& out) const override { m_.save(out); }
-
- private:
-  AgglomerativeModel m_;
-};
-
 const AlgorithmRegistrar dbscan_registrar{
     Algorithm{"DBSCAN", Task::Clustering, false,
               [](ParamMap& p, const Matrix& x, const Vector*) -> std::unique_ptr<FittedModel> {
@@ -515,25 +491,22 @@ const AlgorithmRegistrar dbscan_registrar{
                 const auto pv = p.get_optional_double("p", std::nullopt);
                 params.p = pv.value_or(2);
                 p.finish("DBSCAN");
-                return std::make_unique<DBSCANFitted>(DBSCAN{params}.fit(x));
+                return std::make_unique<ModelAdapter<DBSCANModel>>("DBSCAN", DBSCAN{params}.fit(x));
               },
-              [](ArchiveReader& in) -> std::unique_ptr<FittedModel> {
-                return std::make_unique<DBSCANFitted>(DBSCANModel::load(in));
-              }}};
+              adapter_loader<DBSCANModel>("DBSCAN")}};
 
-const AlgorithmRegistrar agglomerative_registrar{Algorithm{
-    "AgglomerativeClustering", Task::Clustering, false,
-    [](ParamMap& p, const Matrix& x, const Vector*) -> std::unique_ptr<FittedModel> {
-      AgglomerativeParams params;
-      params.n_clusters = p.get_int("n_clusters", 2);
-      params.linkage = p.get_string("linkage", "ward");
-      params.metric = p.get_string("metric", "euclidean");
-      p.finish("AgglomerativeClustering");
-      return std::make_unique<AgglomerativeFitted>(AgglomerativeClustering{params}.fit(x));
-    },
-    [](ArchiveReader& in) -> std::unique_ptr<FittedModel> {
-      return std::make_unique<AgglomerativeFitted>(AgglomerativeModel::load(in));
-    }}};
+const AlgorithmRegistrar agglomerative_registrar{
+    Algorithm{"AgglomerativeClustering", Task::Clustering, false,
+              [](ParamMap& p, const Matrix& x, const Vector*) -> std::unique_ptr<FittedModel> {
+                AgglomerativeParams params;
+                params.n_clusters = p.get_int("n_clusters", 2);
+                params.linkage = p.get_string("linkage", "ward");
+                params.metric = p.get_string("metric", "euclidean");
+                p.finish("AgglomerativeClustering");
+                return std::make_unique<ModelAdapter<AgglomerativeModel>>(
+                    "AgglomerativeClustering", AgglomerativeClustering{params}.fit(x));
+              },
+              adapter_loader<AgglomerativeModel>("AgglomerativeClustering")}};
 
 }  // namespace
 

@@ -573,36 +573,6 @@ TruncatedSVDModel TruncatedSVDModel::load(ArchiveReader& in) {
 
 namespace {
 
-class PCAFitted final : public FittedModel {
- public:
-  explicit PCAFitted(PCAModel m) : m_(std::move(m)) {}
-  std::string algorithm() const override { return "PCA"; }
-  int64_t n_features() const override { return m_.n_features(); }
-  Vector predict(const Matrix&) const override {
-    throw Error("PCA is a transformer; use transform");
-  }
-  Matrix transform(const Matrix& x) const override { return m_.transform(x); }
-  void save(ArchiveWriter& out) const override { m_.save(out); }
-
- private:
-  PCAModel m_;
-};
-
-class TruncatedSVDFitted final : public FittedModel {
- public:
-  explicit TruncatedSVDFitted(TruncatedSVDModel m) : m_(std::move(m)) {}
-  std::string algorithm() const override { return "TruncatedSVD"; }
-  int64_t n_features() const override { return m_.n_features(); }
-  Vector predict(const Matrix&) const override {
-    throw Error("TruncatedSVD is a transformer; use transform");
-  }
-  Matrix transform(const Matrix& x) const override { return m_.transform(x); }
-  void save(ArchiveWriter& out) const override { m_.save(out); }
-
- private:
-  TruncatedSVDModel m_;
-};
-
 uint64_t seed_param(ParamMap& p) {
   const auto seed = p.get_optional_int("random_state", std::nullopt);
   if (seed && *seed < 0) throw Error("random_state must be a non-negative integer or None");
@@ -634,11 +604,9 @@ const AlgorithmRegistrar pca_registrar{
                 params.n_oversamples = p.get_int("n_oversamples", 10);
                 params.random_state = seed_param(p);
                 p.finish("PCA");
-                return std::make_unique<PCAFitted>(PCA{params}.fit(x));
+                return std::make_unique<ModelAdapter<PCAModel>>("PCA", PCA{params}.fit(x));
               },
-              [](ArchiveReader& in) -> std::unique_ptr<FittedModel> {
-                return std::make_unique<PCAFitted>(PCAModel::load(in));
-              }}};
+              adapter_loader<PCAModel>("PCA")}};
 
 const AlgorithmRegistrar truncated_svd_registrar{
     Algorithm{"TruncatedSVD", Task::Transform, false,
@@ -650,11 +618,10 @@ const AlgorithmRegistrar truncated_svd_registrar{
                 params.n_oversamples = p.get_int("n_oversamples", 10);
                 params.random_state = seed_param(p);
                 p.finish("TruncatedSVD");
-                return std::make_unique<TruncatedSVDFitted>(TruncatedSVD{params}.fit(x));
+                return std::make_unique<ModelAdapter<TruncatedSVDModel>>(
+                    "TruncatedSVD", TruncatedSVD{params}.fit(x));
               },
-              [](ArchiveReader& in) -> std::unique_ptr<FittedModel> {
-                return std::make_unique<TruncatedSVDFitted>(TruncatedSVDModel::load(in));
-              }}};
+              adapter_loader<TruncatedSVDModel>("TruncatedSVD")}};
 
 }  // namespace
 

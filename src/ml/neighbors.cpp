@@ -702,52 +702,25 @@ KNeighborsParams parse_knn_params(ParamMap& p, const char* name) {
   return params;
 }
 
-class KNNClassifierFitted final : public FittedModel {
- public:
-  explicit KNNClassifierFitted(KNeighborsClassifierModel m) : m_(std::move(m)) {}
-  std::string algorithm() const override { return "KNeighborsClassifier"; }
-  int64_t n_features() const override { return m_.n_features(); }
-  Vector predict(const Matrix& x) const override { return m_.predict(x); }
-  Matrix predict_proba(const Matrix& x) const override { return m_.predict_proba(x); }
-  void save(ArchiveWriter& out) const override { m_.save(out); }
-
- private:
-  KNeighborsClassifierModel m_;
-};
-
-class KNNRegressorFitted final : public FittedModel {
- public:
-  explicit KNNRegressorFitted(KNeighborsRegressorModel m) : m_(std::move(m)) {}
-  std::string algorithm() const override { return "KNeighborsRegressor"; }
-  int64_t n_features() const override { return m_.n_features(); }
-  Vector predict(const Matrix& x) const override { return m_.predict(x); }
-  void save(ArchiveWriter& out) const override { m_.save(out); }
-
- private:
-  KNeighborsRegressorModel m_;
-};
-
-const AlgorithmRegistrar knn_classifier_registrar{Algorithm{
-    "KNeighborsClassifier", Task::Classification, true,
-    [](ParamMap& p, const Matrix& x, const Vector* y) -> std::unique_ptr<FittedModel> {
-      const KNeighborsParams params = parse_knn_params(p, "KNeighborsClassifier");
-      if (y == nullptr) throw Error("KNeighborsClassifier needs targets");
-      return std::make_unique<KNNClassifierFitted>(KNeighborsClassifier{params}.fit(x, *y));
-    },
-    [](ArchiveReader& in) -> std::unique_ptr<FittedModel> {
-      return std::make_unique<KNNClassifierFitted>(KNeighborsClassifierModel::load(in));
-    }}};
+const AlgorithmRegistrar knn_classifier_registrar{
+    Algorithm{"KNeighborsClassifier", Task::Classification, true,
+              [](ParamMap& p, const Matrix& x, const Vector* y) -> std::unique_ptr<FittedModel> {
+                const KNeighborsParams params = parse_knn_params(p, "KNeighborsClassifier");
+                if (y == nullptr) throw Error("KNeighborsClassifier needs targets");
+                return std::make_unique<ModelAdapter<KNeighborsClassifierModel>>(
+                    "KNeighborsClassifier", KNeighborsClassifier{params}.fit(x, *y));
+              },
+              adapter_loader<KNeighborsClassifierModel>("KNeighborsClassifier")}};
 
 const AlgorithmRegistrar knn_regressor_registrar{
     Algorithm{"KNeighborsRegressor", Task::Regression, false,
               [](ParamMap& p, const Matrix& x, const Vector* y) -> std::unique_ptr<FittedModel> {
                 const KNeighborsParams params = parse_knn_params(p, "KNeighborsRegressor");
                 if (y == nullptr) throw Error("KNeighborsRegressor needs targets");
-                return std::make_unique<KNNRegressorFitted>(KNeighborsRegressor{params}.fit(x, *y));
+                return std::make_unique<ModelAdapter<KNeighborsRegressorModel>>(
+                    "KNeighborsRegressor", KNeighborsRegressor{params}.fit(x, *y));
               },
-              [](ArchiveReader& in) -> std::unique_ptr<FittedModel> {
-                return std::make_unique<KNNRegressorFitted>(KNeighborsRegressorModel::load(in));
-              }}};
+              adapter_loader<KNeighborsRegressorModel>("KNeighborsRegressor")}};
 
 }  // namespace
 

@@ -1153,31 +1153,6 @@ SVMCommonParams parse_common(ParamMap& p) {
   return c;
 }
 
-class SVCFitted final : public FittedModel {
- public:
-  explicit SVCFitted(SVCModel m) : m_(std::move(m)) {}
-  std::string algorithm() const override { return "SVC"; }
-  int64_t n_features() const override { return m_.n_features(); }
-  Vector predict(const Matrix& x) const override { return m_.predict(x); }
-  Matrix predict_proba(const Matrix& x) const override { return m_.predict_proba(x); }
-  void save(ArchiveWriter& out) const override { m_.save(out); }
-
- private:
-  SVCModel m_;
-};
-
-class SVRFitted final : public FittedModel {
- public:
-  explicit SVRFitted(SVRModel m) : m_(std::move(m)) {}
-  std::string algorithm() const override { return "SVR"; }
-  int64_t n_features() const override { return m_.n_features(); }
-  Vector predict(const Matrix& x) const override { return m_.predict(x); }
-  void save(ArchiveWriter& out) const override { m_.save(out); }
-
- private:
-  SVRModel m_;
-};
-
 const AlgorithmRegistrar svc_registrar{Algorithm{
     "SVC", Task::Classification, true,
     [](ParamMap& p, const Matrix& x, const Vector* y) -> std::unique_ptr<FittedModel> {
@@ -1201,11 +1176,9 @@ const AlgorithmRegistrar svc_registrar{Algorithm{
       params.random_state = seed ? static_cast<uint64_t>(*seed) : 0;
       p.finish("SVC");
       if (y == nullptr) throw Error("SVC needs targets");
-      return std::make_unique<SVCFitted>(SVC{params}.fit(x, *y));
+      return std::make_unique<ModelAdapter<SVCModel>>("SVC", SVC{params}.fit(x, *y));
     },
-    [](ArchiveReader& in) -> std::unique_ptr<FittedModel> {
-      return std::make_unique<SVCFitted>(SVCModel::load(in));
-    }}};
+    adapter_loader<SVCModel>("SVC")}};
 
 const AlgorithmRegistrar svr_registrar{
     Algorithm{"SVR", Task::Regression, false,
@@ -1215,11 +1188,9 @@ const AlgorithmRegistrar svr_registrar{
                 params.epsilon = p.get_double("epsilon", 0.1);
                 p.finish("SVR");
                 if (y == nullptr) throw Error("SVR needs targets");
-                return std::make_unique<SVRFitted>(SVR{params}.fit(x, *y));
+                return std::make_unique<ModelAdapter<SVRModel>>("SVR", SVR{params}.fit(x, *y));
               },
-              [](ArchiveReader& in) -> std::unique_ptr<FittedModel> {
-                return std::make_unique<SVRFitted>(SVRModel::load(in));
-              }}};
+              adapter_loader<SVRModel>("SVR")}};
 
 }  // namespace
 
