@@ -452,39 +452,34 @@ struct WordPiece : Model {
   size_t longest_start = 0, longest_continuation = 0;  // byte lengths of the longest keys
   WordCache cache;
 
-  void tokenize(std::string_view text, std::vector<Token>& out) const override {
+  // The word's (id, byte length) tokens, from the cache or computed and cached; valid until the
+  // next lookup on this thread.
+  const WordCache::Value& word_tokens(std::string_view text) const {
+    if (const WordCache::Value* hit = cache.find(text)) return *hit;
     thread_local WordCache::Value word;
-    if (cache.get(text, word)) {
-      size_t off = 0;
-      for (auto [id, len] : word) {
-        out.push_back({id, std::string(*vocab.token(id)), off, off + len});
-        off += len;
-      }
-      return;
-    }
-    size_t first = out.size();
-    tokenize_uncached(text, out);
-    word.clear();
-    for (size_t k = first; k < out.size(); ++k)
-      word.push_back({out[k].id, static_cast<uint32_t>(out[k].end - out[k].start)});
+    tokenize_uncached(text, word);
     cache.put(text, word);
+    return word;
+  }
+  void tokenize(std::string_view text, std::vector<Token>& out) const override {
+    size_t off = 0;
+    for (auto [id, len] : word_tokens(text)) {
+      out.push_back({id, std::string(*vocab.token(id)), off, off + len});
+      off += len;
+    }
   }
   void tokenize_ids(std::string_view text, std::vector<uint32_t>& out) const override {
-    if (const WordCache::Value* hit = cache.find(text)) {
-      for (auto [id, len] : *hit) out.push_back(id);
-      return;
-    }
-    Model::tokenize_ids(text, out);  // fills the cache
+    for (auto [id, len] : word_tokens(text)) out.push_back(id);
   }
 
-  void tokenize_uncached(std::string_view text, std::vector<Token>& out) const {
+  void tokenize_uncached(std::string_view text, WordCache::Value& out) const {
+    out.clear();
     auto unk_token = [&]() {
       auto id = vocab.find(unk);
       if (!id) fail("WordPiece: unk_token '" + unk + "' missing from the vocabulary");
-      out.push_back({*id, unk, 0, text.size()});
+      out.assign(1, {*id, static_cast<uint32_t>(text.size())});
     };
     if (count_chars(text) > max_chars) return unk_token();
-    size_t first = out.size();
     size_t start = 0;
     while (start < text.size()) {
       // Keys longer than the longest vocabulary entry cannot match: start below that length,
@@ -500,7 +495,7 @@ struct WordPiece : Model {
         std::string_view sub = text.substr(start, end - start);
         auto id = start > 0 ? continuation.find(sub) : vocab.find(sub);
         if (id) {
-          out.push_back({*id, std::string(*vocab.token(*id)), start, end});
+          out.push_back({*id, static_cast<uint32_t>(end - start)});
           found = true;
           break;
         }
@@ -509,10 +504,7 @@ struct WordPiece : Model {
         while (e > start && (static_cast<unsigned char>(text[e]) & 0xC0) == 0x80) --e;
         end = e;
       }
-      if (!found) {
-        out.resize(first);
-        return unk_token();
-      }
+      if (!found) return unk_token();
       start = end;
     }
   }
@@ -554,27 +546,41 @@ struct WordLevel : Model {
   size_t vocab_size() const override { return vocab.map.size(); }
 };
 
-// Byte trie for the Unigram lattice: node -> children stored as a flat hash of (node, byte).
-struct ByteTrie {
-  std::unordered_map<uint64_t, uint32_t> edges;
-  std::vector<int64_t> value;  // piece id at node, -1 if none
-  ByteTrie() { value.push_back(-1); }
+// Byte trie for the Unigram lattice: node -> children keyed by (node, byte). The lattice probes
+// one edge per input byte and position, so the edges end up in an open-addressing table (one
+// cache line per probe) rather than a node-based hash map.
+class ByteTrie {
+ public:
+  ByteTrie() { value_.push_back(-1); }
   void insert(std::string_view s, uint32_t id) {
     uint32_t node = 0;
     for (char ch : s) {
-      uint64_t key = (uint64_t(node) << 8) | static_cast<unsigned char>(ch);
-      auto it = edges.find(key);
-      if (it == edges.end()) {
-        auto next = static_cast<uint32_t>(value.size());
-        value.push_back(-1);
-        edges.emplace(key, next);
-        node = next;
-      } else {
-        node = it->second;
-      }
+      auto [it, added] = building_.try_emplace(key(node, ch), static_cast<uint32_t>(value_.size()));
+      if (added) value_.push_back(-1);
+      node = it->second;
     }
-    if (value[node] < 0) value[node] = id;
+    if (value_[node] < 0) value_[node] = id;
   }
+  // Call once every piece is inserted.
+  void freeze() {
+    edges_.reserve(building_.size());
+    for (auto [k, child] : building_) edges_.put(k, 0, child);
+    building_ = {};
+  }
+  // The child of node along byte ch, or 0 (the root is nobody's child) when there is none.
+  uint32_t child(uint32_t node, char ch) const {
+    const MergeMap::Slot* slot = edges_.get(key(node, ch));
+    return slot ? slot->id : 0;
+  }
+  int64_t value(uint32_t node) const { return value_[node]; }  // piece id at node, -1 if none
+
+ private:
+  static uint64_t key(uint32_t node, char ch) {
+    return (uint64_t(node) << 8) | static_cast<unsigned char>(ch);
+  }
+  std::unordered_map<uint64_t, uint32_t> building_;
+  MergeMap edges_;  // (node, byte) -> child, in the slot's id
+  std::vector<int64_t> value_;
 };
 
 struct Unigram : Model {
@@ -602,10 +608,9 @@ struct Unigram : Model {
       size_t mblen = utf8_len(static_cast<unsigned char>(s[start]));
       uint32_t node = 0;
       for (size_t k = start; k < s.size(); ++k) {
-        auto it = trie.edges.find((uint64_t(node) << 8) | static_cast<unsigned char>(s[k]));
-        if (it == trie.edges.end()) break;
-        node = it->second;
-        int64_t id = trie.value[node];
+        node = trie.child(node, s[k]);
+        if (node == 0) break;
+        int64_t id = trie.value(node);
         if (id < 0) continue;
         size_t key_pos = k + 1;
         double cand = pieces[static_cast<size_t>(id)].second + here;
@@ -646,43 +651,49 @@ struct Unigram : Model {
     std::reverse(result.begin(), result.end());
   }
 
-  void tokenize(std::string_view text, std::vector<Token>& out) const override {
+  // Calls on_token(id, token, byte offset, byte length) for each token of text (token is valid
+  // only during the call). A fused unknown span
+  // may still be a vocabulary piece (it is looked up by text), else byte fallback spells it
+  // with byte tokens (each covering the whole span) when the vocabulary has them all.
+  template <class F>
+  void for_each_token(std::string_view text, F on_token) const {
     if (text.empty()) return;
-    thread_local WordCache::Value word;
-    if (!cache.get(text, word)) {
-      encode(text, word);
-      cache.put(text, word);
+    const WordCache::Value* word = cache.find(text);
+    if (!word) {
+      thread_local WordCache::Value fresh;
+      encode(text, fresh);
+      cache.put(text, fresh);
+      word = &fresh;
     }
     size_t off = 0;
-    for (auto [tag, len] : word) {
-      std::string_view piece = text.substr(off, len);
-      bool unknown = (tag & 0x80000000u) != 0;
+    for (auto [tag, len] : *word) {
       uint32_t id = tag & 0x7FFFFFFFu;
-      if (unknown) {
-        // The fused unknown span may still be a vocabulary piece (it is looked up by text).
-        auto it = ids.find(piece);
-        if (it != ids.end()) {
-          out.push_back({it->second, std::string(piece), off, off + len});
-        } else {
-          bool done = false;
-          if (byte_fallback) {
-            bool all = true;
-            for (char ch : piece) all &= ids.count(byte_token(static_cast<unsigned char>(ch))) > 0;
-            if (all) {
-              for (char ch : piece) {
-                std::string bt = byte_token(static_cast<unsigned char>(ch));
-                out.push_back({ids.find(bt)->second, bt, off, off + len});
-              }
-              done = true;
-            }
+      if (tag & 0x80000000u) {
+        std::string_view piece = text.substr(off, len);
+        if (auto it = ids.find(piece); it != ids.end()) {
+          id = it->second;
+        } else if (byte_fallback && std::all_of(piece.begin(), piece.end(), [&](char ch) {
+                     return ids.count(byte_token(static_cast<unsigned char>(ch))) > 0;
+                   })) {
+          for (char ch : piece) {
+            std::string bt = byte_token(static_cast<unsigned char>(ch));
+            on_token(ids.find(bt)->second, std::string_view(bt), off, len);
           }
-          if (!done) out.push_back({id, std::string(piece), off, off + len});
+          off += len;
+          continue;
         }
-      } else {
-        out.push_back({id, std::string(piece), off, off + len});
       }
+      on_token(id, text.substr(off, len), off, len);
       off += len;
     }
+  }
+  void tokenize(std::string_view text, std::vector<Token>& out) const override {
+    for_each_token(text, [&](uint32_t id, std::string_view token, size_t off, size_t len) {
+      out.push_back({id, std::string(token), off, off + len});
+    });
+  }
+  void tokenize_ids(std::string_view text, std::vector<uint32_t>& out) const override {
+    for_each_token(text, [&](uint32_t id, std::string_view, size_t, size_t) { out.push_back(id); });
   }
   std::optional<uint32_t> token_to_id(std::string_view t) const override {
     auto it = ids.find(t);
@@ -712,15 +723,19 @@ std::unique_ptr<Model> make_bpe(std::vector<std::pair<std::string, uint32_t>> vo
   m->merges.reserve(merges.size());
   for (size_t r = 0; r < merges.size(); ++r) {
     const auto& [a, b] = merges[r];
-    std::string ctx = "model.merges[" + std::to_string(r) + "]";
+    // Built only for an error: a real vocabulary has 50k-250k merges.
+    auto bad = [&](const std::string& what) {
+      fail("model.merges[" + std::to_string(r) + "]: " + what);
+    };
     auto ia = m->vocab.find(a);
-    if (!ia) fail(ctx + ": token '" + a + "' is not in the vocabulary");
+    if (!ia) bad("token '" + a + "' is not in the vocabulary");
     auto ib = m->vocab.find(b);
-    if (!ib) fail(ctx + ": token '" + b + "' is not in the vocabulary");
-    if (b.size() < prefix_len) fail(ctx + ": token '" + b + "' is shorter than the prefix");
-    std::string merged = a + b.substr(prefix_len);
+    if (!ib) bad("token '" + b + "' is not in the vocabulary");
+    if (b.size() < prefix_len) bad("token '" + b + "' is shorter than the prefix");
+    std::string merged = a;
+    merged.append(b, prefix_len);
     auto in = m->vocab.find(merged);
-    if (!in) fail(ctx + ": merged token '" + merged + "' is not in the vocabulary");
+    if (!in) bad("merged token '" + merged + "' is not in the vocabulary");
     m->merges.put(pack(*ia, *ib), static_cast<uint32_t>(r), *in);
   }
   m->build_char_ids();
@@ -761,6 +776,7 @@ std::unique_ptr<Model> make_unigram(std::vector<std::pair<std::string, double>> 
   }
   // Duplicate pieces resolve to their last id, as in the reference.
   for (const auto& [p, score] : m->pieces) m->trie.insert(p, m->ids.find(p)->second);
+  m->trie.freeze();
   if (m->pieces.empty()) m->min_score = 0.0;
   return m;
 }
