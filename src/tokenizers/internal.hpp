@@ -77,6 +77,7 @@ class Regex {
   // Finds the next match at or after pos; advances pos past it.
   bool next_match(std::string_view text, size_t& pos, size_t& start, size_t& end) const;
   void* code_ = nullptr;  // pcre2_code*
+  std::string literal_;   // a non-empty literal pattern, searched without PCRE2
 };
 
 // ---- NormalizedString ----------------------------------------------------------------------
@@ -255,9 +256,40 @@ void kept_ranges(MatchList& matches, SplitBehavior behavior, bool invert,
 void split_by_matches(const NormalizedString& ns, MatchList& matches, SplitBehavior behavior,
                       bool invert, std::vector<NormalizedString>& out);
 
-// Unicode normalization of plain text, for the ids-only path: false when text is already
-// normalized (out untouched), else true with the result in out.
+// ---- Plain-text steps (the ids-only path) ---------------------------------------------------
+// Each returns false when it leaves text unchanged (out untouched), else true with the result in
+// out, like Normalizer::normalize_text.
+
+// Unicode normalization.
 bool unicode_normalize_text(std::string_view text, bool compose, bool compat, std::string& out);
+// Rust's str::to_lowercase, as NormalizedString::lowercase.
+bool lowercase_text(std::string_view text, std::string& out);
+// The byte range strip() keeps.
+std::pair<size_t, size_t> strip_range(std::string_view s, bool left, bool right);
+
+// Rewrites text char by char: chars where touches(c) are replaced by what replace(c, out)
+// appends (possibly nothing); runs of untouched chars are copied as they are, and not at all
+// when nothing is touched.
+template <class Touches, class Replace>
+bool rewrite_chars(std::string_view text, std::string& out, Touches touches, Replace replace) {
+  bool changed = false;
+  size_t copied = 0, i = 0;
+  while (i < text.size()) {
+    size_t b = i;
+    char32_t c = decode_utf8(text, i);
+    if (!touches(c)) continue;
+    if (!changed) {
+      out.clear();
+      out.reserve(text.size() + text.size() / 8 + 8);
+      changed = true;
+    }
+    out.append(text.substr(copied, b - copied));
+    replace(c, out);
+    copied = i;
+  }
+  if (changed) out.append(text.substr(copied));
+  return changed;
+}
 
 // Thread-local objects handed out in stack order: a step that streams its output to the next
 // steps keeps its own scratch alive while they (or a nested step of the same kind) use theirs,
@@ -301,6 +333,35 @@ class PieceSink {
  private:
   void* obj_;
   void (*call_)(void*, std::string_view);
+};
+
+// Chains plain-text steps (each step(in, out) -> changed, as above) over two buffers, the
+// caller's result and a scratch one, so a chain allocates nothing once warm.
+class TextSteps {
+ public:
+  TextSteps(std::string_view text, std::string& out) : cur_(text), out_(out) {}
+  TextSteps(const TextSteps&) = delete;
+  TextSteps& operator=(const TextSteps&) = delete;
+  template <class Step>
+  void apply(Step&& step) {
+    std::string& dst = where_ == In::Out ? *tmp_ : out_;
+    if (step(cur_, dst)) {
+      cur_ = dst;
+      where_ = where_ == In::Out ? In::Tmp : In::Out;
+    }
+  }
+  // false when no step changed the text, else true with the result in out.
+  bool finish() {
+    if (where_ == In::Tmp) out_.swap(*tmp_);
+    return where_ != In::Text;
+  }
+
+ private:
+  enum class In { Text, Out, Tmp };
+  std::string_view cur_;
+  std::string& out_;
+  Scratch<std::string> tmp_;
+  In where_ = In::Text;
 };
 
 struct Token {

@@ -179,6 +179,11 @@ static std::string translate_pattern(const std::string& p) {
 }
 
 Regex::Regex(const std::string& pattern, bool literal) {
+  if (literal && !pattern.empty()) {
+    // Both pattern and text are valid UTF-8, so every byte match starts on a char boundary.
+    literal_ = pattern;
+    return;
+  }
   std::string translated = literal ? pattern : translate_pattern(pattern);
   int err = 0;
   PCRE2_SIZE err_off = 0;
@@ -206,8 +211,18 @@ struct MatchData {
 }  // namespace
 
 bool Regex::next_match(std::string_view text, size_t& pos, size_t& start, size_t& end) const {
-  thread_local MatchData md;
   if (pos > text.size()) return false;
+  if (!literal_.empty()) {
+    size_t at = text.find(literal_, pos);
+    if (at == std::string_view::npos) {
+      pos = text.size() + 1;
+      return false;
+    }
+    start = at;
+    end = pos = at + literal_.size();
+    return true;
+  }
+  thread_local MatchData md;
   int rc = pcre2_match(static_cast<pcre2_code*>(code_), reinterpret_cast<PCRE2_SPTR>(text.data()),
                        text.size(), pos, PCRE2_NO_UTF_CHECK, md.data, nullptr);
   if (rc < 0) {
@@ -464,24 +479,44 @@ void NormalizedString::lowercase() {
   align = std::move(out_align);
 }
 
-void NormalizedString::strip(bool left, bool right) {
-  size_t b = 0, e = normalized.size();
+bool lowercase_text(std::string_view text, std::string& out) {
+  thread_local std::vector<char32_t> lower;
+  return rewrite_chars(
+      text, out, [](char32_t c) { return c >= 0x80 || (c >= 'A' && c <= 'Z'); },
+      [](char32_t c, std::string& o) {
+        if (c < 0x80) {
+          o += static_cast<char>(c + 32);
+          return;
+        }
+        lower.clear();
+        to_lowercase(c, lower);
+        for (char32_t l : lower) append_utf8(o, l);
+      });
+}
+
+std::pair<size_t, size_t> strip_range(std::string_view s, bool left, bool right) {
+  size_t b = 0, e = s.size();
   if (left) {
     while (b < e) {
       size_t j = b;
-      if (!is_whitespace(decode_utf8(normalized, j))) break;
+      if (!is_whitespace(decode_utf8(s, j))) break;
       b = j;
     }
   }
   if (right) {
     while (e > b) {
       size_t j = e - 1;
-      while (j > b && (static_cast<unsigned char>(normalized[j]) & 0xC0) == 0x80) --j;
+      while (j > b && (static_cast<unsigned char>(s[j]) & 0xC0) == 0x80) --j;
       size_t k = j;
-      if (!is_whitespace(decode_utf8(normalized, k))) break;
+      if (!is_whitespace(decode_utf8(s, k))) break;
       e = j;
     }
   }
+  return {b, e};
+}
+
+void NormalizedString::strip(bool left, bool right) {
+  auto [b, e] = strip_range(normalized, left, right);
   if (b == 0 && e == normalized.size()) return;
   normalized = normalized.substr(b, e - b);
   AlignVec kept;

@@ -21,6 +21,18 @@ bool is_chinese_char(char32_t c) {
          (c >= 0xF900 && c <= 0xFAFF) || (c >= 0x2F800 && c <= 0x2FA1F);
 }
 
+// What clean_text does to one char.
+enum class CleanAction { Keep, Drop, Space };
+CleanAction bert_clean_action(char32_t c) {
+  bool control = !(c == '\t' || c == '\n' || c == '\r') && is_other_category(c);
+  if (c == 0 || c == 0xFFFD || control) return CleanAction::Drop;
+  return is_whitespace(c) ? CleanAction::Space : CleanAction::Keep;
+}
+
+bool strip_nonspacing_marks_text(std::string_view text, std::string& out) {
+  return rewrite_chars(text, out, is_mark_nonspacing, [](char32_t, std::string&) {});
+}
+
 struct BertNormalizer : Normalizer {
   bool clean_text = true, handle_chinese = true, strip_accents = true, lowercase = true;
 
@@ -31,10 +43,9 @@ struct BertNormalizer : Normalizer {
     size_t out = 0, i = 0;
     while (i < text.size()) {
       size_t b = i;
-      char32_t c = decode_utf8(text, i);
-      bool control = !(c == '\t' || c == '\n' || c == '\r') && is_other_category(c);
-      if (c == 0 || c == 0xFFFD || control) continue;
-      if (is_whitespace(c)) {
+      CleanAction action = bert_clean_action(decode_utf8(text, i));
+      if (action == CleanAction::Drop) continue;
+      if (action == CleanAction::Space) {
         // Every White_Space char is one to three bytes; it becomes one ' '.
         text[out] = ' ';
         ns.align[out] = ns.align[b];
@@ -77,6 +88,45 @@ struct BertNormalizer : Normalizer {
     }
     if (lowercase) ns.lowercase();
   }
+  bool text_only() const override { return true; }
+  bool normalize_text(std::string_view text, std::string& out) const override {
+    TextSteps steps(text, out);
+    // Cleaning and spacing Chinese chars both act char by char (and a space is not Chinese), so
+    // one pass does both.
+    if (clean_text || handle_chinese) {
+      const bool clean = clean_text, chinese = handle_chinese;
+      auto action = [clean](char32_t c) {
+        return clean ? bert_clean_action(c) : CleanAction::Keep;
+      };
+      auto touches = [=](char32_t c) {
+        // ASCII: only control chars (\t, \n and \r become ' ', the rest go) change.
+        if (c < 0x80) return clean && (c < 0x20 || c == 0x7F);
+        CleanAction a = action(c);
+        return a != CleanAction::Keep || (chinese && is_chinese_char(c));
+      };
+      auto replace = [=](char32_t c, std::string& dst) {
+        CleanAction a = action(c);
+        if (a == CleanAction::Space) {
+          dst += ' ';
+        } else if (a == CleanAction::Keep) {
+          dst += ' ';
+          append_utf8(dst, c);
+          dst += ' ';
+        }
+      };
+      steps.apply([&](std::string_view in, std::string& o) {
+        return rewrite_chars(in, o, touches, replace);
+      });
+    }
+    if (strip_accents) {
+      steps.apply([](std::string_view in, std::string& o) {
+        return unicode_normalize_text(in, false, false, o);
+      });
+      steps.apply(strip_nonspacing_marks_text);
+    }
+    if (lowercase) steps.apply(lowercase_text);
+    return steps.finish();
+  }
 };
 
 struct UnicodeNormalizer : Normalizer {
@@ -96,17 +146,32 @@ struct UnicodeNormalizer : Normalizer {
 
 struct LowercaseNormalizer : Normalizer {
   void normalize(NormalizedString& ns) const override { ns.lowercase(); }
+  bool text_only() const override { return true; }
+  bool normalize_text(std::string_view text, std::string& out) const override {
+    return lowercase_text(text, out);
+  }
 };
 
 struct StripNormalizer : Normalizer {
   bool left, right;
   StripNormalizer(bool l, bool r) : left(l), right(r) {}
   void normalize(NormalizedString& ns) const override { ns.strip(left, right); }
+  bool text_only() const override { return true; }
+  bool normalize_text(std::string_view text, std::string& out) const override {
+    auto [b, e] = strip_range(text, left, right);
+    if (b == 0 && e == text.size()) return false;
+    out.assign(text.substr(b, e - b));
+    return true;
+  }
 };
 
 struct StripAccents : Normalizer {
   void normalize(NormalizedString& ns) const override {
     ns.filter([](char32_t c) { return !is_combining_mark(c); });
+  }
+  bool text_only() const override { return true; }
+  bool normalize_text(std::string_view text, std::string& out) const override {
+    return rewrite_chars(text, out, is_combining_mark, [](char32_t, std::string&) {});
   }
 };
 
@@ -118,6 +183,22 @@ struct ReplaceNormalizer : Normalizer {
     pattern->find_all(ns.normalized, matches);
     ns.replace_matches(matches, content);
   }
+  bool text_only() const override { return true; }
+  bool normalize_text(std::string_view text, std::string& out) const override {
+    bool changed = false;
+    size_t copied = 0;
+    pattern->for_each_match(text, [&](size_t b, size_t e) {
+      if (!changed) {
+        out.clear();
+        changed = true;
+      }
+      out.append(text.substr(copied, b - copied));
+      out += content;
+      copied = e;
+    });
+    if (changed) out.append(text.substr(copied));
+    return changed;
+  }
 };
 
 struct PrependNormalizer : Normalizer {
@@ -125,36 +206,55 @@ struct PrependNormalizer : Normalizer {
   void normalize(NormalizedString& ns) const override {
     if (!ns.empty()) ns.prepend(prepend);
   }
+  bool text_only() const override { return true; }
+  bool normalize_text(std::string_view text, std::string& out) const override {
+    if (text.empty() || prepend.empty()) return false;
+    out.assign(prepend);
+    out.append(text);
+    return true;
+  }
 };
+
+// Nmt drops some control chars and turns other ones (and a few invisible chars) into ' '.
+bool nmt_drops(char32_t c) {
+  return (c >= 0x0001 && c <= 0x0008) || c == 0x000B || (c >= 0x000E && c <= 0x001F) ||
+         c == 0x007F || c == 0x008F || c == 0x009F;
+}
+bool nmt_spaces(char32_t c) {
+  switch (c) {
+    case 0x0009:
+    case 0x000A:
+    case 0x000C:
+    case 0x000D:
+    case 0x1680:
+    case 0x200B:
+    case 0x200C:
+    case 0x200D:
+    case 0x200E:
+    case 0x200F:
+    case 0x2028:
+    case 0x2029:
+    case 0x2581:
+    case 0xFEFF:
+    case 0xFFFD:
+      return true;
+    default:
+      return false;
+  }
+}
 
 struct NmtNormalizer : Normalizer {
   void normalize(NormalizedString& ns) const override {
-    ns.filter([](char32_t c) {
-      return !((c >= 0x0001 && c <= 0x0008) || c == 0x000B || (c >= 0x000E && c <= 0x001F) ||
-               c == 0x007F || c == 0x008F || c == 0x009F);
-    });
-    ns.map([](char32_t c) -> char32_t {
-      switch (c) {
-        case 0x0009:
-        case 0x000A:
-        case 0x000C:
-        case 0x000D:
-        case 0x1680:
-        case 0x200B:
-        case 0x200C:
-        case 0x200D:
-        case 0x200E:
-        case 0x200F:
-        case 0x2028:
-        case 0x2029:
-        case 0x2581:
-        case 0xFEFF:
-        case 0xFFFD:
-          return ' ';
-        default:
-          return c;
-      }
-    });
+    ns.filter([](char32_t c) { return !nmt_drops(c); });
+    ns.map([](char32_t c) { return nmt_spaces(c) ? U' ' : c; });
+  }
+  bool text_only() const override { return true; }
+  bool normalize_text(std::string_view text, std::string& out) const override {
+    return rewrite_chars(
+        text, out, [](char32_t c) { return nmt_drops(c) || nmt_spaces(c); },
+        [](char32_t c, std::string& o) {
+          if (!nmt_drops(c)) o += ' ';
+        });
   }
 };
 
@@ -221,49 +321,77 @@ struct Precompiled : Normalizer {
     }
   }
 
-  void normalize(NormalizedString& ns) const override {
-    const std::string& s = ns.normalized;
+  // Walks s by grapheme clusters as SentencePiece does: a cluster shorter than 6 bytes is
+  // looked up whole, else (or when absent) char by char. Calls on_part(part, replacement) for
+  // each part in order, replacement being nullptr for a char the map leaves alone.
+  template <class F>
+  void for_each_part(std::string_view s, F on_part) const {
     if (s.empty()) return;
-    std::vector<CharChange> tr;
-    tr.reserve(s.size());
-    bool modified = false;
-    size_t g_start = 0;
-    utf8proc_int32_t state = 0;
-    size_t i = 0;
-    char32_t prev = decode_utf8(s, i);
     auto process = [&](std::string_view g) {
       if (g.size() < 6) {
-        if (auto norm = lookup(g)) {
-          modified = true;
-          replace(tr, g, *norm);
-          return;
-        }
+        if (auto norm = lookup(g)) return on_part(g, &*norm);
       }
       size_t k = 0;
       while (k < g.size()) {
         size_t b = k;
-        char32_t c = decode_utf8(g, k);
+        k += utf8_len(static_cast<unsigned char>(g[k]));
         std::string_view part = g.substr(b, k - b);
-        if (auto norm = lookup(part)) {
-          modified = true;
-          replace(tr, part, *norm);
-        } else {
-          tr.push_back({c, 0});
-        }
+        auto norm = lookup(part);
+        on_part(part, norm ? &*norm : nullptr);
       }
     };
+    size_t g_start = 0;
+    utf8proc_int32_t state = 0;
+    size_t i = 0;
+    char32_t prev = decode_utf8(s, i);
     while (i < s.size()) {
       size_t b = i;
       char32_t c = decode_utf8(s, i);
       if (utf8proc_grapheme_break_stateful(static_cast<utf8proc_int32_t>(prev),
                                            static_cast<utf8proc_int32_t>(c), &state)) {
-        process(std::string_view(s).substr(g_start, b - g_start));
+        process(s.substr(g_start, b - g_start));
         g_start = b;
       }
       prev = c;
     }
-    process(std::string_view(s).substr(g_start));
+    process(s.substr(g_start));
+  }
+
+  void normalize(NormalizedString& ns) const override {
+    std::vector<CharChange> tr;
+    tr.reserve(ns.normalized.size());
+    bool modified = false;
+    for_each_part(ns.normalized, [&](std::string_view part, const std::string_view* norm) {
+      if (norm) {
+        modified = true;
+        replace(tr, part, *norm);
+      } else {
+        size_t k = 0;
+        tr.push_back({decode_utf8(part, k), 0});
+      }
+    });
     if (modified) ns.transform(tr, 0);
+  }
+  bool text_only() const override { return true; }
+  bool normalize_text(std::string_view text, std::string& out) const override {
+    bool modified = false;
+    size_t copied = 0, pos = 0;
+    for_each_part(text, [&](std::string_view part, const std::string_view* norm) {
+      if (norm) {
+        if (!modified) {
+          out.clear();
+          modified = true;
+        }
+        out.append(text.substr(copied, pos - copied));
+        // Decoded and re-encoded, as transform() does with the chars of the replacement.
+        size_t k = 0;
+        while (k < norm->size()) append_utf8(out, decode_utf8(*norm, k));
+        copied = pos + part.size();
+      }
+      pos += part.size();
+    });
+    if (modified) out.append(text.substr(copied));
+    return modified;
   }
 };
 
@@ -302,15 +430,10 @@ struct SequenceNormalizer : Normalizer {
     return std::all_of(items.begin(), items.end(), [](const auto& n) { return n->text_only(); });
   }
   bool normalize_text(std::string_view text, std::string& out) const override {
-    bool changed = false;
-    std::string next;
-    for (const auto& n : items) {
-      if (n->normalize_text(changed ? std::string_view(out) : text, next)) {
-        out.swap(next);
-        changed = true;
-      }
-    }
-    return changed;
+    TextSteps steps(text, out);
+    for (const auto& n : items)
+      steps.apply([&](std::string_view in, std::string& o) { return n->normalize_text(in, o); });
+    return steps.finish();
   }
 };
 

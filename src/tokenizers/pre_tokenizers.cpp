@@ -65,14 +65,29 @@ void split_chars(NormalizedString&& piece, Pred pred, SplitBehavior behavior,
   split_by_matches(piece, m, behavior, false, out);
 }
 
-// split_chars on plain text (the ids-only path).
+// The pieces a behavior keeps from matches over piece (the ids-only path); m is consumed before
+// anything is emitted, so callers may keep it thread-local.
+void emit_kept_ranges(std::string_view piece, MatchList& m, SplitBehavior behavior, bool invert,
+                      PieceSink emit) {
+  Scratch<std::vector<std::pair<size_t, size_t>>> ranges;
+  kept_ranges(m, behavior, invert, *ranges);
+  for (auto [b, e] : *ranges) emit(piece.substr(b, e - b));
+}
+
+// split_chars on plain text.
 template <class Pred>
 void split_chars_text(std::string_view piece, Pred pred, SplitBehavior behavior, PieceSink emit) {
-  thread_local MatchList m;  // consumed before anything is emitted
-  Scratch<std::vector<std::pair<size_t, size_t>>> ranges;
+  thread_local MatchList m;
   find_char_matches(piece, pred, m);
-  kept_ranges(m, behavior, false, *ranges);
-  for (auto [b, e] : *ranges) emit(piece.substr(b, e - b));
+  emit_kept_ranges(piece, m, behavior, false, emit);
+}
+
+// A regex split on plain text.
+void split_regex_text(const Regex& re, std::string_view piece, SplitBehavior behavior, bool invert,
+                      PieceSink emit) {
+  thread_local MatchList m;
+  find_regex_matches(re, piece, m);
+  emit_kept_ranges(piece, m, behavior, invert, emit);
 }
 
 // The byte-level text of s: each byte becomes its char's UTF-8 (one or two bytes).
@@ -169,21 +184,48 @@ struct WhitespacePre : PreTokenizer {
     find_regex_matches(re, piece.normalized, m);
     split_by_matches(piece, m, SplitBehavior::Removed, true, out);
   }
+  bool text_only() const override { return true; }
+  void split_text(std::string_view piece, PieceSink emit) const override {
+    split_regex_text(re, piece, SplitBehavior::Removed, true, emit);
+  }
 };
 
 struct WhitespaceSplitPre : PreTokenizer {
   void split(NormalizedString&& piece, std::vector<NormalizedString>& out) const override {
     split_chars(std::move(piece), is_whitespace, SplitBehavior::Removed, out);
   }
+  bool text_only() const override { return true; }
+  void split_text(std::string_view piece, PieceSink emit) const override {
+    split_chars_text(piece, is_whitespace, SplitBehavior::Removed, emit);
+  }
 };
+
+// The words of BERT's pre-tokenizer, as byte ranges: whitespace separates (Removed), then each
+// punctuation char is a word of its own (Isolated). No char is both, so one pass does both
+// splits.
+template <class F>
+void for_each_bert_word(std::string_view s, F on_word) {
+  size_t word = 0, i = 0;
+  while (i < s.size()) {
+    size_t b = i;
+    char32_t c = decode_utf8(s, i);
+    bool space = is_whitespace(c);
+    if (!space && !is_bert_punctuation(c)) continue;
+    if (word < b) on_word(word, b);
+    if (!space) on_word(b, i);
+    word = i;
+  }
+  if (word < s.size()) on_word(word, s.size());
+}
 
 struct BertPre : PreTokenizer {
   void split(NormalizedString&& piece, std::vector<NormalizedString>& out) const override {
-    thread_local std::vector<NormalizedString> words;
-    words.clear();
-    split_chars(std::move(piece), is_whitespace, SplitBehavior::Removed, words);
-    for (auto& w : words)
-      split_chars(std::move(w), is_bert_punctuation, SplitBehavior::Isolated, out);
+    for_each_bert_word(piece.normalized,
+                       [&](size_t b, size_t e) { out.push_back(piece.slice(b, e)); });
+  }
+  bool text_only() const override { return true; }
+  void split_text(std::string_view piece, PieceSink emit) const override {
+    for_each_bert_word(piece, [&](size_t b, size_t e) { emit(piece.substr(b, e - b)); });
   }
 };
 
@@ -191,6 +233,10 @@ struct PunctuationPre : PreTokenizer {
   SplitBehavior behavior = SplitBehavior::Isolated;
   void split(NormalizedString&& piece, std::vector<NormalizedString>& out) const override {
     split_chars(std::move(piece), is_bert_punctuation, behavior, out);
+  }
+  bool text_only() const override { return true; }
+  void split_text(std::string_view piece, PieceSink emit) const override {
+    split_chars_text(piece, is_bert_punctuation, behavior, emit);
   }
 };
 
@@ -223,9 +269,21 @@ struct CharDelimiterPre : PreTokenizer {
   }
 };
 
+// Metaspace words as byte ranges: each starts at the text start or at a replacement char
+// (MergedWithNext on that char). rep is one valid UTF-8 char, so its byte matches are chars.
+template <class F>
+void for_each_metaspace_word(std::string_view s, std::string_view rep, F on_word) {
+  size_t word = 0;
+  for (size_t at = s.find(rep, 1); at != std::string_view::npos;
+       at = s.find(rep, at + rep.size())) {
+    on_word(word, at);
+    word = at;
+  }
+  if (word < s.size()) on_word(word, s.size());
+}
+
 struct MetaspacePre : PreTokenizer {
-  char32_t replacement = 0x2581;
-  std::string rep_str;
+  std::string rep_str;  // the replacement char
   enum class Prepend { Always, First, Never } scheme = Prepend::Always;
   bool split_words = true;
   void split(NormalizedString&& piece, std::vector<NormalizedString>& out) const override {
@@ -237,12 +295,35 @@ struct MetaspacePre : PreTokenizer {
     if (scheme == Prepend::Always && !starts) piece.prepend(rep_str);
     if (scheme == Prepend::First && !starts && piece.orig_start == 0) piece.prepend(rep_str);
     if (split_words) {
-      char32_t r = replacement;
-      split_chars(
-          std::move(piece), [r](char32_t c) { return c == r; }, SplitBehavior::MergedWithNext, out);
+      for_each_metaspace_word(piece.normalized, rep_str,
+                              [&](size_t b, size_t e) { out.push_back(piece.slice(b, e)); });
     } else {
       out.push_back(std::move(piece));
     }
+  }
+  // "first" depends on where the piece lies in the original text, which plain text lacks.
+  bool text_only() const override { return scheme != Prepend::First; }
+  void split_text(std::string_view piece, PieceSink emit) const override {
+    if (piece.empty()) return;
+    Scratch<std::string> text;
+    text->clear();
+    // Once spaces are replaced, the text starts with the replacement when the piece starts
+    // with a space or with the replacement itself.
+    bool prepend = scheme == Prepend::Always && piece.substr(0, 1) != " " &&
+                   piece.substr(0, rep_str.size()) != rep_str;
+    if (prepend) *text += rep_str;
+    for (char ch : piece) {
+      if (ch == ' ')
+        *text += rep_str;
+      else
+        *text += ch;
+    }
+    if (split_words)
+      for_each_metaspace_word(*text, rep_str, [&](size_t b, size_t e) {
+        emit(std::string_view(*text).substr(b, e - b));
+      });
+    else
+      emit(*text);
   }
 };
 
@@ -257,51 +338,66 @@ struct SplitPre : PreTokenizer {
   }
   bool text_only() const override { return true; }
   void split_text(std::string_view piece, PieceSink emit) const override {
-    thread_local MatchList m;
-    Scratch<std::vector<std::pair<size_t, size_t>>> ranges;
-    find_regex_matches(*pattern, piece, m);
-    kept_ranges(m, behavior, invert, *ranges);
-    for (auto [b, e] : *ranges) emit(piece.substr(b, e - b));
+    split_regex_text(*pattern, piece, behavior, invert, emit);
   }
 };
+
+// Pieces of `length` chars (the last one may be shorter).
+template <class F>
+void for_each_fixed_length(std::string_view s, size_t length, F on_piece) {
+  size_t i = 0, start = 0, n = 0;
+  while (i < s.size()) {
+    i += utf8_len(static_cast<unsigned char>(s[i]));
+    if (++n == length) {
+      on_piece(start, i);
+      start = i;
+      n = 0;
+    }
+  }
+  if (start < s.size()) on_piece(start, s.size());
+}
 
 struct FixedLengthPre : PreTokenizer {
   size_t length = 5;
   void split(NormalizedString&& piece, std::vector<NormalizedString>& out) const override {
-    size_t i = 0, start = 0, n = 0;
-    while (i < piece.normalized.size()) {
-      decode_utf8(piece.normalized, i);
-      if (++n == length) {
-        out.push_back(piece.slice(start, i));
-        start = i;
-        n = 0;
-      }
-    }
-    if (start < piece.normalized.size()) out.push_back(piece.slice(start, piece.normalized.size()));
+    for_each_fixed_length(piece.normalized, length,
+                          [&](size_t b, size_t e) { out.push_back(piece.slice(b, e)); });
+  }
+  bool text_only() const override { return true; }
+  void split_text(std::string_view piece, PieceSink emit) const override {
+    for_each_fixed_length(piece, length, [&](size_t b, size_t e) { emit(piece.substr(b, e - b)); });
   }
 };
 
+// Pieces start at script changes only: leading chars of script Any are dropped, as in the
+// reference (its first range starts at the first char with a real script).
+template <class F>
+void for_each_script_run(std::string_view s, F on_run) {
+  bool have_last = false;
+  uint16_t last = 0;
+  size_t start = 0, i = 0;
+  while (i < s.size()) {
+    size_t b = i;
+    uint16_t script = fixed_script(decode_utf8(s, i));
+    if (script == kScriptAny) continue;
+    if (!have_last || last != script) {
+      if (have_last && start < b) on_run(start, b);
+      start = b;
+    }
+    last = script;
+    have_last = true;
+  }
+  if (have_last && start < s.size()) on_run(start, s.size());
+}
+
 struct UnicodeScriptsPre : PreTokenizer {
   void split(NormalizedString&& piece, std::vector<NormalizedString>& out) const override {
-    const std::string& s = piece.normalized;
-    // Pieces start at script changes only: leading chars of script Any are dropped, as in the
-    // reference (its first range starts at the first char with a real script).
-    std::vector<size_t> cuts;
-    bool have_last = false;
-    uint16_t last = 0;
-    size_t i = 0;
-    while (i < s.size()) {
-      size_t b = i;
-      uint16_t script = fixed_script(decode_utf8(s, i));
-      if (script != kScriptAny && (!have_last || last != script)) cuts.push_back(b);
-      if (script != kScriptAny) {
-        last = script;
-        have_last = true;
-      }
-    }
-    cuts.push_back(s.size());
-    for (size_t k = 0; k + 1 < cuts.size(); ++k)
-      if (cuts[k + 1] > cuts[k]) out.push_back(piece.slice(cuts[k], cuts[k + 1]));
+    for_each_script_run(piece.normalized,
+                        [&](size_t b, size_t e) { out.push_back(piece.slice(b, e)); });
+  }
+  bool text_only() const override { return true; }
+  void split_text(std::string_view piece, PieceSink emit) const override {
+    for_each_script_run(piece, [&](size_t b, size_t e) { emit(piece.substr(b, e - b)); });
   }
 };
 
@@ -383,8 +479,6 @@ std::unique_ptr<PreTokenizer> make_pre_tokenizer(const Json& j, const std::strin
     std::string r = get_string(j, "replacement", ctx, "\xE2\x96\x81");
     if (r.empty() || count_chars(r) != 1 || !is_valid_utf8(r))
       fail(ctx + ".replacement: expected one char");
-    size_t i = 0;
-    p->replacement = decode_utf8(r, i);
     p->rep_str = r;
     std::string scheme = get_string(j, "prepend_scheme", ctx, "");
     if (scheme.empty()) {

@@ -410,8 +410,8 @@ std::vector<uint32_t> TokenizerImpl::encode_text_ids(std::string_view text) cons
     }
   };
   auto normalize_piece = [&](std::string_view piece) {
-    std::string normalized;
-    if (normalizer && normalizer->normalize_text(piece, normalized)) piece = normalized;
+    Scratch<std::string> normalized;
+    if (normalizer && normalizer->normalize_text(piece, *normalized)) piece = *normalized;
     if (added.any_normalized())
       split_added(piece, true, pre_tokenize);
     else

@@ -381,6 +381,132 @@ TEST(TokenizerIdsOnly, SplitBehaviorsOnPlainText) {
   }
 }
 
+// Random strings over an alphabet that exercises every per-char rule of the text-mode
+// components: ASCII and other whitespace, control and invisible chars, ASCII and Unicode
+// punctuation, accents (precomposed, Mn, Mc, Me), case pairs with special lowercasings, CJK, kana,
+// other scripts, compatibility chars, quotes, the metaspace char and emoji.
+std::vector<std::string> varied_texts() {
+  const std::vector<char32_t> alphabet = {
+      'a',    'B',    'z',    'Q',     '0',    '7',    ' ',    ' ',    ' ',    '\t',   '\n',
+      '\r',   0x0,    0x1,    0xB,     0xC,    0x7F,   0x85,   0x8F,   0x9F,   0xA0,   0x3000,
+      0x2028, 0x1680, 0x2003, 0x200B,  0x200D, 0xFEFF, 0xFFFD, '!',    '.',    ',',    '\'',
+      '-',    '_',    '#',    0xBF,    0x2014, 0x3001, 0xFF01, 0xE9,   0xC9,   0x301,  0x327,
+      0x903,  0x20DD, 0x130,  0x3A3,   0x1E9E, 0x4E2D, 0x6587, 0x3042, 0x30AB, 0x30FC, 0x41C,
+      0x3B1,  0x928,  0x92E,  0x94D,   0x645,  0xAC00, 0xFF21, 0xFB01, 0x216B, 0x201C, 0x201D,
+      0x2018, 0x2019, 0x2581, 0x1F44D, 0x1F3FD};
+  std::vector<std::string> texts = sample_texts();
+  texts.insert(texts.end(), {"", " ", "  a  b  ", "\xE2\x96\x81x", "x\xE2\x96\x81"});
+  uint64_t state = 11;
+  auto next = [&] {
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    return state >> 33;
+  };
+  for (int n = 0; n < 1500; ++n) {
+    std::string t;
+    size_t len = 1 + next() % 14;
+    for (size_t k = 0; k < len; ++k) t += utf8(alphabet[next() % alphabet.size()]);
+    texts.push_back(t);
+  }
+  return texts;
+}
+
+// A tokenizer whose ids spell out exactly what reaches the model: after `normalizer` and
+// `pre_tokenizer` (either may be null), a byte-level mapping and a BPE without merges give one
+// token per byte, with the "##" continuation prefix on every byte but the first of a piece.
+tk::Tokenizer spelling_tokenizer(const json& normalizer, const json& pre_tokenizer) {
+  json vocab = json::object();
+  for (int b = 0; b < 256; ++b) {
+    vocab[byte_level_char(b)] = b;
+    vocab["##" + byte_level_char(b)] = 256 + b;
+  }
+  json steps = json::array();
+  if (!pre_tokenizer.is_null()) steps.push_back(pre_tokenizer);
+  steps.push_back({{"type", "ByteLevel"}, {"add_prefix_space", false}, {"use_regex", false}});
+  json j = {{"version", "1.0"},
+            {"normalizer", normalizer},
+            {"pre_tokenizer", {{"type", "Sequence"}, {"pretokenizers", steps}}},
+            {"model",
+             {{"type", "BPE"},
+              {"vocab", vocab},
+              {"merges", json::array()},
+              {"continuing_subword_prefix", "##"}}}};
+  return tk::Tokenizer::from_json(j.dump());
+}
+
+void expect_spelled_alike(const json& normalizer, const json& pre_tokenizer) {
+  auto tok = spelling_tokenizer(normalizer, pre_tokenizer);
+  for (const auto& text : varied_texts())
+    ASSERT_EQ(tok.encode_ids(text, false), tok.encode(text, false).ids)
+        << normalizer.dump() << " " << pre_tokenizer.dump() << ": " << json(text).dump();
+}
+
+// The plain-text normalizers give the normalized text (and the pre-tokenizers the pieces) of the
+// alignment path, char for char.
+TEST(TokenizerIdsOnly, TextModeNormalizersEqualTheFullPipeline) {
+  for (int flags = 0; flags < 16; ++flags)
+    expect_spelled_alike({{"type", "BertNormalizer"},
+                          {"clean_text", (flags & 1) != 0},
+                          {"handle_chinese_chars", (flags & 2) != 0},
+                          {"strip_accents", (flags & 4) != 0},
+                          {"lowercase", (flags & 8) != 0}},
+                         nullptr);
+  expect_spelled_alike({{"type", "BertNormalizer"}, {"lowercase", true}}, nullptr);
+  expect_spelled_alike({{"type", "Lowercase"}}, nullptr);
+  for (auto [left, right] : {std::pair{true, true}, {true, false}, {false, true}})
+    expect_spelled_alike({{"type", "Strip"}, {"strip_left", left}, {"strip_right", right}},
+                         nullptr);
+  expect_spelled_alike({{"type", "StripAccents"}}, nullptr);
+  expect_spelled_alike({{"type", "Nmt"}}, nullptr);
+  expect_spelled_alike({{"type", "Prepend"}, {"prepend", "\xE2\x96\x81"}}, nullptr);
+  for (const json& pattern :
+       {json{{"String", " "}}, json{{"String", "\xE2\x80\x9C"}}, json{{"String", "a"}},
+        json{{"Regex", " {2,}"}}, json{{"Regex", "\\s+"}}, json{{"Regex", "x*"}}})
+    for (const char* content : {"", "\xE2\x96\x81", "--"})
+      expect_spelled_alike({{"type", "Replace"}, {"pattern", pattern}, {"content", content}},
+                           nullptr);
+  json precompiled = json::parse(std::ifstream(kCases / "unigram_precompiled/tokenizer.json"),
+                                 nullptr, true, false)["normalizer"]["normalizers"][0];
+  ASSERT_EQ(precompiled["type"], "Precompiled");
+  expect_spelled_alike(precompiled, nullptr);
+  expect_spelled_alike({{"type", "Sequence"},
+                        {"normalizers",
+                         {precompiled,
+                          {{"type", "StripAccents"}},
+                          {{"type", "Strip"}},
+                          {{"type", "Replace"}, {"pattern", {{"Regex", " +"}}}, {"content", "_"}},
+                          {{"type", "Lowercase"}},
+                          {{"type", "Prepend"}, {"prepend", "_"}}}}},
+                       nullptr);
+}
+
+TEST(TokenizerIdsOnly, TextModePreTokenizersEqualTheFullPipeline) {
+  std::vector<json> pre_tokenizers = {{{"type", "BertPreTokenizer"}},
+                                      {{"type", "Whitespace"}},
+                                      {{"type", "WhitespaceSplit"}},
+                                      {{"type", "UnicodeScripts"}}};
+  for (const char* behavior :
+       {"Removed", "Isolated", "MergedWithPrevious", "MergedWithNext", "Contiguous"})
+    pre_tokenizers.push_back({{"type", "Punctuation"}, {"behavior", behavior}});
+  for (const char* scheme : {"always", "never", "first"})
+    for (bool split : {true, false})
+      for (const char* replacement : {"\xE2\x96\x81", "_"})
+        pre_tokenizers.push_back({{"type", "Metaspace"},
+                                  {"replacement", replacement},
+                                  {"prepend_scheme", scheme},
+                                  {"split", split}});
+  for (int length : {1, 3, 5})
+    pre_tokenizers.push_back({{"type", "FixedLength"}, {"length", length}});
+  pre_tokenizers.push_back({{"type", "Sequence"},
+                            {"pretokenizers",
+                             {{{"type", "WhitespaceSplit"}},
+                              {{"type", "Punctuation"}},
+                              {{"type", "Metaspace"}, {"prepend_scheme", "always"}}}}});
+  for (const auto& p : pre_tokenizers) {
+    expect_spelled_alike(nullptr, p);
+    expect_spelled_alike({{"type", "BertNormalizer"}}, p);
+  }
+}
+
 TEST(TokenizerDecode, StreamChunksConcatenateToTheFullDecode) {
   auto tok = tk::Tokenizer::from_file((kCases / "bpe_bytelevel/tokenizer.json").string());
   for (const auto& text : sample_texts()) {
