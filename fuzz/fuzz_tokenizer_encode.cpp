@@ -35,6 +35,14 @@ const char* kTokenizers[] = {
         "pre_tokenizer":{"type":"Metaspace","replacement":"▁","prepend_scheme":"always","split":true},
         "decoder":{"type":"Sequence","decoders":[{"type":"ByteFallback"},{"type":"Metaspace","replacement":"▁","prepend_scheme":"always"}]},
         "model":{"type":"Unigram","unk_id":0,"byte_fallback":true,"vocab":[["<unk>",0.0],["▁",-1.0],["a",-2.0],["▁a",-1.5],["b",-2.5],["<0x41>",-5],["<0xC3>",-5],["<0xA9>",-5]]}})",
+    // Many splitters and text normalizers in a row, over a word-level vocabulary.
+    R"({"version":"1.0","added_tokens":[{"id":1,"content":"ab","special":false,"normalized":true,"single_word":true}],
+        "normalizer":{"type":"Sequence","normalizers":[{"type":"Nmt"},{"type":"Strip","strip_left":true,"strip_right":false},
+                      {"type":"Lowercase"},{"type":"Replace","pattern":{"String":"b"},"content":"bb"},{"type":"Prepend","prepend":"▁"}]},
+        "pre_tokenizer":{"type":"Sequence","pretokenizers":[{"type":"Split","pattern":{"Regex":"\\p{N}+|\\s"},"behavior":"MergedWithNext","invert":false},
+                      {"type":"Digits","individual_digits":true},{"type":"Punctuation","behavior":"Contiguous"},
+                      {"type":"UnicodeScripts"},{"type":"WhitespaceSplit"},{"type":"FixedLength","length":3}]},
+        "model":{"type":"WordLevel","unk_token":"[UNK]","vocab":{"[UNK]":0,"ab":1,"a":2,"b":3,"1":4,"▁a":5,"bb":6}}})",
 };
 
 std::vector<std::unique_ptr<tk::Tokenizer>>& tokenizers() {
@@ -54,9 +62,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const tk::Tokenizer& tok = *toks[data[0] % toks.size()];
   std::string_view text(reinterpret_cast<const char*>(data + 1), size - 1);
   try {
-    auto e = tok.encode(text, (data[0] & 0x80) != 0);
+    const bool add_special = (data[0] & 0x80) != 0;
+    auto e = tok.encode(text, add_special);
     for (auto [b, end] : e.offsets)
       if (b > end || end > text.size()) __builtin_trap();
+    // The ids-only path (no alignments) must agree with the full encode.
+    if (tok.encode_ids(text, add_special) != e.ids) __builtin_trap();
     (void)tok.decode(e.ids, false);
     auto stream = tok.decode_stream(false);
     for (uint32_t id : e.ids) (void)stream.step(id);
