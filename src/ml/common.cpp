@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstring>
+#include <limits>
 
 namespace ember::ml {
 
@@ -46,17 +47,34 @@ void check_fit_input(const Matrix& x, const Vector* y, std::string_view who) {
   }
 }
 
-void check_predict_input(const Matrix& x, int64_t n_features, std::string_view who) {
+void check_predict_shape(const Matrix& x, int64_t n_features, std::string_view who) {
   if (x.cols != n_features) {
     throw Error(std::string(who) + ": X has " + std::to_string(x.cols) +
                 " features, but the model was fitted with " + std::to_string(n_features));
   }
+}
+
+namespace {
+void check_finite(const Matrix& x, std::string_view who) {
   for (size_t i = 0; i < x.data.size(); ++i) {
     if (!std::isfinite(x.data[i])) {
       throw Error(std::string(who) + ": non-finite value in X at row " +
                   std::to_string(static_cast<int64_t>(i) / std::max<int64_t>(x.cols, 1)));
     }
   }
+}
+}  // namespace
+
+void check_predict_input(const Matrix& x, int64_t n_features, std::string_view who) {
+  check_predict_shape(x, n_features, who);
+  check_finite(x, who);
+}
+
+void check_predict_outputs(const Matrix& x, std::span<const double> outputs, std::string_view who) {
+  // No early exit: a branch-free pass over the outputs, and the rare bad case rescans X anyway.
+  bool all_finite = true;
+  for (double v : outputs) all_finite &= std::abs(v) <= std::numeric_limits<double>::max();
+  if (!all_finite) check_finite(x, who);
 }
 
 int64_t count_classes(const Vector& y, std::string_view who) {

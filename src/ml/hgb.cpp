@@ -1,6 +1,7 @@
 // Histogram gradient boosting: binning, leaf-wise tree growth on gradient histograms (built in
 // parallel over features, with the subtraction trick), losses, early stopping, registry.
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <limits>
 #include <numeric>
@@ -75,9 +76,32 @@ FeatureBins compute_feature_bins(std::vector<double> column, int64_t max_bins) {
 
 namespace {
 
+// Runs fn(item) for every item in [0, n), handing items out one at a time to whichever pool
+// thread is free. For a few large items (features, leaves), parallel_for's chunks of several
+// items would leave one thread up to a chunk behind the other; one item at a time balances them,
+// and each item is still computed by one thread in one order, so results do not depend on the
+// thread count.
+template <typename Fn>
+void for_each_item(int64_t n, Fn&& fn) {
+  std::atomic<int64_t> next{0};
+  const int64_t slots = std::min<int64_t>(default_thread_pool().num_threads(), n);
+  parallel_for(0, slots, 1, [&](int64_t, int64_t) {
+    for (int64_t item = next++; item < n; item = next++) fn(item);
+  });
+}
+
+// Number of thresholds strictly below x: a binary search without data-dependent branches, as
+// the comparisons on random data would mispredict about half the time.
 inline uint8_t bin_of(const FeatureBins& bins, double x) {
-  return static_cast<uint8_t>(std::lower_bound(bins.thresholds.begin(), bins.thresholds.end(), x) -
-                              bins.thresholds.begin());
+  const double* base = bins.thresholds.data();
+  size_t len = bins.thresholds.size();
+  if (len == 0) return 0;
+  while (len > 1) {
+    const size_t half = len / 2;
+    base += half * static_cast<size_t>(base[half - 1] < x);
+    len -= half;
+  }
+  return static_cast<uint8_t>(base - bins.thresholds.data() + (*base < x ? 1 : 0));
 }
 
 struct BinnedData {
@@ -94,12 +118,18 @@ BinnedData bin_training_data(const Matrix& x, const std::vector<FeatureBins>& ed
   d.n_features = x.cols;
   d.bins.resize(static_cast<size_t>(x.rows * x.cols));
   d.n_bins.resize(static_cast<size_t>(x.cols));
-  parallel_for(0, x.cols, 1, [&](int64_t f0, int64_t f1) {
-    for (int64_t f = f0; f < f1; ++f) {
-      const FeatureBins& e = edges[static_cast<size_t>(f)];
-      d.n_bins[static_cast<size_t>(f)] = static_cast<int32_t>(e.thresholds.size() + 1);
-      uint8_t* col = d.bins.data() + f * x.rows;
-      for (int64_t r = 0; r < x.rows; ++r) col[r] = bin_of(e, x(r, f));
+  for (int64_t f = 0; f < x.cols; ++f) {
+    d.n_bins[static_cast<size_t>(f)] =
+        static_cast<int32_t>(edges[static_cast<size_t>(f)].thresholds.size() + 1);
+  }
+  // By blocks of rows, all features of a row at once: X is row-major, and a column walk would
+  // stream the whole matrix from memory once per feature.
+  parallel_for(0, x.rows, 4096, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const double* xr = x.row(r);
+      for (int64_t f = 0; f < x.cols; ++f) {
+        d.bins[static_cast<size_t>(f * x.rows + r)] = bin_of(edges[static_cast<size_t>(f)], xr[f]);
+      }
     }
   });
   return d;
@@ -156,7 +186,8 @@ class Grower {
     scratch_.resize(indices_.size());
     ordered_g_.resize(indices_.size());
     ordered_h_.resize(indices_.size());
-    feature_best_.resize(static_cast<size_t>(data.n_features));
+    small_best_.resize(static_cast<size_t>(data.n_features));
+    large_best_.resize(static_cast<size_t>(data.n_features));
   }
 
   // Grows one tree on gradients g and hessians h; fills `leaves` with the training samples of
@@ -190,8 +221,8 @@ class Grower {
 
     if (splittable(nodes_[0])) {
       nodes_[0].hist = acquire_histogram();
-      build_histogram(nodes_[0]);
-      if (find_split(nodes_[0])) {
+      build_root(nodes_[0]);
+      if (nodes_[0].split.feature >= 0) {
         frontier.push(0);
       } else {
         release(nodes_[0]);
@@ -217,19 +248,16 @@ class Grower {
         // Subtraction trick: build the smaller child's histogram, derive the larger one.
         GrowNode& small = (l.end - l.start) <= (r.end - r.start) ? l : r;
         GrowNode& large = &small == &l ? r : l;
+        const bool small_ok = &small == &l ? left_ok : right_ok;
         const bool large_ok = &large == &l ? left_ok : right_ok;
         small.hist = acquire_histogram();
-        build_histogram(small);
-        if (large_ok) {
-          large.hist = acquire_histogram();
-          subtract_histograms(nodes_[static_cast<size_t>(id)].hist, small.hist, large.hist);
-        }
+        if (large_ok) large.hist = acquire_histogram();
+        build_children(nodes_[static_cast<size_t>(id)], small, small_ok, large, large_ok);
       }
       release(nodes_[static_cast<size_t>(id)]);
       for (int child : {left, right}) {
         GrowNode& c = nodes_[static_cast<size_t>(child)];
-        const bool ok = child == left ? left_ok : right_ok;
-        if (ok && find_split(c)) {
+        if (c.split.feature >= 0) {
           frontier.push(child);
         } else {
           release(c);
@@ -257,6 +285,12 @@ class Grower {
   const std::vector<int32_t>& indices() const { return indices_; }
 
  private:
+  // Below this many bin updates and bin scans a node's features are handled on the calling
+  // thread: waking the pool would cost more than it saves.
+  static constexpr int64_t kMinParallelWork = 32768;
+  // Samples per parallel task in partitions and gathers.
+  static constexpr int64_t kPartitionBlock = 16384;
+
   bool splittable(const GrowNode& n) const {
     return n.end - n.start >= 2 * s_.min_samples_leaf && n.sum_h >= kMinHessianToSplit;
   }
@@ -283,102 +317,191 @@ class Grower {
     if (n.hist >= 0) free_hists_.push_back(n.hist);
     n.hist = -1;
   }
+  HistBin* histogram(const GrowNode& n, int64_t f) {
+    return hists_[static_cast<size_t>(n.hist)].data() + f * kBinSlots;
+  }
+  int32_t n_bins(int64_t f) const { return data_.n_bins[static_cast<size_t>(f)]; }
 
-  void build_histogram(const GrowNode& node) {
-    const int64_t n = node.end - node.start;
+  // Histograms of the node's samples for feature f and, when `two`, f + 1; the node's i-th
+  // sample has gradients g[i] and h[i]. Filling two features in one pass shares the loads of the
+  // sample index and its gradients between them.
+  void fill_histograms(const GrowNode& node, int64_t f, bool two, const float* g, const float* h) {
     const int32_t* idx = indices_.data() + node.start;
-    for (int64_t i = 0; i < n; ++i) {  // gather once, reuse for every feature
-      ordered_g_[static_cast<size_t>(i)] = g_[idx[i]];
-      ordered_h_[static_cast<size_t>(i)] = h_[idx[i]];
+    const int64_t n = node.end - node.start;
+    HistBin* ha = histogram(node, f);
+    const uint8_t* ca = data_.column(f);
+    std::fill(ha, ha + n_bins(f), HistBin{});
+    if (!two) {
+      for (int64_t i = 0; i < n; ++i) {
+        HistBin& a = ha[ca[idx[i]]];
+        a.g += g[i];
+        a.h += h[i];
+        ++a.count;
+      }
+      return;
     }
-    HistBin* hist = hists_[static_cast<size_t>(node.hist)].data();
-    const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(n, 1));
-    parallel_for(0, data_.n_features, grain, [&](int64_t f0, int64_t f1) {
-      for (int64_t f = f0; f < f1; ++f) {
-        HistBin* hb = hist + f * kBinSlots;
-        std::fill(hb, hb + data_.n_bins[static_cast<size_t>(f)], HistBin{});
-        const uint8_t* col = data_.column(f);
-        const float* og = ordered_g_.data();
-        const float* oh = ordered_h_.data();
-        for (int64_t i = 0; i < n; ++i) {
-          HistBin& b = hb[col[idx[i]]];
-          b.g += og[i];
-          b.h += oh[i];
-          ++b.count;
-        }
+    HistBin* hb = histogram(node, f + 1);
+    const uint8_t* cb = data_.column(f + 1);
+    std::fill(hb, hb + n_bins(f + 1), HistBin{});
+    for (int64_t i = 0; i < n; ++i) {
+      const int32_t sample = idx[i];
+      HistBin& a = ha[ca[sample]];
+      a.g += g[i];
+      a.h += h[i];
+      ++a.count;
+      HistBin& b = hb[cb[sample]];
+      b.g += g[i];
+      b.h += h[i];
+      ++b.count;
+    }
+  }
+
+  // Runs fn(f, two) over the features in pairs (the last one alone when their number is odd),
+  // in parallel when the node is worth it (`work` per feature).
+  template <typename Fn>
+  void for_each_feature_pair(int64_t work, Fn&& fn) {
+    const int64_t n_pairs = (data_.n_features + 1) / 2;
+    auto pair = [&](int64_t p) { fn(2 * p, 2 * p + 1 < data_.n_features); };
+    if (data_.n_features * work < kMinParallelWork) {
+      for (int64_t p = 0; p < n_pairs; ++p) pair(p);
+    } else {
+      for_each_item(n_pairs, pair);
+    }
+  }
+
+  void build_root(GrowNode& root) {
+    // The root's samples are all rows in order (indices_ is 0..n-1): no gather needed.
+    for_each_feature_pair(root.end - root.start + kBinSlots, [&](int64_t f, bool two) {
+      fill_histograms(root, f, two, g_, h_);
+      for (int64_t j = f; j < f + (two ? 2 : 1); ++j) {
+        small_best_[static_cast<size_t>(j)] = best_split_of_feature(histogram(root, j), j, root);
       }
     });
+    choose_split(root, small_best_);
   }
 
-  void subtract_histograms(int parent, int small, int large) {
-    const HistBin* p = hists_[static_cast<size_t>(parent)].data();
-    const HistBin* s = hists_[static_cast<size_t>(small)].data();
-    HistBin* l = hists_[static_cast<size_t>(large)].data();
-    for (int64_t f = 0; f < data_.n_features; ++f) {
-      const int64_t base = f * kBinSlots;
-      for (int64_t b = 0; b < data_.n_bins[static_cast<size_t>(f)]; ++b) {
-        l[base + b].g = p[base + b].g - s[base + b].g;
-        l[base + b].h = p[base + b].h - s[base + b].h;
-        l[base + b].count = p[base + b].count - s[base + b].count;
+  // All the per-feature work a split leaves, in one pass over the features: the smaller child's
+  // histogram from its samples, the larger child's as the parent's minus the smaller's (only if
+  // it may be split), and the best split of each child that may be split.
+  void build_children(const GrowNode& parent, GrowNode& small, bool small_ok, GrowNode& large,
+                      bool large_ok) {
+    const int64_t n = small.end - small.start;
+    const int32_t* idx = indices_.data() + small.start;
+    parallel_for(0, n, kPartitionBlock, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i) {  // gather once, reuse for every feature
+        ordered_g_[static_cast<size_t>(i)] = g_[idx[i]];
+        ordered_h_[static_cast<size_t>(i)] = h_[idx[i]];
       }
-    }
+    });
+    const int64_t work = n + (small_ok ? kBinSlots : 0) + (large_ok ? 2 * kBinSlots : 0);
+    for_each_feature_pair(work, [&](int64_t f, bool two) {
+      fill_histograms(small, f, two, ordered_g_.data(), ordered_h_.data());
+      for (int64_t j = f; j < f + (two ? 2 : 1); ++j) {
+        const HistBin* s = histogram(small, j);
+        if (small_ok) small_best_[static_cast<size_t>(j)] = best_split_of_feature(s, j, small);
+        if (!large_ok) continue;
+        const HistBin* p = histogram(parent, j);
+        HistBin* l = histogram(large, j);
+        for (int32_t b = 0; b < n_bins(j); ++b) {
+          l[b].g = p[b].g - s[b].g;
+          l[b].h = p[b].h - s[b].h;
+          l[b].count = p[b].count - s[b].count;
+        }
+        large_best_[static_cast<size_t>(j)] = best_split_of_feature(l, j, large);
+      }
+    });
+    if (small_ok) choose_split(small, small_best_);
+    if (large_ok) choose_split(large, large_best_);
   }
 
-  // Best split over all features (bins <= b go left); false if none has positive gain.
-  bool find_split(GrowNode& node) {
-    const HistBin* hist = hists_[static_cast<size_t>(node.hist)].data();
+  // Best split of feature f for the node (bins <= b go left); gain 0 and feature -1 if none
+  // has positive gain.
+  BestSplit best_split_of_feature(const HistBin* hb, int64_t f, const GrowNode& node) const {
     const int64_t n = node.end - node.start;
     const double G = node.sum_g, H = node.sum_h, l2 = s_.l2;
     const double parent_score = G * G / (H + l2);
     const int64_t msl = s_.min_samples_leaf;
-    // Each feature scans at most 255 bins: only wide data is worth splitting across threads.
-    parallel_for(0, data_.n_features, 64, [&](int64_t f0, int64_t f1) {
-      for (int64_t f = f0; f < f1; ++f) {
-        BestSplit best;
-        const HistBin* hb = hist + f * kBinSlots;
-        double gl = 0, hl = 0;
-        int64_t nl = 0;
-        const int32_t nb = data_.n_bins[static_cast<size_t>(f)];
-        for (int32_t b = 0; b + 1 < nb; ++b) {
-          gl += hb[b].g;
-          hl += hb[b].h;
-          nl += hb[b].count;
-          if (nl < msl) continue;
-          if (n - nl < msl) break;
-          const double hr = H - hl;
-          if (hl < kMinHessianToSplit) continue;
-          if (hr < kMinHessianToSplit) break;
-          const double gr = G - gl;
-          const double gain = gl * gl / (hl + l2) + gr * gr / (hr + l2) - parent_score;
-          if (gain > best.gain) best = {static_cast<int32_t>(f), b, gain, gl, hl, nl};
-        }
-        feature_best_[static_cast<size_t>(f)] = best;
-      }
-    });
-    node.split = BestSplit{};
-    for (const BestSplit& b : feature_best_) {
-      if (b.feature >= 0 && b.gain > node.split.gain) node.split = b;
+    BestSplit best;
+    double gl = 0, hl = 0;
+    int64_t nl = 0;
+    const int32_t nb = n_bins(f);
+    for (int32_t b = 0; b + 1 < nb; ++b) {
+      gl += hb[b].g;
+      hl += hb[b].h;
+      nl += hb[b].count;
+      if (nl < msl) continue;
+      if (n - nl < msl) break;
+      const double hr = H - hl;
+      if (hl < kMinHessianToSplit) continue;
+      if (hr < kMinHessianToSplit) break;
+      const double gr = G - gl;
+      const double gain = gl * gl / (hl + l2) + gr * gr / (hr + l2) - parent_score;
+      if (gain > best.gain) best = {static_cast<int32_t>(f), b, gain, gl, hl, nl};
     }
-    return node.split.feature >= 0;
+    return best;
   }
 
-  // Partitions the node's samples (stably, keeping indices increasing) and creates children.
-  std::pair<int, int> split(int id) {
-    GrowNode parent = nodes_[static_cast<size_t>(id)];
+  // The node's split: the best feature's, the lowest feature winning ties.
+  static void choose_split(GrowNode& node, const std::vector<BestSplit>& per_feature) {
+    node.split = BestSplit{};
+    for (const BestSplit& b : per_feature) {
+      if (b.feature >= 0 && b.gain > node.split.gain) node.split = b;
+    }
+  }
+
+  // Stable partition of the parent's samples (indices stay increasing on each side); returns
+  // where the left side ends. Blocks of samples are partitioned independently, in parallel when
+  // there are several, and then joined in block order, which gives the same result as one pass.
+  int64_t partition(const GrowNode& parent) {
     const BestSplit& s = parent.split;
     const uint8_t* col = data_.column(s.feature);
     int32_t* idx = indices_.data();
-    int64_t left_end = parent.start;
-    int64_t right_count = 0;
-    for (int64_t i = parent.start; i < parent.end; ++i) {
-      const int32_t sample = idx[i];
-      if (col[sample] <= s.bin) {
-        idx[left_end++] = sample;
-      } else {
-        scratch_[static_cast<size_t>(right_count++)] = sample;
+    const int64_t n_blocks = (parent.end - parent.start + kPartitionBlock - 1) / kPartitionBlock;
+    block_left_.resize(static_cast<size_t>(n_blocks));
+    parallel_for(0, n_blocks, 1, [&](int64_t b0, int64_t b1) {
+      for (int64_t b = b0; b < b1; ++b) {
+        const int64_t begin = parent.start + b * kPartitionBlock;
+        const int64_t end = std::min(parent.end, begin + kPartitionBlock);
+        int32_t* right = scratch_.data() + begin;
+        int64_t left_end = begin;
+        int64_t right_count = 0;
+        // Every sample is written to both sides and only the matching side's cursor advances:
+        // no branch on the (unpredictable) side. idx[left_end] is safe to write: left_end <= i.
+        for (int64_t i = begin; i < end; ++i) {
+          const int32_t sample = idx[i];
+          const auto goes_left = static_cast<int64_t>(col[sample] <= s.bin);
+          idx[left_end] = sample;
+          right[right_count] = sample;
+          left_end += goes_left;
+          right_count += 1 - goes_left;
+        }
+        block_left_[static_cast<size_t>(b)] = left_end - begin;
       }
+    });
+    int64_t left_end = parent.start;
+    for (int64_t b = 0; b < n_blocks; ++b) {
+      const int64_t begin = parent.start + b * kPartitionBlock;
+      const int64_t count = block_left_[static_cast<size_t>(b)];
+      // Moves the block's left side down (left_end < begin): std::copy allows that overlap.
+      if (left_end != begin) std::copy(idx + begin, idx + begin + count, idx + left_end);
+      left_end += count;
     }
-    std::copy_n(scratch_.data(), right_count, idx + left_end);
+    int64_t right_end = left_end;
+    for (int64_t b = 0; b < n_blocks; ++b) {
+      const int64_t begin = parent.start + b * kPartitionBlock;
+      const int64_t count = std::min(parent.end, begin + kPartitionBlock) - begin -
+                            block_left_[static_cast<size_t>(b)];
+      std::copy_n(scratch_.data() + begin, count, idx + right_end);
+      right_end += count;
+    }
+    return left_end;
+  }
+
+  // Partitions the node's samples and creates its children.
+  std::pair<int, int> split(int id) {
+    GrowNode parent = nodes_[static_cast<size_t>(id)];
+    const BestSplit& s = parent.split;
+    const int64_t left_end = partition(parent);
 
     GrowNode left, right;
     left.start = parent.start;
@@ -409,12 +532,14 @@ class Grower {
   const float* g_ = nullptr;
   const float* h_ = nullptr;
   std::vector<int32_t> indices_;
-  std::vector<int32_t> scratch_;
+  std::vector<int32_t> scratch_;  // right sides during a partition, at the same offsets as indices_
+  std::vector<int64_t> block_left_;
   std::vector<float> ordered_g_;
   std::vector<float> ordered_h_;
   std::vector<std::vector<HistBin>> hists_;
   std::vector<int> free_hists_;
-  std::vector<BestSplit> feature_best_;
+  std::vector<BestSplit> small_best_;  // per feature, for the node being built (or the root)
+  std::vector<BestSplit> large_best_;  // per feature, for its larger sibling
   std::vector<GrowNode> nodes_;
   TreeStructure tree_;
 };
@@ -423,28 +548,35 @@ class Grower {
 
 enum class LossKind { SquaredError, BinaryLogLoss, Multinomial };
 
-double mean_loss(LossKind loss, const Matrix& raw, const Vector& y) {
-  double total = 0;
+// `row_loss` is scratch space for the per-row losses, computed in parallel and then summed in
+// row order on one thread: early stopping then decides the same way whatever the thread count.
+double mean_loss(LossKind loss, const Matrix& raw, const Vector& y, Vector& row_loss) {
   const int64_t k = raw.cols;
-  for (int64_t i = 0; i < raw.rows; ++i) {
-    const double* r = raw.row(i);
-    const double yi = y[static_cast<size_t>(i)];
-    switch (loss) {
-      case LossKind::SquaredError:
-        total += 0.5 * (yi - r[0]) * (yi - r[0]);
-        break;
-      case LossKind::BinaryLogLoss:
-        total += std::max(r[0], 0.0) + std::log1p(std::exp(-std::abs(r[0]))) - yi * r[0];
-        break;
-      case LossKind::Multinomial: {
-        const double m = *std::max_element(r, r + k);
-        double sum = 0;
-        for (int64_t c = 0; c < k; ++c) sum += std::exp(r[c] - m);
-        total += m + std::log(sum) - r[static_cast<size_t>(yi)];
-        break;
+  row_loss.resize(static_cast<size_t>(raw.rows));
+  parallel_for(0, raw.rows, 2048, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      const double* r = raw.row(i);
+      const double yi = y[static_cast<size_t>(i)];
+      double& out = row_loss[static_cast<size_t>(i)];
+      switch (loss) {
+        case LossKind::SquaredError:
+          out = 0.5 * (yi - r[0]) * (yi - r[0]);
+          break;
+        case LossKind::BinaryLogLoss:
+          out = std::max(r[0], 0.0) + std::log1p(std::exp(-std::abs(r[0]))) - yi * r[0];
+          break;
+        case LossKind::Multinomial: {
+          const double m = *std::max_element(r, r + k);
+          double sum = 0;
+          for (int64_t c = 0; c < k; ++c) sum += std::exp(r[c] - m);
+          out = m + std::log(sum) - r[static_cast<size_t>(yi)];
+          break;
+        }
       }
     }
-  }
+  });
+  double total = 0;
+  for (double v : row_loss) total += v;
   return total / static_cast<double>(raw.rows);
 }
 
@@ -596,17 +728,15 @@ FittedHistGradientBoosting fit_hgb(const HistGradientBoostingParams& p, const Ma
     }
   }
   std::vector<FeatureBins> edges(static_cast<size_t>(x_train.cols));
-  parallel_for(0, x_train.cols, 1, [&](int64_t f0, int64_t f1) {
-    for (int64_t f = f0; f < f1; ++f) {
-      std::vector<double> column;
-      if (bin_rows.empty()) {
-        column.resize(static_cast<size_t>(n));
-        for (int64_t r = 0; r < n; ++r) column[static_cast<size_t>(r)] = x_train(r, f);
-      } else {
-        for (int64_t r : bin_rows) column.push_back(x_train(r, f));
-      }
-      edges[static_cast<size_t>(f)] = compute_feature_bins(std::move(column), p.max_bins);
+  for_each_item(x_train.cols, [&](int64_t f) {
+    std::vector<double> column;
+    if (bin_rows.empty()) {
+      column.resize(static_cast<size_t>(n));
+      for (int64_t r = 0; r < n; ++r) column[static_cast<size_t>(r)] = x_train(r, f);
+    } else {
+      for (int64_t r : bin_rows) column.push_back(x_train(r, f));
     }
+    edges[static_cast<size_t>(f)] = compute_feature_bins(std::move(column), p.max_bins);
   });
   const BinnedData binned = bin_training_data(x_train, edges);
 
@@ -628,29 +758,33 @@ FittedHistGradientBoosting fit_hgb(const HistGradientBoostingParams& p, const Ma
   std::vector<TreeStructure> trees;
   std::vector<LeafRange> leaves;
   std::vector<double> scores;
-  if (early_stopping) {
-    scores.push_back(use_validation ? -mean_loss(loss, raw_val, y_val)
-                                    : -mean_loss(loss, raw, y_train));
-  }
+  Vector row_loss;
+  auto score = [&] {
+    return use_validation ? -mean_loss(loss, raw_val, y_val, row_loss)
+                          : -mean_loss(loss, raw, y_train, row_loss);
+  };
+  if (early_stopping) scores.push_back(score());
   for (int64_t iter = 0; iter < p.max_iter; ++iter) {
     compute_gradients(loss, raw, y_train, g, h);
     for (int64_t c = 0; c < k; ++c) {
       TreeStructure tree = grower.grow(g.data() + c * n, h.data() + c * n, leaves);
       const std::vector<int32_t>& idx = grower.indices();
-      for (const LeafRange& leaf : leaves) {
+      // Each sample is in exactly one leaf, so leaves update their samples independently.
+      for_each_item(static_cast<int64_t>(leaves.size()), [&](int64_t l) {
+        const LeafRange& leaf = leaves[static_cast<size_t>(l)];
         for (int64_t i = leaf.start; i < leaf.end; ++i)
           raw(idx[static_cast<size_t>(i)], c) += leaf.value;
-      }
+      });
       if (use_validation) {
-        for (int64_t i = 0; i < x_val.rows; ++i) {
-          raw_val(i, c) += tree.leaf_values(tree.find_leaf(x_val.row(i)))[0];
-        }
+        parallel_for(0, x_val.rows, 1024, [&](int64_t i0, int64_t i1) {
+          for (int64_t i = i0; i < i1; ++i)
+            raw_val(i, c) += tree.leaf_values(tree.find_leaf(x_val.row(i)))[0];
+        });
       }
       trees.push_back(std::move(tree));
     }
     if (early_stopping) {
-      scores.push_back(use_validation ? -mean_loss(loss, raw_val, y_val)
-                                      : -mean_loss(loss, raw, y_train));
+      scores.push_back(score());
       if (should_stop(scores, p.n_iter_no_change, p.tol)) break;
     }
   }

@@ -2,8 +2,10 @@
 // ||c||^2 - 2 x.c, strict convergence when labels stop changing, otherwise a centre shift within
 // tol * mean feature variance; empty clusters take the points farthest from their centres.
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <limits>
+#include <memory>
 #include <numeric>
 
 #include "decomposition_blas.hpp"
@@ -32,46 +34,50 @@ void KMeansParams::validate() const {
 
 namespace {
 
-constexpr int64_t kRowBlock = 8192;
+// Largest m * n * k of the GEMMs that assign_labels runs on pool threads. OpenBLAS 0.3 runs a
+// product on the calling thread up to m * n * k = 262144 and starts its own threads above it; the
+// blocks already run in parallel, so each one stays well below that.
+constexpr int64_t kSingleThreadGemmWork = 131072;
 
-// Assigns each row to its nearest centre by ||c||^2 - 2 x.c (first minimum wins) and, when
-// `min_dist` is given, stores the squared distance ||x - c||^2 of that assignment.
-void assign_labels(const Matrix& x, const Matrix& centers, std::vector<int64_t>& labels,
-                   std::vector<double>* min_dist) {
+// Assigns each row to its nearest centre by ||c||^2 - 2 x.c (first minimum wins). Returns whether
+// every x.c was finite, which proves X finite (see check_predict_outputs).
+template <typename Label>
+bool assign_labels(const Matrix& x, const Matrix& centers, Label* labels) {
   const Vector cc = detail::row_squared_norms(centers);
   const int64_t k = centers.rows;
-  // GEMM per block from the calling thread (OpenBLAS threads itself); argmin across the pool.
-  for (int64_t r0 = 0; r0 < x.rows; r0 += kRowBlock) {
-    const int64_t r1 = std::min(x.rows, r0 + kRowBlock);
-    const int64_t rows = r1 - r0;
-    Matrix dots(rows, k);
-    // The block is a row range of X itself: no copy, X is row-major with leading dimension cols.
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(rows),
-                static_cast<int>(k), static_cast<int>(x.cols), 1.0, x.row(r0),
-                static_cast<int>(x.cols), centers.data.data(), static_cast<int>(centers.cols), 0.0,
-                dots.data.data(), static_cast<int>(k));
-    parallel_for(0, rows, 256, [&](int64_t i0, int64_t i1) {
-      for (int64_t i = i0; i < i1; ++i) {
+  const int64_t block =
+      std::clamp<int64_t>(kSingleThreadGemmWork / std::max<int64_t>(k * x.cols, 1), 16, 2048);
+  std::atomic<bool> all_finite{true};
+  parallel_for(0, x.rows, block, [&](int64_t r0, int64_t r1) {
+    const auto dots = std::make_unique_for_overwrite<double[]>(static_cast<size_t>(block * k));
+    bool finite = true;
+    for (int64_t b0 = r0; b0 < r1; b0 += block) {
+      const int64_t rows = std::min(block, r1 - b0);
+      // The block is a row range of X itself: no copy, X is row-major with leading dimension cols.
+      cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(rows),
+                  static_cast<int>(k), static_cast<int>(x.cols), 1.0, x.row(b0),
+                  static_cast<int>(x.cols), centers.data.data(), static_cast<int>(centers.cols),
+                  0.0, dots.get(), static_cast<int>(k));
+      for (int64_t i = 0; i < rows; ++i) {
+        const double* di = dots.get() + i * k;
         int64_t best = 0;
         double best_v = std::numeric_limits<double>::infinity();
+        double sum = 0;  // non-finite if any x.c is (or, harmlessly, if the sum overflows)
         for (int64_t c = 0; c < k; ++c) {
-          const double v = cc[static_cast<size_t>(c)] - 2.0 * dots(i, c);
-          if (v < best_v) {
-            best_v = v;
-            best = c;
-          }
+          sum += di[c];
+          // Selects, not branches: which centre is nearer is unpredictable.
+          const double v = cc[static_cast<size_t>(c)] - 2.0 * di[c];
+          const bool nearer = v < best_v;
+          best_v = nearer ? v : best_v;
+          best = nearer ? c : best;
         }
-        labels[static_cast<size_t>(r0 + i)] = best;
-        if (min_dist) {
-          double s = 0;
-          const double* xr = x.row(r0 + i);
-          const double* cr = centers.row(best);
-          for (int64_t j = 0; j < x.cols; ++j) s += (xr[j] - cr[j]) * (xr[j] - cr[j]);
-          (*min_dist)[static_cast<size_t>(r0 + i)] = s;
-        }
+        finite &= std::abs(sum) <= std::numeric_limits<double>::max();
+        labels[b0 + i] = static_cast<Label>(best);
       }
-    });
-  }
+    }
+    if (!finite) all_finite.store(false, std::memory_order_relaxed);
+  });
+  return all_finite.load(std::memory_order_relaxed);
 }
 
 double inertia_of(const Matrix& x, const Matrix& centers, const std::vector<int64_t>& labels) {
@@ -152,7 +158,7 @@ SingleRun lloyd(const Matrix& x, Matrix centers, int64_t max_iter, double tol) {
   bool strict = false;
   int64_t it = 0;
   for (; it < max_iter; ++it) {
-    assign_labels(x, centers, labels, nullptr);
+    assign_labels(x, centers, labels.data());
     Matrix next = update_centers(x, centers, labels);
     double shift = 0;
     for (size_t i = 0; i < next.data.size(); ++i) {
@@ -166,7 +172,7 @@ SingleRun lloyd(const Matrix& x, Matrix centers, int64_t max_iter, double tol) {
     if (shift <= tol) break;
     labels_old = labels;
   }
-  if (!strict) assign_labels(x, centers, labels, nullptr);
+  if (!strict) assign_labels(x, centers, labels.data());
   run.inertia = inertia_of(x, centers, labels);
   run.centers = std::move(centers);
   run.labels = std::move(labels);
@@ -280,7 +286,7 @@ SingleRun elkan(const Matrix& x, Matrix centers, int64_t max_iter, double tol) {
     });
   }
   // The returned labels must belong to the final centres.
-  if (!strict) assign_labels(x, centers, labels, nullptr);
+  if (!strict) assign_labels(x, centers, labels.data());
   run.inertia = inertia_of(x, centers, labels);
   run.centers = std::move(centers);
   run.labels = std::move(labels);
@@ -431,10 +437,11 @@ KMeansModel KMeans::fit(const Matrix& x_in) const {
 }
 
 Vector KMeansModel::predict(const Matrix& x) const {
-  check_predict_input(x, n_features(), "KMeans");
-  std::vector<int64_t> labels_out(static_cast<size_t>(x.rows));
-  assign_labels(x, centers, labels_out, nullptr);
-  return Vector(labels_out.begin(), labels_out.end());
+  check_predict_shape(x, n_features(), "KMeans");
+  Vector labels_out(static_cast<size_t>(x.rows));
+  // X is read once, by the products: a non-finite x.c is what sends us to scan it.
+  if (!assign_labels(x, centers, labels_out.data())) check_predict_input(x, n_features(), "KMeans");
+  return labels_out;
 }
 
 Matrix KMeansModel::transform(const Matrix& x) const {

@@ -268,12 +268,14 @@ void check_regression_input(const Matrix& x, const Vector& y, const char* who) {
 // ---- fitted regressor
 
 Vector LinearRegressorModel::predict(const Matrix& x) const {
-  check_predict_input(x, n_features(), "linear model");
+  check_predict_shape(x, n_features(), "linear model");
   Vector out(static_cast<size_t>(x.rows), intercept);
   if (x.rows == 0) return out;
   cblas_dgemv(CblasRowMajor, CblasNoTrans, lapack_int(x.rows, "predict"),
               lapack_int(x.cols, "predict"), 1.0, x.data.data(), lapack_int(x.cols, "predict"),
               coef.data(), 1, 1.0, out.data(), 1);
+  // X is read once, by the product: its finiteness is judged from the outputs.
+  check_predict_outputs(x, out, "linear model");
   return out;
 }
 
@@ -645,9 +647,15 @@ namespace {
 
 // Linear scores Z = X W' + b for a (k x d) weight matrix: one dgemm.
 Matrix scores(const Matrix& x, const Matrix& coef, const Vector& intercept) {
-  Matrix z(x.rows, coef.rows);
-  for (int64_t i = 0; i < x.rows; ++i) {
-    std::copy(intercept.begin(), intercept.end(), z.row(i));
+  Matrix z;
+  z.rows = x.rows;
+  z.cols = coef.rows;
+  if (coef.rows == 1) {
+    z.data.assign(static_cast<size_t>(x.rows), intercept[0]);
+  } else {
+    z.data.reserve(static_cast<size_t>(x.rows * coef.rows));
+    for (int64_t i = 0; i < x.rows; ++i)
+      z.data.insert(z.data.end(), intercept.begin(), intercept.end());
   }
   if (x.rows > 0 && coef.rows == 1 && x.cols > 0) {
     // Binary model: a matrix-vector product (this OpenBLAS does not route N = 1 GEMMs to GEMV).
@@ -827,8 +835,9 @@ LogisticRegressionModel LogisticRegression::fit(const Matrix& x, const Vector& y
 }
 
 Matrix LogisticRegressionModel::predict_proba(const Matrix& x) const {
-  check_predict_input(x, n_features(), "LogisticRegression");
+  check_predict_shape(x, n_features(), "LogisticRegression");
   const Matrix z = scores(x, coef, intercept);
+  check_predict_outputs(x, z.data, "LogisticRegression");
   Matrix p(x.rows, n_classes);
   for (int64_t i = 0; i < x.rows; ++i) {
     const double* zi = z.row(i);
@@ -848,14 +857,15 @@ Matrix LogisticRegressionModel::predict_proba(const Matrix& x) const {
 }
 
 Vector LogisticRegressionModel::predict(const Matrix& x) const {
-  check_predict_input(x, n_features(), "LogisticRegression");
-  const Matrix z = scores(x, coef, intercept);
+  check_predict_shape(x, n_features(), "LogisticRegression");
+  Matrix z = scores(x, coef, intercept);
+  check_predict_outputs(x, z.data, "LogisticRegression");
+  if (coef.rows == 1) {  // one score per row: turned into the class in place
+    for (double& v : z.data) v = v > 0 ? 1.0 : 0.0;
+    return std::move(z.data);
+  }
   Vector out(static_cast<size_t>(x.rows));
   for (int64_t i = 0; i < x.rows; ++i) {
-    if (coef.rows == 1) {
-      out[static_cast<size_t>(i)] = z(i, 0) > 0 ? 1.0 : 0.0;
-      continue;
-    }
     const double* zi = z.row(i);
     out[static_cast<size_t>(i)] = static_cast<double>(std::max_element(zi, zi + z.cols) - zi);
   }

@@ -146,6 +146,40 @@ TEST(KMeans, DeterministicAcrossThreadCounts) {
   EXPECT_EQ(one.inertia, two.inertia);
 }
 
+// KMeans.predict judges X's finiteness from the products x.c (a NaN or infinity in a row makes
+// them non-finite) and must fail exactly as a scan of X would, on one thread or several.
+TEST(KMeans, PredictRejectsNonFiniteInputAsAScanWould) {
+  std::mt19937_64 rng(3);
+  std::normal_distribution<double> normal;
+  Matrix x(20000, 3);
+  for (double& v : x.data) v = normal(rng);
+  KMeansParams p;
+  p.n_clusters = 4;
+  p.random_state = 0;
+  const int saved_threads = default_thread_pool().num_threads();
+  for (const int threads : {1, 2}) {
+    set_num_threads(threads);
+    const KMeansModel m = KMeans{p}.fit(x);
+    for (const double bad : {NAN, INFINITY, -INFINITY}) {
+      Matrix q = x;
+      q(17001, 0) = bad;
+      q(15000, 2) = bad;
+      std::string message = "no error";
+      try {
+        m.predict(q);
+      } catch (const Error& e) {
+        message = e.what();
+      }
+      EXPECT_EQ(message, "KMeans: non-finite value in X at row 15000") << threads;
+    }
+    // Finite input whose x.c overflows is accepted, as the scan accepts it.
+    Matrix huge = x;
+    for (int64_t j = 0; j < huge.cols; ++j) huge(3, j) = 1e308;
+    EXPECT_NO_THROW(m.predict(huge));
+  }
+  set_num_threads(saved_threads);
+}
+
 TEST(DBSCAN, LabelsAndCoreSamplesMatchScikitLearn) {
   for (const json& c : fixture()["dbscan"]) {
     SCOPED_TRACE(c["params"].dump());

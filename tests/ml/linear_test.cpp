@@ -1,6 +1,8 @@
 // Linear models against scikit-learn 1.9.1 (tests/fixtures/ml/linear/linear.json).
 #include <gtest/gtest.h>
 
+#include <functional>
+
 #include "ember/core/thread_pool.hpp"
 #include "ember/ml/linear.hpp"
 #include "ml_test_support.hpp"
@@ -232,6 +234,56 @@ TEST(Linear, RejectsBadParametersAndInput) {
   EXPECT_THROW(m.predict(Matrix(2, 3)), Error);
   Vector one_class(static_cast<size_t>(data.x.rows), 0.0);
   EXPECT_THROW(LogisticRegression{}.fit(data.x, one_class), Error);
+}
+
+std::string error_of(const std::function<void()>& call) {
+  try {
+    call();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+// predict judges X's finiteness from its outputs (a NaN or infinity in a row makes that row's
+// x.w non-finite) and must fail exactly as a scan of X would, also when the bad value sits in a
+// column whose coefficient is exactly zero.
+TEST(Linear, PredictRejectsNonFiniteInputAsAScanWould) {
+  const auto data = load_dataset("diabetes", false);
+  const auto lasso = Lasso{}.fit(data.x, data.y);
+  int64_t zero_column = -1;
+  for (size_t j = 0; j < lasso.coef.size(); ++j) {
+    if (lasso.coef[j] == 0.0) zero_column = static_cast<int64_t>(j);
+  }
+  ASSERT_GE(zero_column, 0);
+  const auto ridge = Ridge{}.fit(data.x, data.y);
+  const auto iris = load_dataset("iris", true);
+  const auto multinomial = LogisticRegression{}.fit(iris.x, iris.y);
+  const auto c = load_fixture("linear/linear.json")["binary_logistic"];
+  const Matrix xb = to_matrix(c["x"]);
+  const auto binary = LogisticRegression{}.fit(xb, to_vector(c["y"]));
+  for (const double bad : {NAN, INFINITY, -INFINITY}) {
+    Matrix x = data.x;
+    x(9, 0) = bad;
+    x(5, zero_column) = bad;
+    EXPECT_EQ(error_of([&] { lasso.predict(x); }), "linear model: non-finite value in X at row 5");
+    EXPECT_EQ(error_of([&] { ridge.predict(x); }), "linear model: non-finite value in X at row 5");
+    Matrix xi = iris.x;
+    xi(7, 1) = bad;
+    const std::string want = "LogisticRegression: non-finite value in X at row 7";
+    EXPECT_EQ(error_of([&] { multinomial.predict(xi); }), want);
+    EXPECT_EQ(error_of([&] { multinomial.predict_proba(xi); }), want);
+    Matrix xbad = xb;
+    xbad(7, 0) = bad;
+    EXPECT_EQ(error_of([&] { binary.predict(xbad); }), want);
+    EXPECT_EQ(error_of([&] { binary.predict_proba(xbad); }), want);
+  }
+  // Finite input whose x.w overflows is accepted, as the scan accepts it.
+  Matrix huge = data.x;
+  for (int64_t j = 0; j < huge.cols; ++j) huge(0, j) = 1e308;
+  Vector out;
+  EXPECT_NO_THROW(out = ridge.predict(huge));
+  EXPECT_FALSE(std::isfinite(out[0]));
 }
 
 TEST(Lbfgs, MinimisesARosenbrockValley) {

@@ -47,6 +47,15 @@ Vector take(const Vector& v, std::span<const int64_t> index);
 void check_fit_input(const Matrix& x, const Vector* y, std::string_view who);
 // Throws unless X is finite and has `n_features` columns.
 void check_predict_input(const Matrix& x, int64_t n_features, std::string_view who);
+// The finiteness half of check_predict_input, done after the fact for predictions whose outputs
+// for row i are sums of products with every value of X's row i (x.w, x.c for each c): a NaN or
+// infinity anywhere in the row makes each of them NaN or infinite (0 * inf is NaN, and a
+// non-finite term keeps the sum non-finite), so finite outputs prove finite input and the scan
+// of X is only needed when an output is not finite. It then throws as check_predict_input does,
+// or returns if X is finite after all (an output that overflowed). Check the shape first with
+// check_predict_shape.
+void check_predict_shape(const Matrix& x, int64_t n_features, std::string_view who);
+void check_predict_outputs(const Matrix& x, std::span<const double> outputs, std::string_view who);
 // Number of classes in class-index targets; throws if any y is not an integer in [0, K) or
 // fewer than two classes are present.
 int64_t count_classes(const Vector& y, std::string_view who);
