@@ -1,9 +1,10 @@
 // matmul / linear on OpenBLAS, with the per-weight-dtype linear-kernel table.
 //
-// Threading: BLAS is only ever called from the thread that called the op, never from inside
-// ember::parallel_for. OpenBLAS (pthreads build) threads large GEMMs on its own and keeps small
-// ones single-threaded; calling it from our pool's workers would stack its threads on top of
-// ours on the same cores. Batched matmuls therefore loop over the batch on the calling thread.
+// Threading: OpenBLAS (pthreads build) threads a GEMM on its own once m*n*k exceeds 262144
+// (kBlasSingleThreadWork) and runs smaller ones on the calling thread. A single product is
+// therefore handed to BLAS from the thread that called the op; a batch of small products (the
+// attention shapes) runs on ember::parallel_for instead, cut into row blocks that each stay under
+// that threshold, so BLAS never starts threads of its own on top of the pool's.
 #include <cblas.h>
 
 #include <algorithm>
@@ -21,6 +22,8 @@ namespace ember::ops {
 namespace {
 
 using detail::dtype_str;
+
+constexpr int64_t kBlasSingleThreadWork = 262144;
 
 int blas_int(const char* op, int64_t v) {
   if (v > INT_MAX)
@@ -142,10 +145,11 @@ void batched_gemm(Tensor a, Tensor b, const Shape& batch, Tensor& out) {
   const T* pb = b.data_as<T>();
   T* pc = out.mutable_data_as<T>();
   const char* op = "matmul";
-  const int im = blas_int(op, m), in = blas_int(op, n), ik = blas_int(op, k);
+  blas_int(op, m);  // range check; products get row counts up to m
+  const int in = blas_int(op, n), ik = blas_int(op, k);
   const int ilda = blas_int(op, lda), ildb = blas_int(op, ldb),
             ildc = blas_int(op, std::max<int64_t>(1, n));
-  for (int64_t bi = 0; bi < batches; ++bi) {
+  auto product = [&](int64_t bi, int64_t row0, int64_t rows) {
     int64_t off_a = 0;
     int64_t off_b = 0;
     int64_t rest = bi;
@@ -155,8 +159,25 @@ void batched_gemm(Tensor a, Tensor b, const Shape& batch, Tensor& out) {
       off_a += i * sa[d];
       off_b += i * sb[d];
     }
-    gemm(ta, tb, im, in, ik, pa + off_a, ilda, pb + off_b, ildb, pc + bi * m * n, ildc);
+    // Row row0 of op(A) starts row0 rows down (A as stored) or row0 columns across (A^T).
+    off_a += ta == CblasNoTrans ? row0 * lda : row0;
+    gemm(ta, tb, static_cast<int>(rows), in, ik, pa + off_a, ilda, pb + off_b, ildb,
+         pc + bi * m * n + row0 * n, ildc);
+  };
+  const int64_t rows_per_block =
+      std::max<int64_t>(1, kBlasSingleThreadWork / std::max<int64_t>(1, n * k));
+  if (batches == 1 || m * n * k > 64 * kBlasSingleThreadWork) {
+    // One product, or products big enough for BLAS's own threads to pay off.
+    for (int64_t bi = 0; bi < batches; ++bi) product(bi, 0, m);
+    return;
   }
+  const int64_t blocks_per_product = (m + rows_per_block - 1) / rows_per_block;
+  parallel_for(0, batches * blocks_per_product, 1, [&](int64_t lo, int64_t hi) {
+    for (int64_t u = lo; u < hi; ++u) {
+      const int64_t row0 = (u % blocks_per_product) * rows_per_block;
+      product(u / blocks_per_product, row0, std::min(rows_per_block, m - row0));
+    }
+  });
 }
 
 }  // namespace

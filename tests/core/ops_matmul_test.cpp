@@ -75,6 +75,16 @@ TEST(Matmul, NonContiguousViews) {
   check_matmul(random_tensor({1, 4}, 21).broadcast_to({3, 4}), random_tensor({4, 2}, 22));
 }
 
+TEST(Matmul, BatchesOfSmallProductsSplitIntoRowBlocks) {
+  // n * k = 65536: each product runs as row blocks of 4 rows on the pool (10 = 4 + 4 + 2), with
+  // A as stored and A transposed, and with a broadcast B.
+  const Tensor a = random_tensor({3, 10, 256}, 25);
+  const Tensor b = random_tensor({3, 256, 256}, 26);
+  check_matmul(a, b, 1e-4, 1e-4);
+  check_matmul(random_tensor({3, 256, 10}, 27).transpose(1, 2), b, 1e-4, 1e-4);
+  check_matmul(a, random_tensor({256, 256}, 28), 1e-4, 1e-4);
+}
+
 TEST(Matmul, VectorOperands) {
   const Tensor v = random_tensor({5}, 23);
   const Tensor m = random_tensor({5, 3}, 24);
