@@ -47,6 +47,11 @@ void check_fit_input(const Matrix& x, const Vector* y, std::string_view who) {
   }
 }
 
+const Vector& require_target(const Vector* y, std::string_view who) {
+  if (y == nullptr) throw Error(std::string(who) + " needs a target");
+  return *y;
+}
+
 void check_predict_shape(const Matrix& x, int64_t n_features, std::string_view who) {
   if (x.cols != n_features) {
     throw Error(std::string(who) + ": X has " + std::to_string(x.cols) +

@@ -282,7 +282,7 @@ Algorithm classifier_algorithm(std::string name, ForestKind kind) {
                        const Vector* y) -> std::unique_ptr<FittedModel> {
             ForestParams p = parse_forest_params(params);
             params.finish(name);
-            if (y == nullptr) throw Error(name + " needs targets");
+            require_target(y, name);
             return std::make_unique<ModelAdapter<FittedForestClassifier>>(
                 name, ForestClassifier(kind, p).fit(x, *y));
           },
@@ -295,7 +295,7 @@ Algorithm regressor_algorithm(std::string name, ForestKind kind) {
                        const Vector* y) -> std::unique_ptr<FittedModel> {
             ForestParams p = parse_forest_params(params);
             params.finish(name);
-            if (y == nullptr) throw Error(name + " needs targets");
+            require_target(y, name);
             return std::make_unique<ModelAdapter<FittedForestRegressor>>(
                 name, ForestRegressor(kind, p).fit(x, *y));
           },

@@ -972,7 +972,7 @@ const AlgorithmRegistrar kClassifier{
      [](ParamMap& params, const Matrix& x, const Vector* y) -> std::unique_ptr<FittedModel> {
        const HistGradientBoostingParams p = parse_hgb_params(params, true);
        params.finish("HistGradientBoostingClassifier");
-       if (y == nullptr) throw Error("HistGradientBoostingClassifier needs targets");
+       require_target(y, "HistGradientBoostingClassifier");
        return std::make_unique<HgbModel>("HistGradientBoostingClassifier",
                                          HistGradientBoostingClassifier(p).fit(x, *y));
      },
@@ -986,7 +986,7 @@ const AlgorithmRegistrar kRegressor{
      [](ParamMap& params, const Matrix& x, const Vector* y) -> std::unique_ptr<FittedModel> {
        const HistGradientBoostingParams p = parse_hgb_params(params, false);
        params.finish("HistGradientBoostingRegressor");
-       if (y == nullptr) throw Error("HistGradientBoostingRegressor needs targets");
+       require_target(y, "HistGradientBoostingRegressor");
        return std::make_unique<HgbModel>("HistGradientBoostingRegressor",
                                          HistGradientBoostingRegressor(p).fit(x, *y));
      },

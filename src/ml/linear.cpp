@@ -897,11 +897,6 @@ LogisticRegressionModel LogisticRegressionModel::load(ArchiveReader& in) {
 
 namespace {
 
-const Vector& need_y(const Vector* y, const char* who) {
-  if (y == nullptr) throw Error(std::string(who) + " needs a target");
-  return *y;
-}
-
 const AlgorithmRegistrar register_linear_regression{
     {"LinearRegression", Task::Regression, false,
      [](ParamMap& p, const Matrix& x, const Vector* y) -> std::unique_ptr<FittedModel> {
@@ -909,7 +904,7 @@ const AlgorithmRegistrar register_linear_regression{
        est.params.fit_intercept = p.get_bool("fit_intercept", true);
        p.finish("LinearRegression");
        return std::make_unique<ModelAdapter<LinearRegressorModel>>(
-           "LinearRegression", est.fit(x, need_y(y, "LinearRegression")));
+           "LinearRegression", est.fit(x, require_target(y, "LinearRegression")));
      },
      adapter_loader<LinearRegressorModel>("LinearRegression")}};
 
@@ -920,8 +915,8 @@ const AlgorithmRegistrar register_ridge{
        est.params.alpha = p.get_double("alpha", 1.0);
        est.params.fit_intercept = p.get_bool("fit_intercept", true);
        p.finish("Ridge");
-       return std::make_unique<ModelAdapter<LinearRegressorModel>>("Ridge",
-                                                                   est.fit(x, need_y(y, "Ridge")));
+       return std::make_unique<ModelAdapter<LinearRegressorModel>>(
+           "Ridge", est.fit(x, require_target(y, "Ridge")));
      },
      adapter_loader<LinearRegressorModel>("Ridge")}};
 
@@ -941,8 +936,8 @@ const AlgorithmRegistrar register_lasso{
        Lasso est;
        est.params = enet_params(p, 1.0, false);
        p.finish("Lasso");
-       return std::make_unique<ModelAdapter<LinearRegressorModel>>("Lasso",
-                                                                   est.fit(x, need_y(y, "Lasso")));
+       return std::make_unique<ModelAdapter<LinearRegressorModel>>(
+           "Lasso", est.fit(x, require_target(y, "Lasso")));
      },
      adapter_loader<LinearRegressorModel>("Lasso")}};
 
@@ -953,7 +948,7 @@ const AlgorithmRegistrar register_elastic_net{
        est.params = enet_params(p, 0.5, true);
        p.finish("ElasticNet");
        return std::make_unique<ModelAdapter<LinearRegressorModel>>(
-           "ElasticNet", est.fit(x, need_y(y, "ElasticNet")));
+           "ElasticNet", est.fit(x, require_target(y, "ElasticNet")));
      },
      adapter_loader<LinearRegressorModel>("ElasticNet")}};
 
@@ -971,7 +966,7 @@ const AlgorithmRegistrar register_logistic_regression{
        if (solver != "lbfgs") throw Error("LogisticRegression: only solver=lbfgs is supported");
        p.finish("LogisticRegression");
        return std::make_unique<ModelAdapter<LogisticRegressionModel>>(
-           "LogisticRegression", est.fit(x, need_y(y, "LogisticRegression")));
+           "LogisticRegression", est.fit(x, require_target(y, "LogisticRegression")));
      },
      adapter_loader<LogisticRegressionModel>("LogisticRegression")}};
 

@@ -357,18 +357,13 @@ namespace {
 
 using Adapter = ModelAdapter<NaiveBayesModel>;
 
-const Vector& need_y(const Vector* y, const char* who) {
-  if (y == nullptr) throw Error(std::string(who) + " needs a target");
-  return *y;
-}
-
 const AlgorithmRegistrar register_gaussian_nb{
     {"GaussianNB", Task::Classification, true,
      [](ParamMap& p, const Matrix& x, const Vector* y) -> std::unique_ptr<FittedModel> {
        GaussianNB est;
        est.params.var_smoothing = p.get_double("var_smoothing", 1e-9);
        p.finish("GaussianNB");
-       return std::make_unique<Adapter>("GaussianNB", est.fit(x, need_y(y, "GaussianNB")));
+       return std::make_unique<Adapter>("GaussianNB", est.fit(x, require_target(y, "GaussianNB")));
      },
      adapter_loader<NaiveBayesModel>("GaussianNB")}};
 
@@ -379,7 +374,8 @@ const AlgorithmRegistrar register_multinomial_nb{
        est.params.alpha = p.get_double("alpha", 1.0);
        est.params.fit_prior = p.get_bool("fit_prior", true);
        p.finish("MultinomialNB");
-       return std::make_unique<Adapter>("MultinomialNB", est.fit(x, need_y(y, "MultinomialNB")));
+       return std::make_unique<Adapter>("MultinomialNB",
+                                        est.fit(x, require_target(y, "MultinomialNB")));
      },
      adapter_loader<NaiveBayesModel>("MultinomialNB")}};
 
@@ -391,7 +387,8 @@ const AlgorithmRegistrar register_bernoulli_nb{
        est.params.fit_prior = p.get_bool("fit_prior", true);
        est.params.binarize = p.get_optional_double("binarize", 0.0);
        p.finish("BernoulliNB");
-       return std::make_unique<Adapter>("BernoulliNB", est.fit(x, need_y(y, "BernoulliNB")));
+       return std::make_unique<Adapter>("BernoulliNB",
+                                        est.fit(x, require_target(y, "BernoulliNB")));
      },
      adapter_loader<NaiveBayesModel>("BernoulliNB")}};
 
@@ -402,7 +399,8 @@ const AlgorithmRegistrar register_categorical_nb{
        est.params.alpha = p.get_double("alpha", 1.0);
        est.params.fit_prior = p.get_bool("fit_prior", true);
        p.finish("CategoricalNB");
-       return std::make_unique<Adapter>("CategoricalNB", est.fit(x, need_y(y, "CategoricalNB")));
+       return std::make_unique<Adapter>("CategoricalNB",
+                                        est.fit(x, require_target(y, "CategoricalNB")));
      },
      adapter_loader<NaiveBayesModel>("CategoricalNB")}};
 

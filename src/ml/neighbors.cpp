@@ -706,7 +706,7 @@ const AlgorithmRegistrar knn_classifier_registrar{
     Algorithm{"KNeighborsClassifier", Task::Classification, true,
               [](ParamMap& p, const Matrix& x, const Vector* y) -> std::unique_ptr<FittedModel> {
                 const KNeighborsParams params = parse_knn_params(p, "KNeighborsClassifier");
-                if (y == nullptr) throw Error("KNeighborsClassifier needs targets");
+                require_target(y, "KNeighborsClassifier");
                 return std::make_unique<ModelAdapter<KNeighborsClassifierModel>>(
                     "KNeighborsClassifier", KNeighborsClassifier{params}.fit(x, *y));
               },
@@ -716,7 +716,7 @@ const AlgorithmRegistrar knn_regressor_registrar{
     Algorithm{"KNeighborsRegressor", Task::Regression, false,
               [](ParamMap& p, const Matrix& x, const Vector* y) -> std::unique_ptr<FittedModel> {
                 const KNeighborsParams params = parse_knn_params(p, "KNeighborsRegressor");
-                if (y == nullptr) throw Error("KNeighborsRegressor needs targets");
+                require_target(y, "KNeighborsRegressor");
                 return std::make_unique<ModelAdapter<KNeighborsRegressorModel>>(
                     "KNeighborsRegressor", KNeighborsRegressor{params}.fit(x, *y));
               },

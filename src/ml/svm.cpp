@@ -1175,7 +1175,7 @@ const AlgorithmRegistrar svc_registrar{Algorithm{
       if (seed && *seed < 0) throw Error("SVC: random_state must be >= 0 or None");
       params.random_state = seed ? static_cast<uint64_t>(*seed) : 0;
       p.finish("SVC");
-      if (y == nullptr) throw Error("SVC needs targets");
+      require_target(y, "SVC");
       return std::make_unique<ModelAdapter<SVCModel>>("SVC", SVC{params}.fit(x, *y));
     },
     adapter_loader<SVCModel>("SVC")}};
@@ -1187,7 +1187,7 @@ const AlgorithmRegistrar svr_registrar{
                 params.common = parse_common(p);
                 params.epsilon = p.get_double("epsilon", 0.1);
                 p.finish("SVR");
-                if (y == nullptr) throw Error("SVR needs targets");
+                require_target(y, "SVR");
                 return std::make_unique<ModelAdapter<SVRModel>>("SVR", SVR{params}.fit(x, *y));
               },
               adapter_loader<SVRModel>("SVR")}};

@@ -446,7 +446,7 @@ const AlgorithmRegistrar kClassifier{
      [](ParamMap& params, const Matrix& x, const Vector* y) -> std::unique_ptr<FittedModel> {
        DecisionTreeParams p = parse_tree_params(params, true);
        params.finish("DecisionTreeClassifier");
-       if (y == nullptr) throw Error("DecisionTreeClassifier needs targets");
+       require_target(y, "DecisionTreeClassifier");
        return std::make_unique<ModelAdapter<FittedDecisionTreeClassifier>>(
            "DecisionTreeClassifier", DecisionTreeClassifier(p).fit(x, *y));
      },
@@ -457,7 +457,7 @@ const AlgorithmRegistrar kRegressor{
      [](ParamMap& params, const Matrix& x, const Vector* y) -> std::unique_ptr<FittedModel> {
        DecisionTreeParams p = parse_tree_params(params, false);
        params.finish("DecisionTreeRegressor");
-       if (y == nullptr) throw Error("DecisionTreeRegressor needs targets");
+       require_target(y, "DecisionTreeRegressor");
        return std::make_unique<ModelAdapter<FittedDecisionTreeRegressor>>(
            "DecisionTreeRegressor", DecisionTreeRegressor(p).fit(x, *y));
      },

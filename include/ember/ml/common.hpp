@@ -45,6 +45,9 @@ Vector take(const Vector& v, std::span<const int64_t> index);
 
 // Throws ember::Error unless X is non-empty, finite, and y (if given) has X.rows entries.
 void check_fit_input(const Matrix& x, const Vector* y, std::string_view who);
+// The targets a supervised fit was given; throws if it was given none (registry fits of
+// supervised algorithms receive y as a pointer that unsupervised ones leave null).
+const Vector& require_target(const Vector* y, std::string_view who);
 // Throws unless X is finite and has `n_features` columns.
 void check_predict_input(const Matrix& x, int64_t n_features, std::string_view who);
 // The finiteness half of check_predict_input, done after the fact for predictions whose outputs
