@@ -202,20 +202,24 @@ void run_case(const fs::path& dir) {
           else
             inputs.push_back({b[0].get<std::string>(), b[1].get<std::string>()});
         }
-        auto encs = tok->encode_batch(inputs, line["add_special_tokens"].get<bool>());
         const json& exp = line["encodings"];
-        if (exp.size() != encs.size()) {
-          ADD_FAILURE() << where << "\nbatch size differs";
-          ++failures;
-        }
-        for (size_t i = 0; i < std::min(exp.size(), encs.size()); ++i) {
-          std::string d = compare(exp[i], encs[i]);
-          if (!d.empty()) {
-            ADD_FAILURE() << where << "\nbatch item " << i << ": " << d;
+        // Reports the first item of a batch result that differs from the expected encodings.
+        auto check_batch = [&](const auto& got, auto&& diff_of, const std::string& what) {
+          if (exp.size() != got.size()) {
+            ADD_FAILURE() << where << "\n" << what << " size differs";
             ++failures;
-            break;
           }
-        }
+          for (size_t i = 0; i < std::min(exp.size(), got.size()); ++i) {
+            std::string d = diff_of(exp[i], got[i]);
+            if (!d.empty()) {
+              ADD_FAILURE() << where << "\n" << what << " item " << i << ": " << d;
+              ++failures;
+              break;
+            }
+          }
+        };
+        check_batch(tok->encode_batch(inputs, line["add_special_tokens"].get<bool>()), compare,
+                    "batch");
         bool all_single = true;
         std::vector<std::string> texts;
         for (const auto& in : inputs) {
@@ -223,19 +227,8 @@ void run_case(const fs::path& dir) {
           texts.push_back(in.first);
         }
         if (all_single) {
-          auto ids = tok->encode_batch_ids(texts, line["add_special_tokens"].get<bool>());
-          if (exp.size() != ids.size()) {
-            ADD_FAILURE() << where << "\nids-only batch size differs";
-            ++failures;
-          }
-          for (size_t i = 0; i < std::min(exp.size(), ids.size()); ++i) {
-            std::string d = compare_ids(exp[i], ids[i]);
-            if (!d.empty()) {
-              ADD_FAILURE() << where << "\nids-only batch item " << i << ": " << d;
-              ++failures;
-              break;
-            }
-          }
+          check_batch(tok->encode_batch_ids(texts, line["add_special_tokens"].get<bool>()),
+                      compare_ids, "ids-only batch");
         }
       } else {
         bool add = line["add_special_tokens"].get<bool>();
