@@ -7,6 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 flavour=${1:-release}
 export CCACHE_DIR=${CCACHE_DIR:-$HOME/.cache/ember-ccache}
+# Paths relative to the clone, so that other clones and worktrees (and CI's fresh clone) hit the cache.
+export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$PWD} CCACHE_NOHASHDIR=${CCACHE_NOHASHDIR:-1}
 jobs=$(nproc)
 case "$flavour" in
   release) dir=build; args=(-DCMAKE_BUILD_TYPE=Release) ;;
