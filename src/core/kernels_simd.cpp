@@ -498,6 +498,53 @@ void F32ToBF16(const float* src, uint16_t* dst, size_t n) {
   ConvertLoop<3>(src, dst, n);
 }
 
+// ---------------------------------------------------------------------------------------------
+// Dot products of one weight row in its storage format with F32 activations: the per-row kernels
+// of the linear driver (dtype_traits.hpp). Weights are widened in registers, never in memory.
+
+template <int kKind, class DF>  // kKind: 0 F32, 1 F16, 2 BF16 weights
+HWY_INLINE hn::Vec<DF> LoadWeight(DF df, const void* w, size_t i) {
+  if constexpr (kKind == 0) {
+    return hn::LoadU(df, static_cast<const float*>(w) + i);
+  } else {
+    const hn::RebindToUnsigned<DF> du;
+    const hn::Rebind<uint16_t, DF> d16;
+    const auto h = hn::PromoteTo(du, hn::LoadU(d16, static_cast<const uint16_t*>(w) + i));
+    if constexpr (kKind == 1) return F16BitsToF32(df, hn::BitCast(hn::RebindToSigned<DF>(), h));
+    return hn::BitCast(df, hn::ShiftLeft<16>(h));
+  }
+}
+
+template <int kKind>
+HWY_INLINE float DotLoop(const void* w, const float* x, size_t n) {
+  const hn::ScalableTag<float> d;
+  const hn::CappedTag<float, 1> d1;
+  const size_t lanes = hn::Lanes(d);
+  auto acc0 = hn::Zero(d);
+  auto acc1 = hn::Zero(d);
+  size_t i = 0;
+  for (; i + 2 * lanes <= n; i += 2 * lanes) {
+    acc0 = hn::MulAdd(LoadWeight<kKind>(d, w, i), hn::LoadU(d, x + i), acc0);
+    acc1 = hn::MulAdd(LoadWeight<kKind>(d, w, i + lanes), hn::LoadU(d, x + i + lanes), acc1);
+  }
+  for (; i + lanes <= n; i += lanes) {
+    acc0 = hn::MulAdd(LoadWeight<kKind>(d, w, i), hn::LoadU(d, x + i), acc0);
+  }
+  float sum = hn::GetLane(hn::SumOfLanes(d, hn::Add(acc0, acc1)));
+  for (; i < n; ++i) sum += hn::GetLane(hn::Mul(LoadWeight<kKind>(d1, w, i), hn::LoadU(d1, x + i)));
+  return sum;
+}
+
+float DotF32(const void* w, const float* x, size_t n) {
+  return DotLoop<0>(w, x, n);
+}
+float DotF16(const void* w, const float* x, size_t n) {
+  return DotLoop<1>(w, x, n);
+}
+float DotBF16(const void* w, const float* x, size_t n) {
+  return DotLoop<2>(w, x, n);
+}
+
 const char* ActiveTargetName() {
   return hwy::TargetName(HWY_TARGET);
 }
@@ -523,6 +570,9 @@ HWY_EXPORT(F16ToF32);
 HWY_EXPORT(BF16ToF32);
 HWY_EXPORT(F32ToF16);
 HWY_EXPORT(F32ToBF16);
+HWY_EXPORT(DotF32);
+HWY_EXPORT(DotF16);
+HWY_EXPORT(DotBF16);
 HWY_EXPORT(ActiveTargetName);
 
 void unary_f32(UnaryOp op, const float* x, float* y, size_t n) {
@@ -546,6 +596,16 @@ void layer_norm_row_f32(const float* x, const float* weight, const float* bias, 
 }
 void rms_norm_row_f32(const float* x, const float* weight, float eps, float* y, size_t n) {
   HWY_DYNAMIC_DISPATCH(RmsNormRowF32)(x, weight, eps, y, n);
+}
+
+float dot_f32(const void* w, const float* x, size_t n) {
+  return HWY_DYNAMIC_DISPATCH(DotF32)(w, x, n);
+}
+float dot_f16(const void* w, const float* x, size_t n) {
+  return HWY_DYNAMIC_DISPATCH(DotF16)(w, x, n);
+}
+float dot_bf16(const void* w, const float* x, size_t n) {
+  return HWY_DYNAMIC_DISPATCH(DotBF16)(w, x, n);
 }
 
 namespace {

@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "ember/core/dtype_traits.hpp"
 #include "ember/core/half.hpp"
 #include "ember/core/ops.hpp"
 #include "ops_test_util.hpp"
@@ -181,42 +182,40 @@ TEST(Linear, HalfWeightsUseTheirKernel) {
   expect_close(y64, linear_reference(x64.unsqueeze(0), w64, Tensor()), 1e-13, 1e-13, "f64");
 }
 
-// A toy "quantized" format registered for I8 weights: value = int8 / 16. Proves that linear
-// dispatches on the weight dtype through the table, as a Q8_0 kernel would.
-void int8_over_16_kernel(const float* x, int64_t m, int64_t k, const std::byte* w, int64_t n,
-                         float* y) {
-  const auto* q = reinterpret_cast<const int8_t*>(w);
-  for (int64_t i = 0; i < m; ++i) {
-    for (int64_t j = 0; j < n; ++j) {
-      float s = 0;
-      for (int64_t p = 0; p < k; ++p)
-        s += x[i * k + p] * (static_cast<float>(q[j * k + p]) / 16.0f);
-      y[i * n + j] = s;
+TEST(Linear, DispatchesOnTheWeightDtypeTraits) {
+  for (DType dt : {DType::F32, DType::F16, DType::BF16}) {
+    EXPECT_NE(dtype_traits(dt).vec_dot, nullptr) << dtype_name(dt);
+    EXPECT_NE(dtype_traits(dt).to_f32, nullptr) << dtype_name(dt);
+  }
+  EXPECT_EQ(dtype_traits(DType::I8).vec_dot, nullptr);
+  const Tensor x = random_tensor({3, 6}, 40);
+  const Tensor wq = Tensor::zeros(DType::I8, {4, 6});
+  expect_error([&] { ops::linear(x, wq); }, {"linear", "no kernel", "I8"});
+}
+
+// Both paths of the driver for 16-bit weights: the per-row dot product (fewer than 16 input
+// rows, the decode step) and the widened-block sgemm (16 rows and more), on odd K so vector
+// tails run. The weights are exact in F32, so both are as accurate as F32 arithmetic.
+TEST(Linear, HalfWeightsOnBothDriverPaths) {
+  for (DType dt : {DType::F16, DType::BF16}) {
+    const Tensor w = random_tensor({37, 131}, 50, -1, 1, dt);
+    const Tensor b = random_tensor({37}, 51);
+    for (int64_t m : {1, 3, 15, 16, 40}) {
+      const Tensor x = random_tensor({m, 131}, 52 + m);
+      expect_close(ops::linear(x, w, b), linear_reference(x, w, b), 1e-5, 1e-5,
+                   std::string(dtype_name(dt)) + " m=" + std::to_string(m));
     }
   }
 }
 
-TEST(Linear, DispatchesThroughKernelTable) {
-  EXPECT_NE(ops::find_linear_kernel(DType::F32), nullptr);
-  EXPECT_NE(ops::find_linear_kernel(DType::F16), nullptr);
-  EXPECT_NE(ops::find_linear_kernel(DType::BF16), nullptr);
-  EXPECT_EQ(ops::find_linear_kernel(DType::I8), nullptr);
-  const Tensor x = random_tensor({3, 6}, 40);
-  std::vector<int8_t> q(4 * 6);
-  for (size_t i = 0; i < q.size(); ++i)
-    q[i] = static_cast<int8_t>(static_cast<int>(i * 37 % 255) - 127);
-  const Tensor wq = Tensor::from_values<int8_t>(DType::I8, {4, 6}, q);
-  expect_error([&] { ops::linear(x, wq); }, {"linear", "no kernel", "I8"});
-
-  ops::register_linear_kernel(DType::I8, &int8_over_16_kernel);
-  const Tensor y = ops::linear(x, wq, random_tensor({4}, 41));
-  ops::register_linear_kernel(DType::I8, nullptr);  // restore the table for other tests
-  const Tensor w_ref = ops::div(wq.to(DType::F32), ops::scalar(16.0));
-  Shape s;
-  std::vector<double> want = matmul_reference(x, w_ref.transpose(0, 1), &s);
-  const std::vector<double> b = random_tensor({4}, 41).to_f64_vector();
-  for (size_t i = 0; i < want.size(); ++i) want[i] += b[i % 4];
-  expect_close(y, want, 1e-5, 1e-5, "registered I8 kernel");
+TEST(Linear, IntoCallerBuffer) {
+  const Tensor x = random_tensor({4, 16}, 60);
+  const Tensor w = random_tensor({8, 16}, 61, -1, 1, DType::BF16);
+  Tensor out = Tensor::zeros(DType::F32, {32});
+  ops::linear_into(x, w, Tensor(), out);
+  expect_close(out.reshape({4, 8}), linear_reference(x, w, Tensor()), 1e-5, 1e-5, "into");
+  Tensor wrong = Tensor::zeros(DType::F32, {31});
+  expect_error([&] { ops::linear_into(x, w, Tensor(), wrong); }, {"linear_into", "32"});
 }
 
 TEST(Linear, Errors) {

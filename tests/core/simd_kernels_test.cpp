@@ -193,6 +193,37 @@ TEST_P(SimdTarget, RowKernelsMatchScalar) {
   }
 }
 
+// Dot products of F32, F16 and BF16 weight rows: each product w[i] * x[i] is exact in double,
+// so the only error is F32 accumulation, bounded by n * eps * sum |w[i] x[i]| for any order.
+TEST_P(SimdTarget, DotProductsMatchScalarWithinTheSummationBound) {
+  std::mt19937 rng(12);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (size_t n : kLengths) {
+    std::vector<float> x(n), w(n);
+    std::vector<uint16_t> wh(n), wb(n);
+    for (size_t i = 0; i < n; ++i) {
+      x[i] = normal(rng);
+      w[i] = normal(rng);
+      wh[i] = f32_to_f16(w[i]);
+      wb[i] = f32_to_bf16(w[i]);
+    }
+    auto check = [&](const char* what, float got, float want, auto weight) {
+      double abs_sum = 0;
+      for (size_t i = 0; i < n; ++i) abs_sum += std::fabs(double{weight(i)} * x[i]);
+      const double bound = 2.0 * static_cast<double>(n + 1) * 0x1p-24 * abs_sum + 1e-30;
+      ASSERT_LE(std::fabs(double{got} - double{want}), bound) << what << " n=" << n;
+    };
+    check("f32", kernels::dot_f32(w.data(), x.data(), n),
+          kernels::ref::dot_f32(w.data(), x.data(), n), [&](size_t i) { return w[i]; });
+    check("f16", kernels::dot_f16(wh.data(), x.data(), n),
+          kernels::ref::dot_f16(wh.data(), x.data(), n),
+          [&](size_t i) { return f16_to_f32(wh[i]); });
+    check("bf16", kernels::dot_bf16(wb.data(), x.data(), n),
+          kernels::ref::dot_bf16(wb.data(), x.data(), n),
+          [&](size_t i) { return bf16_to_f32(wb[i]); });
+  }
+}
+
 TEST_P(SimdTarget, SoftmaxSpecialRows) {
   // Large logits must not overflow; -inf entries get probability 0; a NaN poisons the row.
   std::vector<float> x = {1000.0f, 999.0f, -kInf, 998.0f, -1000.0f};

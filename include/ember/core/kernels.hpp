@@ -61,6 +61,12 @@ void layer_norm_row_f32(const float* x, const float* weight, const float* bias, 
 // y = x / sqrt(mean(x^2) + eps) * weight; weight may be null.
 void rms_norm_row_f32(const float* x, const float* weight, float eps, float* y, size_t n);
 
+// sum_i w[i] * x[i] for a weight row stored as F32, F16 or BF16 (raw bits) and F32 x, widened
+// in registers. Accumulation order differs between targets (lane-wise partial sums).
+float dot_f32(const void* w, const float* x, size_t n);
+float dot_f16(const void* w, const float* x, size_t n);
+float dot_bf16(const void* w, const float* x, size_t n);
+
 namespace ref {
 float unary(UnaryOp op, float x);
 double unary(UnaryOp op, double x);
@@ -72,6 +78,10 @@ void softmax_row_f32(const float* x, float* y, size_t n);
 void layer_norm_row_f32(const float* x, const float* weight, const float* bias, float eps, float* y,
                         size_t n);
 void rms_norm_row_f32(const float* x, const float* weight, float eps, float* y, size_t n);
+// Sequential sums in double.
+float dot_f32(const void* w, const float* x, size_t n);
+float dot_f16(const void* w, const float* x, size_t n);
+float dot_bf16(const void* w, const float* x, size_t n);
 }  // namespace ref
 
 // Which SIMD targets this build holds that the CPU supports, best first (e.g. "AVX3", "AVX2",
