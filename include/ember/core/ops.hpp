@@ -153,7 +153,8 @@ Tensor softmax(const Tensor& x, int64_t axis = -1);
 // Normalizes over the last axis. weight/bias are [D] or undefined (identity).
 Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps = 1e-5);
 Tensor rms_norm(const Tensor& x, const Tensor& weight, double eps = 1e-6);
-// weight [V, D] (any scalar dtype), ids I64/I32 of any shape -> [ids..., D] in weight's dtype.
+// weight [V, D], ids I64/I32 of any shape -> [ids..., D] in weight's dtype (block-quantized
+// tables: F32, widened through dtype_traits).
 // Every id must be in [0, V); otherwise ember::Error naming the first bad id.
 Tensor embedding(const Tensor& weight, const Tensor& ids);
 // All tensors: same dtype and rank, equal dims except `axis`.
