@@ -62,6 +62,7 @@ class Gpt2 final : public CausalLM {
   }
 
   int64_t vocab_size() const override { return vocab_; }
+  int64_t context_length() const override { return max_positions_; }
   int64_t max_tokens() const override { return max_positions_; }
 
   KvCache new_cache(int64_t batch, int64_t capacity) const override {

@@ -2,6 +2,7 @@
 // RMSNorm, rotary embeddings with config-declared scaling, grouped-query attention, SwiGLU, tied
 // or untied output head. Hugging Face checkpoints rotate half-split pairs; the same file serves
 // GGML's interleaved layout through RotaryEmbedding's layout.
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -157,7 +158,8 @@ class Llama final : public CausalLM {
   }
 
   int64_t vocab_size() const override { return vocab_; }
-  int64_t max_tokens() const override { return max_positions_; }
+  int64_t context_length() const override { return max_positions_; }
+  int64_t max_tokens() const override { return std::numeric_limits<int64_t>::max(); }
 
   KvCache new_cache(int64_t batch, int64_t capacity) const override {
     KvCache cache;

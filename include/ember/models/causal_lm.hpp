@@ -24,7 +24,11 @@ class CausalLM {
  public:
   virtual ~CausalLM() = default;
   virtual int64_t vocab_size() const = 0;
-  // The context length (max_position_embeddings).
+  // The context the model was trained for (max_position_embeddings); prompts longer than this
+  // are refused.
+  virtual int64_t context_length() const = 0;
+  // The most tokens a sequence can hold: the context for learned positions (GPT-2); unbounded
+  // for rotary ones, which may run past their context as the reference lets them.
   virtual int64_t max_tokens() const = 0;
   virtual KvCache new_cache(int64_t batch, int64_t capacity) const = 0;
   // Runs ids [B, T] as the tokens after the cache's, at `positions` (B * T values) and appends
