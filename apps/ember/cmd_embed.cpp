@@ -2,6 +2,7 @@
 // embed streams: each batch of input lines is printed as soon as it is embedded.
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cstdlib>
 #include <iostream>
 #include <string>
@@ -75,18 +76,25 @@ void run_embed(const EmbedOptions& opt) {
   flush();
 }
 
-void run_similarity(const std::string& model, const std::vector<std::string>& texts) {
+void run_similarity(const std::string& model, const std::vector<std::string>& texts, bool rank) {
   if (texts.size() < 2) throw Error("similarity: give at least two texts");
   const SentenceEmbedder embedder = SentenceEmbedder::load(ember::cli::resolve_model(model));
   const ember::Tensor rows = embedder.embed(texts);
   const size_t dim = static_cast<size_t>(rows.dim(1));
   const float* p = rows.data_as<float>();
+  std::vector<std::pair<double, size_t>> scores;
+  for (size_t i = 1; i < texts.size(); ++i)
+    scores.emplace_back(ember::pipelines::cosine_similarity(p, p + i * dim, dim), i);
+  if (rank) {
+    std::stable_sort(scores.begin(), scores.end(),
+                     [](const auto& a, const auto& b) { return a.first > b.first; });
+  }
   std::string out;
-  for (size_t i = 1; i < texts.size(); ++i) {
+  for (const auto& [score, i] : scores) {
     json o;
+    o["similarity"] = score;
     o["text"] = texts[i];
-    o["similarity"] = ember::pipelines::cosine_similarity(p, p + i * dim, dim);
-    out += o.dump() + "\n";
+    out += o.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
   }
   write_stdout(out);
 }
@@ -112,13 +120,15 @@ const ember::cli::CommandRegistrar similarity_registrar{
     {"similarity", [](CLI::App& app) {
        auto model = std::make_shared<std::string>("all-MiniLM-L6-v2");
        auto texts = std::make_shared<std::vector<std::string>>();
+       auto rank = std::make_shared<bool>(false);
        CLI::App* cmd = app.add_subcommand(
            "similarity", "Cosine similarity of the first text's embedding to each of the others'");
        cmd->add_option("--model", *model,
                        "sentence-transformers folder, Hugging Face model id, or built-in name")
            ->capture_default_str();
        cmd->add_option("texts", *texts, "TEXT_A TEXT_B...")->required();
-       cmd->callback([model, texts] { run_similarity(*model, *texts); });
+       cmd->add_flag("--rank", *rank, "most similar first instead of input order");
+       cmd->callback([model, texts, rank] { run_similarity(*model, *texts, *rank); });
      }}};
 
 }  // namespace
