@@ -117,7 +117,7 @@ def main():
     if args.only in (None, "embed"):
         sentences = pathlib.Path("/tmp/ember_bench_sentences.txt")
         sentences.write_text("".join(json.loads(l).replace("\n", " ").replace("\r", " ") + "\n"
-                                     for l in SENTENCES.read_text().splitlines() if l))
+                                     for l in SENTENCES.read_text().split("\n") if l))
         if not ONNX.exists():
             subprocess.run([sys.executable, str(ROOT / "tools" / "models" / "export_onnx.py"), "--out", str(ONNX)],
                            check=True)
