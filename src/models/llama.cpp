@@ -29,6 +29,11 @@ nn::RopeParameters read_rope(const Config& config, int64_t head_dim) {
   const Config rope(params, config.source() + " (rope parameters)");
   p.theta = rope.number("rope_theta", config.number("rope_theta", 10000.0));
   p.type = rope.string("rope_type", rope.string("type", "default"));
+  if (p.type != "default" && p.type != "linear" && p.type != "dynamic" && p.type != "llama3" &&
+      p.type != "yarn") {
+    rope.fail("unsupported rope type '" + p.type +
+              "' (supported: default, linear, dynamic, llama3, yarn)");
+  }
   const double partial =
       rope.number("partial_rotary_factor", config.number("partial_rotary_factor", 1.0));
   // The reference's Llama ignores partial_rotary_factor for the default type.
