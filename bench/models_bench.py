@@ -12,7 +12,7 @@ and batch 1, at 1 and 2 threads; best of --repeat passes, the model loaded once 
 Generation: greedy tokens per second at batch 1 on the SmolLM2-135M-Instruct safetensors folder
 (made by tools/models/smollm2_reference.py), 64 new tokens after a 5-token prompt, against
 transformers' generate (eager attention, do_sample=False, F32).
-Peak memory: each peer runs in its own process; ru_maxrss of that process is reported.
+Peak memory: each peer runs in its own process; that process's ru_maxrss (wait4) is reported.
 
 Usage: tools/.venv/bin/python bench/models_bench.py [--repeat 3] [--only embed|generate]
 """
@@ -20,9 +20,9 @@ import argparse
 import json
 import os
 import pathlib
-import resource
 import subprocess
 import sys
+import tempfile
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 CACHE = pathlib.Path(os.environ.get("EMBER_MODEL_CACHE", pathlib.Path.home() / ".cache" / "ember-models"))
@@ -87,13 +87,17 @@ elif kind == "torch-generate":
 
 
 def run_measured(cmd, env=None):
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    r = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    if r.returncode != 0:
-        sys.exit(f"failed: {' '.join(map(str, cmd))}\n{r.stderr}")
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    result = json.loads(r.stdout.strip().splitlines()[-1])
-    result["peak_mb"] = round(max(peak, before) / 1024)  # max over children so far: run peers largest-last
+    """Runs one peer process; its JSON result plus its own peak RSS (wait4's ru_maxrss)."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        p = subprocess.Popen(cmd, stdout=out, stderr=err, text=True, env=env)
+        _, status, usage = os.wait4(p.pid, 0)
+        p.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        if p.returncode != 0:
+            sys.exit(f"failed: {' '.join(map(str, cmd))}\n{err.read()}")
+        result = json.loads(out.read().strip().splitlines()[-1])
+    result["peak_mb"] = round(usage.ru_maxrss / 1024)
     return result
 
 
@@ -132,7 +136,7 @@ def main():
                 print(f"| {threads} | {batch} | {e['sentences_per_s']:.1f} | {t['sentences_per_s']:.1f} | "
                       f"{o['sentences_per_s']:.1f} | {e['sentences_per_s'] / t['sentences_per_s']:.2f}x | "
                       f"{e['sentences_per_s'] / o['sentences_per_s']:.2f}x |", flush=True)
-                print(f"  peak RSS so far (MB): Ember {e['peak_mb']}, after PyTorch {t['peak_mb']}, after ONNX {o['peak_mb']}")
+                print(f"  peak RSS (MB): Ember {e['peak_mb']}, PyTorch {t['peak_mb']}, ONNX Runtime {o['peak_mb']}")
     if args.only in (None, "generate"):
         print("| threads | Ember tok/s | transformers tok/s | ratio |")
         print("|---|---|---|---|")
