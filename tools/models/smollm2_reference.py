@@ -115,6 +115,21 @@ def main():
     if len(cases) < 10:
         raise SystemExit("fewer than 10 prompts with clear greedy margins")
 
+    # How far F32 rounding alone moves the logits: the same folder in F64, teacher-forced on each
+    # prompt + continuation. Its argmax must reproduce every greedy token.
+    exact = transformers.AutoModelForCausalLM.from_pretrained(
+        args.out, dtype=torch.float64, attn_implementation="eager").eval()
+    deviation = 0.0
+    for case in cases:
+        ids = torch.tensor([case["prompt_ids"] + case["generated_ids"]])
+        steps = slice(len(case["prompt_ids"]) - 1, ids.shape[1] - 1)
+        with torch.no_grad():
+            f32 = model(ids).logits[0, steps].double()
+            f64 = exact(ids).logits[0, steps]
+        deviation = max(deviation, (f32 - f64).abs().max().item())
+        if f64.argmax(-1).tolist() != case["generated_ids"]:
+            raise SystemExit(f"F64 disagrees with the F32 greedy tokens: {case['message']!r}")
+
     FIXTURE.parent.mkdir(parents=True, exist_ok=True)
     doc = {
         "generator": "tools/models/smollm2_reference.py",
@@ -124,10 +139,12 @@ def main():
                        "(do_sample=False), max_new_tokens 32, EOS from generation_config.json",
         "eos_token_id": model.generation_config.eos_token_id,
         "min_margin": min(c["min_margin"] for c in cases),
+        "f32_vs_f64_max_abs_logit_diff": deviation,
         "cases": cases,
     }
     FIXTURE.write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n")
-    print(f"{len(cases)} prompts, min margin {doc['min_margin']:.4f}, folder {args.out}")
+    print(f"{len(cases)} prompts, min margin {doc['min_margin']:.4f}, F32 vs F64 logits "
+          f"{deviation:.2e}, folder {args.out}")
 
 
 if __name__ == "__main__":
