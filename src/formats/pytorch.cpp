@@ -2,6 +2,7 @@
 // include/ember/formats/pytorch.hpp).
 #include "ember/formats/pytorch.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 #include <map>
@@ -44,8 +45,8 @@ struct StorageRecord {
 // Where a persistent id's storage lives: a whole record, or (legacy views) part of one.
 struct StorageSlice {
   std::string key;
-  int64_t offset = 0;  // elements
-  int64_t numel = 0;
+  int64_t byte_offset = 0;
+  int64_t byte_length = 0;
 };
 
 std::optional<uint64_t> storage_bytes(DType dtype, int64_t numel) {
@@ -223,25 +224,34 @@ PickleResult read_legacy(std::span<const std::byte> bytes, const std::string& so
 std::vector<StorageSlice> slices_of(const PickleResult& p, const std::string& source) {
   std::vector<StorageSlice> out;
   for (const formats_detail::PickleStorageRef& s : p.storages) {
-    StorageSlice slice{s.key, 0, s.numel};
+    // Sizes were checked against the record, so these products fit.
+    const auto element = static_cast<int64_t>(dtype_size(s.dtype));
+    StorageSlice slice{s.key, 0, s.numel * element};
     if (s.is_view) {
       if (s.view_offset < 0 || s.view_numel < 0 || s.view_offset > s.numel ||
           s.view_numel > s.numel - s.view_offset) {
         fail(source, "storage view " + quote_name(s.view_key) + " lies outside storage " +
                          quote_name(s.key));
       }
-      slice.offset = s.view_offset;
-      slice.numel = s.view_numel;
+      slice.byte_offset = s.view_offset * element;
+      slice.byte_length = s.view_numel * element;
     }
     out.push_back(std::move(slice));
   }
   return out;
 }
 
-// Checks that every element the tensor's shape and strides reach lies in its storage slice.
-void check_tensor_bounds(const formats_detail::PickleTensorRef& t, const StorageSlice& slice,
-                         const std::string& name, const std::string& source) {
+// Checks that every element the tensor's shape and strides reach lies in its storage slice;
+// returns the tensor's offset in elements from the start of the storage record.
+int64_t check_tensor_bounds(const formats_detail::PickleTensorRef& t, const StorageSlice& slice,
+                            const std::string& name, const std::string& source) {
   const std::string who = "tensor " + quote_name(name) + ": ";
+  const auto element = static_cast<int64_t>(dtype_size(t.dtype));
+  if (slice.byte_offset % element != 0) {
+    fail(source, who + "storage view is not aligned to its " + std::string(dtype_name(t.dtype)) +
+                     " elements");
+  }
+  const int64_t available = slice.byte_length / element;
   if (t.offset < 0) fail(source, who + "negative storage offset");
   int64_t last = t.offset;
   bool empty = false;
@@ -260,17 +270,20 @@ void check_tensor_bounds(const formats_detail::PickleTensorRef& t, const Storage
       }
     }
   }
-  if (empty ? t.offset > slice.numel : last >= slice.numel) {
+  if (empty ? t.offset > available : last >= available) {
     fail(source, who + "size " + shape_to_string(t.shape) + ", stride " +
                      shape_to_string(t.strides) + " and offset " + std::to_string(t.offset) +
-                     " reach past its storage of " + std::to_string(slice.numel) + " elements");
+                     " reach past its storage of " + std::to_string(available) + " elements");
   }
+  return slice.byte_offset / element + t.offset;
 }
 
-std::shared_ptr<Storage> make_storage(const StorageRecord& r,
+// A view of the record's bytes where they are aligned for every dtype that views them (always,
+// in zip archives: torch aligns records to 64 bytes), else an owned copy.
+std::shared_ptr<Storage> make_storage(const StorageRecord& r, size_t alignment,
                                       const std::shared_ptr<const void>& keepalive) {
   const size_t n = r.bytes.size();
-  if (reinterpret_cast<uintptr_t>(r.bytes.data()) % dtype_size(r.dtype) == 0) {
+  if (reinterpret_cast<uintptr_t>(r.bytes.data()) % alignment == 0) {
     return Storage::borrow(r.bytes.data(), n, keepalive);
   }
   std::shared_ptr<Storage> copy = Storage::allocate_uninitialized(n);
@@ -307,7 +320,15 @@ struct PyTorchCheckpointBuilder {
            "pickle stream)");
     }
     const std::vector<StorageSlice> slices = slices_of(p, source);
-    for (const auto& [key, r] : records) out.storages_.emplace(key, make_storage(r, keepalive));
+    std::map<std::string, size_t> alignment;
+    for (const auto& [key, r] : records) alignment[key] = dtype_size(r.dtype);
+    for (const formats_detail::PickleTensorRef& t : p.tensors) {
+      size_t& a = alignment[slices[t.storage].key];
+      a = std::max(a, dtype_size(t.dtype));
+    }
+    for (const auto& [key, r] : records) {
+      out.storages_.emplace(key, make_storage(r, alignment[key], keepalive));
+    }
 
     const PickleObject* dict = &p.objects[p.root];
     if (dict->kind != PickleKind::Dict) {
@@ -336,13 +357,13 @@ struct PyTorchCheckpointBuilder {
       }
       const formats_detail::PickleTensorRef& t = p.tensors[value.index];
       const StorageSlice& slice = slices[t.storage];
-      check_tensor_bounds(t, slice, key.text, source);
+      const int64_t offset = check_tensor_bounds(t, slice, key.text, source);
       PyTorchTensorInfo info;
       info.name = key.text;
-      info.dtype = p.storages[t.storage].dtype;
+      info.dtype = t.dtype;
       info.shape = t.shape;
       info.strides = t.strides;
-      info.storage_offset = slice.offset + t.offset;
+      info.storage_offset = offset;
       info.storage_key = slice.key;
       if (!out.index_.emplace(info.name, out.tensors_.size()).second) {
         fail(source, "duplicate state dict key " + quote_name(info.name));

@@ -25,21 +25,24 @@ constexpr size_t kMaxRank = 64;
 enum class Global : uint8_t {
   OrderedDict,
   RebuildTensorV2,
+  RebuildTensorV3,
   RebuildTensor,
   RebuildParameter,
   RebuildParameterWithState,
   StorageType,  // `dtype` says which
+  TorchDType,   // a torch.dtype value such as torch.float8_e4m3fn
 };
 
 struct AllowedGlobal {
   std::string_view name;
   Global global;
-  DType dtype;  // StorageType only
+  DType dtype;  // StorageType, TorchDType
 };
 
 constexpr AllowedGlobal kAllowedGlobals[] = {
     {"collections.OrderedDict", Global::OrderedDict, DType::U8},
     {"torch._utils._rebuild_tensor_v2", Global::RebuildTensorV2, DType::U8},
+    {"torch._utils._rebuild_tensor_v3", Global::RebuildTensorV3, DType::U8},
     {"torch._utils._rebuild_tensor", Global::RebuildTensor, DType::U8},
     {"torch._utils._rebuild_parameter", Global::RebuildParameter, DType::U8},
     {"torch._utils._rebuild_parameter_with_state", Global::RebuildParameterWithState, DType::U8},
@@ -55,6 +58,21 @@ constexpr AllowedGlobal kAllowedGlobals[] = {
     {"torch.BoolStorage", Global::StorageType, DType::Bool},
     {"torch.UntypedStorage", Global::StorageType, DType::U8},
     {"torch.storage.UntypedStorage", Global::StorageType, DType::U8},
+    {"torch.float64", Global::TorchDType, DType::F64},
+    {"torch.float32", Global::TorchDType, DType::F32},
+    {"torch.float16", Global::TorchDType, DType::F16},
+    {"torch.bfloat16", Global::TorchDType, DType::BF16},
+    {"torch.float8_e4m3fn", Global::TorchDType, DType::F8_E4M3},
+    {"torch.float8_e5m2", Global::TorchDType, DType::F8_E5M2},
+    {"torch.int64", Global::TorchDType, DType::I64},
+    {"torch.int32", Global::TorchDType, DType::I32},
+    {"torch.int16", Global::TorchDType, DType::I16},
+    {"torch.int8", Global::TorchDType, DType::I8},
+    {"torch.uint64", Global::TorchDType, DType::U64},
+    {"torch.uint32", Global::TorchDType, DType::U32},
+    {"torch.uint16", Global::TorchDType, DType::U16},
+    {"torch.uint8", Global::TorchDType, DType::U8},
+    {"torch.bool", Global::TorchDType, DType::Bool},
 };
 
 // Opcode names for messages, for the opcodes that are refused.
@@ -315,12 +333,16 @@ class Unpickler {
     }
   }
 
-  PickleObject rebuild_tensor(const std::string& name, const std::vector<uint32_t>& args, bool v2) {
-    if (v2) {
-      check_arity(name, args, 6, 7);
-    } else {
-      check_arity(name, args, 4, 4);
-    }
+  // _rebuild_tensor(storage, offset, size, stride)
+  // _rebuild_tensor_v2(storage, offset, size, stride, requires_grad, backward_hooks[, metadata])
+  // _rebuild_tensor_v3(storage, offset, size, stride, requires_grad, backward_hooks, dtype
+  //                    [, metadata]): an untyped (byte) storage viewed as `dtype`
+  PickleObject rebuild_tensor(const std::string& name, const std::vector<uint32_t>& args,
+                              int version) {
+    if (version == 1) check_arity(name, args, 4, 4);
+    if (version == 2) check_arity(name, args, 6, 7);
+    if (version == 3) check_arity(name, args, 7, 8);
+    const size_t metadata_at = version == 3 ? 7 : 6;
     const PickleObject& storage = obj(args[0]);
     if (storage.kind != PickleKind::Storage)
       fail(quote_name(name) + ": argument 1 is not a storage");
@@ -331,16 +353,29 @@ class Unpickler {
     t.strides = int_tuple_arg(args[3], "tensor stride");
     if (t.shape.size() != t.strides.size())
       fail(quote_name(name) + ": size and stride differ in rank");
-    if (v2) {
+    if (version >= 2) {
       if (obj(args[4]).kind != PickleKind::Bool) fail("tensor requires_grad is not a bool");
       if (obj(args[5]).kind != PickleKind::Dict) fail("tensor backward_hooks is not a dict");
-      if (args.size() == 7) {
-        const PickleObject& metadata = obj(args[6]);
+      if (args.size() > metadata_at) {
+        const PickleObject& metadata = obj(args[metadata_at]);
         if (metadata.kind != PickleKind::None &&
             !(metadata.kind == PickleKind::Dict && metadata.items.empty())) {
           fail("tensor metadata (conjugate/negative bits) is not supported");
         }
       }
+    }
+    if (version == 3) {
+      const PickleObject& dtype = obj(args[6]);
+      if (dtype.kind != PickleKind::Global ||
+          kAllowedGlobals[dtype.index].global != Global::TorchDType) {
+        fail(quote_name(name) + ": argument 7 is not a torch dtype");
+      }
+      if (result_.storages[t.storage].dtype != DType::U8) {
+        fail(quote_name(name) + ": storage is not an untyped (byte) storage");
+      }
+      t.dtype = kAllowedGlobals[dtype.index].dtype;
+    } else {
+      t.dtype = result_.storages[t.storage].dtype;
     }
     result_.tensors.push_back(std::move(t));
     PickleObject o = make(PickleKind::Tensor);
@@ -369,10 +404,13 @@ class Unpickler {
         return;
       }
       case Global::RebuildTensorV2:
-        push_new(rebuild_tensor(name, args, true));
+        push_new(rebuild_tensor(name, args, 2));
+        return;
+      case Global::RebuildTensorV3:
+        push_new(rebuild_tensor(name, args, 3));
         return;
       case Global::RebuildTensor:
-        push_new(rebuild_tensor(name, args, false));
+        push_new(rebuild_tensor(name, args, 1));
         return;
       case Global::RebuildParameter:
       case Global::RebuildParameterWithState: {
@@ -386,6 +424,8 @@ class Unpickler {
       }
       case Global::StorageType:
         fail("storage type " + quote_name(name) + " may only appear in a persistent id");
+      case Global::TorchDType:
+        fail("dtype " + quote_name(name) + " is not callable");
     }
   }
 

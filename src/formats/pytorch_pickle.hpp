@@ -5,9 +5,11 @@
 // value graph: None, bools, ints, floats, strings, bytes, tuples, lists, dicts (OrderedDict is a
 // dict with `ordered`), storages named by persistent ids, and tensors. Only these globals exist:
 //   collections.OrderedDict                      called (REDUCE) or created (NEWOBJ) with ()
-//   torch._utils._rebuild_tensor_v2 / _rebuild_tensor, _rebuild_parameter(_with_state)
+//   torch._utils._rebuild_tensor_v2 / _v3 / _rebuild_tensor, _rebuild_parameter(_with_state)
 //   torch.<T>Storage (FloatStorage, HalfStorage, ...), torch(.storage).UntypedStorage
 //                                                only as the type inside a persistent id
+//   torch.<dtype> (float32, float8_e4m3fn, uint16, ...)
+//                                                only as _rebuild_tensor_v3's dtype argument
 // Any other global is refused by name when the GLOBAL / STACK_GLOBAL opcode names it, before it
 // could be called; so are the opcodes that build arbitrary objects (INST, OBJ, NEWOBJ_EX, EXT*;
 // NEWOBJ of anything but OrderedDict), BUILD on anything but an OrderedDict, and text
@@ -68,7 +70,10 @@ struct PickleStorageRef {
 
 struct PickleTensorRef {
   size_t storage = 0;  // into PickleResult::storages
-  int64_t offset = 0;  // in elements of the storage
+  // The storage's type, or for _rebuild_tensor_v3 the dtype its bytes are viewed as; offset,
+  // shape and strides count elements of this dtype.
+  DType dtype = DType::U8;
+  int64_t offset = 0;
   Shape shape;
   Shape strides;
 };

@@ -33,9 +33,9 @@ std::map<std::string, Tensor> all_tensors(const PyTorchCheckpoint& ckpt) {
   return out;
 }
 
-const char* const kGoodFixtures[] = {"basic_zip",  "basic_zip_protocol4", "basic_legacy",
-                                     "nested_zip", "nested_legacy",       "parameters_zip",
-                                     "basic_zip64"};
+const char* const kGoodFixtures[] = {"basic_zip",   "basic_zip_protocol4", "basic_legacy",
+                                     "nested_zip",  "nested_legacy",       "parameters_zip",
+                                     "basic_zip64", "newer_dtypes_zip"};
 
 class PyTorchFixture : public ::testing::TestWithParam<const char*> {};
 

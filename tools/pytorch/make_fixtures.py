@@ -33,7 +33,8 @@ OUT = ROOT / "tests" / "fixtures" / "pytorch" / "good"
 ST_DTYPE = {
     torch.float64: "F64", torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16",
     torch.int64: "I64", torch.int32: "I32", torch.int16: "I16", torch.int8: "I8",
-    torch.uint8: "U8", torch.bool: "BOOL",
+    torch.uint8: "U8", torch.bool: "BOOL", torch.uint16: "U16", torch.uint32: "U32",
+    torch.uint64: "U64", torch.float8_e4m3fn: "F8_E4M3", torch.float8_e5m2: "F8_E5M2",
 }
 
 
@@ -118,6 +119,17 @@ def main():
     wrapped = {"epoch": 3, "state_dict": sd, "optimizer": None, "lr": 0.5, "tags": ["a", "b"]}
     write("nested_zip", wrapped, sd, "zip")
     write("nested_legacy", wrapped, sd, "legacy", _use_new_zipfile_serialization=False)
+    # Newer dtypes pickle through torch._utils._rebuild_tensor_v3 over an untyped storage.
+    torch.manual_seed(7)
+    newer = OrderedDict(
+        f8_e4m3=torch.randn(2, 4).to(torch.float8_e4m3fn),
+        f8_e5m2=torch.randn(4, 2).to(torch.float8_e5m2).t(),
+        u16=torch.tensor([0, 1, 65535], dtype=torch.uint16),
+        u32=torch.tensor([0, 4000000000], dtype=torch.uint32),
+        u64=torch.tensor([1, 2**63 + 5], dtype=torch.uint64),
+        plain=torch.randn(16))
+    write("newer_dtypes_zip", newer, newer, "zip")
+    # (No legacy variant: torch 2.15 writes one but cannot load it back.)
     # nn.Parameter values pickle through torch._utils._rebuild_parameter.
     torch.manual_seed(99)
     params = OrderedDict(w=torch.nn.Parameter(torch.randn(2, 3)),

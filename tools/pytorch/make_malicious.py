@@ -217,6 +217,15 @@ def main():
         checkpoint(state_dict([("w", tensor(storage_pid("0", 6, ("collections", "OrderedDict")),
                                              0, (2, 3), (3, 1)))])),
         "storage type is not a torch storage class", "persistent id with a non-storage type")
+    add("complex_storage.bin",
+        checkpoint(state_dict([("w", tensor(storage_pid("0", 3, ("torch", "ComplexFloatStorage")),
+                                             0, (3,), (1,)))])),
+        "global 'torch.ComplexFloatStorage' is not allowed", "a dtype Ember does not have")
+    v3 = glob("torch._utils", "_rebuild_tensor_v3") + tup(
+        storage_pid("0", 24, ("torch.storage", "UntypedStorage")), integer(0), tup(integer(6)),
+        tup(integer(1)), b"\x89", ORDERED_DICT, text("float32")) + REDUCE
+    add("v3_dtype_not_a_dtype.bin", checkpoint(state_dict([("w", v3)])),
+        "argument 7 is not a torch dtype", "_rebuild_tensor_v3 with a string for its dtype", True)
     add("storage_size_mismatch.bin", checkpoint(one_tensor_pickle(numel=7)),
         "record holds 24 bytes, not 7 elements of F32", "storage shorter than its id says")
     add("tensor_out_of_bounds.bin", checkpoint(one_tensor_pickle(size=(3, 3))),

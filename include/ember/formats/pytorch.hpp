@@ -27,8 +27,16 @@
 // one Storage per storage record that views the mapped file, so tensors that share a storage
 // (tied weights, slices of one buffer) share memory here too. A non-contiguous tensor (a saved
 // transpose) is therefore a non-contiguous view; call Tensor::contiguous() for a packed copy.
-// A storage whose bytes are not aligned to its element size (only possible in the legacy format)
-// is copied once into owned memory. Big-endian checkpoints are refused.
+// Expanded (stride-0) tensors stay views too, so their logical size may exceed the file's. A
+// storage whose bytes are not aligned to the element size of every tensor viewing it (only
+// possible in the legacy format) is copied once into owned memory. Big-endian checkpoints are
+// refused.
+//
+// Dtypes: the typed storages (torch.FloatStorage, HalfStorage, BFloat16Storage, DoubleStorage,
+// LongStorage, IntStorage, ShortStorage, CharStorage, ByteStorage, BoolStorage) and, through
+// torch._utils._rebuild_tensor_v3 over an untyped storage (what torch 2.x writes for newer
+// dtypes), float8_e4m3fn, float8_e5m2, uint16, uint32, uint64. Complex and quantized tensors
+// are refused, naming their global.
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -51,7 +59,7 @@ struct PyTorchTensorInfo {
   DType dtype = DType::F32;
   Shape shape;
   Shape strides;               // in elements, as torch saved them
-  int64_t storage_offset = 0;  // in elements
+  int64_t storage_offset = 0;  // in elements of `dtype` from the start of the storage record
   std::string storage_key;     // tensors with the same key share bytes
 
   int64_t numel() const;
