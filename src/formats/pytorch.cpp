@@ -139,8 +139,9 @@ PickleResult read_zip(std::span<const std::byte> bytes, const std::string& sourc
   for (auto& [key, r] : records) {
     const auto it = by_name.find("data/" + key);
     if (it == by_name.end()) {
-      fail(source, "storage " + quote_name(key) + " has no record " +
-                       quote_name(prefix + "data/" + key) + " in the archive");
+      const std::string record_name = prefix + "data/" + key;
+      fail(source, "storage " + quote_name(key) + " has no record " + quote_name(record_name) +
+                       " in the archive");
     }
     const auto need = storage_bytes(r.dtype, r.numel);
     if (!need || *need != it->second->size) {
@@ -375,13 +376,13 @@ struct PyTorchCheckpointBuilder {
 };
 
 PyTorchCheckpoint PyTorchCheckpoint::open(const std::filesystem::path& path) {
-  std::shared_ptr<const MappedFile> mapped = MappedFile::open(path);
+  const std::shared_ptr<const MappedFile> mapped = MappedFile::open(path);
   const auto bytes = mapped->bytes();
-  return PyTorchCheckpointBuilder::build(bytes, std::move(mapped), path.string());
+  return PyTorchCheckpointBuilder::build(bytes, mapped, path.string());
 }
 
 PyTorchCheckpoint PyTorchCheckpoint::from_bytes(std::span<const std::byte> bytes,
-                                                std::shared_ptr<const void> keepalive,
+                                                const std::shared_ptr<const void>& keepalive,
                                                 const std::string& source) {
   return PyTorchCheckpointBuilder::build(bytes, keepalive, source);
 }

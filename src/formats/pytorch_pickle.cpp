@@ -120,7 +120,6 @@ std::string_view kind_name(PickleKind kind) {
     case PickleKind::Bool:
       return "bool";
     case PickleKind::Int:
-      return "int";
     case PickleKind::BigInt:
       return "int";
     case PickleKind::Float:

@@ -74,7 +74,7 @@ class PyTorchCheckpoint {
   // Reads `bytes`; `keepalive` (may be null) keeps them valid for tensor views. `source` names
   // the input in error messages.
   static PyTorchCheckpoint from_bytes(std::span<const std::byte> bytes,
-                                      std::shared_ptr<const void> keepalive = nullptr,
+                                      const std::shared_ptr<const void>& keepalive = nullptr,
                                       const std::string& source = "<buffer>");
 
   PyTorchFormat format() const { return format_; }
