@@ -35,7 +35,7 @@ std::map<std::string, Tensor> all_tensors(const PyTorchCheckpoint& ckpt) {
 
 const char* const kGoodFixtures[] = {"basic_zip",   "basic_zip_protocol4", "basic_legacy",
                                      "nested_zip",  "nested_legacy",       "parameters_zip",
-                                     "basic_zip64", "newer_dtypes_zip"};
+                                     "basic_zip64", "newer_dtypes_zip",    "wrapped_twice_zip"};
 
 class PyTorchFixture : public ::testing::TestWithParam<const char*> {};
 
@@ -97,6 +97,8 @@ TEST(PyTorch, WrapperKeyIsFoundAndOtherEntriesAreNotTensors) {
   const PyTorchCheckpoint nested = PyTorchCheckpoint::open(dir / "nested_zip.bin");
   EXPECT_EQ(nested.wrapper_path(), std::vector<std::string>{"state_dict"});
   EXPECT_TRUE(nested.skipped().empty());
+  const PyTorchCheckpoint twice = PyTorchCheckpoint::open(dir / "wrapped_twice_zip.bin");
+  EXPECT_EQ(twice.wrapper_path(), (std::vector<std::string>{"model", "state_dict"}));
   const PyTorchCheckpoint basic = PyTorchCheckpoint::open(dir / "basic_zip.bin");
   EXPECT_TRUE(basic.wrapper_path().empty());
   EXPECT_TRUE(basic.contains("proj.weight"));

@@ -14,6 +14,8 @@ Outputs under tests/fixtures/pytorch/good/:
   sharded/           pytorch_model.bin.index.json + two shards (torch.save, zip format) and
                      sharded.safetensors, the expected union
 Then tools/pytorch/make_malicious.py (standard library only) writes the refused inputs.
+The zip files are reproducible; legacy files are not byte for byte (their storage keys are
+Python object ids), though what they hold is.
 """
 import json
 import shutil
@@ -119,6 +121,8 @@ def main():
     wrapped = {"epoch": 3, "state_dict": sd, "optimizer": None, "lr": 0.5, "tags": ["a", "b"]}
     write("nested_zip", wrapped, sd, "zip")
     write("nested_legacy", wrapped, sd, "legacy", _use_new_zipfile_serialization=False)
+    small = OrderedDict((k, sd[k]) for k in ("proj.weight", "proj.bias", "scale"))
+    write("wrapped_twice_zip", {"model": {"state_dict": small, "step": 10}}, small, "zip")
     # Newer dtypes pickle through torch._utils._rebuild_tensor_v3 over an untyped storage.
     torch.manual_seed(7)
     newer = OrderedDict(
