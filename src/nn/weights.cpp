@@ -2,27 +2,50 @@
 
 #include "ember/core/convert.hpp"
 #include "ember/core/error.hpp"
+#include "ember/formats/pytorch.hpp"
 #include "ember/formats/safetensors.hpp"
 
 namespace ember::nn {
 namespace {
 
-class SafeTensorsSource final : public WeightSource {
+// Any checkpoint type with the ShardedSafeTensors interface.
+template <typename Checkpoint>
+class CheckpointSource final : public WeightSource {
  public:
-  explicit SafeTensorsSource(ShardedSafeTensors file) : file_(std::move(file)) {}
+  explicit CheckpointSource(Checkpoint file) : file_(std::move(file)) {}
   const std::vector<std::string>& names() const override { return file_.names(); }
   bool contains(std::string_view name) const override { return file_.contains(name); }
   Tensor tensor(std::string_view name) const override { return file_.tensor(name); }
   std::string description() const override { return file_.path().string(); }
 
  private:
-  ShardedSafeTensors file_;
+  Checkpoint file_;
 };
+
+bool is_pytorch_path(const std::filesystem::path& path) {
+  const std::string name = path.filename().string();
+  const std::string ext = path.extension().string();
+  return ext == ".bin" || ext == ".pt" || ext == ".pth" || name.ends_with(".bin.index.json");
+}
 
 }  // namespace
 
 Weights Weights::open(const std::filesystem::path& path) {
-  return Weights(std::make_shared<SafeTensorsSource>(ShardedSafeTensors::open(path)));
+  std::error_code ec;
+  bool pytorch = is_pytorch_path(path);
+  if (std::filesystem::is_directory(path, ec)) {
+    // safetensors first, as transformers prefers it when a folder has both.
+    pytorch = !std::filesystem::exists(path / "model.safetensors.index.json", ec) &&
+              !std::filesystem::exists(path / "model.safetensors", ec) &&
+              (std::filesystem::exists(path / "pytorch_model.bin.index.json", ec) ||
+               std::filesystem::exists(path / "pytorch_model.bin", ec));
+  }
+  if (pytorch) {
+    return Weights(std::make_shared<CheckpointSource<ShardedPyTorchCheckpoint>>(
+        ShardedPyTorchCheckpoint::open(path)));
+  }
+  return Weights(
+      std::make_shared<CheckpointSource<ShardedSafeTensors>>(ShardedSafeTensors::open(path)));
 }
 
 Weights::Weights(std::shared_ptr<const WeightSource> source, std::string prefix)

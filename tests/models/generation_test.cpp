@@ -169,7 +169,6 @@ TEST(Generate, GreedyMatchesTransformersAndBatchesMatchSingleRuns) {
     const std::string name = c.at("name");
     SCOPED_TRACE(name);
     const std::filesystem::path dir = kFixtures / name;
-    if (std::string(c.at("weight_format")).find("bin") != std::string::npos) continue;  // TODO_BIN
     const SafeTensors ref = SafeTensors::open(dir / "reference.safetensors");
     const std::vector<int64_t> prompt = i64_values(ref.tensor("prompt_ids"));
     const std::vector<int64_t> expected = i64_values(ref.tensor("generated_ids"));
