@@ -2,7 +2,9 @@
 #include <gtest/gtest.h>
 
 #include <bit>
+#include <cctype>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <random>
@@ -317,6 +319,41 @@ TEST(SimdTargets, ListsAtLeastOneAndRejectsUnknown) {
   ASSERT_FALSE(targets.empty());
   EXPECT_EQ(kernels::simd_active_target(), targets.front());  // best target by default
   EXPECT_THROW(kernels::simd_force_target("NOT_A_TARGET"), Error);
+}
+
+// EMBER_SIMD=NAME makes NAME the best target left, so the forced runs of scripts/test.sh really
+// take the path they name.
+TEST(SimdTargets, EnvironmentLimitsDispatch) {
+  const char* env = std::getenv("EMBER_SIMD");
+  if (env == nullptr || *env == '\0') {
+    // Unset: no limit, dispatch takes the best target the CPU has.
+    EXPECT_EQ(kernels::simd_active_target(), kernels::simd_targets().front());
+    return;
+  }
+  std::string name = env;
+  for (char& c : name) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  const std::string active = kernels::simd_active_target();
+  EXPECT_TRUE(active == name || (name == "SCALAR" && active == "EMU128")) << active;
+  // Nothing above NAME can be forced either.
+  if (name.rfind("AVX3", 0) != 0) {
+    EXPECT_THROW(kernels::simd_force_target("AVX3"), Error);
+  }
+}
+
+TEST(SimdTargetsDeathTest, UnknownEnvironmentNameIsAClearError) {
+  // The child process re-runs this binary, which dispatches (lists the targets) at start-up.
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  const char* saved = std::getenv("EMBER_SIMD");
+  const std::string restore = saved ? saved : "";
+  setenv("EMBER_SIMD", "AVX9000", 1);
+  EXPECT_DEATH(kernels::simd_active_target(),
+               "EMBER_SIMD: unknown or unsupported SIMD target 'AVX9000' \\(this CPU and build "
+               "offer .*SSE4");
+  if (saved) {
+    setenv("EMBER_SIMD", restore.c_str(), 1);
+  } else {
+    unsetenv("EMBER_SIMD");
+  }
 }
 
 // Independent spot checks of the scalar references against double-precision math.

@@ -87,6 +87,11 @@ float dot_bf16(const void* w, const float* x, size_t n);
 // Which SIMD targets this build holds that the CPU supports, best first (e.g. "AVX3", "AVX2",
 // "SSE4", "SSSE3", "EMU128"), and a test hook that restricts dispatch to one of them
 // (an empty name restores normal dispatch). Also covers the conversions in convert.hpp.
+// The environment variable EMBER_SIMD=NAME (case-insensitive; "scalar" names the portable
+// target, SCALAR or EMU128 as built) limits the list to NAME and the targets below it. It is
+// read before the first dispatch, so a whole program or test run takes a lower arithmetic
+// path; a name the CPU or build lacks makes every kernel call throw an Error listing the
+// available ones.
 std::vector<std::string> simd_targets();
 void simd_force_target(const std::string& name);
 // The target the dispatcher picks now (after any simd_force_target).
