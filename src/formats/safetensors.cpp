@@ -1,12 +1,11 @@
 #include "ember/formats/safetensors.hpp"
 
 #include <algorithm>
-#include <cerrno>
-#include <cstdio>
 #include <cstring>
 #include <limits>
 #include <utility>
 
+#include "ember/core/atomic_file.hpp"
 #include "ember/core/error.hpp"
 #include "strict_json.hpp"
 
@@ -507,22 +506,17 @@ void write_safetensors(const std::filesystem::path& path,
                        const std::optional<SafeTensorsMetadata>& metadata) {
   std::vector<PlannedTensor> planned;
   const std::string header = plan_layout(tensors, metadata, planned);
-  std::unique_ptr<FILE, int (*)(FILE*)> file(std::fopen(path.c_str(), "wb"), &std::fclose);
-  if (!file) {
-    throw Error("safetensors: cannot create '" + path.string() + "': " + std::strerror(errno));
-  }
   std::vector<std::byte> prefix;
   append_le64(prefix, header.size());
-  bool ok = std::fwrite(prefix.data(), 1, prefix.size(), file.get()) == prefix.size() &&
-            std::fwrite(header.data(), 1, header.size(), file.get()) == header.size();
-  for (const PlannedTensor& p : planned) {
-    if (!ok) break;
-    const size_t n = p.tensor.nbytes();
-    ok = n == 0 || std::fwrite(p.tensor.data(), 1, n, file.get()) == n;
+  try {
+    AtomicFile file(path);
+    file.write(prefix);
+    file.write(header);
+    for (const PlannedTensor& p : planned) file.write({p.tensor.data(), p.tensor.nbytes()});
+    file.commit();
+  } catch (const Error& e) {
+    throw Error(std::string("safetensors: ") + e.what());
   }
-  ok = std::fflush(file.get()) == 0 && ok;
-  if (!ok)
-    throw Error("safetensors: cannot write '" + path.string() + "': " + std::strerror(errno));
 }
 
 }  // namespace ember

@@ -1,8 +1,7 @@
 // Sharded safetensors checkpoints: model.safetensors.index.json + shard files.
-#include <fstream>
-#include <iterator>
 #include <set>
 
+#include "ember/core/atomic_file.hpp"
 #include "ember/core/error.hpp"
 #include "ember/formats/safetensors.hpp"
 #include "strict_json.hpp"
@@ -24,15 +23,11 @@ constexpr const char* kSingleName = "model.safetensors";
 }
 
 std::string read_bounded(const std::filesystem::path& path) {
-  std::error_code ec;
-  const auto size = std::filesystem::file_size(path, ec);
-  if (ec) fail(path, "cannot read: " + ec.message());
-  if (size > kMaxIndexBytes) fail(path, "larger than " + std::to_string(kMaxIndexBytes) + " bytes");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail(path, "cannot open");
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (text.size() != size) fail(path, "changed while being read");
-  return text;
+  try {
+    return read_regular_file(path, kMaxIndexBytes);
+  } catch (const Error& e) {
+    throw Error(std::string("safetensors index: ") + e.what());
+  }
 }
 
 // A shard name must stay inside the index's directory.
