@@ -30,6 +30,31 @@ std::string read_bounded(const std::filesystem::path& path) {
   }
 }
 
+// Only "metadata" (kept whole for display) and "weight_map" are read; anything else is skipped
+// unbuilt, and a misplaced value is refused as soon as it is met.
+formats_detail::JsonVerdict index_schema(const std::vector<std::string>& path,
+                                         formats_detail::JsonKind kind) {
+  using formats_detail::JsonKind;
+  using Action = formats_detail::JsonVerdict::Action;
+  const auto refuse = [](std::string message) {
+    return formats_detail::JsonVerdict{Action::Refuse, std::move(message)};
+  };
+  if (path.empty())
+    return kind == JsonKind::Object ? formats_detail::JsonVerdict{} : refuse("not a JSON object");
+  if (path[0] == "metadata") {
+    if (path.size() > 1 || kind == JsonKind::Object || kind == JsonKind::Null) return {};
+    return refuse("'metadata' is not an object");
+  }
+  if (path[0] != "weight_map") return {Action::Skip, {}};
+  if (path.size() == 1) {
+    return kind == JsonKind::Object ? formats_detail::JsonVerdict{}
+                                    : refuse("missing 'weight_map' object");
+  }
+  return kind == JsonKind::String
+             ? formats_detail::JsonVerdict{}
+             : refuse("weight_map entry " + quote_name(path[1]) + " is not a file name");
+}
+
 // A shard name must stay inside the index's directory.
 bool is_plain_file_name(const std::string& name) {
   return !name.empty() && name != "." && name != ".." && name.find('/') == std::string::npos &&
@@ -67,10 +92,12 @@ ShardedSafeTensors ShardedSafeTensors::open(const std::filesystem::path& path) {
   out.sharded_ = true;
   const std::string text = read_bounded(target);
   if (!formats_detail::is_valid_utf8(text)) fail(target, "not valid UTF-8");
-  StrictJsonResult parsed = formats_detail::parse_strict_json(text, kMaxIndexDepth);
+  StrictJsonResult parsed = formats_detail::parse_strict_json(text, kMaxIndexDepth, index_schema);
   switch (parsed.status) {
     case StrictJsonResult::Status::Ok:
       break;
+    case StrictJsonResult::Status::Refused:
+      fail(target, parsed.message);
     case StrictJsonResult::Status::Syntax:
       fail(target, "not valid JSON: " + parsed.message);
     case StrictJsonResult::Status::TooDeep:
