@@ -26,6 +26,13 @@ struct TokenizeOptions {
   bool no_special = false, pair = false, lines = false;
 };
 
+// Reads the next stdin line. Whatever is buffered for stdout goes out first when the read would
+// wait for more input, so an interactive caller gets each answer before it sends the next line.
+bool next_line(std::string& line) {
+  if (std::cin.rdbuf()->in_avail() <= 0) ember::cli::out().flush();
+  return static_cast<bool>(std::getline(std::cin, line));
+}
+
 std::string input_error(size_t line, const std::string& what) {
   return "stdin line " + std::to_string(line) + ": " + what;
 }
@@ -119,7 +126,7 @@ void run_tokenize(const TokenizeOptions& opt) {
   ember::cli::Output& out = ember::cli::out();
   std::string line, result;
   size_t n = 0;
-  while (std::getline(std::cin, line)) {
+  while (next_line(line)) {
     ++n;
     if (!line.empty() && line.back() == '\r' && !opt.lines) line.pop_back();
     if (line.empty() && !opt.lines) continue;
@@ -134,7 +141,7 @@ void run_detokenize(const std::string& path, bool skip_special) {
   std::string line;
   std::vector<uint32_t> ids;
   size_t n = 0;
-  while (std::getline(std::cin, line)) {
+  while (next_line(line)) {
     ++n;
     if (line.empty() || line == "\r") continue;
     const json j = parse_line(line, n);

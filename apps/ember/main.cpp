@@ -41,6 +41,8 @@ int fail(const std::string& message) {
 int main(int argc, char** argv) {
   // A closed pipe on stdout is a write error (EPIPE) reported like any other, not a silent death.
   std::signal(SIGPIPE, SIG_IGN);
+  // std::cin gets its own buffer, which also lets it tell whether input is waiting (in_avail).
+  std::ios::sync_with_stdio(false);
   CLI::App app{
       "ember: machine learning in C++ without Python - weights, tensors, tokenizers, models"};
   app.require_subcommand(1);
