@@ -102,6 +102,9 @@ void run_fit(const FitOptions& o) {
   if (supervised(algorithm) && o.target.empty()) {
     throw Error(o.algo + " is supervised: give the target column with --target");
   }
+  // Opened first, so that a target that cannot be written fails before a long fit. It replaces
+  // the old file only at commit(), after everything else has succeeded.
+  AtomicFile model_file(o.out);
   const CsvTable table = read_csv(o.train);
   const TableSchema schema = TableSchema::fit(
       table, o.target, algorithm.task == Task::Classification, supervised(algorithm));
@@ -114,14 +117,15 @@ void run_fit(const FitOptions& o) {
   out.u64(kPipelineVersion);
   schema.save(out);
   out.str(save_model(*model));
-  // Everything that can fail is done before the file is replaced. Labels and paths are bytes
-  // that need not be UTF-8: the summary shows such bytes as U+FFFD instead of failing.
+  // Labels and paths are bytes that need not be UTF-8: the summary shows such bytes as U+FFFD
+  // instead of failing.
   nlohmann::json summary = {
       {"algorithm", o.algo}, {"n_samples", x.rows}, {"n_features", x.cols}, {"model", o.out}};
   if (algorithm.task == Task::Classification) summary["classes"] = schema.classes;
   const std::string summary_line =
       summary.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-  write_file_atomically(o.out, out.bytes());
+  model_file.write(out.bytes());
+  model_file.commit();
   cli::out().line(summary_line);
 }
 
