@@ -197,6 +197,10 @@ TEST_F(AtomicFileTest, AFullFileSystemKeepsTheOldFile) {
   if (::mount("tmpfs", mount_point.c_str(), "tmpfs", 0, "size=64k") != 0) {
     GTEST_SKIP() << "cannot mount a tmpfs here (needs root): " << std::strerror(errno);
   }
+  struct Unmount {
+    const fs::path& at;
+    ~Unmount() { ::umount(at.c_str()); }
+  } unmount{mount_point};
   const fs::path target = mount_point / "model.bin";
   write_file_atomically(target, "old contents");
   const std::string message =
@@ -204,7 +208,6 @@ TEST_F(AtomicFileTest, AFullFileSystemKeepsTheOldFile) {
   EXPECT_NE(message.find("No space left"), std::string::npos) << message;
   EXPECT_EQ(slurp(target), "old contents");
   EXPECT_EQ(listing(mount_point), std::vector<std::string>{"model.bin"});
-  ::umount(mount_point.c_str());
 }
 
 TEST_F(AtomicFileTest, ReadsRegularFilesWithinTheLimit) {
