@@ -17,13 +17,16 @@ namespace {
 
 constexpr long kMaxRedirects = 10;
 
-void global_init() {
+CURL* new_handle() {
   static std::once_flag once;
   std::call_once(once, [] {
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
       throw Error("hub: libcurl failed to initialise");
     }
   });
+  CURL* curl = curl_easy_init();
+  if (!curl) throw Error("hub: libcurl could not create a request");
+  return curl;
 }
 
 struct CurlDeleter {
@@ -66,9 +69,7 @@ size_t on_header(char* data, size_t size, size_t count, void* user) {
 // One easy handle with the settings every request shares.
 class Request {
  public:
-  Request(const std::string& url, const HubOptions& options) : curl_(curl_easy_init()) {
-    global_init();
-    if (!curl_) throw Error("hub: libcurl could not create a request");
+  Request(const std::string& url, const HubOptions& options) : curl_(new_handle()) {
     error_[0] = '\0';
     CURL* c = curl_.get();
     curl_easy_setopt(c, CURLOPT_URL, url.c_str());

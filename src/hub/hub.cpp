@@ -226,7 +226,9 @@ fs::path download_file(const RepoCache& cache, std::string_view repo_id, std::st
     throw Error("hub: " + what + ": the server answered for commit " + meta.commit + ", expected " +
                 *expected_commit);
   }
-  fetch_blob(cache, meta, url, options, std::string(filename), what);
+  // The GET names the commit the HEAD saw, so a branch moving in between cannot mix versions.
+  fetch_blob(cache, meta, resolve_url(options, repo_id, meta.commit, filename), options,
+             std::string(filename), what);
   const fs::path path = cache.link(meta.commit, filename, meta.etag);
   cache.set_ref(revision, meta.commit);
   return path;

@@ -63,6 +63,7 @@ class FixtureHub {
     std::vector<std::string> extra_siblings;              // names added to the listing
     std::string listing_body;                             // replaces the listing when set
     bool ignore_range = false;                            // answer Range requests with 200
+    size_t cut_after = 0;  // when set, the CDN drops the connection after this many bytes
   };
 
   FixtureHub() {
@@ -205,13 +206,26 @@ class FixtureHub {
     for (const auto& [repo, files] : repos_) {
       for (const auto& [name, file] : files) {
         if (file.sha256 != request.matches[1]) continue;
+        if (knobs_.cut_after > 0) {
+          const std::string* bytes = &file.bytes;
+          const size_t cut = knobs_.cut_after;
+          response.set_content_provider(
+              bytes->size(), "application/octet-stream",
+              [bytes, cut](size_t offset, size_t, httplib::DataSink& sink) {
+                if (offset >= cut) return false;  // aborts the connection mid-body
+                sink.write(bytes->data() + offset, cut - offset);
+                return true;
+              });
+          return;
+        }
         if (knobs_.ignore_range) {
           // httplib slices every fixed-length body by the Range header; a chunked one it cannot.
           response.status = 200;
+          const std::string* bytes = &file.bytes;
           response.set_chunked_content_provider(
-              "application/octet-stream", [&file](size_t offset, httplib::DataSink& sink) {
-                if (offset < file.bytes.size()) {
-                  sink.write(file.bytes.data() + offset, file.bytes.size() - offset);
+              "application/octet-stream", [bytes](size_t offset, httplib::DataSink& sink) {
+                if (offset < bytes->size()) {
+                  sink.write(bytes->data() + offset, bytes->size() - offset);
                 } else {
                   sink.done();
                 }

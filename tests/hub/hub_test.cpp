@@ -92,7 +92,10 @@ TEST_F(HubTest, DownloadsAnLfsFileThroughTheCdnRedirectIntoTheStandardLayout) {
   EXPECT_EQ(tree(repo_dir() / "blobs"), std::set<std::string>{fixture.sha256});
 
   EXPECT_EQ(hub_.count("HEAD", "/ember-test/tiny-st/resolve/main/model.safetensors"), 1u);
-  EXPECT_EQ(hub_.count("GET", "/ember-test/tiny-st/resolve/main/model.safetensors"), 1u);
+  // The GET is pinned to the commit the HEAD reported.
+  EXPECT_EQ(hub_.count("GET", "/ember-test/tiny-st/resolve/" +
+                                  std::string(FixtureHub::kTinyStCommit) + "/model.safetensors"),
+            1u);
   EXPECT_EQ(hub_.count("GET", "/cdn/" + fixture.sha256), 1u);
   EXPECT_EQ(hub_.log().size(), 3u);
 }
@@ -138,6 +141,23 @@ TEST_F(HubTest, ResumesAPartialDownloadWithARangeRequest) {
     if (request.path.starts_with("/cdn/")) ranges.push_back(request.range);
   }
   EXPECT_EQ(ranges, std::vector<std::string>{"bytes=" + std::to_string(have) + "-"});
+}
+
+TEST_F(HubTest, KeepsWhatArrivedBeforeTheConnectionDroppedAndResumesFromThere) {
+  const auto& fixture = hub_.file(kTinySt, "model.safetensors");
+  const size_t cut = 30000;
+  hub_.knobs().cut_after = cut;
+  const std::string error = error_of([&] { hub_file(kTinySt, "model.safetensors", options_); });
+  EXPECT_NE(error.find("failed"), std::string::npos) << error;
+  const fs::path incomplete = repo_dir() / "blobs" / (fixture.sha256 + ".incomplete");
+  ASSERT_TRUE(fs::exists(incomplete));
+  EXPECT_EQ(read_bytes(incomplete), fixture.bytes.substr(0, cut));
+  EXPECT_FALSE(fs::exists(snapshot("model.safetensors")));
+
+  hub_.knobs().cut_after = 0;
+  hub_.clear_log();
+  EXPECT_EQ(read_bytes(hub_file(kTinySt, "model.safetensors", options_)), fixture.bytes);
+  EXPECT_EQ(hub_.log().back().range, "bytes=" + std::to_string(cut) + "-");
 }
 
 TEST_F(HubTest, RestartsWhenTheServerIgnoresTheRange) {
