@@ -65,7 +65,7 @@ fs::path RepoCache::lock_file(std::string_view etag) const {
 
 fs::path RepoCache::link(std::string_view commit, std::string_view filename,
                          std::string_view etag) const {
-  const fs::path path = snapshot_file(commit, filename);
+  fs::path path = snapshot_file(commit, filename);
   fs::create_directories(path.parent_path());
   // From snapshots/{commit}/{a/b/name} back to the repo folder: one "../" per segment, plus one.
   std::string target;

@@ -86,10 +86,9 @@ class Request {
   }
 
   void add_header(const std::string& line) {
-    curl_slist* grown = curl_slist_append(headers_.get(), line.c_str());
-    if (!grown) throw Error("hub: out of memory building a request");
-    headers_.release();
-    headers_.reset(grown);
+    curl_slist* list = curl_slist_append(headers_.get(), line.c_str());
+    if (!list) throw Error("hub: out of memory building a request");
+    if (!headers_) headers_.reset(list);  // later appends return the same head
     curl_easy_setopt(curl_.get(), CURLOPT_HTTPHEADER, headers_.get());
   }
 

