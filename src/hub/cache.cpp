@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -24,10 +25,7 @@ std::optional<std::string> RepoCache::commit_of(std::string_view revision) const
   const fs::path ref = root / "refs" / std::string(revision);
   std::error_code ec;
   if (!fs::is_regular_file(ref, ec)) return std::nullopt;
-  std::string text = read_small_file(ref, 256, "ref file");
-  while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' ')) {
-    text.pop_back();
-  }
+  std::string text = read_trimmed_file(ref, 256, "ref file");
   if (!is_commit_hash(text)) {
     throw Error("hub: ref file " + ref.string() + " does not hold a commit hash");
   }
@@ -141,6 +139,12 @@ std::string read_small_file(const fs::path& path, size_t max_bytes, std::string_
   if (!in.read(text.data(), static_cast<std::streamsize>(text.size()))) {
     throw Error("hub: reading " + std::string(what) + " " + path.string() + " failed");
   }
+  return text;
+}
+
+std::string read_trimmed_file(const fs::path& path, size_t max_bytes, std::string_view what) {
+  std::string text = read_small_file(path, max_bytes, what);
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.pop_back();
   return text;
 }
 

@@ -46,5 +46,8 @@ std::string sha256_file(const std::filesystem::path& path);
 // A whole small file; longer than max_bytes is an error naming `what`.
 std::string read_small_file(const std::filesystem::path& path, size_t max_bytes,
                             std::string_view what);
+// The same without trailing whitespace (ref and token files, which may or may not end in '\n').
+std::string read_trimmed_file(const std::filesystem::path& path, size_t max_bytes,
+                              std::string_view what);
 
 }  // namespace ember::hub::detail

@@ -4,12 +4,12 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <cstdlib>
 #include <cstring>
 #include <optional>
-#include <set>
 
 #include "cache.hpp"
 #include "ember/core/error.hpp"
@@ -261,22 +261,23 @@ HubOptions HubOptions::from_environment() {
   if (!options.endpoint.starts_with("http://") && !options.endpoint.starts_with("https://")) {
     throw Error("hub: HF_ENDPOINT " + quote_name(options.endpoint) + " is not an http(s):// URL");
   }
-  const auto home = env("HOME");
-  const std::optional<fs::path> hf_home =
-      env("HF_HOME") ? std::optional<fs::path>(*env("HF_HOME"))
-      : env("XDG_CACHE_HOME")
-          ? std::optional<fs::path>(fs::path(*env("XDG_CACHE_HOME")) / "huggingface")
-      : home ? std::optional<fs::path>(fs::path(*home) / ".cache" / "huggingface")
-             : std::nullopt;
+  // Empty paths stand for "unknown" (no HOME and no override).
+  const fs::path home = env("HOME").value_or("");
+  const fs::path user_cache = env("XDG_CACHE_HOME") ? fs::path(*env("XDG_CACHE_HOME"))
+                              : home.empty()        ? home
+                                                    : home / ".cache";
+  const fs::path hf_home = env("HF_HOME")       ? fs::path(*env("HF_HOME"))
+                           : user_cache.empty() ? user_cache
+                                                : user_cache / "huggingface";
   if (auto cache = env("HF_HUB_CACHE")) {
     options.cache_dir = *cache;
-  } else if (hf_home) {
-    options.cache_dir = *hf_home / "hub";
+  } else if (!hf_home.empty()) {
+    options.cache_dir = hf_home / "hub";
   }
   if (auto models = env("EMBER_MODEL_CACHE")) {
     options.ember_models = *models;
-  } else if (home) {
-    options.ember_models = fs::path(*home) / ".cache" / "ember-models";
+  } else if (!home.empty()) {
+    options.ember_models = home / ".cache" / "ember-models";
   }
   options.offline = env_is_true("HF_HUB_OFFLINE");
   options.progress = !env_is_true("HF_HUB_DISABLE_PROGRESS_BARS");
@@ -284,18 +285,12 @@ HubOptions HubOptions::from_environment() {
   if (auto token = env("HF_TOKEN")) {
     options.token = *token;
   } else {
-    const std::optional<fs::path> token_file =
-        env("HF_TOKEN_PATH") ? std::optional<fs::path>(*env("HF_TOKEN_PATH"))
-        : hf_home            ? std::optional<fs::path>(*hf_home / "token")
-                             : std::nullopt;
+    const fs::path token_file = env("HF_TOKEN_PATH") ? fs::path(*env("HF_TOKEN_PATH"))
+                                : hf_home.empty()    ? hf_home
+                                                     : hf_home / "token";
     std::error_code ec;
-    if (token_file && fs::is_regular_file(*token_file, ec)) {
-      options.token = read_small_file(*token_file, 4096, "token file");
-      while (!options.token.empty() &&
-             (options.token.back() == '\n' || options.token.back() == '\r' ||
-              options.token.back() == ' ')) {
-        options.token.pop_back();
-      }
+    if (!token_file.empty() && fs::is_regular_file(token_file, ec)) {
+      options.token = read_trimmed_file(token_file, 4096, "token file");
     }
   }
   for (char c : options.token) {
