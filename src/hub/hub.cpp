@@ -39,6 +39,24 @@ bool env_is_true(const char* name) {
   return value == "1" || value == "ON" || value == "YES" || value == "TRUE";
 }
 
+uint64_t parse_unsigned(const std::string& text, const std::string& what) {
+  uint64_t value = 0;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || error != std::errc() || end != text.data() + text.size()) {
+    throw Error("hub: " + what + ": not a whole number: " + quote_name(text));
+  }
+  return value;
+}
+
+// A timeout in whole seconds, at most a day.
+std::chrono::seconds env_seconds(const char* name, std::chrono::seconds fallback) {
+  const auto text = env(name);
+  if (!text) return fallback;
+  const uint64_t seconds = parse_unsigned(*text, name);
+  if (seconds > 86400) throw Error("hub: " + std::string(name) + ": more than a day");
+  return std::chrono::seconds(seconds);
+}
+
 RepoCache repo_cache(std::string_view repo_id, const HubOptions& options) {
   if (options.cache_dir.empty()) {
     throw Error("hub: no cache directory: set HF_HUB_CACHE, HF_HOME or HOME");
@@ -76,15 +94,6 @@ std::string header(const HttpResponse& response, const char* name) {
   }
   if (!message.empty()) text += " [" + quote_name(message) + "]";
   throw Error(text + " (" + url + ")");
-}
-
-uint64_t parse_size(const std::string& text, const std::string& what) {
-  uint64_t value = 0;
-  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (text.empty() || error != std::errc() || end != text.data() + text.size()) {
-    throw Error("hub: " + what + ": invalid size " + quote_name(text));
-  }
-  return value;
 }
 
 std::string resolve_url(const HubOptions& options, std::string_view repo_id,
@@ -141,7 +150,7 @@ FileMetadata fetch_metadata(const std::string& url, const HubOptions& options,
                            : response.status < 300 ? header(response, "content-length")
                                                    : std::string();
   if (size.empty()) throw Error("hub: " + what + ": the server sent no file size");
-  meta.size = parse_size(size, what);
+  meta.size = parse_unsigned(size, what + ": file size");
   return meta;
 }
 
@@ -279,6 +288,8 @@ HubOptions HubOptions::from_environment() {
   } else if (!home.empty()) {
     options.ember_models = home / ".cache" / "ember-models";
   }
+  options.request_timeout = env_seconds("HF_HUB_ETAG_TIMEOUT", options.request_timeout);
+  options.stall_timeout = env_seconds("HF_HUB_DOWNLOAD_TIMEOUT", options.stall_timeout);
   options.offline = env_is_true("HF_HUB_OFFLINE");
   options.progress = !env_is_true("HF_HUB_DISABLE_PROGRESS_BARS");
 
@@ -350,7 +361,16 @@ fs::path hub_model(std::string_view repo_id, const HubOptions& options) {
       if (fs::exists(path)) return path;
       return download_file(cache, repo_id, listing.commit, filename, listing.commit, options);
     };
-    fetch_model_files(listing, fetch);
+    size_t fetched = 0;
+    fetch_model_files(listing, [&](const std::string& filename) {
+      ++fetched;
+      return fetch(filename);
+    });
+    if (fetched == 0) {
+      throw Error("hub: " + what +
+                  " has none of the files a model needs (config.json, modules.json, tokenizer "
+                  "files, weights)");
+    }
     cache.set_ref(options.revision, listing.commit);
     return cache.snapshot_dir(listing.commit);
   });

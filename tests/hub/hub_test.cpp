@@ -327,6 +327,14 @@ TEST_F(HubTest, RefusesHostileNamesFromTheCallerWithoutARequest) {
   EXPECT_TRUE(hub_.log().empty());
 }
 
+TEST_F(HubTest, ARepoWithoutModelFilesIsAnError) {
+  hub_.knobs().listing_body = std::string("{\"sha\": \"") + FixtureHub::kTinyStCommit +
+                              "\", \"siblings\": [{\"rfilename\": \"README.md\"}]}";
+  const std::string error = error_of([&] { hub_model(kTinySt, options_); });
+  EXPECT_NE(error.find("none of the files a model needs"), std::string::npos) << error;
+  EXPECT_FALSE(fs::exists(repo_dir() / "refs"));
+}
+
 TEST_F(HubTest, RefusesABadListing) {
   for (const std::string& body :
        {std::string("{\"sha\": \"abc\", \"siblings\": []}"), std::string("{\"siblings\": []}"),
@@ -433,7 +441,8 @@ TEST(HubOptionsTest, CacheDirectoryPrecedence) {
   ScopedEnvironment env;
   for (const char* name :
        {"HF_HUB_CACHE", "HF_HOME", "XDG_CACHE_HOME", "HF_TOKEN", "HF_TOKEN_PATH", "HF_ENDPOINT",
-        "HF_HUB_OFFLINE", "EMBER_MODEL_CACHE", "HF_HUB_DISABLE_PROGRESS_BARS"}) {
+        "HF_HUB_OFFLINE", "EMBER_MODEL_CACHE", "HF_HUB_DISABLE_PROGRESS_BARS",
+        "HF_HUB_ETAG_TIMEOUT", "HF_HUB_DOWNLOAD_TIMEOUT"}) {
     env.set(name, std::nullopt);
   }
   env.set("HOME", "/home/someone");
@@ -480,6 +489,14 @@ TEST(HubOptionsTest, EndpointOfflineTokenAndProgressFromTheEnvironment) {
   }
   env.set("HF_HUB_DISABLE_PROGRESS_BARS", "1");
   EXPECT_FALSE(HubOptions::from_environment().progress);
+  env.set("HF_HUB_ETAG_TIMEOUT", "3");
+  env.set("HF_HUB_DOWNLOAD_TIMEOUT", "7");
+  EXPECT_EQ(HubOptions::from_environment().request_timeout, std::chrono::seconds(3));
+  EXPECT_EQ(HubOptions::from_environment().stall_timeout, std::chrono::seconds(7));
+  env.set("HF_HUB_DOWNLOAD_TIMEOUT", "7s");
+  EXPECT_NE(error_of([] { HubOptions::from_environment(); }).find("HF_HUB_DOWNLOAD_TIMEOUT"),
+            std::string::npos);
+  env.set("HF_HUB_DOWNLOAD_TIMEOUT", std::nullopt);
 
   EXPECT_TRUE(HubOptions::from_environment().token.empty());
   write_file(fs::path(std::getenv("HF_HOME")) / "token", "hf_from_file\n");

@@ -45,8 +45,10 @@ struct HubOptions {
   //   offline    HF_HUB_OFFLINE in {1, ON, YES, TRUE} (any case)
   //   token      HF_TOKEN, else the file $HF_TOKEN_PATH or $HF_HOME/token (`hf auth login`)
   //   progress   off when HF_HUB_DISABLE_PROGRESS_BARS is true
+  //   request_timeout, stall_timeout   HF_HUB_ETAG_TIMEOUT, HF_HUB_DOWNLOAD_TIMEOUT (seconds)
   // and ember_models from EMBER_MODEL_CACHE, else ~/.cache/ember-models. Throws ember::Error for
-  // an endpoint that is not http(s):// or a token with characters a header cannot carry.
+  // an endpoint that is not http(s)://, a timeout that is not a number of seconds, or a token with
+  // characters a header cannot carry.
   static HubOptions from_environment();
 };
 
