@@ -32,6 +32,17 @@ std::optional<std::string> RepoCache::commit_of(std::string_view revision) const
   return text;
 }
 
+void RepoCache::tag_as_cache() const {
+  const fs::path tag = cache_dir / "CACHEDIR.TAG";
+  std::error_code ec;
+  if (fs::exists(tag, ec)) return;
+  fs::create_directories(cache_dir);
+  std::ofstream(tag, std::ios::binary)
+      << "Signature: 8a477f597d28d172789f06886806bc55\n"
+         "# The Hugging Face hub cache (written here by Ember). Backup tools may skip it.\n"
+         "# See https://bford.info/cachedir/\n";
+}
+
 void RepoCache::set_ref(std::string_view revision, std::string_view commit) const {
   if (revision == commit) return;
   const fs::path ref = root / "refs" / std::string(revision);

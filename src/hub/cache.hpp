@@ -15,6 +15,9 @@ struct RepoCache {
   // The commit `revision` stands for: itself when it is a commit hash, else refs/{revision}
   // (nullopt when there is none). A ref file holding anything but a commit hash is an error.
   std::optional<std::string> commit_of(std::string_view revision) const;
+  // Marks cache_dir as a cache (https://bford.info/cachedir/) so that backup tools skip it, as
+  // huggingface_hub does; keeps an existing tag.
+  void tag_as_cache() const;
   // Writes refs/{revision} = commit, atomically; nothing for a commit-hash revision.
   void set_ref(std::string_view revision, std::string_view commit) const;
 

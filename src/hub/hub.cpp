@@ -174,6 +174,7 @@ void fetch_blob(const RepoCache& cache, const FileMetadata& meta, const std::str
                 const HubOptions& options, const std::string& label, const std::string& what) {
   const fs::path blob = cache.blob(meta.etag);
   if (fs::exists(blob)) return;
+  cache.tag_as_cache();
   fs::create_directories(blob.parent_path());
   FileLock lock(cache.lock_file(meta.etag));
   if (fs::exists(blob)) return;  // another process finished it while we waited

@@ -90,6 +90,8 @@ TEST_F(HubTest, DownloadsAnLfsFileThroughTheCdnRedirectIntoTheStandardLayout) {
   EXPECT_EQ(read_bytes(path), fixture.bytes);
   EXPECT_EQ(read_bytes(repo_dir() / "refs" / "main"), FixtureHub::kTinyStCommit);
   EXPECT_EQ(tree(repo_dir() / "blobs"), std::set<std::string>{fixture.sha256});
+  EXPECT_TRUE(read_bytes(cache_ / "CACHEDIR.TAG")
+                  .starts_with("Signature: 8a477f597d28d172789f06886806bc55\n"));
 
   EXPECT_EQ(hub_.count("HEAD", "/ember-test/tiny-st/resolve/main/model.safetensors"), 1u);
   // The GET is pinned to the commit the HEAD reported.
