@@ -37,6 +37,7 @@ class DownloadCliTest : public ::testing::Test {
     fs::remove_all(dir_);
     fs::create_directories(dir_);
   }
+  void TearDown() override { fs::remove_all(dir_); }
 
   RunResult run(const std::string& args, const std::string& extra_env = "") {
     const std::string bin = (fs::path(EMBER_BINARY_DIR) / "bin" / "ember").string();

@@ -66,6 +66,7 @@ class HubTest : public ::testing::Test {
     options_.request_timeout = std::chrono::seconds(20);
     options_.stall_timeout = std::chrono::seconds(20);
   }
+  void TearDown() override { fs::remove_all(cache_); }
 
   fs::path repo_dir(const std::string& folder = "models--ember-test--tiny-st") const {
     return cache_ / folder;
