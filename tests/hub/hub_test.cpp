@@ -58,7 +58,8 @@ std::string error_of(const std::function<void()>& body) {
 class HubTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    cache_ = fresh_dir("cache");
+    work_ = fresh_dir("work");
+    cache_ = work_ / "cache";
     options_.endpoint = hub_.endpoint();
     options_.cache_dir = cache_;
     options_.progress = false;
@@ -66,7 +67,7 @@ class HubTest : public ::testing::Test {
     options_.request_timeout = std::chrono::seconds(20);
     options_.stall_timeout = std::chrono::seconds(20);
   }
-  void TearDown() override { fs::remove_all(cache_); }
+  void TearDown() override { fs::remove_all(work_); }
 
   fs::path repo_dir(const std::string& folder = "models--ember-test--tiny-st") const {
     return cache_ / folder;
@@ -77,6 +78,7 @@ class HubTest : public ::testing::Test {
   }
 
   FixtureHub hub_;
+  fs::path work_;  // everything a test writes, removed afterwards
   fs::path cache_;
   HubOptions options_;
 };
@@ -385,13 +387,14 @@ TEST_F(HubTest, FindsWhatHuggingfaceHubDownloadedWithoutACopy) {
 }
 
 TEST_F(HubTest, ResolveModelTakesPathsBuiltInNamesAndHubIds) {
-  const fs::path local = fresh_dir("local-model");
+  const fs::path local = work_ / "local-model";
+  fs::create_directories(local);
   EXPECT_EQ(resolve_model(local.string(), options_), local);
   write_file(local / "model.safetensors", "x");
   EXPECT_EQ(resolve_model((local / "model.safetensors").string(), options_),
             local / "model.safetensors");
 
-  options_.ember_models = fresh_dir("ember-models");
+  options_.ember_models = work_ / "ember-models";
   std::string error = error_of([&] { resolve_model("all-MiniLM-L6-v2", options_); });
   EXPECT_NE(error.find("fetch_models.sh"), std::string::npos) << error;
   const fs::path minilm =
@@ -479,7 +482,8 @@ TEST(HubOptionsTest, EndpointOfflineTokenAndProgressFromTheEnvironment) {
   env.set("HF_ENDPOINT", "http://127.0.0.1:1234//");
   env.set("HF_TOKEN", std::nullopt);
   env.set("HF_TOKEN_PATH", std::nullopt);
-  env.set("HF_HOME", fresh_dir("hf-home").string());
+  const fs::path hf_home = fresh_dir("hf-home");
+  env.set("HF_HOME", hf_home.string());
   EXPECT_EQ(HubOptions::from_environment().endpoint, "http://127.0.0.1:1234");
 
   for (const char* value : {"1", "on", "YES", "true"}) {
@@ -502,7 +506,7 @@ TEST(HubOptionsTest, EndpointOfflineTokenAndProgressFromTheEnvironment) {
   env.set("HF_HUB_DOWNLOAD_TIMEOUT", std::nullopt);
 
   EXPECT_TRUE(HubOptions::from_environment().token.empty());
-  write_file(fs::path(std::getenv("HF_HOME")) / "token", "hf_from_file\n");
+  write_file(hf_home / "token", "hf_from_file\n");
   EXPECT_EQ(HubOptions::from_environment().token, "hf_from_file");
   env.set("HF_TOKEN", "hf_from_env");
   EXPECT_EQ(HubOptions::from_environment().token, "hf_from_env");
@@ -513,6 +517,7 @@ TEST(HubOptionsTest, EndpointOfflineTokenAndProgressFromTheEnvironment) {
   env.set("HF_ENDPOINT", "file:///etc");
   EXPECT_NE(error_of([] { HubOptions::from_environment(); }).find("HF_ENDPOINT"),
             std::string::npos);
+  fs::remove_all(hf_home);
 }
 
 }  // namespace
