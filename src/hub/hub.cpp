@@ -1,9 +1,9 @@
 // hub_file / hub_model / resolve_model: the cache lookups and the download protocol of hub.hpp.
 #include "ember/hub/hub.hpp"
 
-#include <algorithm>
 #include <fcntl.h>
 #include <unistd.h>
+#include <algorithm>
 
 #include <cctype>
 #include <cerrno>
