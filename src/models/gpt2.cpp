@@ -52,13 +52,13 @@ class Gpt2 final : public CausalLM {
       layer.activation = act;
       layer.heads = layer.kv_heads = heads;
       layer.head_dim = hidden_ / heads;
-      layers_.push_back(std::move(layer));
+      stack_.layers.push_back(std::move(layer));
     }
-    final_norm_ = nn::LayerNorm::load(w, "ln_f", hidden_, eps);
+    stack_.final_norm.norm = nn::LayerNorm::load(w, "ln_f", hidden_, eps);
     // The head is tied to wte; a checkpoint's lm_head.weight, when present, is the same matrix.
-    head_ = checkpoint.contains("lm_head.weight")
-                ? checkpoint.get("lm_head.weight", {vocab_, hidden_})
-                : tokens_.weight;
+    stack_.head = checkpoint.contains("lm_head.weight")
+                      ? checkpoint.get("lm_head.weight", {vocab_, hidden_})
+                      : tokens_.weight;
   }
 
   int64_t vocab_size() const override { return vocab_; }
@@ -66,13 +66,7 @@ class Gpt2 final : public CausalLM {
   int64_t max_tokens() const override { return max_positions_; }
 
   KvCache new_cache(int64_t batch, int64_t capacity) const override {
-    KvCache cache;
-    for (const nn::DecoderLayer& l : layers_) {
-      cache.layers.push_back(
-          {Tensor::zeros(DType::F32, {batch, capacity, l.kv_heads, l.head_dim}),
-           Tensor::zeros(DType::F32, {batch, capacity, l.kv_heads, l.head_dim})});
-    }
-    return cache;
+    return stack_.new_cache(batch, capacity);
   }
 
   Tensor forward(const Tensor& ids, std::span<const int64_t> positions, const Tensor& key_mask,
@@ -87,19 +81,13 @@ class Gpt2 final : public CausalLM {
     Tensor x = tokens_(ids);
     const std::vector<int64_t> pos(positions.begin(), positions.end());
     nn::add_(x, positions_(Tensor::from_values<int64_t>(DType::I64, {batch, tokens}, pos)));
-    for (size_t i = 0; i < layers_.size(); ++i)
-      x = layers_[i](x, nullptr, positions, key_mask, cache.layers[i], cache.length);
-    cache.length += tokens;
-    if (!all_logits) x = x.narrow(1, tokens - 1, 1).contiguous();
-    return ops::linear(final_norm_(x), head_);
+    return stack_(std::move(x), nullptr, positions, key_mask, cache, all_logits);
   }
 
  private:
   int64_t hidden_ = 0, vocab_ = 0, max_positions_ = 0;
   nn::Embedding tokens_, positions_;
-  std::vector<nn::DecoderLayer> layers_;
-  nn::LayerNorm final_norm_;
-  Tensor head_;
+  nn::DecoderStack stack_;
 };
 
 }  // namespace

@@ -149,13 +149,13 @@ class Llama final : public CausalLM {
       layer.kv_heads = kv_heads;
       layer.head_dim = head_dim;
       layer.sliding_window = windows[static_cast<size_t>(i)];
-      layers_.push_back(std::move(layer));
+      stack_.layers.push_back(std::move(layer));
     }
-    final_norm_ = nn::RmsNorm::load(w, "norm", hidden, eps);
+    stack_.final_norm.norm = nn::RmsNorm::load(w, "norm", hidden, eps);
     if (checkpoint.contains("lm_head.weight")) {
-      head_ = checkpoint.get("lm_head.weight", {vocab_, hidden});
+      stack_.head = checkpoint.get("lm_head.weight", {vocab_, hidden});
     } else if (config.boolean("tie_word_embeddings", false)) {
-      head_ = tokens_.weight;
+      stack_.head = tokens_.weight;
     } else {
       throw Error("missing weight 'lm_head.weight' in " + checkpoint.source().description() +
                   " (and tie_word_embeddings is not set)");
@@ -167,18 +167,11 @@ class Llama final : public CausalLM {
   int64_t max_tokens() const override { return std::numeric_limits<int64_t>::max(); }
 
   KvCache new_cache(int64_t batch, int64_t capacity) const override {
-    KvCache cache;
-    for (const nn::DecoderLayer& l : layers_) {
-      cache.layers.push_back(
-          {Tensor::zeros(DType::F32, {batch, capacity, l.kv_heads, l.head_dim}),
-           Tensor::zeros(DType::F32, {batch, capacity, l.kv_heads, l.head_dim})});
-    }
-    return cache;
+    return stack_.new_cache(batch, capacity);
   }
 
   Tensor forward(const Tensor& ids, std::span<const int64_t> positions, const Tensor& key_mask,
                  KvCache& cache, bool all_logits) override {
-    const int64_t tokens = ids.dim(1);
     int64_t max_position = 0;
     for (int64_t p : positions) {
       if (p < 0) throw Error("negative position " + std::to_string(p));
@@ -186,20 +179,14 @@ class Llama final : public CausalLM {
     }
     rope_.prepare(max_position);
     Tensor x = tokens_(ids);
-    for (size_t i = 0; i < layers_.size(); ++i)
-      x = layers_[i](x, &rope_, positions, key_mask, cache.layers[i], cache.length);
-    cache.length += tokens;
-    if (!all_logits) x = x.narrow(1, tokens - 1, 1).contiguous();
-    return ops::linear(final_norm_(x), head_);
+    return stack_(std::move(x), &rope_, positions, key_mask, cache, all_logits);
   }
 
  private:
   int64_t vocab_ = 0, max_positions_ = 0;
   nn::RotaryEmbedding rope_;
   nn::Embedding tokens_;
-  std::vector<nn::DecoderLayer> layers_;
-  nn::RmsNorm final_norm_;
-  Tensor head_;
+  nn::DecoderStack stack_;
 };
 
 }  // namespace

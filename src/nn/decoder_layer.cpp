@@ -78,4 +78,28 @@ Tensor DecoderLayer::operator()(const Tensor& x, const RotaryEmbedding* rope,
   return down;
 }
 
+KvCache DecoderStack::new_cache(int64_t batch, int64_t capacity) const {
+  KvCache cache;
+  for (const DecoderLayer& l : layers) {
+    cache.layers.push_back({Tensor::zeros(DType::F32, {batch, capacity, l.kv_heads, l.head_dim}),
+                            Tensor::zeros(DType::F32, {batch, capacity, l.kv_heads, l.head_dim})});
+  }
+  return cache;
+}
+
+Tensor DecoderStack::operator()(Tensor x, const RotaryEmbedding* rope,
+                                std::span<const int64_t> positions, const Tensor& key_mask,
+                                KvCache& cache, bool all_logits) const {
+  const int64_t tokens = x.dim(1);
+  if (cache.layers.size() != layers.size()) {
+    throw Error("decoder: the KV cache has " + std::to_string(cache.layers.size()) +
+                " layers, the model " + std::to_string(layers.size()));
+  }
+  for (size_t i = 0; i < layers.size(); ++i)
+    x = layers[i](x, rope, positions, key_mask, cache.layers[i], cache.length);
+  cache.length += tokens;
+  if (!all_logits) x = x.narrow(1, tokens - 1, 1).contiguous();
+  return ops::linear(final_norm(x), head);
+}
+
 }  // namespace ember::nn

@@ -11,6 +11,7 @@
 #include "ember/formats/json_file.hpp"
 #include "ember/formats/safetensors.hpp"
 #include "ember/pipelines/sentence_embedding.hpp"
+#include "model_fixtures.hpp"
 
 namespace ember {
 namespace {
@@ -18,8 +19,7 @@ namespace {
 using test::run_ember;
 using test::shell_quote;
 
-const std::filesystem::path kFixtures =
-    std::filesystem::path(EMBER_SOURCE_DIR) / "tests" / "fixtures" / "models";
+const std::filesystem::path& kFixtures = test::kModelFixtures;
 
 TEST(ModelsCli, EmbedPrintsTheLibrarysEmbeddingsPerLine) {
   const std::filesystem::path dir = kFixtures / "st_dense_normalize";

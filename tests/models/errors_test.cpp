@@ -6,17 +6,18 @@
 #include <map>
 #include <string>
 
+#include "../core/ops_test_util.hpp"
 #include "ember/core/error.hpp"
 #include "ember/formats/json_file.hpp"
 #include "ember/formats/safetensors.hpp"
 #include "ember/models/causal_lm.hpp"
 #include "ember/models/encoder.hpp"
+#include "model_fixtures.hpp"
 
 namespace ember {
 namespace {
 
-const std::filesystem::path kFixtures =
-    std::filesystem::path(EMBER_SOURCE_DIR) / "tests" / "fixtures" / "models";
+const std::filesystem::path& kFixtures = test::kModelFixtures;
 
 // A copy of fixture `name` with its config edited and optionally one weight dropped or reshaped.
 std::filesystem::path broken_copy(const std::string& name, const std::string& tag,
@@ -40,16 +41,7 @@ std::filesystem::path broken_copy(const std::string& name, const std::string& ta
   return dir;
 }
 
-template <typename Fn>
-void expect_error(Fn&& fn, std::initializer_list<const char*> fragments) {
-  try {
-    fn();
-    ADD_FAILURE() << "expected ember::Error";
-  } catch (const Error& e) {
-    for (const char* f : fragments)
-      EXPECT_NE(std::string(e.what()).find(f), std::string::npos) << e.what() << " lacks " << f;
-  }
-}
+using test::expect_error;
 
 const auto unchanged = [](nlohmann::json&) {};
 

@@ -11,14 +11,15 @@
 #include "ember/formats/json_file.hpp"
 #include "ember/formats/safetensors.hpp"
 #include "ember/generation/generate.hpp"
+#include "model_fixtures.hpp"
 
 namespace ember {
 namespace {
 
 namespace gen = generation;
 
-const std::filesystem::path kFixtures =
-    std::filesystem::path(EMBER_SOURCE_DIR) / "tests" / "fixtures" / "models";
+using test::i64_values;
+const std::filesystem::path& kFixtures = test::kModelFixtures;
 
 std::vector<float> log_probs(const std::vector<double>& p) {
   std::vector<float> out;
@@ -154,18 +155,11 @@ TEST(Generate, Errors) {
   EXPECT_THROW(gen::generate(model, nullptr, {std::vector<int64_t>(64, 0)}, config), Error);
 }
 
-std::vector<int64_t> i64_values(const Tensor& t) {
-  const std::vector<double> v = t.to_f64_vector();
-  return {v.begin(), v.end()};
-}
-
 // Greedy generation through generate() equals transformers' generate() for every decoder fixture,
 // and a batch of prompts of different lengths (left-padded) gives each prompt's own result.
 TEST(Generate, GreedyMatchesTransformersAndBatchesMatchSingleRuns) {
-  const nlohmann::json manifest = read_json_file(kFixtures / "cases.json");
   int checked = 0;
-  for (const auto& c : manifest.at("cases")) {
-    if (c.at("kind") != "decoder") continue;
+  for (const auto& c : test::model_cases("decoder")) {
     const std::string name = c.at("name");
     SCOPED_TRACE(name);
     const std::filesystem::path dir = kFixtures / name;

@@ -12,30 +12,17 @@
 #include <string>
 #include <vector>
 
-#include "ember/formats/json_file.hpp"
 #include "ember/formats/safetensors.hpp"
 #include "ember/models/causal_lm.hpp"
 #include "ember/models/encoder.hpp"
 #include "ember/pipelines/sentence_embedding.hpp"
+#include "model_fixtures.hpp"
 
 namespace ember {
 namespace {
 
-const std::filesystem::path kFixtures =
-    std::filesystem::path(EMBER_SOURCE_DIR) / "tests" / "fixtures" / "models";
-
-std::vector<nlohmann::json> cases_of_kind(const std::string& kind) {
-  const nlohmann::json manifest = read_json_file(kFixtures / "cases.json");
-  std::vector<nlohmann::json> out;
-  for (const auto& c : manifest.at("cases"))
-    if (c.at("kind") == kind) out.push_back(c);
-  return out;
-}
-
-std::vector<int64_t> i64_values(const Tensor& t) {
-  const std::vector<double> v = t.to_f64_vector();
-  return {v.begin(), v.end()};
-}
+using test::i64_values;
+const std::filesystem::path& kFixtures = test::kModelFixtures;
 
 // Largest |got - want| over rows (of `width` values) whose mask entry is 1.
 double max_masked_diff(const std::vector<float>& got, const std::vector<float>& want,
@@ -52,7 +39,7 @@ double max_masked_diff(const std::vector<float>& got, const std::vector<float>& 
 }
 
 TEST(Models, EncodersMatchTransformers) {
-  const auto cases = cases_of_kind("encoder");
+  const auto cases = test::model_cases("encoder");
   ASSERT_FALSE(cases.empty());
   for (const auto& c : cases) {
     const std::string name = c.at("name");
@@ -84,7 +71,7 @@ TEST(Models, EncodersMatchTransformers) {
 }
 
 TEST(Models, DecodersMatchTransformers) {
-  const auto cases = cases_of_kind("decoder");
+  const auto cases = test::model_cases("decoder");
   ASSERT_FALSE(cases.empty());
   for (const auto& c : cases) {
     const std::string name = c.at("name");
@@ -105,7 +92,7 @@ TEST(Models, DecodersMatchTransformers) {
 }
 
 TEST(Models, SentenceTransformersFoldersMatch) {
-  const auto cases = cases_of_kind("sentence-transformers");
+  const auto cases = test::model_cases("sentence-transformers");
   ASSERT_FALSE(cases.empty());
   for (const auto& c : cases) {
     const std::string name = c.at("name");

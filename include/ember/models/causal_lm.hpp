@@ -14,11 +14,7 @@
 
 namespace ember::models {
 
-struct KvCache {
-  std::vector<nn::LayerCache> layers;
-  int64_t length = 0;  // tokens held (the same for every row; padding fills the gaps)
-  int64_t capacity() const { return layers.empty() ? 0 : layers[0].keys.dim(1); }
-};
+using nn::KvCache;
 
 class CausalLM {
  public:

@@ -4,6 +4,7 @@
 // window), residual; norm, MLP (plain or gated as SwiGLU), residual.
 #include <span>
 #include <variant>
+#include <vector>
 
 #include "ember/core/tensor.hpp"
 #include "ember/nn/layers.hpp"
@@ -41,6 +42,27 @@ struct DecoderLayer {
   Tensor operator()(const Tensor& x, const RotaryEmbedding* rope,
                     std::span<const int64_t> positions, const Tensor& key_mask, LayerCache& cache,
                     int64_t past) const;
+};
+
+// The KV cache of a stack of decoder layers.
+struct KvCache {
+  std::vector<LayerCache> layers;
+  int64_t length = 0;  // tokens held (the same for every row; padding fills the gaps)
+  int64_t capacity() const { return layers.empty() ? 0 : layers[0].keys.dim(1); }
+};
+
+// The body every decoder-only model shares once its tokens are embedded: the layers, the final
+// norm and the output head.
+struct DecoderStack {
+  std::vector<DecoderLayer> layers;
+  Norm final_norm;
+  Tensor head;  // [vocab, hidden], any dtype linear dispatches on (often the tied embeddings)
+
+  KvCache new_cache(int64_t batch, int64_t capacity) const;
+  // x [B, T, hidden] embedded tokens placed after the cache's; appends them to the cache and
+  // returns the logits of every position [B, T, V], or of the last one [B, 1, V].
+  Tensor operator()(Tensor x, const RotaryEmbedding* rope, std::span<const int64_t> positions,
+                    const Tensor& key_mask, KvCache& cache, bool all_logits) const;
 };
 
 }  // namespace ember::nn
