@@ -3,7 +3,8 @@
 #include <iterator>
 #include <set>
 
-#include "ember/core/error.hpp"
+#include "ember/base/error.hpp"
+#include "ember/base/utf8.hpp"
 #include "ember/formats/safetensors.hpp"
 #include "strict_json.hpp"
 
@@ -71,7 +72,7 @@ ShardedSafeTensors ShardedSafeTensors::open(const std::filesystem::path& path) {
 
   out.sharded_ = true;
   const std::string text = read_bounded(target);
-  if (!formats_detail::is_valid_utf8(text)) fail(target, "not valid UTF-8");
+  if (!is_valid_utf8(text)) fail(target, "not valid UTF-8");
   StrictJsonResult parsed = formats_detail::parse_strict_json(text, kMaxIndexDepth);
   switch (parsed.status) {
     case StrictJsonResult::Status::Ok:

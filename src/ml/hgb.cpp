@@ -7,7 +7,7 @@
 #include <numeric>
 #include <queue>
 
-#include "ember/core/thread_pool.hpp"
+#include "ember/base/thread_pool.hpp"
 #include "ember/ml/hist_gradient_boosting.hpp"
 
 namespace ember::ml {

@@ -3,7 +3,7 @@
 #include <cmath>
 #include <cstdlib>
 
-#include "ember/core/error.hpp"
+#include "ember/base/error.hpp"
 #include "ember/formats/safetensors.hpp"
 #include "safetensors_fixtures.hpp"
 

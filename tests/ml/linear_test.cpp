@@ -3,7 +3,7 @@
 
 #include <functional>
 
-#include "ember/core/thread_pool.hpp"
+#include "ember/base/thread_pool.hpp"
 #include "ember/ml/linear.hpp"
 #include "ml_test_support.hpp"
 

@@ -5,18 +5,20 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
-#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+#include "ember/base/error.hpp"
+
 namespace ember::tokenizers {
 
-// Every malformed file, bad request or invalid UTF-8 input is reported with this type.
-class TokenizerError : public std::runtime_error {
+// Every malformed file, bad request or invalid UTF-8 input is reported with this type; it is an
+// ember::Error, so callers that handle the library's errors in one place need no extra case.
+class TokenizerError : public Error {
  public:
-  using std::runtime_error::runtime_error;
+  using Error::Error;
 };
 
 struct Encoding {

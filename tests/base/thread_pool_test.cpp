@@ -1,4 +1,4 @@
-#include "ember/core/thread_pool.hpp"
+#include "ember/base/thread_pool.hpp"
 
 #include <gtest/gtest.h>
 
