@@ -80,7 +80,8 @@ class Tokenizer {
   Encoding encode(std::string_view text, bool add_special_tokens = true) const;
   Encoding encode_pair(std::string_view first, std::string_view second,
                        bool add_special_tokens = true) const;
-  // Encodes on the tokenizer library's persistent thread pool, then applies batch padding.
+  // Encodes on Ember's process-wide thread pool (ember::set_num_threads, EMBER_NUM_THREADS),
+  // then applies batch padding.
   std::vector<Encoding> encode_batch(const std::vector<EncodeInput>& inputs,
                                      bool add_special_tokens = true) const;
   std::vector<Encoding> encode_batch(const std::vector<std::string>& texts,
@@ -106,10 +107,5 @@ class Tokenizer {
   explicit Tokenizer(std::unique_ptr<TokenizerImpl> impl);
   std::unique_ptr<TokenizerImpl> impl_;
 };
-
-// Threads used by encode_batch (default and 0: every hardware thread). The pool is created once
-// and grows on demand; fewer threads leave the extra workers idle.
-void set_num_threads(size_t n);
-size_t num_threads();
 
 }  // namespace ember::tokenizers
