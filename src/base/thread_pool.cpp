@@ -132,13 +132,17 @@ void ThreadPool::worker_loop(uint32_t seen_generation) {
   }
 }
 
-// Claims and runs chunks of the current job until none is left.
+// Claims and runs chunks of the current job until none is left, then reports them done in one
+// atomic add: the counter is shared by every thread, so one add per thread and job instead of
+// one per chunk.
 void ThreadPool::run_chunks() {
+  uint32_t finished = 0;
+  uint32_t count = 0;
   for (;;) {
     const uint64_t ticket = ticket_.fetch_add(1, std::memory_order_acq_rel);
     const auto index = static_cast<uint32_t>(ticket);
-    const auto count = static_cast<uint32_t>(ticket >> 32);
-    if (index >= count) return;
+    count = static_cast<uint32_t>(ticket >> 32);
+    if (index >= count) break;
     const int64_t lo = job_begin_ + static_cast<int64_t>(index) * job_chunk_;
     const int64_t hi = std::min(job_end_, lo + job_chunk_);
     try {
@@ -148,10 +152,13 @@ void ThreadPool::run_chunks() {
         error_ = std::current_exception();
       }
     }
-    // After this add the job may be gone: only pool members are touched below.
-    if (chunks_done_.fetch_add(1, std::memory_order_acq_rel) + 1 == count) {
-      wake_all(done_parking_);
-    }
+    ++finished;
+  }
+  if (finished == 0) return;
+  // The job cannot end before this add, so the failed claim above read its chunk count. After
+  // the add the job may be gone: only pool members are touched below.
+  if (chunks_done_.fetch_add(finished, std::memory_order_acq_rel) + finished == count) {
+    wake_all(done_parking_);
   }
 }
 

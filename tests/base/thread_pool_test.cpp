@@ -147,6 +147,7 @@ TEST(ThreadPool, ResizingWhileOtherThreadsSubmitNeverLosesWork) {
   std::atomic<int> bad{0};
   std::atomic<int> running{3};
   std::vector<std::thread> submitters;
+  submitters.reserve(3);
   for (int t = 0; t < 3; ++t) {
     submitters.emplace_back([&, t] {
       // Until the resizer has changed the size many times, so the two really interleave.
