@@ -14,6 +14,31 @@ echo "== release build + tests"
 bash scripts/build.sh release
 ctest --test-dir build --output-on-failure -j "$jobs" --timeout 600
 
+# Nothing may depend on the machine that made the fixtures (docs/ARCHITECTURE.md): the numeric
+# tests run again as another CPU would run them. Every forced value appears in one of three runs
+# (a lower Highway target, another OpenBLAS kernel family, 1 or 2 threads); the slow accuracy
+# suites (forests, HGB) and the CLI and CSV tests, which add no other arithmetic, are left out.
+# A run whose instructions this CPU lacks (Haswell kernels need AVX2) is skipped.
+echo "== numeric tests on forced arithmetic paths"
+numeric_labels='^(core_tests|ml_tests|tokenizers_conformance_test)$'
+slow_or_plumbing='^(HgbAccuracy|ForestAccuracy|MlCli|Csv|TableSchema)\.'
+forced_log=build/forced-paths.log
+while read -r needs forced; do
+  if ! grep -qw "$needs" /proc/cpuinfo; then
+    echo "-- skipped (no $needs on this CPU): $forced"
+    continue
+  fi
+  echo "-- $forced"
+  # shellcheck disable=SC2086  # $forced is a list of NAME=VALUE words
+  env $forced ctest --test-dir build --output-on-failure -j "$jobs" --timeout 600 \
+    -L "$numeric_labels" -E "$slow_or_plumbing" >"$forced_log" || { cat "$forced_log"; exit 1; }
+  grep -E "tests passed|Total Test time" "$forced_log"
+done <<'EOF'
+avx2 EMBER_SIMD=AVX2 OPENBLAS_CORETYPE=Haswell OPENBLAS_NUM_THREADS=1 EMBER_NUM_THREADS=1
+avx EMBER_SIMD=SSE4 OPENBLAS_CORETYPE=Sandybridge OPENBLAS_NUM_THREADS=2 EMBER_NUM_THREADS=2
+avx EMBER_SIMD=scalar OPENBLAS_CORETYPE=Sandybridge OPENBLAS_NUM_THREADS=1 EMBER_NUM_THREADS=2
+EOF
+
 echo "== AddressSanitizer + UBSan build + tests"
 bash scripts/build.sh asan
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \

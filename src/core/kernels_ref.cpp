@@ -200,6 +200,25 @@ void rms_norm_row_f32(const float* x, const float* weight, float eps, float* y, 
   for (size_t i = 0; i < n; ++i) y[i] = x[i] * rstd * (weight ? weight[i] : 1.0f);
 }
 
+float dot_f32(const void* w, const float* x, size_t n) {
+  const auto* wf = static_cast<const float*>(w);
+  double sum = 0.0;
+  for (size_t i = 0; i < n; ++i) sum += static_cast<double>(wf[i]) * x[i];
+  return static_cast<float>(sum);
+}
+float dot_f16(const void* w, const float* x, size_t n) {
+  const auto* wh = static_cast<const uint16_t*>(w);
+  double sum = 0.0;
+  for (size_t i = 0; i < n; ++i) sum += static_cast<double>(f16_to_f32(wh[i])) * x[i];
+  return static_cast<float>(sum);
+}
+float dot_bf16(const void* w, const float* x, size_t n) {
+  const auto* wh = static_cast<const uint16_t*>(w);
+  double sum = 0.0;
+  for (size_t i = 0; i < n; ++i) sum += static_cast<double>(bf16_to_f32(wh[i])) * x[i];
+  return static_cast<float>(sum);
+}
+
 }  // namespace ref
 }  // namespace ember::kernels
 

@@ -498,6 +498,53 @@ void F32ToBF16(const float* src, uint16_t* dst, size_t n) {
   ConvertLoop<3>(src, dst, n);
 }
 
+// ---------------------------------------------------------------------------------------------
+// Dot products of one weight row in its storage format with F32 activations: the per-row kernels
+// of the linear driver (dtype_traits.hpp). Weights are widened in registers, never in memory.
+
+template <int kKind, class DF>  // kKind: 0 F32, 1 F16, 2 BF16 weights
+HWY_INLINE hn::Vec<DF> LoadWeight(DF df, const void* w, size_t i) {
+  if constexpr (kKind == 0) {
+    return hn::LoadU(df, static_cast<const float*>(w) + i);
+  } else {
+    const hn::RebindToUnsigned<DF> du;
+    const hn::Rebind<uint16_t, DF> d16;
+    const auto h = hn::PromoteTo(du, hn::LoadU(d16, static_cast<const uint16_t*>(w) + i));
+    if constexpr (kKind == 1) return F16BitsToF32(df, hn::BitCast(hn::RebindToSigned<DF>(), h));
+    return hn::BitCast(df, hn::ShiftLeft<16>(h));
+  }
+}
+
+template <int kKind>
+HWY_INLINE float DotLoop(const void* w, const float* x, size_t n) {
+  const hn::ScalableTag<float> d;
+  const hn::CappedTag<float, 1> d1;
+  const size_t lanes = hn::Lanes(d);
+  auto acc0 = hn::Zero(d);
+  auto acc1 = hn::Zero(d);
+  size_t i = 0;
+  for (; i + 2 * lanes <= n; i += 2 * lanes) {
+    acc0 = hn::MulAdd(LoadWeight<kKind>(d, w, i), hn::LoadU(d, x + i), acc0);
+    acc1 = hn::MulAdd(LoadWeight<kKind>(d, w, i + lanes), hn::LoadU(d, x + i + lanes), acc1);
+  }
+  for (; i + lanes <= n; i += lanes) {
+    acc0 = hn::MulAdd(LoadWeight<kKind>(d, w, i), hn::LoadU(d, x + i), acc0);
+  }
+  float sum = hn::GetLane(hn::SumOfLanes(d, hn::Add(acc0, acc1)));
+  for (; i < n; ++i) sum += hn::GetLane(hn::Mul(LoadWeight<kKind>(d1, w, i), hn::LoadU(d1, x + i)));
+  return sum;
+}
+
+float DotF32(const void* w, const float* x, size_t n) {
+  return DotLoop<0>(w, x, n);
+}
+float DotF16(const void* w, const float* x, size_t n) {
+  return DotLoop<1>(w, x, n);
+}
+float DotBF16(const void* w, const float* x, size_t n) {
+  return DotLoop<2>(w, x, n);
+}
+
 const char* ActiveTargetName() {
   return hwy::TargetName(HWY_TARGET);
 }
@@ -507,6 +554,8 @@ const char* ActiveTargetName() {
 HWY_AFTER_NAMESPACE();
 
 #if HWY_ONCE
+#include <cctype>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -523,75 +572,152 @@ HWY_EXPORT(F16ToF32);
 HWY_EXPORT(BF16ToF32);
 HWY_EXPORT(F32ToF16);
 HWY_EXPORT(F32ToBF16);
+HWY_EXPORT(DotF32);
+HWY_EXPORT(DotF16);
+HWY_EXPORT(DotBF16);
 HWY_EXPORT(ActiveTargetName);
 
-void unary_f32(UnaryOp op, const float* x, float* y, size_t n) {
-  HWY_DYNAMIC_DISPATCH(UnaryF32)(op, x, y, n);
-}
-void binary_f32(BinaryOp op, const float* a, const float* b, float* y, size_t n) {
-  HWY_DYNAMIC_DISPATCH(BinaryF32)(op, a, b, y, n);
-}
-void binary_f32_scalar_rhs(BinaryOp op, const float* a, float b, float* y, size_t n) {
-  HWY_DYNAMIC_DISPATCH(BinaryF32ScalarRhs)(op, a, &b, y, n);
-}
-void binary_f32_scalar_lhs(BinaryOp op, float a, const float* b, float* y, size_t n) {
-  HWY_DYNAMIC_DISPATCH(BinaryF32ScalarLhs)(op, &a, b, y, n);
-}
-void softmax_row_f32(const float* x, float* y, size_t n) {
-  HWY_DYNAMIC_DISPATCH(SoftmaxRowF32)(x, y, n);
-}
-void layer_norm_row_f32(const float* x, const float* weight, const float* bias, float eps, float* y,
-                        size_t n) {
-  HWY_DYNAMIC_DISPATCH(LayerNormRowF32)(x, weight, bias, eps, y, n);
-}
-void rms_norm_row_f32(const float* x, const float* weight, float eps, float* y, size_t n) {
-  HWY_DYNAMIC_DISPATCH(RmsNormRowF32)(x, weight, eps, y, n);
-}
-
 namespace {
-// Captured once, before any forcing: SupportedAndGeneratedTargets() reflects the current mock.
+// Captured once, before any limiting: SupportedAndGeneratedTargets() reflects the current mock.
 const std::vector<int64_t>& available_targets() {
   static const std::vector<int64_t> targets = hwy::SupportedAndGeneratedTargets();
   return targets;
 }
+
+std::string upper(std::string text) {
+  for (char& c : text) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return text;
+}
+
+// Position of `name` in the best-first list, or -1. Case-insensitive; "scalar" also names
+// EMU128, the portable target that stands in for SCALAR in builds that have it.
+int64_t target_index(const std::vector<int64_t>& targets, const std::string& name) {
+  const std::string wanted = upper(name);
+  for (size_t i = 0; i < targets.size(); ++i) {
+    const std::string target = hwy::TargetName(targets[i]);
+    if (wanted == target || (wanted == "SCALAR" && target == "EMU128")) {
+      return static_cast<int64_t>(i);
+    }
+  }
+  return -1;
+}
+
+// The targets dispatch may use: all the CPU's, or with EMBER_SIMD=NAME that target and the
+// ones below it (so a test run on an AVX-512 machine takes the AVX2, SSE4 or scalar paths).
+// Read once, before the first dispatch; an unknown name throws from every kernel call.
+const std::vector<int64_t>& allowed_targets() {
+  static const std::vector<int64_t> targets = [] {
+    const std::vector<int64_t>& all = available_targets();
+    const char* env = std::getenv("EMBER_SIMD");
+    if (env == nullptr || *env == '\0') return all;
+    const int64_t index = target_index(all, env);
+    if (index < 0) {
+      std::string names;
+      for (int64_t target : all)
+        names += std::string(names.empty() ? "" : ", ") + hwy::TargetName(target);
+      throw Error("EMBER_SIMD: unknown or unsupported SIMD target '" + std::string(env) +
+                  "' (this CPU and build offer " + names + ")");
+    }
+    std::vector<int64_t> allowed(all.begin() + index, all.end());
+    int64_t mask = 0;
+    for (int64_t target : allowed) mask |= target;
+    hwy::SetSupportedTargetsForTest(mask);
+    return allowed;
+  }();
+  return targets;
+}
+
+// Every dispatching entry point goes through here so EMBER_SIMD applies before Highway first
+// picks a target (a function-local static: one guarded load per call after the first).
+void apply_simd_limit() {
+  allowed_targets();
+}
 }  // namespace
+
+void unary_f32(UnaryOp op, const float* x, float* y, size_t n) {
+  apply_simd_limit();
+  HWY_DYNAMIC_DISPATCH(UnaryF32)(op, x, y, n);
+}
+void binary_f32(BinaryOp op, const float* a, const float* b, float* y, size_t n) {
+  apply_simd_limit();
+  HWY_DYNAMIC_DISPATCH(BinaryF32)(op, a, b, y, n);
+}
+void binary_f32_scalar_rhs(BinaryOp op, const float* a, float b, float* y, size_t n) {
+  apply_simd_limit();
+  HWY_DYNAMIC_DISPATCH(BinaryF32ScalarRhs)(op, a, &b, y, n);
+}
+void binary_f32_scalar_lhs(BinaryOp op, float a, const float* b, float* y, size_t n) {
+  apply_simd_limit();
+  HWY_DYNAMIC_DISPATCH(BinaryF32ScalarLhs)(op, &a, b, y, n);
+}
+void softmax_row_f32(const float* x, float* y, size_t n) {
+  apply_simd_limit();
+  HWY_DYNAMIC_DISPATCH(SoftmaxRowF32)(x, y, n);
+}
+void layer_norm_row_f32(const float* x, const float* weight, const float* bias, float eps, float* y,
+                        size_t n) {
+  apply_simd_limit();
+  HWY_DYNAMIC_DISPATCH(LayerNormRowF32)(x, weight, bias, eps, y, n);
+}
+void rms_norm_row_f32(const float* x, const float* weight, float eps, float* y, size_t n) {
+  apply_simd_limit();
+  HWY_DYNAMIC_DISPATCH(RmsNormRowF32)(x, weight, eps, y, n);
+}
+float dot_f32(const void* w, const float* x, size_t n) {
+  apply_simd_limit();
+  return HWY_DYNAMIC_DISPATCH(DotF32)(w, x, n);
+}
+float dot_f16(const void* w, const float* x, size_t n) {
+  apply_simd_limit();
+  return HWY_DYNAMIC_DISPATCH(DotF16)(w, x, n);
+}
+float dot_bf16(const void* w, const float* x, size_t n) {
+  apply_simd_limit();
+  return HWY_DYNAMIC_DISPATCH(DotBF16)(w, x, n);
+}
 
 std::vector<std::string> simd_targets() {
   std::vector<std::string> names;
-  for (int64_t target : available_targets()) names.emplace_back(hwy::TargetName(target));
+  for (int64_t target : allowed_targets()) names.emplace_back(hwy::TargetName(target));
   return names;
 }
 
 void simd_force_target(const std::string& name) {
-  const std::vector<int64_t>& targets = available_targets();
+  const std::vector<int64_t>& targets = allowed_targets();
   if (name.empty()) {
-    hwy::SetSupportedTargetsForTest(0);
+    // Back to what EMBER_SIMD allows (0: no mock, every target the CPU has).
+    int64_t mask = 0;
+    if (targets.size() != available_targets().size()) {
+      for (int64_t target : targets) mask |= target;
+    }
+    hwy::SetSupportedTargetsForTest(mask);
     return;
   }
-  for (int64_t target : targets) {
-    if (name == hwy::TargetName(target)) {
-      hwy::SetSupportedTargetsForTest(target);
-      return;
-    }
-  }
-  throw Error("simd_force_target: target '" + name + "' is not available");
+  const int64_t index = target_index(targets, name);
+  if (index < 0) throw Error("simd_force_target: target '" + name + "' is not available");
+  hwy::SetSupportedTargetsForTest(targets[static_cast<size_t>(index)]);
 }
 
 std::string simd_active_target() {
+  apply_simd_limit();
   return HWY_DYNAMIC_DISPATCH(ActiveTargetName)();
 }
 
 namespace {
 void dispatch_f16_to_f32(const uint16_t* src, float* dst, size_t n) {
+  apply_simd_limit();
   HWY_DYNAMIC_DISPATCH(F16ToF32)(src, dst, n);
 }
 void dispatch_bf16_to_f32(const uint16_t* src, float* dst, size_t n) {
+  apply_simd_limit();
   HWY_DYNAMIC_DISPATCH(BF16ToF32)(src, dst, n);
 }
 void dispatch_f32_to_f16(const float* src, uint16_t* dst, size_t n) {
+  apply_simd_limit();
   HWY_DYNAMIC_DISPATCH(F32ToF16)(src, dst, n);
 }
 void dispatch_f32_to_bf16(const float* src, uint16_t* dst, size_t n) {
+  apply_simd_limit();
   HWY_DYNAMIC_DISPATCH(F32ToBF16)(src, dst, n);
 }
 }  // namespace

@@ -8,13 +8,13 @@
 #include <cblas.h>
 
 #include <algorithm>
-#include <atomic>
 #include <climits>
 #include <cstring>
 #include <vector>
 
 #include "ember/base/thread_pool.hpp"
 #include "ember/core/convert.hpp"
+#include "ember/core/dtype_traits.hpp"
 #include "ember/core/ops.hpp"
 #include "ops_internal.hpp"
 
@@ -45,44 +45,60 @@ void sgemm_xwt(const float* x, int64_t m, int64_t k, const float* w, int64_t n, 
               blas_int("linear", ldy));
 }
 
-void linear_f32_kernel(const float* x, int64_t m, int64_t k, const std::byte* w, int64_t n,
-                       float* y) {
-  sgemm_xwt(x, m, k, reinterpret_cast<const float*>(w), n, n, y);
+// Below this many activation rows, F16/BF16 (and later quantized) weights go through the dtype's
+// dot product, reading each weight byte once (the decode step); from it on, GEMM's arithmetic
+// dominates and a bounded block of weight rows is widened to F32 for sgemm, as any GEMM packs its
+// panels.
+constexpr int64_t kPackedGemmRows = 16;
+
+// y[m, n] = x[m, k] @ w[n, k]^T via the dtype's vec_dot, threaded over weight rows. Activations
+// are converted once to the format vec_dot wants.
+void linear_vec_dot(const float* x, int64_t m, int64_t k, const std::byte* w, DType w_dtype,
+                    int64_t n, float* y) {
+  const DTypeTraits& traits = dtype_traits(w_dtype);
+  const uint64_t w_row_bytes = *dtype_bytes(w_dtype, static_cast<uint64_t>(k));
+  const std::byte* xq = reinterpret_cast<const std::byte*>(x);
+  uint64_t x_row_bytes = static_cast<uint64_t>(k) * sizeof(float);
+  std::vector<std::byte> x_converted;
+  if (traits.vec_dot_type != DType::F32) {
+    const DTypeTraits& act = dtype_traits(traits.vec_dot_type);
+    x_row_bytes = *dtype_bytes(traits.vec_dot_type, static_cast<uint64_t>(k));
+    x_converted.resize(static_cast<size_t>(x_row_bytes * static_cast<uint64_t>(m)));
+    for (int64_t i = 0; i < m; ++i)
+      act.from_f32(x + i * k, x_converted.data() + i * x_row_bytes, static_cast<size_t>(k));
+    xq = x_converted.data();
+  }
+  // Each weight row is read once and dotted with every activation row.
+  const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, k * m));
+  parallel_for(0, n, grain, [&](int64_t lo, int64_t hi) {
+    for (int64_t j = lo; j < hi; ++j) {
+      const std::byte* wj = w + static_cast<uint64_t>(j) * w_row_bytes;
+      for (int64_t i = 0; i < m; ++i)
+        y[i * n + j] =
+            traits.vec_dot(wj, xq + static_cast<uint64_t>(i) * x_row_bytes, static_cast<size_t>(k));
+    }
+  });
 }
 
-// F16/BF16 weights: convert a block of rows to F32 (bounded scratch, stays in cache for small m)
-// and run sgemm on it, writing the matching column block of y.
-template <bool kBF16>
-void linear_half_kernel(const float* x, int64_t m, int64_t k, const std::byte* w, int64_t n,
-                        float* y) {
+// y[m, n] = x[m, k] @ w[n, k]^T for many rows: widen blocks of weight rows to F32 (bounded
+// scratch) and sgemm each block into the matching columns of y.
+void linear_packed_gemm(const float* x, int64_t m, int64_t k, const std::byte* w, DType w_dtype,
+                        int64_t n, float* y) {
+  const DTypeTraits& traits = dtype_traits(w_dtype);
+  const uint64_t w_row_bytes = *dtype_bytes(w_dtype, static_cast<uint64_t>(k));
   const int64_t rows_per_block = std::max<int64_t>(1, (int64_t{1} << 20) / std::max<int64_t>(1, k));
   std::vector<float> scratch(static_cast<size_t>(std::min(n, rows_per_block) * k));
-  const auto* wh = reinterpret_cast<const uint16_t*>(w);
   for (int64_t n0 = 0; n0 < n; n0 += rows_per_block) {
     const int64_t nb = std::min(rows_per_block, n - n0);
-    const uint16_t* src = wh + n0 * k;
     // The conversion may use the pool; the sgemm below runs on this thread only.
-    parallel_for(0, nb * k, 1 << 16, [&](int64_t lo, int64_t hi) {
-      if (kBF16) {
-        convert_bf16_to_f32(src + lo, scratch.data() + lo, static_cast<size_t>(hi - lo));
-      } else {
-        convert_f16_to_f32(src + lo, scratch.data() + lo, static_cast<size_t>(hi - lo));
-      }
-    });
+    parallel_for(0, nb, std::max<int64_t>(1, 65536 / std::max<int64_t>(1, k)),
+                 [&](int64_t lo, int64_t hi) {
+                   for (int64_t r = lo; r < hi; ++r)
+                     traits.to_f32(w + static_cast<uint64_t>(n0 + r) * w_row_bytes,
+                                   scratch.data() + r * k, static_cast<size_t>(k));
+                 });
     sgemm_xwt(x, m, k, scratch.data(), nb, n, y + n0);
   }
-}
-
-std::atomic<LinearKernel>* kernel_slots() {
-  static std::atomic<LinearKernel> slots[256];
-  static const bool initialized = [] {
-    slots[static_cast<size_t>(DType::F32)].store(&linear_f32_kernel);
-    slots[static_cast<size_t>(DType::F16)].store(&linear_half_kernel<false>);
-    slots[static_cast<size_t>(DType::BF16)].store(&linear_half_kernel<true>);
-    return true;
-  }();
-  (void)initialized;
-  return slots;
 }
 
 // BLAS description of a 2-D strided view [rows, cols]: transpose flag and leading dimension,
@@ -182,14 +198,6 @@ void batched_gemm(Tensor a, Tensor b, const Shape& batch, Tensor& out) {
 
 }  // namespace
 
-void register_linear_kernel(DType weight_dtype, LinearKernel kernel) {
-  kernel_slots()[static_cast<size_t>(weight_dtype)].store(kernel);
-}
-
-LinearKernel find_linear_kernel(DType weight_dtype) {
-  return kernel_slots()[static_cast<size_t>(weight_dtype)].load();
-}
-
 Tensor matmul(const Tensor& a, const Tensor& b) {
   detail::require_float("matmul", a, "lhs");
   detail::require_float("matmul", b, "rhs");
@@ -236,7 +244,10 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   return out.reshape(out_shape);
 }
 
-Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+namespace {
+
+// Shape checks shared by linear and linear_into; returns m (the number of input rows).
+int64_t check_linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   detail::require_float("linear", x, "input");
   detail::require_defined("linear", weight, "weight");
   const auto shapes = [&] {
@@ -253,11 +264,66 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
     detail::require_float("linear", bias, "bias");
     if (bias.rank() != 1 || bias.dim(0) != n) throw Error("linear: bias must be [N]: " + shapes());
   }
+  if (weight.dtype() != DType::F64 && weight.dtype() != DType::F32 &&
+      dtype_traits(weight.dtype()).vec_dot == nullptr) {
+    throw Error("linear: no kernel for weight dtype " + dtype_str(weight.dtype()) + " (" +
+                shapes() + ")");
+  }
+  if (!dtype_bytes(weight.dtype(), static_cast<uint64_t>(k))) {
+    throw Error("linear: K = " + std::to_string(k) + " is not a whole number of " +
+                dtype_str(weight.dtype()) + " blocks (" + shapes() + ")");
+  }
+  return k > 0 ? x.numel() / k : shape_numel(std::span(x.shape()).first(x.shape().size() - 1));
+}
+
+}  // namespace
+
+void linear_into(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& out) {
+  const int64_t m = check_linear(x, weight, bias);
+  const int64_t n = weight.dim(0);
+  const int64_t k = weight.dim(1);
+  if (out.dtype() != DType::F32 || !out.is_contiguous() || out.numel() != m * n) {
+    throw Error("linear_into: output must be a contiguous F32 tensor of " + std::to_string(m) +
+                " x " + std::to_string(n) + " elements, got " + dtype_str(out.dtype()) + " " +
+                shape_to_string(out.shape()));
+  }
+  if (x.dtype() == DType::F64 || weight.dtype() == DType::F64) {
+    throw Error("linear_into: F64 operands are not supported; use linear");
+  }
+  float* py = out.mutable_data_as<float>();
+  if (m == 0 || n == 0) return;
+  if (k == 0) {
+    std::fill(py, py + m * n, 0.0f);
+  } else {
+    const Tensor w = weight.contiguous();
+    const Tensor x32 = to_f32(x);
+    const float* px = x32.data_as<float>();
+    if (w.dtype() == DType::F32) {
+      sgemm_xwt(px, m, k, w.data_as<float>(), n, n, py);
+    } else if (m >= kPackedGemmRows && dtype_traits(w.dtype()).to_f32 != nullptr) {
+      linear_packed_gemm(px, m, k, w.data(), w.dtype(), n, py);
+    } else {
+      linear_vec_dot(px, m, k, w.data(), w.dtype(), n, py);
+    }
+  }
+  if (bias.defined()) {
+    const Tensor b32 = to_f32(bias);
+    const float* pb = b32.data_as<float>();
+    parallel_for(
+        0, m, std::max<int64_t>(1, 32768 / std::max<int64_t>(1, n)), [&](int64_t lo, int64_t hi) {
+          for (int64_t r = lo; r < hi; ++r) {
+            kernels::binary_f32(BinaryOp::Add, py + r * n, pb, py + r * n, static_cast<size_t>(n));
+          }
+        });
+  }
+}
+
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  const int64_t m = check_linear(x, weight, bias);
+  const int64_t n = weight.dim(0);
+  const int64_t k = weight.dim(1);
   Shape out_shape = x.shape();
   out_shape.back() = n;
-  const int64_t m =
-      k > 0 ? x.numel() / k : shape_numel(std::span(x.shape()).first(x.shape().size() - 1));
-
   if (x.dtype() == DType::F64 || weight.dtype() == DType::F64) {
     if (!detail::is_float_compute_dtype(weight.dtype())) {
       throw Error("linear: F64 input needs a float weight, got " + dtype_str(weight.dtype()));
@@ -267,32 +333,9 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
     if (bias.defined()) y = add(y, bias);
     return y.reshape(out_shape);
   }
-  const LinearKernel kernel = find_linear_kernel(weight.dtype());
-  if (kernel == nullptr) {
-    throw Error("linear: no kernel registered for weight dtype " + dtype_str(weight.dtype()) +
-                " (" + shapes() + ")");
-  }
-  if (!dtype_bytes(weight.dtype(), static_cast<uint64_t>(k))) {
-    throw Error("linear: K = " + std::to_string(k) + " is not a whole number of " +
-                dtype_str(weight.dtype()) + " blocks (" + shapes() + ")");
-  }
-  const Tensor w = weight.contiguous();
-  const Tensor x32 = to_f32(x);
-  Tensor y = Tensor::zeros(DType::F32, {m, n});
-  if (m > 0 && n > 0 && k > 0)
-    kernel(x32.data_as<float>(), m, k, w.data(), n, y.mutable_data_as<float>());
-  if (bias.defined() && m > 0 && n > 0) {
-    const Tensor b32 = to_f32(bias);
-    const float* pb = b32.data_as<float>();
-    float* py = y.mutable_data_as<float>();
-    parallel_for(
-        0, m, std::max<int64_t>(1, 32768 / std::max<int64_t>(1, n)), [&](int64_t lo, int64_t hi) {
-          for (int64_t r = lo; r < hi; ++r) {
-            kernels::binary_f32(BinaryOp::Add, py + r * n, pb, py + r * n, static_cast<size_t>(n));
-          }
-        });
-  }
-  return y.reshape(out_shape);
+  Tensor y = Tensor::empty(DType::F32, out_shape);
+  linear_into(x, weight, bias, y);
+  return y;
 }
 
 }  // namespace ember::ops

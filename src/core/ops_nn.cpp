@@ -8,6 +8,7 @@
 
 #include "ember/base/thread_pool.hpp"
 #include "ember/core/convert.hpp"
+#include "ember/core/dtype_traits.hpp"
 #include "ember/core/ops.hpp"
 #include "ops_internal.hpp"
 
@@ -166,9 +167,10 @@ Tensor embedding(const Tensor& weight, const Tensor& ids) {
     return "weight " + shape_to_string(weight.shape()) + ", ids " + shape_to_string(ids.shape());
   };
   if (weight.rank() != 2) throw Error("embedding: weight must be [V, D]: " + shapes());
-  if (is_quantized(weight.dtype())) {
-    throw Error("embedding: quantized weight dtype " + dtype_str(weight.dtype()) +
-                " is not supported");
+  // Block-quantized tables are widened to F32 row by row through their dtype traits.
+  const bool widen = is_quantized(weight.dtype());
+  if (widen && dtype_traits(weight.dtype()).to_f32 == nullptr) {
+    throw Error("embedding: weight dtype " + dtype_str(weight.dtype()) + " has no F32 conversion");
   }
   if (ids.dtype() != DType::I64 && ids.dtype() != DType::I32) {
     throw Error("embedding: ids must be I64 or I32, got " + dtype_str(ids.dtype()) + ": " +
@@ -190,18 +192,25 @@ Tensor embedding(const Tensor& weight, const Tensor& ids) {
   }
   Shape out_shape = ids.shape();
   out_shape.push_back(dim);
-  Tensor out = Tensor::empty(weight.dtype(), out_shape);
+  Tensor out = Tensor::empty(widen ? DType::F32 : weight.dtype(), out_shape);
   if (out.numel() == 0) return out;
   const Tensor w = weight.contiguous();
-  const size_t row_bytes = static_cast<size_t>(dim) * dtype_size(weight.dtype());
+  const size_t row_bytes = *dtype_bytes(weight.dtype(), static_cast<uint64_t>(dim));
+  const size_t out_row_bytes = static_cast<size_t>(dim) * dtype_size(out.dtype());
   const std::byte* src = w.data();
   std::byte* dst = out.mutable_data();
-  parallel_for(0, count, std::max<int64_t>(1, 262144 / static_cast<int64_t>(row_bytes)),
+  const auto to_f32 = dtype_traits(weight.dtype()).to_f32;
+  parallel_for(0, count, std::max<int64_t>(1, 262144 / static_cast<int64_t>(out_row_bytes)),
                [&](int64_t lo, int64_t hi) {
                  for (int64_t i = lo; i < hi; ++i) {
-                   std::memcpy(dst + static_cast<size_t>(i) * row_bytes,
-                               src + static_cast<size_t>(rows[static_cast<size_t>(i)]) * row_bytes,
-                               row_bytes);
+                   const std::byte* row =
+                       src + static_cast<size_t>(rows[static_cast<size_t>(i)]) * row_bytes;
+                   std::byte* to = dst + static_cast<size_t>(i) * out_row_bytes;
+                   if (widen) {
+                     to_f32(row, reinterpret_cast<float*>(to), static_cast<size_t>(dim));
+                   } else {
+                     std::memcpy(to, row, row_bytes);
+                   }
                  }
                });
   return out;

@@ -658,6 +658,19 @@ std::optional<std::string> Tokenizer::id_to_token(uint32_t id) const {
   return std::nullopt;
 }
 
+void Tokenizer::set_truncation(std::optional<size_t> max_length) {
+  if (!max_length) {
+    impl_->truncation.reset();
+    return;
+  }
+  impl_->truncation = Truncation{};
+  impl_->truncation->max_length = *max_length;
+}
+
+void Tokenizer::disable_padding() {
+  impl_->padding.reset();
+}
+
 size_t Tokenizer::vocab_size() const {
   size_t n = impl_->model->vocab_size();
   for (const auto& t : impl_->added.tokens)

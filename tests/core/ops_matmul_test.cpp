@@ -1,7 +1,9 @@
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstring>
 
+#include "ember/core/dtype_traits.hpp"
 #include "ember/core/half.hpp"
 #include "ember/core/ops.hpp"
 #include "ops_test_util.hpp"
@@ -11,8 +13,10 @@ namespace {
 
 using namespace ember::test;  // NOLINT
 
-// Naive double reference of numpy matmul for rank >= 2 operands with batch broadcasting.
-std::vector<double> matmul_reference(const Tensor& a, const Tensor& b, Shape* out_shape) {
+// Naive double reference of numpy matmul for rank >= 2 operands with batch broadcasting. With
+// `magnitude`, also the sum of |a_p b_p| of every output element (its rounding-error scale).
+std::vector<double> matmul_reference(const Tensor& a, const Tensor& b, Shape* out_shape,
+                                     std::vector<double>* magnitude = nullptr) {
   const std::vector<double> va = a.to_f64_vector();
   const std::vector<double> vb = b.to_f64_vector();
   const int64_t m = a.dim(-2), k = a.dim(-1), n = b.dim(-1);
@@ -23,6 +27,7 @@ std::vector<double> matmul_reference(const Tensor& a, const Tensor& b, Shape* ou
   out_shape->push_back(m);
   out_shape->push_back(n);
   std::vector<double> out(static_cast<size_t>(shape_numel(*out_shape)));
+  if (magnitude) magnitude->assign(out.size(), 0.0);
   const int64_t batches = shape_numel(batch);
   for (int64_t bi = 0; bi < batches; ++bi) {
     const std::vector<int64_t> idx = unravel(bi, batch);
@@ -30,25 +35,47 @@ std::vector<double> matmul_reference(const Tensor& a, const Tensor& b, Shape* ou
     const int64_t fb = broadcast_flat(idx, bb);
     for (int64_t i = 0; i < m; ++i) {
       for (int64_t j = 0; j < n; ++j) {
-        double s = 0;
+        double s = 0, abs_sum = 0;
         for (int64_t p = 0; p < k; ++p) {
-          s += va[static_cast<size_t>(fa * m * k + i * k + p)] *
-               vb[static_cast<size_t>(fb * k * n + p * n + j)];
+          const double term = va[static_cast<size_t>(fa * m * k + i * k + p)] *
+                              vb[static_cast<size_t>(fb * k * n + p * n + j)];
+          s += term;
+          abs_sum += std::fabs(term);
         }
-        out[static_cast<size_t>(bi * m * n + i * n + j)] = s;
+        const size_t at = static_cast<size_t>(bi * m * n + i * n + j);
+        out[at] = s;
+        if (magnitude) (*magnitude)[at] = abs_sum;
       }
     }
   }
   return out;
 }
 
-void check_matmul(const Tensor& a, const Tensor& b, double rtol = 1e-5, double atol = 1e-5) {
+// Rounding bound of a product computed in the result's precision (unit roundoff u): each output
+// is a length-k dot product, and ANY summation order (blocked, vectorised, with or without FMA,
+// whatever the BLAS kernel) is within k u sum|a_p b_p| of the exact sum (Higham, Accuracy and
+// Stability, 3.1); the final rounding adds u |result| <= u sum|a_p b_p|. (k + 2) u leaves room for
+// the second-order terms. The inputs are exact in the result type (F16/BF16 widen exactly).
+void expect_within_dot_bound(const Tensor& y, const std::vector<double>& want,
+                             const std::vector<double>& magnitude, int64_t k,
+                             const std::string& what) {
+  const double u = y.dtype() == DType::F64 ? 0x1p-53 : 0x1p-24;
+  const std::vector<double> got = y.to_f64_vector();
+  ASSERT_EQ(got.size(), want.size()) << what;
+  for (size_t i = 0; i < got.size(); ++i) {
+    ASSERT_LE(std::fabs(got[i] - want[i]), static_cast<double>(k + 2) * u * magnitude[i])
+        << what << " at " << i << ": got " << got[i] << ", want " << want[i];
+  }
+}
+
+void check_matmul(const Tensor& a, const Tensor& b) {
   Shape shape;
-  const std::vector<double> want = matmul_reference(a, b, &shape);
+  std::vector<double> magnitude;
+  const std::vector<double> want = matmul_reference(a, b, &shape, &magnitude);
   const Tensor y = ops::matmul(a, b);
   ASSERT_EQ(y.shape(), shape) << shape_to_string(a.shape()) << " @ " << shape_to_string(b.shape());
-  expect_close(y, want, rtol, atol,
-               shape_to_string(a.shape()) + " @ " + shape_to_string(b.shape()));
+  expect_within_dot_bound(y, want, magnitude, a.dim(-1),
+                          shape_to_string(a.shape()) + " @ " + shape_to_string(b.shape()));
 }
 
 TEST(Matmul, TwoDimensional) {
@@ -80,9 +107,9 @@ TEST(Matmul, BatchesOfSmallProductsSplitIntoRowBlocks) {
   // A as stored and A transposed, and with a broadcast B.
   const Tensor a = random_tensor({3, 10, 256}, 25);
   const Tensor b = random_tensor({3, 256, 256}, 26);
-  check_matmul(a, b, 1e-4, 1e-4);
-  check_matmul(random_tensor({3, 256, 10}, 27).transpose(1, 2), b, 1e-4, 1e-4);
-  check_matmul(a, random_tensor({256, 256}, 28), 1e-4, 1e-4);
+  check_matmul(a, b);
+  check_matmul(random_tensor({3, 256, 10}, 27).transpose(1, 2), b);
+  check_matmul(a, random_tensor({256, 256}, 28));
 }
 
 TEST(Matmul, VectorOperands) {
@@ -90,11 +117,15 @@ TEST(Matmul, VectorOperands) {
   const Tensor m = random_tensor({5, 3}, 24);
   const Tensor y = ops::matmul(v, m);
   Shape s;
+  std::vector<double> magnitude;
   EXPECT_EQ(y.shape(), (Shape{3}));
-  expect_close(y, matmul_reference(v.unsqueeze(0), m, &s), 1e-5, 1e-5, "v @ M");
+  const std::vector<double> vm = matmul_reference(v.unsqueeze(0), m, &s, &magnitude);
+  expect_within_dot_bound(y, vm, magnitude, 5, "v @ M");
   const Tensor z = ops::matmul(m.transpose(0, 1), v);
   EXPECT_EQ(z.shape(), (Shape{3}));
-  expect_close(z, matmul_reference(m.transpose(0, 1), v.unsqueeze(1), &s), 1e-5, 1e-5, "M @ v");
+  const std::vector<double> mv =
+      matmul_reference(m.transpose(0, 1), v.unsqueeze(1), &s, &magnitude);
+  expect_within_dot_bound(z, mv, magnitude, 5, "M @ v");
   const Tensor dot = ops::matmul(v, v);
   EXPECT_EQ(dot.rank(), 0);
   const Tensor batched = ops::matmul(random_tensor({2, 3, 5}, 25), v);
@@ -109,7 +140,7 @@ TEST(Matmul, DtypesAndEmpty) {
   check_matmul(a16, b16);  // inputs are exact in F32; only F32 accumulation error remains
   const Tensor a64 = random_tensor({3, 4}, 28, -2, 2, DType::F64);
   EXPECT_EQ(ops::matmul(a64, random_tensor({4, 2}, 29)).dtype(), DType::F64);
-  check_matmul(a64, random_tensor({4, 2}, 29, -2, 2, DType::F64), 1e-13, 1e-13);
+  check_matmul(a64, random_tensor({4, 2}, 29, -2, 2, DType::F64));
   // K = 0 gives zeros; M = 0 gives an empty result.
   const Tensor z =
       ops::matmul(Tensor::zeros(DType::F32, {2, 0}), Tensor::zeros(DType::F32, {0, 3}));
@@ -181,42 +212,40 @@ TEST(Linear, HalfWeightsUseTheirKernel) {
   expect_close(y64, linear_reference(x64.unsqueeze(0), w64, Tensor()), 1e-13, 1e-13, "f64");
 }
 
-// A toy "quantized" format registered for I8 weights: value = int8 / 16. Proves that linear
-// dispatches on the weight dtype through the table, as a Q8_0 kernel would.
-void int8_over_16_kernel(const float* x, int64_t m, int64_t k, const std::byte* w, int64_t n,
-                         float* y) {
-  const auto* q = reinterpret_cast<const int8_t*>(w);
-  for (int64_t i = 0; i < m; ++i) {
-    for (int64_t j = 0; j < n; ++j) {
-      float s = 0;
-      for (int64_t p = 0; p < k; ++p)
-        s += x[i * k + p] * (static_cast<float>(q[j * k + p]) / 16.0f);
-      y[i * n + j] = s;
+TEST(Linear, DispatchesOnTheWeightDtypeTraits) {
+  for (DType dt : {DType::F32, DType::F16, DType::BF16}) {
+    EXPECT_NE(dtype_traits(dt).vec_dot, nullptr) << dtype_name(dt);
+    EXPECT_NE(dtype_traits(dt).to_f32, nullptr) << dtype_name(dt);
+  }
+  EXPECT_EQ(dtype_traits(DType::I8).vec_dot, nullptr);
+  const Tensor x = random_tensor({3, 6}, 40);
+  const Tensor wq = Tensor::zeros(DType::I8, {4, 6});
+  expect_error([&] { ops::linear(x, wq); }, {"linear", "no kernel", "I8"});
+}
+
+// Both paths of the driver for 16-bit weights: the per-row dot product (fewer than 16 input
+// rows, the decode step) and the widened-block sgemm (16 rows and more), on odd K so vector
+// tails run. The weights are exact in F32, so both are as accurate as F32 arithmetic.
+TEST(Linear, HalfWeightsOnBothDriverPaths) {
+  for (DType dt : {DType::F16, DType::BF16}) {
+    const Tensor w = random_tensor({37, 131}, 50, -1, 1, dt);
+    const Tensor b = random_tensor({37}, 51);
+    for (int64_t m : {1, 3, 15, 16, 40}) {
+      const Tensor x = random_tensor({m, 131}, 52 + m);
+      expect_close(ops::linear(x, w, b), linear_reference(x, w, b), 1e-5, 1e-5,
+                   std::string(dtype_name(dt)) + " m=" + std::to_string(m));
     }
   }
 }
 
-TEST(Linear, DispatchesThroughKernelTable) {
-  EXPECT_NE(ops::find_linear_kernel(DType::F32), nullptr);
-  EXPECT_NE(ops::find_linear_kernel(DType::F16), nullptr);
-  EXPECT_NE(ops::find_linear_kernel(DType::BF16), nullptr);
-  EXPECT_EQ(ops::find_linear_kernel(DType::I8), nullptr);
-  const Tensor x = random_tensor({3, 6}, 40);
-  std::vector<int8_t> q(4 * 6);
-  for (size_t i = 0; i < q.size(); ++i)
-    q[i] = static_cast<int8_t>(static_cast<int>(i * 37 % 255) - 127);
-  const Tensor wq = Tensor::from_values<int8_t>(DType::I8, {4, 6}, q);
-  expect_error([&] { ops::linear(x, wq); }, {"linear", "no kernel", "I8"});
-
-  ops::register_linear_kernel(DType::I8, &int8_over_16_kernel);
-  const Tensor y = ops::linear(x, wq, random_tensor({4}, 41));
-  ops::register_linear_kernel(DType::I8, nullptr);  // restore the table for other tests
-  const Tensor w_ref = ops::div(wq.to(DType::F32), ops::scalar(16.0));
-  Shape s;
-  std::vector<double> want = matmul_reference(x, w_ref.transpose(0, 1), &s);
-  const std::vector<double> b = random_tensor({4}, 41).to_f64_vector();
-  for (size_t i = 0; i < want.size(); ++i) want[i] += b[i % 4];
-  expect_close(y, want, 1e-5, 1e-5, "registered I8 kernel");
+TEST(Linear, IntoCallerBuffer) {
+  const Tensor x = random_tensor({4, 16}, 60);
+  const Tensor w = random_tensor({8, 16}, 61, -1, 1, DType::BF16);
+  Tensor out = Tensor::zeros(DType::F32, {32});
+  ops::linear_into(x, w, Tensor(), out);
+  expect_close(out.reshape({4, 8}), linear_reference(x, w, Tensor()), 1e-5, 1e-5, "into");
+  Tensor wrong = Tensor::zeros(DType::F32, {31});
+  expect_error([&] { ops::linear_into(x, w, Tensor(), wrong); }, {"linear_into", "32"});
 }
 
 TEST(Linear, Errors) {

@@ -2,7 +2,9 @@
 #include <gtest/gtest.h>
 
 #include <bit>
+#include <cctype>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <random>
@@ -193,6 +195,37 @@ TEST_P(SimdTarget, RowKernelsMatchScalar) {
   }
 }
 
+// Dot products of F32, F16 and BF16 weight rows: each product w[i] * x[i] is exact in double,
+// so the only error is F32 accumulation, bounded by n * eps * sum |w[i] x[i]| for any order.
+TEST_P(SimdTarget, DotProductsMatchScalarWithinTheSummationBound) {
+  std::mt19937 rng(12);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (size_t n : kLengths) {
+    std::vector<float> x(n), w(n);
+    std::vector<uint16_t> wh(n), wb(n);
+    for (size_t i = 0; i < n; ++i) {
+      x[i] = normal(rng);
+      w[i] = normal(rng);
+      wh[i] = f32_to_f16(w[i]);
+      wb[i] = f32_to_bf16(w[i]);
+    }
+    auto check = [&](const char* what, float got, float want, auto weight) {
+      double abs_sum = 0;
+      for (size_t i = 0; i < n; ++i) abs_sum += std::fabs(double{weight(i)} * x[i]);
+      const double bound = 2.0 * static_cast<double>(n + 1) * 0x1p-24 * abs_sum + 1e-30;
+      ASSERT_LE(std::fabs(double{got} - double{want}), bound) << what << " n=" << n;
+    };
+    check("f32", kernels::dot_f32(w.data(), x.data(), n),
+          kernels::ref::dot_f32(w.data(), x.data(), n), [&](size_t i) { return w[i]; });
+    check("f16", kernels::dot_f16(wh.data(), x.data(), n),
+          kernels::ref::dot_f16(wh.data(), x.data(), n),
+          [&](size_t i) { return f16_to_f32(wh[i]); });
+    check("bf16", kernels::dot_bf16(wb.data(), x.data(), n),
+          kernels::ref::dot_bf16(wb.data(), x.data(), n),
+          [&](size_t i) { return bf16_to_f32(wb[i]); });
+  }
+}
+
 TEST_P(SimdTarget, SoftmaxSpecialRows) {
   // Large logits must not overflow; -inf entries get probability 0; a NaN poisons the row.
   std::vector<float> x = {1000.0f, 999.0f, -kInf, 998.0f, -1000.0f};
@@ -286,6 +319,41 @@ TEST(SimdTargets, ListsAtLeastOneAndRejectsUnknown) {
   ASSERT_FALSE(targets.empty());
   EXPECT_EQ(kernels::simd_active_target(), targets.front());  // best target by default
   EXPECT_THROW(kernels::simd_force_target("NOT_A_TARGET"), Error);
+}
+
+// EMBER_SIMD=NAME makes NAME the best target left, so the forced runs of scripts/test.sh really
+// take the path they name.
+TEST(SimdTargets, EnvironmentLimitsDispatch) {
+  const char* env = std::getenv("EMBER_SIMD");
+  if (env == nullptr || *env == '\0') {
+    // Unset: no limit, dispatch takes the best target the CPU has.
+    EXPECT_EQ(kernels::simd_active_target(), kernels::simd_targets().front());
+    return;
+  }
+  std::string name = env;
+  for (char& c : name) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  const std::string active = kernels::simd_active_target();
+  EXPECT_TRUE(active == name || (name == "SCALAR" && active == "EMU128")) << active;
+  // Nothing above NAME can be forced either.
+  if (name.rfind("AVX3", 0) != 0) {
+    EXPECT_THROW(kernels::simd_force_target("AVX3"), Error);
+  }
+}
+
+TEST(SimdTargetsDeathTest, UnknownEnvironmentNameIsAClearError) {
+  // The child process re-runs this binary, which dispatches (lists the targets) at start-up.
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  const char* saved = std::getenv("EMBER_SIMD");
+  const std::string restore = saved ? saved : "";
+  setenv("EMBER_SIMD", "AVX9000", 1);
+  EXPECT_DEATH(kernels::simd_active_target(),
+               "EMBER_SIMD: unknown or unsupported SIMD target 'AVX9000' \\(this CPU and build "
+               "offer .*SSE4");
+  if (saved) {
+    setenv("EMBER_SIMD", restore.c_str(), 1);
+  } else {
+    unsetenv("EMBER_SIMD");
+  }
 }
 
 // Independent spot checks of the scalar references against double-precision math.

@@ -9,6 +9,7 @@
 #include <set>
 #include <sstream>
 
+#include "cli_runner.hpp"
 #include "safetensors_fixtures.hpp"
 
 namespace ember {
@@ -16,45 +17,9 @@ namespace {
 
 using test::fixture_dir;
 using test::read_json;
-
-struct RunResult {
-  int status = -1;
-  std::string out;
-  std::string err;
-};
-
-std::string slurp(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-std::string shell_quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
-
-RunResult run_ember(const std::string& args) {
-  const auto dir = std::filesystem::path(EMBER_BINARY_DIR) / "inspect_cli_test";
-  std::filesystem::create_directories(dir);
-  // CTest runs each test in its own process, several at once: names must be unique per run.
-  static int counter = 0;
-  const std::string tag = std::to_string(::getpid()) + "." + std::to_string(counter++);
-  const auto out = dir / ("stdout." + tag);
-  const auto err = dir / ("stderr." + tag);
-  const std::string bin = (std::filesystem::path(EMBER_BINARY_DIR) / "bin" / "ember").string();
-  // `timeout` turns a hang into a failure instead of a stuck test run.
-  const std::string command = "timeout 60 " + shell_quote(bin) + " " + args + " >" +
-                              shell_quote(out.string()) + " 2>" + shell_quote(err.string());
-  const int raw = std::system(command.c_str());
-  RunResult r;
-  r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-  r.out = slurp(out);
-  r.err = slurp(err);
-  return r;
-}
+using test::run_ember;
+using test::RunResult;
+using test::shell_quote;
 
 std::string inspect_args(const std::filesystem::path& path, bool json) {
   return "inspect " + shell_quote(path.string()) + (json ? " --json" : "");

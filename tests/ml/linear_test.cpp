@@ -1,7 +1,12 @@
 // Linear models against scikit-learn 1.9.1 (tests/fixtures/ml/linear/linear.json).
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <functional>
+#include <iostream>
+#include <limits>
+#include <memory>
 
 #include "ember/base/thread_pool.hpp"
 #include "ember/ml/linear.hpp"
@@ -38,15 +43,19 @@ TEST(Linear, RegressionFamilyMatchesScikitLearn) {
     const LinearRegressorModel& m = regressor(*model);
     const Vector want = to_vector(c["coef"]);
     const double want_b = c["intercept"];
-    // Closed-form solvers: the brief's 1e-6 relative bar (we measure 0: same LAPACK drivers on
-    // the same centred data). Coordinate descent is scikit-learn's algorithm with the same
-    // duality-gap stopping rule, so it stops after the same number of passes and agrees to
-    // rounding (measured <= 2.2e-15); 1e-10 leaves room for BLAS summation order.
+    // diabetes is well conditioned (condition number 22 after centring), so any backward-stable
+    // least-squares or Ridge solve, in any summation order, lands within about kappa^2 u ~ 1e-13
+    // (relative) of the exact coefficients. Coordinate descent is scikit-learn's algorithm
+    // (same update order, same duality-gap rule), so the two runs differ only by rounding
+    // carried through their passes, each a contraction on this strongly convex problem.
+    // 1e-10 covers both with room on any BLAS; a modelling error (alpha's scaling, the
+    // intercept's centring) moves coefficients by 1e-3 or more.
     const double tol = 1e-10;
     EXPECT_LT(coef_error(m.coef, want), tol) << algo << " " << c["params"].dump();
     EXPECT_NEAR(m.intercept, want_b, tol * std::max(1.0, std::fabs(want_b))) << algo;
     if (algo == "Lasso" || algo == "ElasticNet") {
-      // Same coordinate-descent algorithm and stopping rule: pass counts agree closely.
+      // Same coordinate-descent algorithm and stopping rule: the same pass count, or the next
+      // one when the duality gap lands within rounding of tol.
       EXPECT_NEAR(static_cast<double>(m.n_iter), c["n_iter"].get<double>(), 1.0)
           << algo << " " << c["params"].dump();
     }
@@ -117,27 +126,136 @@ TEST(Linear, RidgeIsShiftInvariantOnBothCentringPaths) {
   }
 }
 
+// scikit-learn's L2 logistic objective, evaluated here independently of Ember:
+//   f(W, b) = 1/n sum_i loss_i(W x_i + b) + 1/(2 C n) |W|^2
+// with the binary loss log(1 + e^z) - t z (one row of W) or the multinomial cross-entropy
+// (one row per class), and its gradient wrt every entry of W then b (zero wrt b without an
+// intercept), laid out row by row like Ember's coefficients.
+struct LogisticObjective {
+  double f = 0;
+  Vector grad;  // rows x (d + 1)
+};
+
+LogisticObjective logistic_objective(const Matrix& x, const Vector& y, const Matrix& w,
+                                     const Vector& b, double c, bool fit_intercept) {
+  const int64_t n = x.rows, d = x.cols, rows = w.rows;
+  LogisticObjective out;
+  out.grad.assign(static_cast<size_t>(rows * (d + 1)), 0.0);
+  double loss = 0;
+  Vector z(static_cast<size_t>(rows)), residual(static_cast<size_t>(rows));
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t label = static_cast<int64_t>(y[static_cast<size_t>(i)]);
+    for (int64_t r = 0; r < rows; ++r) {
+      double s = b[static_cast<size_t>(r)];
+      for (int64_t j = 0; j < d; ++j) s += w(r, j) * x(i, j);
+      z[static_cast<size_t>(r)] = s;
+    }
+    if (rows == 1) {
+      const double t = label == 1 ? 1.0 : 0.0;
+      loss += std::max(z[0], 0.0) + std::log1p(std::exp(-std::fabs(z[0]))) - t * z[0];
+      residual[0] = 1.0 / (1.0 + std::exp(-z[0])) - t;
+    } else {
+      const double top = *std::max_element(z.begin(), z.end());
+      double sum = 0;
+      for (double v : z) sum += std::exp(v - top);
+      const double lse = top + std::log(sum);
+      loss += lse - z[static_cast<size_t>(label)];
+      for (int64_t r = 0; r < rows; ++r)
+        residual[static_cast<size_t>(r)] = std::exp(z[static_cast<size_t>(r)] - lse) - (r == label);
+    }
+    for (int64_t r = 0; r < rows; ++r) {
+      double* g = out.grad.data() + r * (d + 1);
+      for (int64_t j = 0; j < d; ++j) g[j] += residual[static_cast<size_t>(r)] * x(i, j) / n;
+      if (fit_intercept) g[d] += residual[static_cast<size_t>(r)] / n;
+    }
+  }
+  const double l2 = 1.0 / (c * static_cast<double>(n));
+  double penalty = 0;
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t j = 0; j < d; ++j) {
+      penalty += w(r, j) * w(r, j);
+      out.grad[static_cast<size_t>(r * (d + 1) + j)] += l2 * w(r, j);
+    }
+  }
+  out.f = loss / static_cast<double>(n) + 0.5 * l2 * penalty;
+  return out;
+}
+
+// How small the gradient of a converged fit must be (max norm). Both scikit-learn (scipy's
+// L-BFGS-B) and Ember stop when max|g| <= tol or when an iteration lowers f by less than
+// 64 eps max(|f|, 1). The gradient's Lipschitz constant L is at most c * mean|[x_i, 1]|^2 +
+// 1/(C n), with c = 1/4 (sigmoid) or 1/2 (softmax Hessian); a step of length |g|/L against g
+// would lower f by |g|^2 / (2L), so a fit stopped by the second rule has
+// |g|_max <= |g|_2 <= sqrt(128 L eps max(|f|, 1)). The bar is a property of the problem and
+// the stopping rules, not of the machine; a penalty off by 10% leaves gradients 7x above it
+// on wine and 100x or more on the others.
+double stationarity_bar(const Matrix& x, int64_t rows, double c, bool fit_intercept, double f,
+                        double tol) {
+  double norms = 0;
+  for (double v : x.data) norms += v * v;
+  const double n = static_cast<double>(x.rows);
+  const double lipschitz =
+      (rows == 1 ? 0.25 : 0.5) * (norms / n + (fit_intercept ? 1.0 : 0.0)) + 1.0 / (c * n);
+  const double eps = std::numeric_limits<double>::epsilon();
+  // tol itself gets room for the rounding of two evaluations of the same gradient.
+  return std::max(tol * (1 + 1e-6), std::sqrt(128 * lipschitz * eps * std::max(f, 1.0)));
+}
+
+double max_abs(const Vector& v) {
+  double worst = 0;
+  for (double e : v) worst = std::max(worst, std::fabs(e));
+  return worst;
+}
+
+// A converged L2 logistic fit against scikit-learn's, by what defines the answer rather than
+// by coefficient equality (on unscaled data such as wine the optimum is flat along some
+// directions: coefficients that differ in the 4th digit have equal objectives):
+//  - the objective formula here is scikit-learn's: its solution is stationary under it;
+//  - Ember's solution is stationary too, and Ember reports convergence;
+//  - Ember's objective is no worse than scikit-learn's beyond what both being stationary
+//    allows (convexity: f(ours) - f(theirs) <= g(ours) . (ours - theirs) <= bar |ours -
+//    theirs|_1), plus 64 eps for the evaluation of f.
+// Returns Ember's fitted model.
+std::unique_ptr<FittedModel> expect_same_logistic_optimum(const Matrix& x, const Vector& y,
+                                                          ParamMap params,
+                                                          const nlohmann::json& want,
+                                                          const std::string& what) {
+  const double c = params.get_double("C", 1.0);
+  const bool fit_intercept = params.get_bool("fit_intercept", true);
+  const double tol = params.get_double("tol", 1e-4);
+  ParamMap fit_params = params;
+  auto model = find_algorithm("LogisticRegression").fit(fit_params, x, &y);
+  const auto& m = dynamic_cast<const ModelAdapter<LogisticRegressionModel>&>(*model).model();
+  const Matrix want_coef = to_matrix(want["coef"]);
+  const Vector want_b = to_vector(want["intercept"]);
+  EXPECT_EQ(m.coef.rows, want_coef.rows) << what;
+  EXPECT_EQ(m.coef.cols, want_coef.cols) << what;
+  if (m.coef.rows != want_coef.rows || m.coef.cols != want_coef.cols) return model;
+  EXPECT_LT(m.n_iter, params.get_int("max_iter", 100)) << what << ": stopped by max_iter";
+
+  const LogisticObjective theirs = logistic_objective(x, y, want_coef, want_b, c, fit_intercept);
+  const LogisticObjective ours = logistic_objective(x, y, m.coef, m.intercept, c, fit_intercept);
+  const double bar = stationarity_bar(x, m.coef.rows, c, fit_intercept, theirs.f, tol);
+  EXPECT_LE(max_abs(theirs.grad), bar) << what << ": the objective here is not scikit-learn's";
+  EXPECT_LE(max_abs(ours.grad), bar) << what << ": Ember's solution is not stationary";
+  double distance = 0;
+  for (size_t i = 0; i < m.coef.data.size(); ++i)
+    distance += std::fabs(m.coef.data[i] - want_coef.data[i]);
+  for (size_t r = 0; r < m.intercept.size(); ++r) distance += std::fabs(m.intercept[r] - want_b[r]);
+  const double eps = std::numeric_limits<double>::epsilon();
+  EXPECT_LE(ours.f, theirs.f + bar * distance + 64 * eps * std::max(theirs.f, 1.0))
+      << what << ": objective " << ours.f << " vs scikit-learn's " << theirs.f;
+  std::cout << "[ info ] " << what << ": f " << ours.f << " vs " << theirs.f << ", max|g| "
+            << max_abs(ours.grad) << " vs " << max_abs(theirs.grad) << ", bar " << bar << "\n";
+  return model;
+}
+
 TEST(Linear, LogisticRegressionMatchesScikitLearn) {
   const auto fixture = load_fixture("linear/linear.json");
   for (const auto& c : fixture["logistic"]) {
     const auto data = load_dataset(c["dataset"], true);
-    ParamMap params = to_params(c["params"]);
-    auto model = find_algorithm("LogisticRegression").fit(params, data.x, &data.y);
-    const auto& m = dynamic_cast<const ModelAdapter<LogisticRegressionModel>&>(*model).model();
-    const Matrix want = to_matrix(c["coef"]);
-    const bool tight = c["params"].contains("tol");
-    // Different L-BFGS implementations (line searches) stop at different points near the
-    // optimum. Tight tolerance: both reach it -> measured 6e-7 (iris) and 8e-5 (wine: badly
-    // conditioned, unscaled features spanning 5 orders of magnitude), bar 1e-4. Default
-    // tol=1e-4 (max|grad| <= 1e-4 on the mean loss): measured 3.4e-3, bar 1e-2;
-    // probabilities 1e-3.
-    const double tol = tight ? 1e-4 : 1e-2;
-    EXPECT_LT(coef_error(m.coef.data, want.data), tol) << c["dataset"] << c["params"].dump();
-    std::vector<int64_t> head(10);
-    for (int64_t i = 0; i < 10; ++i) head[static_cast<size_t>(i)] = i;
-    const Matrix proba = model->predict_proba(take_rows(data.x, head));
-    EXPECT_LT(max_abs_diff(proba.data, to_matrix(c["proba_head"]).data), tight ? 1e-5 : 1e-3)
-        << c["dataset"] << c["params"].dump();
+    expect_same_logistic_optimum(data.x, data.y, to_params(c["params"]), c,
+                                 c["dataset"].get<std::string>() + " " + c["params"].dump());
   }
 }
 
@@ -145,16 +263,18 @@ TEST(Linear, BinaryLogisticRegressionMatchesScikitLearn) {
   const auto c = load_fixture("linear/linear.json")["binary_logistic"];
   const Matrix x = to_matrix(c["x"]);
   const Vector y = to_vector(c["y"]);
-  ParamMap params = to_params(c["params"]);
-  auto model = find_algorithm("LogisticRegression").fit(params, x, &y);
+  const auto model = expect_same_logistic_optimum(x, y, to_params(c["params"]), c, "binary");
+  // Probabilities are the sigmoid of the decision value z = x.w + b, as scikit-learn's: the
+  // dot products here (5 terms below 1e2) round differently from BLAS's by under 1e-13.
   const auto& m = dynamic_cast<const ModelAdapter<LogisticRegressionModel>&>(*model).model();
   ASSERT_EQ(m.coef.rows, 1);
-  EXPECT_LT(coef_error(m.coef.data, to_matrix(c["coef"]).data), 1e-6);
-  EXPECT_NEAR(m.intercept[0], c["intercept"][0].get<double>(), 1e-6);
-  std::vector<int64_t> head(20);
-  for (int64_t i = 0; i < 20; ++i) head[static_cast<size_t>(i)] = i;
-  EXPECT_LT(max_abs_diff(model->predict_proba(take_rows(x, head)).data, to_matrix(c["proba"]).data),
-            1e-7);
+  const Matrix proba = model->predict_proba(x);
+  for (int64_t i = 0; i < x.rows; ++i) {
+    double z = m.intercept[0];
+    for (int64_t j = 0; j < x.cols; ++j) z += m.coef(0, j) * x(i, j);
+    EXPECT_NEAR(proba(i, 1), 1.0 / (1.0 + std::exp(-z)), 1e-13) << i;
+    EXPECT_NEAR(proba(i, 0) + proba(i, 1), 1.0, 1e-15) << i;
+  }
 }
 
 TEST(Linear, SaveLoadRoundTripPredictsIdentically) {

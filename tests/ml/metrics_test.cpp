@@ -1,6 +1,9 @@
 // Metrics and model selection against scikit-learn 1.9.1 (tests/fixtures/ml/metrics/metrics.json).
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
+#include <iostream>
 #include <numeric>
 #include <set>
 
@@ -135,6 +138,71 @@ TEST(ModelSelection, TrainTestSplitIsSeededAndStratified) {
   EXPECT_THROW(train_test_split(iris.x, iris.y, 0, 0), Error);
 }
 
+// Top-two gap of a row of decision values: how far the predicted class is from a tie.
+double decision_margin(const double* z, int64_t classes) {
+  double first = -INFINITY, second = -INFINITY;
+  for (int64_t c = 0; c < classes; ++c) {
+    if (z[c] > first) {
+      second = first;
+      first = z[c];
+    } else if (z[c] > second) {
+      second = z[c];
+    }
+  }
+  return first - second;
+}
+
+// Logistic regression is compared prediction by prediction on each fold, which is what the fold
+// scores are made of. Both fits stop at max|gradient| <= tol = 1e-4 of the mean loss, so the
+// two solutions differ slightly and a test point may change class only if it is a close call:
+// its two best classes' decision values are within kCloseCall of each other under scikit-learn's
+// or Ember's fit. kCloseCall is 0.1 in log-odds (the two classes' probabilities within 2.5%
+// of each other) - a statement about the problem's precision, not a measurement: the fits
+// agree to the 1e-4 gradient tolerance, and a wrong fit (or wrong fold) moves decision values
+// by order 1, flipping confident points. Fold scores may then differ by the close calls only.
+constexpr double kCloseCall = 0.1;
+
+void expect_same_fold_predictions(const nlohmann::json& c, const testing::Dataset& data,
+                                  const Vector& scores) {
+  const Matrix theirs = to_matrix(c["decision"]);
+  const auto folds = StratifiedKFold{5, false, 0}.split(data.y);
+  int64_t close_calls = 0, mismatches = 0;
+  for (size_t f = 0; f < folds.size(); ++f) {
+    ParamMap params = testing::to_params(c["params"]);
+    const Vector y_train = take(data.y, folds[f].train);
+    auto model = find_algorithm("LogisticRegression")
+                     .fit(params, take_rows(data.x, folds[f].train), &y_train);
+    const Matrix x_test = take_rows(data.x, folds[f].test);
+    const Vector predicted = model->predict(x_test);
+    const Matrix proba = model->predict_proba(x_test);
+    int64_t fold_close = 0, correct = 0;
+    for (size_t t = 0; t < folds[f].test.size(); ++t) {
+      const int64_t i = folds[f].test[t];
+      const double* z = theirs.row(i);
+      const int64_t their_class = std::max_element(z, z + theirs.cols) - z;
+      // Ember's log-odds between its top two classes, from its probabilities.
+      std::vector<double> log_p(static_cast<size_t>(proba.cols));
+      for (int64_t k = 0; k < proba.cols; ++k)
+        log_p[static_cast<size_t>(k)] = std::log(proba(static_cast<int64_t>(t), k));
+      const double margin =
+          std::min(decision_margin(z, theirs.cols), decision_margin(log_p.data(), proba.cols));
+      correct += predicted[t] == data.y[static_cast<size_t>(i)];
+      if (predicted[t] == static_cast<double>(their_class)) continue;
+      ++(margin < kCloseCall ? fold_close : mismatches);
+    }
+    close_calls += fold_close;
+    const double n_test = static_cast<double>(folds[f].test.size());
+    // cross_val_score scores exactly these predictions.
+    EXPECT_EQ(scores[f], static_cast<double>(correct) / n_test) << c["dataset"] << " fold " << f;
+    EXPECT_LE(std::fabs(scores[f] - c["scores"][f].get<double>()),
+              static_cast<double>(fold_close) / n_test + 1e-12)
+        << c["dataset"] << " fold " << f;
+  }
+  EXPECT_EQ(mismatches, 0) << c["dataset"];
+  std::cout << "[ info ] " << c["dataset"] << " " << c["params"].dump() << ": " << close_calls
+            << " close calls differ\n";
+}
+
 TEST(ModelSelection, CrossValScoreMatchesScikitLearn) {
   for (const auto& c : fixture()["cross_val_score"]) {
     const std::string algo = c["algo"], dataset = c["dataset"];
@@ -142,13 +210,14 @@ TEST(ModelSelection, CrossValScoreMatchesScikitLearn) {
     const auto data = testing::load_dataset(dataset, classification);
     const Vector scores =
         cross_val_score(algo, testing::to_params(c["params"]), data.x, data.y, 5, c["metric"]);
-    const Vector want = to_vector(c["scores"]);
-    const double mean = std::accumulate(scores.begin(), scores.end(), 0.0) / 5;
-    EXPECT_NEAR(mean, c["mean"].get<double>(), 0.01)
-        << algo << " " << dataset << " " << c["metric"];
-    if (algo != "LogisticRegression" && algo != "Lasso" && algo != "ElasticNet") {
-      // Deterministic closed-form estimators on identical folds: the same fold scores.
-      EXPECT_LT(testing::max_abs_diff(scores, want), 1e-9) << algo << " " << dataset;
+    if (c.contains("decision")) {
+      expect_same_fold_predictions(c, data, scores);
+    } else {
+      // Closed-form or deterministic estimators on identical folds (naive Bayes, least squares,
+      // Ridge) and coordinate descent with scikit-learn's duality-gap rule (it stops after the
+      // same passes; see the Linear tests): the same fold scores up to rounding.
+      EXPECT_LT(testing::max_abs_diff(scores, to_vector(c["scores"])), 1e-9)
+          << algo << " " << dataset << " " << c["metric"];
     }
   }
 }

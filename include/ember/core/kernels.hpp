@@ -61,6 +61,12 @@ void layer_norm_row_f32(const float* x, const float* weight, const float* bias, 
 // y = x / sqrt(mean(x^2) + eps) * weight; weight may be null.
 void rms_norm_row_f32(const float* x, const float* weight, float eps, float* y, size_t n);
 
+// sum_i w[i] * x[i] for a weight row stored as F32, F16 or BF16 (raw bits) and F32 x, widened
+// in registers. Accumulation order differs between targets (lane-wise partial sums).
+float dot_f32(const void* w, const float* x, size_t n);
+float dot_f16(const void* w, const float* x, size_t n);
+float dot_bf16(const void* w, const float* x, size_t n);
+
 namespace ref {
 float unary(UnaryOp op, float x);
 double unary(UnaryOp op, double x);
@@ -72,11 +78,20 @@ void softmax_row_f32(const float* x, float* y, size_t n);
 void layer_norm_row_f32(const float* x, const float* weight, const float* bias, float eps, float* y,
                         size_t n);
 void rms_norm_row_f32(const float* x, const float* weight, float eps, float* y, size_t n);
+// Sequential sums in double.
+float dot_f32(const void* w, const float* x, size_t n);
+float dot_f16(const void* w, const float* x, size_t n);
+float dot_bf16(const void* w, const float* x, size_t n);
 }  // namespace ref
 
 // Which SIMD targets this build holds that the CPU supports, best first (e.g. "AVX3", "AVX2",
 // "SSE4", "SSSE3", "EMU128"), and a test hook that restricts dispatch to one of them
 // (an empty name restores normal dispatch). Also covers the conversions in convert.hpp.
+// The environment variable EMBER_SIMD=NAME (case-insensitive; "scalar" names the portable
+// target, SCALAR or EMU128 as built) limits the list to NAME and the targets below it. It is
+// read before the first dispatch, so a whole program or test run takes a lower arithmetic
+// path; a name the CPU or build lacks makes every kernel call throw an Error listing the
+// available ones.
 std::vector<std::string> simd_targets();
 void simd_force_target(const std::string& name);
 // The target the dispatcher picks now (after any simd_force_target).

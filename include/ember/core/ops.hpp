@@ -11,8 +11,11 @@
 //                       also binary(BinaryOp, a, b)); scalar(v, dtype), full(shape, v, dtype)
 //   Reductions          sum mean max (values) argmax (I64) over one axis, keepdim optional
 //   Linear algebra      matmul (numpy semantics: 1-D promotion, broadcast batch dims)
-//                       linear(x[..., K], weight[N, K], bias[N]?) = x @ weight^T + bias
-//                       register_linear_kernel: per-weight-dtype kernel table (see below)
+//                       linear(x[..., K], weight[N, K], bias[N]?) = x @ weight^T + bias,
+//                       dispatching on the weight dtype; linear_into (caller's buffer)
+//   In place            copy_into (strided writes, e.g. a KV cache)
+//   Attention           rope (half-split and interleaved), attention (causal, sliding window,
+//                       padding keys, grouped-query)
 //   NN                  softmax (stable, any axis; default last), layer_norm, rms_norm,
 //                       embedding (gather rows), concat, topk (values + I64 indices)
 //   Conversions         see ember/core/convert.hpp (to_f32, convert_to, bulk F16/BF16)
@@ -94,36 +97,64 @@ Tensor argmax(const Tensor& x, int64_t axis, bool keepdim = false);  // I64
 // a [..., M, K] @ b [..., K, N] -> [broadcast(...), M, N]. 1-D a is [1, K] (that dim is then
 // dropped), 1-D b is [K, 1] (dropped). Float dtypes only; block-quantized weights go to linear.
 Tensor matmul(const Tensor& a, const Tensor& b);
-// x [..., K], weight [N, K] (nn.Linear layout), bias [N] or an undefined Tensor -> [..., N].
-// Dispatches on weight.dtype() through the linear-kernel table.
+// x [..., K], weight [N, K] (nn.Linear layout), bias [N] or an undefined Tensor -> [..., N], F32.
+// Dispatches on weight.dtype() through dtype_traits() (ember/core/dtype_traits.hpp): F32 weights
+// go to BLAS; any other dtype with a vec_dot entry (F16, BF16, quantized block types) through
+// one driver that converts the activations once to the dtype's vec_dot format and threads over
+// weight rows, reading each weight byte once per call. From 16 input rows on, blocks of weight
+// rows are widened to F32 for sgemm instead (GEMM arithmetic then dominates). F64 operands take
+// the dgemm path and return F64.
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
+// linear into a caller-owned buffer: `out` is a contiguous F32 tensor of m * N elements (any
+// shape), e.g. a model's preallocated activations. F64 operands are refused.
+void linear_into(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& out);
 
-// Linear-kernel table. A kernel computes y[m, n] = sum_k x[m, k] * w(n, k) where
-//   x: row-major F32 [m, k]; y: row-major F32 [m, n] (overwritten);
-//   w: the weight's bytes, contiguous [n, k] in the kernel's dtype: for block-quantized dtypes
-//      each of the n rows holds k / block_elems blocks of block_bytes (dtype_info()).
-// Built in: F32 (cblas_sgemm), F16 and BF16 (converted to F32 in row blocks, then sgemm).
-// F64 weights are handled outside the table (dgemm, F64 result).
-//
-// Adding a quantized dtype (e.g. Q8_0): 1. append the DType with its block_elems/block_bytes in
-// dtype.hpp/dtype.cpp; 2. write `void q8_0_linear(const float* x, int64_t m, int64_t k,
-// const std::byte* w, int64_t n, float* y)` (it may use ember::parallel_for over n; it must not
-// call BLAS from inside the pool); 3. call register_linear_kernel(DType::Q8_0, q8_0_linear) once
-// at startup (e.g. from a static initializer in the LLM module). linear() then accepts weights of
-// that dtype, checks k is a whole number of blocks, and model code is unchanged.
-using LinearKernel = void (*)(const float* x, int64_t m, int64_t k, const std::byte* w, int64_t n,
-                              float* y);
-// Registers (or replaces) the kernel for weights of `weight_dtype`. Call before running ops.
-void register_linear_kernel(DType weight_dtype, LinearKernel kernel);
-// The registered kernel, or nullptr.
-LinearKernel find_linear_kernel(DType weight_dtype);
+// ---- in-place writes
+// Writes src's values into dst, a view of writable storage with any strides (e.g. the rows of a
+// preallocated KV cache selected with narrow). Shapes must be equal; dtypes equal, or src F32 into
+// an F16/BF16 dst. Throws on read-only (borrowed) storage.
+void copy_into(Tensor dst, const Tensor& src);
+
+// ---- attention
+// Rotary position embedding, in place. x is [B, T, H, D] F32 with unit stride in the last dim;
+// positions holds the absolute position of each token, B * T values (row-major) or T values
+// shared by the batch. The first 2 * inv_freq.size() dims of each head rotate by angles
+// position * inv_freq[i], computed in F32 as the reference does; cos and sin are multiplied by
+// `scale` (YaRN's attention factor, else 1).
+//   HalfSplit   (Hugging Face): pairs (x[i], x[i + d/2]) with d = 2 * inv_freq.size().
+//   Interleaved (GGML's NORM mode): pairs (x[2i], x[2i + 1]).
+enum class RopeLayout : uint8_t { HalfSplit, Interleaved };
+void rope(Tensor& x, std::span<const int64_t> positions, std::span<const float> inv_freq,
+          RopeLayout layout, float scale = 1.0f);
+
+struct AttentionMask {
+  // Query i (absolute position Tk - Tq + i: the keys hold the past) sees key j only if j is not
+  // after it.
+  bool causal = false;
+  // With causal: query position p also sees key j only if p - j < sliding_window (0: no limit).
+  int64_t sliding_window = 0;
+  // Optional [B, Tk], any integer or bool dtype: 0 marks a padding key nobody attends to (the
+  // Hugging Face attention_mask).
+  Tensor key_mask;
+};
+// softmax(q k^T * scale + mask) v per head. q [B, Tq, Hq, D], k and v [B, Tk, Hkv, D] with
+// Hq a multiple of Hkv (grouped-query: query head h reads kv head h / (Hq / Hkv)); any F32 views
+// whose last dim has unit stride. Returns [B, Tq, Hq, D] F32. A query that sees no key gets zeros.
+Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionMask& mask,
+                 float scale);
+// Packed variable-length sequences, no padding anywhere: q [N, Hq, D], k and v [N, Hkv, D], and
+// rows [seq_offsets[s], seq_offsets[s + 1]) form sequence s, which attends only within itself
+// (causally if asked). Returns [N, Hq, D] F32.
+Tensor attention_packed(const Tensor& q, const Tensor& k, const Tensor& v,
+                        std::span<const int64_t> seq_offsets, bool causal, float scale);
 
 // ---- neural-network ops
 Tensor softmax(const Tensor& x, int64_t axis = -1);
 // Normalizes over the last axis. weight/bias are [D] or undefined (identity).
 Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps = 1e-5);
 Tensor rms_norm(const Tensor& x, const Tensor& weight, double eps = 1e-6);
-// weight [V, D] (any scalar dtype), ids I64/I32 of any shape -> [ids..., D] in weight's dtype.
+// weight [V, D], ids I64/I32 of any shape -> [ids..., D] in weight's dtype (block-quantized
+// tables: F32, widened through dtype_traits).
 // Every id must be in [0, V); otherwise ember::Error naming the first bad id.
 Tensor embedding(const Tensor& weight, const Tensor& ids);
 // All tensors: same dtype and rank, equal dims except `axis`.

@@ -103,6 +103,14 @@ class Tokenizer {
   std::optional<std::string> id_to_token(uint32_t id) const;
   size_t vocab_size() const;
 
+  // tokenizer.json's own truncation and padding rules apply until replaced here. Callers with
+  // other rules (sentence-transformers truncates at max_seq_length and never pads for pooling)
+  // set their own: longest-first truncation from the right with no stride, counting the special
+  // tokens the post-processor adds, as the reference's enable_truncation(max_length) does; or
+  // none.
+  void set_truncation(std::optional<size_t> max_length);
+  void disable_padding();
+
  private:
   explicit Tokenizer(std::unique_ptr<TokenizerImpl> impl);
   std::unique_ptr<TokenizerImpl> impl_;

@@ -1,0 +1,134 @@
+// `ember embed` and `ember similarity`: sentence embeddings from a sentence-transformers folder.
+// embed streams: each batch of input lines is printed as soon as it is embedded.
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cstdlib>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "command.hpp"
+#include "ember/base/error.hpp"
+#include "ember/pipelines/sentence_embedding.hpp"
+#include "model_resolution.hpp"
+
+namespace {
+
+using ember::Error;
+using ember::pipelines::SentenceEmbedder;
+using nlohmann::json;
+
+struct EmbedOptions {
+  std::string model = "all-MiniLM-L6-v2";
+  bool normalize = false, lines = false;
+  size_t batch_size = 32;
+};
+
+void print_rows(const ember::Tensor& rows, std::string& out) {
+  const int64_t dim = rows.dim(1);
+  const float* p = rows.data_as<float>();
+  for (int64_t r = 0; r < rows.dim(0); ++r) {
+    json row = json::array();
+    for (int64_t d = 0; d < dim; ++d) row.push_back(p[r * dim + d]);
+    out += row.dump();
+    out += '\n';
+  }
+}
+
+void write_stdout(const std::string& text) {
+  std::cout << text;
+  std::cout.flush();
+  if (!std::cout) throw Error("cannot write to standard output");
+}
+
+void run_embed(const EmbedOptions& opt) {
+  const SentenceEmbedder embedder = SentenceEmbedder::load(ember::cli::resolve_model(opt.model));
+  std::vector<std::string> batch;
+  std::string line, out;
+  size_t n = 0;
+  const auto flush = [&] {
+    if (batch.empty()) return;
+    out.clear();
+    print_rows(embedder.embed(batch, opt.normalize, opt.batch_size), out);
+    write_stdout(out);
+    batch.clear();
+  };
+  while (std::getline(std::cin, line)) {
+    ++n;
+    if (opt.lines) {
+      batch.push_back(line);
+    } else {
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      if (line.empty()) continue;
+      json j;
+      try {
+        j = json::parse(line);
+      } catch (const json::exception&) {
+        throw Error("stdin line " + std::to_string(n) + ": invalid JSON");
+      }
+      if (!j.is_string())
+        throw Error("stdin line " + std::to_string(n) + ": expected a JSON string");
+      batch.push_back(j.get<std::string>());
+    }
+    if (batch.size() >= opt.batch_size) flush();
+  }
+  flush();
+}
+
+void run_similarity(const std::string& model, const std::vector<std::string>& texts, bool rank) {
+  if (texts.size() < 2) throw Error("similarity: give at least two texts");
+  const SentenceEmbedder embedder = SentenceEmbedder::load(ember::cli::resolve_model(model));
+  const ember::Tensor rows = embedder.embed(texts);
+  const size_t dim = static_cast<size_t>(rows.dim(1));
+  const float* p = rows.data_as<float>();
+  std::vector<std::pair<double, size_t>> scores;
+  for (size_t i = 1; i < texts.size(); ++i)
+    scores.emplace_back(ember::pipelines::cosine_similarity(p, p + i * dim, dim), i);
+  if (rank) {
+    std::stable_sort(scores.begin(), scores.end(),
+                     [](const auto& a, const auto& b) { return a.first > b.first; });
+  }
+  std::string out;
+  for (const auto& [score, i] : scores) {
+    json o;
+    o["similarity"] = score;
+    o["text"] = texts[i];
+    out += o.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+  }
+  write_stdout(out);
+}
+
+const ember::cli::CommandRegistrar embed_registrar{
+    {"embed", [](CLI::App& app) {
+       auto opt = std::make_shared<EmbedOptions>();
+       CLI::App* cmd = app.add_subcommand(
+           "embed",
+           "Sentence embeddings: JSON Lines of strings on stdin -> one JSON array per line");
+       cmd->add_option("--model", opt->model,
+                       "sentence-transformers folder, Hugging Face model id, or built-in name")
+           ->capture_default_str();
+       cmd->add_flag("--normalize", opt->normalize, "L2-normalize every embedding");
+       cmd->add_flag("--lines", opt->lines, "read plain text lines instead of JSON strings");
+       cmd->add_option("--batch-size", opt->batch_size, "texts encoded together")
+           ->check(CLI::Range(1, 4096))
+           ->capture_default_str();
+       cmd->callback([opt] { run_embed(*opt); });
+     }}};
+
+const ember::cli::CommandRegistrar similarity_registrar{
+    {"similarity", [](CLI::App& app) {
+       auto model = std::make_shared<std::string>("all-MiniLM-L6-v2");
+       auto texts = std::make_shared<std::vector<std::string>>();
+       auto rank = std::make_shared<bool>(false);
+       CLI::App* cmd = app.add_subcommand(
+           "similarity", "Cosine similarity of the first text's embedding to each of the others'");
+       cmd->add_option("--model", *model,
+                       "sentence-transformers folder, Hugging Face model id, or built-in name")
+           ->capture_default_str();
+       cmd->add_option("texts", *texts, "TEXT_A TEXT_B...")->required();
+       cmd->add_flag("--rank", *rank, "most similar first instead of input order");
+       cmd->callback([model, texts, rank] { run_similarity(*model, *texts, *rank); });
+     }}};
+
+}  // namespace

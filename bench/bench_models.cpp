@@ -1,0 +1,108 @@
+// Model throughput helper for bench/models_bench.py:
+//   bench_models embed --model DIR --sentences FILE --batch-size B [--repeat R]
+//     embeds every line of FILE (plain text) and prints {"sentences", "seconds",
+//     "sentences_per_s"} for the best of R passes (the model is loaded once, untimed).
+//   bench_models generate --model DIR --prompt-ids "1 2 3" --new-tokens N [--repeat R]
+//     greedy generation of N tokens (eos ignored) and prints {"prompt_tokens", "new_tokens",
+//     "seconds", "tokens_per_s", "prefill_seconds"} for the best of R runs.
+// Threads: EMBER_NUM_THREADS and OPENBLAS_NUM_THREADS, set by the caller.
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "ember/generation/generate.hpp"
+#include "ember/pipelines/sentence_embedding.hpp"
+
+namespace {
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+int run(int argc, char** argv) {
+  if (argc < 2) throw std::runtime_error("usage: bench_models embed|generate --model DIR ...");
+  const std::string verb = argv[1];
+  std::string model, sentences_path, prompt_ids;
+  size_t batch_size = 32, repeat = 3;
+  int64_t new_tokens = 64;
+  for (int i = 2; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (i + 1 >= argc) throw std::runtime_error(a + " needs a value");
+    const std::string v = argv[++i];
+    if (a == "--model")
+      model = v;
+    else if (a == "--sentences")
+      sentences_path = v;
+    else if (a == "--batch-size")
+      batch_size = std::stoul(v);
+    else if (a == "--repeat")
+      repeat = std::stoul(v);
+    else if (a == "--prompt-ids")
+      prompt_ids = v;
+    else if (a == "--new-tokens")
+      new_tokens = std::stoll(v);
+    else
+      throw std::runtime_error("unknown argument " + a);
+  }
+  nlohmann::json out;
+  if (verb == "embed") {
+    const auto embedder = ember::pipelines::SentenceEmbedder::load(model);
+    std::ifstream in(sentences_path);
+    std::vector<std::string> texts;
+    for (std::string line; std::getline(in, line);) texts.push_back(line);
+    double best = 1e300;
+    for (size_t r = 0; r < repeat; ++r) {
+      const auto t0 = std::chrono::steady_clock::now();
+      embedder.embed(texts, false, batch_size);
+      best = std::min(best, seconds_since(t0));
+    }
+    out = {{"sentences", texts.size()},
+           {"seconds", best},
+           {"sentences_per_s", static_cast<double>(texts.size()) / best}};
+  } else if (verb == "generate") {
+    std::vector<int64_t> prompt;
+    std::istringstream ids(prompt_ids);
+    for (int64_t id; ids >> id;) prompt.push_back(id);
+    ember::generation::GenerationConfig config;
+    config.max_new_tokens = new_tokens;
+    double best = 1e300, best_prefill = 1e300;
+    for (size_t r = 0; r < repeat; ++r) {
+      const auto lm = ember::models::load_causal_lm(model);
+      auto t0 = std::chrono::steady_clock::now();
+      config.max_new_tokens = 1;
+      ember::generation::generate(*lm, nullptr, {prompt}, config);
+      best_prefill = std::min(best_prefill, seconds_since(t0));
+      config.max_new_tokens = new_tokens;
+      t0 = std::chrono::steady_clock::now();
+      const auto result = ember::generation::generate(*lm, nullptr, {prompt}, config);
+      if (static_cast<int64_t>(result[0].ids.size()) != new_tokens)
+        throw std::runtime_error("generated fewer tokens than asked");
+      best = std::min(best, seconds_since(t0));
+    }
+    out = {{"prompt_tokens", prompt.size()},
+           {"new_tokens", new_tokens},
+           {"seconds", best},
+           {"prefill_seconds", best_prefill},
+           {"tokens_per_s", static_cast<double>(new_tokens) / best}};
+  } else {
+    throw std::runtime_error("unknown verb " + verb);
+  }
+  std::cout << out.dump() << "\n";
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 1;
+  }
+}

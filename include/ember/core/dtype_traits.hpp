@@ -1,0 +1,26 @@
+#pragma once
+// Per-dtype row kernels, one table entry per DType (the role of ggml's type_traits). Everything
+// that turns stored weights into numbers goes through here: linear's driver, embedding's row
+// gather and Tensor conversions. A new weight format (a GGML block type) is one entry: its
+// row <-> F32 conversions and a dot product against activations in the format it asks for.
+#include <cstddef>
+
+#include "ember/core/dtype.hpp"
+
+namespace ember {
+
+struct DTypeTraits {
+  // Widens n elements (a whole number of blocks) of this dtype to F32. Null for non-float dtypes.
+  void (*to_f32)(const std::byte* src, float* dst, size_t n) = nullptr;
+  // Narrows (or quantizes) n F32 values to this dtype. Null where unsupported.
+  void (*from_f32)(const float* src, std::byte* dst, size_t n) = nullptr;
+  // The format vec_dot wants its activations in: F32, or an 8-bit block type for quantized
+  // weights (activations are then quantized once per linear call, not once per weight row).
+  DType vec_dot_type = DType::F32;
+  // sum_i w[i] * x[i] over n elements: w a row of this dtype, x a row of vec_dot_type.
+  float (*vec_dot)(const std::byte* w, const std::byte* x, size_t n) = nullptr;
+};
+
+const DTypeTraits& dtype_traits(DType dtype);
+
+}  // namespace ember

@@ -1,0 +1,71 @@
+#pragma once
+// Text generation with a CausalLM: samplers, stop conditions, streaming, batches of prompts.
+//
+// Each step applies, in this order (Hugging Face's processors first, then its warpers):
+// repetition penalty (over prompt and output), presence and frequency penalties (OpenAI's, over
+// the output), then temperature, top-k, top-p and min-p, and samples from the softmax. A
+// temperature of 0 is greedy (argmax after the penalties). Sampling draws from a 64-bit
+// Mersenne Twister seeded with `seed`, one draw per row and step, so a seed reproduces a run.
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ember/models/causal_lm.hpp"
+#include "ember/tokenizers/tokenizer.hpp"
+
+namespace ember::generation {
+
+struct SamplingParams {
+  float temperature = 0.0f;  // 0: greedy
+  int64_t top_k = 0;         // 0: off
+  float top_p = 1.0f;        // 1: off
+  float min_p = 0.0f;        // 0: off
+  float repetition_penalty = 1.0f;
+  float presence_penalty = 0.0f;
+  float frequency_penalty = 0.0f;
+  uint64_t seed = 0;
+};
+
+struct GenerationConfig {
+  int64_t max_new_tokens = 128;
+  SamplingParams sampling;
+  std::vector<int64_t> eos_ids;           // stop after emitting any of these (not in the text)
+  std::vector<std::string> stop_strings;  // stop when the text contains one (cut before it)
+  bool skip_special_tokens = true;        // in the returned and streamed text
+
+  // Defaults from a model folder: generation_config.json (do_sample, temperature, top_k, top_p,
+  // min_p, repetition_penalty, max_new_tokens, eos_token_id), else config.json's eos_token_id.
+  // Greedy unless do_sample is true, as in transformers.
+  static GenerationConfig from_folder(const std::filesystem::path& folder);
+};
+
+enum class FinishReason : uint8_t { Eos, Stop, Length };
+std::string_view finish_reason_name(FinishReason reason);
+
+struct Generation {
+  std::vector<int64_t> ids;  // generated ids, without the prompt; with the eos id if one ended it
+  std::string text;          // their text, cut before a stop string
+  FinishReason finish = FinishReason::Length;
+};
+
+// Streamed text: row index and the new piece (complete UTF-8, never part of a stop string).
+using TextCallback = std::function<void(size_t row, std::string_view piece)>;
+
+// Generates for every prompt (token ids, special tokens included) together; rows finish
+// independently. Without a tokenizer (null) there is no text: ids only, and stop strings never
+// match. Throws ember::Error when a prompt is empty or does not fit the context.
+std::vector<Generation> generate(models::CausalLM& model, const tokenizers::Tokenizer* tokenizer,
+                                 const std::vector<std::vector<int64_t>>& prompts,
+                                 const GenerationConfig& config,
+                                 const TextCallback& on_text = nullptr);
+
+// The next token for one row of logits under `params` (penalties need the row's prompt and output
+// so far); `draw` is a uniform number in [0, 1) (ignored when greedy). Exposed for tests.
+int64_t sample_token(std::vector<float> logits, const SamplingParams& params,
+                     const std::vector<int64_t>& prompt, const std::vector<int64_t>& output,
+                     double draw);
+
+}  // namespace ember::generation

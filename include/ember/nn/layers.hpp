@@ -1,0 +1,60 @@
+#pragma once
+// The reusable layers models are built from. Each holds its weights (zero-copy views into the
+// checkpoint, in the checkpoint's dtype for matrices; F32 for small vectors) and applies one op.
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ember/core/tensor.hpp"
+#include "ember/nn/weights.hpp"
+
+namespace ember::nn {
+
+enum class Activation : uint8_t { Gelu, GeluTanh, Relu, Silu, Tanh, Identity };
+// Hugging Face's names: gelu, gelu_new, gelu_pytorch_tanh, gelu_fast, relu, silu, swish, tanh,
+// linear. Throws ember::Error naming an unknown one and `what` (the config field).
+Activation parse_activation(std::string_view name, std::string_view what);
+// y = act(x), in place on a contiguous F32 tensor.
+void activate_(Tensor& x, Activation act);
+
+struct Linear {
+  Tensor weight;  // [out, in], any dtype linear dispatches on
+  Tensor bias;    // [out] F32, or undefined
+
+  // Hugging Face's nn.Linear layout: `name`.weight [out, in], `name`.bias [out].
+  static Linear load(const Weights& w, std::string_view name, int64_t in, int64_t out,
+                     bool with_bias);
+  // GPT-2's Conv1D layout ([in, out]), transposed once here.
+  static Linear load_transposed(const Weights& w, std::string_view name, int64_t in, int64_t out);
+  // One Linear computing the given ones side by side (fused q/k/v): their weights are
+  // concatenated once, in the dtype they share.
+  static Linear fuse(const std::vector<Linear>& parts);
+
+  int64_t in_features() const { return weight.dim(1); }
+  int64_t out_features() const { return weight.dim(0); }
+  Tensor operator()(const Tensor& x) const;
+};
+
+struct Embedding {
+  Tensor weight;  // [V, D]
+  static Embedding load(const Weights& w, std::string_view name, int64_t vocab, int64_t dim);
+  // [ids..., D] in F32.
+  Tensor operator()(const Tensor& ids) const;
+};
+
+struct LayerNorm {
+  Tensor weight, bias;  // [D] F32; bias may be undefined
+  float eps = 1e-5f;
+  static LayerNorm load(const Weights& w, std::string_view name, int64_t dim, double eps,
+                        bool with_bias = true);
+  Tensor operator()(const Tensor& x) const;
+};
+
+struct RmsNorm {
+  Tensor weight;  // [D] F32
+  float eps = 1e-6f;
+  static RmsNorm load(const Weights& w, std::string_view name, int64_t dim, double eps);
+  Tensor operator()(const Tensor& x) const;
+};
+
+}  // namespace ember::nn

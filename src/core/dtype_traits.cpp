@@ -1,0 +1,62 @@
+#include "ember/core/dtype_traits.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cstdint>
+
+#include "ember/core/convert.hpp"
+#include "ember/core/kernels.hpp"
+
+namespace ember {
+namespace {
+
+const auto* as_f32(const std::byte* p) {
+  return reinterpret_cast<const float*>(p);
+}
+const auto* as_u16(const std::byte* p) {
+  return reinterpret_cast<const uint16_t*>(p);
+}
+
+std::array<DTypeTraits, kDTypeCount> make_table() {
+  std::array<DTypeTraits, kDTypeCount> table{};
+  DTypeTraits& f32 = table[static_cast<size_t>(DType::F32)];
+  f32.to_f32 = [](const std::byte* src, float* dst, size_t n) {
+    std::copy(as_f32(src), as_f32(src) + n, dst);
+  };
+  f32.from_f32 = [](const float* src, std::byte* dst, size_t n) {
+    std::copy(src, src + n, reinterpret_cast<float*>(dst));
+  };
+  f32.vec_dot = [](const std::byte* w, const std::byte* x, size_t n) {
+    return kernels::dot_f32(w, as_f32(x), n);
+  };
+  DTypeTraits& f16 = table[static_cast<size_t>(DType::F16)];
+  f16.to_f32 = [](const std::byte* src, float* dst, size_t n) {
+    convert_f16_to_f32(as_u16(src), dst, n);
+  };
+  f16.from_f32 = [](const float* src, std::byte* dst, size_t n) {
+    convert_f32_to_f16(src, reinterpret_cast<uint16_t*>(dst), n);
+  };
+  f16.vec_dot = [](const std::byte* w, const std::byte* x, size_t n) {
+    return kernels::dot_f16(w, as_f32(x), n);
+  };
+  DTypeTraits& bf16 = table[static_cast<size_t>(DType::BF16)];
+  bf16.to_f32 = [](const std::byte* src, float* dst, size_t n) {
+    convert_bf16_to_f32(as_u16(src), dst, n);
+  };
+  bf16.from_f32 = [](const float* src, std::byte* dst, size_t n) {
+    convert_f32_to_bf16(src, reinterpret_cast<uint16_t*>(dst), n);
+  };
+  bf16.vec_dot = [](const std::byte* w, const std::byte* x, size_t n) {
+    return kernels::dot_bf16(w, as_f32(x), n);
+  };
+  return table;
+}
+
+}  // namespace
+
+const DTypeTraits& dtype_traits(DType dtype) {
+  static const std::array<DTypeTraits, kDTypeCount> table = make_table();
+  return table[static_cast<size_t>(dtype)];
+}
+
+}  // namespace ember

@@ -1,0 +1,305 @@
+// Rotary embeddings, fused attention and strided in-place writes: the ops a transformer layer
+// needs beyond linear and the norms.
+//
+// attention runs one task per (batch, query head, block of query rows) on the pool. Each task's
+// two products (scores = q k^T, out = p v) go to sgemm on the pool thread, in row blocks small
+// enough that OpenBLAS computes them on the calling thread (see ops_matmul.cpp).
+#include <cblas.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#include "ember/base/thread_pool.hpp"
+#include "ember/core/convert.hpp"
+#include "ember/core/ops.hpp"
+#include "ops_internal.hpp"
+
+namespace ember::ops {
+namespace {
+
+using detail::dtype_str;
+
+constexpr int64_t kBlasSingleThreadWork = 262144;
+
+void require_f32_rows(const char* op, const Tensor& t, const char* what, int64_t rank) {
+  detail::require_defined(op, t, what);
+  if (t.dtype() != DType::F32 || t.rank() != rank || (t.dim(-1) > 1 && t.strides().back() != 1)) {
+    throw Error(std::string(op) + ": " + what + " must be an F32 tensor of rank " +
+                std::to_string(rank) + " with unit stride in its last dim, got " +
+                dtype_str(t.dtype()) + " " + shape_to_string(t.shape()));
+  }
+}
+
+// Row b of an integer/bool key mask as 0/1 bytes.
+std::vector<uint8_t> key_mask_rows(const Tensor& mask, int64_t batch, int64_t keys) {
+  if (mask.rank() != 2 || mask.dim(0) != batch || mask.dim(1) != keys) {
+    throw Error("attention: key_mask must be [B, Tk] = [" + std::to_string(batch) + ", " +
+                std::to_string(keys) + "], got " + shape_to_string(mask.shape()));
+  }
+  if (is_float(mask.dtype()) || is_quantized(mask.dtype())) {
+    throw Error("attention: key_mask must have an integer or bool dtype, got " +
+                dtype_str(mask.dtype()));
+  }
+  const std::vector<double> values = mask.to_f64_vector();
+  std::vector<uint8_t> rows(values.size());
+  for (size_t i = 0; i < values.size(); ++i) rows[i] = values[i] != 0.0 ? 1 : 0;
+  return rows;
+}
+
+}  // namespace
+
+void copy_into(Tensor dst, const Tensor& src) {
+  detail::require_defined("copy_into", dst, "destination");
+  detail::require_defined("copy_into", src, "source");
+  if (dst.shape() != src.shape()) {
+    throw Error("copy_into: shapes differ: destination " + shape_to_string(dst.shape()) +
+                ", source " + shape_to_string(src.shape()));
+  }
+  const bool narrowing =
+      src.dtype() == DType::F32 && (dst.dtype() == DType::F16 || dst.dtype() == DType::BF16);
+  if ((src.dtype() != dst.dtype() && !narrowing) || is_quantized(dst.dtype())) {
+    throw Error("copy_into: cannot write " + dtype_str(src.dtype()) + " into " +
+                dtype_str(dst.dtype()));
+  }
+  if (dst.numel() == 0) return;
+  const Tensor s = narrowing ? convert_to(src, dst.dtype()) : src.contiguous();
+  std::byte* base = dst.mutable_data();  // throws on read-only storage
+  const size_t elem = dtype_size(dst.dtype());
+  // Copy runs of the innermost dim; dst may have any strides.
+  const int64_t rank = dst.rank();
+  const int64_t inner = rank == 0 ? 1 : dst.dim(-1);
+  const int64_t inner_stride = rank == 0 ? 1 : dst.strides().back();
+  const int64_t rows = dst.numel() / inner;
+  const std::byte* from = s.data();
+  for (int64_t r = 0; r < rows; ++r) {
+    int64_t offset = 0;
+    int64_t rest = r;
+    for (int64_t d = rank - 2; d >= 0; --d) {
+      offset += (rest % dst.dim(d)) * dst.strides()[static_cast<size_t>(d)];
+      rest /= dst.dim(d);
+    }
+    std::byte* to = base + offset * static_cast<int64_t>(elem);
+    const std::byte* row = from + r * inner * static_cast<int64_t>(elem);
+    if (inner_stride == 1) {
+      std::memcpy(to, row, static_cast<size_t>(inner) * elem);
+    } else {
+      for (int64_t i = 0; i < inner; ++i)
+        std::memcpy(to + i * inner_stride * static_cast<int64_t>(elem), row + i * elem, elem);
+    }
+  }
+}
+
+void rope(Tensor& x, std::span<const int64_t> positions, std::span<const float> inv_freq,
+          RopeLayout layout, float scale) {
+  require_f32_rows("rope", x, "input", 4);
+  const int64_t batch = x.dim(0), tokens = x.dim(1), heads = x.dim(2), head_dim = x.dim(3);
+  const int64_t half = static_cast<int64_t>(inv_freq.size());
+  if (2 * half > head_dim) {
+    throw Error("rope: " + std::to_string(2 * half) + " rotary dims exceed the head size " +
+                std::to_string(head_dim));
+  }
+  const bool per_batch = static_cast<int64_t>(positions.size()) == batch * tokens;
+  if (!per_batch && static_cast<int64_t>(positions.size()) != tokens) {
+    throw Error("rope: expected " + std::to_string(tokens) + " or " +
+                std::to_string(batch * tokens) + " positions, got " +
+                std::to_string(positions.size()));
+  }
+  float* data = x.mutable_data_as<float>();
+  const int64_t sb = x.strides()[0], st = x.strides()[1], sh = x.strides()[2];
+  parallel_for(0, batch * tokens, 16, [&](int64_t lo, int64_t hi) {
+    std::vector<float> cos_row(static_cast<size_t>(half)), sin_row(static_cast<size_t>(half));
+    for (int64_t bt = lo; bt < hi; ++bt) {
+      const int64_t b = bt / tokens, t = bt % tokens;
+      const float pos = static_cast<float>(positions[static_cast<size_t>(per_batch ? bt : t)]);
+      for (int64_t i = 0; i < half; ++i) {
+        // The angle is an F32 product, as in the reference; cos/sin of it are then exact.
+        const float angle = pos * inv_freq[static_cast<size_t>(i)];
+        cos_row[static_cast<size_t>(i)] = static_cast<float>(std::cos(double{angle})) * scale;
+        sin_row[static_cast<size_t>(i)] = static_cast<float>(std::sin(double{angle})) * scale;
+      }
+      for (int64_t h = 0; h < heads; ++h) {
+        float* v = data + b * sb + t * st + h * sh;
+        for (int64_t i = 0; i < half; ++i) {
+          const int64_t i0 = layout == RopeLayout::HalfSplit ? i : 2 * i;
+          const int64_t i1 = layout == RopeLayout::HalfSplit ? i + half : 2 * i + 1;
+          const float c = cos_row[static_cast<size_t>(i)], s = sin_row[static_cast<size_t>(i)];
+          const float a = v[i0], bb = v[i1];
+          v[i0] = a * c - bb * s;
+          v[i1] = bb * c + a * s;
+        }
+      }
+    }
+  });
+}
+
+namespace {
+
+// One sequence's view for the attention kernel: where its rows start and how rows advance.
+struct SeqView {
+  const float* q;  // row 0, head 0
+  const float* k;
+  const float* v;
+  float* out;
+  int64_t tq, tk;
+  const uint8_t* key_valid;  // tk flags, or null
+};
+
+struct HeadLayout {
+  int64_t hq, hkv, d;
+  int64_t q_row, k_row, v_row, out_row;  // element strides between consecutive tokens
+  int64_t q_head, k_head, v_head;        // element strides between heads
+};
+
+// softmax(q k^T * scale + mask) v for query rows [row0, row0 + rows) of head h of one sequence.
+void attend_rows(const SeqView& s, const HeadLayout& l, int64_t h, int64_t row0, int64_t rows,
+                 bool causal, int64_t window, float scale, std::vector<float>& scores) {
+  constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+  const int64_t kvh = h / (l.hq / l.hkv);
+  const int64_t tk = s.tk;
+  scores.resize(static_cast<size_t>(rows * tk));
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(rows), static_cast<int>(tk),
+              static_cast<int>(l.d), scale, s.q + row0 * l.q_row + h * l.q_head,
+              static_cast<int>(l.q_row), s.k + kvh * l.k_head, static_cast<int>(l.k_row), 0.0f,
+              scores.data(), static_cast<int>(tk));
+  const int64_t past = tk - s.tq;
+  for (int64_t r = 0; r < rows; ++r) {
+    float* row = scores.data() + r * tk;
+    const int64_t pos = past + row0 + r;
+    int64_t visible = 0;
+    for (int64_t j = 0; j < tk; ++j) {
+      bool ok = s.key_valid == nullptr || s.key_valid[j] != 0;
+      if (causal) ok = ok && j <= pos && (window <= 0 || pos - j < window);
+      if (ok) {
+        ++visible;
+      } else {
+        row[j] = kNegInf;
+      }
+    }
+    if (visible == 0) {
+      std::fill(row, row + tk, 0.0f);
+    } else {
+      kernels::softmax_row_f32(row, row, static_cast<size_t>(tk));
+    }
+  }
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(rows),
+              static_cast<int>(l.d), static_cast<int>(tk), 1.0f, scores.data(),
+              static_cast<int>(tk), s.v + kvh * l.v_head, static_cast<int>(l.v_row), 0.0f,
+              s.out + row0 * l.out_row + h * l.d, static_cast<int>(l.out_row));
+}
+
+// Runs every (sequence, head, block of query rows) on the pool. Row blocks keep each product
+// under OpenBLAS's single-thread size.
+void attend_all(const std::vector<SeqView>& seqs, const HeadLayout& l, bool causal, int64_t window,
+                float scale) {
+  int64_t max_tk = 1;
+  for (const SeqView& s : seqs) max_tk = std::max(max_tk, s.tk);
+  const int64_t rows_per_block =
+      std::max<int64_t>(1, kBlasSingleThreadWork / std::max<int64_t>(1, max_tk * l.d));
+  // Task list: (sequence, head, first row).
+  struct Task {
+    int64_t seq, head, row0;
+  };
+  std::vector<Task> tasks;
+  for (size_t si = 0; si < seqs.size(); ++si)
+    for (int64_t h = 0; h < l.hq; ++h)
+      for (int64_t r = 0; r < seqs[si].tq; r += rows_per_block)
+        tasks.push_back({static_cast<int64_t>(si), h, r});
+  parallel_for(0, static_cast<int64_t>(tasks.size()), 1, [&](int64_t lo, int64_t hi) {
+    std::vector<float> scores;
+    for (int64_t t = lo; t < hi; ++t) {
+      const Task& task = tasks[static_cast<size_t>(t)];
+      const SeqView& s = seqs[static_cast<size_t>(task.seq)];
+      attend_rows(s, l, task.head, task.row0, std::min(rows_per_block, s.tq - task.row0), causal,
+                  window, scale, scores);
+    }
+  });
+}
+
+}  // namespace
+
+Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionMask& mask,
+                 float scale) {
+  require_f32_rows("attention", q, "q", 4);
+  require_f32_rows("attention", k, "k", 4);
+  require_f32_rows("attention", v, "v", 4);
+  const int64_t batch = q.dim(0), tq = q.dim(1), hq = q.dim(2), d = q.dim(3);
+  const int64_t tk = k.dim(1), hkv = k.dim(2);
+  if (k.dim(0) != batch || v.shape() != k.shape() || k.dim(3) != d || hkv == 0 || hq % hkv != 0 ||
+      tk < tq) {
+    throw Error(
+        "attention: expected q [B, Tq, Hq, D], k = v [B, Tk >= Tq, Hkv, D] with Hq a "
+        "multiple of Hkv; got q " +
+        shape_to_string(q.shape()) + ", k " + shape_to_string(k.shape()) + ", v " +
+        shape_to_string(v.shape()));
+  }
+  const std::vector<uint8_t> key_valid =
+      mask.key_mask.defined() ? key_mask_rows(mask.key_mask, batch, tk) : std::vector<uint8_t>();
+  Tensor out = Tensor::empty(DType::F32, {batch, tq, hq, d});
+  if (out.numel() == 0) return out;
+  const HeadLayout layout{hq,
+                          hkv,
+                          d,
+                          q.strides()[1],
+                          k.strides()[1],
+                          v.strides()[1],
+                          hq * d,
+                          q.strides()[2],
+                          k.strides()[2],
+                          v.strides()[2]};
+  std::vector<SeqView> seqs;
+  for (int64_t b = 0; b < batch; ++b) {
+    seqs.push_back(
+        {q.data_as<float>() + b * q.strides()[0], k.data_as<float>() + b * k.strides()[0],
+         v.data_as<float>() + b * v.strides()[0], out.mutable_data_as<float>() + b * tq * hq * d,
+         tq, tk, key_valid.empty() ? nullptr : key_valid.data() + b * tk});
+  }
+  attend_all(seqs, layout, mask.causal, mask.sliding_window, scale);
+  return out;
+}
+
+Tensor attention_packed(const Tensor& q, const Tensor& k, const Tensor& v,
+                        std::span<const int64_t> seq_offsets, bool causal, float scale) {
+  require_f32_rows("attention_packed", q, "q", 3);
+  require_f32_rows("attention_packed", k, "k", 3);
+  require_f32_rows("attention_packed", v, "v", 3);
+  const int64_t n = q.dim(0), hq = q.dim(1), d = q.dim(2), hkv = k.dim(1);
+  if (k.dim(0) != n || v.shape() != k.shape() || k.dim(2) != d || hkv == 0 || hq % hkv != 0) {
+    throw Error(
+        "attention_packed: expected q [N, Hq, D], k = v [N, Hkv, D] with Hq a multiple of "
+        "Hkv; got q " +
+        shape_to_string(q.shape()) + ", k " + shape_to_string(k.shape()) + ", v " +
+        shape_to_string(v.shape()));
+  }
+  if (seq_offsets.empty() || seq_offsets.front() != 0 || seq_offsets.back() != n ||
+      !std::is_sorted(seq_offsets.begin(), seq_offsets.end())) {
+    throw Error("attention_packed: seq_offsets must rise from 0 to N = " + std::to_string(n));
+  }
+  Tensor out = Tensor::empty(DType::F32, {n, hq, d});
+  if (out.numel() == 0) return out;
+  const HeadLayout layout{hq,
+                          hkv,
+                          d,
+                          q.strides()[0],
+                          k.strides()[0],
+                          v.strides()[0],
+                          hq * d,
+                          q.strides()[1],
+                          k.strides()[1],
+                          v.strides()[1]};
+  std::vector<SeqView> seqs;
+  for (size_t s = 0; s + 1 < seq_offsets.size(); ++s) {
+    const int64_t begin = seq_offsets[s], len = seq_offsets[s + 1] - begin;
+    if (len == 0) continue;
+    seqs.push_back({q.data_as<float>() + begin * q.strides()[0],
+                    k.data_as<float>() + begin * k.strides()[0],
+                    v.data_as<float>() + begin * v.strides()[0],
+                    out.mutable_data_as<float>() + begin * hq * d, len, len, nullptr});
+  }
+  attend_all(seqs, layout, causal, 0, scale);
+  return out;
+}
+
+}  // namespace ember::ops

@@ -1,0 +1,35 @@
+// model_type -> architecture file. One table, so that adding an architecture is one line here and
+// one file beside this one.
+#include "ember/base/error.hpp"
+#include "ember/models/causal_lm.hpp"
+#include "ember/models/encoder.hpp"
+
+namespace ember::models {
+
+std::unique_ptr<Encoder> load_encoder(const Config& config, const nn::Weights& weights) {
+  const std::string type = config.model_type();
+  if (type == "bert" || type == "roberta" || type == "xlm-roberta" || type == "camembert") {
+    return load_bert(config, weights);
+  }
+  if (type == "distilbert") return load_distilbert(config, weights);
+  config.fail("unknown encoder architecture model_type '" + type +
+              "' (supported: bert, roberta, xlm-roberta, camembert, distilbert)");
+}
+
+std::unique_ptr<Encoder> load_encoder(const std::filesystem::path& folder) {
+  return load_encoder(Config::load(folder), nn::Weights::open(folder));
+}
+
+std::unique_ptr<CausalLM> load_causal_lm(const Config& config, const nn::Weights& weights) {
+  const std::string type = config.model_type();
+  if (type == "gpt2") return load_gpt2(config, weights);
+  if (type == "llama" || type == "mistral" || type == "qwen2") return load_llama(config, weights);
+  config.fail("unknown decoder architecture model_type '" + type +
+              "' (supported: gpt2, llama, mistral, qwen2)");
+}
+
+std::unique_ptr<CausalLM> load_causal_lm(const std::filesystem::path& folder) {
+  return load_causal_lm(Config::load(folder), nn::Weights::open(folder));
+}
+
+}  // namespace ember::models

@@ -1,0 +1,124 @@
+#include "ember/nn/layers.hpp"
+
+#include <cstring>
+
+#include "ember/base/error.hpp"
+#include "ember/base/thread_pool.hpp"
+#include "ember/core/convert.hpp"
+#include "ember/core/kernels.hpp"
+#include "ember/core/ops.hpp"
+
+namespace ember::nn {
+
+Activation parse_activation(std::string_view name, std::string_view what) {
+  if (name == "gelu") return Activation::Gelu;
+  if (name == "gelu_new" || name == "gelu_pytorch_tanh" || name == "gelu_fast")
+    return Activation::GeluTanh;
+  if (name == "relu") return Activation::Relu;
+  if (name == "silu" || name == "swish") return Activation::Silu;
+  if (name == "tanh") return Activation::Tanh;
+  if (name == "linear" || name == "identity") return Activation::Identity;
+  throw Error(std::string(what) + ": unknown activation '" + std::string(name) + "'");
+}
+
+void activate_(Tensor& x, Activation act) {
+  if (act == Activation::Identity) return;
+  if (x.dtype() != DType::F32 || !x.is_contiguous()) {
+    throw Error("activate_: expected a contiguous F32 tensor");
+  }
+  kernels::UnaryOp op = kernels::UnaryOp::Gelu;
+  switch (act) {
+    case Activation::Gelu:
+      op = kernels::UnaryOp::Gelu;
+      break;
+    case Activation::GeluTanh:
+      op = kernels::UnaryOp::GeluTanh;
+      break;
+    case Activation::Relu:
+      op = kernels::UnaryOp::Relu;
+      break;
+    case Activation::Silu:
+      op = kernels::UnaryOp::Silu;
+      break;
+    case Activation::Tanh:
+      op = kernels::UnaryOp::Tanh;
+      break;
+    case Activation::Identity:
+      return;
+  }
+  float* p = x.mutable_data_as<float>();
+  parallel_for(0, x.numel(), 1 << 14, [&](int64_t lo, int64_t hi) {
+    kernels::unary_f32(op, p + lo, p + lo, static_cast<size_t>(hi - lo));
+  });
+}
+
+Linear Linear::load(const Weights& w, std::string_view name, int64_t in, int64_t out,
+                    bool with_bias) {
+  const std::string n(name);
+  Linear l;
+  l.weight = w.get(n + ".weight", {out, in});
+  if (with_bias) l.bias = w.get_f32(n + ".bias", {out});
+  return l;
+}
+
+Linear Linear::load_transposed(const Weights& w, std::string_view name, int64_t in, int64_t out) {
+  const std::string n(name);
+  Linear l;
+  l.weight = w.get(n + ".weight", {in, out}).transpose(0, 1).contiguous();
+  l.bias = w.get_f32(n + ".bias", {out});
+  return l;
+}
+
+Linear Linear::fuse(const std::vector<Linear>& parts) {
+  if (parts.empty()) throw Error("Linear::fuse: no parts");
+  std::vector<Tensor> weights, biases;
+  const bool with_bias = parts[0].bias.defined();
+  for (const Linear& p : parts) {
+    if (p.weight.dtype() != parts[0].weight.dtype() || p.in_features() != parts[0].in_features() ||
+        p.bias.defined() != with_bias) {
+      throw Error("Linear::fuse: parts differ in dtype, input size or bias");
+    }
+    weights.push_back(p.weight);
+    if (with_bias) biases.push_back(p.bias);
+  }
+  Linear fused;
+  fused.weight = ops::concat(weights, 0);
+  if (with_bias) fused.bias = ops::concat(biases, 0);
+  return fused;
+}
+
+Tensor Linear::operator()(const Tensor& x) const {
+  return ops::linear(x, weight, bias);
+}
+
+Embedding Embedding::load(const Weights& w, std::string_view name, int64_t vocab, int64_t dim) {
+  return Embedding{w.get(std::string(name) + ".weight", {vocab, dim})};
+}
+
+Tensor Embedding::operator()(const Tensor& ids) const {
+  return to_f32(ops::embedding(weight, ids));
+}
+
+LayerNorm LayerNorm::load(const Weights& w, std::string_view name, int64_t dim, double eps,
+                          bool with_bias) {
+  const std::string n(name);
+  LayerNorm l;
+  l.weight = w.get_f32(n + ".weight", {dim});
+  if (with_bias) l.bias = w.get_f32(n + ".bias", {dim});
+  l.eps = static_cast<float>(eps);
+  return l;
+}
+
+Tensor LayerNorm::operator()(const Tensor& x) const {
+  return ops::layer_norm(x, weight, bias, eps);
+}
+
+RmsNorm RmsNorm::load(const Weights& w, std::string_view name, int64_t dim, double eps) {
+  return RmsNorm{w.get_f32(std::string(name) + ".weight", {dim}), static_cast<float>(eps)};
+}
+
+Tensor RmsNorm::operator()(const Tensor& x) const {
+  return ops::rms_norm(x, weight, eps);
+}
+
+}  // namespace ember::nn
