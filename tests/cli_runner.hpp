@@ -1,5 +1,5 @@
 #pragma once
-// Runs the built `ember` binary with arguments and standard input, capturing both outputs.
+// Runs the real `ember` binary for the CLI tests and captures stdout, stderr and the exit status.
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -11,10 +11,18 @@
 
 namespace ember::test {
 
-struct CliResult {
+struct RunResult {
   int status = -1;
-  std::string out, err;
+  std::string out;
+  std::string err;
 };
+
+inline std::string slurp(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
 
 inline std::string shell_quote(const std::string& s) {
   std::string out = "'";
@@ -22,34 +30,28 @@ inline std::string shell_quote(const std::string& s) {
   return out + "'";
 }
 
-inline CliResult run_ember(const std::string& args, const std::string& stdin_text = "") {
-  const auto dir = std::filesystem::path(EMBER_BINARY_DIR) / "cli_runs";
+// `ember ARGS` with `stdin_text` on standard input.
+inline RunResult run_ember(const std::string& args, const std::string& stdin_text = "") {
+  const auto dir = std::filesystem::path(EMBER_BINARY_DIR) / "cli_test_output";
   std::filesystem::create_directories(dir);
-  // CTest runs tests as separate processes, several at once: names are unique per process.
+  // CTest runs each test in its own process, several at once: names must be unique per run.
   static int counter = 0;
   const std::string tag = std::to_string(::getpid()) + "." + std::to_string(counter++);
-  const auto in = dir / ("stdin." + tag), out = dir / ("stdout." + tag),
-             err = dir / ("stderr." + tag);
+  const auto in = dir / ("stdin." + tag);
+  const auto out = dir / ("stdout." + tag);
+  const auto err = dir / ("stderr." + tag);
   std::ofstream(in, std::ios::binary) << stdin_text;
   const std::string bin = (std::filesystem::path(EMBER_BINARY_DIR) / "bin" / "ember").string();
-  // `timeout` turns a hang into a failure instead of a stuck run.
+  // `timeout` turns a hang into a failure instead of a stuck test run.
   const std::string command = "timeout 120 " + shell_quote(bin) + " " + args + " <" +
                               shell_quote(in.string()) + " >" + shell_quote(out.string()) + " 2>" +
                               shell_quote(err.string());
   const int raw = std::system(command.c_str());
-  CliResult r;
+  RunResult r;
   r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-  const auto slurp = [](const std::filesystem::path& p) {
-    std::ifstream f(p, std::ios::binary);
-    std::ostringstream s;
-    s << f.rdbuf();
-    return s.str();
-  };
   r.out = slurp(out);
   r.err = slurp(err);
-  std::filesystem::remove(in);
-  std::filesystem::remove(out);
-  std::filesystem::remove(err);
+  for (const auto& p : {in, out, err}) std::filesystem::remove(p);
   return r;
 }
 

@@ -10,10 +10,15 @@
 
 #include "command.hpp"
 #include "ember/base/error.hpp"
+#include "ember/hub/hub.hpp"
 #include "ember/pipelines/sentence_embedding.hpp"
-#include "model_resolution.hpp"
 
 namespace {
+
+// --model: a folder, a built-in short name or a Hugging Face id (downloaded when missing).
+std::filesystem::path resolve(const std::string& spec) {
+  return ember::hub::resolve_model(spec, ember::hub::HubOptions::from_environment());
+}
 
 using ember::Error;
 using ember::pipelines::SentenceEmbedder;
@@ -43,7 +48,7 @@ void write_stdout(const std::string& text) {
 }
 
 void run_embed(const EmbedOptions& opt) {
-  const SentenceEmbedder embedder = SentenceEmbedder::load(ember::cli::resolve_model(opt.model));
+  const SentenceEmbedder embedder = SentenceEmbedder::load(resolve(opt.model));
   std::vector<std::string> batch;
   std::string line, out;
   size_t n = 0;
@@ -78,7 +83,7 @@ void run_embed(const EmbedOptions& opt) {
 
 void run_similarity(const std::string& model, const std::vector<std::string>& texts, bool rank) {
   if (texts.size() < 2) throw Error("similarity: give at least two texts");
-  const SentenceEmbedder embedder = SentenceEmbedder::load(ember::cli::resolve_model(model));
+  const SentenceEmbedder embedder = SentenceEmbedder::load(resolve(model));
   const ember::Tensor rows = embedder.embed(texts);
   const size_t dim = static_cast<size_t>(rows.dim(1));
   const float* p = rows.data_as<float>();

@@ -9,9 +9,14 @@
 #include "command.hpp"
 #include "ember/base/error.hpp"
 #include "ember/generation/generate.hpp"
-#include "model_resolution.hpp"
+#include "ember/hub/hub.hpp"
 
 namespace {
+
+// --model: a folder, a built-in short name or a Hugging Face id (downloaded when missing).
+std::filesystem::path resolve(const std::string& spec) {
+  return ember::hub::resolve_model(spec, ember::hub::HubOptions::from_environment());
+}
 
 using ember::Error;
 namespace gen = ember::generation;
@@ -33,7 +38,7 @@ void write_stdout(std::string_view text) {
 }
 
 void run_generate(const GenerateOptions& opt) {
-  const std::filesystem::path folder = ember::cli::resolve_model(opt.model);
+  const std::filesystem::path folder = resolve(opt.model);
   const auto model = ember::models::load_causal_lm(folder);
   const auto tokenizer = ember::tokenizers::Tokenizer::load((folder / "tokenizer.json").string());
   gen::GenerationConfig config = gen::GenerationConfig::from_folder(folder);

@@ -9,7 +9,6 @@
 // shard file (relative to the index) whose data buffer the offsets point into.
 #include <cstdint>
 #include <iomanip>
-#include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -18,6 +17,7 @@
 
 #include "command.hpp"
 #include "ember/formats/safetensors.hpp"
+#include "output.hpp"
 
 namespace ember::cli {
 namespace {
@@ -156,8 +156,7 @@ void setup_inspect(CLI::App& app) {
   cmd->callback([path, as_json] {
     const ShardedSafeTensors st = ShardedSafeTensors::open(*path);
     // Everything is formatted before anything is printed: a failure prints nothing on stdout.
-    const std::string text = *as_json ? json_inspect(st) : text_inspect(st);
-    std::cout << text << std::flush;
+    out().text(*as_json ? json_inspect(st) : text_inspect(st));
   });
 }
 

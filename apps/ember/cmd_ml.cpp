@@ -8,17 +8,16 @@
 // - At predict time columns are matched by name; the target column is ignored; any other
 //   column the model was not fitted with is an error (a feature-count mismatch).
 #include <charconv>
-#include <fstream>
-#include <iostream>
 #include <numeric>
-#include <sstream>
 
 #include <nlohmann/json.hpp>
 
 #include "command.hpp"
+#include "ember/core/atomic_file.hpp"
 #include "ember/ml/common.hpp"
 #include "ember/ml/csv.hpp"
 #include "ember/ml/model_selection.hpp"
+#include "output.hpp"
 
 namespace ember::cli {
 namespace {
@@ -50,31 +49,11 @@ bool supervised(const Algorithm& a) {
   return a.task == Task::Classification || a.task == Task::Regression;
 }
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error("cannot open " + path);
-  std::ostringstream s;
-  s << in.rdbuf();
-  if (!in && !in.eof()) throw Error("cannot read " + path);
-  return s.str();
-}
-
-void write_file(const std::string& path, const std::string& bytes) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw Error("cannot write " + path);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    if (!out) throw Error("cannot write " + path);
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    throw Error("cannot write " + path);
-  }
-}
+// A model file is read whole; none comes near this size.
+constexpr uint64_t kMaxModelBytes = uint64_t{4} << 30;
 
 Pipeline load_pipeline(const std::string& path) {
-  const std::string bytes = read_file(path);
+  const std::string bytes = read_regular_file(path, kMaxModelBytes);
   ArchiveReader in(bytes);
   try {
     if (bytes.size() < 8 || in.str() != kPipelineMagic) {
@@ -123,6 +102,9 @@ void run_fit(const FitOptions& o) {
   if (supervised(algorithm) && o.target.empty()) {
     throw Error(o.algo + " is supervised: give the target column with --target");
   }
+  // Opened first, so that a target that cannot be written fails before a long fit. It replaces
+  // the old file only at commit(), after everything else has succeeded.
+  AtomicFile model_file(o.out);
   const CsvTable table = read_csv(o.train);
   const TableSchema schema = TableSchema::fit(
       table, o.target, algorithm.task == Task::Classification, supervised(algorithm));
@@ -135,11 +117,16 @@ void run_fit(const FitOptions& o) {
   out.u64(kPipelineVersion);
   schema.save(out);
   out.str(save_model(*model));
-  write_file(o.out, out.bytes());
+  // Labels and paths are bytes that need not be UTF-8: the summary shows such bytes as U+FFFD
+  // instead of failing.
   nlohmann::json summary = {
       {"algorithm", o.algo}, {"n_samples", x.rows}, {"n_features", x.cols}, {"model", o.out}};
   if (algorithm.task == Task::Classification) summary["classes"] = schema.classes;
-  std::cout << summary.dump() << "\n";
+  const std::string summary_line =
+      summary.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  model_file.write(out.bytes());
+  model_file.commit();
+  cli::out().line(summary_line);
 }
 
 struct PredictOptions {
@@ -160,16 +147,17 @@ void run_predict(const PredictOptions& o) {
     throw Error("the data has " + std::to_string(x.cols) + " features, the model expects " +
                 std::to_string(p.model->n_features()));
   }
-  std::string out;
+  Output& out = cli::out();
+  std::string row;
   if (algorithm.task == Task::Transform) {
     const Matrix t = p.model->transform(x);
-    for (int64_t c = 0; c < t.cols; ++c) out += (c ? ",x" : "x") + std::to_string(c);
-    out += "\n";
+    for (int64_t c = 0; c < t.cols; ++c) row += (c ? ",x" : "x") + std::to_string(c);
+    out.line(row);
     for (int64_t r = 0; r < t.rows; ++r) {
-      for (int64_t c = 0; c < t.cols; ++c) out += (c ? "," : "") + number_text(t(r, c));
-      out += "\n";
+      row.clear();
+      for (int64_t c = 0; c < t.cols; ++c) row += (c ? "," : "") + number_text(t(r, c));
+      out.line(row);
     }
-    std::cout << out;
     return;
   }
   const Vector pred = p.model->predict(x);
@@ -181,27 +169,27 @@ void run_predict(const PredictOptions& o) {
       throw Error("internal error: probability columns do not match the classes");
     }
   }
-  out = "prediction";
+  row = "prediction";
   if (o.proba) {
-    for (const auto& label : classes) out += "," + csv_field("proba_" + label);
+    for (const auto& label : classes) row += "," + csv_field("proba_" + label);
   }
-  out += "\n";
+  out.line(row);
   for (int64_t r = 0; r < x.rows; ++r) {
     const double v = pred[static_cast<size_t>(r)];
+    row.clear();
     if (algorithm.task == Task::Classification) {
       if (!(v >= 0) || v >= static_cast<double>(classes.size())) {
         throw Error("internal error: predicted class index out of range");
       }
-      out += csv_field(classes[static_cast<size_t>(v)]);
+      row += csv_field(classes[static_cast<size_t>(v)]);
     } else {
-      out += number_text(v);
+      row += number_text(v);
     }
     if (o.proba) {
-      for (int64_t c = 0; c < proba.cols; ++c) out += "," + number_text(proba(r, c));
+      for (int64_t c = 0; c < proba.cols; ++c) row += "," + number_text(proba(r, c));
     }
-    out += "\n";
+    out.line(row);
   }
-  std::cout << out;
 }
 
 struct EvalOptions {
@@ -228,7 +216,7 @@ void run_eval(const EvalOptions& o) {
       std::accumulate(scores.begin(), scores.end(), 0.0) / static_cast<double>(scores.size());
   nlohmann::json result = {
       {"algorithm", o.algo}, {"metric", metric}, {"cv", o.cv}, {"scores", scores}, {"mean", mean}};
-  std::cout << result.dump() << "\n";
+  cli::out().line(result.dump());
 }
 
 const CommandRegistrar register_ml{
@@ -275,16 +263,14 @@ const CommandRegistrar register_ml{
 
        auto* list_cmd = ml->add_subcommand("list", "List the registered algorithms");
        list_cmd->callback([] {
-         std::string out;
          for (const auto& name : algorithm_names()) {
            const Algorithm& a = find_algorithm(name);
            const char* task = a.task == Task::Classification ? "classifier"
                               : a.task == Task::Regression   ? "regressor"
                               : a.task == Task::Clustering   ? "clustering"
                                                              : "transformer";
-           out += name + "\t" + task + (a.supports_proba ? "\tproba" : "") + "\n";
+           cli::out().line(name + "\t" + task + (a.supports_proba ? "\tproba" : ""));
          }
-         std::cout << out;
        });
      }}};
 

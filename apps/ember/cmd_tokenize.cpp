@@ -1,90 +1,160 @@
-// `ember tokenize` / `ember detokenize`: JSON Lines in, JSON Lines out. All output is buffered so
-// that a failing input prints nothing on stdout.
+// `ember tokenize` / `ember detokenize`: JSON Lines in, JSON Lines out. Each input line's output
+// line is written as soon as it is produced (through the checked stdout buffer), so memory stays
+// bounded by the longest line; a failing input line ends the command after the complete output
+// lines of the lines before it.
 #include <nlohmann/json.hpp>
 
+#include <charconv>
 #include <iostream>
-#include <sstream>
 #include <string>
 
 #include "command.hpp"
 #include "ember/tokenizers/tokenizer.hpp"
+#include "output.hpp"
 
 namespace {
 
 using nlohmann::json;
 namespace tk = ember::tokenizers;
 
+// Valid input is a string or an array of strings or ids (depth 1); the bound stops deep nesting
+// such as a line of ten million '[' at once, without building anything.
+constexpr int kMaxInputDepth = 8;
+
 struct TokenizeOptions {
   std::string tokenizer;
   bool no_special = false, pair = false, lines = false;
 };
+
+// Reads the next stdin line. Whatever is buffered for stdout goes out first when the read would
+// wait for more input, so an interactive caller gets each answer before it sends the next line.
+bool next_line(std::string& line) {
+  if (std::cin.rdbuf()->in_avail() <= 0) ember::cli::out().flush();
+  return static_cast<bool>(std::getline(std::cin, line));
+}
 
 std::string input_error(size_t line, const std::string& what) {
   return "stdin line " + std::to_string(line) + ": " + what;
 }
 
 json parse_line(const std::string& text, size_t line) {
+  struct TooDeep {};
+  const auto bound_depth = [](int depth, json::parse_event_t event, json&) {
+    if ((event == json::parse_event_t::object_start || event == json::parse_event_t::array_start) &&
+        depth >= kMaxInputDepth) {
+      throw TooDeep{};
+    }
+    return true;
+  };
   try {
-    return json::parse(text);
+    return json::parse(text, bound_depth);
+  } catch (const TooDeep&) {
+    throw tk::TokenizerError(
+        input_error(line, "JSON nests deeper than " + std::to_string(kMaxInputDepth) + " levels"));
   } catch (const json::exception&) {
     throw tk::TokenizerError(input_error(line, "invalid JSON"));
   }
 }
 
+void append_number(std::string& out, uint64_t v) {
+  char buf[24];
+  const auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), v);
+  out.append(buf, end);
+}
+
+// A JSON string exactly as nlohmann's dump(replace) writes it: printable ASCII without '"' or '\'
+// verbatim (nearly every token), anything else through nlohmann itself.
+void append_json_string(std::string& out, const std::string& s) {
+  bool plain = true;
+  for (const char c : s) plain = plain && c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
+  if (plain) {
+    out += '"';
+    out += s;
+    out += '"';
+  } else {
+    out += json(s).dump(-1, ' ', false, json::error_handler_t::replace);
+  }
+}
+
+// {"ids": [...], "tokens": [...], "offsets": [[b, e], ...]} without building a JSON value:
+// a DOM of a long line's encoding costs many times the encoding itself.
+void encoding_line(std::string& out, const tk::Encoding& e) {
+  out = "{\"ids\":[";
+  for (size_t i = 0; i < e.ids.size(); ++i) {
+    if (i) out += ',';
+    append_number(out, e.ids[i]);
+  }
+  out += "],\"tokens\":[";
+  for (size_t i = 0; i < e.tokens.size(); ++i) {
+    if (i) out += ',';
+    append_json_string(out, e.tokens[i]);
+  }
+  out += "],\"offsets\":[";
+  for (size_t i = 0; i < e.offsets.size(); ++i) {
+    out += i ? ",[" : "[";
+    append_number(out, e.offsets[i].first);
+    out += ',';
+    append_number(out, e.offsets[i].second);
+    out += ']';
+  }
+  out += "]}";
+}
+
+tk::Encoding encode_line(const tk::Tokenizer& tok, const TokenizeOptions& opt,
+                         const std::string& line, size_t n) {
+  const bool special = !opt.no_special;
+  try {
+    if (opt.lines) return tok.encode(line, special);
+    const json j = parse_line(line, n);
+    if (opt.pair) {
+      if (!j.is_array() || j.size() != 2 || !j[0].is_string() || !j[1].is_string())
+        throw tk::TokenizerError(input_error(n, "expected a JSON array of two strings"));
+      return tok.encode_pair(j[0].get_ref<const std::string&>(), j[1].get_ref<const std::string&>(),
+                             special);
+    }
+    if (!j.is_string()) throw tk::TokenizerError(input_error(n, "expected a JSON string"));
+    return tok.encode(j.get_ref<const std::string&>(), special);
+  } catch (const tk::TokenizerError& e) {
+    const std::string what = e.what();
+    if (what.rfind("stdin line ", 0) == 0) throw;
+    throw tk::TokenizerError(input_error(n, what));
+  }
+}
+
 void run_tokenize(const TokenizeOptions& opt) {
-  tk::Tokenizer tok = tk::Tokenizer::load(opt.tokenizer);
-  std::string out;
-  std::string line;
+  const tk::Tokenizer tok = tk::Tokenizer::load(opt.tokenizer);
+  ember::cli::Output& out = ember::cli::out();
+  std::string line, result;
   size_t n = 0;
-  while (std::getline(std::cin, line)) {
+  while (next_line(line)) {
     ++n;
     if (!line.empty() && line.back() == '\r' && !opt.lines) line.pop_back();
     if (line.empty() && !opt.lines) continue;
-    tk::Encoding e;
-    if (opt.lines) {
-      e = tok.encode(line, !opt.no_special);
-    } else {
-      json j = parse_line(line, n);
-      if (opt.pair) {
-        if (!j.is_array() || j.size() != 2 || !j[0].is_string() || !j[1].is_string())
-          throw tk::TokenizerError(input_error(n, "expected a JSON array of two strings"));
-        e = tok.encode_pair(j[0].get<std::string>(), j[1].get<std::string>(), !opt.no_special);
-      } else {
-        if (!j.is_string()) throw tk::TokenizerError(input_error(n, "expected a JSON string"));
-        e = tok.encode(j.get<std::string>(), !opt.no_special);
-      }
-    }
-    nlohmann::ordered_json offsets = nlohmann::ordered_json::array();
-    for (auto [b, end] : e.offsets) offsets.push_back({b, end});
-    nlohmann::ordered_json o;
-    o["ids"] = e.ids;
-    o["tokens"] = e.tokens;
-    o["offsets"] = std::move(offsets);
-    out += o.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
-    out += '\n';
+    encoding_line(result, encode_line(tok, opt, line, n));
+    out.line(result);
   }
-  std::cout << out;
 }
 
 void run_detokenize(const std::string& path, bool skip_special) {
-  tk::Tokenizer tok = tk::Tokenizer::load(path);
-  std::string out, line;
+  const tk::Tokenizer tok = tk::Tokenizer::load(path);
+  ember::cli::Output& out = ember::cli::out();
+  std::string line;
+  std::vector<uint32_t> ids;
   size_t n = 0;
-  while (std::getline(std::cin, line)) {
+  while (next_line(line)) {
     ++n;
     if (line.empty() || line == "\r") continue;
-    json j = parse_line(line, n);
+    const json j = parse_line(line, n);
     if (!j.is_array()) throw tk::TokenizerError(input_error(n, "expected a JSON array of ids"));
-    std::vector<uint32_t> ids;
+    ids.clear();
     for (const auto& x : j) {
       if (!x.is_number_unsigned() || x.get<uint64_t>() > UINT32_MAX)
         throw tk::TokenizerError(input_error(n, "ids must be non-negative 32-bit integers"));
       ids.push_back(static_cast<uint32_t>(x.get<uint64_t>()));
     }
-    out += json(tok.decode(ids, skip_special)).dump(-1, ' ', false, json::error_handler_t::replace);
-    out += '\n';
+    out.line(
+        json(tok.decode(ids, skip_special)).dump(-1, ' ', false, json::error_handler_t::replace));
   }
-  std::cout << out;
 }
 
 const ember::cli::CommandRegistrar tokenize_verb{

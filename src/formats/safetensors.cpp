@@ -1,14 +1,13 @@
 #include "ember/formats/safetensors.hpp"
 
 #include <algorithm>
-#include <cerrno>
-#include <cstdio>
 #include <cstring>
 #include <limits>
 #include <utility>
 
 #include "ember/base/error.hpp"
 #include "ember/base/utf8.hpp"
+#include "ember/core/atomic_file.hpp"
 #include "strict_json.hpp"
 
 namespace ember {
@@ -62,6 +61,58 @@ std::string duplicate_key_message(const StrictJsonResult& r) {
   }
   if (path.size() == 1) return "tensor " + quote_name(path[0]) + ": duplicate field " + key;
   return "duplicate JSON key " + key + " inside tensor " + quote_name(path[0]);
+}
+
+// The header's shape, checked while it is parsed: what the reference's typed deserializer refuses
+// at once is refused at once, and the unknown entry fields it ignores are skipped unbuilt. The
+// messages are the ones parse_entry and parse_metadata give for the same faults.
+formats_detail::JsonVerdict header_schema(const std::vector<std::string>& path,
+                                          formats_detail::JsonKind kind) {
+  using formats_detail::JsonKind;
+  using Action = formats_detail::JsonVerdict::Action;
+  const auto keep = [] { return formats_detail::JsonVerdict{}; };
+  const auto refuse = [](std::string message) {
+    return formats_detail::JsonVerdict{Action::Refuse, std::move(message)};
+  };
+  if (path.empty())
+    return kind == JsonKind::Object ? keep() : refuse("header is not a JSON object");
+  const std::string& name = path[0];
+  const bool metadata = name == "__metadata__";
+  if (path.size() == 1) {
+    if (metadata) {
+      return kind == JsonKind::Object || kind == JsonKind::Null
+                 ? keep()
+                 : refuse("__metadata__ is not a JSON object of strings");
+    }
+    return kind == JsonKind::Object
+               ? keep()
+               : refuse("tensor " + quote_name(name) + ": entry is not a JSON object");
+  }
+  if (metadata) {
+    return kind == JsonKind::String
+               ? keep()
+               : refuse("__metadata__: value of key " + quote_name(path[1]) + " is not a string");
+  }
+  const std::string who = "tensor " + quote_name(name) + ": ";
+  const std::string& field = path[1];
+  if (path.size() == 2) {
+    if (field == "dtype") {
+      return kind == JsonKind::String ? keep() : refuse(who + "field 'dtype' is not a string");
+    }
+    if (field == "shape") {
+      return kind == JsonKind::Array ? keep() : refuse(who + "field 'shape' is not an array");
+    }
+    if (field == "data_offsets") {
+      return kind == JsonKind::Array
+                 ? keep()
+                 : refuse(who + "field 'data_offsets' is not an array of two integers");
+    }
+    return {Action::Skip, {}};
+  }
+  // An element of shape or data_offsets (nothing else below an entry is kept).
+  return kind == JsonKind::Number ? keep()
+                                  : refuse(who + "field '" + field +
+                                           "' holds a value that is not a non-negative integer");
 }
 
 // Checks one header entry's fields and their types; returns the tensor description.
@@ -349,10 +400,13 @@ SafeTensors SafeTensors::parse(std::span<const std::byte> bytes,
   const std::string_view text(reinterpret_cast<const char*>(bytes.data()) + kLengthPrefix, n);
   if (!is_valid_utf8(text)) fail(source, "header is not valid UTF-8");
 
-  StrictJsonResult parsed = formats_detail::parse_strict_json(text, kSafeTensorsMaxJsonDepth);
+  StrictJsonResult parsed =
+      formats_detail::parse_strict_json(text, kSafeTensorsMaxJsonDepth, header_schema);
   switch (parsed.status) {
     case StrictJsonResult::Status::Ok:
       break;
+    case StrictJsonResult::Status::Refused:
+      fail(source, parsed.message);
     case StrictJsonResult::Status::Syntax:
       fail(source, "header is not valid JSON: " + parsed.message);
     case StrictJsonResult::Status::TooDeep:
@@ -508,22 +562,17 @@ void write_safetensors(const std::filesystem::path& path,
                        const std::optional<SafeTensorsMetadata>& metadata) {
   std::vector<PlannedTensor> planned;
   const std::string header = plan_layout(tensors, metadata, planned);
-  std::unique_ptr<FILE, int (*)(FILE*)> file(std::fopen(path.c_str(), "wb"), &std::fclose);
-  if (!file) {
-    throw Error("safetensors: cannot create '" + path.string() + "': " + std::strerror(errno));
-  }
   std::vector<std::byte> prefix;
   append_le64(prefix, header.size());
-  bool ok = std::fwrite(prefix.data(), 1, prefix.size(), file.get()) == prefix.size() &&
-            std::fwrite(header.data(), 1, header.size(), file.get()) == header.size();
-  for (const PlannedTensor& p : planned) {
-    if (!ok) break;
-    const size_t n = p.tensor.nbytes();
-    ok = n == 0 || std::fwrite(p.tensor.data(), 1, n, file.get()) == n;
+  try {
+    AtomicFile file(path);
+    file.write(prefix);
+    file.write(header);
+    for (const PlannedTensor& p : planned) file.write({p.tensor.data(), p.tensor.nbytes()});
+    file.commit();
+  } catch (const Error& e) {
+    throw Error(std::string("safetensors: ") + e.what());
   }
-  ok = std::fflush(file.get()) == 0 && ok;
-  if (!ok)
-    throw Error("safetensors: cannot write '" + path.string() + "': " + std::strerror(errno));
 }
 
 }  // namespace ember

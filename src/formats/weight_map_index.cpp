@@ -1,12 +1,11 @@
 // Sharded-checkpoint indexes (model.safetensors.index.json, pytorch_model.bin.index.json).
 #include "weight_map_index.hpp"
 
-#include <fstream>
-#include <iterator>
 #include <set>
 
 #include "ember/base/error.hpp"
 #include "ember/base/utf8.hpp"
+#include "ember/core/atomic_file.hpp"
 #include "strict_json.hpp"
 
 namespace ember::formats_detail {
@@ -23,17 +22,32 @@ constexpr int kMaxIndexDepth = 64;
 }
 
 std::string read_bounded(const std::filesystem::path& path, const std::string& format) {
-  std::error_code ec;
-  const auto size = std::filesystem::file_size(path, ec);
-  if (ec) fail(format, path, "cannot read: " + ec.message());
-  if (size > kMaxIndexBytes) {
-    fail(format, path, "larger than " + std::to_string(kMaxIndexBytes) + " bytes");
+  try {
+    return read_regular_file(path, kMaxIndexBytes);
+  } catch (const Error& e) {
+    throw Error(format + " index: " + e.what());
   }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail(format, path, "cannot open");
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (text.size() != size) fail(format, path, "changed while being read");
-  return text;
+}
+
+// Only "metadata" (kept whole for display) and "weight_map" are read; anything else is skipped
+// unbuilt, and a misplaced value is refused as soon as it is met.
+JsonVerdict index_schema(const std::vector<std::string>& path, JsonKind kind) {
+  using Action = JsonVerdict::Action;
+  const auto refuse = [](std::string message) {
+    return JsonVerdict{Action::Refuse, std::move(message)};
+  };
+  if (path.empty()) return kind == JsonKind::Object ? JsonVerdict{} : refuse("not a JSON object");
+  if (path[0] == "metadata") {
+    if (path.size() > 1 || kind == JsonKind::Object || kind == JsonKind::Null) return {};
+    return refuse("'metadata' is not an object");
+  }
+  if (path[0] != "weight_map") return {Action::Skip, {}};
+  if (path.size() == 1) {
+    return kind == JsonKind::Object ? JsonVerdict{} : refuse("missing 'weight_map' object");
+  }
+  return kind == JsonKind::String
+             ? JsonVerdict{}
+             : refuse("weight_map entry " + quote_name(path[1]) + " is not a file name");
 }
 
 // A shard name must stay inside the index's directory.
@@ -48,10 +62,12 @@ WeightMapIndex read_weight_map_index(const std::filesystem::path& target,
                                      const std::string& format) {
   const std::string text = read_bounded(target, format);
   if (!is_valid_utf8(text)) fail(format, target, "not valid UTF-8");
-  StrictJsonResult parsed = parse_strict_json(text, kMaxIndexDepth);
+  StrictJsonResult parsed = parse_strict_json(text, kMaxIndexDepth, index_schema);
   switch (parsed.status) {
     case StrictJsonResult::Status::Ok:
       break;
+    case StrictJsonResult::Status::Refused:
+      fail(format, target, parsed.message);
     case StrictJsonResult::Status::Syntax:
       fail(format, target, "not valid JSON: " + parsed.message);
     case StrictJsonResult::Status::TooDeep:

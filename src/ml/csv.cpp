@@ -4,10 +4,11 @@
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
-#include <fstream>
 #include <map>
 #include <set>
 #include <sstream>
+
+#include "ember/core/atomic_file.hpp"
 
 namespace ember::ml {
 namespace {
@@ -221,18 +222,7 @@ CsvTable parse_csv(std::string_view text, const CsvLimits& limits) {
 }
 
 CsvTable read_csv(const std::string& path, const CsvLimits& limits) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error("cannot open " + path);
-  in.seekg(0, std::ios::end);
-  const std::streamoff size = in.tellg();
-  if (size < 0) throw Error("cannot read " + path);
-  if (static_cast<uint64_t>(size) > limits.max_bytes) {
-    throw Error(path + ": file is larger than " + std::to_string(limits.max_bytes) + " bytes");
-  }
-  in.seekg(0);
-  std::string bytes(static_cast<size_t>(size), '\0');
-  in.read(bytes.data(), size);
-  if (!in) throw Error("cannot read " + path);
+  const std::string bytes = read_regular_file(path, limits.max_bytes);
   try {
     return parse_csv(bytes, limits);
   } catch (const Error& e) {

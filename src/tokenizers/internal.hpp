@@ -78,6 +78,7 @@ class Regex {
   bool next_match(std::string_view text, size_t& pos, size_t& start, size_t& end) const;
   void* code_ = nullptr;  // pcre2_code*
   std::string literal_;   // a non-empty literal pattern, searched without PCRE2
+  std::string pattern_;   // as written in the file, for error messages
 };
 
 // ---- NormalizedString ----------------------------------------------------------------------

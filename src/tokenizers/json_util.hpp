@@ -11,6 +11,13 @@ namespace ember::tokenizers::detail {
 
 using Json = nlohmann::json;
 
+// serde_json's recursion limit, which the reference applies to tokenizer.json: deeper files
+// (e.g. Sequence inside Sequence thousands of times) are refused before anything is built.
+inline constexpr int kMaxJsonDepth = 128;
+
+// Parses JSON with nesting bounded by kMaxJsonDepth; a failure names `what` (the file).
+Json parse_json_bounded(std::string_view text, const std::string& what);
+
 inline const Json* field(const Json& obj, const char* name) {
   auto it = obj.find(name);
   if (it == obj.end() || it->is_null()) return nullptr;

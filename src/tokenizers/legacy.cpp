@@ -45,7 +45,7 @@ Json component(const char* type) {
 }  // namespace
 
 Tokenizer Tokenizer::from_bert_vocab(const std::string& path) {
-  auto lines = read_lines(read_file_bounded(path, size_t{1} << 28));
+  auto lines = read_lines(read_file_bounded(path, kMaxVocabFileBytes));
   std::vector<std::string> vocab;
   for (auto& l : lines) {
     if (!is_valid_utf8(l)) fail(path + ": invalid UTF-8");  // before rtrim decodes it
@@ -85,12 +85,13 @@ Tokenizer Tokenizer::from_bert_vocab(const std::string& path) {
 }
 
 Tokenizer Tokenizer::from_gpt2_files(const std::string& vocab_json, const std::string& merges_txt) {
-  Json v;
-  try {
-    v = Json::parse(read_file_bounded(vocab_json, size_t{1} << 28));
-  } catch (const Json::exception& e) {
-    fail(vocab_json + ": invalid JSON: " + e.what());
-  }
+  return Tokenizer(gpt2_from_vocab(
+      parse_json_bounded(read_file_bounded(vocab_json, kMaxVocabFileBytes), vocab_json), vocab_json,
+      merges_txt));
+}
+
+std::unique_ptr<TokenizerImpl> gpt2_from_vocab(const Json& v, const std::string& vocab_json,
+                                               const std::string& merges_txt) {
   if (!v.is_object()) fail(vocab_json + ": expected an object of token -> id");
   std::vector<std::pair<std::string, uint32_t>> vocab;
   for (auto it = v.begin(); it != v.end(); ++it) {
@@ -99,7 +100,7 @@ Tokenizer Tokenizer::from_gpt2_files(const std::string& vocab_json, const std::s
     vocab.push_back({it.key(), static_cast<uint32_t>(it.value().get<uint64_t>())});
   }
   std::vector<std::pair<std::string, std::string>> merges;
-  auto lines = read_lines(read_file_bounded(merges_txt, size_t{1} << 28));
+  auto lines = read_lines(read_file_bounded(merges_txt, kMaxVocabFileBytes));
   for (size_t i = 0; i < lines.size(); ++i) {
     std::string l = lines[i];
     if (!l.empty() && l.back() == '\r') l.pop_back();
@@ -120,11 +121,11 @@ Tokenizer Tokenizer::from_gpt2_files(const std::string& vocab_json, const std::s
       Json{{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", false}},
       "post_processor");
   impl->decoder = make_decoder(component("ByteLevel"), "decoder");
-  return Tokenizer(std::move(impl));
+  return impl;
 }
 
 Tokenizer Tokenizer::from_sentencepiece(const std::string& model_path) {
-  auto cfg = parse_sentencepiece_model(read_file_bounded(model_path, size_t{1} << 28));
+  auto cfg = parse_sentencepiece_model(read_file_bounded(model_path, kMaxVocabFileBytes));
   auto impl = std::make_unique<TokenizerImpl>();
   auto model = std::make_unique<SpmTokenizer>(std::move(cfg));
   impl->spm = model.get();
@@ -152,8 +153,15 @@ Tokenizer Tokenizer::load(const std::string& path) {
   if (ends(path, ".txt")) return from_bert_vocab(path);
   if (ends(path, ".model")) return from_sentencepiece(path);
   if (ends(path, "vocab.json")) {
+    // A tokenizer.json saved under another name has a "model"; a GPT-2 vocabulary maps tokens to
+    // ids (a token named "model" would map to a number, not an object).
+    Json j = parse_json_bounded(read_file_bounded(path, kMaxTokenizerJsonBytes), path);
+    const auto model = j.is_object() ? j.find("model") : j.end();
+    if (model != j.end() && model->is_object()) {
+      return Tokenizer(TokenizerImpl::from_json_value(j));
+    }
     fs::path merges = fs::path(path).parent_path() / "merges.txt";
-    return from_gpt2_files(path, merges.string());
+    return Tokenizer(gpt2_from_vocab(j, path, merges.string()));
   }
   return from_file(path);
 }

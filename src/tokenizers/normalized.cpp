@@ -145,7 +145,7 @@ static std::string translate_pattern(const std::string& p) {
   return out;
 }
 
-Regex::Regex(const std::string& pattern, bool literal) {
+Regex::Regex(const std::string& pattern, bool literal) : pattern_(pattern) {
   if (literal && !pattern.empty()) {
     // Both pattern and text are valid UTF-8, so every byte match starts on a char boundary.
     literal_ = pattern;
@@ -197,7 +197,17 @@ bool Regex::next_match(std::string_view text, size_t& pos, size_t& start, size_t
       pos = text.size() + 1;
       return false;
     }
-    fail("regex match failed (code " + std::to_string(rc) + ")");
+    // PCRE2's match limit stops catastrophic backtracking, e.g. (a+)+$ on a long run of a's.
+    PCRE2_UCHAR buf[256];
+    pcre2_get_error_message(rc, buf, sizeof(buf));
+    constexpr size_t kShown = 200;
+    const std::string shown =
+        pattern_.size() > kShown ? pattern_.substr(0, kShown) + "..." : pattern_;
+    fail(
+        "regex '" + shown + "' failed on this input: " + reinterpret_cast<char*>(buf) +
+        (rc == PCRE2_ERROR_MATCHLIMIT || rc == PCRE2_ERROR_DEPTHLIMIT || rc == PCRE2_ERROR_HEAPLIMIT
+             ? " (the pattern backtracks too much; PCRE2's default limits apply)"
+             : ""));
   }
   PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md.data);
   start = ov[0];

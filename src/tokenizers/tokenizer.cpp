@@ -1,7 +1,13 @@
 // The tokenizer pipeline: added tokens -> normalizer -> pre-tokenizer -> model -> truncation ->
 // post-processor -> padding, plus tokenizer.json loading, decoding and batches on the
 // process-wide thread pool.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -455,13 +461,29 @@ std::string TokenizerImpl::decode(const std::vector<uint32_t>& ids, bool skip_sp
 }
 
 // ---- JSON loading -----------------------------------------------------------------------------
-std::unique_ptr<TokenizerImpl> TokenizerImpl::from_json(std::string_view text) {
-  Json j;
+Json detail::parse_json_bounded(std::string_view text, const std::string& what) {
+  struct TooDeep {};
+  // nlohmann parses iteratively; its callback sees each container's depth as it opens.
+  const auto bound_depth = [](int depth, Json::parse_event_t event, Json&) {
+    const bool opens =
+        event == Json::parse_event_t::object_start || event == Json::parse_event_t::array_start;
+    if (opens && depth >= kMaxJsonDepth) throw TooDeep{};
+    return true;
+  };
   try {
-    j = Json::parse(text.begin(), text.end(), nullptr, true, false);
+    return Json::parse(text.begin(), text.end(), bound_depth, true, false);
+  } catch (const TooDeep&) {
+    fail(what + ": JSON nests deeper than " + std::to_string(kMaxJsonDepth) + " levels");
   } catch (const Json::exception& e) {
-    fail(std::string("tokenizer.json: invalid JSON: ") + e.what());
+    fail(what + ": invalid JSON: " + e.what());
   }
+}
+
+std::unique_ptr<TokenizerImpl> TokenizerImpl::from_json(std::string_view text) {
+  return from_json_value(parse_json_bounded(text, "tokenizer.json"));
+}
+
+std::unique_ptr<TokenizerImpl> TokenizerImpl::from_json_value(const Json& j) {
   if (!j.is_object()) fail("tokenizer.json: expected a JSON object");
   auto impl = std::make_unique<TokenizerImpl>();
   std::string version = get_string(j, "version", "tokenizer", "1.0");
@@ -557,21 +579,42 @@ Tokenizer Tokenizer::from_json(std::string_view json) {
 }
 
 std::string read_file_bounded(const std::string& path, size_t limit) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) fail("cannot open '" + path + "'");
-  f.seekg(0, std::ios::end);
-  auto size = f.tellg();
-  if (size < 0) fail("cannot read '" + path + "'");
-  if (static_cast<size_t>(size) > limit) fail("'" + path + "' is too large");
-  f.seekg(0);
-  std::string data(static_cast<size_t>(size), '\0');
-  f.read(data.data(), size);
-  if (!f) fail("cannot read '" + path + "'");
+  // O_NONBLOCK: opening a FIFO must not wait for a writer; it is then refused as not regular.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) fail("cannot open '" + path + "': " + std::strerror(errno));
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) fail("cannot read '" + path + "': " + std::strerror(errno));
+  if (!S_ISREG(st.st_mode)) fail("'" + path + "' is not a regular file");
+  const auto too_large = [&] {
+    fail("'" + path + "' is larger than the limit of " + std::to_string(limit) + " bytes");
+  };
+  if (static_cast<uint64_t>(st.st_size) > limit) too_large();
+  std::string data(static_cast<size_t>(st.st_size), '\0');
+  size_t have = 0;
+  while (true) {
+    // One byte of room past the expected end tells a file that grew from one that did not.
+    if (have == data.size()) {
+      if (have > limit) too_large();
+      data.resize(std::min(limit + 1, have + 65536));
+    }
+    const ssize_t n = ::read(fd, data.data() + have, data.size() - have);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) fail("cannot read '" + path + "': " + std::strerror(errno));
+    if (n == 0) break;
+    have += static_cast<size_t>(n);
+  }
+  if (have > limit) too_large();
+  data.resize(have);
   return data;
 }
 
 Tokenizer Tokenizer::from_file(const std::string& path) {
-  return from_json(read_file_bounded(path, size_t{1} << 30));
+  return Tokenizer(TokenizerImpl::from_json_value(
+      parse_json_bounded(read_file_bounded(path, kMaxTokenizerJsonBytes), path)));
 }
 
 Encoding Tokenizer::encode(std::string_view text, bool add_special_tokens) const {

@@ -1,4 +1,6 @@
 #pragma once
+#include <nlohmann/json_fwd.hpp>
+
 #include <array>
 #include <unordered_map>
 
@@ -62,6 +64,7 @@ struct TokenizerImpl {
   const detail::SpmTokenizer* spm = nullptr;  // set for SentencePiece .model files (owned by model)
 
   static std::unique_ptr<TokenizerImpl> from_json(std::string_view text);
+  static std::unique_ptr<TokenizerImpl> from_json_value(const nlohmann::json& j);
   void add_token(AddedToken tok, const std::string& ctx);
   // with_offsets = false fills only `ids` (no tokens, offsets, word ids or per-token masks).
   Encoding encode_one(std::string_view text, uint32_t type_id, bool with_offsets = true) const;
@@ -78,6 +81,16 @@ struct TokenizerImpl {
   std::string decode(const std::vector<uint32_t>& ids, bool skip_special) const;
 };
 
+// The whole of a regular file (FIFOs and devices are refused without blocking), at most `limit`
+// bytes. Core's read_regular_file does the same; this module does not depend on core.
 std::string read_file_bounded(const std::string& path, size_t limit);
+
+inline constexpr size_t kMaxTokenizerJsonBytes = size_t{1} << 30;
+inline constexpr size_t kMaxVocabFileBytes = size_t{1} << 28;
+
+// GPT-2 vocab.json (already parsed) + merges.txt.
+std::unique_ptr<TokenizerImpl> gpt2_from_vocab(const nlohmann::json& vocab,
+                                               const std::string& vocab_json,
+                                               const std::string& merges_txt);
 
 }  // namespace ember::tokenizers

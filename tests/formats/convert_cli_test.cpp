@@ -2,7 +2,7 @@
 // writer made from the same tensors (tools/pytorch/make_fixtures.py).
 #include <gtest/gtest.h>
 
-#include "cli_runner.hpp"
+#include "../cli_runner.hpp"
 #include "ember/formats/safetensors.hpp"
 #include "safetensors_fixtures.hpp"
 

@@ -9,7 +9,7 @@
 #include <set>
 #include <sstream>
 
-#include "cli_runner.hpp"
+#include "../cli_runner.hpp"
 #include "safetensors_fixtures.hpp"
 
 namespace ember {
@@ -20,6 +20,7 @@ using test::read_json;
 using test::run_ember;
 using test::RunResult;
 using test::shell_quote;
+using test::slurp;
 
 std::string inspect_args(const std::filesystem::path& path, bool json) {
   return "inspect " + shell_quote(path.string()) + (json ? " --json" : "");
@@ -144,6 +145,23 @@ TEST(InspectCli, MissingPathsDirectoriesAndFifosFailCleanly) {
   const RunResult no_path = run_ember("inspect");
   EXPECT_EQ(no_path.status, 1);
   EXPECT_EQ(no_path.out, "");
+}
+
+// Write errors on stdout used to be ignored: exit 0 with the output lost.
+TEST(InspectCli, StdoutWriteErrorsFail) {
+  const auto sample = std::filesystem::path(EMBER_BINARY_DIR) / "share" / "sample.safetensors";
+  const auto err = std::filesystem::path(EMBER_BINARY_DIR) / "inspect_cli_test" /
+                   ("stderr.full." + std::to_string(::getpid()));
+  std::filesystem::create_directories(err.parent_path());
+  for (const char* json : {"", " --json"}) {
+    const std::string command = std::string(EMBER_BINARY_DIR) + "/bin/ember inspect " +
+                                shell_quote(sample.string()) + json + " >/dev/full 2>" +
+                                shell_quote(err.string());
+    const int raw = std::system(command.c_str());
+    EXPECT_TRUE(WIFEXITED(raw) && WEXITSTATUS(raw) == 1) << json;
+    EXPECT_EQ(slurp(err), "error: cannot write to stdout: No space left on device\n");
+  }
+  std::filesystem::remove(err);
 }
 
 TEST(InspectCli, TheBuildProducesTheSampleFile) {

@@ -109,7 +109,12 @@ TEST_F(BrokenIndex, EachBrokenRuleIsNamed) {
   EXPECT_NE(open_error(std::string(R"({"weight_map":{)") + kGoodMap + "," + kGoodMap + "}}")
                 .find("duplicate JSON key"),
             std::string::npos);
-  EXPECT_NE(open_error(R"({"weight_map":)" + std::string(100000, '[')).find("nests deeper"),
+  // Deep nesting in a key that is skipped unread still counts towards the depth.
+  EXPECT_NE(open_error(R"({"other":)" + std::string(100000, '[')).find("nests deeper"),
+            std::string::npos);
+  EXPECT_NE(open_error(R"({"weight_map":[])").find("missing 'weight_map' object"),
+            std::string::npos);
+  EXPECT_NE(open_error(R"({"weight_map":{"a":{}}})").find("weight_map entry 'a' is not a file"),
             std::string::npos);
 }
 

@@ -1,4 +1,9 @@
 #include <gtest/gtest.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <csignal>
 
 #include "ember/base/error.hpp"
 #include "ember/formats/safetensors.hpp"
@@ -119,6 +124,40 @@ TEST(SafeTensorsWriter, RejectsWhatTheFormatCannotHold) {
   EXPECT_THROW(serialize_safetensors({{"undefined", Tensor()}}), Error);
   EXPECT_THROW(serialize_safetensors({{"t", t}}, SafeTensorsMetadata{{"k", "\xc0\xaf"}}), Error);
   EXPECT_THROW(write_safetensors("/nonexistent-dir/x.safetensors", {{"t", t}}), Error);
+}
+
+// A write that fails half-way (a full disk, simulated by a file-size limit in a child process)
+// and a write the format refuses both leave the old checkpoint whole, with no temporary beside it.
+TEST(SafeTensorsWriter, AFailedWriteKeepsTheOldFile) {
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("ember_writer_test." + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  const auto path = dir / "model.safetensors";
+  const Tensor small = Tensor::zeros(DType::F32, {4});
+  write_safetensors(path, {{"t", small}});
+  const std::vector<std::byte> old = read_bytes(path);
+  EXPECT_THROW(write_safetensors(path, {{"__metadata__", small}}), Error);
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    std::signal(SIGXFSZ, SIG_IGN);
+    const rlimit limit{4096, 4096};
+    ::setrlimit(RLIMIT_FSIZE, &limit);
+    try {
+      write_safetensors(path, {{"t", Tensor::zeros(DType::F32, {100000})}});
+    } catch (const Error& e) {
+      ::_exit(std::string(e.what()).rfind("safetensors: cannot write", 0) == 0 ? 0 : 2);
+    }
+    ::_exit(1);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_EQ(read_bytes(path), old);
+  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir), {}), 1);
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

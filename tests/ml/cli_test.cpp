@@ -1,11 +1,14 @@
 // `ember ml fit|predict|eval` end to end, through the built binary.
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <algorithm>
 #include <array>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -38,19 +41,20 @@ void write(const std::string& path, const std::string& text) {
   std::ofstream(path, std::ios::binary) << text;
 }
 
-// env: VAR=value assignments for the command; refuse_threads: run it where the kernel refuses
-// every new thread, as a pids or process limit would.
-CliRun ember(const std::string& args, const std::string& env = "", bool refuse_threads = false) {
+// `prefix` runs in the shell before ember (e.g. a ulimit or VAR=value); `stdout_to` replaces the
+// captured stdout (e.g. /dev/full); refuse_threads runs the command where the kernel refuses every
+// new thread, as a pids or process limit would.
+CliRun ember(const std::string& args, const std::string& prefix = "",
+             const std::string& stdout_to = "", bool refuse_threads = false) {
   static int counter = 0;
   const std::string out = tmp_path("stdout" + std::to_string(counter));
   const std::string err = tmp_path("stderr" + std::to_string(counter++));
-  const std::string cmd =
-      env + " " + std::string(EMBER_BINARY_DIR) + "/bin/ember " + args + " >" + out + " 2>" + err;
+  const std::string cmd = prefix + " timeout 60 " + std::string(EMBER_BINARY_DIR) + "/bin/ember " +
+                          args + " >" + (stdout_to.empty() ? out : stdout_to) + " 2>" + err;
   int raw = -1;
   if (refuse_threads) {
     const pid_t pid = fork();
     if (pid == 0) {
-      alarm(60);  // a hang fails the test instead of blocking it
       if (!ember::testing::refuse_new_threads()) _exit(77);
       execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
       _exit(127);
@@ -73,14 +77,17 @@ std::string dataset(const char* name) {
 }
 
 // Every failure: exit 1, nothing on stdout, one stderr line starting "error:".
-void expect_failure(const std::string& args, const std::string& fragment,
-                    const std::string& env = "", bool refuse_threads = false) {
-  const CliRun r = ember(args, env, refuse_threads);
-  EXPECT_EQ(r.status, 1) << args;
-  EXPECT_EQ(r.out, "") << args;
-  EXPECT_EQ(r.err.rfind("error:", 0), 0u) << args << "\n" << r.err;
-  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << args << "\n" << r.err;
-  EXPECT_NE(r.err.find(fragment), std::string::npos) << args << "\n" << r.err;
+void expect_failure_with(const CliRun& r, const std::string& fragment) {
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(r.err.rfind("error:", 0), 0u) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_NE(r.err.find(fragment), std::string::npos) << r.err;
+}
+
+void expect_failure(const std::string& args, const std::string& fragment) {
+  SCOPED_TRACE(args);
+  expect_failure_with(ember(args), fragment);
 }
 
 TEST(MlCli, FitThenPredictWithLabelsAndProbabilities) {
@@ -268,18 +275,121 @@ TEST(MlCli, FailuresPrintOneErrorLineAndNothingOnStdout) {
   expect_failure("ml predict --model " + tmp_path("garbage.model") + " --data " + iris, "error");
 }
 
+// A full disk, simulated by a file-size limit (SIGXFSZ ignored, so the write fails with EFBIG):
+// the fit used to print its success JSON, exit 0 and leave a 0-byte model.
+TEST(MlCli, AFailedModelWriteKeepsTheOldModel) {
+  const std::string dir = tmp_path("fit_dir");
+  std::filesystem::create_directories(dir);
+  const std::string model = dir + "/model.bin";
+  const std::string fit = "ml fit --algo RandomForestClassifier --param n_estimators=50 --train " +
+                          dataset("iris") + " --target target --out " + model;
+  ASSERT_EQ(ember("ml fit --algo GaussianNB --train " + dataset("iris") +
+                  " --target target --out " + model)
+                .status,
+            0);
+  const std::string old = slurp(model);
+  expect_failure_with(ember(fit, "trap '' XFSZ; ulimit -f 1;"), "cannot write");
+  EXPECT_EQ(slurp(model), old);
+  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir), {}), 1);
+  std::filesystem::remove_all(dir);
+}
+
+// Labels (and --out paths) are bytes: invalid UTF-8 in them used to make the summary throw after
+// the model was written, exiting 1 over a replaced file.
+TEST(MlCli, NonUtf8LabelsGiveAValidSummary) {
+  const std::string csv = tmp_path("latin1.csv");
+  write(csv, "a,target\n1,caf\xe9\n2,caf\xe9\n10,tea\n11,tea\n");
+  const std::string model = tmp_path("latin1.model");
+  const CliRun fit =
+      ember("ml fit --algo GaussianNB --train " + csv + " --target target --out " + model);
+  ASSERT_EQ(fit.status, 0) << fit.err;
+  const auto summary = nlohmann::json::parse(fit.out);
+  EXPECT_EQ(summary["classes"][0], "caf\xef\xbf\xbd");
+  const CliRun pred = ember("ml predict --model " + model + " --data " + csv);
+  ASSERT_EQ(pred.status, 0) << pred.err;
+  EXPECT_EQ(pred.out, "prediction\ncaf\xe9\ncaf\xe9\ntea\ntea\n");
+}
+
+// The old fixed "<out>.tmp" consumed a user's file of that name, and replaced read-only files
+// and (as root) device nodes.
+TEST(MlCli, ModelTargetsAreCheckedBeforeWriting) {
+  const std::string fit =
+      "ml fit --algo GaussianNB --train " + dataset("iris") + " --target target --out ";
+  const std::string model = tmp_path("keep.bin");
+  write(model + ".tmp", "the user's file");
+  ASSERT_EQ(ember(fit + model).status, 0);
+  EXPECT_EQ(slurp(model + ".tmp"), "the user's file");
+  const std::string readonly = tmp_path("readonly.bin");
+  write(readonly, "keep me");
+  ASSERT_EQ(::chmod(readonly.c_str(), 0444), 0);
+  expect_failure(fit + readonly, "read-only");
+  EXPECT_EQ(slurp(readonly), "keep me");
+  // A device node of the test's own (a twin of /dev/null; a FIFO where mknod needs root that is
+  // missing), so that a regression replaces nothing the system needs.
+  const std::string device = tmp_path("null_device");
+  std::remove(device.c_str());
+  const bool is_device = ::mknod(device.c_str(), S_IFCHR | 0666, makedev(1, 3)) == 0;
+  if (!is_device) {
+    ASSERT_EQ(::mkfifo(device.c_str(), 0600), 0);
+  }
+  expect_failure(fit + device, "not a regular file");
+  struct stat st {};
+  ASSERT_EQ(::stat(device.c_str(), &st), 0);
+  EXPECT_TRUE(is_device ? S_ISCHR(st.st_mode) : S_ISFIFO(st.st_mode));
+  std::remove(device.c_str());
+}
+
+// Every command used to exit 0 with its output lost on a full stdout.
+TEST(MlCli, StdoutWriteErrorsFail) {
+  const std::string model = tmp_path("full.model");
+  ASSERT_EQ(ember("ml fit --algo GaussianNB --train " + dataset("iris") +
+                  " --target target --out " + model)
+                .status,
+            0);
+  for (const std::string& args :
+       {std::string("ml list"), "ml predict --model " + model + " --data " + dataset("iris"),
+        "ml predict --proba --model " + model + " --data " + dataset("iris"),
+        "ml eval --algo GaussianNB --data " + dataset("iris") + " --target target --cv 3"}) {
+    expect_failure_with(ember(args, "", "/dev/full"), "cannot write to stdout");
+  }
+}
+
+// A FIFO used to block forever and /dev/zero to be read until memory ran out.
+TEST(MlCli, InputsMustBeRegularFiles) {
+  const std::string fifo = tmp_path("fifo");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  const std::string model = tmp_path("fifo.model");
+  ASSERT_EQ(ember("ml fit --algo GaussianNB --train " + dataset("iris") +
+                  " --target target --out " + model)
+                .status,
+            0);
+  expect_failure("ml predict --model " + fifo + " --data " + dataset("iris"), "not a regular file");
+  expect_failure("ml predict --model /dev/zero --data " + dataset("iris"), "not a regular file");
+  expect_failure("ml predict --model " + model + " --data " + fifo, "not a regular file");
+  expect_failure("ml fit --algo GaussianNB --train " + fifo + " --target target --out " + model,
+                 "not a regular file");
+  std::remove(fifo.c_str());
+}
+
+TEST(MlCli, AnUnknownVerbIsNamed) {
+  const CliRun r = ember("bogus");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("unknown command 'bogus'"), std::string::npos) << r.err;
+}
+
 // The thread pool starts on the first parallel fit: a bad EMBER_NUM_THREADS, or a system that
 // refuses the threads, is one error line and exit 1, never a hang or a crash.
 TEST(MlCli, ThreadPoolFailuresAreOneErrorLine) {
   const std::string fit = "ml fit --algo RandomForestClassifier --param n_estimators=8 --train " +
                           dataset("iris") + " --target target --out " + tmp_path("forest.model");
   for (const char* bad : {"abc", "0", "-2", "1025", "99999999999", "4x", "' '"}) {
-    expect_failure(fit, "EMBER_NUM_THREADS", std::string("EMBER_NUM_THREADS=") + bad);
+    SCOPED_TRACE(bad);
+    expect_failure_with(ember(fit, std::string("EMBER_NUM_THREADS=") + bad), "EMBER_NUM_THREADS");
   }
   // OpenBLAS keeps to the calling thread, so that only Ember's pool asks for threads.
   const std::string env = "EMBER_NUM_THREADS=4 OPENBLAS_NUM_THREADS=1";
-  if (ember("--version", "", true).status == 77) GTEST_SKIP() << "seccomp filters unavailable";
-  expect_failure(fit, "cannot start worker thread 1 of 3", env, true);
+  if (ember("--version", "", "", true).status == 77) GTEST_SKIP() << "no seccomp filters here";
+  expect_failure_with(ember(fit, env, "", true), "cannot start worker thread 1 of 3");
   EXPECT_EQ(ember(fit, env).status, 0);  // the same command with threads allowed
 }
 
@@ -301,8 +411,9 @@ TEST(MlCli, ThreadPoolPartlyStartedIsOneErrorLine) {
 #else
   const std::string fit = "ml fit --algo RandomForestClassifier --param n_estimators=8 --train " +
                           dataset("iris") + " --target target --out " + tmp_path("forest.model");
-  expect_failure(fit, "cannot start worker thread",
-                 "ulimit -v 2000000; EMBER_NUM_THREADS=1000 OPENBLAS_NUM_THREADS=1 timeout 60");
+  expect_failure_with(
+      ember(fit, "ulimit -v 2000000; EMBER_NUM_THREADS=1000 OPENBLAS_NUM_THREADS=1"),
+      "cannot start worker thread");
 #endif
 }
 

@@ -2,15 +2,22 @@
 // batch encoding on the thread pool, streaming decode, legacy loaders and the CLI verbs.
 // Exact outputs are checked against the reference in conformance_test.cpp.
 #include <gtest/gtest.h>
+#include <poll.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <array>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <optional>
 #include <sstream>
+#include <tuple>
 
 #include "ember/base/thread_pool.hpp"
 #include "ember/tokenizers/tokenizer.hpp"
@@ -564,13 +571,91 @@ TEST(TokenizerLegacy, SentencePieceParserIsStrict) {
   fs::remove(bad);
 }
 
+// Sequence inside Sequence 40,000 times (1.5 MB) used to crash the loader with 7.5 GB of memory;
+// the JSON depth limit of the reference (serde_json's 128) now refuses it before anything is built.
+std::string nested_sequence(const char* field, const char* list, const char* leaf, int levels) {
+  std::string s = std::string(R"({"version":"1.0","model":{"type":"WordLevel",)") +
+                  R"("vocab":{"a":0,"[UNK]":1},"unk_token":"[UNK]"},")" + field + "\":";
+  for (int i = 0; i < levels; ++i) s += std::string(R"({"type":"Sequence",")") + list + "\":[";
+  s += leaf;
+  for (int i = 0; i < levels; ++i) s += "]}";
+  return s + "}";
+}
+
+TEST(TokenizerLoad, DeepNestingIsRefusedAtTheReferenceLimit) {
+  const std::vector<std::array<const char*, 3>> components = {
+      {"normalizer", "normalizers", R"({"type":"Lowercase"})"},
+      {"pre_tokenizer", "pretokenizers", R"({"type":"Whitespace"})"},
+      {"decoder", "decoders", R"({"type":"Fuse"})"}};
+  for (const auto& [field, list, leaf] : components) {
+    SCOPED_TRACE(field);
+    // 1 + 2 * 60 + 1 levels: within the limit, and it loads.
+    EXPECT_EQ(tk::Tokenizer::from_json(nested_sequence(field, list, leaf, 60)).encode("a").ids,
+              std::vector<uint32_t>{0});
+    EXPECT_NE(error_of(nested_sequence(field, list, leaf, 40000)).find("nests deeper than 128"),
+              std::string::npos);
+  }
+}
+
+// PCRE2's match limit stops catastrophic backtracking; the error used to be "regex match failed
+// (code -47)".
+TEST(TokenizerEncode, RegexLimitErrorsNameThePattern) {
+  json j = small_bpe();
+  j["pre_tokenizer"] = json::parse(
+      R"({"type":"Split","pattern":{"Regex":"(a+)+$"},"behavior":"Isolated","invert":false})");
+  const auto tok = tk::Tokenizer::from_json(j.dump());
+  try {
+    (void)tok.encode(std::string(40, 'a') + "b");
+    FAIL() << "the match limit was not reached";
+  } catch (const tk::TokenizerError& e) {
+    const std::string message = e.what();
+    EXPECT_NE(message.find("'(a+)+$'"), std::string::npos) << message;
+    EXPECT_NE(message.find("match limit"), std::string::npos) << message;
+  }
+}
+
+// A tokenizer.json saved as vocab.json used to be read as a GPT-2 vocabulary.
+TEST(TokenizerLegacy, VocabJsonHoldingATokenizerJsonLoadsAsOne) {
+  const fs::path dir =
+      fs::temp_directory_path() / ("ember_vocab_json." + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  std::ofstream(dir / "vocab.json") << small_bpe().dump();
+  const auto tok = tk::Tokenizer::load((dir / "vocab.json").string());
+  EXPECT_EQ(tok.encode("hello", false).ids,
+            tk::Tokenizer::from_json(small_bpe().dump()).encode("hello", false).ids);
+  fs::remove_all(dir);
+}
+
+// A FIFO used to block the loader forever, and /dev/zero to be read as an empty file.
+TEST(TokenizerLoad, PathsMustBeRegularFiles) {
+  const fs::path fifo =
+      fs::temp_directory_path() / ("ember_tok_fifo." + std::to_string(::getpid()));
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  for (const std::string& path : {fifo.string(), std::string("/dev/zero")}) {
+    for (const auto& load : std::vector<std::function<void()>>{
+             [&] { tk::Tokenizer::from_file(path); }, [&] { tk::Tokenizer::load(path); },
+             [&] { tk::Tokenizer::from_bert_vocab(path); },
+             [&] { tk::Tokenizer::from_sentencepiece(path); }}) {
+      try {
+        load();
+        ADD_FAILURE() << path << " loaded";
+      } catch (const tk::TokenizerError& e) {
+        EXPECT_NE(std::string(e.what()).find("not a regular file"), std::string::npos) << e.what();
+      }
+    }
+  }
+  fs::remove(fifo);
+}
+
 // ---- CLI ------------------------------------------------------------------------------------
 struct RunResult {
   int status;
   std::string out, err;
 };
 
-RunResult run_cli(const std::string& args, const std::string& stdin_text) {
+// `stdout_to` replaces the captured stdout (e.g. /dev/full); status is the exit status.
+RunResult run_cli(const std::string& args, const std::string& stdin_text,
+                  const std::string& stdout_to = "") {
   // CTest runs tests as separate processes in parallel: the pid keeps their files apart.
   fs::path dir = fs::temp_directory_path();
   const std::string tag = std::to_string(::getpid());
@@ -580,16 +665,17 @@ RunResult run_cli(const std::string& args, const std::string& stdin_text) {
     std::ofstream f(in, std::ios::binary);
     f << stdin_text;
   }
-  std::string cmd = std::string(EMBER_BINARY_DIR) + "/bin/ember " + args + " < " + in.string() +
-                    " > " + out.string() + " 2> " + err.string();
-  int status = std::system(cmd.c_str());
+  std::string cmd = "timeout 60 " + std::string(EMBER_BINARY_DIR) + "/bin/ember " + args + " < " +
+                    in.string() + " > " + (stdout_to.empty() ? out.string() : stdout_to) + " 2> " +
+                    err.string();
+  const int status = std::system(cmd.c_str());
   auto slurp = [](const fs::path& p) {
     std::ifstream f(p, std::ios::binary);
     std::stringstream ss;
     ss << f.rdbuf();
     return ss.str();
   };
-  return {status, slurp(out), slurp(err)};
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(out), slurp(err)};
 }
 
 TEST(TokenizerCli, TokenizeAndDetokenize) {
@@ -624,20 +710,132 @@ TEST(TokenizerCli, TokenizeAndDetokenize) {
   EXPECT_EQ(json::parse(r.out).get<std::string>(), tok.decode(ids, true));
 }
 
-TEST(TokenizerCli, ErrorsPrintNothingOnStdout) {
+// A failing line ends the command with exit 1 and one error line naming it; stdout holds exactly
+// the complete output lines of the lines before it (output is streamed, not held back).
+TEST(TokenizerCli, ErrorsKeepTheCompleteLinesBefore) {
+  if (!fs::exists(fs::path(EMBER_BINARY_DIR) / "bin/ember")) GTEST_SKIP() << "ember not built";
+  std::string tj = (kCases / "bpe_roberta/tokenizer.json").string();
+  const std::string ok_line = run_cli("tokenize --tokenizer " + tj, "\"ok\"\n").out;
+  ASSERT_FALSE(ok_line.empty());
+  for (auto [args, input, want, line] :
+       std::vector<std::tuple<std::string, std::string, std::string, int>>{
+           {"tokenize --tokenizer " + tj, "\"ok\"\nnot json\n", ok_line, 2},
+           {"tokenize --tokenizer " + tj, "\"ok\"\n\"\\ud800\"\n", ok_line, 2},
+           {"tokenize --pair --tokenizer " + tj, "\"ok\"\n", "", 1},
+           // Invalid UTF-8 under --lines used to give no line number.
+           {"tokenize --lines --tokenizer " + tj, "ok\n\xff\xfe\n",
+            run_cli("tokenize --lines --tokenizer " + tj, "ok\n").out, 2},
+           {"detokenize --tokenizer " + tj, "[1, -2]\n", "", 1}}) {
+    SCOPED_TRACE(args);
+    auto r = run_cli(args, input);
+    EXPECT_EQ(r.status, 1);
+    EXPECT_EQ(r.out, want);
+    EXPECT_EQ(r.err.rfind("error: stdin line " + std::to_string(line) + ":", 0), 0u) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  }
+  auto r = run_cli("tokenize --tokenizer /nonexistent/tokenizer.json", "\"ok\"\n");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(r.err.rfind("error:", 0), 0u) << r.err;
+}
+
+// A line of ten million '[' used 770 MB before "invalid JSON"; the depth limit stops it at once.
+TEST(TokenizerCli, DeepStdinJsonIsRefused) {
+  if (!fs::exists(fs::path(EMBER_BINARY_DIR) / "bin/ember")) GTEST_SKIP() << "ember not built";
+  std::string tj = (kCases / "bpe_roberta/tokenizer.json").string();
+  for (const char* verb : {"tokenize", "detokenize"}) {
+    auto r = run_cli(std::string(verb) + " --tokenizer " + tj, std::string(10'000'000, '[') + "\n");
+    EXPECT_EQ(r.status, 1) << verb;
+    EXPECT_NE(r.err.find("stdin line 1: JSON nests deeper than 8 levels"), std::string::npos)
+        << r.err;
+  }
+}
+
+// Write errors on stdout used to be ignored: exit 0 with the output lost.
+TEST(TokenizerCli, StdoutWriteErrorsFail) {
   if (!fs::exists(fs::path(EMBER_BINARY_DIR) / "bin/ember")) GTEST_SKIP() << "ember not built";
   std::string tj = (kCases / "bpe_roberta/tokenizer.json").string();
   for (auto [args, input] : std::vector<std::pair<std::string, std::string>>{
-           {"tokenize --tokenizer " + tj, "\"ok\"\nnot json\n"},
-           {"tokenize --tokenizer " + tj, "\"ok\"\n\"\\ud800\"\n"},
-           {"tokenize --pair --tokenizer " + tj, "\"ok\"\n"},
-           {"tokenize --tokenizer /nonexistent/tokenizer.json", "\"ok\"\n"},
-           {"detokenize --tokenizer " + tj, "[1, -2]\n"}}) {
-    auto r = run_cli(args, input);
-    EXPECT_NE(r.status, 0) << args;
-    EXPECT_EQ(r.out, "") << args;
-    EXPECT_EQ(r.err.rfind("error:", 0), 0u) << r.err;
+           {"tokenize --tokenizer " + tj, "\"ok\"\n"},
+           {"detokenize --tokenizer " + tj, "[1, 2]\n"}}) {
+    auto r = run_cli(args, input, "/dev/full");
+    EXPECT_EQ(r.status, 1) << args;
+    EXPECT_EQ(r.err, "error: cannot write to stdout: No space left on device\n");
   }
+  // A reader that goes away: more output than a pipe holds, so the write meets EPIPE (SIGPIPE
+  // used to end the process without a word).
+  const fs::path in = fs::temp_directory_path() / ("ember_tok_epipe." + std::to_string(::getpid()));
+  {
+    std::ofstream f(in);
+    for (int i = 0; i < 20000; ++i) f << "\"some text to tokenize\"\n";
+  }
+  const fs::path status = in.string() + ".status", err = in.string() + ".err";
+  const std::string cmd = "{ timeout 60 " + std::string(EMBER_BINARY_DIR) +
+                          "/bin/ember tokenize --tokenizer " + tj + " < " + in.string() + " 2> " +
+                          err.string() + "; echo $? > " + status.string() + "; } | true";
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  std::ifstream status_file(status), err_file(err);
+  std::string code, message;
+  std::getline(status_file, code);
+  std::getline(err_file, message);
+  EXPECT_EQ(code, "1");
+  EXPECT_EQ(message, "error: cannot write to stdout: Broken pipe");
+  fs::remove(in);
+  fs::remove(status);
+  fs::remove(err);
+}
+
+// Each answer is written before the next line is read: an interactive caller can send a line,
+// wait for its answer, and send the next.
+TEST(TokenizerCli, AnswersEachLineBeforeReadingTheNext) {
+  if (!fs::exists(fs::path(EMBER_BINARY_DIR) / "bin/ember")) GTEST_SKIP() << "ember not built";
+  std::string tj = (kCases / "bpe_roberta/tokenizer.json").string();
+  int to_child[2], from_child[2];
+  ASSERT_EQ(::pipe(to_child), 0);
+  ASSERT_EQ(::pipe(from_child), 0);
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    ::dup2(to_child[0], 0);
+    ::dup2(from_child[1], 1);
+    for (int fd : {to_child[0], to_child[1], from_child[0], from_child[1]}) ::close(fd);
+    const std::string bin = std::string(EMBER_BINARY_DIR) + "/bin/ember";
+    ::execl(bin.c_str(), bin.c_str(), "tokenize", "--tokenizer", tj.c_str(), nullptr);
+    ::_exit(127);
+  }
+  ::close(to_child[0]);
+  ::close(from_child[1]);
+  const auto read_line = [&] {
+    std::string line;
+    char c;
+    pollfd p{from_child[0], POLLIN, 0};
+    while (::poll(&p, 1, 60000) == 1 && ::read(from_child[0], &c, 1) == 1 && c != '\n') line += c;
+    return line;
+  };
+  auto tok = tk::Tokenizer::from_file(tj);
+  for (const char* text : {"first", "second"}) {
+    const std::string line = std::string("\"") + text + "\"\n";
+    ASSERT_EQ(::write(to_child[1], line.data(), line.size()), static_cast<ssize_t>(line.size()));
+    const std::string answer = read_line();  // stdin is still open
+    ASSERT_FALSE(answer.empty()) << text;
+    EXPECT_EQ(json::parse(answer)["ids"].get<std::vector<uint32_t>>(), tok.encode(text).ids);
+  }
+  ::close(to_child[1]);
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  ::close(from_child[0]);
+}
+
+TEST(TokenizerCli, TokenizerPathMustBeARegularFile) {
+  if (!fs::exists(fs::path(EMBER_BINARY_DIR) / "bin/ember")) GTEST_SKIP() << "ember not built";
+  const fs::path fifo =
+      fs::temp_directory_path() / ("ember_tok_cli_fifo." + std::to_string(::getpid()));
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  auto r = run_cli("tokenize --tokenizer " + fifo.string(), "\"ok\"\n");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("is not a regular file"), std::string::npos) << r.err;
+  fs::remove(fifo);
 }
 
 }  // namespace
