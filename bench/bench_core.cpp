@@ -12,11 +12,11 @@
 #include <string>
 #include <vector>
 
+#include "ember/base/thread_pool.hpp"
 #include "ember/core/convert.hpp"
 #include "ember/core/half.hpp"
 #include "ember/core/kernels.hpp"
 #include "ember/core/ops.hpp"
-#include "ember/core/thread_pool.hpp"
 
 namespace {
 

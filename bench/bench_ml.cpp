@@ -14,7 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "ember/core/thread_pool.hpp"
+#include "ember/base/thread_pool.hpp"
 #include "ember/ml/common.hpp"
 #include "ember/ml/metrics.hpp"
 

@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "ember/core/thread_pool.hpp"
+#include "ember/base/thread_pool.hpp"
 #include "ember/formats/safetensors.hpp"
 
 namespace {

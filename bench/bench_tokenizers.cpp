@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "ember/base/thread_pool.hpp"
 #include "ember/tokenizers/tokenizer.hpp"
 
 int main(int argc, char** argv) {
@@ -72,7 +73,7 @@ int main(int argc, char** argv) {
       }
       bytes += texts.back().size();
     }
-    ember::tokenizers::set_num_threads(threads);
+    ember::set_num_threads(static_cast<int>(threads));
     double best = 1e300;
     size_t checksum = 0;
     for (size_t r = 0; r < repeat; ++r) {

@@ -7,7 +7,7 @@
 #include <string_view>
 
 #include "../src/hub/model_files.hpp"
-#include "ember/core/error.hpp"
+#include "ember/base/error.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   namespace fs = std::filesystem;

@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "ember/core/error.hpp"
+#include "ember/base/error.hpp"
 #include "ember/ml/csv.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

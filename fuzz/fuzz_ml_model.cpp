@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "ember/core/error.hpp"
+#include "ember/base/error.hpp"
 #include "ember/ml/common.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

@@ -13,7 +13,7 @@
 #include <string>
 
 #include "../src/formats/pytorch_pickle.hpp"
-#include "ember/core/error.hpp"
+#include "ember/base/error.hpp"
 #include "ember/formats/pytorch.hpp"
 #include "ember/formats/safetensors.hpp"
 

@@ -9,7 +9,7 @@
 #include <span>
 #include <string>
 
-#include "ember/core/error.hpp"
+#include "ember/base/error.hpp"
 #include "ember/formats/safetensors.hpp"
 
 namespace {

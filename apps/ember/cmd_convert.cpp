@@ -20,7 +20,7 @@
 #include <string>
 
 #include "command.hpp"
-#include "ember/core/error.hpp"
+#include "ember/base/error.hpp"
 #include "ember/formats/pytorch.hpp"
 #include "ember/formats/safetensors.hpp"
 

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "command.hpp"
-#include "ember/core/error.hpp"
+#include "ember/base/error.hpp"
 #include "ember/hub/hub.hpp"
 #include "ember/pipelines/sentence_embedding.hpp"
 

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "command.hpp"
-#include "ember/core/error.hpp"
+#include "ember/base/error.hpp"
 #include "ember/generation/generate.hpp"
 #include "ember/hub/hub.hpp"
 

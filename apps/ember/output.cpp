@@ -5,7 +5,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "ember/core/error.hpp"
+#include "ember/base/error.hpp"
 
 namespace ember::cli {
 

@@ -11,7 +11,7 @@
 #include <cstring>
 #include <fstream>
 
-#include "ember/core/error.hpp"
+#include "ember/base/error.hpp"
 
 namespace ember {
 namespace {

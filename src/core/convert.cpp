@@ -2,7 +2,7 @@
 
 #include <string>
 
-#include "ember/core/thread_pool.hpp"
+#include "ember/base/thread_pool.hpp"
 
 namespace ember {
 namespace {

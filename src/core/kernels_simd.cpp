@@ -22,8 +22,8 @@
 #include <cstdint>
 #include <limits>
 
+#include "ember/base/error.hpp"
 #include "ember/core/convert.hpp"
-#include "ember/core/error.hpp"
 #include "ember/core/kernels.hpp"
 
 HWY_BEFORE_NAMESPACE();

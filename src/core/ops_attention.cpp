@@ -12,9 +12,9 @@
 #include <limits>
 #include <vector>
 
+#include "ember/base/thread_pool.hpp"
 #include "ember/core/convert.hpp"
 #include "ember/core/ops.hpp"
-#include "ember/core/thread_pool.hpp"
 #include "ops_internal.hpp"
 
 namespace ember::ops {

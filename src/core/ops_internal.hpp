@@ -2,7 +2,7 @@
 // Helpers shared by the ops_*.cpp files (not installed API).
 #include <string>
 
-#include "ember/core/error.hpp"
+#include "ember/base/error.hpp"
 #include "ember/core/tensor.hpp"
 
 namespace ember::ops::detail {

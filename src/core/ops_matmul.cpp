@@ -12,10 +12,10 @@
 #include <cstring>
 #include <vector>
 
+#include "ember/base/thread_pool.hpp"
 #include "ember/core/convert.hpp"
 #include "ember/core/dtype_traits.hpp"
 #include "ember/core/ops.hpp"
-#include "ember/core/thread_pool.hpp"
 #include "ops_internal.hpp"
 
 namespace ember::ops {

@@ -4,7 +4,7 @@
 #include <cstring>
 #include <new>
 
-#include "ember/core/error.hpp"
+#include "ember/base/error.hpp"
 
 namespace ember {
 

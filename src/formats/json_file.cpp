@@ -2,8 +2,9 @@
 
 #include <string>
 
+#include "ember/base/error.hpp"
+#include "ember/base/utf8.hpp"
 #include "ember/core/atomic_file.hpp"
-#include "ember/core/error.hpp"
 #include "strict_json.hpp"
 
 namespace ember {
@@ -13,7 +14,7 @@ nlohmann::json read_json_file(const std::filesystem::path& path) {
   using formats_detail::StrictJsonResult;
   const std::string name = quote_name(path.string());
   const std::string text = read_regular_file(path, kJsonFileMaxBytes);
-  if (!formats_detail::is_valid_utf8(text)) throw Error(name + ": not valid UTF-8");
+  if (!is_valid_utf8(text)) throw Error(name + ": not valid UTF-8");
   StrictJsonResult parsed = formats_detail::parse_strict_json(text, kJsonFileMaxDepth);
   switch (parsed.status) {
     case StrictJsonResult::Status::Ok:

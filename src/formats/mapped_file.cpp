@@ -11,7 +11,7 @@
 #include <cstring>
 #include <string>
 
-#include "ember/core/error.hpp"
+#include "ember/base/error.hpp"
 
 namespace ember {
 namespace {

@@ -9,7 +9,7 @@
 #include <optional>
 #include <set>
 
-#include "ember/core/error.hpp"
+#include "ember/base/error.hpp"
 #include "ember/formats/mapped_file.hpp"
 #include "pytorch_pickle.hpp"
 #include "pytorch_zip.hpp"

@@ -1,5 +1,5 @@
 // Sharded PyTorch checkpoints: pytorch_model.bin.index.json + shard files.
-#include "ember/core/error.hpp"
+#include "ember/base/error.hpp"
 #include "ember/formats/pytorch.hpp"
 #include "strict_json.hpp"
 #include "weight_map_index.hpp"

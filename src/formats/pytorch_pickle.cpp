@@ -8,7 +8,8 @@
 #include <string_view>
 #include <unordered_map>
 
-#include "ember/core/error.hpp"
+#include "ember/base/error.hpp"
+#include "ember/base/utf8.hpp"
 #include "strict_json.hpp"
 
 namespace ember::formats_detail {

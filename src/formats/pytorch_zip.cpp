@@ -12,7 +12,7 @@
 #include <limits>
 #include <unordered_set>
 
-#include "ember/core/error.hpp"
+#include "ember/base/error.hpp"
 #include "strict_json.hpp"
 
 namespace ember::formats_detail {

@@ -5,8 +5,9 @@
 #include <limits>
 #include <utility>
 
+#include "ember/base/error.hpp"
+#include "ember/base/utf8.hpp"
 #include "ember/core/atomic_file.hpp"
-#include "ember/core/error.hpp"
 #include "strict_json.hpp"
 
 namespace ember {
@@ -284,7 +285,7 @@ std::string plan_layout(const std::map<std::string, Tensor>& tensors,
                         const std::optional<SafeTensorsMetadata>& metadata,
                         std::vector<PlannedTensor>& planned) {
   const auto check_text = [](const std::string& s, const char* what) {
-    if (!formats_detail::is_valid_utf8(s)) {
+    if (!is_valid_utf8(s)) {
       throw Error(std::string("safetensors: cannot write ") + what + " " + quote_name(s) +
                   ": not valid UTF-8");
     }
@@ -397,7 +398,7 @@ SafeTensors SafeTensors::parse(std::span<const std::byte> bytes,
                      std::to_string(bytes.size()) + " bytes)");
   }
   const std::string_view text(reinterpret_cast<const char*>(bytes.data()) + kLengthPrefix, n);
-  if (!formats_detail::is_valid_utf8(text)) fail(source, "header is not valid UTF-8");
+  if (!is_valid_utf8(text)) fail(source, "header is not valid UTF-8");
 
   StrictJsonResult parsed =
       formats_detail::parse_strict_json(text, kSafeTensorsMaxJsonDepth, header_schema);

@@ -1,5 +1,5 @@
 // Sharded safetensors checkpoints: model.safetensors.index.json + shard files.
-#include "ember/core/error.hpp"
+#include "ember/base/error.hpp"
 #include "ember/formats/safetensors.hpp"
 #include "strict_json.hpp"
 #include "weight_map_index.hpp"

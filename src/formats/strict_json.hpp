@@ -39,9 +39,6 @@ struct StrictJsonResult {
 StrictJsonResult parse_strict_json(std::string_view text, int max_depth,
                                    const JsonSchema& schema = {});
 
-// Strict UTF-8 (as Rust's str::from_utf8): no overlongs, surrogates or code points > U+10FFFF.
-bool is_valid_utf8(std::string_view text);
-
 // 'name' for error messages: single-quoted, control bytes escaped as \xNN so a message stays on
 // one line, and cut after 200 bytes.
 std::string quote_name(std::string_view name);

@@ -3,8 +3,9 @@
 
 #include <set>
 
+#include "ember/base/error.hpp"
+#include "ember/base/utf8.hpp"
 #include "ember/core/atomic_file.hpp"
-#include "ember/core/error.hpp"
 #include "strict_json.hpp"
 
 namespace ember::formats_detail {

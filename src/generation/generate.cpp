@@ -7,7 +7,7 @@
 #include <numeric>
 #include <random>
 
-#include "ember/core/error.hpp"
+#include "ember/base/error.hpp"
 #include "ember/formats/json_file.hpp"
 
 namespace ember::generation {

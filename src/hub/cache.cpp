@@ -13,7 +13,7 @@
 #include <memory>
 #include <vector>
 
-#include "ember/core/error.hpp"
+#include "ember/base/error.hpp"
 #include "names.hpp"
 
 namespace ember::hub::detail {

@@ -7,7 +7,7 @@
 #include <string>
 #include <string_view>
 
-#include "ember/core/error.hpp"
+#include "ember/base/error.hpp"
 #include "ember/hub/hub.hpp"
 
 namespace ember::hub::detail {

@@ -13,7 +13,7 @@
 #include <optional>
 
 #include "cache.hpp"
-#include "ember/core/error.hpp"
+#include "ember/base/error.hpp"
 #include "http.hpp"
 #include "model_files.hpp"
 #include "names.hpp"

@@ -3,7 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cache.hpp"
-#include "ember/core/error.hpp"
+#include "ember/base/error.hpp"
 #include "names.hpp"
 
 namespace ember::hub::detail {

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "ember/core/error.hpp"
+#include "ember/base/error.hpp"
 
 namespace ember::hub::detail {
 namespace {

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "ember/core/thread_pool.hpp"
+#include "ember/base/thread_pool.hpp"
 #include "ember/ml/ensemble.hpp"
 
 namespace ember::ml {

@@ -7,7 +7,7 @@
 #include <numeric>
 #include <queue>
 
-#include "ember/core/thread_pool.hpp"
+#include "ember/base/thread_pool.hpp"
 #include "ember/ml/hist_gradient_boosting.hpp"
 
 namespace ember::ml {
@@ -75,20 +75,6 @@ FeatureBins compute_feature_bins(std::vector<double> column, int64_t max_bins) {
 }
 
 namespace {
-
-// Runs fn(item) for every item in [0, n), handing items out one at a time to whichever pool
-// thread is free. For a few large items (features, leaves), parallel_for's chunks of several
-// items would leave one thread up to a chunk behind the other; one item at a time balances them,
-// and each item is still computed by one thread in one order, so results do not depend on the
-// thread count.
-template <typename Fn>
-void for_each_item(int64_t n, Fn&& fn) {
-  std::atomic<int64_t> next{0};
-  const int64_t slots = std::min<int64_t>(default_thread_pool().num_threads(), n);
-  parallel_for(0, slots, 1, [&](int64_t, int64_t) {
-    for (int64_t item = next++; item < n; item = next++) fn(item);
-  });
-}
 
 // Number of thresholds strictly below x: a binary search without data-dependent branches, as
 // the comparisons on random data would mispredict about half the time.
@@ -365,7 +351,7 @@ class Grower {
     if (data_.n_features * work < kMinParallelWork) {
       for (int64_t p = 0; p < n_pairs; ++p) pair(p);
     } else {
-      for_each_item(n_pairs, pair);
+      parallel_for_each(n_pairs, pair);
     }
   }
 
@@ -728,7 +714,7 @@ FittedHistGradientBoosting fit_hgb(const HistGradientBoostingParams& p, const Ma
     }
   }
   std::vector<FeatureBins> edges(static_cast<size_t>(x_train.cols));
-  for_each_item(x_train.cols, [&](int64_t f) {
+  parallel_for_each(x_train.cols, [&](int64_t f) {
     std::vector<double> column;
     if (bin_rows.empty()) {
       column.resize(static_cast<size_t>(n));
@@ -770,7 +756,7 @@ FittedHistGradientBoosting fit_hgb(const HistGradientBoostingParams& p, const Ma
       TreeStructure tree = grower.grow(g.data() + c * n, h.data() + c * n, leaves);
       const std::vector<int32_t>& idx = grower.indices();
       // Each sample is in exactly one leaf, so leaves update their samples independently.
-      for_each_item(static_cast<int64_t>(leaves.size()), [&](int64_t l) {
+      parallel_for_each(static_cast<int64_t>(leaves.size()), [&](int64_t l) {
         const LeafRange& leaf = leaves[static_cast<size_t>(l)];
         for (int64_t i = leaf.start; i < leaf.end; ++i)
           raw(idx[static_cast<size_t>(i)], c) += leaf.value;

@@ -7,7 +7,7 @@
 #include <functional>
 #include <limits>
 
-#include "ember/core/thread_pool.hpp"
+#include "ember/base/thread_pool.hpp"
 
 extern "C" {
 void dgelsd_(const int* m, const int* n, const int* nrhs, double* a, const int* lda, double* b,

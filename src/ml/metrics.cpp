@@ -6,7 +6,7 @@
 #include <map>
 #include <numeric>
 
-#include "ember/core/thread_pool.hpp"
+#include "ember/base/thread_pool.hpp"
 
 namespace ember::ml {
 namespace {

@@ -6,7 +6,7 @@
 #include <numeric>
 
 #include "decomposition_blas.hpp"
-#include "ember/core/thread_pool.hpp"
+#include "ember/base/thread_pool.hpp"
 
 namespace ember::ml {
 

@@ -8,7 +8,7 @@
 #include <limits>
 #include <random>
 
-#include "ember/core/thread_pool.hpp"
+#include "ember/base/thread_pool.hpp"
 
 namespace ember::ml {
 

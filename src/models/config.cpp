@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-#include "ember/core/error.hpp"
+#include "ember/base/error.hpp"
 #include "ember/formats/json_file.hpp"
 
 namespace ember::models {

@@ -3,7 +3,7 @@
 #include <string>
 #include <vector>
 
-#include "ember/core/error.hpp"
+#include "ember/base/error.hpp"
 #include "ember/core/ops.hpp"
 #include "ember/models/causal_lm.hpp"
 #include "ember/nn/encoder_layer.hpp"

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "ember/core/error.hpp"
+#include "ember/base/error.hpp"
 #include "ember/core/ops.hpp"
 #include "ember/models/causal_lm.hpp"
 

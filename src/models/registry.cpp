@@ -1,6 +1,6 @@
 // model_type -> architecture file. One table, so that adding an architecture is one line here and
 // one file beside this one.
-#include "ember/core/error.hpp"
+#include "ember/base/error.hpp"
 #include "ember/models/causal_lm.hpp"
 #include "ember/models/encoder.hpp"
 

@@ -2,10 +2,10 @@
 
 #include <cmath>
 
-#include "ember/core/error.hpp"
+#include "ember/base/error.hpp"
+#include "ember/base/thread_pool.hpp"
 #include "ember/core/kernels.hpp"
 #include "ember/core/ops.hpp"
-#include "ember/core/thread_pool.hpp"
 #include "ember/nn/encoder_layer.hpp"
 
 namespace ember::nn {

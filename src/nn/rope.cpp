@@ -4,7 +4,7 @@
 #include <cmath>
 #include <numbers>
 
-#include "ember/core/error.hpp"
+#include "ember/base/error.hpp"
 
 namespace ember::nn {
 namespace {

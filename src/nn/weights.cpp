@@ -1,7 +1,7 @@
 #include "ember/nn/weights.hpp"
 
+#include "ember/base/error.hpp"
 #include "ember/core/convert.hpp"
-#include "ember/core/error.hpp"
 #include "ember/formats/pytorch.hpp"
 #include "ember/formats/safetensors.hpp"
 

@@ -4,9 +4,9 @@
 #include <cmath>
 #include <limits>
 
-#include "ember/core/error.hpp"
+#include "ember/base/error.hpp"
+#include "ember/base/thread_pool.hpp"
 #include "ember/core/ops.hpp"
-#include "ember/core/thread_pool.hpp"
 #include "ember/formats/json_file.hpp"
 
 namespace ember::pipelines {

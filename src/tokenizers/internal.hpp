@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "ember/base/utf8.hpp"
 #include "ember/tokenizers/tokenizer.hpp"
 
 namespace ember::tokenizers::detail {
@@ -41,7 +42,6 @@ inline char32_t decode_utf8(std::string_view s, size_t& i) {
   return c;
 }
 void append_utf8(std::string& out, char32_t c);
-bool is_valid_utf8(std::string_view s);
 size_t count_chars(std::string_view s);
 
 // ---- Unicode predicates (Rust char semantics, data from utf8proc) ----------------------------

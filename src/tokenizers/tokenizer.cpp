@@ -1,19 +1,17 @@
 // The tokenizer pipeline: added tokens -> normalizer -> pre-tokenizer -> model -> truncation ->
-// post-processor -> padding, plus tokenizer.json loading, decoding and the batch thread pool.
+// post-processor -> padding, plus tokenizer.json loading, decoding and batches on the
+// process-wide thread pool.
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
-#include <condition_variable>
 #include <cstring>
-#include <functional>
-#include <mutex>
+#include <fstream>
 #include <sstream>
-#include <thread>
 
+#include "ember/base/thread_pool.hpp"
 #include "json_util.hpp"
 #include "tokenizer_impl.hpp"
 
@@ -23,114 +21,6 @@ using namespace detail;
 
 namespace detail {
 std::string lossy_utf8(std::string_view s);
-}
-
-// ---- Thread pool ------------------------------------------------------------------------------
-namespace {
-
-class Pool {
- public:
-  ~Pool() {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      stop_ = true;
-    }
-    cv_.notify_all();
-    for (auto& t : workers_) t.join();
-  }
-  void set_threads(size_t n) {
-    std::lock_guard<std::mutex> run_lock(run_mutex_);
-    set_threads_locked(n);
-  }
-  size_t threads() {
-    std::lock_guard<std::mutex> run_lock(run_mutex_);
-    if (wanted_ == 0) set_threads_locked(0);
-    return wanted_;
-  }
-
-  // Runs fn(i) for i in [0, n) on up to `threads()` threads, the caller included.
-  void run(size_t n, const std::function<void(size_t)>& fn) {
-    if (n == 0) return;
-    std::unique_lock<std::mutex> run_lock(run_mutex_);
-    if (wanted_ == 0) set_threads_locked(0);  // default: every hardware thread
-    size_t helpers = std::min(wanted_ - 1, n - 1);
-    if (helpers == 0) {
-      for (size_t i = 0; i < n; ++i) fn(i);
-      return;
-    }
-    std::exception_ptr error;
-    std::mutex error_mutex;
-    std::atomic<size_t> next{0};
-    auto body = [&] {
-      for (size_t i; (i = next.fetch_add(1)) < n;) {
-        try {
-          fn(i);
-        } catch (...) {
-          std::lock_guard<std::mutex> lock(error_mutex);
-          if (!error) error = std::current_exception();
-        }
-      }
-    };
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      job_ = body;
-      active_ = helpers;
-      tickets_ = helpers;
-      ++generation_;
-    }
-    cv_.notify_all();
-    body();
-    {
-      std::unique_lock<std::mutex> lock(mutex_);
-      done_cv_.wait(lock, [&] { return active_ == 0; });
-      job_ = nullptr;
-    }
-    if (error) std::rethrow_exception(error);
-  }
-
- private:
-  void set_threads_locked(size_t n) {
-    if (n == 0) n = std::max<unsigned>(1, std::thread::hardware_concurrency());
-    wanted_ = std::min<size_t>(n, 256);
-    std::lock_guard<std::mutex> lock(mutex_);
-    while (workers_.size() + 1 < wanted_) workers_.emplace_back([this] { work(); });
-  }
-  void work() {
-    uint64_t seen = 0;
-    std::unique_lock<std::mutex> lock(mutex_);
-    while (true) {
-      cv_.wait(lock, [&] { return stop_ || (generation_ != seen && tickets_ > 0); });
-      if (stop_) return;
-      seen = generation_;
-      --tickets_;
-      auto job = job_;
-      lock.unlock();
-      job();
-      lock.lock();
-      if (--active_ == 0) done_cv_.notify_all();
-    }
-  }
-  std::mutex run_mutex_, mutex_;
-  std::condition_variable cv_, done_cv_;
-  std::vector<std::thread> workers_;
-  std::function<void()> job_;
-  size_t wanted_ = 0, active_ = 0, tickets_ = 0;
-  uint64_t generation_ = 0;
-  bool stop_ = false;
-};
-
-Pool& pool() {
-  static Pool p;
-  return p;
-}
-
-}  // namespace
-
-void set_num_threads(size_t n) {
-  pool().set_threads(n);
-}
-size_t num_threads() {
-  return pool().threads();
 }
 
 // ---- Added vocabulary -------------------------------------------------------------------------
@@ -739,9 +629,10 @@ Encoding Tokenizer::encode_pair(std::string_view first, std::string_view second,
 std::vector<Encoding> Tokenizer::encode_batch(const std::vector<EncodeInput>& inputs,
                                               bool add_special_tokens) const {
   std::vector<Encoding> out(inputs.size());
-  pool().run(inputs.size(), [&](size_t i) {
-    const auto& in = inputs[i];
-    out[i] = in.second ? impl_->encode(in.first, *in.second, add_special_tokens)
+  parallel_for_each(static_cast<int64_t>(inputs.size()), [&](int64_t item) {
+    const auto& in = inputs[static_cast<size_t>(item)];
+    auto& result = out[static_cast<size_t>(item)];
+    result = in.second ? impl_->encode(in.first, *in.second, add_special_tokens)
                        : impl_->encode(in.first, std::nullopt, add_special_tokens);
   });
   if (impl_->padding && !out.empty()) {
@@ -772,8 +663,10 @@ std::vector<uint32_t> Tokenizer::encode_ids(std::string_view text, bool add_spec
 std::vector<std::vector<uint32_t>> Tokenizer::encode_batch_ids(
     const std::vector<std::string>& texts, bool add_special_tokens) const {
   std::vector<std::vector<uint32_t>> out(texts.size());
-  pool().run(texts.size(),
-             [&](size_t i) { out[i] = impl_->encode_ids(texts[i], add_special_tokens); });
+  parallel_for_each(static_cast<int64_t>(texts.size()), [&](int64_t item) {
+    const auto i = static_cast<size_t>(item);
+    out[i] = impl_->encode_ids(texts[i], add_special_tokens);
+  });
   if (impl_->padding && !out.empty()) {
     const Padding& p = *impl_->padding;
     size_t target = p.fixed_length;

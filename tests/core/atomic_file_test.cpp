@@ -20,7 +20,7 @@
 #include <functional>
 #include <sstream>
 
-#include "ember/core/error.hpp"
+#include "ember/base/error.hpp"
 
 namespace ember {
 namespace {

@@ -7,7 +7,7 @@
 #include <map>
 #include <set>
 
-#include "ember/core/error.hpp"
+#include "ember/base/error.hpp"
 #include "ember/formats/pytorch.hpp"
 #include "ember/formats/safetensors.hpp"
 #include "safetensors_fixtures.hpp"

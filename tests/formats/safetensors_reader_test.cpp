@@ -8,7 +8,7 @@
 #include <cstring>
 #include <fstream>
 
-#include "ember/core/error.hpp"
+#include "ember/base/error.hpp"
 #include "ember/formats/safetensors.hpp"
 #include "safetensors_fixtures.hpp"
 

@@ -2,7 +2,7 @@
 
 #include <fstream>
 
-#include "ember/core/error.hpp"
+#include "ember/base/error.hpp"
 #include "ember/formats/safetensors.hpp"
 #include "safetensors_fixtures.hpp"
 

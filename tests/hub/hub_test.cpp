@@ -11,7 +11,7 @@
 #include <optional>
 #include <set>
 
-#include "ember/core/error.hpp"
+#include "ember/base/error.hpp"
 #include "fixture_hub.hpp"
 
 namespace ember::hub {

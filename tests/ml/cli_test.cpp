@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "../base/refuse_threads.hpp"
 #include "ember/ml/csv.hpp"
 
 namespace {
@@ -40,16 +41,28 @@ void write(const std::string& path, const std::string& text) {
   std::ofstream(path, std::ios::binary) << text;
 }
 
-// `prefix` runs in the shell before ember (e.g. a ulimit); `stdout_to` replaces the captured
-// stdout (e.g. /dev/full).
+// `prefix` runs in the shell before ember (e.g. a ulimit or VAR=value); `stdout_to` replaces the
+// captured stdout (e.g. /dev/full); refuse_threads runs the command where the kernel refuses every
+// new thread, as a pids or process limit would.
 CliRun ember(const std::string& args, const std::string& prefix = "",
-             const std::string& stdout_to = "") {
+             const std::string& stdout_to = "", bool refuse_threads = false) {
   static int counter = 0;
   const std::string out = tmp_path("stdout" + std::to_string(counter));
   const std::string err = tmp_path("stderr" + std::to_string(counter++));
   const std::string cmd = prefix + " timeout 60 " + std::string(EMBER_BINARY_DIR) + "/bin/ember " +
                           args + " >" + (stdout_to.empty() ? out : stdout_to) + " 2>" + err;
-  const int raw = std::system(cmd.c_str());
+  int raw = -1;
+  if (refuse_threads) {
+    const pid_t pid = fork();
+    if (pid == 0) {
+      if (!ember::testing::refuse_new_threads()) _exit(77);
+      execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    waitpid(pid, &raw, 0);
+  } else {
+    raw = std::system(cmd.c_str());
+  }
   CliRun r;
   r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
   r.out = slurp(out);
@@ -362,6 +375,46 @@ TEST(MlCli, AnUnknownVerbIsNamed) {
   const CliRun r = ember("bogus");
   EXPECT_EQ(r.status, 1);
   EXPECT_NE(r.err.find("unknown command 'bogus'"), std::string::npos) << r.err;
+}
+
+// The thread pool starts on the first parallel fit: a bad EMBER_NUM_THREADS, or a system that
+// refuses the threads, is one error line and exit 1, never a hang or a crash.
+TEST(MlCli, ThreadPoolFailuresAreOneErrorLine) {
+  const std::string fit = "ml fit --algo RandomForestClassifier --param n_estimators=8 --train " +
+                          dataset("iris") + " --target target --out " + tmp_path("forest.model");
+  for (const char* bad : {"abc", "0", "-2", "1025", "99999999999", "4x", "' '"}) {
+    SCOPED_TRACE(bad);
+    expect_failure_with(ember(fit, std::string("EMBER_NUM_THREADS=") + bad), "EMBER_NUM_THREADS");
+  }
+  // OpenBLAS keeps to the calling thread, so that only Ember's pool asks for threads.
+  const std::string env = "EMBER_NUM_THREADS=4 OPENBLAS_NUM_THREADS=1";
+  if (ember("--version", "", "", true).status == 77) GTEST_SKIP() << "no seccomp filters here";
+  expect_failure_with(ember(fit, env, "", true), "cannot start worker thread 1 of 3");
+  EXPECT_EQ(ember(fit, env).status, 0);  // the same command with threads allowed
+}
+
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define EMBER_TEST_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) && !defined(EMBER_TEST_ASAN)
+#define EMBER_TEST_ASAN 1
+#endif
+
+// Some workers start and then the system says no (here: 2 GB of address space, room for a few
+// hundred 8 MB thread stacks, not a thousand). The started workers must be joined, not left
+// waiting: this used to hang in the pool's destructor.
+TEST(MlCli, ThreadPoolPartlyStartedIsOneErrorLine) {
+#ifdef EMBER_TEST_ASAN
+  GTEST_SKIP() << "AddressSanitizer reserves more address space than the limit this test sets";
+#else
+  const std::string fit = "ml fit --algo RandomForestClassifier --param n_estimators=8 --train " +
+                          dataset("iris") + " --target target --out " + tmp_path("forest.model");
+  expect_failure_with(
+      ember(fit, "ulimit -v 2000000; EMBER_NUM_THREADS=1000 OPENBLAS_NUM_THREADS=1"),
+      "cannot start worker thread");
+#endif
 }
 
 }  // namespace

@@ -8,8 +8,8 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
-#include "ember/core/error.hpp"
-#include "ember/core/thread_pool.hpp"
+#include "ember/base/error.hpp"
+#include "ember/base/thread_pool.hpp"
 #include "ember/ml/cluster.hpp"
 
 namespace ember::ml {

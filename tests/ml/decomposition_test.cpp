@@ -6,7 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
-#include "ember/core/error.hpp"
+#include "ember/base/error.hpp"
 #include "ember/ml/decomposition.hpp"
 #include "ml_test_support.hpp"
 

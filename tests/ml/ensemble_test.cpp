@@ -5,7 +5,7 @@
 
 #include <cmath>
 
-#include "ember/core/thread_pool.hpp"
+#include "ember/base/thread_pool.hpp"
 #include "ember/ml/ensemble.hpp"
 #include "tree_test_support.hpp"
 

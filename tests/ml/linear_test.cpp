@@ -8,7 +8,7 @@
 #include <limits>
 #include <memory>
 
-#include "ember/core/thread_pool.hpp"
+#include "ember/base/thread_pool.hpp"
 #include "ember/ml/linear.hpp"
 #include "ml_test_support.hpp"
 

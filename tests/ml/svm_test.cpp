@@ -13,8 +13,8 @@
 #include <random>
 #include <sstream>
 
-#include "ember/core/error.hpp"
-#include "ember/core/thread_pool.hpp"
+#include "ember/base/error.hpp"
+#include "ember/base/thread_pool.hpp"
 #include "ember/ml/svm.hpp"
 #include "ml_test_support.hpp"
 

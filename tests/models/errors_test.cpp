@@ -7,7 +7,7 @@
 #include <string>
 
 #include "../core/ops_test_util.hpp"
-#include "ember/core/error.hpp"
+#include "ember/base/error.hpp"
 #include "ember/formats/json_file.hpp"
 #include "ember/formats/safetensors.hpp"
 #include "ember/models/causal_lm.hpp"

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "ember/core/error.hpp"
+#include "ember/base/error.hpp"
 #include "ember/formats/json_file.hpp"
 #include "ember/formats/safetensors.hpp"
 #include "ember/generation/generate.hpp"

@@ -19,6 +19,7 @@
 #include <sstream>
 #include <tuple>
 
+#include "ember/base/thread_pool.hpp"
 #include "ember/tokenizers/tokenizer.hpp"
 
 namespace {
@@ -183,12 +184,12 @@ TEST(TokenizerBatch, ThreadedBatchEqualsSequentialEncodes) {
     inputs.push_back({texts[i], i % 3 == 0
                                     ? std::optional<std::string>(texts[(i * 7) % texts.size()])
                                     : std::nullopt});
-  tk::set_num_threads(1);
+  ember::set_num_threads(1);
   auto one = tok.encode_batch(inputs, true);
-  tk::set_num_threads(3);
-  EXPECT_EQ(tk::num_threads(), 3u);
+  ember::set_num_threads(3);
+  EXPECT_EQ(ember::default_thread_pool().num_threads(), 3);
   auto many = tok.encode_batch(inputs, true);
-  tk::set_num_threads(1);
+  ember::set_num_threads(1);
   ASSERT_EQ(one.size(), many.size());
   size_t longest = 0;
   for (const auto& e : one) longest = std::max(longest, e.size());
@@ -198,9 +199,9 @@ TEST(TokenizerBatch, ThreadedBatchEqualsSequentialEncodes) {
   }
   // Errors inside the pool reach the caller.
   inputs.push_back({"\xff", std::nullopt});
-  tk::set_num_threads(2);
+  ember::set_num_threads(2);
   EXPECT_THROW(tok.encode_batch(inputs, true), tk::TokenizerError);
-  tk::set_num_threads(1);
+  ember::set_num_threads(1);
 }
 
 // The ids-only path must give exactly the ids of the full pipeline, whatever the configuration.

@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "ember/base/error.hpp"
 #include "ember/core/dtype.hpp"
-#include "ember/core/error.hpp"
 #include "ember/core/storage.hpp"
 
 namespace ember {

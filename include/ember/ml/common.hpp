@@ -16,7 +16,7 @@
 #include <string_view>
 #include <vector>
 
-#include "ember/core/error.hpp"
+#include "ember/base/error.hpp"
 
 namespace ember::ml {
 

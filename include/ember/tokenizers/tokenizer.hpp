@@ -5,18 +5,20 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
-#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+#include "ember/base/error.hpp"
+
 namespace ember::tokenizers {
 
-// Every malformed file, bad request or invalid UTF-8 input is reported with this type.
-class TokenizerError : public std::runtime_error {
+// Every malformed file, bad request or invalid UTF-8 input is reported with this type; it is an
+// ember::Error, so callers that handle the library's errors in one place need no extra case.
+class TokenizerError : public Error {
  public:
-  using std::runtime_error::runtime_error;
+  using Error::Error;
 };
 
 struct Encoding {
@@ -78,7 +80,8 @@ class Tokenizer {
   Encoding encode(std::string_view text, bool add_special_tokens = true) const;
   Encoding encode_pair(std::string_view first, std::string_view second,
                        bool add_special_tokens = true) const;
-  // Encodes on the tokenizer library's persistent thread pool, then applies batch padding.
+  // Encodes on Ember's process-wide thread pool (ember::set_num_threads, EMBER_NUM_THREADS),
+  // then applies batch padding.
   std::vector<Encoding> encode_batch(const std::vector<EncodeInput>& inputs,
                                      bool add_special_tokens = true) const;
   std::vector<Encoding> encode_batch(const std::vector<std::string>& texts,
@@ -112,10 +115,5 @@ class Tokenizer {
   explicit Tokenizer(std::unique_ptr<TokenizerImpl> impl);
   std::unique_ptr<TokenizerImpl> impl_;
 };
-
-// Threads used by encode_batch (default and 0: every hardware thread). The pool is created once
-// and grows on demand; fewer threads leave the extra workers idle.
-void set_num_threads(size_t n);
-size_t num_threads();
 
 }  // namespace ember::tokenizers

@@ -1,0 +1,10 @@
+#pragma once
+#include <string_view>
+
+namespace ember {
+
+// Strict UTF-8, as Rust's str::from_utf8 and the JSON and tokenizer references accept it: no
+// overlong forms, surrogates, code points above U+10FFFF or truncated sequences.
+bool is_valid_utf8(std::string_view text);
+
+}  // namespace ember
