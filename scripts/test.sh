@@ -20,7 +20,7 @@ ctest --test-dir build --output-on-failure -j "$jobs" --timeout 600
 # suites (forests, HGB) and the CLI and CSV tests, which add no other arithmetic, are left out.
 # A run whose instructions this CPU lacks (Haswell kernels need AVX2) is skipped.
 echo "== numeric tests on forced arithmetic paths"
-numeric_labels='^(core_tests|ml_tests|tokenizers_conformance_test)$'
+numeric_labels='^(core_tests|ml_tests|models_tests|tokenizers_conformance_test)$'
 slow_or_plumbing='^(HgbAccuracy|ForestAccuracy|MlCli|Csv|TableSchema)\.'
 forced_log=build/forced-paths.log
 while read -r needs forced; do

@@ -1,6 +1,7 @@
 // Encoding helpers, post-processors and decoders.
 #include <algorithm>
 #include <array>
+#include <charconv>
 #include <map>
 
 #include "json_util.hpp"
@@ -326,6 +327,15 @@ std::vector<TemplateProcessing::Piece> parse_template(const Json& j, const char*
   const Json* v = field(j, name);
   if (!v) fail(c + ": missing required field");
   std::vector<TemplateProcessing::Piece> out;
+  // A decimal type id of the template; digits only, and it must fit 32 bits.
+  auto parse_type_id = [&](const std::string& digits) {
+    uint32_t value = 0;
+    const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
+    if (ec != std::errc() || end != digits.data() + digits.size()) {
+      fail(c + ": type id '" + digits + "' is not a 32-bit unsigned integer");
+    }
+    return value;
+  };
   auto parse_piece_string = [&](const std::string& s) {
     // "$A", "$B:1", "[CLS]", "[SEP]:1" forms
     std::string body = s;
@@ -334,14 +344,14 @@ std::vector<TemplateProcessing::Piece> parse_template(const Json& j, const char*
     if (colon != std::string::npos && colon + 1 < s.size() &&
         s.find_first_not_of("0123456789", colon + 1) == std::string::npos) {
       body = s.substr(0, colon);
-      type_id = static_cast<uint32_t>(std::stoul(s.substr(colon + 1)));
+      type_id = parse_type_id(s.substr(colon + 1));
     }
     if (!body.empty() && body[0] == '$') {
       std::string id = body.substr(1);
       int seq = (id.empty() || id == "A" || id == "a") ? 0 : (id == "B" || id == "b") ? 1 : -1;
       if (seq < 0) {
         if (id.find_first_not_of("0123456789") == std::string::npos) {
-          type_id = static_cast<uint32_t>(std::stoul(id));
+          type_id = parse_type_id(id);
           seq = 0;
         } else {
           fail(c + ": bad sequence piece '" + s + "'");

@@ -1,6 +1,7 @@
 #include "spm.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <cstring>
 #include <functional>
@@ -500,7 +501,13 @@ std::string SpmTokenizer::decode(const std::vector<uint32_t>& ids) const {
     if (id >= cfg_.pieces.size()) fail("decode: id " + std::to_string(id) + " out of range");
     const SpmPiece& p = cfg_.pieces[id];
     if (p.type == kByte && p.piece.size() == 6) {
-      bytes.push_back(static_cast<char>(std::stoi(p.piece.substr(3, 2), nullptr, 16)));
+      unsigned value = 0;
+      const char* hex = p.piece.data() + 3;
+      const auto [end, ec] = std::from_chars(hex, hex + 2, value, 16);
+      if (ec != std::errc() || end != hex + 2) {
+        fail("decode: byte piece '" + p.piece + "' is not of the form <0xNN>");
+      }
+      bytes.push_back(static_cast<char>(value));
       continue;
     }
     flush_bytes();

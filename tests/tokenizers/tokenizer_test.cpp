@@ -110,6 +110,21 @@ TEST(TokenizerLoad, IdsOutOfRangeOrDuplicated) {
   EXPECT_NE(error_of(j.dump()).find("model.unk_id"), std::string::npos);
 }
 
+// Found by the fuzzer: a type id too large for 32 bits escaped as std::out_of_range.
+TEST(TokenizerLoad, TemplateTypeIdsMustFit32Bits) {
+  for (const char* piece :
+       {"$A:99999999999999999999", "$4294967296", "[CLS]:18446744073709551616"}) {
+    json j = small_bpe();
+    j["post_processor"] = {{"type", "TemplateProcessing"},
+                           {"single", {piece}},
+                           {"pair", {"$A", "$B:1"}},
+                           {"special_tokens", json::object()}};
+    const std::string err = error_of(j.dump());
+    EXPECT_NE(err.find("is not a 32-bit unsigned integer"), std::string::npos)
+        << piece << ": " << err;
+  }
+}
+
 TEST(TokenizerEncode, BpeDropoutOneSkipsEveryMerge) {
   // The reference draws one number per merge and skips it when the draw is below dropout, so
   // dropout 1 never merges and dropout 0 always does, whatever the random stream.
