@@ -10,7 +10,6 @@
 namespace ember {
 
 nlohmann::json read_json_file(const std::filesystem::path& path) {
-  using formats_detail::quote_name;
   using formats_detail::StrictJsonResult;
   const std::string name = quote_name(path.string());
   const std::string text = read_regular_file(path, kJsonFileMaxBytes);

@@ -20,7 +20,6 @@ namespace ember {
 using formats_detail::PickleKind;
 using formats_detail::PickleObject;
 using formats_detail::PickleResult;
-using formats_detail::quote_name;
 
 namespace {
 

@@ -7,8 +7,6 @@
 namespace ember {
 namespace {
 
-using formats_detail::quote_name;
-
 constexpr const char* kIndexName = "pytorch_model.bin.index.json";
 constexpr const char* kSingleName = "pytorch_model.bin";
 

@@ -14,7 +14,6 @@ namespace ember {
 namespace {
 
 using json = nlohmann::json;
-using formats_detail::quote_name;
 using formats_detail::StrictJsonResult;
 
 constexpr size_t kLengthPrefix = 8;

@@ -7,8 +7,6 @@
 namespace ember {
 namespace {
 
-using formats_detail::quote_name;
-
 constexpr const char* kIndexName = "model.safetensors.index.json";
 constexpr const char* kSingleName = "model.safetensors";
 

@@ -39,8 +39,4 @@ struct StrictJsonResult {
 StrictJsonResult parse_strict_json(std::string_view text, int max_depth,
                                    const JsonSchema& schema = {});
 
-// 'name' for error messages: single-quoted, control bytes escaped as \xNN so a message stays on
-// one line, and cut after 200 bytes.
-std::string quote_name(std::string_view name);
-
 }  // namespace ember::formats_detail

@@ -28,7 +28,5 @@ std::string normalize_etag(std::string_view etag, std::string_view what);
 std::string repo_folder_name(std::string_view repo_id);
 // Percent-encodes everything except RFC 3986 unreserved characters, and '/' when keep_slashes.
 std::string url_encode(std::string_view text, bool keep_slashes);
-// 'name' for messages: quoted, control bytes as \xNN, cut after 200 bytes.
-std::string quote_name(std::string_view name);
 
 }  // namespace ember::hub::detail
