@@ -1,7 +1,6 @@
 // Sharded PyTorch checkpoints: pytorch_model.bin.index.json + shard files.
 #include "ember/base/error.hpp"
 #include "ember/formats/pytorch.hpp"
-#include "strict_json.hpp"
 #include "weight_map_index.hpp"
 
 namespace ember {
@@ -13,44 +12,18 @@ constexpr const char* kSingleName = "pytorch_model.bin";
 }  // namespace
 
 ShardedPyTorchCheckpoint ShardedPyTorchCheckpoint::open(const std::filesystem::path& path) {
-  std::filesystem::path target = path;
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) {
-    if (std::filesystem::exists(path / kIndexName, ec)) {
-      target = path / kIndexName;
-    } else if (std::filesystem::exists(path / kSingleName, ec)) {
-      target = path / kSingleName;
-    } else {
-      throw Error("pytorch: directory " + quote_name(path.string()) + " holds neither " +
-                  kIndexName + " nor " + kSingleName);
-    }
-  }
-
+  const std::filesystem::path target =
+      formats_detail::checkpoint_target(path, "pytorch", kIndexName, kSingleName);
+  formats_detail::ShardSet<PyTorchCheckpoint> set =
+      formats_detail::open_shards<PyTorchCheckpoint>(target, "pytorch");
   ShardedPyTorchCheckpoint out;
   out.path_ = target;
-  if (target.extension() != ".json") {
-    out.shards_.push_back(PyTorchCheckpoint::open(target));
-    out.shard_files_.push_back(target.filename().string());
-    out.names_ = out.shards_[0].names();
-    for (size_t i = 0; i < out.names_.size(); ++i) out.shard_of_.emplace(out.names_[i], 0);
-    return out;
-  }
-
-  out.sharded_ = true;
-  const formats_detail::WeightMapIndex index =
-      formats_detail::read_weight_map_index(target, "pytorch");
-  out.index_metadata_json_ = index.metadata_json;
-  const std::filesystem::path dir = target.parent_path();
-  std::vector<std::vector<std::string>> shard_tensors;
-  for (const std::string& file : index.files) {
-    out.shard_files_.push_back(file);
-    out.shards_.push_back(PyTorchCheckpoint::open(dir / file));
-    shard_tensors.push_back(out.shards_.back().names());
-  }
-  formats_detail::ShardAssignment assigned =
-      formats_detail::assign_shards(index, target, "pytorch", shard_tensors);
-  out.names_ = std::move(assigned.names);
-  out.shard_of_ = std::move(assigned.shard_of);
+  out.sharded_ = set.sharded;
+  out.index_metadata_json_ = std::move(set.metadata_json);
+  out.shard_files_ = std::move(set.files);
+  out.shards_ = std::move(set.shards);
+  out.names_ = std::move(set.names);
+  out.shard_of_ = std::move(set.shard_of);
   return out;
 }
 

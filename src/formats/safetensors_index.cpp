@@ -1,7 +1,6 @@
 // Sharded safetensors checkpoints: model.safetensors.index.json + shard files.
 #include "ember/base/error.hpp"
 #include "ember/formats/safetensors.hpp"
-#include "strict_json.hpp"
 #include "weight_map_index.hpp"
 
 namespace ember {
@@ -13,46 +12,18 @@ constexpr const char* kSingleName = "model.safetensors";
 }  // namespace
 
 ShardedSafeTensors ShardedSafeTensors::open(const std::filesystem::path& path) {
-  std::filesystem::path target = path;
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) {
-    if (std::filesystem::exists(path / kIndexName, ec)) {
-      target = path / kIndexName;
-    } else if (std::filesystem::exists(path / kSingleName, ec)) {
-      target = path / kSingleName;
-    } else {
-      throw Error("safetensors: directory " + quote_name(path.string()) + " holds neither " +
-                  kIndexName + " nor " + kSingleName);
-    }
-  }
-
+  const std::filesystem::path target =
+      formats_detail::checkpoint_target(path, "safetensors", kIndexName, kSingleName);
+  formats_detail::ShardSet<SafeTensors> set =
+      formats_detail::open_shards<SafeTensors>(target, "safetensors");
   ShardedSafeTensors out;
   out.path_ = target;
-  if (target.extension() != ".json") {
-    out.shards_.push_back(SafeTensors::open(target));
-    out.shard_files_.push_back(target.filename().string());
-    for (const SafeTensorInfo& t : out.shards_[0].tensors()) {
-      out.names_.push_back(t.name);
-      out.shard_of_.emplace(t.name, 0);
-    }
-    return out;
-  }
-
-  out.sharded_ = true;
-  const formats_detail::WeightMapIndex index =
-      formats_detail::read_weight_map_index(target, "safetensors");
-  out.index_metadata_json_ = index.metadata_json;
-  const std::filesystem::path dir = target.parent_path();
-  std::vector<std::vector<std::string>> shard_tensors;
-  for (const std::string& file : index.files) {
-    out.shard_files_.push_back(file);
-    out.shards_.push_back(SafeTensors::open(dir / file));
-    shard_tensors.push_back(out.shards_.back().names());
-  }
-  formats_detail::ShardAssignment assigned =
-      formats_detail::assign_shards(index, target, "safetensors", shard_tensors);
-  out.names_ = std::move(assigned.names);
-  out.shard_of_ = std::move(assigned.shard_of);
+  out.sharded_ = set.sharded;
+  out.index_metadata_json_ = std::move(set.metadata_json);
+  out.shard_files_ = std::move(set.files);
+  out.shards_ = std::move(set.shards);
+  out.names_ = std::move(set.names);
+  out.shard_of_ = std::move(set.shard_of);
   return out;
 }
 

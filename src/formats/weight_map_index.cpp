@@ -109,6 +109,17 @@ WeightMapIndex read_weight_map_index(const std::filesystem::path& target,
   return out;
 }
 
+std::filesystem::path checkpoint_target(const std::filesystem::path& path,
+                                        const std::string& format, const char* index_name,
+                                        const char* single_name) {
+  std::error_code ec;
+  if (!std::filesystem::is_directory(path, ec)) return path;
+  if (std::filesystem::exists(path / index_name, ec)) return path / index_name;
+  if (std::filesystem::exists(path / single_name, ec)) return path / single_name;
+  throw Error(format + ": directory " + quote_name(path.string()) + " holds neither " + index_name +
+              " nor " + single_name);
+}
+
 ShardAssignment assign_shards(const WeightMapIndex& index, const std::filesystem::path& target,
                               const std::string& format,
                               const std::vector<std::vector<std::string>>& shard_tensors) {

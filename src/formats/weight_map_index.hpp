@@ -29,4 +29,48 @@ ShardAssignment assign_shards(const WeightMapIndex& index, const std::filesystem
                               const std::string& format,
                               const std::vector<std::vector<std::string>>& shard_tensors);
 
+// What a checkpoint path names: a file as it is, or in a directory its index (preferred) or its
+// single file. Throws ember::Error when a directory holds neither.
+std::filesystem::path checkpoint_target(const std::filesystem::path& path,
+                                        const std::string& format, const char* index_name,
+                                        const char* single_name);
+
+// The opened files of a checkpoint, one or many, and which file holds each tensor.
+template <typename File>
+struct ShardSet {
+  bool sharded = false;
+  std::string metadata_json = "{}";
+  std::vector<std::string> files;  // relative to the index's directory
+  std::vector<File> shards;
+  std::vector<std::string> names;  // in shard order, then each shard's own order
+  std::unordered_map<std::string, size_t> shard_of;
+};
+
+// Opens `target` (from checkpoint_target) with File::open: a single file, or every shard its
+// index names, checked against the weight map.
+template <typename File>
+ShardSet<File> open_shards(const std::filesystem::path& target, const std::string& format) {
+  ShardSet<File> out;
+  if (target.extension() != ".json") {
+    out.shards.push_back(File::open(target));
+    out.files.push_back(target.filename().string());
+    out.names = out.shards[0].names();
+    for (const std::string& name : out.names) out.shard_of.emplace(name, 0);
+    return out;
+  }
+  out.sharded = true;
+  const WeightMapIndex index = read_weight_map_index(target, format);
+  out.metadata_json = index.metadata_json;
+  std::vector<std::vector<std::string>> shard_tensors;
+  for (const std::string& file : index.files) {
+    out.files.push_back(file);
+    out.shards.push_back(File::open(target.parent_path() / file));
+    shard_tensors.push_back(out.shards.back().names());
+  }
+  ShardAssignment assigned = assign_shards(index, target, format, shard_tensors);
+  out.names = std::move(assigned.names);
+  out.shard_of = std::move(assigned.shard_of);
+  return out;
+}
+
 }  // namespace ember::formats_detail
