@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cstdlib>
-#include <iostream>
 #include <string>
 #include <vector>
 
@@ -12,6 +11,8 @@
 #include "ember/base/error.hpp"
 #include "ember/hub/hub.hpp"
 #include "ember/pipelines/sentence_embedding.hpp"
+#include "input.hpp"
+#include "output.hpp"
 
 namespace {
 
@@ -30,55 +31,46 @@ struct EmbedOptions {
   size_t batch_size = 32;
 };
 
-void print_rows(const ember::Tensor& rows, std::string& out) {
+void print_rows(const ember::Tensor& rows) {
   const int64_t dim = rows.dim(1);
   const float* p = rows.data_as<float>();
   for (int64_t r = 0; r < rows.dim(0); ++r) {
     json row = json::array();
     for (int64_t d = 0; d < dim; ++d) row.push_back(p[r * dim + d]);
-    out += row.dump();
-    out += '\n';
+    ember::cli::out().line(row.dump());
   }
-}
-
-void write_stdout(const std::string& text) {
-  std::cout << text;
-  std::cout.flush();
-  if (!std::cout) throw Error("cannot write to standard output");
 }
 
 void run_embed(const EmbedOptions& opt) {
   const SentenceEmbedder embedder = SentenceEmbedder::load(resolve(opt.model));
   std::vector<std::string> batch;
-  std::string line, out;
+  std::string line;
   size_t n = 0;
-  const auto flush = [&] {
+  // Each batch is printed as soon as it is embedded.
+  const auto embed_batch = [&] {
     if (batch.empty()) return;
-    out.clear();
-    print_rows(embedder.embed(batch, opt.normalize, opt.batch_size), out);
-    write_stdout(out);
+    print_rows(embedder.embed(batch, opt.normalize, opt.batch_size));
     batch.clear();
   };
-  while (std::getline(std::cin, line)) {
+  while (ember::cli::next_line(line)) {
     ++n;
     if (opt.lines) {
       batch.push_back(line);
     } else {
       if (!line.empty() && line.back() == '\r') line.pop_back();
       if (line.empty()) continue;
-      json j;
       try {
-        j = json::parse(line);
-      } catch (const json::exception&) {
-        throw Error("stdin line " + std::to_string(n) + ": invalid JSON");
+        const json j = ember::cli::parse_input_line(line, n);
+        if (!j.is_string()) throw Error(ember::cli::input_error(n, "expected a JSON string"));
+        batch.push_back(j.get<std::string>());
+      } catch (const Error&) {
+        embed_batch();  // the lines before a bad one still get their results (README)
+        throw;
       }
-      if (!j.is_string())
-        throw Error("stdin line " + std::to_string(n) + ": expected a JSON string");
-      batch.push_back(j.get<std::string>());
     }
-    if (batch.size() >= opt.batch_size) flush();
+    if (batch.size() >= opt.batch_size) embed_batch();
   }
-  flush();
+  embed_batch();
 }
 
 void run_similarity(const std::string& model, const std::vector<std::string>& texts, bool rank) {
@@ -94,14 +86,12 @@ void run_similarity(const std::string& model, const std::vector<std::string>& te
     std::stable_sort(scores.begin(), scores.end(),
                      [](const auto& a, const auto& b) { return a.first > b.first; });
   }
-  std::string out;
   for (const auto& [score, i] : scores) {
     json o;
     o["similarity"] = score;
     o["text"] = texts[i];
-    out += o.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+    ember::cli::out().line(o.dump(-1, ' ', false, json::error_handler_t::replace));
   }
-  write_stdout(out);
 }
 
 const ember::cli::CommandRegistrar embed_registrar{

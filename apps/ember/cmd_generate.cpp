@@ -1,7 +1,6 @@
 // `ember generate`: streams a model's continuation of a prompt to stdout.
 #include <nlohmann/json.hpp>
 
-#include <iostream>
 #include <optional>
 #include <string>
 #include <vector>
@@ -10,6 +9,7 @@
 #include "ember/base/error.hpp"
 #include "ember/generation/generate.hpp"
 #include "ember/hub/hub.hpp"
+#include "output.hpp"
 
 namespace {
 
@@ -30,12 +30,6 @@ struct GenerateOptions {
   std::vector<std::string> stop;
   bool json = false;
 };
-
-void write_stdout(std::string_view text) {
-  std::cout << text;
-  std::cout.flush();
-  if (!std::cout) throw Error("cannot write to standard output");
-}
 
 void run_generate(const GenerateOptions& opt) {
   const std::filesystem::path folder = resolve(opt.model);
@@ -59,16 +53,20 @@ void run_generate(const GenerateOptions& opt) {
   // As tokenizer(prompt) in transformers: the tokenizer's default special tokens.
   const std::vector<uint32_t> ids = tokenizer.encode_ids(opt.prompt, true);
   const std::vector<int64_t> prompt(ids.begin(), ids.end());
-  const auto results = gen::generate(*model, &tokenizer, {prompt}, config,
-                                     [](size_t, std::string_view piece) { write_stdout(piece); });
+  const auto results =
+      gen::generate(*model, &tokenizer, {prompt}, config, [](size_t, std::string_view piece) {
+        ember::cli::out().text(piece);
+        ember::cli::out().flush();
+      });
   if (opt.json) {
     nlohmann::json o;
     o["ids"] = results[0].ids;
     o["text"] = results[0].text;
     o["finish_reason"] = std::string(gen::finish_reason_name(results[0].finish));
-    write_stdout("\n" + o.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+    ember::cli::out().line("");
+    ember::cli::out().line(o.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   } else {
-    write_stdout("\n");
+    ember::cli::out().line("");
   }
 }
 

@@ -10,6 +10,7 @@
 
 #include "command.hpp"
 #include "ember/tokenizers/tokenizer.hpp"
+#include "input.hpp"
 #include "output.hpp"
 
 namespace {
@@ -17,44 +18,13 @@ namespace {
 using nlohmann::json;
 namespace tk = ember::tokenizers;
 
-// Valid input is a string or an array of strings or ids (depth 1); the bound stops deep nesting
-// such as a line of ten million '[' at once, without building anything.
-constexpr int kMaxInputDepth = 8;
+using ember::cli::input_error;
+using ember::cli::next_line;
 
 struct TokenizeOptions {
   std::string tokenizer;
   bool no_special = false, pair = false, lines = false;
 };
-
-// Reads the next stdin line. Whatever is buffered for stdout goes out first when the read would
-// wait for more input, so an interactive caller gets each answer before it sends the next line.
-bool next_line(std::string& line) {
-  if (std::cin.rdbuf()->in_avail() <= 0) ember::cli::out().flush();
-  return static_cast<bool>(std::getline(std::cin, line));
-}
-
-std::string input_error(size_t line, const std::string& what) {
-  return "stdin line " + std::to_string(line) + ": " + what;
-}
-
-json parse_line(const std::string& text, size_t line) {
-  struct TooDeep {};
-  const auto bound_depth = [](int depth, json::parse_event_t event, json&) {
-    if ((event == json::parse_event_t::object_start || event == json::parse_event_t::array_start) &&
-        depth >= kMaxInputDepth) {
-      throw TooDeep{};
-    }
-    return true;
-  };
-  try {
-    return json::parse(text, bound_depth);
-  } catch (const TooDeep&) {
-    throw tk::TokenizerError(
-        input_error(line, "JSON nests deeper than " + std::to_string(kMaxInputDepth) + " levels"));
-  } catch (const json::exception&) {
-    throw tk::TokenizerError(input_error(line, "invalid JSON"));
-  }
-}
 
 void append_number(std::string& out, uint64_t v) {
   char buf[24];
@@ -105,7 +75,7 @@ tk::Encoding encode_line(const tk::Tokenizer& tok, const TokenizeOptions& opt,
   const bool special = !opt.no_special;
   try {
     if (opt.lines) return tok.encode(line, special);
-    const json j = parse_line(line, n);
+    const json j = ember::cli::parse_input_line(line, n);
     if (opt.pair) {
       if (!j.is_array() || j.size() != 2 || !j[0].is_string() || !j[1].is_string())
         throw tk::TokenizerError(input_error(n, "expected a JSON array of two strings"));
@@ -144,7 +114,7 @@ void run_detokenize(const std::string& path, bool skip_special) {
   while (next_line(line)) {
     ++n;
     if (line.empty() || line == "\r") continue;
-    const json j = parse_line(line, n);
+    const json j = ember::cli::parse_input_line(line, n);
     if (!j.is_array()) throw tk::TokenizerError(input_error(n, "expected a JSON array of ids"));
     ids.clear();
     for (const auto& x : j) {

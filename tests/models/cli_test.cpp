@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -54,6 +55,11 @@ TEST(ModelsCli, EmbedPrintsTheLibrarysEmbeddingsPerLine) {
   const auto bad = run_ember("embed --model " + shell_quote(dir.string()), "\"ok\"\n42\n");
   EXPECT_EQ(bad.status, 1);
   EXPECT_NE(bad.err.find("stdin line 2"), std::string::npos) << bad.err;
+  // The line before the bad one still gets its result, as a complete line.
+  EXPECT_EQ(std::count(bad.out.begin(), bad.out.end(), '\n'), 1) << bad.out;
+  const auto deep = run_ember("embed --model " + shell_quote(dir.string()), "[[[[[[[[[[[[[[[[\n");
+  EXPECT_EQ(deep.status, 1);
+  EXPECT_NE(deep.err.find("nests deeper"), std::string::npos) << deep.err;
   const auto missing = run_ember("embed --model /nonexistent/model", "\"x\"\n");
   EXPECT_EQ(missing.status, 1);
   EXPECT_NE(missing.err.find("/nonexistent/model"), std::string::npos) << missing.err;
