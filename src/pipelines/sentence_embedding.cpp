@@ -208,36 +208,45 @@ Tensor SentenceEmbedder::embed(const std::vector<std::string>& texts, bool norma
     const int64_t pooled_dim = hidden * static_cast<int64_t>(pooling_.size());
     Tensor pooled = Tensor::empty(DType::F32, {static_cast<int64_t>(chunk.size()), pooled_dim});
     float* p = pooled.mutable_data_as<float>();
+    std::vector<double> sum(static_cast<size_t>(hidden));
+    std::vector<float> best(static_cast<size_t>(hidden));
     for (size_t s = 0; s < chunk.size(); ++s) {
       const int64_t begin = batch.offsets[s], end = batch.offsets[s + 1];
       const int64_t len = end - begin;
+      // Token sums and maxima once per sequence, row by row; each mode reads what it needs.
+      std::fill(sum.begin(), sum.end(), 0.0);
+      std::fill(best.begin(), best.end(), -std::numeric_limits<float>::infinity());
+      for (int64_t t = begin; t < end; ++t) {
+        for (int64_t d = 0; d < hidden; ++d) {
+          sum[static_cast<size_t>(d)] += h[t * hidden + d];
+          best[static_cast<size_t>(d)] = std::max(best[static_cast<size_t>(d)], h[t * hidden + d]);
+        }
+      }
       for (size_t m = 0; m < pooling_.size(); ++m) {
         float* dst = p + static_cast<int64_t>(s) * pooled_dim + static_cast<int64_t>(m) * hidden;
         for (int64_t d = 0; d < hidden; ++d) {
-          double acc = 0;
-          float best = -std::numeric_limits<float>::infinity();
-          for (int64_t t = begin; t < end; ++t) {
-            acc += h[t * hidden + d];
-            best = std::max(best, h[t * hidden + d]);
+          const double acc = sum[static_cast<size_t>(d)];
+          float v = 0.0f;
+          if (len > 0) {
+            switch (pooling_[m]) {
+              case Pooling::Cls:
+                v = h[begin * hidden + d];
+                break;
+              case Pooling::LastToken:
+                v = h[(end - 1) * hidden + d];
+                break;
+              case Pooling::Max:
+                v = best[static_cast<size_t>(d)];
+                break;
+              case Pooling::Mean:
+                v = static_cast<float>(acc / static_cast<double>(len));
+                break;
+              case Pooling::MeanSqrtLen:
+                v = static_cast<float>(acc / std::sqrt(static_cast<double>(len)));
+                break;
+            }
           }
-          switch (pooling_[m]) {
-            case Pooling::Cls:
-              dst[d] = len > 0 ? h[begin * hidden + d] : 0.0f;
-              break;
-            case Pooling::LastToken:
-              dst[d] = len > 0 ? h[(end - 1) * hidden + d] : 0.0f;
-              break;
-            case Pooling::Max:
-              dst[d] = len > 0 ? best : 0.0f;
-              break;
-            case Pooling::Mean:
-              dst[d] = len > 0 ? static_cast<float>(acc / static_cast<double>(len)) : 0.0f;
-              break;
-            case Pooling::MeanSqrtLen:
-              dst[d] =
-                  len > 0 ? static_cast<float>(acc / std::sqrt(static_cast<double>(len))) : 0.0f;
-              break;
-          }
+          dst[d] = v;
         }
       }
     }
