@@ -276,20 +276,11 @@ int64_t check_linear(const Tensor& x, const Tensor& weight, const Tensor& bias) 
   return k > 0 ? x.numel() / k : shape_numel(std::span(x.shape()).first(x.shape().size() - 1));
 }
 
-}  // namespace
-
-void linear_into(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& out) {
-  const int64_t m = check_linear(x, weight, bias);
+// linear's F32 path once the operands are checked: y = x @ weight^T + bias into `out`.
+void linear_checked_into(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t m,
+                         Tensor& out) {
   const int64_t n = weight.dim(0);
   const int64_t k = weight.dim(1);
-  if (out.dtype() != DType::F32 || !out.is_contiguous() || out.numel() != m * n) {
-    throw Error("linear_into: output must be a contiguous F32 tensor of " + std::to_string(m) +
-                " x " + std::to_string(n) + " elements, got " + dtype_str(out.dtype()) + " " +
-                shape_to_string(out.shape()));
-  }
-  if (x.dtype() == DType::F64 || weight.dtype() == DType::F64) {
-    throw Error("linear_into: F64 operands are not supported; use linear");
-  }
   float* py = out.mutable_data_as<float>();
   if (m == 0 || n == 0) return;
   if (k == 0) {
@@ -318,6 +309,22 @@ void linear_into(const Tensor& x, const Tensor& weight, const Tensor& bias, Tens
   }
 }
 
+}  // namespace
+
+void linear_into(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& out) {
+  const int64_t m = check_linear(x, weight, bias);
+  const int64_t n = weight.dim(0);
+  if (out.dtype() != DType::F32 || !out.is_contiguous() || out.numel() != m * n) {
+    throw Error("linear_into: output must be a contiguous F32 tensor of " + std::to_string(m) +
+                " x " + std::to_string(n) + " elements, got " + dtype_str(out.dtype()) + " " +
+                shape_to_string(out.shape()));
+  }
+  if (x.dtype() == DType::F64 || weight.dtype() == DType::F64) {
+    throw Error("linear_into: F64 operands are not supported; use linear");
+  }
+  linear_checked_into(x, weight, bias, m, out);
+}
+
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   const int64_t m = check_linear(x, weight, bias);
   const int64_t n = weight.dim(0);
@@ -334,7 +341,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
     return y.reshape(out_shape);
   }
   Tensor y = Tensor::empty(DType::F32, out_shape);
-  linear_into(x, weight, bias, y);
+  linear_checked_into(x, weight, bias, m, y);
   return y;
 }
 
