@@ -92,40 +92,52 @@ void copy_into(Tensor dst, const Tensor& src) {
   }
 }
 
-void rope(Tensor& x, std::span<const int64_t> positions, std::span<const float> inv_freq,
-          RopeLayout layout, float scale) {
+RopeTable rope_table(std::span<const int64_t> positions, std::span<const float> inv_freq,
+                     float scale) {
+  RopeTable table;
+  table.half = static_cast<int64_t>(inv_freq.size());
+  table.cos.resize(positions.size() * inv_freq.size());
+  table.sin.resize(table.cos.size());
+  for (size_t p = 0; p < positions.size(); ++p) {
+    const float pos = static_cast<float>(positions[p]);
+    for (size_t i = 0; i < inv_freq.size(); ++i) {
+      // The angle is an F32 product, as in the reference; cos/sin of it are then exact.
+      const float angle = pos * inv_freq[i];
+      table.cos[p * inv_freq.size() + i] = static_cast<float>(std::cos(double{angle})) * scale;
+      table.sin[p * inv_freq.size() + i] = static_cast<float>(std::sin(double{angle})) * scale;
+    }
+  }
+  return table;
+}
+
+void rope(Tensor& x, const RopeTable& table, RopeLayout layout) {
   require_f32_rows("rope", x, "input", 4);
   const int64_t batch = x.dim(0), tokens = x.dim(1), heads = x.dim(2), head_dim = x.dim(3);
-  const int64_t half = static_cast<int64_t>(inv_freq.size());
+  const int64_t half = table.half;
   if (2 * half > head_dim) {
     throw Error("rope: " + std::to_string(2 * half) + " rotary dims exceed the head size " +
                 std::to_string(head_dim));
   }
-  const bool per_batch = static_cast<int64_t>(positions.size()) == batch * tokens;
-  if (!per_batch && static_cast<int64_t>(positions.size()) != tokens) {
+  const int64_t rows = half > 0 ? static_cast<int64_t>(table.cos.size()) / half : 0;
+  const bool per_batch = rows == batch * tokens;
+  if (!per_batch && rows != tokens) {
     throw Error("rope: expected " + std::to_string(tokens) + " or " +
-                std::to_string(batch * tokens) + " positions, got " +
-                std::to_string(positions.size()));
+                std::to_string(batch * tokens) + " positions, got " + std::to_string(rows));
   }
   float* data = x.mutable_data_as<float>();
   const int64_t sb = x.strides()[0], st = x.strides()[1], sh = x.strides()[2];
   parallel_for(0, batch * tokens, 16, [&](int64_t lo, int64_t hi) {
-    std::vector<float> cos_row(static_cast<size_t>(half)), sin_row(static_cast<size_t>(half));
     for (int64_t bt = lo; bt < hi; ++bt) {
       const int64_t b = bt / tokens, t = bt % tokens;
-      const float pos = static_cast<float>(positions[static_cast<size_t>(per_batch ? bt : t)]);
-      for (int64_t i = 0; i < half; ++i) {
-        // The angle is an F32 product, as in the reference; cos/sin of it are then exact.
-        const float angle = pos * inv_freq[static_cast<size_t>(i)];
-        cos_row[static_cast<size_t>(i)] = static_cast<float>(std::cos(double{angle})) * scale;
-        sin_row[static_cast<size_t>(i)] = static_cast<float>(std::sin(double{angle})) * scale;
-      }
+      const int64_t row = (per_batch ? bt : t) * half;
+      const float* cos_row = table.cos.data() + row;
+      const float* sin_row = table.sin.data() + row;
       for (int64_t h = 0; h < heads; ++h) {
         float* v = data + b * sb + t * st + h * sh;
         for (int64_t i = 0; i < half; ++i) {
           const int64_t i0 = layout == RopeLayout::HalfSplit ? i : 2 * i;
           const int64_t i1 = layout == RopeLayout::HalfSplit ? i + half : 2 * i + 1;
-          const float c = cos_row[static_cast<size_t>(i)], s = sin_row[static_cast<size_t>(i)];
+          const float c = cos_row[i], s = sin_row[i];
           const float a = v[i0], bb = v[i1];
           v[i0] = a * c - bb * s;
           v[i1] = bb * c + a * s;

@@ -81,7 +81,7 @@ class Gpt2 final : public CausalLM {
     Tensor x = tokens_(ids);
     const std::vector<int64_t> pos(positions.begin(), positions.end());
     nn::add_(x, positions_(Tensor::from_values<int64_t>(DType::I64, {batch, tokens}, pos)));
-    return stack_(std::move(x), nullptr, positions, key_mask, cache, all_logits);
+    return stack_(std::move(x), nullptr, key_mask, cache, all_logits);
   }
 
  private:

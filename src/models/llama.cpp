@@ -172,14 +172,11 @@ class Llama final : public CausalLM {
 
   Tensor forward(const Tensor& ids, std::span<const int64_t> positions, const Tensor& key_mask,
                  KvCache& cache, bool all_logits) override {
-    int64_t max_position = 0;
-    for (int64_t p : positions) {
+    for (int64_t p : positions)
       if (p < 0) throw Error("negative position " + std::to_string(p));
-      max_position = std::max(max_position, p);
-    }
-    rope_.prepare(max_position);
+    rope_.prepare(positions);
     Tensor x = tokens_(ids);
-    return stack_(std::move(x), &rope_, positions, key_mask, cache, all_logits);
+    return stack_(std::move(x), &rope_, key_mask, cache, all_logits);
   }
 
  private:

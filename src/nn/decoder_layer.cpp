@@ -39,8 +39,7 @@ Tensor Norm::operator()(const Tensor& x) const {
 }
 
 Tensor DecoderLayer::operator()(const Tensor& x, const RotaryEmbedding* rope,
-                                std::span<const int64_t> positions, const Tensor& key_mask,
-                                LayerCache& cache, int64_t past) const {
+                                const Tensor& key_mask, LayerCache& cache, int64_t past) const {
   const int64_t batch = x.dim(0), tokens = x.dim(1);
   if (past + tokens > cache.keys.dim(1)) {
     throw Error("decoder: " + std::to_string(past + tokens) +
@@ -52,8 +51,8 @@ Tensor DecoderLayer::operator()(const Tensor& x, const RotaryEmbedding* rope,
   Tensor k = projected.narrow(2, heads, kv_heads);
   const Tensor v = projected.narrow(2, heads + kv_heads, kv_heads);
   if (rope != nullptr) {
-    rope->apply(q, positions);
-    rope->apply(k, positions);
+    rope->apply(q);
+    rope->apply(k);
   }
   ops::copy_into(cache.keys.narrow(1, past, tokens), k);
   ops::copy_into(cache.values.narrow(1, past, tokens), v);
@@ -87,8 +86,7 @@ KvCache DecoderStack::new_cache(int64_t batch, int64_t capacity) const {
   return cache;
 }
 
-Tensor DecoderStack::operator()(Tensor x, const RotaryEmbedding* rope,
-                                std::span<const int64_t> positions, const Tensor& key_mask,
+Tensor DecoderStack::operator()(Tensor x, const RotaryEmbedding* rope, const Tensor& key_mask,
                                 KvCache& cache, bool all_logits) const {
   const int64_t tokens = x.dim(1);
   if (cache.layers.size() != layers.size()) {
@@ -96,7 +94,7 @@ Tensor DecoderStack::operator()(Tensor x, const RotaryEmbedding* rope,
                 " layers, the model " + std::to_string(layers.size()));
   }
   for (size_t i = 0; i < layers.size(); ++i)
-    x = layers[i](x, rope, positions, key_mask, cache.layers[i], cache.length);
+    x = layers[i](x, rope, key_mask, cache.layers[i], cache.length);
   cache.length += tokens;
   if (!all_logits) x = x.narrow(1, tokens - 1, 1).contiguous();
   return ops::linear(final_norm(x), head);

@@ -111,21 +111,23 @@ RotaryEmbedding::RotaryEmbedding(RopeParameters params, ops::RopeLayout layout)
   cached_length_ = params_.max_positions;
 }
 
-void RotaryEmbedding::prepare(int64_t max_position) {
-  if (params_.type != "dynamic") return;
-  const int64_t seq_len = max_position + 1;
-  if (seq_len > cached_length_) {  // growth
-    inv_freq_ = rope_inverse_frequencies(params_, seq_len, &attention_scale_);
-    cached_length_ = seq_len;
+void RotaryEmbedding::prepare(std::span<const int64_t> positions) {
+  if (params_.type == "dynamic" && !positions.empty()) {
+    const int64_t seq_len = *std::max_element(positions.begin(), positions.end()) + 1;
+    if (seq_len > cached_length_) {  // growth
+      inv_freq_ = rope_inverse_frequencies(params_, seq_len, &attention_scale_);
+      cached_length_ = seq_len;
+    }
+    if (seq_len < params_.max_positions && cached_length_ > params_.max_positions) {  // reset
+      inv_freq_ = original_inv_freq_;
+      cached_length_ = params_.max_positions;
+    }
   }
-  if (seq_len < params_.max_positions && cached_length_ > params_.max_positions) {  // reset
-    inv_freq_ = original_inv_freq_;
-    cached_length_ = params_.max_positions;
-  }
+  table_ = ops::rope_table(positions, inv_freq_, attention_scale_);
 }
 
-void RotaryEmbedding::apply(Tensor& x, std::span<const int64_t> positions) const {
-  ops::rope(x, positions, inv_freq_, layout_, attention_scale_);
+void RotaryEmbedding::apply(Tensor& x) const {
+  ops::rope(x, table_, layout_);
 }
 
 }  // namespace ember::nn

@@ -47,21 +47,21 @@ TEST(Rope, BothLayoutsPartialRotaryAndPerBatchPositions) {
     const Tensor x0 = random_tensor({2, 3, 2, 8}, 11);
     const std::vector<int64_t> shared = {0, 5, 1000};
     Tensor x = x0.clone();
-    ops::rope(x, shared, inv_freq, layout, 1.25f);
+    ops::rope(x, ops::rope_table(shared, inv_freq, 1.25f), layout);
     expect_close(x, rope_reference(x0, shared, inv_freq, layout, 1.25), 1e-5, 1e-5, "shared");
     const std::vector<int64_t> per_batch = {3, 4, 5, 0, 1, 2};
     x = x0.clone();
-    ops::rope(x, per_batch, inv_freq, layout);
+    ops::rope(x, ops::rope_table(per_batch, inv_freq), layout);
     expect_close(x, rope_reference(x0, per_batch, inv_freq, layout, 1.0), 1e-5, 1e-5, "batch");
   }
   Tensor x = random_tensor({1, 2, 1, 4}, 12);
   const std::vector<int64_t> pos = {0, 1};
   const std::vector<float> too_many = {1, 1, 1};
-  expect_error([&] { ops::rope(x, pos, too_many, ops::RopeLayout::HalfSplit); },
+  expect_error([&] { ops::rope(x, ops::rope_table(pos, too_many), ops::RopeLayout::HalfSplit); },
                {"rope", "6 rotary dims", "4"});
   const std::vector<int64_t> bad_pos = {0, 1, 2};
   const std::vector<float> ok = {1};
-  expect_error([&] { ops::rope(x, bad_pos, ok, ops::RopeLayout::HalfSplit); },
+  expect_error([&] { ops::rope(x, ops::rope_table(bad_pos, ok), ops::RopeLayout::HalfSplit); },
                {"rope", "positions"});
 }
 

@@ -116,16 +116,21 @@ void linear_into(const Tensor& x, const Tensor& weight, const Tensor& bias, Tens
 void copy_into(Tensor dst, const Tensor& src);
 
 // ---- attention
-// Rotary position embedding, in place. x is [B, T, H, D] F32 with unit stride in the last dim;
-// positions holds the absolute position of each token, B * T values (row-major) or T values
-// shared by the batch. The first 2 * inv_freq.size() dims of each head rotate by angles
-// position * inv_freq[i], computed in F32 as the reference does; cos and sin are multiplied by
-// `scale` (YaRN's attention factor, else 1).
-//   HalfSplit   (Hugging Face): pairs (x[i], x[i + d/2]) with d = 2 * inv_freq.size().
+// Rotary position embedding. A table holds, for each entry of `positions`, cos and sin of the
+// angles position * inv_freq[i] (an F32 product, as the reference computes it), multiplied by
+// `scale` (YaRN's attention factor, else 1). One table serves every layer of a forward pass.
+struct RopeTable {
+  int64_t half = 0;             // inv_freq.size(): 2 * half dims of each head rotate
+  std::vector<float> cos, sin;  // positions.size() rows of `half` values
+};
+RopeTable rope_table(std::span<const int64_t> positions, std::span<const float> inv_freq,
+                     float scale = 1.0f);
+// Rotates x [B, T, H, D] (F32, unit stride in the last dim) in place; the table has a row per
+// token (B * T rows, row-major) or per position shared by the batch (T rows).
+//   HalfSplit   (Hugging Face): pairs (x[i], x[i + half]).
 //   Interleaved (GGML's NORM mode): pairs (x[2i], x[2i + 1]).
 enum class RopeLayout : uint8_t { HalfSplit, Interleaved };
-void rope(Tensor& x, std::span<const int64_t> positions, std::span<const float> inv_freq,
-          RopeLayout layout, float scale = 1.0f);
+void rope(Tensor& x, const RopeTable& table, RopeLayout layout);
 
 struct AttentionMask {
   // Query i (absolute position Tk - Tq + i: the keys hold the past) sees key j only if j is not

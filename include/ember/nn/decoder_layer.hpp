@@ -2,7 +2,6 @@
 // The pre-norm decoder layer of GPT-2 and the Llama family (Mistral, Qwen2, SmolLM): norm,
 // self-attention over a KV cache (rotary or not, grouped-query, causal, optionally a sliding
 // window), residual; norm, MLP (plain or gated as SwiGLU), residual.
-#include <span>
 #include <variant>
 #include <vector>
 
@@ -36,12 +35,11 @@ struct DecoderLayer {
   int64_t heads = 1, kv_heads = 1, head_dim = 1;
   int64_t sliding_window = 0;  // 0: attend to the whole past
 
-  // x [B, T, hidden] for T new tokens placed after `past` cached ones, at `positions` (B * T);
-  // key_mask [B, past + T] (0 = padding) or undefined. Writes the new keys and values into the
-  // cache and returns the layer's output [B, T, hidden].
-  Tensor operator()(const Tensor& x, const RotaryEmbedding* rope,
-                    std::span<const int64_t> positions, const Tensor& key_mask, LayerCache& cache,
-                    int64_t past) const;
+  // x [B, T, hidden] for T new tokens placed after `past` cached ones; `rope`, when given, is
+  // prepared for their positions. key_mask [B, past + T] (0 = padding) or undefined. Writes the
+  // new keys and values into the cache and returns the layer's output [B, T, hidden].
+  Tensor operator()(const Tensor& x, const RotaryEmbedding* rope, const Tensor& key_mask,
+                    LayerCache& cache, int64_t past) const;
 };
 
 // The KV cache of a stack of decoder layers.
@@ -59,10 +57,11 @@ struct DecoderStack {
   Tensor head;  // [vocab, hidden], any dtype linear dispatches on (often the tied embeddings)
 
   KvCache new_cache(int64_t batch, int64_t capacity) const;
-  // x [B, T, hidden] embedded tokens placed after the cache's; appends them to the cache and
-  // returns the logits of every position [B, T, V], or of the last one [B, 1, V].
-  Tensor operator()(Tensor x, const RotaryEmbedding* rope, std::span<const int64_t> positions,
-                    const Tensor& key_mask, KvCache& cache, bool all_logits) const;
+  // x [B, T, hidden] embedded tokens placed after the cache's (rope, when given, prepared for
+  // their positions); appends them to the cache and returns the logits of every position
+  // [B, T, V], or of the last one [B, 1, V].
+  Tensor operator()(Tensor x, const RotaryEmbedding* rope, const Tensor& key_mask, KvCache& cache,
+                    bool all_logits) const;
 };
 
 }  // namespace ember::nn

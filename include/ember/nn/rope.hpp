@@ -32,11 +32,12 @@ class RotaryEmbedding {
   RotaryEmbedding() = default;
   RotaryEmbedding(RopeParameters params, ops::RopeLayout layout);
 
-  // Chooses the frequencies for one forward pass whose largest position is max_position (only the
-  // dynamic type depends on it, and it keeps state across calls as the reference does).
-  void prepare(int64_t max_position);
-  // Rotates x [B, T, H, D] in place.
-  void apply(Tensor& x, std::span<const int64_t> positions) const;
+  // Prepares one forward pass over `positions` (B * T or T values): the dynamic type picks its
+  // frequencies from the largest position, keeping state across calls as the reference does,
+  // and the cos/sin table that every layer's apply() then reads is computed once.
+  void prepare(std::span<const int64_t> positions);
+  // Rotates x [B, T, H, D] in place at the prepared positions.
+  void apply(Tensor& x) const;
 
   const std::vector<float>& inv_freq() const { return inv_freq_; }
   float attention_scale() const { return attention_scale_; }
@@ -48,6 +49,7 @@ class RotaryEmbedding {
   std::vector<float> inv_freq_, original_inv_freq_;
   float attention_scale_ = 1.0f;
   int64_t cached_length_ = 0;  // dynamic: the sequence length inv_freq_ was computed for
+  ops::RopeTable table_;       // of the last prepare()
 };
 
 // inv_freq and the cos/sin scale for `params` at sequence length seq_len (dynamic only).
