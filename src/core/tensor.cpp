@@ -143,6 +143,8 @@ double load_f64(DType dtype, const std::byte* p) {
       return static_cast<uint8_t>(*p);
     case DType::Bool:
       return *p != std::byte{0} ? 1.0 : 0.0;
+    default:  // block types have no single-element form: their rows go through dtype_traits
+      break;
   }
   throw Error("load: unsupported dtype " + std::string(dtype_name(dtype)));
 }
@@ -210,6 +212,8 @@ void store_f64(DType dtype, std::byte* p, double v) {
     case DType::Bool:
       *p = std::byte{v != 0.0 ? uint8_t{1} : uint8_t{0}};
       return;
+    default:  // block types: see load_f64
+      break;
   }
   throw Error("store: unsupported dtype " + std::string(dtype_name(dtype)));
 }

@@ -226,8 +226,10 @@ int reference_dtype_rank(DType dtype) {
       return 20;
     case DType::U64:
       return 21;
+    default:  // quantized types are rejected before sorting
+      break;
   }
-  return -1;  // quantized types are rejected before sorting
+  return -1;
 }
 
 // JSON string escaping as serde_json writes it: \" \\ \b \f \n \r \t, other control bytes as

@@ -6,9 +6,9 @@
 
 namespace ember {
 
-// Element types. Quantized GGML types (Q4_0, Q8_0, K-quants) are appended here by the LLM
-// runtime: they are stored in blocks (block_elems elements packed into block_bytes bytes), so a
-// quantized weight is a tensor like any other and ops dispatch on its dtype.
+// Element types. The GGML block types at the end are stored in blocks (block_elems elements
+// packed into block_bytes bytes), so a quantized weight is a tensor like any other and ops
+// dispatch on its dtype. Q8_1 and Q8_K are the activation formats of quantized dot products.
 enum class DType : uint8_t {
   F64,
   F32,
@@ -25,8 +25,20 @@ enum class DType : uint8_t {
   U16,
   U8,
   Bool,
+  Q4_0,
+  Q4_1,
+  Q5_0,
+  Q5_1,
+  Q8_0,
+  Q8_1,
+  Q2_K,
+  Q3_K,
+  Q4_K,
+  Q5_K,
+  Q6_K,
+  Q8_K,
 };
-inline constexpr int kDTypeCount = 15;
+inline constexpr int kDTypeCount = 27;
 
 enum class DTypeKind : uint8_t { Float, SignedInt, UnsignedInt, Bool, Quantized };
 
@@ -42,7 +54,8 @@ const DTypeInfo& dtype_info(DType dtype);
 inline std::string_view dtype_name(DType dtype) {
   return dtype_info(dtype).name;
 }
-// Parses the safetensors spelling ("F32", "BOOL", "F8_E4M3", ...). Returns nullopt if unknown.
+// Parses the spelling of dtype_name ("F32", "BOOL", "Q4_K", ...). Returns nullopt if unknown.
+// Formats that cannot hold block types (safetensors) must reject is_quantized results.
 std::optional<DType> dtype_from_name(std::string_view name);
 
 // Bytes taken by `elems` elements, or nullopt if elems is not a whole number of blocks or the
