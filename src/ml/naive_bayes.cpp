@@ -355,36 +355,29 @@ GaussianNB parse_gaussian_nb(ParamMap& p) {
   return est;
 }
 
-MultinomialNB parse_multinomial_nb(ParamMap& p) {
-  MultinomialNB est;
+// The discrete models share additive smoothing and the choice of fitted or uniform priors.
+template <typename Estimator>
+Estimator parse_smoothed_nb(ParamMap& p) {
+  Estimator est;
   est.params.alpha = p.get_double("alpha", 1.0);
   est.params.fit_prior = p.get_bool("fit_prior", true);
   return est;
 }
 
 BernoulliNB parse_bernoulli_nb(ParamMap& p) {
-  BernoulliNB est;
-  est.params.alpha = p.get_double("alpha", 1.0);
-  est.params.fit_prior = p.get_bool("fit_prior", true);
+  BernoulliNB est = parse_smoothed_nb<BernoulliNB>(p);
   est.params.binarize = p.get_optional_double("binarize", 0.0);
-  return est;
-}
-
-CategoricalNB parse_categorical_nb(ParamMap& p) {
-  CategoricalNB est;
-  est.params.alpha = p.get_double("alpha", 1.0);
-  est.params.fit_prior = p.get_bool("fit_prior", true);
   return est;
 }
 
 const AlgorithmRegistrar kGaussianNB{
     estimator_algorithm("GaussianNB", Task::Classification, parse_gaussian_nb)};
 const AlgorithmRegistrar kMultinomialNB{
-    estimator_algorithm("MultinomialNB", Task::Classification, parse_multinomial_nb)};
+    estimator_algorithm("MultinomialNB", Task::Classification, parse_smoothed_nb<MultinomialNB>)};
 const AlgorithmRegistrar kBernoulliNB{
     estimator_algorithm("BernoulliNB", Task::Classification, parse_bernoulli_nb)};
 const AlgorithmRegistrar kCategoricalNB{
-    estimator_algorithm("CategoricalNB", Task::Classification, parse_categorical_nb)};
+    estimator_algorithm("CategoricalNB", Task::Classification, parse_smoothed_nb<CategoricalNB>)};
 
 }  // namespace
 }  // namespace ember::ml
