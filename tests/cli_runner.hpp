@@ -9,6 +9,8 @@
 #include <sstream>
 #include <string>
 
+#include "base/refuse_threads.hpp"
+
 namespace ember::test {
 
 struct RunResult {
@@ -30,8 +32,22 @@ inline std::string shell_quote(const std::string& s) {
   return out + "'";
 }
 
-// `ember ARGS` with `stdin_text` on standard input.
-inline RunResult run_ember(const std::string& args, const std::string& stdin_text = "") {
+struct RunOptions {
+  std::string stdin_text;
+  // Shell text run before ember on the same command line: VAR=value assignments, `env -u VAR`,
+  // or commands such as `ulimit -f 1;`.
+  std::string prefix;
+  // A file that replaces the captured stdout (e.g. /dev/full).
+  std::string stdout_to;
+  // Runs ember where the kernel refuses every new thread, as a pids limit would; the result's
+  // status is kNoThreadFilter where this system cannot install that filter.
+  bool refuse_threads = false;
+};
+
+inline constexpr int kNoThreadFilter = 77;
+
+// `ember ARGS` (ARGS is shell text: quote paths with shell_quote).
+inline RunResult run_ember(const std::string& args, const RunOptions& options) {
   const auto dir = std::filesystem::path(EMBER_BINARY_DIR) / "cli_test_output";
   std::filesystem::create_directories(dir);
   // CTest runs each test in its own process, several at once: names must be unique per run.
@@ -40,19 +56,38 @@ inline RunResult run_ember(const std::string& args, const std::string& stdin_tex
   const auto in = dir / ("stdin." + tag);
   const auto out = dir / ("stdout." + tag);
   const auto err = dir / ("stderr." + tag);
-  std::ofstream(in, std::ios::binary) << stdin_text;
+  std::ofstream(in, std::ios::binary) << options.stdin_text;
   const std::string bin = (std::filesystem::path(EMBER_BINARY_DIR) / "bin" / "ember").string();
+  const std::string stdout_path = options.stdout_to.empty() ? out.string() : options.stdout_to;
   // `timeout` turns a hang into a failure instead of a stuck test run.
-  const std::string command = "timeout 120 " + shell_quote(bin) + " " + args + " <" +
-                              shell_quote(in.string()) + " >" + shell_quote(out.string()) + " 2>" +
-                              shell_quote(err.string());
-  const int raw = std::system(command.c_str());
+  const std::string command = options.prefix + " timeout 120 " + shell_quote(bin) + " " + args +
+                              " <" + shell_quote(in.string()) + " >" + shell_quote(stdout_path) +
+                              " 2>" + shell_quote(err.string());
+  int raw = -1;
+  if (options.refuse_threads) {
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      if (!ember::testing::refuse_new_threads()) ::_exit(kNoThreadFilter);
+      ::execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    ::waitpid(pid, &raw, 0);
+  } else {
+    raw = std::system(command.c_str());
+  }
   RunResult r;
   r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
   r.out = slurp(out);
   r.err = slurp(err);
   for (const auto& p : {in, out, err}) std::filesystem::remove(p);
   return r;
+}
+
+// `ember ARGS` with `stdin_text` on standard input.
+inline RunResult run_ember(const std::string& args, const std::string& stdin_text = "") {
+  RunOptions options;
+  options.stdin_text = stdin_text;
+  return run_ember(args, options);
 }
 
 }  // namespace ember::test

@@ -17,20 +17,13 @@
 #include "ember/ml/common.hpp"
 #include "ember/ml/csv.hpp"
 #include "ember/ml/model_selection.hpp"
+#include "ember/ml/pipeline.hpp"
 #include "output.hpp"
 
 namespace ember::cli {
 namespace {
 
 using namespace ember::ml;
-
-constexpr std::string_view kPipelineMagic = "EMBER-ML-PIPELINE";
-constexpr uint64_t kPipelineVersion = 1;
-
-struct Pipeline {
-  TableSchema schema;
-  std::unique_ptr<FittedModel> model;
-};
 
 std::string number_text(double v) {
   char buf[64];
@@ -45,52 +38,6 @@ std::string csv_field(const std::string& s) {
   return out + "\"";
 }
 
-bool supervised(const Algorithm& a) {
-  return a.task == Task::Classification || a.task == Task::Regression;
-}
-
-// A model file is read whole; none comes near this size.
-constexpr uint64_t kMaxModelBytes = uint64_t{4} << 30;
-
-Pipeline load_pipeline(const std::string& path) {
-  const std::string bytes = read_regular_file(path, kMaxModelBytes);
-  ArchiveReader in(bytes);
-  try {
-    if (bytes.size() < 8 || in.str() != kPipelineMagic) {
-      throw Error("not an Ember ML model file");
-    }
-    const uint64_t version = in.u64();
-    if (version != kPipelineVersion) {
-      throw Error("unsupported model file version " + std::to_string(version));
-    }
-    Pipeline p;
-    p.schema = TableSchema::load(in);
-    const std::string model_bytes = in.str();
-    if (!in.at_end()) throw Error("model file has trailing bytes");
-    p.model = load_model(model_bytes);
-    if (p.model->n_features() != p.schema.n_matrix_columns()) {
-      throw Error("model file is corrupt (feature count)");
-    }
-    return p;
-  } catch (const Error& e) {
-    throw Error(path + ": " + e.what());
-  }
-}
-
-// Rejects data columns that are neither features nor the target.
-void check_columns(const CsvTable& table, const TableSchema& schema) {
-  for (const CsvColumn& column : table.columns) {
-    if (column.name == schema.target) continue;
-    bool known = false;
-    for (const FeatureColumn& f : schema.features) known = known || f.name == column.name;
-    if (!known) {
-      throw Error("the data has column '" + column.name +
-                  "', which the model was not fitted with (it expects " +
-                  std::to_string(schema.features.size()) + " feature columns)");
-    }
-  }
-}
-
 struct FitOptions {
   std::string algo, train, target, out;
   std::vector<std::string> params;
@@ -99,32 +46,22 @@ struct FitOptions {
 void run_fit(const FitOptions& o) {
   const Algorithm& algorithm = find_algorithm(o.algo);
   ParamMap params = ParamMap::parse(o.params);
-  if (supervised(algorithm) && o.target.empty()) {
-    throw Error(o.algo + " is supervised: give the target column with --target");
-  }
+  require_target_column(algorithm, o.target);
   // Opened first, so that a target that cannot be written fails before a long fit. It replaces
   // the old file only at commit(), after everything else has succeeded.
   AtomicFile model_file(o.out);
   const CsvTable table = read_csv(o.train);
-  const TableSchema schema = TableSchema::fit(
-      table, o.target, algorithm.task == Task::Classification, supervised(algorithm));
-  const Matrix x = schema.features_of(table);
-  Vector y;
-  if (supervised(algorithm)) y = schema.target_of(table);
-  auto model = algorithm.fit(params, x, supervised(algorithm) ? &y : nullptr);
-  ArchiveWriter out;
-  out.str(kPipelineMagic);
-  out.u64(kPipelineVersion);
-  schema.save(out);
-  out.str(save_model(*model));
+  const TablePipeline pipeline = TablePipeline::fit(algorithm, params, table, o.target);
   // Labels and paths are bytes that need not be UTF-8: the summary shows such bytes as U+FFFD
   // instead of failing.
-  nlohmann::json summary = {
-      {"algorithm", o.algo}, {"n_samples", x.rows}, {"n_features", x.cols}, {"model", o.out}};
-  if (algorithm.task == Task::Classification) summary["classes"] = schema.classes;
+  nlohmann::json summary = {{"algorithm", o.algo},
+                            {"n_samples", table.rows},
+                            {"n_features", pipeline.model().n_features()},
+                            {"model", o.out}};
+  if (algorithm.task == Task::Classification) summary["classes"] = pipeline.schema().classes;
   const std::string summary_line =
       summary.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-  model_file.write(out.bytes());
+  model_file.write(pipeline.save());
   model_file.commit();
   cli::out().line(summary_line);
 }
@@ -135,22 +72,16 @@ struct PredictOptions {
 };
 
 void run_predict(const PredictOptions& o) {
-  const Pipeline p = load_pipeline(o.model);
-  const Algorithm& algorithm = find_algorithm(p.model->algorithm());
+  const TablePipeline p = TablePipeline::load_file(o.model);
+  const Algorithm& algorithm = p.algorithm();
   if (o.proba && !algorithm.supports_proba) {
-    throw Error(p.model->algorithm() + " does not provide class probabilities (--proba)");
+    throw Error(algorithm.name + " does not provide class probabilities (--proba)");
   }
   const CsvTable table = read_csv(o.data);
-  check_columns(table, p.schema);
-  const Matrix x = p.schema.features_of(table);
-  if (x.cols != p.model->n_features()) {
-    throw Error("the data has " + std::to_string(x.cols) + " features, the model expects " +
-                std::to_string(p.model->n_features()));
-  }
   Output& out = cli::out();
   std::string row;
   if (algorithm.task == Task::Transform) {
-    const Matrix t = p.model->transform(x);
+    const Matrix t = p.transform(table);
     for (int64_t c = 0; c < t.cols; ++c) row += (c ? ",x" : "x") + std::to_string(c);
     out.line(row);
     for (int64_t r = 0; r < t.rows; ++r) {
@@ -160,33 +91,21 @@ void run_predict(const PredictOptions& o) {
     }
     return;
   }
-  const Vector pred = p.model->predict(x);
+  const Vector pred = p.predict(table);
   Matrix proba;
-  const auto& classes = p.schema.classes;
-  if (o.proba) {
-    proba = p.model->predict_proba(x);
-    if (proba.cols != static_cast<int64_t>(classes.size()) || proba.rows != x.rows) {
-      throw Error("internal error: probability columns do not match the classes");
-    }
-  }
+  if (o.proba) proba = p.predict_proba(table);
   row = "prediction";
   if (o.proba) {
-    for (const auto& label : classes) row += "," + csv_field("proba_" + label);
+    for (const auto& label : p.schema().classes) row += "," + csv_field("proba_" + label);
   }
   out.line(row);
-  for (int64_t r = 0; r < x.rows; ++r) {
-    const double v = pred[static_cast<size_t>(r)];
-    row.clear();
-    if (algorithm.task == Task::Classification) {
-      if (!(v >= 0) || v >= static_cast<double>(classes.size())) {
-        throw Error("internal error: predicted class index out of range");
-      }
-      row += csv_field(classes[static_cast<size_t>(v)]);
-    } else {
-      row += number_text(v);
-    }
+  for (size_t r = 0; r < pred.size(); ++r) {
+    row = algorithm.task == Task::Classification ? csv_field(p.class_label(pred[r]))
+                                                 : number_text(pred[r]);
     if (o.proba) {
-      for (int64_t c = 0; c < proba.cols; ++c) row += "," + number_text(proba(r, c));
+      for (int64_t c = 0; c < proba.cols; ++c) {
+        row += "," + number_text(proba(static_cast<int64_t>(r), c));
+      }
     }
     out.line(row);
   }
@@ -200,7 +119,7 @@ struct EvalOptions {
 
 void run_eval(const EvalOptions& o) {
   const Algorithm& algorithm = find_algorithm(o.algo);
-  if (!supervised(algorithm)) {
+  if (!is_supervised(algorithm.task)) {
     throw Error("eval cross-validates classifiers and regressors; " + o.algo + " is neither");
   }
   const ParamMap params = ParamMap::parse(o.params);

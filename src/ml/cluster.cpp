@@ -479,34 +479,28 @@ AgglomerativeModel AgglomerativeModel::load(ArchiveReader& in) {
 
 namespace {
 
-const AlgorithmRegistrar dbscan_registrar{
-    Algorithm{"DBSCAN", Task::Clustering, false,
-              [](ParamMap& p, const Matrix& x, const Vector*) -> std::unique_ptr<FittedModel> {
-                DBSCANParams params;
-                params.eps = p.get_double("eps", 0.5);
-                params.min_samples = p.get_int("min_samples", 5);
-                params.metric = p.get_string("metric", "euclidean");
-                params.algorithm = p.get_string("algorithm", "auto");
-                params.leaf_size = p.get_int("leaf_size", 30);
-                const auto pv = p.get_optional_double("p", std::nullopt);
-                params.p = pv.value_or(2);
-                p.finish("DBSCAN");
-                return std::make_unique<ModelAdapter<DBSCANModel>>("DBSCAN", DBSCAN{params}.fit(x));
-              },
-              adapter_loader<DBSCANModel>("DBSCAN")}};
+DBSCAN parse_dbscan(ParamMap& p) {
+  DBSCANParams params;
+  params.eps = p.get_double("eps", 0.5);
+  params.min_samples = p.get_int("min_samples", 5);
+  params.metric = p.get_string("metric", "euclidean");
+  params.algorithm = p.get_string("algorithm", "auto");
+  params.leaf_size = p.get_int("leaf_size", 30);
+  params.p = p.get_optional_double("p", std::nullopt).value_or(2);
+  return DBSCAN{params};
+}
 
-const AlgorithmRegistrar agglomerative_registrar{
-    Algorithm{"AgglomerativeClustering", Task::Clustering, false,
-              [](ParamMap& p, const Matrix& x, const Vector*) -> std::unique_ptr<FittedModel> {
-                AgglomerativeParams params;
-                params.n_clusters = p.get_int("n_clusters", 2);
-                params.linkage = p.get_string("linkage", "ward");
-                params.metric = p.get_string("metric", "euclidean");
-                p.finish("AgglomerativeClustering");
-                return std::make_unique<ModelAdapter<AgglomerativeModel>>(
-                    "AgglomerativeClustering", AgglomerativeClustering{params}.fit(x));
-              },
-              adapter_loader<AgglomerativeModel>("AgglomerativeClustering")}};
+AgglomerativeClustering parse_agglomerative(ParamMap& p) {
+  AgglomerativeParams params;
+  params.n_clusters = p.get_int("n_clusters", 2);
+  params.linkage = p.get_string("linkage", "ward");
+  params.metric = p.get_string("metric", "euclidean");
+  return AgglomerativeClustering{params};
+}
+
+const AlgorithmRegistrar kDBSCAN{estimator_algorithm("DBSCAN", Task::Clustering, parse_dbscan)};
+const AlgorithmRegistrar kAgglomerative{
+    estimator_algorithm("AgglomerativeClustering", Task::Clustering, parse_agglomerative)};
 
 }  // namespace
 

@@ -82,6 +82,16 @@ void check_predict_outputs(const Matrix& x, std::span<const double> outputs, std
   if (!all_finite) check_finite(x, who);
 }
 
+Vector argmax_rows(const Matrix& scores) {
+  Vector out(static_cast<size_t>(scores.rows));
+  for (int64_t r = 0; r < scores.rows; ++r) {
+    const double* row = scores.row(r);
+    out[static_cast<size_t>(r)] =
+        static_cast<double>(std::max_element(row, row + scores.cols) - row);
+  }
+  return out;
+}
+
 int64_t count_classes(const Vector& y, std::string_view who) {
   int64_t k = 0;
   for (double v : y) {

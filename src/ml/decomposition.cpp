@@ -579,49 +579,44 @@ uint64_t seed_param(ParamMap& p) {
   return seed ? static_cast<uint64_t>(*seed) : 0;
 }
 
-const AlgorithmRegistrar pca_registrar{
-    Algorithm{"PCA", Task::Transform, false,
-              [](ParamMap& p, const Matrix& x, const Vector*) -> std::unique_ptr<FittedModel> {
-                PCAParams params;
-                if (p.has("n_components")) {
-                  const std::string v = p.get_string("n_components", "None");
-                  if (v == "mle") {
-                    params.n_components_mle = true;
-                  } else if (v != "None") {
-                    int64_t as_int = 0;
-                    auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), as_int);
-                    if (ec == std::errc() && ptr == v.data() + v.size()) {
-                      params.n_components = as_int;
-                    } else {
-                      ParamMap again(std::map<std::string, std::string>{{"n_components", v}});
-                      params.n_components_fraction = again.get_double("n_components", 0);
-                    }
-                  }
-                }
-                params.svd_solver = p.get_string("svd_solver", "auto");
-                params.whiten = p.get_bool("whiten", false);
-                params.iterated_power = p.get_string("iterated_power", "auto");
-                params.n_oversamples = p.get_int("n_oversamples", 10);
-                params.random_state = seed_param(p);
-                p.finish("PCA");
-                return std::make_unique<ModelAdapter<PCAModel>>("PCA", PCA{params}.fit(x));
-              },
-              adapter_loader<PCAModel>("PCA")}};
+PCA parse_pca(ParamMap& p) {
+  PCAParams params;
+  if (p.has("n_components")) {
+    const std::string v = p.get_string("n_components", "None");
+    if (v == "mle") {
+      params.n_components_mle = true;
+    } else if (v != "None") {
+      int64_t as_int = 0;
+      auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), as_int);
+      if (ec == std::errc() && ptr == v.data() + v.size()) {
+        params.n_components = as_int;
+      } else {
+        ParamMap again(std::map<std::string, std::string>{{"n_components", v}});
+        params.n_components_fraction = again.get_double("n_components", 0);
+      }
+    }
+  }
+  params.svd_solver = p.get_string("svd_solver", "auto");
+  params.whiten = p.get_bool("whiten", false);
+  params.iterated_power = p.get_string("iterated_power", "auto");
+  params.n_oversamples = p.get_int("n_oversamples", 10);
+  params.random_state = seed_param(p);
+  return PCA{params};
+}
 
-const AlgorithmRegistrar truncated_svd_registrar{
-    Algorithm{"TruncatedSVD", Task::Transform, false,
-              [](ParamMap& p, const Matrix& x, const Vector*) -> std::unique_ptr<FittedModel> {
-                TruncatedSVDParams params;
-                params.n_components = p.get_int("n_components", 2);
-                params.algorithm = p.get_string("algorithm", "randomized");
-                params.n_iter = p.get_int("n_iter", 5);
-                params.n_oversamples = p.get_int("n_oversamples", 10);
-                params.random_state = seed_param(p);
-                p.finish("TruncatedSVD");
-                return std::make_unique<ModelAdapter<TruncatedSVDModel>>(
-                    "TruncatedSVD", TruncatedSVD{params}.fit(x));
-              },
-              adapter_loader<TruncatedSVDModel>("TruncatedSVD")}};
+TruncatedSVD parse_truncated_svd(ParamMap& p) {
+  TruncatedSVDParams params;
+  params.n_components = p.get_int("n_components", 2);
+  params.algorithm = p.get_string("algorithm", "randomized");
+  params.n_iter = p.get_int("n_iter", 5);
+  params.n_oversamples = p.get_int("n_oversamples", 10);
+  params.random_state = seed_param(p);
+  return TruncatedSVD{params};
+}
+
+const AlgorithmRegistrar kPCA{estimator_algorithm("PCA", Task::Transform, parse_pca)};
+const AlgorithmRegistrar kTruncatedSVD{
+    estimator_algorithm("TruncatedSVD", Task::Transform, parse_truncated_svd)};
 
 }  // namespace
 

@@ -185,13 +185,7 @@ Matrix FittedForestClassifier::predict_proba(const Matrix& x) const {
 }
 
 Vector FittedForestClassifier::predict(const Matrix& x) const {
-  const Matrix proba = predict_proba(x);
-  Vector out(static_cast<size_t>(x.rows));
-  for (int64_t r = 0; r < x.rows; ++r) {
-    const double* p = proba.row(r);
-    out[static_cast<size_t>(r)] = static_cast<double>(std::max_element(p, p + proba.cols) - p);
-  }
-  return out;
+  return argmax_rows(predict_proba(x));
 }
 
 void FittedForestClassifier::save(ArchiveWriter& out) const {
@@ -277,29 +271,15 @@ ForestParams parse_forest_params(ParamMap& params) {
 }
 
 Algorithm classifier_algorithm(std::string name, ForestKind kind) {
-  return {name, Task::Classification, true,
-          [name, kind](ParamMap& params, const Matrix& x,
-                       const Vector* y) -> std::unique_ptr<FittedModel> {
-            ForestParams p = parse_forest_params(params);
-            params.finish(name);
-            require_target(y, name);
-            return std::make_unique<ModelAdapter<FittedForestClassifier>>(
-                name, ForestClassifier(kind, p).fit(x, *y));
-          },
-          adapter_loader<FittedForestClassifier>(name)};
+  return estimator_algorithm(std::move(name), Task::Classification, [kind](ParamMap& p) {
+    return ForestClassifier(kind, parse_forest_params(p));
+  });
 }
 
 Algorithm regressor_algorithm(std::string name, ForestKind kind) {
-  return {name, Task::Regression, false,
-          [name, kind](ParamMap& params, const Matrix& x,
-                       const Vector* y) -> std::unique_ptr<FittedModel> {
-            ForestParams p = parse_forest_params(params);
-            params.finish(name);
-            require_target(y, name);
-            return std::make_unique<ModelAdapter<FittedForestRegressor>>(
-                name, ForestRegressor(kind, p).fit(x, *y));
-          },
-          adapter_loader<FittedForestRegressor>(name)};
+  return estimator_algorithm(std::move(name), Task::Regression, [kind](ParamMap& p) {
+    return ForestRegressor(kind, parse_forest_params(p));
+  });
 }
 
 const AlgorithmRegistrar kRandomForestClassifier{

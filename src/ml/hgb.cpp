@@ -831,17 +831,10 @@ Matrix FittedHistGradientBoosting::predict_proba(const Matrix& x) const {
 }
 
 Vector FittedHistGradientBoosting::predict(const Matrix& x) const {
+  if (n_classes_ > 0) return argmax_rows(predict_proba(x));
+  const Matrix raw = raw_predict(x);
   Vector out(static_cast<size_t>(x.rows));
-  if (n_classes_ == 0) {
-    const Matrix raw = raw_predict(x);
-    for (int64_t r = 0; r < x.rows; ++r) out[static_cast<size_t>(r)] = raw(r, 0);
-    return out;
-  }
-  const Matrix proba = predict_proba(x);
-  for (int64_t r = 0; r < x.rows; ++r) {
-    const double* p = proba.row(r);
-    out[static_cast<size_t>(r)] = static_cast<double>(std::max_element(p, p + n_classes_) - p);
-  }
+  for (int64_t r = 0; r < x.rows; ++r) out[static_cast<size_t>(r)] = raw(r, 0);
   return out;
 }
 
@@ -953,33 +946,28 @@ class HgbModel final : public FittedModel {
   FittedHistGradientBoosting fitted_;
 };
 
-const AlgorithmRegistrar kClassifier{
-    {"HistGradientBoostingClassifier", Task::Classification, true,
-     [](ParamMap& params, const Matrix& x, const Vector* y) -> std::unique_ptr<FittedModel> {
-       const HistGradientBoostingParams p = parse_hgb_params(params, true);
-       params.finish("HistGradientBoostingClassifier");
-       require_target(y, "HistGradientBoostingClassifier");
-       return std::make_unique<HgbModel>("HistGradientBoostingClassifier",
-                                         HistGradientBoostingClassifier(p).fit(x, *y));
-     },
-     [](ArchiveReader& in) -> std::unique_ptr<FittedModel> {
-       return std::make_unique<HgbModel>("HistGradientBoostingClassifier",
-                                         FittedHistGradientBoosting::load(in, true));
-     }}};
+// Not estimator_algorithm: both tasks share one fitted type, whose loader needs the task and
+// whose probabilities exist for classifiers only.
+template <typename Estimator>
+Algorithm hgb_algorithm(std::string name, Task task) {
+  const bool classification = task == Task::Classification;
+  return {name, task, classification,
+          [name, classification](ParamMap& params, const Matrix& x,
+                                 const Vector* y) -> std::unique_ptr<FittedModel> {
+            const HistGradientBoostingParams p = parse_hgb_params(params, classification);
+            params.finish(name);
+            return std::make_unique<HgbModel>(name, Estimator(p).fit(x, require_target(y, name)));
+          },
+          [name, classification](ArchiveReader& in) -> std::unique_ptr<FittedModel> {
+            return std::make_unique<HgbModel>(name,
+                                              FittedHistGradientBoosting::load(in, classification));
+          }};
+}
 
-const AlgorithmRegistrar kRegressor{
-    {"HistGradientBoostingRegressor", Task::Regression, false,
-     [](ParamMap& params, const Matrix& x, const Vector* y) -> std::unique_ptr<FittedModel> {
-       const HistGradientBoostingParams p = parse_hgb_params(params, false);
-       params.finish("HistGradientBoostingRegressor");
-       require_target(y, "HistGradientBoostingRegressor");
-       return std::make_unique<HgbModel>("HistGradientBoostingRegressor",
-                                         HistGradientBoostingRegressor(p).fit(x, *y));
-     },
-     [](ArchiveReader& in) -> std::unique_ptr<FittedModel> {
-       return std::make_unique<HgbModel>("HistGradientBoostingRegressor",
-                                         FittedHistGradientBoosting::load(in, false));
-     }}};
+const AlgorithmRegistrar kClassifier{hgb_algorithm<HistGradientBoostingClassifier>(
+    "HistGradientBoostingClassifier", Task::Classification)};
+const AlgorithmRegistrar kRegressor{hgb_algorithm<HistGradientBoostingRegressor>(
+    "HistGradientBoostingRegressor", Task::Regression)};
 
 }  // namespace
 }  // namespace ember::ml

@@ -481,42 +481,25 @@ KMeansModel KMeansModel::load(ArchiveReader& in) {
 
 namespace {
 
-class KMeansFitted final : public FittedModel {
- public:
-  explicit KMeansFitted(KMeansModel m) : m_(std::move(m)) {}
-  std::string algorithm() const override { return "KMeans"; }
-  int64_t n_features() const override { return m_.n_features(); }
-  Vector predict(const Matrix& x) const override { return m_.predict(x); }
-  Matrix transform(const Matrix& x) const override { return m_.transform(x); }
-  void save(ArchiveWriter& out) const override { m_.save(out); }
+KMeans parse_kmeans(ParamMap& p) {
+  KMeansParams params;
+  params.n_clusters = p.get_int("n_clusters", 8);
+  params.init = p.get_string("init", "k-means++");
+  const std::string n_init = p.get_string("n_init", "auto");
+  if (n_init != "auto") {
+    ParamMap again(std::map<std::string, std::string>{{"n_init", n_init}});
+    params.n_init = again.get_int("n_init", 1);
+  }
+  params.max_iter = p.get_int("max_iter", 300);
+  params.tol = p.get_double("tol", 1e-4);
+  params.algorithm = p.get_string("algorithm", "lloyd");
+  const auto seed = p.get_optional_int("random_state", std::nullopt);
+  if (seed && *seed < 0) throw Error("KMeans: random_state must be >= 0 or None");
+  params.random_state = seed ? static_cast<uint64_t>(*seed) : 0;
+  return KMeans{params};
+}
 
- private:
-  KMeansModel m_;
-};
-
-const AlgorithmRegistrar kmeans_registrar{
-    Algorithm{"KMeans", Task::Clustering, false,
-              [](ParamMap& p, const Matrix& x, const Vector*) -> std::unique_ptr<FittedModel> {
-                KMeansParams params;
-                params.n_clusters = p.get_int("n_clusters", 8);
-                params.init = p.get_string("init", "k-means++");
-                const std::string n_init = p.get_string("n_init", "auto");
-                if (n_init != "auto") {
-                  ParamMap again(std::map<std::string, std::string>{{"n_init", n_init}});
-                  params.n_init = again.get_int("n_init", 1);
-                }
-                params.max_iter = p.get_int("max_iter", 300);
-                params.tol = p.get_double("tol", 1e-4);
-                params.algorithm = p.get_string("algorithm", "lloyd");
-                const auto seed = p.get_optional_int("random_state", std::nullopt);
-                if (seed && *seed < 0) throw Error("KMeans: random_state must be >= 0 or None");
-                params.random_state = seed ? static_cast<uint64_t>(*seed) : 0;
-                p.finish("KMeans");
-                return std::make_unique<KMeansFitted>(KMeans{params}.fit(x));
-              },
-              [](ArchiveReader& in) -> std::unique_ptr<FittedModel> {
-                return std::make_unique<KMeansFitted>(KMeansModel::load(in));
-              }}};
+const AlgorithmRegistrar kKMeans{estimator_algorithm("KMeans", Task::Clustering, parse_kmeans)};
 
 }  // namespace
 

@@ -864,12 +864,7 @@ Vector LogisticRegressionModel::predict(const Matrix& x) const {
     for (double& v : z.data) v = v > 0 ? 1.0 : 0.0;
     return std::move(z.data);
   }
-  Vector out(static_cast<size_t>(x.rows));
-  for (int64_t i = 0; i < x.rows; ++i) {
-    const double* zi = z.row(i);
-    out[static_cast<size_t>(i)] = static_cast<double>(std::max_element(zi, zi + z.cols) - zi);
-  }
-  return out;
+  return argmax_rows(z);
 }
 
 void LogisticRegressionModel::save(ArchiveWriter& out) const {
@@ -897,28 +892,18 @@ LogisticRegressionModel LogisticRegressionModel::load(ArchiveReader& in) {
 
 namespace {
 
-const AlgorithmRegistrar register_linear_regression{
-    {"LinearRegression", Task::Regression, false,
-     [](ParamMap& p, const Matrix& x, const Vector* y) -> std::unique_ptr<FittedModel> {
-       LinearRegression est;
-       est.params.fit_intercept = p.get_bool("fit_intercept", true);
-       p.finish("LinearRegression");
-       return std::make_unique<ModelAdapter<LinearRegressorModel>>(
-           "LinearRegression", est.fit(x, require_target(y, "LinearRegression")));
-     },
-     adapter_loader<LinearRegressorModel>("LinearRegression")}};
+LinearRegression parse_linear_regression(ParamMap& p) {
+  LinearRegression est;
+  est.params.fit_intercept = p.get_bool("fit_intercept", true);
+  return est;
+}
 
-const AlgorithmRegistrar register_ridge{
-    {"Ridge", Task::Regression, false,
-     [](ParamMap& p, const Matrix& x, const Vector* y) -> std::unique_ptr<FittedModel> {
-       Ridge est;
-       est.params.alpha = p.get_double("alpha", 1.0);
-       est.params.fit_intercept = p.get_bool("fit_intercept", true);
-       p.finish("Ridge");
-       return std::make_unique<ModelAdapter<LinearRegressorModel>>(
-           "Ridge", est.fit(x, require_target(y, "Ridge")));
-     },
-     adapter_loader<LinearRegressorModel>("Ridge")}};
+Ridge parse_ridge(ParamMap& p) {
+  Ridge est;
+  est.params.alpha = p.get_double("alpha", 1.0);
+  est.params.fit_intercept = p.get_bool("fit_intercept", true);
+  return est;
+}
 
 ElasticNetParams enet_params(ParamMap& p, double default_l1_ratio, bool has_l1_ratio) {
   ElasticNetParams e;
@@ -930,45 +915,39 @@ ElasticNetParams enet_params(ParamMap& p, double default_l1_ratio, bool has_l1_r
   return e;
 }
 
-const AlgorithmRegistrar register_lasso{
-    {"Lasso", Task::Regression, false,
-     [](ParamMap& p, const Matrix& x, const Vector* y) -> std::unique_ptr<FittedModel> {
-       Lasso est;
-       est.params = enet_params(p, 1.0, false);
-       p.finish("Lasso");
-       return std::make_unique<ModelAdapter<LinearRegressorModel>>(
-           "Lasso", est.fit(x, require_target(y, "Lasso")));
-     },
-     adapter_loader<LinearRegressorModel>("Lasso")}};
+Lasso parse_lasso(ParamMap& p) {
+  Lasso est;
+  est.params = enet_params(p, 1.0, false);
+  return est;
+}
 
-const AlgorithmRegistrar register_elastic_net{
-    {"ElasticNet", Task::Regression, false,
-     [](ParamMap& p, const Matrix& x, const Vector* y) -> std::unique_ptr<FittedModel> {
-       ElasticNet est;
-       est.params = enet_params(p, 0.5, true);
-       p.finish("ElasticNet");
-       return std::make_unique<ModelAdapter<LinearRegressorModel>>(
-           "ElasticNet", est.fit(x, require_target(y, "ElasticNet")));
-     },
-     adapter_loader<LinearRegressorModel>("ElasticNet")}};
+ElasticNet parse_elastic_net(ParamMap& p) {
+  ElasticNet est;
+  est.params = enet_params(p, 0.5, true);
+  return est;
+}
 
-const AlgorithmRegistrar register_logistic_regression{
-    {"LogisticRegression", Task::Classification, true,
-     [](ParamMap& p, const Matrix& x, const Vector* y) -> std::unique_ptr<FittedModel> {
-       LogisticRegression est;
-       est.params.C = p.get_double("C", 1.0);
-       est.params.fit_intercept = p.get_bool("fit_intercept", true);
-       est.params.tol = p.get_double("tol", 1e-4);
-       est.params.max_iter = p.get_int("max_iter", 100);
-       const std::string penalty = p.get_string("penalty", "l2");
-       if (penalty != "l2") throw Error("LogisticRegression: only penalty=l2 is supported");
-       const std::string solver = p.get_string("solver", "lbfgs");
-       if (solver != "lbfgs") throw Error("LogisticRegression: only solver=lbfgs is supported");
-       p.finish("LogisticRegression");
-       return std::make_unique<ModelAdapter<LogisticRegressionModel>>(
-           "LogisticRegression", est.fit(x, require_target(y, "LogisticRegression")));
-     },
-     adapter_loader<LogisticRegressionModel>("LogisticRegression")}};
+LogisticRegression parse_logistic_regression(ParamMap& p) {
+  LogisticRegression est;
+  est.params.C = p.get_double("C", 1.0);
+  est.params.fit_intercept = p.get_bool("fit_intercept", true);
+  est.params.tol = p.get_double("tol", 1e-4);
+  est.params.max_iter = p.get_int("max_iter", 100);
+  const std::string penalty = p.get_string("penalty", "l2");
+  if (penalty != "l2") throw Error("LogisticRegression: only penalty=l2 is supported");
+  const std::string solver = p.get_string("solver", "lbfgs");
+  if (solver != "lbfgs") throw Error("LogisticRegression: only solver=lbfgs is supported");
+  return est;
+}
+
+const AlgorithmRegistrar kLinearRegression{
+    estimator_algorithm("LinearRegression", Task::Regression, parse_linear_regression)};
+const AlgorithmRegistrar kRidge{estimator_algorithm("Ridge", Task::Regression, parse_ridge)};
+const AlgorithmRegistrar kLasso{estimator_algorithm("Lasso", Task::Regression, parse_lasso)};
+const AlgorithmRegistrar kElasticNet{
+    estimator_algorithm("ElasticNet", Task::Regression, parse_elastic_net)};
+const AlgorithmRegistrar kLogisticRegression{
+    estimator_algorithm("LogisticRegression", Task::Classification, parse_logistic_regression)};
 
 }  // namespace
 

@@ -307,13 +307,7 @@ Matrix NaiveBayesModel::predict_proba(const Matrix& x) const {
 }
 
 Vector NaiveBayesModel::predict(const Matrix& x) const {
-  const Matrix jll = joint_log_likelihood(x);
-  Vector out(static_cast<size_t>(x.rows));
-  for (int64_t i = 0; i < x.rows; ++i) {
-    const double* row = jll.row(i);
-    out[static_cast<size_t>(i)] = static_cast<double>(std::max_element(row, row + jll.cols) - row);
-  }
-  return out;
+  return argmax_rows(joint_log_likelihood(x));
 }
 
 void NaiveBayesModel::save(ArchiveWriter& out) const {
@@ -355,54 +349,35 @@ NaiveBayesModel NaiveBayesModel::load(ArchiveReader& in) {
 
 namespace {
 
-using Adapter = ModelAdapter<NaiveBayesModel>;
+GaussianNB parse_gaussian_nb(ParamMap& p) {
+  GaussianNB est;
+  est.params.var_smoothing = p.get_double("var_smoothing", 1e-9);
+  return est;
+}
 
-const AlgorithmRegistrar register_gaussian_nb{
-    {"GaussianNB", Task::Classification, true,
-     [](ParamMap& p, const Matrix& x, const Vector* y) -> std::unique_ptr<FittedModel> {
-       GaussianNB est;
-       est.params.var_smoothing = p.get_double("var_smoothing", 1e-9);
-       p.finish("GaussianNB");
-       return std::make_unique<Adapter>("GaussianNB", est.fit(x, require_target(y, "GaussianNB")));
-     },
-     adapter_loader<NaiveBayesModel>("GaussianNB")}};
+// The discrete models share additive smoothing and the choice of fitted or uniform priors.
+template <typename Estimator>
+Estimator parse_smoothed_nb(ParamMap& p) {
+  Estimator est;
+  est.params.alpha = p.get_double("alpha", 1.0);
+  est.params.fit_prior = p.get_bool("fit_prior", true);
+  return est;
+}
 
-const AlgorithmRegistrar register_multinomial_nb{
-    {"MultinomialNB", Task::Classification, true,
-     [](ParamMap& p, const Matrix& x, const Vector* y) -> std::unique_ptr<FittedModel> {
-       MultinomialNB est;
-       est.params.alpha = p.get_double("alpha", 1.0);
-       est.params.fit_prior = p.get_bool("fit_prior", true);
-       p.finish("MultinomialNB");
-       return std::make_unique<Adapter>("MultinomialNB",
-                                        est.fit(x, require_target(y, "MultinomialNB")));
-     },
-     adapter_loader<NaiveBayesModel>("MultinomialNB")}};
+BernoulliNB parse_bernoulli_nb(ParamMap& p) {
+  BernoulliNB est = parse_smoothed_nb<BernoulliNB>(p);
+  est.params.binarize = p.get_optional_double("binarize", 0.0);
+  return est;
+}
 
-const AlgorithmRegistrar register_bernoulli_nb{
-    {"BernoulliNB", Task::Classification, true,
-     [](ParamMap& p, const Matrix& x, const Vector* y) -> std::unique_ptr<FittedModel> {
-       BernoulliNB est;
-       est.params.alpha = p.get_double("alpha", 1.0);
-       est.params.fit_prior = p.get_bool("fit_prior", true);
-       est.params.binarize = p.get_optional_double("binarize", 0.0);
-       p.finish("BernoulliNB");
-       return std::make_unique<Adapter>("BernoulliNB",
-                                        est.fit(x, require_target(y, "BernoulliNB")));
-     },
-     adapter_loader<NaiveBayesModel>("BernoulliNB")}};
-
-const AlgorithmRegistrar register_categorical_nb{
-    {"CategoricalNB", Task::Classification, true,
-     [](ParamMap& p, const Matrix& x, const Vector* y) -> std::unique_ptr<FittedModel> {
-       CategoricalNB est;
-       est.params.alpha = p.get_double("alpha", 1.0);
-       est.params.fit_prior = p.get_bool("fit_prior", true);
-       p.finish("CategoricalNB");
-       return std::make_unique<Adapter>("CategoricalNB",
-                                        est.fit(x, require_target(y, "CategoricalNB")));
-     },
-     adapter_loader<NaiveBayesModel>("CategoricalNB")}};
+const AlgorithmRegistrar kGaussianNB{
+    estimator_algorithm("GaussianNB", Task::Classification, parse_gaussian_nb)};
+const AlgorithmRegistrar kMultinomialNB{
+    estimator_algorithm("MultinomialNB", Task::Classification, parse_smoothed_nb<MultinomialNB>)};
+const AlgorithmRegistrar kBernoulliNB{
+    estimator_algorithm("BernoulliNB", Task::Classification, parse_bernoulli_nb)};
+const AlgorithmRegistrar kCategoricalNB{
+    estimator_algorithm("CategoricalNB", Task::Classification, parse_smoothed_nb<CategoricalNB>)};
 
 }  // namespace
 }  // namespace ember::ml

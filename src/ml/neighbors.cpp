@@ -594,13 +594,7 @@ Matrix KNeighborsClassifierModel::predict_proba(const Matrix& x) const {
 }
 
 Vector KNeighborsClassifierModel::predict(const Matrix& x) const {
-  const Matrix proba = predict_proba(x);
-  Vector out(static_cast<size_t>(x.rows));
-  for (int64_t i = 0; i < x.rows; ++i) {
-    const double* r = proba.row(i);
-    out[static_cast<size_t>(i)] = static_cast<double>(std::max_element(r, r + n_classes) - r);
-  }
-  return out;
+  return argmax_rows(predict_proba(x));
 }
 
 void KNeighborsClassifierModel::save(ArchiveWriter& out) const {
@@ -684,7 +678,7 @@ KNeighborsRegressorModel KNeighborsRegressorModel::load(ArchiveReader& in) {
 
 namespace {
 
-KNeighborsParams parse_knn_params(ParamMap& p, const char* name) {
+KNeighborsParams parse_knn_params(ParamMap& p) {
   KNeighborsParams params;
   params.n_neighbors = p.get_int("n_neighbors", 5);
   params.weights = p.get_string("weights", "uniform");
@@ -698,29 +692,15 @@ KNeighborsParams parse_knn_params(ParamMap& p, const char* name) {
     ParamMap again(std::map<std::string, std::string>{{"p", pv}});
     params.p = again.get_double("p", 2);
   }
-  p.finish(name);
   return params;
 }
 
-const AlgorithmRegistrar knn_classifier_registrar{
-    Algorithm{"KNeighborsClassifier", Task::Classification, true,
-              [](ParamMap& p, const Matrix& x, const Vector* y) -> std::unique_ptr<FittedModel> {
-                const KNeighborsParams params = parse_knn_params(p, "KNeighborsClassifier");
-                require_target(y, "KNeighborsClassifier");
-                return std::make_unique<ModelAdapter<KNeighborsClassifierModel>>(
-                    "KNeighborsClassifier", KNeighborsClassifier{params}.fit(x, *y));
-              },
-              adapter_loader<KNeighborsClassifierModel>("KNeighborsClassifier")}};
-
-const AlgorithmRegistrar knn_regressor_registrar{
-    Algorithm{"KNeighborsRegressor", Task::Regression, false,
-              [](ParamMap& p, const Matrix& x, const Vector* y) -> std::unique_ptr<FittedModel> {
-                const KNeighborsParams params = parse_knn_params(p, "KNeighborsRegressor");
-                require_target(y, "KNeighborsRegressor");
-                return std::make_unique<ModelAdapter<KNeighborsRegressorModel>>(
-                    "KNeighborsRegressor", KNeighborsRegressor{params}.fit(x, *y));
-              },
-              adapter_loader<KNeighborsRegressorModel>("KNeighborsRegressor")}};
+const AlgorithmRegistrar kClassifier{
+    estimator_algorithm("KNeighborsClassifier", Task::Classification,
+                        [](ParamMap& p) { return KNeighborsClassifier{parse_knn_params(p)}; })};
+const AlgorithmRegistrar kRegressor{
+    estimator_algorithm("KNeighborsRegressor", Task::Regression,
+                        [](ParamMap& p) { return KNeighborsRegressor{parse_knn_params(p)}; })};
 
 }  // namespace
 

@@ -329,64 +329,55 @@ std::pair<double, double> parse_pair(ParamMap& p, const std::string& key, double
   }
 }
 
-template <typename Fitted, typename Make>
-Algorithm transformer(const std::string& name, Make make) {
-  return Algorithm{
-      name, Task::Transform, false,
-      [name, make](ParamMap& p, const Matrix& x, const Vector*) -> std::unique_ptr<FittedModel> {
-        return std::make_unique<ModelAdapter<Fitted>>(name, make(p, x));
-      },
-      adapter_loader<Fitted>(name)};
+StandardScaler parse_standard_scaler(ParamMap& p) {
+  StandardScaler est;
+  est.params.with_mean = p.get_bool("with_mean", true);
+  est.params.with_std = p.get_bool("with_std", true);
+  return est;
 }
 
-const AlgorithmRegistrar register_standard_scaler{
-    transformer<AffineScalerModel>("StandardScaler", [](ParamMap& p, const Matrix& x) {
-      StandardScaler est;
-      est.params.with_mean = p.get_bool("with_mean", true);
-      est.params.with_std = p.get_bool("with_std", true);
-      p.finish("StandardScaler");
-      return est.fit(x);
-    })};
+MinMaxScaler parse_min_max_scaler(ParamMap& p) {
+  MinMaxScaler est;
+  std::tie(est.params.range_min, est.params.range_max) = parse_pair(p, "feature_range", 0, 1);
+  return est;
+}
 
-const AlgorithmRegistrar register_min_max_scaler{
-    transformer<AffineScalerModel>("MinMaxScaler", [](ParamMap& p, const Matrix& x) {
-      MinMaxScaler est;
-      std::tie(est.params.range_min, est.params.range_max) = parse_pair(p, "feature_range", 0, 1);
-      p.finish("MinMaxScaler");
-      return est.fit(x);
-    })};
+RobustScaler parse_robust_scaler(ParamMap& p) {
+  RobustScaler est;
+  est.params.with_centering = p.get_bool("with_centering", true);
+  est.params.with_scaling = p.get_bool("with_scaling", true);
+  std::tie(est.params.q_min, est.params.q_max) = parse_pair(p, "quantile_range", 25, 75);
+  return est;
+}
 
-const AlgorithmRegistrar register_robust_scaler{
-    transformer<AffineScalerModel>("RobustScaler", [](ParamMap& p, const Matrix& x) {
-      RobustScaler est;
-      est.params.with_centering = p.get_bool("with_centering", true);
-      est.params.with_scaling = p.get_bool("with_scaling", true);
-      std::tie(est.params.q_min, est.params.q_max) = parse_pair(p, "quantile_range", 25, 75);
-      p.finish("RobustScaler");
-      return est.fit(x);
-    })};
+OneHotEncoder parse_one_hot_encoder(ParamMap& p) {
+  OneHotEncoder est;
+  const std::string unknown = p.get_string("handle_unknown", "error");
+  if (unknown != "error" && unknown != "ignore") {
+    throw Error("OneHotEncoder: handle_unknown must be 'error' or 'ignore'");
+  }
+  est.params.ignore_unknown = unknown == "ignore";
+  return est;
+}
 
-const AlgorithmRegistrar register_one_hot_encoder{
-    transformer<OneHotEncoderModel>("OneHotEncoder", [](ParamMap& p, const Matrix& x) {
-      OneHotEncoder est;
-      const std::string unknown = p.get_string("handle_unknown", "error");
-      if (unknown != "error" && unknown != "ignore") {
-        throw Error("OneHotEncoder: handle_unknown must be 'error' or 'ignore'");
-      }
-      est.params.ignore_unknown = unknown == "ignore";
-      p.finish("OneHotEncoder");
-      return est.fit(x);
-    })};
+PolynomialFeatures parse_polynomial_features(ParamMap& p) {
+  PolynomialFeatures est;
+  est.params.degree = p.get_int("degree", 2);
+  est.params.interaction_only = p.get_bool("interaction_only", false);
+  est.params.include_bias = p.get_bool("include_bias", true);
+  return est;
+}
 
-const AlgorithmRegistrar register_polynomial_features{
-    transformer<PolynomialFeaturesModel>("PolynomialFeatures", [](ParamMap& p, const Matrix& x) {
-      PolynomialFeatures est;
-      est.params.degree = p.get_int("degree", 2);
-      est.params.interaction_only = p.get_bool("interaction_only", false);
-      est.params.include_bias = p.get_bool("include_bias", true);
-      p.finish("PolynomialFeatures");
-      return est.fit(x);
-    })};
+const AlgorithmRegistrar kStandardScaler{
+    estimator_algorithm("StandardScaler", Task::Transform, parse_standard_scaler)};
+const AlgorithmRegistrar kMinMaxScaler{
+    estimator_algorithm("MinMaxScaler", Task::Transform, parse_min_max_scaler)};
+const AlgorithmRegistrar kRobustScaler{
+    estimator_algorithm("RobustScaler", Task::Transform, parse_robust_scaler)};
+const AlgorithmRegistrar kOneHotEncoder{
+    estimator_algorithm("OneHotEncoder", Task::Transform, parse_one_hot_encoder)};
+const AlgorithmRegistrar kPolynomialFeatures{
+    estimator_algorithm("PolynomialFeatures", Task::Transform, parse_polynomial_features)};
 
 }  // namespace
 }  // namespace ember::ml

@@ -968,16 +968,8 @@ Matrix SVCModel::decision_function_ovr(const Matrix& x) const {
 }
 
 Vector SVCModel::predict(const Matrix& x) const {
+  if (break_ties && n_classes > 2) return argmax_rows(decision_function_ovr(x));
   Vector out(static_cast<size_t>(x.rows));
-  if (break_ties && n_classes > 2) {
-    const Matrix ovr = decision_function_ovr(x);
-    for (int64_t r = 0; r < x.rows; ++r) {
-      const double* row = ovr.row(r);
-      out[static_cast<size_t>(r)] =
-          static_cast<double>(std::max_element(row, row + n_classes) - row);
-    }
-    return out;
-  }
   const Matrix d = pairwise_decision(x);
   std::vector<int64_t> votes(static_cast<size_t>(n_classes));
   for (int64_t r = 0; r < x.rows; ++r) {
@@ -1153,44 +1145,37 @@ SVMCommonParams parse_common(ParamMap& p) {
   return c;
 }
 
-const AlgorithmRegistrar svc_registrar{Algorithm{
-    "SVC", Task::Classification, true,
-    [](ParamMap& p, const Matrix& x, const Vector* y) -> std::unique_ptr<FittedModel> {
-      SVCParams params;
-      params.common = parse_common(p);
-      params.probability = p.get_bool("probability", false);
-      const std::string class_weight = p.get_string("class_weight", "None");
-      params.class_weight = class_weight == "None" ? "" : class_weight;
-      // Only changes the shape of decision_function, which the registry does not expose, and
-      // whether break_ties is allowed.
-      const std::string shape = p.get_string("decision_function_shape", "ovr");
-      if (shape != "ovr" && shape != "ovo") {
-        throw Error("SVC: decision_function_shape must be 'ovr' or 'ovo', got '" + shape + "'");
-      }
-      params.break_ties = p.get_bool("break_ties", false);
-      if (params.break_ties && shape == "ovo") {
-        throw Error("SVC: break_ties=True needs decision_function_shape='ovr'");
-      }
-      const auto seed = p.get_optional_int("random_state", std::nullopt);
-      if (seed && *seed < 0) throw Error("SVC: random_state must be >= 0 or None");
-      params.random_state = seed ? static_cast<uint64_t>(*seed) : 0;
-      p.finish("SVC");
-      require_target(y, "SVC");
-      return std::make_unique<ModelAdapter<SVCModel>>("SVC", SVC{params}.fit(x, *y));
-    },
-    adapter_loader<SVCModel>("SVC")}};
+SVC parse_svc(ParamMap& p) {
+  SVCParams params;
+  params.common = parse_common(p);
+  params.probability = p.get_bool("probability", false);
+  const std::string class_weight = p.get_string("class_weight", "None");
+  params.class_weight = class_weight == "None" ? "" : class_weight;
+  // Only changes the shape of decision_function, which the registry does not expose, and
+  // whether break_ties is allowed.
+  const std::string shape = p.get_string("decision_function_shape", "ovr");
+  if (shape != "ovr" && shape != "ovo") {
+    throw Error("SVC: decision_function_shape must be 'ovr' or 'ovo', got '" + shape + "'");
+  }
+  params.break_ties = p.get_bool("break_ties", false);
+  if (params.break_ties && shape == "ovo") {
+    throw Error("SVC: break_ties=True needs decision_function_shape='ovr'");
+  }
+  const auto seed = p.get_optional_int("random_state", std::nullopt);
+  if (seed && *seed < 0) throw Error("SVC: random_state must be >= 0 or None");
+  params.random_state = seed ? static_cast<uint64_t>(*seed) : 0;
+  return SVC{params};
+}
 
-const AlgorithmRegistrar svr_registrar{
-    Algorithm{"SVR", Task::Regression, false,
-              [](ParamMap& p, const Matrix& x, const Vector* y) -> std::unique_ptr<FittedModel> {
-                SVRParams params;
-                params.common = parse_common(p);
-                params.epsilon = p.get_double("epsilon", 0.1);
-                p.finish("SVR");
-                require_target(y, "SVR");
-                return std::make_unique<ModelAdapter<SVRModel>>("SVR", SVR{params}.fit(x, *y));
-              },
-              adapter_loader<SVRModel>("SVR")}};
+SVR parse_svr(ParamMap& p) {
+  SVRParams params;
+  params.common = parse_common(p);
+  params.epsilon = p.get_double("epsilon", 0.1);
+  return SVR{params};
+}
+
+const AlgorithmRegistrar kSVC{estimator_algorithm("SVC", Task::Classification, parse_svc)};
+const AlgorithmRegistrar kSVR{estimator_algorithm("SVR", Task::Regression, parse_svr)};
 
 }  // namespace
 

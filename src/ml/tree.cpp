@@ -369,13 +369,7 @@ Matrix FittedDecisionTreeClassifier::predict_proba(const Matrix& x) const {
 }
 
 Vector FittedDecisionTreeClassifier::predict(const Matrix& x) const {
-  const Matrix proba = predict_proba(x);
-  Vector out(static_cast<size_t>(x.rows));
-  for (int64_t r = 0; r < x.rows; ++r) {
-    const double* p = proba.row(r);
-    out[static_cast<size_t>(r)] = static_cast<double>(std::max_element(p, p + proba.cols) - p);
-  }
-  return out;
+  return argmax_rows(predict_proba(x));
 }
 
 void FittedDecisionTreeClassifier::save(ArchiveWriter& out) const {
@@ -441,27 +435,12 @@ DecisionTreeParams parse_tree_params(ParamMap& params, bool classification) {
   return p;
 }
 
-const AlgorithmRegistrar kClassifier{
-    {"DecisionTreeClassifier", Task::Classification, true,
-     [](ParamMap& params, const Matrix& x, const Vector* y) -> std::unique_ptr<FittedModel> {
-       DecisionTreeParams p = parse_tree_params(params, true);
-       params.finish("DecisionTreeClassifier");
-       require_target(y, "DecisionTreeClassifier");
-       return std::make_unique<ModelAdapter<FittedDecisionTreeClassifier>>(
-           "DecisionTreeClassifier", DecisionTreeClassifier(p).fit(x, *y));
-     },
-     adapter_loader<FittedDecisionTreeClassifier>("DecisionTreeClassifier")}};
-
-const AlgorithmRegistrar kRegressor{
-    {"DecisionTreeRegressor", Task::Regression, false,
-     [](ParamMap& params, const Matrix& x, const Vector* y) -> std::unique_ptr<FittedModel> {
-       DecisionTreeParams p = parse_tree_params(params, false);
-       params.finish("DecisionTreeRegressor");
-       require_target(y, "DecisionTreeRegressor");
-       return std::make_unique<ModelAdapter<FittedDecisionTreeRegressor>>(
-           "DecisionTreeRegressor", DecisionTreeRegressor(p).fit(x, *y));
-     },
-     adapter_loader<FittedDecisionTreeRegressor>("DecisionTreeRegressor")}};
+const AlgorithmRegistrar kClassifier{estimator_algorithm(
+    "DecisionTreeClassifier", Task::Classification,
+    [](ParamMap& p) { return DecisionTreeClassifier(parse_tree_params(p, true)); })};
+const AlgorithmRegistrar kRegressor{estimator_algorithm(
+    "DecisionTreeRegressor", Task::Regression,
+    [](ParamMap& p) { return DecisionTreeRegressor(parse_tree_params(p, false)); })};
 
 }  // namespace
 }  // namespace ember::ml

@@ -1,12 +1,11 @@
 // Runs the real `ember download` against the loopback FixtureHub.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <cstdlib>
 #include <filesystem>
 #include <string>
 
+#include "../cli_runner.hpp"
 #include "fixture_hub.hpp"
 
 namespace ember {
@@ -15,18 +14,8 @@ namespace {
 namespace fs = std::filesystem;
 using test::FixtureHub;
 using test::read_bytes;
-
-struct RunResult {
-  int status = -1;
-  std::string out;
-  std::string err;
-};
-
-std::string shell_quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
+using test::RunResult;
+using test::shell_quote;
 
 class DownloadCliTest : public ::testing::Test {
  protected:
@@ -39,23 +28,14 @@ class DownloadCliTest : public ::testing::Test {
   }
   void TearDown() override { fs::remove_all(dir_); }
 
+  // `ember download ARGS` against the fixture hub, in this test's own cache.
   RunResult run(const std::string& args, const std::string& extra_env = "") {
-    const std::string bin = (fs::path(EMBER_BINARY_DIR) / "bin" / "ember").string();
-    const fs::path out = dir_ / "stdout";
-    const fs::path err = dir_ / "stderr";
-    // `timeout` turns a hang into a failure instead of a stuck test run.
-    const std::string command =
+    test::RunOptions options;
+    options.prefix =
         "env -u HF_TOKEN -u HF_HUB_OFFLINE HF_ENDPOINT=" + shell_quote(hub_.endpoint()) +
         " HF_HUB_CACHE=" + shell_quote((dir_ / "cache").string()) +
-        " HF_HOME=" + shell_quote((dir_ / "hf-home").string()) + " " + extra_env + " timeout 60 " +
-        shell_quote(bin) + " download " + args + " >" + shell_quote(out.string()) + " 2>" +
-        shell_quote(err.string());
-    const int raw = std::system(command.c_str());
-    RunResult r;
-    r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-    r.out = read_bytes(out);
-    r.err = read_bytes(err);
-    return r;
+        " HF_HOME=" + shell_quote((dir_ / "hf-home").string()) + " " + extra_env;
+    return test::run_ember("download " + args, options);
   }
 
   fs::path snapshot() const {

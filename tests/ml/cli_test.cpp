@@ -7,6 +7,7 @@
 #include <unistd.h>
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -14,62 +15,31 @@
 
 #include <nlohmann/json.hpp>
 
-#include "../base/refuse_threads.hpp"
+#include "../cli_runner.hpp"
 #include "ember/ml/csv.hpp"
 
 namespace {
 
-struct CliRun {
-  int status = -1;
-  std::string out;
-  std::string err;
-};
+using ember::test::run_ember;
+using ember::test::RunOptions;
+using ember::test::RunResult;
+using ember::test::slurp;
 
 std::string tmp_path(const std::string& name) {
   // CTest runs every test as its own process, several at once: the pid keeps paths apart.
   return std::string(EMBER_BINARY_DIR) + "/ml_cli_test_" + std::to_string(::getpid()) + "_" + name;
 }
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 void write(const std::string& path, const std::string& text) {
   std::ofstream(path, std::ios::binary) << text;
 }
 
-// `prefix` runs in the shell before ember (e.g. a ulimit or VAR=value); `stdout_to` replaces the
-// captured stdout (e.g. /dev/full); refuse_threads runs the command where the kernel refuses every
-// new thread, as a pids or process limit would.
-CliRun ember(const std::string& args, const std::string& prefix = "",
-             const std::string& stdout_to = "", bool refuse_threads = false) {
-  static int counter = 0;
-  const std::string out = tmp_path("stdout" + std::to_string(counter));
-  const std::string err = tmp_path("stderr" + std::to_string(counter++));
-  const std::string cmd = prefix + " timeout 60 " + std::string(EMBER_BINARY_DIR) + "/bin/ember " +
-                          args + " >" + (stdout_to.empty() ? out : stdout_to) + " 2>" + err;
-  int raw = -1;
-  if (refuse_threads) {
-    const pid_t pid = fork();
-    if (pid == 0) {
-      if (!ember::testing::refuse_new_threads()) _exit(77);
-      execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
-      _exit(127);
-    }
-    waitpid(pid, &raw, 0);
-  } else {
-    raw = std::system(cmd.c_str());
-  }
-  CliRun r;
-  r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-  r.out = slurp(out);
-  r.err = slurp(err);
-  std::remove(out.c_str());
-  std::remove(err.c_str());
-  return r;
+// `prefix` runs in the shell before ember (e.g. a ulimit or VAR=value).
+RunOptions after(const std::string& prefix, bool refuse_threads = false) {
+  RunOptions options;
+  options.prefix = prefix;
+  options.refuse_threads = refuse_threads;
+  return options;
 }
 
 std::string dataset(const char* name) {
@@ -77,7 +47,7 @@ std::string dataset(const char* name) {
 }
 
 // Every failure: exit 1, nothing on stdout, one stderr line starting "error:".
-void expect_failure_with(const CliRun& r, const std::string& fragment) {
+void expect_failure_with(const RunResult& r, const std::string& fragment) {
   EXPECT_EQ(r.status, 1);
   EXPECT_EQ(r.out, "");
   EXPECT_EQ(r.err.rfind("error:", 0), 0u) << r.err;
@@ -87,19 +57,19 @@ void expect_failure_with(const CliRun& r, const std::string& fragment) {
 
 void expect_failure(const std::string& args, const std::string& fragment) {
   SCOPED_TRACE(args);
-  expect_failure_with(ember(args), fragment);
+  expect_failure_with(run_ember(args), fragment);
 }
 
 TEST(MlCli, FitThenPredictWithLabelsAndProbabilities) {
   const std::string model = tmp_path("iris.model");
-  const CliRun fit =
-      ember("ml fit --algo LogisticRegression --param C=10 --param max_iter=500 --train " +
-            dataset("iris") + " --target target --out " + model);
+  const RunResult fit =
+      run_ember("ml fit --algo LogisticRegression --param C=10 --param max_iter=500 --train " +
+                dataset("iris") + " --target target --out " + model);
   ASSERT_EQ(fit.status, 0) << fit.err;
   EXPECT_NE(fit.out.find("\"classes\":[\"setosa\",\"versicolor\",\"virginica\"]"),
             std::string::npos);
-  const CliRun pred =
-      ember("ml predict --model " + model + " --data " + dataset("iris") + " --proba");
+  const RunResult pred =
+      run_ember("ml predict --model " + model + " --data " + dataset("iris") + " --proba");
   ASSERT_EQ(pred.status, 0) << pred.err;
   const auto table = ember::ml::parse_csv(pred.out);
   ASSERT_EQ(table.rows, 150);
@@ -122,18 +92,20 @@ TEST(MlCli, FitThenPredictWithLabelsAndProbabilities) {
   write(tmp_path("reordered.csv"),
         "petal_width_cm,petal_length_cm,sepal_width_cm,sepal_length_cm\n0.2,1.4,3.5,5.1\n2.3,5.4,3."
         "1,6.9\n");
-  const CliRun re = ember("ml predict --model " + model + " --data " + tmp_path("reordered.csv"));
+  const RunResult re =
+      run_ember("ml predict --model " + model + " --data " + tmp_path("reordered.csv"));
   ASSERT_EQ(re.status, 0) << re.err;
   EXPECT_EQ(re.out, "prediction\nsetosa\nvirginica\n");
 }
 
 TEST(MlCli, RegressionPredictionsAreNumbers) {
   const std::string model = tmp_path("diabetes.model");
-  ASSERT_EQ(ember("ml fit --algo Ridge --param alpha=0.5 --train " + dataset("diabetes") +
-                  " --target target --out " + model)
+  ASSERT_EQ(run_ember("ml fit --algo Ridge --param alpha=0.5 --train " + dataset("diabetes") +
+                      " --target target --out " + model)
                 .status,
             0);
-  const CliRun pred = ember("ml predict --model " + model + " --data " + dataset("diabetes"));
+  const RunResult pred =
+      run_ember("ml predict --model " + model + " --data " + dataset("diabetes"));
   ASSERT_EQ(pred.status, 0) << pred.err;
   const auto table = ember::ml::parse_csv(pred.out);
   EXPECT_EQ(table.rows, 442);
@@ -146,12 +118,13 @@ TEST(MlCli, CategoricalFeaturesAreOneHotEncoded) {
   write(tmp_path("cat.csv"),
         "colour,size,label\nred,1,yes\nblue,2,no\nred,3,yes\ngreen,4,no\nred,5,yes\nblue,6,no\n");
   const std::string model = tmp_path("cat.model");
-  const CliRun fit = ember("ml fit --algo GaussianNB --train " + tmp_path("cat.csv") +
-                           " --target label --out " + model);
+  const RunResult fit = run_ember("ml fit --algo GaussianNB --train " + tmp_path("cat.csv") +
+                                  " --target label --out " + model);
   ASSERT_EQ(fit.status, 0) << fit.err;
   EXPECT_NE(fit.out.find("\"n_features\":4"), std::string::npos) << fit.out;
   write(tmp_path("cat_q.csv"), "colour,size\nred,2\n");
-  EXPECT_EQ(ember("ml predict --model " + model + " --data " + tmp_path("cat_q.csv")).status, 0);
+  EXPECT_EQ(run_ember("ml predict --model " + model + " --data " + tmp_path("cat_q.csv")).status,
+            0);
   write(tmp_path("cat_bad.csv"), "colour,size\npurple,2\n");
   expect_failure("ml predict --model " + model + " --data " + tmp_path("cat_bad.csv"),
                  "not seen in the training data");
@@ -159,11 +132,11 @@ TEST(MlCli, CategoricalFeaturesAreOneHotEncoded) {
 
 TEST(MlCli, UnsupervisedAlgorithmsDropTheTargetColumn) {
   const std::string model = tmp_path("scaler.model");
-  const CliRun fit = ember("ml fit --algo StandardScaler --train " + dataset("iris") +
-                           " --target target --out " + model);
+  const RunResult fit = run_ember("ml fit --algo StandardScaler --train " + dataset("iris") +
+                                  " --target target --out " + model);
   ASSERT_EQ(fit.status, 0) << fit.err;
   EXPECT_NE(fit.out.find("\"n_features\":4"), std::string::npos) << fit.out;
-  const CliRun pred = ember("ml predict --model " + model + " --data " + dataset("iris"));
+  const RunResult pred = run_ember("ml predict --model " + model + " --data " + dataset("iris"));
   ASSERT_EQ(pred.status, 0) << pred.err;
   const auto table = ember::ml::parse_csv(pred.out);
   ASSERT_EQ(table.columns.size(), 4u);
@@ -172,8 +145,8 @@ TEST(MlCli, UnsupervisedAlgorithmsDropTheTargetColumn) {
   for (double v : table.columns[0].numbers) mean += v / 150;
   EXPECT_NEAR(mean, 0.0, 1e-12);  // standardised
   // Without --target every column is a feature: iris's text target is one-hot encoded.
-  const CliRun all =
-      ember("ml fit --algo StandardScaler --train " + dataset("iris") + " --out " + model);
+  const RunResult all =
+      run_ember("ml fit --algo StandardScaler --train " + dataset("iris") + " --out " + model);
   ASSERT_EQ(all.status, 0) << all.err;
   EXPECT_NE(all.out.find("\"n_features\":7"), std::string::npos) << all.out;
   expect_failure("ml eval --algo StandardScaler --data " + dataset("iris") + " --target target",
@@ -181,10 +154,8 @@ TEST(MlCli, UnsupervisedAlgorithmsDropTheTargetColumn) {
 }
 
 TEST(MlCli, NeighboursLargerThanTheSampleCountIsAnError) {
-  const auto names = ember::ml::algorithm_names();
-  if (std::find(names.begin(), names.end(), "KNeighborsClassifier") == names.end()) {
-    GTEST_SKIP() << "KNeighborsClassifier is not registered";
-  }
+  // Throws (failing the test) if the algorithm is not registered: that would be a bug.
+  ASSERT_EQ(ember::ml::find_algorithm("KNeighborsClassifier").name, "KNeighborsClassifier");
   expect_failure("ml fit --algo KNeighborsClassifier --param n_neighbors=500 --train " +
                      dataset("iris") + " --target target --out " + tmp_path("knn.model"),
                  "n_neighbors");
@@ -193,9 +164,38 @@ TEST(MlCli, NeighboursLargerThanTheSampleCountIsAnError) {
                  "n_neighbors");
 }
 
+// Model files written before the format moved into the library (tools/ml/pipeline_v1_fixtures.sh)
+// predict what the CLI of then printed (the numbers to 1e-12 relative, see pipeline_test.cpp).
+TEST(MlCli, ModelFilesOfFormatVersionOneStillPredict) {
+  const std::string dir = std::string(EMBER_SOURCE_DIR) + "/tests/fixtures/ml/pipeline/";
+  for (const auto& [model, args] :
+       {std::pair<std::string, std::string>{"logistic", "--proba --data " + dir + "query.csv"},
+        {"ridge", "--data " + dir + "ridge_query.csv"},
+        {"standard_scaler", "--data " + dir + "query.csv"}}) {
+    SCOPED_TRACE(model);
+    const RunResult r = run_ember("ml predict --model " + dir + model + ".v1.model " + args);
+    ASSERT_EQ(r.status, 0) << r.err;
+    const auto ours = ember::ml::parse_csv(r.out);
+    const auto recorded = ember::ml::read_csv(dir + model + ".v1.predict.csv");
+    ASSERT_EQ(ours.columns.size(), recorded.columns.size());
+    for (size_t c = 0; c < ours.columns.size(); ++c) {
+      const auto& a = ours.columns[c];
+      const auto& b = recorded.columns[c];
+      EXPECT_EQ(a.name, b.name);
+      ASSERT_EQ(a.numeric, b.numeric) << b.name;
+      if (!b.numeric) {
+        EXPECT_EQ(a.text, b.text);
+      }
+      for (size_t i = 0; i < b.numbers.size(); ++i) {
+        EXPECT_NEAR(a.numbers[i], b.numbers[i], 1e-12 * std::fabs(b.numbers[i])) << b.name;
+      }
+    }
+  }
+}
+
 TEST(MlCli, EvalPrintsFoldScoresAndMean) {
-  const CliRun r =
-      ember("ml eval --algo GaussianNB --data " + dataset("iris") + " --target target --cv 5");
+  const RunResult r =
+      run_ember("ml eval --algo GaussianNB --data " + dataset("iris") + " --target target --cv 5");
   ASSERT_EQ(r.status, 0) << r.err;
   const auto j = nlohmann::json::parse(r.out);
   EXPECT_EQ(j["metric"], "accuracy");
@@ -205,8 +205,8 @@ TEST(MlCli, EvalPrintsFoldScoresAndMean) {
   EXPECT_DOUBLE_EQ(j["mean"].get<double>(), sum / 5);
   // scikit-learn: cross_val_score(GaussianNB(), iris, cv=5).mean() = 0.9533333333333334.
   EXPECT_NEAR(j["mean"].get<double>(), 0.9533333333333334, 1e-12);
-  const CliRun reg = ember("ml eval --algo LinearRegression --data " + dataset("diabetes") +
-                           " --target target --cv 3 --metric neg_mean_squared_error");
+  const RunResult reg = run_ember("ml eval --algo LinearRegression --data " + dataset("diabetes") +
+                                  " --target target --cv 3 --metric neg_mean_squared_error");
   ASSERT_EQ(reg.status, 0) << reg.err;
   EXPECT_EQ(nlohmann::json::parse(reg.out)["scores"].size(), 3u);
 }
@@ -258,7 +258,8 @@ TEST(MlCli, FailuresPrintOneErrorLineAndNothingOnStdout) {
   // Predict-time feature mismatch: an extra column, a missing column, a corrupt model.
   const std::string model = tmp_path("nb.model");
   ASSERT_EQ(
-      ember("ml fit --algo GaussianNB --train " + iris + " --target target --out " + model).status,
+      run_ember("ml fit --algo GaussianNB --train " + iris + " --target target --out " + model)
+          .status,
       0);
   write(tmp_path("extra.csv"),
         "sepal_length_cm,sepal_width_cm,petal_length_cm,petal_width_cm,extra\n1,2,3,4,5\n");
@@ -283,12 +284,12 @@ TEST(MlCli, AFailedModelWriteKeepsTheOldModel) {
   const std::string model = dir + "/model.bin";
   const std::string fit = "ml fit --algo RandomForestClassifier --param n_estimators=50 --train " +
                           dataset("iris") + " --target target --out " + model;
-  ASSERT_EQ(ember("ml fit --algo GaussianNB --train " + dataset("iris") +
-                  " --target target --out " + model)
+  ASSERT_EQ(run_ember("ml fit --algo GaussianNB --train " + dataset("iris") +
+                      " --target target --out " + model)
                 .status,
             0);
   const std::string old = slurp(model);
-  expect_failure_with(ember(fit, "trap '' XFSZ; ulimit -f 1;"), "cannot write");
+  expect_failure_with(run_ember(fit, after("trap '' XFSZ; ulimit -f 1;")), "cannot write");
   EXPECT_EQ(slurp(model), old);
   EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir), {}), 1);
   std::filesystem::remove_all(dir);
@@ -300,12 +301,12 @@ TEST(MlCli, NonUtf8LabelsGiveAValidSummary) {
   const std::string csv = tmp_path("latin1.csv");
   write(csv, "a,target\n1,caf\xe9\n2,caf\xe9\n10,tea\n11,tea\n");
   const std::string model = tmp_path("latin1.model");
-  const CliRun fit =
-      ember("ml fit --algo GaussianNB --train " + csv + " --target target --out " + model);
+  const RunResult fit =
+      run_ember("ml fit --algo GaussianNB --train " + csv + " --target target --out " + model);
   ASSERT_EQ(fit.status, 0) << fit.err;
   const auto summary = nlohmann::json::parse(fit.out);
   EXPECT_EQ(summary["classes"][0], "caf\xef\xbf\xbd");
-  const CliRun pred = ember("ml predict --model " + model + " --data " + csv);
+  const RunResult pred = run_ember("ml predict --model " + model + " --data " + csv);
   ASSERT_EQ(pred.status, 0) << pred.err;
   EXPECT_EQ(pred.out, "prediction\ncaf\xe9\ncaf\xe9\ntea\ntea\n");
 }
@@ -317,7 +318,7 @@ TEST(MlCli, ModelTargetsAreCheckedBeforeWriting) {
       "ml fit --algo GaussianNB --train " + dataset("iris") + " --target target --out ";
   const std::string model = tmp_path("keep.bin");
   write(model + ".tmp", "the user's file");
-  ASSERT_EQ(ember(fit + model).status, 0);
+  ASSERT_EQ(run_ember(fit + model).status, 0);
   EXPECT_EQ(slurp(model + ".tmp"), "the user's file");
   const std::string readonly = tmp_path("readonly.bin");
   write(readonly, "keep me");
@@ -342,15 +343,17 @@ TEST(MlCli, ModelTargetsAreCheckedBeforeWriting) {
 // Every command used to exit 0 with its output lost on a full stdout.
 TEST(MlCli, StdoutWriteErrorsFail) {
   const std::string model = tmp_path("full.model");
-  ASSERT_EQ(ember("ml fit --algo GaussianNB --train " + dataset("iris") +
-                  " --target target --out " + model)
+  ASSERT_EQ(run_ember("ml fit --algo GaussianNB --train " + dataset("iris") +
+                      " --target target --out " + model)
                 .status,
             0);
   for (const std::string& args :
        {std::string("ml list"), "ml predict --model " + model + " --data " + dataset("iris"),
         "ml predict --proba --model " + model + " --data " + dataset("iris"),
         "ml eval --algo GaussianNB --data " + dataset("iris") + " --target target --cv 3"}) {
-    expect_failure_with(ember(args, "", "/dev/full"), "cannot write to stdout");
+    RunOptions full;
+    full.stdout_to = "/dev/full";
+    expect_failure_with(run_ember(args, full), "cannot write to stdout");
   }
 }
 
@@ -359,8 +362,8 @@ TEST(MlCli, InputsMustBeRegularFiles) {
   const std::string fifo = tmp_path("fifo");
   ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
   const std::string model = tmp_path("fifo.model");
-  ASSERT_EQ(ember("ml fit --algo GaussianNB --train " + dataset("iris") +
-                  " --target target --out " + model)
+  ASSERT_EQ(run_ember("ml fit --algo GaussianNB --train " + dataset("iris") +
+                      " --target target --out " + model)
                 .status,
             0);
   expect_failure("ml predict --model " + fifo + " --data " + dataset("iris"), "not a regular file");
@@ -372,7 +375,7 @@ TEST(MlCli, InputsMustBeRegularFiles) {
 }
 
 TEST(MlCli, AnUnknownVerbIsNamed) {
-  const CliRun r = ember("bogus");
+  const RunResult r = run_ember("bogus");
   EXPECT_EQ(r.status, 1);
   EXPECT_NE(r.err.find("unknown command 'bogus'"), std::string::npos) << r.err;
 }
@@ -384,13 +387,16 @@ TEST(MlCli, ThreadPoolFailuresAreOneErrorLine) {
                           dataset("iris") + " --target target --out " + tmp_path("forest.model");
   for (const char* bad : {"abc", "0", "-2", "1025", "99999999999", "4x", "' '"}) {
     SCOPED_TRACE(bad);
-    expect_failure_with(ember(fit, std::string("EMBER_NUM_THREADS=") + bad), "EMBER_NUM_THREADS");
+    expect_failure_with(run_ember(fit, after(std::string("EMBER_NUM_THREADS=") + bad)),
+                        "EMBER_NUM_THREADS");
   }
   // OpenBLAS keeps to the calling thread, so that only Ember's pool asks for threads.
   const std::string env = "EMBER_NUM_THREADS=4 OPENBLAS_NUM_THREADS=1";
-  if (ember("--version", "", "", true).status == 77) GTEST_SKIP() << "no seccomp filters here";
-  expect_failure_with(ember(fit, env, "", true), "cannot start worker thread 1 of 3");
-  EXPECT_EQ(ember(fit, env).status, 0);  // the same command with threads allowed
+  if (run_ember("--version", after("", true)).status == ember::test::kNoThreadFilter) {
+    GTEST_SKIP() << "no seccomp filters here";
+  }
+  expect_failure_with(run_ember(fit, after(env, true)), "cannot start worker thread 1 of 3");
+  EXPECT_EQ(run_ember(fit, after(env)).status, 0);  // the same command with threads allowed
 }
 
 #if defined(__has_feature)
@@ -412,7 +418,7 @@ TEST(MlCli, ThreadPoolPartlyStartedIsOneErrorLine) {
   const std::string fit = "ml fit --algo RandomForestClassifier --param n_estimators=8 --train " +
                           dataset("iris") + " --target target --out " + tmp_path("forest.model");
   expect_failure_with(
-      ember(fit, "ulimit -v 2000000; EMBER_NUM_THREADS=1000 OPENBLAS_NUM_THREADS=1"),
+      run_ember(fit, after("ulimit -v 2000000; EMBER_NUM_THREADS=1000 OPENBLAS_NUM_THREADS=1")),
       "cannot start worker thread");
 #endif
 }

@@ -11,6 +11,7 @@
 #include "ember/base/error.hpp"
 #include "ember/base/thread_pool.hpp"
 #include "ember/ml/cluster.hpp"
+#include "ml_test_support.hpp"
 
 namespace ember::ml {
 namespace {
@@ -18,12 +19,7 @@ namespace {
 using nlohmann::json;
 
 const json& fixture() {
-  static const json data = [] {
-    std::ifstream in(std::string(EMBER_SOURCE_DIR) + "/tests/fixtures/ml/cluster/cluster.json");
-    if (!in) throw std::runtime_error("missing cluster fixture");
-    return json::parse(in);
-  }();
-  return data;
+  return testing::load_fixture("cluster/cluster.json");
 }
 
 Matrix matrix(const json& values, int64_t cols) {

@@ -16,13 +16,7 @@ namespace {
 using nlohmann::json;
 
 const json& fixture() {
-  static const json data = [] {
-    std::ifstream in(std::string(EMBER_SOURCE_DIR) +
-                     "/tests/fixtures/ml/decomposition/decomposition.json");
-    if (!in) throw std::runtime_error("missing decomposition fixture");
-    return json::parse(in);
-  }();
-  return data;
+  return testing::load_fixture("decomposition/decomposition.json");
 }
 
 Matrix matrix(const json& values, int64_t cols) {

@@ -16,13 +16,13 @@ using tree_test::expect_cv_close_to_scikit_learn;
 using tree_test::expect_rows_sum_to_one;
 
 TEST(ForestAccuracy, RandomForestClassifierMatchesScikitLearn) {
-  for (const char* d : {"iris", "wine", "breast_cancer", "digits"}) {
+  for (const char* d : testing::kClassificationDatasets) {
     expect_cv_close_to_scikit_learn("RandomForestClassifier", d);
   }
 }
 
 TEST(ForestAccuracy, ExtraTreesClassifierMatchesScikitLearn) {
-  for (const char* d : {"iris", "wine", "breast_cancer", "digits"}) {
+  for (const char* d : testing::kClassificationDatasets) {
     expect_cv_close_to_scikit_learn("ExtraTreesClassifier", d);
   }
 }

@@ -16,7 +16,7 @@ using tree_test::expect_cv_close_to_scikit_learn;
 using tree_test::expect_rows_sum_to_one;
 
 TEST(HgbAccuracy, ClassifierMatchesScikitLearn) {
-  for (const char* d : {"iris", "wine", "breast_cancer", "digits"}) {
+  for (const char* d : testing::kClassificationDatasets) {
     expect_cv_close_to_scikit_learn("HistGradientBoostingClassifier", d);
   }
 }

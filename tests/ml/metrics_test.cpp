@@ -18,8 +18,7 @@ using testing::to_matrix;
 using testing::to_vector;
 
 const nlohmann::json& fixture() {
-  static const nlohmann::json f = testing::load_fixture("metrics/metrics.json");
-  return f;
+  return testing::load_fixture("metrics/metrics.json");
 }
 
 double expected(const char* key) {
@@ -78,7 +77,7 @@ TEST(Metrics, EdgeCasesAndErrors) {
 
 TEST(ModelSelection, UnshuffledFoldsEqualScikitLearns) {
   const auto& folds = fixture()["stratified_folds"];
-  for (const char* dataset : {"iris", "wine", "breast_cancer", "digits"}) {
+  for (const char* dataset : testing::kClassificationDatasets) {
     const auto data = testing::load_dataset(dataset, true);
     const auto got = StratifiedKFold{5, false, 0}.split(data.y);
     ASSERT_EQ(got.size(), 5u);

@@ -1,7 +1,9 @@
 #pragma once
 // Helpers for the part-A ML tests: fixtures (JSON from tools/ml/make_fixtures_part_a.py) and the
 // shipped datasets read through Ember's own CSV loader.
+#include <array>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <string>
 
@@ -13,11 +15,21 @@
 
 namespace ember::ml::testing {
 
-inline nlohmann::json load_fixture(const std::string& relative) {
-  std::ifstream in(std::string(EMBER_SOURCE_DIR) + "/tests/fixtures/ml/" + relative);
-  if (!in) throw std::runtime_error("missing fixture " + relative);
-  return nlohmann::json::parse(in);
+// tests/fixtures/ml/RELATIVE, parsed once per test process.
+inline const nlohmann::json& load_fixture(const std::string& relative) {
+  static std::map<std::string, nlohmann::json> loaded;
+  auto it = loaded.find(relative);
+  if (it == loaded.end()) {
+    std::ifstream in(std::string(EMBER_SOURCE_DIR) + "/tests/fixtures/ml/" + relative);
+    if (!in) throw std::runtime_error("missing fixture " + relative);
+    it = loaded.emplace(relative, nlohmann::json::parse(in)).first;
+  }
+  return it->second;
 }
+
+// The classification datasets under data/datasets that the scikit-learn fixtures cover.
+inline constexpr std::array<const char*, 4> kClassificationDatasets = {"iris", "wine",
+                                                                       "breast_cancer", "digits"};
 
 struct Dataset {
   Matrix x;

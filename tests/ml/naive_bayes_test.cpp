@@ -13,8 +13,7 @@ using testing::to_matrix;
 using testing::to_vector;
 
 const nlohmann::json& fixture() {
-  static const nlohmann::json f = testing::load_fixture("naive_bayes/naive_bayes.json");
-  return f;
+  return testing::load_fixture("naive_bayes/naive_bayes.json");
 }
 
 Matrix head(const Matrix& x, int64_t n) {

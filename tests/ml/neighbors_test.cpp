@@ -19,12 +19,6 @@ namespace {
 
 using nlohmann::json;
 
-json load_fixture() {
-  std::ifstream in(std::string(EMBER_SOURCE_DIR) + "/tests/fixtures/ml/neighbors/neighbors.json");
-  if (!in) throw std::runtime_error("missing neighbors fixture");
-  return json::parse(in);
-}
-
 struct Split {
   Matrix x_train, x_test;
   Vector y_train, y_test;
@@ -61,25 +55,19 @@ KNeighborsParams params_from(const json& p) {
 
 class NeighborsFixture : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() { fixture_ = new json(load_fixture()); }
-  static void TearDownTestSuite() {
-    delete fixture_;
-    fixture_ = nullptr;
-  }
+  static const json& fixture() { return testing::load_fixture("neighbors/neighbors.json"); }
   static Matrix features(const std::string& name) {
     static std::map<std::string, Matrix> cache;
     auto it = cache.find(name);
     if (it == cache.end()) it = cache.emplace(name, testing::load_features(name)).first;
     return it->second;
   }
-  static json* fixture_;
 };
-json* NeighborsFixture::fixture_ = nullptr;
 
 TEST_F(NeighborsFixture, HoldoutPredictionsAndProbabilitiesMatchScikitLearn) {
-  for (const json& c : (*fixture_)["holdout"]) {
+  for (const json& c : fixture()["holdout"]) {
     const std::string name = c["dataset"];
-    const json& ds = (*fixture_)["datasets"][name];
+    const json& ds = fixture()["datasets"][name];
     const Matrix x = features(name);
     const Split s = split_fold(x, ds["y"].get<Vector>(), ds["fold"].get<std::vector<int>>(), 0);
     const KNeighborsParams params = params_from(c["params"]);
@@ -127,7 +115,7 @@ TEST_F(NeighborsFixture, HoldoutPredictionsAndProbabilitiesMatchScikitLearn) {
 }
 
 TEST_F(NeighborsFixture, KNeighborsListsMatchScikitLearnIncludingTies) {
-  const json& kn = (*fixture_)["kneighbors"];
+  const json& kn = fixture()["kneighbors"];
   const Matrix x = features("iris");
   const int64_t n_train = kn["train_rows"];
   std::vector<int64_t> train(static_cast<size_t>(n_train)), test;
@@ -161,9 +149,9 @@ TEST_F(NeighborsFixture, KNeighborsListsMatchScikitLearnIncludingTies) {
 }
 
 TEST_F(NeighborsFixture, CrossValidatedScoresMatchScikitLearnWithSameFolds) {
-  for (const json& c : (*fixture_)["cv"]) {
+  for (const json& c : fixture()["cv"]) {
     const std::string name = c["dataset"];
-    const json& ds = (*fixture_)["datasets"][name];
+    const json& ds = fixture()["datasets"][name];
     const Matrix x = features(name);
     const Vector y = ds["y"].get<Vector>();
     const auto fold = ds["fold"].get<std::vector<int>>();

@@ -12,8 +12,7 @@ using testing::to_matrix;
 using testing::to_vector;
 
 const nlohmann::json& fixture() {
-  static const nlohmann::json f = testing::load_fixture("preprocessing/preprocessing.json");
-  return f;
+  return testing::load_fixture("preprocessing/preprocessing.json");
 }
 
 Matrix transform_head(const char* algo, std::map<std::string, std::string> params, const Matrix& x,

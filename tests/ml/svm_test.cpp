@@ -24,12 +24,7 @@ namespace {
 using nlohmann::json;
 
 const json& fixture() {
-  static const json data = [] {
-    std::ifstream in(std::string(EMBER_SOURCE_DIR) + "/tests/fixtures/ml/svm/svm.json");
-    if (!in) throw std::runtime_error("missing svm fixture");
-    return json::parse(in);
-  }();
-  return data;
+  return testing::load_fixture("svm/svm.json");
 }
 
 Matrix load_features(const std::string& name) {

@@ -19,6 +19,7 @@
 #include <sstream>
 #include <tuple>
 
+#include "../cli_runner.hpp"
 #include "ember/base/thread_pool.hpp"
 #include "ember/tokenizers/tokenizer.hpp"
 
@@ -663,41 +664,13 @@ TEST(TokenizerLoad, PathsMustBeRegularFiles) {
 }
 
 // ---- CLI ------------------------------------------------------------------------------------
-struct RunResult {
-  int status;
-  std::string out, err;
-};
-
-// `stdout_to` replaces the captured stdout (e.g. /dev/full); status is the exit status.
-RunResult run_cli(const std::string& args, const std::string& stdin_text,
-                  const std::string& stdout_to = "") {
-  // CTest runs tests as separate processes in parallel: the pid keeps their files apart.
-  fs::path dir = fs::temp_directory_path();
-  const std::string tag = std::to_string(::getpid());
-  fs::path in = dir / ("ember_tok_cli_in." + tag), out = dir / ("ember_tok_cli_out." + tag),
-           err = dir / ("ember_tok_cli_err." + tag);
-  {
-    std::ofstream f(in, std::ios::binary);
-    f << stdin_text;
-  }
-  std::string cmd = "timeout 60 " + std::string(EMBER_BINARY_DIR) + "/bin/ember " + args + " < " +
-                    in.string() + " > " + (stdout_to.empty() ? out.string() : stdout_to) + " 2> " +
-                    err.string();
-  const int status = std::system(cmd.c_str());
-  auto slurp = [](const fs::path& p) {
-    std::ifstream f(p, std::ios::binary);
-    std::stringstream ss;
-    ss << f.rdbuf();
-    return ss.str();
-  };
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(out), slurp(err)};
-}
+using ember::test::run_ember;
 
 TEST(TokenizerCli, TokenizeAndDetokenize) {
   if (!fs::exists(fs::path(EMBER_BINARY_DIR) / "bin/ember")) GTEST_SKIP() << "ember not built";
   std::string tj = (kCases / "bpe_roberta/tokenizer.json").string();
   auto tok = tk::Tokenizer::from_file(tj);
-  auto r = run_cli("tokenize --tokenizer " + tj, "\"Hello world\"\n\"café\"\n");
+  auto r = run_ember("tokenize --tokenizer " + tj, "\"Hello world\"\n\"café\"\n");
   ASSERT_EQ(r.status, 0) << r.err;
   std::istringstream lines(r.out);
   std::string line;
@@ -709,18 +682,18 @@ TEST(TokenizerCli, TokenizeAndDetokenize) {
   EXPECT_EQ(rows[1]["tokens"].get<std::vector<std::string>>(), e.tokens);
   EXPECT_EQ(rows[1]["offsets"][1], json({e.offsets[1].first, e.offsets[1].second}));
 
-  r = run_cli("tokenize --no-special --pair --tokenizer " + tj, "[\"a\", \"b\"]\n");
+  r = run_ember("tokenize --no-special --pair --tokenizer " + tj, "[\"a\", \"b\"]\n");
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(json::parse(r.out)["ids"].get<std::vector<uint32_t>>(),
             tok.encode_pair("a", "b", false).ids);
 
-  r = run_cli("tokenize --lines --tokenizer " + tj, "plain text\n");
+  r = run_ember("tokenize --lines --tokenizer " + tj, "plain text\n");
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(json::parse(r.out)["ids"].get<std::vector<uint32_t>>(),
             tok.encode("plain text", true).ids);
 
   auto ids = tok.encode("Hello world", true).ids;
-  r = run_cli("detokenize --skip-special --tokenizer " + tj, json(ids).dump() + "\n");
+  r = run_ember("detokenize --skip-special --tokenizer " + tj, json(ids).dump() + "\n");
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(json::parse(r.out).get<std::string>(), tok.decode(ids, true));
 }
@@ -730,7 +703,7 @@ TEST(TokenizerCli, TokenizeAndDetokenize) {
 TEST(TokenizerCli, ErrorsKeepTheCompleteLinesBefore) {
   if (!fs::exists(fs::path(EMBER_BINARY_DIR) / "bin/ember")) GTEST_SKIP() << "ember not built";
   std::string tj = (kCases / "bpe_roberta/tokenizer.json").string();
-  const std::string ok_line = run_cli("tokenize --tokenizer " + tj, "\"ok\"\n").out;
+  const std::string ok_line = run_ember("tokenize --tokenizer " + tj, "\"ok\"\n").out;
   ASSERT_FALSE(ok_line.empty());
   for (auto [args, input, want, line] :
        std::vector<std::tuple<std::string, std::string, std::string, int>>{
@@ -739,16 +712,16 @@ TEST(TokenizerCli, ErrorsKeepTheCompleteLinesBefore) {
            {"tokenize --pair --tokenizer " + tj, "\"ok\"\n", "", 1},
            // Invalid UTF-8 under --lines used to give no line number.
            {"tokenize --lines --tokenizer " + tj, "ok\n\xff\xfe\n",
-            run_cli("tokenize --lines --tokenizer " + tj, "ok\n").out, 2},
+            run_ember("tokenize --lines --tokenizer " + tj, "ok\n").out, 2},
            {"detokenize --tokenizer " + tj, "[1, -2]\n", "", 1}}) {
     SCOPED_TRACE(args);
-    auto r = run_cli(args, input);
+    auto r = run_ember(args, input);
     EXPECT_EQ(r.status, 1);
     EXPECT_EQ(r.out, want);
     EXPECT_EQ(r.err.rfind("error: stdin line " + std::to_string(line) + ":", 0), 0u) << r.err;
     EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
   }
-  auto r = run_cli("tokenize --tokenizer /nonexistent/tokenizer.json", "\"ok\"\n");
+  auto r = run_ember("tokenize --tokenizer /nonexistent/tokenizer.json", "\"ok\"\n");
   EXPECT_EQ(r.status, 1);
   EXPECT_EQ(r.out, "");
   EXPECT_EQ(r.err.rfind("error:", 0), 0u) << r.err;
@@ -759,7 +732,8 @@ TEST(TokenizerCli, DeepStdinJsonIsRefused) {
   if (!fs::exists(fs::path(EMBER_BINARY_DIR) / "bin/ember")) GTEST_SKIP() << "ember not built";
   std::string tj = (kCases / "bpe_roberta/tokenizer.json").string();
   for (const char* verb : {"tokenize", "detokenize"}) {
-    auto r = run_cli(std::string(verb) + " --tokenizer " + tj, std::string(10'000'000, '[') + "\n");
+    auto r =
+        run_ember(std::string(verb) + " --tokenizer " + tj, std::string(10'000'000, '[') + "\n");
     EXPECT_EQ(r.status, 1) << verb;
     EXPECT_NE(r.err.find("stdin line 1: JSON nests deeper than 8 levels"), std::string::npos)
         << r.err;
@@ -773,7 +747,10 @@ TEST(TokenizerCli, StdoutWriteErrorsFail) {
   for (auto [args, input] : std::vector<std::pair<std::string, std::string>>{
            {"tokenize --tokenizer " + tj, "\"ok\"\n"},
            {"detokenize --tokenizer " + tj, "[1, 2]\n"}}) {
-    auto r = run_cli(args, input, "/dev/full");
+    ember::test::RunOptions options;
+    options.stdin_text = input;
+    options.stdout_to = "/dev/full";
+    auto r = run_ember(args, options);
     EXPECT_EQ(r.status, 1) << args;
     EXPECT_EQ(r.err, "error: cannot write to stdout: No space left on device\n");
   }
@@ -847,7 +824,7 @@ TEST(TokenizerCli, TokenizerPathMustBeARegularFile) {
   const fs::path fifo =
       fs::temp_directory_path() / ("ember_tok_cli_fifo." + std::to_string(::getpid()));
   ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
-  auto r = run_cli("tokenize --tokenizer " + fifo.string(), "\"ok\"\n");
+  auto r = run_ember("tokenize --tokenizer " + fifo.string(), "\"ok\"\n");
   EXPECT_EQ(r.status, 1);
   EXPECT_NE(r.err.find("is not a regular file"), std::string::npos) << r.err;
   fs::remove(fifo);

@@ -14,6 +14,8 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "ember/base/error.hpp"
@@ -62,6 +64,10 @@ void check_predict_outputs(const Matrix& x, std::span<const double> outputs, std
 // Number of classes in class-index targets; throws if any y is not an integer in [0, K) or
 // fewer than two classes are present.
 int64_t count_classes(const Vector& y, std::string_view who);
+
+// Index of each row's largest value (the first of equal ones), as a double: a classifier's
+// predicted classes from its probabilities or scores, as scikit-learn's argmax.
+Vector argmax_rows(const Matrix& scores);
 
 // Parameters as the CLI gives them: scikit-learn names mapped to string values. Typed getters
 // parse and validate; `finish()` throws naming any key that no getter consumed.
@@ -208,6 +214,40 @@ std::function<std::unique_ptr<FittedModel>(ArchiveReader&)> adapter_loader(std::
   return [name](ArchiveReader& in) -> std::unique_ptr<FittedModel> {
     return std::make_unique<ModelAdapter<Fitted>>(name, Fitted::load(in));
   };
+}
+
+namespace detail {
+// Fits with the target when the estimator learns from one (classifiers, regressors).
+template <typename Estimator>
+auto fit_estimator(const Estimator& est, const Matrix& x, const Vector* y, std::string_view who) {
+  if constexpr (requires(const Matrix& m, const Vector& v) { est.fit(m, v); }) {
+    return est.fit(x, require_target(y, who));
+  } else {
+    return est.fit(x);
+  }
+}
+}  // namespace detail
+
+// The registry entry of an estimator: `parse(params)` reads its parameters and returns it
+// configured; the entry then rejects parameters left unread, fits, and wraps the fitted model in
+// a ModelAdapter. It provides probabilities when the fitted type has predict_proba.
+template <typename Parse>
+Algorithm estimator_algorithm(std::string name, Task task, Parse parse) {
+  using Estimator = std::invoke_result_t<Parse&, ParamMap&>;
+  using Fitted =
+      decltype(detail::fit_estimator(std::declval<const Estimator&>(), Matrix{}, nullptr, name));
+  constexpr bool has_proba = requires(const Fitted& f, const Matrix& x) {
+    f.predict_proba(x);
+  };
+  return {name, task, has_proba,
+          [name, parse](ParamMap& params, const Matrix& x,
+                        const Vector* y) -> std::unique_ptr<FittedModel> {
+            const Estimator est = parse(params);
+            params.finish(name);
+            return std::make_unique<ModelAdapter<Fitted>>(name,
+                                                          detail::fit_estimator(est, x, y, name));
+          },
+          adapter_loader<Fitted>(name)};
 }
 
 // Whole-file save/load with magic "EMBERML", version and algorithm name.
