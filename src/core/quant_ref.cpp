@@ -219,11 +219,11 @@ void unpack_q3_k(const std::byte* src, BlockK& b) {
 void unpack_k4_header(const std::byte* src, BlockK& b) {
   b.d = load_f16(src);
   b.dmin = load_f16(src + 2);
-  for (int j = 0; j < 8; ++j) {
-    uint8_t sc, m;
-    scale_min_k4(j, u8(src + 4), &sc, &m);
-    b.scale[2 * j] = b.scale[2 * j + 1] = sc;
-    b.min[2 * j] = b.min[2 * j + 1] = m;
+  uint8_t sc[8], m[8];
+  unpack_k4_scales(src + 4, sc, m);
+  for (size_t j = 0; j < 8; ++j) {
+    b.scale[2 * j] = b.scale[2 * j + 1] = sc[j];
+    b.min[2 * j] = b.min[2 * j + 1] = m[j];
   }
 }
 
@@ -896,6 +896,10 @@ void from_f32_q8_k(const float* x, std::byte* dst, size_t n) {
   }
 }
 }  // namespace
+
+void unpack_k4_scales(const std::byte* packed, uint8_t* scales, uint8_t* mins) {
+  for (int j = 0; j < 8; ++j) scale_min_k4(j, u8(packed), &scales[j], &mins[j]);
+}
 
 const BlockKernels& reference(DType dtype) {
   static const std::array<BlockKernels, kDTypeCount> table = [] {

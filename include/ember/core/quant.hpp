@@ -7,6 +7,7 @@
 // dtype_traits() serves these for to_f32/from_f32; vec_dot goes through the SIMD kernels in
 // kernels.hpp where a type has one, and these scalar versions define their expected results.
 #include <cstddef>
+#include <cstdint>
 
 #include "ember/core/dtype.hpp"
 
@@ -22,7 +23,10 @@ struct BlockKernels {
   float (*vec_dot)(const std::byte* w, const std::byte* x, size_t n) = nullptr;
 };
 
-// The reference kernels of a quantized dtype (is_quantized(dtype) must hold).
+// The reference kernels of a quantized dtype; throws Error for a non-block dtype.
 const BlockKernels& reference(DType dtype);
+
+// The eight 6-bit sub-block scales and mins packed into the 12 scale bytes of Q4_K / Q5_K.
+void unpack_k4_scales(const std::byte* packed, uint8_t* scales, uint8_t* mins);
 
 }  // namespace ember::quant
