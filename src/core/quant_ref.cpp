@@ -563,6 +563,7 @@ float make_q3_quants(int n, int nmax, const float* x, int8_t* L) {
 
 // ggml's make_qkx2_quants: levels in [0, nmax] with a scale and a (non-positive) min, chosen
 // by weighted least squares over nstep + 1 trial scales. Returns the scale, *neg_min = -min.
+// (ggml returns before the search when nstep < 1; every caller here searches, nstep >= 15.)
 float make_qkx2_quants(int n, int nmax, const float* x, const float* weights, uint8_t* L,
                        float* neg_min, uint8_t* Laux, float rmin, float rdelta, int nstep,
                        bool use_mad) {

@@ -1,5 +1,6 @@
 #include "ember/core/tensor.hpp"
 
+#include <cmath>
 #include <cstring>
 #include <numeric>
 #include <sstream>
@@ -470,6 +471,14 @@ Tensor Tensor::to(DType dtype) const {
                   std::to_string(block));
     }
     const Tensor f32 = dtype_ == DType::F32 ? contiguous() : to(DType::F32);
+    // ggml's quantizers convert scaled values to integers, undefined for NaN and infinities.
+    const float* values = f32.data_as<float>();
+    for (int64_t i = 0; i < numel(); ++i) {
+      if (!std::isfinite(values[i])) {
+        throw Error("to: cannot quantize the non-finite value at flat index " + std::to_string(i) +
+                    " to " + std::string(dtype_name(dtype)));
+      }
+    }
     Tensor out = empty(dtype, shape_);
     from_f32(f32.data_as<float>(), out.mutable_data(), static_cast<size_t>(numel()));
     return out;

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -337,6 +338,11 @@ TEST(Quant, RowsThatAreNotWholeBlocksAreRejected) {
     EXPECT_NE(std::string(e.what()).find("Q4_0"), std::string::npos) << e.what();
     EXPECT_NE(std::string(e.what()).find("[2, 48]"), std::string::npos) << e.what();
   }
+  std::vector<float> bad(64, 0.5f);
+  bad[40] = std::nanf("");
+  EXPECT_THROW((void)Tensor::from_f32({64}, bad).to(DType::Q8_0), Error);
+  bad[40] = -std::numeric_limits<float>::infinity();
+  EXPECT_THROW((void)Tensor::from_f32({64}, bad).to(DType::Q4_1), Error);
   // 512 elements are whole Q4_K blocks, but rows of 128 are not.
   const Tensor w = Tensor::zeros(DType::Q4_K, {4, 128});
   const Tensor act = Tensor::zeros(DType::F32, {1, 128});
