@@ -66,6 +66,9 @@ std::array<DTypeTraits, kDTypeCount> make_table() {
   simd(DType::Q4_1, [](const std::byte* w, const std::byte* x, size_t n) {
     return kernels::dot_q4_1_q8_1(w, x, n);
   });
+  simd(DType::Q5_0, [](const std::byte* w, const std::byte* x, size_t n) {
+    return kernels::dot_q5_0_q8_0(w, x, n);
+  });
   simd(DType::Q8_0, [](const std::byte* w, const std::byte* x, size_t n) {
     return kernels::dot_q8_0_q8_0(w, x, n);
   });

@@ -1,5 +1,6 @@
-// Highway dot products of GGML block weights with their 8-bit activations (Q4_0, Q8_0 with Q8_0;
-// Q4_1 with Q8_1; Q4_K, Q5_K, Q6_K with Q8_K), dispatched at run time like kernels_simd.cpp.
+// Highway dot products of GGML block weights with their 8-bit activations (Q4_0, Q5_0, Q8_0
+// with Q8_0; Q4_1 with Q8_1; Q4_K, Q5_K, Q6_K with Q8_K), dispatched at run time like
+// kernels_simd.cpp.
 // Each block's levels are unpacked to int8 with vector bit operations, multiplied with the
 // activation's int8 in 16-bit lanes and summed in 32-bit lanes (exact, as in the scalar
 // references of quant_ref.cpp); the float scaling and the sum over blocks stay scalar in the
@@ -108,6 +109,26 @@ float DotQ4_0Q8_0(const void* w, const void* x, size_t n) {
 }
 float DotQ4_1Q8_1(const void* w, const void* x, size_t n) {
   return DotQ4<true>(w, x, n);
+}
+
+// Q5_0: d, 32 fifth bits (element e's is bit e), nibbles; level - 16, against Q8_0.
+float DotQ5_0Q8_0(const void* w, const void* x, size_t n) {
+  const auto* pw = static_cast<const uint8_t*>(w);
+  const auto* px = static_cast<const uint8_t*>(x);
+  HWY_ALIGN int8_t q[32];
+  float sum = 0.0f;
+  for (size_t b = 0; b < n / 32; ++b, pw += 22, px += 34) {
+    Nibbles(pw + 6, 16, 0, q, q + 16);
+    uint32_t qh;
+    std::memcpy(&qh, pw + 2, 4);
+    for (size_t e = 0; e < 32; ++e) {
+      q[e] = static_cast<int8_t>((q[e] | static_cast<int>(((qh >> e) & 1u) << 4)) - 16);
+    }
+    const auto* qx = reinterpret_cast<const int8_t*>(px + 2);
+    const int32_t sumi = Dot16(q, qx) + Dot16(q + 16, qx + 16);
+    sum += static_cast<float>(sumi) * (load_f16(pw) * load_f16(px));
+  }
+  return sum;
 }
 
 float DotQ8_0Q8_0(const void* w, const void* x, size_t n) {
@@ -232,6 +253,7 @@ namespace ember::kernels {
 
 HWY_EXPORT(DotQ4_0Q8_0);
 HWY_EXPORT(DotQ4_1Q8_1);
+HWY_EXPORT(DotQ5_0Q8_0);
 HWY_EXPORT(DotQ8_0Q8_0);
 HWY_EXPORT(DotQ4_KQ8_K);
 HWY_EXPORT(DotQ5_KQ8_K);
@@ -252,6 +274,10 @@ float dot_q4_0_q8_0(const void* w, const void* x, size_t n) {
 float dot_q4_1_q8_1(const void* w, const void* x, size_t n) {
   apply_simd_limit();
   return HWY_DYNAMIC_DISPATCH(DotQ4_1Q8_1)(w, x, n);
+}
+float dot_q5_0_q8_0(const void* w, const void* x, size_t n) {
+  apply_simd_limit();
+  return HWY_DYNAMIC_DISPATCH(DotQ5_0Q8_0)(w, x, n);
 }
 float dot_q8_0_q8_0(const void* w, const void* x, size_t n) {
   apply_simd_limit();

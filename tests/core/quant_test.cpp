@@ -234,8 +234,9 @@ TEST_P(QuantType, ReferenceDotWithinRoundingBound) {
   const DType t = GetParam();
   ASSERT_NE(quant::reference(t).vec_dot, nullptr);
   EXPECT_EQ(dtype_traits(t).vec_dot_type, quant::reference(t).vec_dot_type);
-  const bool has_simd = t == DType::Q4_0 || t == DType::Q4_1 || t == DType::Q8_0 ||
-                        t == DType::Q4_K || t == DType::Q5_K || t == DType::Q6_K;
+  const bool has_simd = t == DType::Q4_0 || t == DType::Q4_1 || t == DType::Q5_0 ||
+                        t == DType::Q8_0 || t == DType::Q4_K || t == DType::Q5_K ||
+                        t == DType::Q6_K;
   EXPECT_EQ(dtype_traits(t).vec_dot != quant::reference(t).vec_dot, has_simd);
   check_dots(t, quant::reference(t).vec_dot, "scalar reference");
 }

@@ -72,6 +72,7 @@ float dot_bf16(const void* w, const float* x, size_t n);
 // number of blocks. Integer sums per block are exact; float rounding as in the references.
 float dot_q4_0_q8_0(const void* w, const void* x, size_t n);
 float dot_q4_1_q8_1(const void* w, const void* x, size_t n);
+float dot_q5_0_q8_0(const void* w, const void* x, size_t n);
 float dot_q8_0_q8_0(const void* w, const void* x, size_t n);
 float dot_q4_k_q8_k(const void* w, const void* x, size_t n);
 float dot_q5_k_q8_k(const void* w, const void* x, size_t n);
