@@ -6,6 +6,7 @@
 
 #include "ember/core/convert.hpp"
 #include "ember/core/kernels.hpp"
+#include "ember/core/quant.hpp"
 
 namespace ember {
 namespace {
@@ -49,6 +50,37 @@ std::array<DTypeTraits, kDTypeCount> make_table() {
   bf16.vec_dot = [](const std::byte* w, const std::byte* x, size_t n) {
     return kernels::dot_bf16(w, as_f32(x), n);
   };
+  for (int i = 0; i < kDTypeCount; ++i) {
+    const auto dtype = static_cast<DType>(i);
+    if (!is_quantized(dtype)) continue;
+    const quant::BlockKernels& ref = quant::reference(dtype);
+    table[static_cast<size_t>(i)] = {ref.to_f32, ref.from_f32, ref.vec_dot_type, ref.vec_dot};
+  }
+  // The block types real models use most have SIMD dot products; the rest keep the reference.
+  auto simd = [&table](DType dtype, float (*dot)(const std::byte*, const std::byte*, size_t)) {
+    table[static_cast<size_t>(dtype)].vec_dot = dot;
+  };
+  simd(DType::Q4_0, [](const std::byte* w, const std::byte* x, size_t n) {
+    return kernels::dot_q4_0_q8_0(w, x, n);
+  });
+  simd(DType::Q4_1, [](const std::byte* w, const std::byte* x, size_t n) {
+    return kernels::dot_q4_1_q8_1(w, x, n);
+  });
+  simd(DType::Q5_0, [](const std::byte* w, const std::byte* x, size_t n) {
+    return kernels::dot_q5_0_q8_0(w, x, n);
+  });
+  simd(DType::Q8_0, [](const std::byte* w, const std::byte* x, size_t n) {
+    return kernels::dot_q8_0_q8_0(w, x, n);
+  });
+  simd(DType::Q4_K, [](const std::byte* w, const std::byte* x, size_t n) {
+    return kernels::dot_q4_k_q8_k(w, x, n);
+  });
+  simd(DType::Q5_K, [](const std::byte* w, const std::byte* x, size_t n) {
+    return kernels::dot_q5_k_q8_k(w, x, n);
+  });
+  simd(DType::Q6_K, [](const std::byte* w, const std::byte* x, size_t n) {
+    return kernels::dot_q6_k_q8_k(w, x, n);
+  });
   return table;
 }
 

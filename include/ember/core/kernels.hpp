@@ -67,6 +67,17 @@ float dot_f32(const void* w, const float* x, size_t n);
 float dot_f16(const void* w, const float* x, size_t n);
 float dot_bf16(const void* w, const float* x, size_t n);
 
+// GGML block weight rows dotted with activation rows in their 8-bit format (see
+// ember/core/quant.hpp, whose scalar vec_dot kernels are the references): n elements, a whole
+// number of blocks. Integer sums per block are exact; float rounding as in the references.
+float dot_q4_0_q8_0(const void* w, const void* x, size_t n);
+float dot_q4_1_q8_1(const void* w, const void* x, size_t n);
+float dot_q5_0_q8_0(const void* w, const void* x, size_t n);
+float dot_q8_0_q8_0(const void* w, const void* x, size_t n);
+float dot_q4_k_q8_k(const void* w, const void* x, size_t n);
+float dot_q5_k_q8_k(const void* w, const void* x, size_t n);
+float dot_q6_k_q8_k(const void* w, const void* x, size_t n);
+
 namespace ref {
 float unary(UnaryOp op, float x);
 double unary(UnaryOp op, double x);

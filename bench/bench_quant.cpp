@@ -1,0 +1,78 @@
+// vec_dot throughput of the GGML block types at one thread, in GB/s of weight bytes read:
+// a [1024, 4096] weight matrix (1.1 to 8.7 MiB depending on the type, past L2) dotted row by
+// row with one activation row in the type's vec_dot_type, as linear does for a single token.
+// "dispatched" is dtype_traits' kernel (SIMD where the type has one, best target or
+// EMBER_SIMD), "reference" the scalar kernel of ember/core/quant.hpp.
+//
+//   build/bin/bench_quant [--benchmark_filter=Q4_K]
+#include <benchmark/benchmark.h>
+
+#include <random>
+#include <string>
+#include <vector>
+
+#include "ember/core/dtype_traits.hpp"
+#include "ember/core/quant.hpp"
+
+namespace {
+
+using ember::DType;
+
+constexpr size_t kRows = 1024;
+constexpr size_t kCols = 4096;
+
+struct Operands {
+  std::vector<std::byte> w, x;
+  size_t row_bytes = 0, x_bytes = 0;
+};
+
+Operands make_operands(DType t) {
+  const ember::DTypeTraits& traits = ember::dtype_traits(t);
+  const ember::DTypeTraits& act = ember::dtype_traits(traits.vec_dot_type);
+  std::mt19937 rng(7);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> values(kCols);
+  Operands op;
+  op.row_bytes = *ember::dtype_bytes(t, kCols);
+  op.x_bytes = *ember::dtype_bytes(traits.vec_dot_type, kCols);
+  op.w.resize(kRows * op.row_bytes);
+  for (size_t r = 0; r < kRows; ++r) {
+    for (float& v : values) v = normal(rng);
+    traits.from_f32(values.data(), op.w.data() + r * op.row_bytes, kCols);
+  }
+  for (float& v : values) v = normal(rng);
+  op.x.resize(op.x_bytes);
+  act.from_f32(values.data(), op.x.data(), kCols);
+  return op;
+}
+
+void run(benchmark::State& state, DType t, bool reference) {
+  const Operands op = make_operands(t);
+  const auto dot = reference ? ember::quant::reference(t).vec_dot : ember::dtype_traits(t).vec_dot;
+  for (auto _ : state) {
+    float sum = 0.0f;
+    for (size_t r = 0; r < kRows; ++r)
+      sum += dot(op.w.data() + r * op.row_bytes, op.x.data(), kCols);
+    benchmark::DoNotOptimize(sum);
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) *
+                          static_cast<int64_t>(op.w.size()));
+}
+
+const DType kTypes[] = {DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q8_0,
+                        DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K};
+
+const bool registered = [] {
+  for (DType t : kTypes) {
+    const std::string name(ember::dtype_name(t));
+    benchmark::RegisterBenchmark(("vec_dot/" + name + "/dispatched").c_str(),
+                                 [t](benchmark::State& s) { run(s, t, false); });
+    benchmark::RegisterBenchmark(("vec_dot/" + name + "/reference").c_str(),
+                                 [t](benchmark::State& s) { run(s, t, true); });
+  }
+  return true;
+}();
+
+}  // namespace
+
+BENCHMARK_MAIN();
