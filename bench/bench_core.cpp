@@ -10,6 +10,7 @@
 #include <functional>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "ember/base/thread_pool.hpp"
@@ -49,9 +50,33 @@ ember::Tensor random_f32(ember::Shape shape, uint32_t seed) {
 int main(int argc, char** argv) {
   using namespace ember;
   const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
+  const bool small_m = argc > 1 && std::strcmp(argv[1], "--small-m") == 0;
   const double min_s = quick ? 0.05 : 0.4;
   std::printf("threads=%d simd=%s\n", default_thread_pool().num_threads(),
               kernels::simd_active_target().c_str());
+
+  // Where linear's packed small-M kernel stops beating BLAS (ops::kSmallGemmRows), on the
+  // all-MiniLM-L6-v2 (K 384/1536) and SmolLM2-135M (K 576) projection shapes.
+  std::printf("\n%-24s %4s %12s %12s %8s\n", "linear N x K", "M", "BLAS us", "packed us",
+              "speedup");
+  for (const auto& [n, k] : {std::pair<int64_t, int64_t>{1152, 384},
+                             {1536, 384},
+                             {384, 1536},
+                             {1536, 576},
+                             {576, 1536}}) {
+    const Tensor w = random_f32({n, k}, 8);
+    const Tensor packed = ops::pack_linear_weight(w);
+    for (int64_t m : {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024}) {
+      const Tensor x = random_f32({m, k}, 9);
+      const double blas = time_per_call([&] { ops::linear(x, w); }, quick ? 0.02 : 0.2);
+      const double own =
+          time_per_call([&] { ops::linear(x, w, Tensor(), packed); }, quick ? 0.02 : 0.2);
+      std::printf("%-24s %4lld %12.1f %12.1f %8.2f\n",
+                  (std::to_string(n) + " x " + std::to_string(k)).c_str(),
+                  static_cast<long long>(m), blas * 1e6, own * 1e6, blas / own);
+    }
+  }
+  if (small_m) return 0;
 
   std::printf("\n%-34s %12s %10s\n", "gemm", "ms/call", "GFLOP/s");
   struct Gemm {

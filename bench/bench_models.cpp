@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <ctime>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -19,6 +20,12 @@
 #include "ember/pipelines/sentence_embedding.hpp"
 
 namespace {
+
+// CPU time of the whole process (all threads) since c0: next to wall time, the figure that
+// other work on a shared machine disturbs least.
+double cpu_seconds_since(std::clock_t c0) {
+  return static_cast<double>(std::clock() - c0) / CLOCKS_PER_SEC;
+}
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -55,14 +62,17 @@ int run(int argc, char** argv) {
     std::ifstream in(sentences_path);
     std::vector<std::string> texts;
     for (std::string line; std::getline(in, line);) texts.push_back(line);
-    double best = 1e300;
+    double best = 1e300, best_cpu = 1e300;
     for (size_t r = 0; r < repeat; ++r) {
       const auto t0 = std::chrono::steady_clock::now();
+      const std::clock_t c0 = std::clock();
       embedder.embed(texts, false, batch_size);
       best = std::min(best, seconds_since(t0));
+      best_cpu = std::min(best_cpu, cpu_seconds_since(c0));
     }
     out = {{"sentences", texts.size()},
            {"seconds", best},
+           {"cpu_seconds", best_cpu},
            {"sentences_per_s", static_cast<double>(texts.size()) / best}};
   } else if (verb == "generate") {
     std::vector<int64_t> prompt;
@@ -70,7 +80,7 @@ int run(int argc, char** argv) {
     for (int64_t id; ids >> id;) prompt.push_back(id);
     ember::generation::GenerationConfig config;
     config.max_new_tokens = new_tokens;
-    double best = 1e300, best_prefill = 1e300;
+    double best = 1e300, best_prefill = 1e300, best_cpu = 1e300;
     for (size_t r = 0; r < repeat; ++r) {
       const auto lm = ember::models::load_causal_lm(model);
       auto t0 = std::chrono::steady_clock::now();
@@ -79,14 +89,17 @@ int run(int argc, char** argv) {
       best_prefill = std::min(best_prefill, seconds_since(t0));
       config.max_new_tokens = new_tokens;
       t0 = std::chrono::steady_clock::now();
+      const std::clock_t c0 = std::clock();
       const auto result = ember::generation::generate(*lm, nullptr, {prompt}, config);
       if (static_cast<int64_t>(result[0].ids.size()) != new_tokens)
         throw std::runtime_error("generated fewer tokens than asked");
       best = std::min(best, seconds_since(t0));
+      best_cpu = std::min(best_cpu, cpu_seconds_since(c0));
     }
     out = {{"prompt_tokens", prompt.size()},
            {"new_tokens", new_tokens},
            {"seconds", best},
+           {"cpu_seconds", best_cpu},
            {"prefill_seconds", best_prefill},
            {"tokens_per_s", static_cast<double>(new_tokens) / best}};
   } else {

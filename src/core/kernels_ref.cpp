@@ -219,6 +219,20 @@ float dot_bf16(const void* w, const float* x, size_t n) {
   return static_cast<float>(sum);
 }
 
+void gemm_panels_f32(const float* x, size_t ldx, size_t m, size_t k, const float* panels, size_t p0,
+                     size_t p1, size_t n, float* y, size_t ldy) {
+  for (size_t p = p0; p < p1; ++p) {
+    const float* panel = panels + p * k * kGemmPanel;
+    for (size_t j = 0; j < kGemmPanel && p * kGemmPanel + j < n; ++j) {
+      for (size_t i = 0; i < m; ++i) {
+        float sum = 0.0f;
+        for (size_t kk = 0; kk < k; ++kk) sum += x[i * ldx + kk] * panel[kk * kGemmPanel + j];
+        y[i * ldy + p * kGemmPanel + j] = sum;
+      }
+    }
+  }
+}
+
 }  // namespace ref
 }  // namespace ember::kernels
 

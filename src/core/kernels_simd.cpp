@@ -17,6 +17,7 @@
 #include <hwy/contrib/math/math-inl.h>
 #include <hwy/highway.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -545,6 +546,75 @@ float DotBF16(const void* w, const float* x, size_t n) {
   return DotLoop<2>(w, x, n);
 }
 
+// ---------------------------------------------------------------------------------------------
+// Small-M GEMM over weights packed in column panels (kGemmPanel outputs per panel, k-major): the
+// register block is kRows activation rows x one panel, so each packed weight is loaded once per
+// block and every output accumulates along k in order.
+
+// Few rows leave too few accumulators to hide the FMA latency, so those blocks also split k
+// into kSplit interleaved partial sums (added at the end), keeping about 8 chains in flight.
+template <size_t kRows, class D>
+HWY_INLINE void PanelBlock(D d, const float* x, size_t ldx, size_t k, const float* panel, float* y,
+                           size_t ldy, size_t cols) {
+  constexpr size_t kLanes = HWY_LANES(float);
+  constexpr size_t kVecs = kGemmPanel / kLanes;
+  static_assert(kGemmPanel % kLanes == 0, "a panel must be whole vectors");
+  constexpr size_t kSplit = kRows * kVecs >= 8 ? 1 : 8 / (kRows * kVecs);
+  using V = hn::Vec<D>;
+  V acc[kSplit][kRows][kVecs];
+  for (size_t s = 0; s < kSplit; ++s)
+    for (size_t r = 0; r < kRows; ++r)
+      for (size_t v = 0; v < kVecs; ++v) acc[s][r][v] = hn::Zero(d);
+  const auto step = [&](size_t s, size_t kk) HWY_ATTR {
+    V w[kVecs];
+    for (size_t v = 0; v < kVecs; ++v) w[v] = hn::LoadU(d, panel + kk * kGemmPanel + v * kLanes);
+    for (size_t r = 0; r < kRows; ++r) {
+      const V xr = hn::Set(d, x[r * ldx + kk]);
+      for (size_t v = 0; v < kVecs; ++v) acc[s][r][v] = hn::MulAdd(xr, w[v], acc[s][r][v]);
+    }
+  };
+  size_t kk = 0;
+  for (; kk + kSplit <= k; kk += kSplit)
+    for (size_t s = 0; s < kSplit; ++s) step(s, kk + s);
+  for (; kk < k; ++kk) step(0, kk);
+  for (size_t s = 1; s < kSplit; ++s)
+    for (size_t r = 0; r < kRows; ++r)
+      for (size_t v = 0; v < kVecs; ++v) acc[0][r][v] = hn::Add(acc[0][r][v], acc[s][r][v]);
+  HWY_ALIGN float tail[kGemmPanel];
+  for (size_t r = 0; r < kRows; ++r) {
+    float* out = cols == kGemmPanel ? y + r * ldy : tail;
+    for (size_t v = 0; v < kVecs; ++v) hn::StoreU(acc[0][r][v], d, out + v * kLanes);
+    if (cols != kGemmPanel) std::copy(tail, tail + cols, y + r * ldy);
+  }
+}
+
+void GemmPanelsF32(const float* x, size_t ldx, size_t m, size_t k, const float* panels, size_t p0,
+                   size_t p1, size_t n, float* y, size_t ldy) {
+  const hn::ScalableTag<float> d;
+  // Enough accumulators to cover FMA latency without spilling: 8 rows x 1 vector on AVX-512,
+  // 4 rows x 2 vectors on AVX2, 4 x 4 on 128-bit targets.
+  constexpr size_t kRows = HWY_LANES(float) >= 16 ? 8 : 4;
+  for (size_t p = p0; p < p1; ++p) {
+    const float* panel = panels + p * k * kGemmPanel;
+    const size_t col0 = p * kGemmPanel;
+    const size_t cols = std::min(kGemmPanel, n - col0);
+    size_t i = 0;
+    for (; i + kRows <= m; i += kRows)
+      PanelBlock<kRows>(d, x + i * ldx, ldx, k, panel, y + i * ldy + col0, ldy, cols);
+    if constexpr (kRows > 4) {
+      if (i + 4 <= m) {
+        PanelBlock<4>(d, x + i * ldx, ldx, k, panel, y + i * ldy + col0, ldy, cols);
+        i += 4;
+      }
+    }
+    if (i + 2 <= m) {
+      PanelBlock<2>(d, x + i * ldx, ldx, k, panel, y + i * ldy + col0, ldy, cols);
+      i += 2;
+    }
+    if (i < m) PanelBlock<1>(d, x + i * ldx, ldx, k, panel, y + i * ldy + col0, ldy, cols);
+  }
+}
+
 const char* ActiveTargetName() {
   return hwy::TargetName(HWY_TARGET);
 }
@@ -575,6 +645,7 @@ HWY_EXPORT(F32ToBF16);
 HWY_EXPORT(DotF32);
 HWY_EXPORT(DotF16);
 HWY_EXPORT(DotBF16);
+HWY_EXPORT(GemmPanelsF32);
 HWY_EXPORT(ActiveTargetName);
 
 namespace {
@@ -674,6 +745,12 @@ float dot_f16(const void* w, const float* x, size_t n) {
 float dot_bf16(const void* w, const float* x, size_t n) {
   apply_simd_limit();
   return HWY_DYNAMIC_DISPATCH(DotBF16)(w, x, n);
+}
+
+void gemm_panels_f32(const float* x, size_t ldx, size_t m, size_t k, const float* panels, size_t p0,
+                     size_t p1, size_t n, float* y, size_t ldy) {
+  apply_simd_limit();
+  HWY_DYNAMIC_DISPATCH(GemmPanelsF32)(x, ldx, m, k, panels, p0, p1, n, y, ldy);
 }
 
 std::vector<std::string> simd_targets() {

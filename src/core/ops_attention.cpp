@@ -65,29 +65,34 @@ void copy_into(Tensor dst, const Tensor& src) {
                 dtype_str(dst.dtype()));
   }
   if (dst.numel() == 0) return;
-  const Tensor s = narrowing ? convert_to(src, dst.dtype()) : src.contiguous();
+  // A same-dtype source is read through its own strides (no contiguous copy: the decode step
+  // writes strided k/v views into the cache this way).
+  const Tensor s = narrowing ? convert_to(src, dst.dtype()) : src;
   std::byte* base = dst.mutable_data();  // throws on read-only storage
-  const size_t elem = dtype_size(dst.dtype());
-  // Copy runs of the innermost dim; dst may have any strides.
+  const auto elem = static_cast<int64_t>(dtype_size(dst.dtype()));
+  // Copy runs of the innermost dim; dst and s may have any strides.
   const int64_t rank = dst.rank();
   const int64_t inner = rank == 0 ? 1 : dst.dim(-1);
-  const int64_t inner_stride = rank == 0 ? 1 : dst.strides().back();
+  const int64_t to_step = rank == 0 ? 1 : dst.strides().back();
+  const int64_t from_step = rank == 0 ? 1 : s.strides().back();
   const int64_t rows = dst.numel() / inner;
   const std::byte* from = s.data();
   for (int64_t r = 0; r < rows; ++r) {
-    int64_t offset = 0;
+    int64_t to_offset = 0, from_offset = 0;
     int64_t rest = r;
     for (int64_t d = rank - 2; d >= 0; --d) {
-      offset += (rest % dst.dim(d)) * dst.strides()[static_cast<size_t>(d)];
+      const int64_t i = rest % dst.dim(d);
+      to_offset += i * dst.strides()[static_cast<size_t>(d)];
+      from_offset += i * s.strides()[static_cast<size_t>(d)];
       rest /= dst.dim(d);
     }
-    std::byte* to = base + offset * static_cast<int64_t>(elem);
-    const std::byte* row = from + r * inner * static_cast<int64_t>(elem);
-    if (inner_stride == 1) {
-      std::memcpy(to, row, static_cast<size_t>(inner) * elem);
+    std::byte* to = base + to_offset * elem;
+    const std::byte* row = from + from_offset * elem;
+    if (to_step == 1 && from_step == 1) {
+      std::memcpy(to, row, static_cast<size_t>(inner * elem));
     } else {
       for (int64_t i = 0; i < inner; ++i)
-        std::memcpy(to + i * inner_stride * static_cast<int64_t>(elem), row + i * elem, elem);
+        std::memcpy(to + i * to_step * elem, row + i * from_step * elem, static_cast<size_t>(elem));
     }
   }
 }
@@ -232,8 +237,9 @@ void attend_all(const std::vector<SeqView>& seqs, const HeadLayout& l, bool caus
 
 }  // namespace
 
-Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionMask& mask,
-                 float scale) {
+namespace {
+
+Shape attention_shape(const Tensor& q, const Tensor& k, const Tensor& v) {
   require_f32_rows("attention", q, "q", 4);
   require_f32_rows("attention", k, "k", 4);
   require_f32_rows("attention", v, "v", 4);
@@ -247,10 +253,17 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const Attent
         shape_to_string(q.shape()) + ", k " + shape_to_string(k.shape()) + ", v " +
         shape_to_string(v.shape()));
   }
+  return {batch, tq, hq, d};
+}
+
+// attention once the shapes are checked; out is contiguous [B, Tq, Hq, D] F32.
+void attention_checked_into(const Tensor& q, const Tensor& k, const Tensor& v,
+                            const AttentionMask& mask, float scale, Tensor& out) {
+  const int64_t batch = q.dim(0), tq = q.dim(1), hq = q.dim(2), d = q.dim(3);
+  const int64_t tk = k.dim(1), hkv = k.dim(2);
   const std::vector<uint8_t> key_valid =
       mask.key_mask.defined() ? key_mask_rows(mask.key_mask, batch, tk) : std::vector<uint8_t>();
-  Tensor out = Tensor::empty(DType::F32, {batch, tq, hq, d});
-  if (out.numel() == 0) return out;
+  if (out.numel() == 0) return;
   const HeadLayout layout{hq,
                           hkv,
                           d,
@@ -269,7 +282,26 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const Attent
          tq, tk, key_valid.empty() ? nullptr : key_valid.data() + b * tk});
   }
   attend_all(seqs, layout, mask.causal, mask.sliding_window, scale);
+}
+
+}  // namespace
+
+Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionMask& mask,
+                 float scale) {
+  Tensor out = Tensor::empty(DType::F32, attention_shape(q, k, v));
+  attention_checked_into(q, k, v, mask, scale, out);
   return out;
+}
+
+void attention_into(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionMask& mask,
+                    float scale, Tensor& out) {
+  const Shape shape = attention_shape(q, k, v);
+  if (out.dtype() != DType::F32 || !out.is_contiguous() || out.numel() != shape_numel(shape)) {
+    throw Error("attention_into: output must be a contiguous F32 tensor of " +
+                shape_to_string(shape) + " elements, got " + dtype_str(out.dtype()) + " " +
+                shape_to_string(out.shape()));
+  }
+  attention_checked_into(q, k, v, mask, scale, out);
 }
 
 Tensor attention_packed(const Tensor& q, const Tensor& k, const Tensor& v,

@@ -15,6 +15,7 @@
 #include "ember/base/thread_pool.hpp"
 #include "ember/core/convert.hpp"
 #include "ember/core/dtype_traits.hpp"
+#include "ember/core/kernels.hpp"
 #include "ember/core/ops.hpp"
 #include "ops_internal.hpp"
 
@@ -276,9 +277,39 @@ int64_t check_linear(const Tensor& x, const Tensor& weight, const Tensor& bias) 
   return k > 0 ? x.numel() / k : shape_numel(std::span(x.shape()).first(x.shape().size() - 1));
 }
 
+// y[m, n] = x[m, k] @ w^T from the packed panels, threaded over panels so each thread streams
+// its share of the weight once and reuses it, from cache, for every row of x.
+void linear_small_m(const float* x, int64_t m, int64_t k, const Tensor& packed, int64_t n,
+                    float* y) {
+  const auto panel = static_cast<int64_t>(kernels::kGemmPanel);
+  const int64_t panels = (n + panel - 1) / panel;
+  const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(1, m * k * panel));
+  const float* pw = packed.data_as<float>();
+  parallel_for(0, panels, grain, [&](int64_t lo, int64_t hi) {
+    kernels::gemm_panels_f32(x, static_cast<size_t>(k), static_cast<size_t>(m),
+                             static_cast<size_t>(k), pw, static_cast<size_t>(lo),
+                             static_cast<size_t>(hi), static_cast<size_t>(n), y,
+                             static_cast<size_t>(n));
+  });
+}
+
+bool usable_packing(const Tensor& packed, const Tensor& weight) {
+  if (!packed.defined()) return false;
+  const auto panel = static_cast<int64_t>(kernels::kGemmPanel);
+  const int64_t n = weight.dim(0);
+  const int64_t k = weight.dim(1);
+  if (weight.dtype() != DType::F32 || packed.dtype() != DType::F32 || !packed.is_contiguous() ||
+      packed.shape() != Shape{(n + panel - 1) / panel, k, panel}) {
+    throw Error("linear: packed weight " + shape_to_string(packed.shape()) + " " +
+                dtype_str(packed.dtype()) + " does not come from pack_linear_weight of an F32 " +
+                shape_to_string(weight.shape()) + " weight");
+  }
+  return true;
+}
+
 // linear's F32 path once the operands are checked: y = x @ weight^T + bias into `out`.
-void linear_checked_into(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t m,
-                         Tensor& out) {
+void linear_checked_into(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                         const Tensor& packed, int64_t m, Tensor& out) {
   const int64_t n = weight.dim(0);
   const int64_t k = weight.dim(1);
   float* py = out.mutable_data_as<float>();
@@ -289,7 +320,9 @@ void linear_checked_into(const Tensor& x, const Tensor& weight, const Tensor& bi
     const Tensor w = weight.contiguous();
     const Tensor x32 = to_f32(x);
     const float* px = x32.data_as<float>();
-    if (w.dtype() == DType::F32) {
+    if (m < kSmallGemmRows && usable_packing(packed, weight)) {
+      linear_small_m(px, m, k, packed, n, py);
+    } else if (w.dtype() == DType::F32) {
       sgemm_xwt(px, m, k, w.data_as<float>(), n, n, py);
     } else if (m >= kPackedGemmRows && dtype_traits(w.dtype()).to_f32 != nullptr) {
       linear_packed_gemm(px, m, k, w.data(), w.dtype(), n, py);
@@ -311,7 +344,8 @@ void linear_checked_into(const Tensor& x, const Tensor& weight, const Tensor& bi
 
 }  // namespace
 
-void linear_into(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& out) {
+void linear_into(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& out,
+                 const Tensor& packed) {
   const int64_t m = check_linear(x, weight, bias);
   const int64_t n = weight.dim(0);
   if (out.dtype() != DType::F32 || !out.is_contiguous() || out.numel() != m * n) {
@@ -322,10 +356,10 @@ void linear_into(const Tensor& x, const Tensor& weight, const Tensor& bias, Tens
   if (x.dtype() == DType::F64 || weight.dtype() == DType::F64) {
     throw Error("linear_into: F64 operands are not supported; use linear");
   }
-  linear_checked_into(x, weight, bias, m, out);
+  linear_checked_into(x, weight, bias, packed, m, out);
 }
 
-Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& packed) {
   const int64_t m = check_linear(x, weight, bias);
   const int64_t n = weight.dim(0);
   const int64_t k = weight.dim(1);
@@ -341,8 +375,35 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
     return y.reshape(out_shape);
   }
   Tensor y = Tensor::empty(DType::F32, out_shape);
-  linear_checked_into(x, weight, bias, m, y);
+  linear_checked_into(x, weight, bias, packed, m, y);
   return y;
+}
+
+Tensor pack_linear_weight(const Tensor& weight) {
+  detail::require_defined("pack_linear_weight", weight, "weight");
+  if (weight.dtype() != DType::F32) return Tensor();
+  if (weight.rank() != 2) {
+    throw Error("pack_linear_weight: expected weight [N, K], got " +
+                shape_to_string(weight.shape()));
+  }
+  const auto panel = static_cast<int64_t>(kernels::kGemmPanel);
+  const int64_t n = weight.dim(0);
+  const int64_t k = weight.dim(1);
+  const int64_t panels = (n + panel - 1) / panel;
+  const Tensor w = weight.contiguous();
+  Tensor packed = Tensor::zeros(DType::F32, {panels, k, panel});
+  const float* src = w.data_as<float>();
+  float* dst = packed.mutable_data_as<float>();
+  parallel_for(0, panels, 1, [&](int64_t lo, int64_t hi) {
+    for (int64_t p = lo; p < hi; ++p) {
+      for (int64_t j = 0; j < panel && p * panel + j < n; ++j) {
+        const float* row = src + (p * panel + j) * k;
+        float* out = dst + p * k * panel + j;
+        for (int64_t kk = 0; kk < k; ++kk) out[kk * panel] = row[kk];
+      }
+    }
+  });
+  return packed;
 }
 
 }  // namespace ember::ops

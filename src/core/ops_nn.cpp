@@ -51,17 +51,23 @@ void norm_row_f64(bool rms, const double* x, const double* w, const double* b, d
 
 // Runs fn(in_row, out_row) over all rows of the last axis. T is float or double; `in` is a
 // contiguous tensor of T.
+// `out`: a contiguous tensor of T with in's element count.
 template <typename T, typename Fn>
-Tensor map_rows(const Tensor& in, const Fn& fn) {
-  Tensor out = Tensor::empty(in.dtype(), in.shape());
+void map_rows_into(const Tensor& in, Tensor& out, const Fn& fn) {
   const int64_t n = in.rank() == 0 ? 1 : in.dim(-1);
-  if (out.numel() == 0 || n == 0) return out;
+  if (out.numel() == 0 || n == 0) return;
   const int64_t rows = in.numel() / n;
   const T* src = in.data_as<T>();
   T* dst = out.mutable_data_as<T>();
   parallel_for(0, rows, row_grain(n), [&](int64_t lo, int64_t hi) {
     for (int64_t r = lo; r < hi; ++r) fn(src + r * n, dst + r * n, n);
   });
+}
+
+template <typename T, typename Fn>
+Tensor map_rows(const Tensor& in, const Fn& fn) {
+  Tensor out = Tensor::empty(in.dtype(), in.shape());
+  map_rows_into<T>(in, out, fn);
   return out;
 }
 
@@ -77,11 +83,30 @@ Tensor norm_param(const char* op, const Tensor& p, const char* what, int64_t d, 
   return dtype == DType::F64 ? p.to(DType::F64) : to_f32(p);
 }
 
-Tensor norm(bool rms, const Tensor& x, const Tensor& weight, const Tensor& bias, double eps) {
-  const char* op = rms ? "rms_norm" : "layer_norm";
+void check_norm(const char* op, const Tensor& x, double eps) {
   detail::require_float(op, x);
   if (x.rank() < 1) throw Error(std::string(op) + ": input must have rank >= 1");
   if (!(eps >= 0.0)) throw Error(std::string(op) + ": eps must be >= 0");
+}
+
+// The F32 rows of a norm, from a contiguous F32 x into `out`.
+void norm_f32_into(bool rms, const Tensor& x, const Tensor& w, const Tensor& b, double eps,
+                   Tensor& out) {
+  const float* pw = w.defined() ? w.data_as<float>() : nullptr;
+  const float* pb = b.defined() ? b.data_as<float>() : nullptr;
+  const auto feps = static_cast<float>(eps);
+  map_rows_into<float>(x, out, [&](const float* in, float* o, int64_t n) {
+    if (rms) {
+      kernels::rms_norm_row_f32(in, pw, feps, o, static_cast<size_t>(n));
+    } else {
+      kernels::layer_norm_row_f32(in, pw, pb, feps, o, static_cast<size_t>(n));
+    }
+  });
+}
+
+Tensor norm(bool rms, const Tensor& x, const Tensor& weight, const Tensor& bias, double eps) {
+  const char* op = rms ? "rms_norm" : "layer_norm";
+  check_norm(op, x, eps);
   const int64_t d = x.dim(-1);
   const bool f64 = x.dtype() == DType::F64;
   const DType compute = f64 ? DType::F64 : DType::F32;
@@ -94,17 +119,25 @@ Tensor norm(bool rms, const Tensor& x, const Tensor& weight, const Tensor& bias,
       norm_row_f64(rms, in, pw, pb, eps, out, n);
     });
   }
-  const float* pw = w.defined() ? w.data_as<float>() : nullptr;
-  const float* pb = b.defined() ? b.data_as<float>() : nullptr;
-  const auto feps = static_cast<float>(eps);
-  Tensor out = map_rows<float>(to_f32(x), [&](const float* in, float* o, int64_t n) {
-    if (rms) {
-      kernels::rms_norm_row_f32(in, pw, feps, o, static_cast<size_t>(n));
-    } else {
-      kernels::layer_norm_row_f32(in, pw, pb, feps, o, static_cast<size_t>(n));
-    }
-  });
+  Tensor out = Tensor::empty(DType::F32, x.shape());
+  norm_f32_into(rms, to_f32(x), w, b, eps, out);
   return x.dtype() == DType::F32 ? out : convert_to(out, x.dtype());
+}
+
+void norm_into(bool rms, const Tensor& x, const Tensor& weight, const Tensor& bias, double eps,
+               Tensor& out) {
+  const char* op = rms ? "rms_norm_into" : "layer_norm_into";
+  check_norm(op, x, eps);
+  if (x.dtype() != DType::F32 || !x.is_contiguous() || out.dtype() != DType::F32 ||
+      !out.is_contiguous() || out.numel() != x.numel()) {
+    throw Error(std::string(op) +
+                ": expected a contiguous F32 input and output of equal size, got " +
+                dtype_str(x.dtype()) + " " + shape_to_string(x.shape()) + " into " +
+                dtype_str(out.dtype()) + " " + shape_to_string(out.shape()));
+  }
+  const int64_t d = x.dim(-1);
+  norm_f32_into(rms, x, norm_param(op, weight, "weight", d, DType::F32, x),
+                norm_param(op, bias, "bias", d, DType::F32, x), eps, out);
 }
 
 // NaN ranks highest; equal values keep the lower index first.
@@ -160,24 +193,36 @@ Tensor rms_norm(const Tensor& x, const Tensor& weight, double eps) {
   return norm(true, x, weight, Tensor(), eps);
 }
 
-Tensor embedding(const Tensor& weight, const Tensor& ids) {
-  detail::require_defined("embedding", weight, "weight");
-  detail::require_defined("embedding", ids, "ids");
+void layer_norm_into(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps,
+                     Tensor& out) {
+  norm_into(false, x, weight, bias, eps, out);
+}
+
+void rms_norm_into(const Tensor& x, const Tensor& weight, double eps, Tensor& out) {
+  norm_into(true, x, weight, Tensor(), eps, out);
+}
+
+namespace {
+
+// Checks embedding's operands (a table to be widened to F32 needs a conversion) and returns the
+// table row of every id.
+std::vector<int64_t> embedding_rows(const char* op, const Tensor& weight, const Tensor& ids,
+                                    bool widen) {
+  detail::require_defined(op, weight, "weight");
+  detail::require_defined(op, ids, "ids");
   const auto shapes = [&] {
     return "weight " + shape_to_string(weight.shape()) + ", ids " + shape_to_string(ids.shape());
   };
-  if (weight.rank() != 2) throw Error("embedding: weight must be [V, D]: " + shapes());
-  // Block-quantized tables are widened to F32 row by row through their dtype traits.
-  const bool widen = is_quantized(weight.dtype());
+  if (weight.rank() != 2) throw Error(std::string(op) + ": weight must be [V, D]: " + shapes());
   if (widen && dtype_traits(weight.dtype()).to_f32 == nullptr) {
-    throw Error("embedding: weight dtype " + dtype_str(weight.dtype()) + " has no F32 conversion");
+    throw Error(std::string(op) + ": weight dtype " + dtype_str(weight.dtype()) +
+                " has no F32 conversion");
   }
   if (ids.dtype() != DType::I64 && ids.dtype() != DType::I32) {
-    throw Error("embedding: ids must be I64 or I32, got " + dtype_str(ids.dtype()) + ": " +
+    throw Error(std::string(op) + ": ids must be I64 or I32, got " + dtype_str(ids.dtype()) + ": " +
                 shapes());
   }
   const int64_t vocab = weight.dim(0);
-  const int64_t dim = weight.dim(1);
   const Tensor id_tensor = ids.contiguous();
   const int64_t count = id_tensor.numel();
   std::vector<int64_t> rows(static_cast<size_t>(count));
@@ -185,15 +230,21 @@ Tensor embedding(const Tensor& weight, const Tensor& ids) {
     const int64_t id = ids.dtype() == DType::I64 ? id_tensor.data_as<int64_t>()[i]
                                                  : id_tensor.data_as<int32_t>()[i];
     if (id < 0 || id >= vocab) {
-      throw Error("embedding: id " + std::to_string(id) + " at flat position " + std::to_string(i) +
-                  " is out of range [0, " + std::to_string(vocab) + "): " + shapes());
+      throw Error(std::string(op) + ": id " + std::to_string(id) + " at flat position " +
+                  std::to_string(i) + " is out of range [0, " + std::to_string(vocab) +
+                  "): " + shapes());
     }
     rows[static_cast<size_t>(i)] = id;
   }
-  Shape out_shape = ids.shape();
-  out_shape.push_back(dim);
-  Tensor out = Tensor::empty(widen ? DType::F32 : weight.dtype(), out_shape);
-  if (out.numel() == 0) return out;
+  return rows;
+}
+
+// Copies the table rows into out (contiguous), widened to F32 through the dtype's traits when
+// `widen`.
+void gather_rows(const Tensor& weight, const std::vector<int64_t>& rows, bool widen, Tensor& out) {
+  const auto count = static_cast<int64_t>(rows.size());
+  const int64_t dim = weight.dim(1);
+  if (out.numel() == 0) return;
   const Tensor w = weight.contiguous();
   const size_t row_bytes = *dtype_bytes(weight.dtype(), static_cast<uint64_t>(dim));
   const size_t out_row_bytes = static_cast<size_t>(dim) * dtype_size(out.dtype());
@@ -213,7 +264,31 @@ Tensor embedding(const Tensor& weight, const Tensor& ids) {
                    }
                  }
                });
+}
+
+}  // namespace
+
+Tensor embedding(const Tensor& weight, const Tensor& ids) {
+  // Block-quantized tables are widened to F32 row by row through their dtype traits.
+  const bool widen = is_quantized(weight.dtype());
+  const std::vector<int64_t> rows = embedding_rows("embedding", weight, ids, widen);
+  Shape out_shape = ids.shape();
+  out_shape.push_back(weight.dim(1));
+  Tensor out = Tensor::empty(widen ? DType::F32 : weight.dtype(), out_shape);
+  gather_rows(weight, rows, widen, out);
   return out;
+}
+
+void embedding_into(const Tensor& weight, const Tensor& ids, Tensor& out) {
+  const bool widen = weight.dtype() != DType::F32;
+  const std::vector<int64_t> rows = embedding_rows("embedding_into", weight, ids, widen);
+  const int64_t numel = static_cast<int64_t>(rows.size()) * weight.dim(1);
+  if (out.dtype() != DType::F32 || !out.is_contiguous() || out.numel() != numel) {
+    throw Error("embedding_into: output must be a contiguous F32 tensor of " +
+                std::to_string(numel) + " elements, got " + dtype_str(out.dtype()) + " " +
+                shape_to_string(out.shape()));
+  }
+  gather_rows(weight, rows, widen, out);
 }
 
 Tensor concat(std::span<const Tensor> tensors, int64_t axis) {

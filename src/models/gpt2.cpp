@@ -78,10 +78,11 @@ class Gpt2 final : public CausalLM {
                     std::to_string(max_positions_) + " tokens");
       }
     }
-    Tensor x = tokens_(ids);
+    Tensor& x = stack_.input(cache, batch, tokens, hidden_);
+    tokens_.into(ids, x);
     const std::vector<int64_t> pos(positions.begin(), positions.end());
     nn::add_(x, positions_(Tensor::from_values<int64_t>(DType::I64, {batch, tokens}, pos)));
-    return stack_(std::move(x), nullptr, key_mask, cache, all_logits);
+    return stack_(x, nullptr, key_mask, cache, all_logits);
   }
 
  private:

@@ -175,8 +175,11 @@ class Llama final : public CausalLM {
     for (int64_t p : positions)
       if (p < 0) throw Error("negative position " + std::to_string(p));
     rope_.prepare(positions);
-    Tensor x = tokens_(ids);
-    return stack_(std::move(x), &rope_, key_mask, cache, all_logits);
+    if (ids.rank() != 2)
+      throw Error("llama: ids must be [batch, tokens], got " + shape_to_string(ids.shape()));
+    Tensor& x = stack_.input(cache, ids.dim(0), ids.dim(1), tokens_.weight.dim(1));
+    tokens_.into(ids, x);
+    return stack_(x, &rope_, key_mask, cache, all_logits);
   }
 
  private:

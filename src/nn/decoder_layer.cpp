@@ -1,5 +1,6 @@
 #include "ember/nn/decoder_layer.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 #include "ember/base/error.hpp"
@@ -11,16 +12,15 @@
 namespace ember::nn {
 namespace {
 
-// act(gate) * up for rows of the fused [gate | up] projection: [rows, 2I] -> [rows, I].
-Tensor gated_activation(const Tensor& gate_up, Activation act) {
+// act(gate) * up for rows of the fused [gate | up] projection: [rows, 2I] -> out [rows, I].
+void gated_activation_into(const Tensor& gate_up, Activation act, Tensor& out) {
   const int64_t inner = gate_up.dim(-1) / 2;
   const int64_t rows = gate_up.numel() / gate_up.dim(-1);
-  Tensor gate = gate_up.reshape({rows, 2 * inner}).narrow(1, 0, inner).contiguous();
-  activate_(gate, act);
-  Shape out_shape = gate_up.shape();
-  out_shape.back() = inner;
-  float* g = gate.mutable_data_as<float>();
   const float* gu = gate_up.data_as<float>();
+  float* g = out.mutable_data_as<float>();
+  for (int64_t r = 0; r < rows; ++r)
+    std::copy(gu + r * 2 * inner, gu + r * 2 * inner + inner, g + r * inner);
+  activate_(out, act);
   parallel_for(0, rows, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, inner)),
                [&](int64_t lo, int64_t hi) {
                  for (int64_t r = lo; r < hi; ++r) {
@@ -29,7 +29,38 @@ Tensor gated_activation(const Tensor& gate_up, Activation act) {
                                        static_cast<size_t>(inner));
                  }
                });
-  return gate.view(out_shape);
+}
+
+// (Re)allocates `t` as [batch, tokens, width] F32 unless it already is.
+void ensure_rows(Tensor& t, int64_t batch, int64_t tokens, int64_t width) {
+  const Shape shape{batch, tokens, width};
+  if (!t.defined() || t.shape() != shape) t = Tensor::empty(DType::F32, shape);
+}
+
+// Sized for the widest layer; every architecture here has layers of one shape, and a layer that
+// differed would be refused by linear_into's size check, not overrun.
+void size_scratch(const DecoderStack& stack, int64_t batch, int64_t tokens, int64_t hidden,
+                  DecoderScratch& s) {
+  if (s.batch == batch && s.tokens == tokens && s.residual.defined() &&
+      s.residual.dim(2) == hidden) {
+    return;
+  }
+  int64_t qkv = 0, context = 0, up = 0, gated = 0;
+  for (const DecoderLayer& l : stack.layers) {
+    qkv = std::max(qkv, (l.heads + 2 * l.kv_heads) * l.head_dim);
+    context = std::max(context, l.heads * l.head_dim);
+    up = std::max(up, l.mlp_up.out_features());
+    if (l.gated) gated = std::max(gated, l.mlp_up.out_features() / 2);
+  }
+  s.batch = batch;
+  s.tokens = tokens;
+  ensure_rows(s.residual, batch, tokens, hidden);
+  ensure_rows(s.normed, batch, tokens, hidden);
+  ensure_rows(s.branch, batch, tokens, hidden);
+  ensure_rows(s.qkv, batch, tokens, qkv);
+  ensure_rows(s.context, batch, tokens, context);
+  ensure_rows(s.up, batch, tokens, up);
+  if (gated > 0) ensure_rows(s.gated, batch, tokens, gated);
 }
 
 }  // namespace
@@ -38,15 +69,25 @@ Tensor Norm::operator()(const Tensor& x) const {
   return std::visit([&](const auto& n) { return n(x); }, norm);
 }
 
-Tensor DecoderLayer::operator()(const Tensor& x, const RotaryEmbedding* rope,
-                                const Tensor& key_mask, LayerCache& cache, int64_t past) const {
-  const int64_t batch = x.dim(0), tokens = x.dim(1);
+void Norm::into(const Tensor& x, Tensor& out) const {
+  if (const auto* ln = std::get_if<LayerNorm>(&norm)) {
+    ops::layer_norm_into(x, ln->weight, ln->bias, ln->eps, out);
+  } else {
+    const auto& rms = std::get<RmsNorm>(norm);
+    ops::rms_norm_into(x, rms.weight, rms.eps, out);
+  }
+}
+
+void DecoderLayer::operator()(DecoderScratch& s, const RotaryEmbedding* rope,
+                              const Tensor& key_mask, LayerCache& cache, int64_t past) const {
+  const int64_t batch = s.batch, tokens = s.tokens;
   if (past + tokens > cache.keys.dim(1)) {
     throw Error("decoder: " + std::to_string(past + tokens) +
                 " tokens exceed the KV cache's capacity of " + std::to_string(cache.keys.dim(1)));
   }
-  const Tensor h = attention_norm(x);
-  const Tensor projected = qkv(h).view({batch, tokens, heads + 2 * kv_heads, head_dim});
+  attention_norm.into(s.residual, s.normed);
+  ops::linear_into(s.normed, qkv.weight, qkv.bias, s.qkv, qkv.packed);
+  const Tensor projected = s.qkv.view({batch, tokens, heads + 2 * kv_heads, head_dim});
   Tensor q = projected.narrow(2, 0, heads);
   Tensor k = projected.narrow(2, heads, kv_heads);
   const Tensor v = projected.narrow(2, heads + kv_heads, kv_heads);
@@ -60,21 +101,23 @@ Tensor DecoderLayer::operator()(const Tensor& x, const RotaryEmbedding* rope,
   mask.causal = true;
   mask.sliding_window = sliding_window;
   mask.key_mask = key_mask;
-  const Tensor context = ops::attention(q, cache.keys.narrow(1, 0, past + tokens),
-                                        cache.values.narrow(1, 0, past + tokens), mask,
-                                        1.0f / std::sqrt(static_cast<float>(head_dim)));
-  Tensor attended = attention_out(context.view({batch, tokens, heads * head_dim}));
-  add_(attended, x);
-  const Tensor h2 = mlp_norm(attended);
-  Tensor up = mlp_up(h2);
+  ops::attention_into(q, cache.keys.narrow(1, 0, past + tokens),
+                      cache.values.narrow(1, 0, past + tokens), mask,
+                      1.0f / std::sqrt(static_cast<float>(head_dim)), s.context);
+  ops::linear_into(s.context, attention_out.weight, attention_out.bias, s.branch,
+                   attention_out.packed);
+  add_(s.residual, s.branch);
+  mlp_norm.into(s.residual, s.normed);
+  ops::linear_into(s.normed, mlp_up.weight, mlp_up.bias, s.up, mlp_up.packed);
+  Tensor* hidden_act = &s.up;
   if (gated) {
-    up = gated_activation(up, activation);
+    gated_activation_into(s.up, activation, s.gated);
+    hidden_act = &s.gated;
   } else {
-    activate_(up, activation);
+    activate_(s.up, activation);
   }
-  Tensor down = mlp_down(up);
-  add_(down, attended);
-  return down;
+  ops::linear_into(*hidden_act, mlp_down.weight, mlp_down.bias, s.branch, mlp_down.packed);
+  add_(s.residual, s.branch);
 }
 
 KvCache DecoderStack::new_cache(int64_t batch, int64_t capacity) const {
@@ -86,6 +129,11 @@ KvCache DecoderStack::new_cache(int64_t batch, int64_t capacity) const {
   return cache;
 }
 
+Tensor& DecoderStack::input(KvCache& cache, int64_t batch, int64_t tokens, int64_t hidden) const {
+  size_scratch(*this, batch, tokens, hidden, cache.scratch);
+  return cache.scratch.residual;
+}
+
 Tensor DecoderStack::operator()(Tensor x, const RotaryEmbedding* rope, const Tensor& key_mask,
                                 KvCache& cache, bool all_logits) const {
   const int64_t tokens = x.dim(1);
@@ -93,11 +141,26 @@ Tensor DecoderStack::operator()(Tensor x, const RotaryEmbedding* rope, const Ten
     throw Error("decoder: the KV cache has " + std::to_string(cache.layers.size()) +
                 " layers, the model " + std::to_string(layers.size()));
   }
+  input(cache, x.dim(0), tokens, x.dim(2));
+  DecoderScratch& s = cache.scratch;
+  if (x.data() != s.residual.data()) ops::copy_into(s.residual, x);
   for (size_t i = 0; i < layers.size(); ++i)
-    x = layers[i](x, rope, key_mask, cache.layers[i], cache.length);
+    layers[i](s, rope, key_mask, cache.layers[i], cache.length);
   cache.length += tokens;
-  if (!all_logits) x = x.narrow(1, tokens - 1, 1).contiguous();
-  return ops::linear(final_norm(x), head);
+  // The positions whose logits are wanted, normed into the front of the scratch's buffers
+  // (contiguous [B, rows, hidden]); only the logits are a new tensor.
+  const int64_t batch = s.batch, hidden = s.residual.dim(2), rows = all_logits ? tokens : 1;
+  const auto front = [&](const Tensor& t) {
+    return t.view({t.numel()}).narrow(0, 0, batch * rows * hidden).view({batch, rows, hidden});
+  };
+  Tensor last = s.residual;
+  if (rows != tokens) {
+    last = front(s.branch);
+    ops::copy_into(last, s.residual.narrow(1, tokens - 1, 1));
+  }
+  Tensor normed = front(s.normed);
+  final_norm.into(last, normed);
+  return ops::linear(normed, head);
 }
 
 }  // namespace ember::nn

@@ -58,6 +58,7 @@ Linear Linear::load(const Weights& w, std::string_view name, int64_t in, int64_t
   Linear l;
   l.weight = w.get(n + ".weight", {out, in});
   if (with_bias) l.bias = w.get_f32(n + ".bias", {out});
+  l.packed = ops::pack_linear_weight(l.weight);
   return l;
 }
 
@@ -66,6 +67,7 @@ Linear Linear::load_transposed(const Weights& w, std::string_view name, int64_t 
   Linear l;
   l.weight = w.get(n + ".weight", {in, out}).transpose(0, 1).contiguous();
   l.bias = w.get_f32(n + ".bias", {out});
+  l.packed = ops::pack_linear_weight(l.weight);
   return l;
 }
 
@@ -84,11 +86,12 @@ Linear Linear::fuse(const std::vector<Linear>& parts) {
   Linear fused;
   fused.weight = ops::concat(weights, 0);
   if (with_bias) fused.bias = ops::concat(biases, 0);
+  fused.packed = ops::pack_linear_weight(fused.weight);
   return fused;
 }
 
 Tensor Linear::operator()(const Tensor& x) const {
-  return ops::linear(x, weight, bias);
+  return ops::linear(x, weight, bias, packed);
 }
 
 Embedding Embedding::load(const Weights& w, std::string_view name, int64_t vocab, int64_t dim) {
@@ -97,6 +100,10 @@ Embedding Embedding::load(const Weights& w, std::string_view name, int64_t vocab
 
 Tensor Embedding::operator()(const Tensor& ids) const {
   return to_f32(ops::embedding(weight, ids));
+}
+
+void Embedding::into(const Tensor& ids, Tensor& out) const {
+  ops::embedding_into(weight, ids, out);
 }
 
 LayerNorm LayerNorm::load(const Weights& w, std::string_view name, int64_t dim, double eps,

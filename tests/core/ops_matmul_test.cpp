@@ -238,6 +238,53 @@ TEST(Linear, HalfWeightsOnBothDriverPaths) {
   }
 }
 
+// A packed F32 weight sends fewer than kSmallGemmRows rows to the small-M kernel and the rest to
+// BLAS. Both must meet the worst-case F32 bound of a K-term dot product plus the bias add,
+// gamma_(K+1) * (sum |x w| + |b|) with gamma_n = n u / (1 - n u), u = 2^-24, whatever their
+// summation order (K = 131 makes a fixed 1e-5 too tight for cancelling sums).
+TEST(Linear, PackedWeightOnBothSidesOfTheCrossover) {
+  const int64_t n = 37, k = 131;
+  const Tensor w = random_tensor({n, k}, 70);
+  const Tensor b = random_tensor({n}, 71);
+  const Tensor packed = ops::pack_linear_weight(w);
+  EXPECT_EQ(packed.shape(), (Shape{3, 131, 16}));
+  const std::vector<double> wv = w.to_f64_vector(), bv = b.to_f64_vector();
+  const double u = 0x1p-24, gamma = double(k + 1) * u / (1.0 - double(k + 1) * u);
+  const auto check = [&](const Tensor& x, const Tensor& y, const std::string& what) {
+    const std::vector<double> xv = x.to_f64_vector(), yv = y.to_f64_vector();
+    const int64_t m = x.dim(0);
+    ASSERT_EQ(static_cast<int64_t>(yv.size()), m * n) << what;
+    for (int64_t i = 0; i < m; ++i) {
+      for (int64_t j = 0; j < n; ++j) {
+        double exact = bv[size_t(j)], magnitude = std::fabs(bv[size_t(j)]);
+        for (int64_t kk = 0; kk < k; ++kk) {
+          const double p = xv[size_t(i * k + kk)] * wv[size_t(j * k + kk)];
+          exact += p;
+          magnitude += std::fabs(p);
+        }
+        ASSERT_LE(std::fabs(yv[size_t(i * n + j)] - exact), gamma * magnitude)
+            << what << " row " << i << " col " << j;
+      }
+    }
+  };
+  for (int64_t m : {int64_t{1}, int64_t{5}, int64_t{70}, ops::kSmallGemmRows - 1,
+                    ops::kSmallGemmRows, int64_t{300}}) {
+    const Tensor x = random_tensor({m, k}, 72 + static_cast<uint32_t>(m));
+    check(x, ops::linear(x, w, b, packed), "packed m=" + std::to_string(m));
+    Tensor out = Tensor::zeros(DType::F32, {m * n});
+    ops::linear_into(x, w, b, out, packed);
+    check(x, out, "packed into m=" + std::to_string(m));
+  }
+  // Only F32 weights are packed; a packing of another weight is refused.
+  EXPECT_FALSE(ops::pack_linear_weight(random_tensor({4, 8}, 73, -1, 1, DType::BF16)).defined());
+  const Tensor x = random_tensor({2, 131}, 74);
+  expect_error(
+      [&] {
+        ops::linear(x, w, b, ops::pack_linear_weight(random_tensor({15, 131}, 75)));
+      },
+      {"linear", "packed", "[1, 131, 16]", "[37, 131]"});
+}
+
 TEST(Linear, IntoCallerBuffer) {
   const Tensor x = random_tensor({4, 16}, 60);
   const Tensor w = random_tensor({8, 16}, 61, -1, 1, DType::BF16);

@@ -1,6 +1,7 @@
 // SIMD kernels vs their scalar references, on every SIMD target this CPU supports.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <bit>
 #include <cctype>
 #include <cmath>
@@ -14,6 +15,8 @@
 #include "ember/core/convert.hpp"
 #include "ember/core/half.hpp"
 #include "ember/core/kernels.hpp"
+#include "ember/core/ops.hpp"
+#include "ember/core/tensor.hpp"
 
 namespace ember {
 namespace {
@@ -307,6 +310,72 @@ TEST_P(SimdTarget, F32ToBF16MatchesScalarBits) {
   for (size_t i = 0; i + 1 < x.size(); ++i) {
     ASSERT_EQ(got[i], want[i]) << "f32 bits 0x" << std::hex << std::bit_cast<uint32_t>(x[i + 1]);
   }
+}
+
+// The packed small-M GEMM (SIMD and scalar) against a double-precision product on odd shapes:
+// every M from 1 to 33 (all register-block remainders), K not a multiple of any vector width,
+// N not a multiple of the 16-wide panel, and x rows strided. Each output is one F32 sum of K
+// products, whose worst-case error is gamma_K * sum |x w| with gamma_K = K u / (1 - K u),
+// u = 2^-24 (Higham, Accuracy and Stability, 3.1), whatever the target or FMA use.
+TEST_P(SimdTarget, PackedGemmWithinTheSummationBound) {
+  std::mt19937 rng(31);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (int64_t k : {1, 7, 33, 259}) {
+    for (int64_t n : {1, 15, 17, 49}) {
+      Tensor w = Tensor::empty(DType::F32, {n, k});
+      float* pw = w.mutable_data_as<float>();
+      for (int64_t i = 0; i < n * k; ++i) pw[i] = normal(rng);
+      const Tensor packed = ops::pack_linear_weight(w);
+      const auto panels = static_cast<size_t>((n + 15) / 16);
+      for (int64_t m = 1; m <= 33; ++m) {
+        const int64_t ldx = k + 3;
+        std::vector<float> x(static_cast<size_t>(m * ldx));
+        for (float& v : x) v = normal(rng);
+        const float kSentinel = 1234.5f;
+        const int64_t ldy = n + 2;
+        std::vector<float> simd(static_cast<size_t>(m * ldy), kSentinel), ref = simd;
+        kernels::gemm_panels_f32(x.data(), size_t(ldx), size_t(m), size_t(k),
+                                 packed.data_as<float>(), 0, panels, size_t(n), simd.data(),
+                                 size_t(ldy));
+        kernels::ref::gemm_panels_f32(x.data(), size_t(ldx), size_t(m), size_t(k),
+                                      packed.data_as<float>(), 0, panels, size_t(n), ref.data(),
+                                      size_t(ldy));
+        const double u = 0x1p-24, gamma = double(k) * u / (1.0 - double(k) * u);
+        for (int64_t i = 0; i < m; ++i) {
+          for (int64_t j = 0; j < ldy; ++j) {
+            const auto at = static_cast<size_t>(i * ldy + j);
+            if (j >= n) {  // past N: never written
+              ASSERT_EQ(simd[at], kSentinel);
+              ASSERT_EQ(ref[at], kSentinel);
+              continue;
+            }
+            double exact = 0, magnitude = 0;
+            for (int64_t kk = 0; kk < k; ++kk) {
+              const double p = double{x[static_cast<size_t>(i * ldx + kk)]} * pw[j * k + kk];
+              exact += p;
+              magnitude += std::fabs(p);
+            }
+            const double bound = gamma * magnitude;
+            ASSERT_LE(std::fabs(simd[at] - exact), bound) << "m=" << m << " n=" << n << " k=" << k;
+            ASSERT_LE(std::fabs(ref[at] - exact), bound) << "m=" << m << " n=" << n << " k=" << k;
+          }
+        }
+      }
+    }
+  }
+}
+
+// A range of panels writes exactly those panels' columns (the unit linear threads over).
+TEST_P(SimdTarget, PackedGemmWritesOnlyItsPanels) {
+  const int64_t n = 40, k = 5, m = 3;
+  Tensor w = Tensor::empty(DType::F32, {n, k});
+  std::fill_n(w.mutable_data_as<float>(), n * k, 1.0f);
+  const Tensor packed = ops::pack_linear_weight(w);
+  std::vector<float> x(static_cast<size_t>(m * k), 2.0f), y(static_cast<size_t>(m * n), -1.0f);
+  kernels::gemm_panels_f32(x.data(), k, m, k, packed.data_as<float>(), 1, 2, n, y.data(), n);
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j)
+      EXPECT_EQ(y[static_cast<size_t>(i * n + j)], j >= 16 && j < 32 ? 10.0f : -1.0f);
 }
 
 INSTANTIATE_TEST_SUITE_P(AllTargets, SimdTarget, ::testing::ValuesIn(kernels::simd_targets()),

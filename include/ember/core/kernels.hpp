@@ -78,6 +78,15 @@ float dot_q4_k_q8_k(const void* w, const void* x, size_t n);
 float dot_q5_k_q8_k(const void* w, const void* x, size_t n);
 float dot_q6_k_q8_k(const void* w, const void* x, size_t n);
 
+// Small-M GEMM over weights packed once into column panels (ops::pack_linear_weight): panel p
+// holds, for each k in order, the kGemmPanel weights w[p * kGemmPanel + j][k] side by side,
+// zero past the last of n outputs. Computes y[i, j] = sum_k x[i, k] * w[j][k] for rows i < m
+// and the columns of panels [p0, p1) below n; x rows are ldx floats apart, y rows ldy. Each
+// output is one F32 sum along k in order (fused multiply-add where the target has it).
+inline constexpr size_t kGemmPanel = 16;
+void gemm_panels_f32(const float* x, size_t ldx, size_t m, size_t k, const float* panels, size_t p0,
+                     size_t p1, size_t n, float* y, size_t ldy);
+
 namespace ref {
 float unary(UnaryOp op, float x);
 double unary(UnaryOp op, double x);
@@ -93,6 +102,9 @@ void rms_norm_row_f32(const float* x, const float* weight, float eps, float* y, 
 float dot_f32(const void* w, const float* x, size_t n);
 float dot_f16(const void* w, const float* x, size_t n);
 float dot_bf16(const void* w, const float* x, size_t n);
+// Plain F32 multiply-then-add along k in order.
+void gemm_panels_f32(const float* x, size_t ldx, size_t m, size_t k, const float* panels, size_t p0,
+                     size_t p1, size_t n, float* y, size_t ldy);
 }  // namespace ref
 
 // Which SIMD targets this build holds that the CPU supports, best first (e.g. "AVX3", "AVX2",

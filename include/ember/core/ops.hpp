@@ -104,10 +104,25 @@ Tensor matmul(const Tensor& a, const Tensor& b);
 // weight rows, reading each weight byte once per call. From 16 input rows on, blocks of weight
 // rows are widened to F32 for sgemm instead (GEMM arithmetic then dominates). F64 operands take
 // the dgemm path and return F64.
-Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
+// `packed` (optional) is pack_linear_weight(weight): then fewer than kSmallGemmRows input rows
+// go to ember's kernel over the packed panels (kernels::gemm_panels_f32, threaded over panels)
+// instead of BLAS, which re-packs the whole weight on every call; that matters most at the
+// few-token shapes of batch-1 inference (docs/benchmarks.md, "Packed F32 linear").
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(),
+              const Tensor& packed = Tensor());
 // linear into a caller-owned buffer: `out` is a contiguous F32 tensor of m * N elements (any
 // shape), e.g. a model's preallocated activations. F64 operands are refused.
-void linear_into(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& out);
+void linear_into(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& out,
+                 const Tensor& packed = Tensor());
+// An F32 weight [N, K] copied once (at load) into the layout kernels::gemm_panels_f32 streams:
+// F32 [ceil(N / 16), K, 16], zero past N. The copy costs as much memory as the weight. Other
+// dtypes return an undefined Tensor (they have their own kernels).
+Tensor pack_linear_weight(const Tensor& weight);
+// Input rows below which linear prefers a packed weight. Measured with bench_core --small-m on
+// the MiniLM and SmolLM2 shapes against Debian's OpenBLAS 0.3.21 on its auto-detected AVX-512
+// kernel: the packed kernel wins 1.2-5x up to M = 64, the two are level around 128-256, and
+// BLAS's cache blocking leads from 512 (docs/benchmarks.md).
+inline constexpr int64_t kSmallGemmRows = 128;
 
 // ---- in-place writes
 // Writes src's values into dst, a view of writable storage with any strides (e.g. the rows of a
@@ -147,6 +162,9 @@ struct AttentionMask {
 // whose last dim has unit stride. Returns [B, Tq, Hq, D] F32. A query that sees no key gets zeros.
 Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionMask& mask,
                  float scale);
+// attention into a caller-owned contiguous F32 buffer of B * Tq * Hq * D elements.
+void attention_into(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionMask& mask,
+                    float scale, Tensor& out);
 // Packed variable-length sequences, no padding anywhere: q [N, Hq, D], k and v [N, Hkv, D], and
 // rows [seq_offsets[s], seq_offsets[s + 1]) form sequence s, which attends only within itself
 // (causally if asked). Returns [N, Hq, D] F32.
@@ -158,10 +176,16 @@ Tensor softmax(const Tensor& x, int64_t axis = -1);
 // Normalizes over the last axis. weight/bias are [D] or undefined (identity).
 Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps = 1e-5);
 Tensor rms_norm(const Tensor& x, const Tensor& weight, double eps = 1e-6);
+// Into a caller-owned buffer: x and out contiguous F32 with the same element count.
+void layer_norm_into(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps,
+                     Tensor& out);
+void rms_norm_into(const Tensor& x, const Tensor& weight, double eps, Tensor& out);
 // weight [V, D], ids I64/I32 of any shape -> [ids..., D] in weight's dtype (block-quantized
 // tables: F32, widened through dtype_traits).
 // Every id must be in [0, V); otherwise ember::Error naming the first bad id.
 Tensor embedding(const Tensor& weight, const Tensor& ids);
+// embedding widened to F32 into a caller-owned contiguous buffer of ids.numel() * D elements.
+void embedding_into(const Tensor& weight, const Tensor& ids, Tensor& out);
 // All tensors: same dtype and rank, equal dims except `axis`.
 Tensor concat(std::span<const Tensor> tensors, int64_t axis);
 Tensor concat(std::initializer_list<Tensor> tensors, int64_t axis);

@@ -20,6 +20,9 @@ void activate_(Tensor& x, Activation act);
 struct Linear {
   Tensor weight;  // [out, in], any dtype linear dispatches on
   Tensor bias;    // [out] F32, or undefined
+  // F32 weights only: ops::pack_linear_weight(weight), made at load for the few-row (batch-1)
+  // kernel; as large again as the weight.
+  Tensor packed;
 
   // Hugging Face's nn.Linear layout: `name`.weight [out, in], `name`.bias [out].
   static Linear load(const Weights& w, std::string_view name, int64_t in, int64_t out,
@@ -40,6 +43,8 @@ struct Embedding {
   static Embedding load(const Weights& w, std::string_view name, int64_t vocab, int64_t dim);
   // [ids..., D] in F32.
   Tensor operator()(const Tensor& ids) const;
+  // The same rows into a caller-owned contiguous F32 buffer of ids.numel() * D elements.
+  void into(const Tensor& ids, Tensor& out) const;
 };
 
 struct LayerNorm {
