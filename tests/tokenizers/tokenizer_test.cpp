@@ -586,6 +586,27 @@ TEST(TokenizerLegacy, SentencePieceParserIsStrict) {
   fs::remove(bad);
 }
 
+// .model files go through the same pipeline as tokenizer.json files, so pairs, truncation and
+// the ids-only path behave as they do there (the SentencePiece engine used to skip truncation).
+TEST(TokenizerLegacy, SentencePieceModelUsesThePipeline) {
+  auto tok = tk::Tokenizer::from_sentencepiece((kCases / "spm_unigram_model/spm.model").string());
+  const std::string text = "Hello world, the tokenizer splits this sentence.";
+  const auto ids = tok.encode(text, false).ids;
+  ASSERT_GT(ids.size(), 4u);
+  const auto first = tok.encode("Hello world", false), second = tok.encode("splits", false);
+  const auto pair = tok.encode_pair("Hello world", "splits", false);
+  std::vector<uint32_t> joined = first.ids;
+  joined.insert(joined.end(), second.ids.begin(), second.ids.end());
+  EXPECT_EQ(pair.ids, joined);
+  std::vector<uint32_t> types(first.ids.size(), 0);
+  types.resize(joined.size(), 1);
+  EXPECT_EQ(pair.type_ids, types);
+  tok.set_truncation(4);
+  const std::vector<uint32_t> head(ids.begin(), ids.begin() + 4);
+  EXPECT_EQ(tok.encode(text, false).ids, head);
+  EXPECT_EQ(tok.encode_ids(text, false), head);
+}
+
 // Sequence inside Sequence 40,000 times (1.5 MB) used to crash the loader with 7.5 GB of memory;
 // the JSON depth limit of the reference (serde_json's 128) now refuses it before anything is built.
 std::string nested_sequence(const char* field, const char* list, const char* leaf, int levels) {
