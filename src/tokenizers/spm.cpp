@@ -285,6 +285,12 @@ struct SpmNormalizer : Normalizer {
     ns.normalized = std::move(n.text);
     ns.align = std::move(align);
   }
+  // The text never depends on alignments, so the ids-only path can skip them.
+  bool text_only() const override { return true; }
+  bool normalize_text(std::string_view text, std::string& out) const override {
+    out = run(text).text;
+    return true;
+  }
 };
 
 struct SpmModel : Model {
@@ -467,10 +473,14 @@ struct SpmModel : Model {
       resegment(piece_of(sym[static_cast<size_t>(i)]));
   }
 
-  // Unknown runs merge into one token spelled by their text; with byte fallback each unknown
-  // piece (always one char: pieces only grow into vocabulary pieces) becomes its byte pieces,
-  // one per byte, so that all but the last start and end where the char starts.
-  void tokenize(std::string_view s, std::vector<Token>& out) const override {
+  // Calls on_token(id, token, start, end) for each token of the normalized text s (token is
+  // valid only during the call), and on_extend(end) when an unknown piece joins the unknown
+  // token before it: unknown runs merge into one token spelled by their text. With byte
+  // fallback each unknown piece (always one char: pieces only grow into vocabulary pieces)
+  // becomes its byte pieces, one per byte, so that all but the last start and end where the
+  // char starts.
+  template <class OnToken, class OnExtend>
+  void for_each_token(std::string_view s, OnToken on_token, OnExtend on_extend) const {
     thread_local std::vector<std::pair<size_t, int64_t>> pieces;
     pieces.clear();
     if (cfg.model_type == 1)
@@ -480,27 +490,41 @@ struct SpmModel : Model {
     size_t pos = 0;
     bool prev_unk = false;
     for (auto [len, id] : pieces) {
-      std::string_view w = s.substr(pos, len);
       bool unk = id == cfg.unk_id;
       if (unk && cfg.byte_fallback) {
         for (size_t i = 0; i < len; ++i) {
-          std::string bp = byte_token(static_cast<unsigned char>(w[i]));
+          std::string bp = byte_token(static_cast<unsigned char>(s[pos + i]));
           int64_t bid = piece_id(bp);
-          out.push_back({static_cast<uint32_t>(bid >= 0 ? bid : cfg.unk_id), std::move(bp), pos + i,
-                         pos + i + 1});
+          on_token(static_cast<uint32_t>(bid >= 0 ? bid : cfg.unk_id), bp, pos + i, pos + i + 1);
         }
         prev_unk = false;
       } else if (unk && prev_unk) {
-        out.back().value += w;
-        out.back().end = pos + len;
+        on_extend(pos + len);
       } else {
-        out.push_back({static_cast<uint32_t>(id),
-                       unk ? std::string(w) : cfg.pieces[static_cast<size_t>(id)].piece, pos,
-                       pos + len});
+        on_token(
+            static_cast<uint32_t>(id),
+            unk ? s.substr(pos, len) : std::string_view(cfg.pieces[static_cast<size_t>(id)].piece),
+            pos, pos + len);
         prev_unk = unk;
       }
       pos += len;
     }
+  }
+  void tokenize(std::string_view s, std::vector<Token>& out) const override {
+    for_each_token(
+        s,
+        [&](uint32_t id, std::string_view token, size_t start, size_t end) {
+          out.push_back({id, std::string(token), start, end});
+        },
+        [&](size_t end) {
+          out.back().value.append(s.substr(out.back().end, end - out.back().end));
+          out.back().end = end;
+        });
+  }
+  void tokenize_ids(std::string_view s, std::vector<uint32_t>& out) const override {
+    for_each_token(
+        s, [&](uint32_t id, std::string_view, size_t, size_t) { out.push_back(id); },
+        [](size_t) {});
   }
 };
 
