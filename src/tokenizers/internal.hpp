@@ -44,6 +44,26 @@ inline char32_t decode_utf8(std::string_view s, size_t& i) {
 void append_utf8(std::string& out, char32_t c);
 size_t count_chars(std::string_view s);
 
+// ---- Byte pieces ---------------------------------------------------------------------------
+// "<0xNN>" (uppercase hex) names the vocabulary piece of one byte in byte-fallback vocabularies.
+std::string byte_token(unsigned char b);
+// The byte a "<0xNN>" piece (either hex case) stands for; nullopt for any other string.
+std::optional<unsigned char> parse_byte_token(std::string_view token);
+
+// ---- SentencePiece precompiled charsmap ------------------------------------------------------
+// A double-array trie over UTF-8 bytes whose values index NUL-terminated replacement strings.
+struct Charsmap {
+  std::vector<uint32_t> trie;
+  std::string strings;
+
+  // Empty bytes give an empty map (no rules); ctx names the field in errors.
+  static Charsmap parse(std::string_view bytes, const std::string& ctx);
+  // Calls on_match(key length, replacement) for each key that is a prefix of s, shortest first,
+  // until on_match returns true.
+  template <class F>
+  void for_each_prefix(std::string_view s, F on_match) const;
+};
+
 // ---- Unicode predicates (Rust char semantics, data from utf8proc) ----------------------------
 bool is_whitespace(char32_t c);    // White_Space property
 bool is_alphanumeric(char32_t c);  // Alphabetic || Numeric
@@ -233,6 +253,9 @@ struct NormalizedString {
   // Maps each char to one char (same alignment).
   template <class F>
   void map(F fn);
+  // Builds the string anew: per_char(c, byte start, byte end, out, out_align) for each char.
+  template <class F>
+  void rebuild(F per_char);
   void prepend(std::string_view s);
   void replace_matches(const std::vector<std::pair<size_t, size_t>>& matches,
                        std::string_view content);
@@ -461,7 +484,31 @@ void find_char_matches(std::string_view s, Pred pred, MatchList& out) {
 }
 
 template <class F>
-void NormalizedString::filter(F keep) {
+void Charsmap::for_each_prefix(std::string_view s, F on_match) const {
+  if (trie.empty()) return;
+  auto offset = [](uint32_t unit) -> size_t { return (unit >> 10) << ((unit & (1u << 9)) >> 6); };
+  size_t node = offset(trie[0]);
+  for (size_t k = 0; k < s.size(); ++k) {
+    auto c = static_cast<unsigned char>(s[k]);
+    if (c == 0) return;
+    node ^= c;
+    if (node >= trie.size()) return;
+    uint32_t unit = trie[node];
+    if ((unit & ((1u << 31) | 0xFF)) != c) return;
+    node ^= offset(unit);
+    if ((unit >> 8) & 1) {
+      if (node >= trie.size()) return;
+      uint32_t value = trie[node] & ((1u << 31) - 1);
+      if (value >= strings.size()) return;
+      size_t end = strings.find('\0', value);
+      if (end == std::string::npos) end = strings.size();
+      if (on_match(k + 1, std::string_view(strings).substr(value, end - value))) return;
+    }
+  }
+}
+
+template <class F>
+void NormalizedString::rebuild(F per_char) {
   std::string out;
   AlignVec out_align;
   out.reserve(normalized.size());
@@ -470,31 +517,28 @@ void NormalizedString::filter(F keep) {
   while (i < normalized.size()) {
     size_t b = i;
     char32_t c = decode_utf8(normalized, i);
-    if (keep(c)) {
-      out.append(normalized, b, i - b);
-      out_align.insert(out_align.end(), align.begin() + b, align.begin() + i);
-    }
+    per_char(c, b, i, out, out_align);
   }
   normalized = std::move(out);
   align = std::move(out_align);
 }
 
 template <class F>
+void NormalizedString::filter(F keep) {
+  rebuild([&](char32_t c, size_t b, size_t e, std::string& out, AlignVec& out_align) {
+    if (!keep(c)) return;
+    out.append(normalized, b, e - b);
+    out_align.insert(out_align.end(), align.begin() + b, align.begin() + e);
+  });
+}
+
+template <class F>
 void NormalizedString::map(F fn) {
-  std::string out;
-  AlignVec out_align;
-  out.reserve(normalized.size());
-  out_align.reserve(align.size());
-  size_t i = 0;
-  while (i < normalized.size()) {
-    size_t b = i;
-    char32_t c = fn(decode_utf8(normalized, i));
+  rebuild([&](char32_t c, size_t b, size_t, std::string& out, AlignVec& out_align) {
     size_t before = out.size();
-    append_utf8(out, c);
+    append_utf8(out, fn(c));
     out_align.insert(out_align.end(), out.size() - before, align[b]);
-  }
-  normalized = std::move(out);
-  align = std::move(out_align);
+  });
 }
 
 }  // namespace ember::tokenizers::detail

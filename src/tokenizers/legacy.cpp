@@ -127,9 +127,12 @@ std::unique_ptr<TokenizerImpl> gpt2_from_vocab(const Json& v, const std::string&
 Tokenizer Tokenizer::from_sentencepiece(const std::string& model_path) {
   auto cfg = parse_sentencepiece_model(read_file_bounded(model_path, kMaxVocabFileBytes));
   auto impl = std::make_unique<TokenizerImpl>();
-  auto model = std::make_unique<SpmTokenizer>(std::move(cfg));
-  impl->spm = model.get();
-  impl->model = std::move(model);
+  impl->normalizer = make_spm_normalizer(cfg);
+  impl->decoder = make_spm_decoder(cfg);
+  // No pre-tokenizer: the model segments the whole normalized text, as sentencepiece does
+  // (pieces of several words, such as runs of U+2581, stay possible). No post-processor either:
+  // sentencepiece adds no special tokens.
+  impl->model = make_spm_model(std::move(cfg));
   return Tokenizer(std::move(impl));
 }
 

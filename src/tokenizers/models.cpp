@@ -238,14 +238,6 @@ inline uint64_t pack(uint32_t a, uint32_t b) {
   return (uint64_t(a) << 32) | b;
 }
 
-std::string byte_token(unsigned char b) {
-  static const char* hex = "0123456789ABCDEF";
-  std::string s = "<0x00>";
-  s[3] = hex[b >> 4];
-  s[4] = hex[b & 15];
-  return s;
-}
-
 struct BPE : Model {
   Vocab vocab;
   MergeMap merges;
@@ -708,6 +700,27 @@ struct Unigram : Model {
 };
 
 }  // namespace
+
+std::string byte_token(unsigned char b) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string s = "<0x00>";
+  s[3] = hex[b >> 4];
+  s[4] = hex[b & 15];
+  return s;
+}
+
+std::optional<unsigned char> parse_byte_token(std::string_view t) {
+  auto hexval = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  if (t.size() != 6 || t.compare(0, 3, "<0x") != 0 || t[5] != '>') return std::nullopt;
+  int hi = hexval(t[3]), lo = hexval(t[4]);
+  if (hi < 0 || lo < 0) return std::nullopt;
+  return static_cast<unsigned char>(hi * 16 + lo);
+}
 
 std::unique_ptr<Model> make_bpe(std::vector<std::pair<std::string, uint32_t>> vocab_list,
                                 const std::vector<std::pair<std::string, std::string>>& merges,

@@ -274,37 +274,19 @@ struct ByteLevelNormalizer : Normalizer {
   }
 };
 
-// SentencePiece's precompiled charsmap: a double-array trie over UTF-8 bytes whose values index
-// NUL-terminated replacement strings.
+// SentencePiece's precompiled charsmap, with the reference's lookup: the shortest key that
+// prefixes the part wins.
 struct Precompiled : Normalizer {
-  std::vector<uint32_t> trie;
-  std::string strings;
+  Charsmap map;
 
   std::optional<std::string_view> lookup(std::string_view key) const {
-    if (trie.empty()) return std::nullopt;
-    size_t node = 0;
-    uint32_t unit = trie[0];
-    node ^= offset(unit);
-    for (char ch : key) {
-      auto c = static_cast<unsigned char>(ch);
-      if (c == 0) break;
-      node ^= c;
-      if (node >= trie.size()) return std::nullopt;
-      unit = trie[node];
-      if ((unit & ((1u << 31) | 0xFF)) != c) return std::nullopt;
-      node ^= offset(unit);
-      if ((unit >> 8) & 1) {
-        if (node >= trie.size()) return std::nullopt;
-        uint32_t value = trie[node] & ((1u << 31) - 1);
-        if (value >= strings.size()) return std::nullopt;
-        size_t end = strings.find('\0', value);
-        if (end == std::string::npos) end = strings.size();
-        return std::string_view(strings).substr(value, end - value);  // shortest match wins
-      }
-    }
-    return std::nullopt;
+    std::optional<std::string_view> found;
+    map.for_each_prefix(key, [&](size_t, std::string_view replacement) {
+      found = replacement;
+      return true;
+    });
+    return found;
   }
-  static size_t offset(uint32_t unit) { return (unit >> 10) << ((unit & (1u << 9)) >> 6); }
 
   static void replace(std::vector<CharChange>& tr, std::string_view old_part,
                       std::string_view new_part) {
@@ -441,16 +423,21 @@ struct SequenceNormalizer : Normalizer {
 
 std::unique_ptr<Normalizer> make_precompiled(std::string_view bytes, const std::string& ctx) {
   auto p = std::make_unique<Precompiled>();
-  if (bytes.empty()) return p;
-  if (bytes.size() < 4) fail(ctx + ": precompiled_charsmap too short");
+  p->map = Charsmap::parse(bytes, ctx + ": precompiled_charsmap");
+  return p;
+}
+
+Charsmap Charsmap::parse(std::string_view bytes, const std::string& ctx) {
+  Charsmap m;
+  if (bytes.empty()) return m;
+  if (bytes.size() < 4) fail(ctx + " too short");
   uint32_t trie_size;
   std::memcpy(&trie_size, bytes.data(), 4);
-  if (trie_size % 4 != 0 || trie_size > bytes.size() - 4)
-    fail(ctx + ": precompiled_charsmap trie size out of range");
-  p->trie.resize(trie_size / 4);
-  std::memcpy(p->trie.data(), bytes.data() + 4, trie_size);
-  p->strings.assign(bytes.substr(4 + trie_size));
-  return p;
+  if (trie_size % 4 != 0 || trie_size > bytes.size() - 4) fail(ctx + " trie size out of range");
+  m.trie.resize(trie_size / 4);
+  std::memcpy(m.trie.data(), bytes.data() + 4, trie_size);
+  m.strings.assign(bytes.substr(4 + trie_size));
+  return m;
 }
 
 std::unique_ptr<Regex> make_pattern(const Json& j, const std::string& ctx) {

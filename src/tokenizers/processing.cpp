@@ -678,16 +678,9 @@ struct ByteFallbackDecoder : Decoder {
       }
       pending.clear();
     };
-    auto hexval = [](char c) -> int {
-      if (c >= '0' && c <= '9') return c - '0';
-      if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-      if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-      return -1;
-    };
     for (auto& t : tokens) {
-      if (t.size() == 6 && t.compare(0, 3, "<0x") == 0 && t[5] == '>' && hexval(t[3]) >= 0 &&
-          hexval(t[4]) >= 0) {
-        pending.push_back(static_cast<char>(hexval(t[3]) * 16 + hexval(t[4])));
+      if (auto byte = parse_byte_token(t)) {
+        pending.push_back(static_cast<char>(*byte));
       } else {
         flush();
         out.push_back(std::move(t));

@@ -180,13 +180,10 @@ Encoding TokenizerImpl::encode_one(std::string_view text, uint32_t type_id,
     sp.ns = std::move(ns);
     splits.push_back(std::move(sp));
   };
-  auto normalize_piece = [&](NormalizedString&& ns) {
-    if (normalizer) normalizer->normalize(ns);
-    if (!added.any_normalized()) {
-      if (!ns.empty()) splits.push_back({std::move(ns), {}, false});
-      return;
-    }
-    added.find_matches(ns.normalized, true, matches);
+  // Splits ns around the added tokens matched in it (in the raw text or after normalization):
+  // the matches become their tokens, the rest goes to on_rest.
+  auto split_added = [&](const NormalizedString& ns, bool normalized_pass, auto&& on_rest) {
+    added.find_matches(ns.normalized, normalized_pass, matches);
     auto local = matches;
     for (auto& [idx, r] : local) {
       if (r.first == r.second) continue;
@@ -194,22 +191,23 @@ Encoding TokenizerImpl::encode_one(std::string_view text, uint32_t type_id,
       if (idx >= 0)
         push_added(std::move(piece), static_cast<size_t>(idx));
       else
-        splits.push_back({std::move(piece), {}, false});
+        on_rest(std::move(piece));
     }
+  };
+  auto normalize_piece = [&](NormalizedString&& ns) {
+    if (normalizer) normalizer->normalize(ns);
+    if (!added.any_normalized()) {
+      if (!ns.empty()) splits.push_back({std::move(ns), {}, false});
+      return;
+    }
+    split_added(ns, true, [&](NormalizedString&& piece) {
+      splits.push_back({std::move(piece), {}, false});
+    });
   };
 
   NormalizedString whole = NormalizedString::from_original(text);
   if (added.any_raw()) {
-    added.find_matches(text, false, matches);
-    auto local = matches;
-    for (auto& [idx, r] : local) {
-      if (r.first == r.second) continue;
-      NormalizedString piece = whole.slice(r.first, r.second);
-      if (idx >= 0)
-        push_added(std::move(piece), static_cast<size_t>(idx));
-      else
-        normalize_piece(std::move(piece));
-    }
+    split_added(whole, false, normalize_piece);
   } else if (!text.empty()) {
     normalize_piece(std::move(whole));
   }
@@ -366,6 +364,14 @@ void TokenizerImpl::truncate(Encoding& a, Encoding* b, bool add_special) const {
     fail("truncation: sequence too short to remove " + std::to_string(to_remove) + " tokens");
 }
 
+// The length padding brings an encoding to: the fixed length, else the longest one (of a batch,
+// or the encoding itself), rounded up to the multiple.
+static size_t padded_length(const Padding& p, size_t longest) {
+  size_t target = p.fixed ? p.fixed_length : longest;
+  if (p.multiple > 0 && target % p.multiple != 0) target += p.multiple - target % p.multiple;
+  return target;
+}
+
 Encoding TokenizerImpl::post_process(Encoding a, std::optional<Encoding> b,
                                      bool add_special) const {
   truncate(a, b ? &*b : nullptr, add_special);
@@ -379,28 +385,14 @@ Encoding TokenizerImpl::post_process(Encoding a, std::optional<Encoding> b,
   if (post_processor) post_processor->process(encs, add_special);
   Encoding out = encs.size() == 1 ? std::move(encs[0]) : merge_all(std::move(encs));
   if (padding) {
-    size_t target = padding->fixed ? padding->fixed_length : out.size();
-    if (padding->multiple > 0 && target % padding->multiple != 0)
-      target += padding->multiple - target % padding->multiple;
-    pad_encoding(out, target, padding->pad_id, padding->pad_type_id, padding->pad_token,
-                 padding->left);
+    pad_encoding(out, padded_length(*padding, out.size()), padding->pad_id, padding->pad_type_id,
+                 padding->pad_token, padding->left);
   }
   return out;
 }
 
 Encoding TokenizerImpl::encode(std::string_view a, std::optional<std::string_view> b,
                                bool add_special) const {
-  if (spm) {
-    // SentencePiece adds no special tokens; a pair is the two encodings back to back.
-    Encoding ea = spm->encode(a);
-    if (b) {
-      Encoding eb = spm->encode(*b);
-      eb.type_ids.assign(eb.ids.size(), 1);
-      eb.sequence_ids.assign(eb.ids.size(), 1);
-      merge_encodings(ea, std::move(eb), false);
-    }
-    return ea;
-  }
   Encoding ea = encode_one(a, 0);
   std::optional<Encoding> eb;
   if (b) eb = encode_one(*b, 1);
@@ -411,7 +403,6 @@ Encoding TokenizerImpl::encode(std::string_view a, std::optional<std::string_vie
 }
 
 std::vector<uint32_t> TokenizerImpl::encode_ids(std::string_view text, bool add_special) const {
-  if (spm) return spm->encode(text).ids;
   Encoding e;
   if (has_text_path())
     e.ids = encode_text_ids(text);
@@ -433,7 +424,6 @@ std::vector<uint32_t> TokenizerImpl::encode_ids(std::string_view text, bool add_
 }
 
 std::string TokenizerImpl::decode(const std::vector<uint32_t>& ids, bool skip_special) const {
-  if (spm) return spm->decode(ids);
   std::vector<std::string> tokens;
   tokens.reserve(ids.size());
   for (uint32_t id : ids) {
@@ -637,12 +627,9 @@ std::vector<Encoding> Tokenizer::encode_batch(const std::vector<EncodeInput>& in
   });
   if (impl_->padding && !out.empty()) {
     const Padding& p = *impl_->padding;
-    size_t target = p.fixed_length;
-    if (!p.fixed) {
-      target = 0;
-      for (const auto& e : out) target = std::max(target, e.size());
-    }
-    if (p.multiple > 0 && target % p.multiple != 0) target += p.multiple - target % p.multiple;
+    size_t longest = 0;
+    for (const auto& e : out) longest = std::max(longest, e.size());
+    const size_t target = padded_length(p, longest);
     for (auto& e : out) pad_encoding(e, target, p.pad_id, p.pad_type_id, p.pad_token, p.left);
   }
   return out;
@@ -669,12 +656,9 @@ std::vector<std::vector<uint32_t>> Tokenizer::encode_batch_ids(
   });
   if (impl_->padding && !out.empty()) {
     const Padding& p = *impl_->padding;
-    size_t target = p.fixed_length;
-    if (!p.fixed) {
-      target = 0;
-      for (const auto& ids : out) target = std::max(target, ids.size());
-    }
-    if (p.multiple > 0 && target % p.multiple != 0) target += p.multiple - target % p.multiple;
+    size_t longest = 0;
+    for (const auto& ids : out) longest = std::max(longest, ids.size());
+    const size_t target = padded_length(p, longest);
     for (auto& ids : out) {
       if (ids.size() >= target) continue;
       auto at = p.left ? ids.begin() : ids.end();

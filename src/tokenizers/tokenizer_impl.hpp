@@ -5,7 +5,6 @@
 #include <unordered_map>
 
 #include "internal.hpp"
-#include "spm.hpp"
 
 namespace ember::tokenizers {
 
@@ -61,7 +60,6 @@ struct TokenizerImpl {
   std::optional<Truncation> truncation;
   std::optional<Padding> padding;
   AddedVocabulary added;
-  const detail::SpmTokenizer* spm = nullptr;  // set for SentencePiece .model files (owned by model)
 
   static std::unique_ptr<TokenizerImpl> from_json(std::string_view text);
   static std::unique_ptr<TokenizerImpl> from_json_value(const nlohmann::json& j);

@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <optional>
 #include <sstream>
 #include <tuple>
@@ -585,6 +586,64 @@ TEST(TokenizerLegacy, SentencePieceParserIsStrict) {
   }
   EXPECT_THROW(tk::Tokenizer::from_sentencepiece(bad.string()), tk::TokenizerError);
   fs::remove(bad);
+}
+
+// A .model file and the tokenizer.json transformers' converter makes of it
+// (tools/tokenizers/convert_spm.py) give the same ids on the conformance corpus, except on the
+// lines where the two references disagree (converted_differences.jsonl, the departures listed in
+// src/tokenizers/spm.cpp): there each side must give its own reference's ids.
+TEST(TokenizerLegacy, SentencePieceModelAndItsConversion) {
+  std::vector<std::string> corpus;
+  std::ifstream corpus_in(kCases.parent_path() / "corpus.jsonl");
+  for (std::string line; std::getline(corpus_in, line);)
+    if (!line.empty()) corpus.push_back(json::parse(line).get<std::string>());
+  ASSERT_GT(corpus.size(), 100u);
+  for (const char* name : {"spm_unigram_model", "spm_bpe_model"}) {
+    SCOPED_TRACE(name);
+    const fs::path dir = kCases / name;
+    const auto model = tk::Tokenizer::from_sentencepiece((dir / "spm.model").string());
+    const auto converted = tk::Tokenizer::from_file((dir / "converted_tokenizer.json").string());
+    std::map<size_t, json> differences;
+    std::ifstream diff_in(dir / "converted_differences.jsonl");
+    for (std::string line; std::getline(diff_in, line);) {
+      json d = json::parse(line);
+      differences[d["line"].get<size_t>()] = d;
+    }
+    for (size_t i = 0; i < corpus.size(); ++i) {
+      const auto from_model = model.encode(corpus[i], false).ids;
+      const auto from_json = converted.encode(corpus[i], false).ids;
+      auto d = differences.find(i);
+      if (d == differences.end()) {
+        EXPECT_EQ(from_model, from_json) << "corpus line " << i;
+      } else {
+        EXPECT_EQ(from_model, d->second["sentencepiece"].get<std::vector<uint32_t>>())
+            << "corpus line " << i;
+        EXPECT_EQ(from_json, d->second["converted"].get<std::vector<uint32_t>>())
+            << "corpus line " << i;
+      }
+    }
+  }
+}
+
+// .model files go through the same pipeline as tokenizer.json files, so pairs, truncation and
+// the ids-only path behave as they do there (the SentencePiece engine used to skip truncation).
+TEST(TokenizerLegacy, SentencePieceModelUsesThePipeline) {
+  auto tok = tk::Tokenizer::from_sentencepiece((kCases / "spm_unigram_model/spm.model").string());
+  const std::string text = "Hello world, the tokenizer splits this sentence.";
+  const auto ids = tok.encode(text, false).ids;
+  ASSERT_GT(ids.size(), 4u);
+  const auto first = tok.encode("Hello world", false), second = tok.encode("splits", false);
+  const auto pair = tok.encode_pair("Hello world", "splits", false);
+  std::vector<uint32_t> joined = first.ids;
+  joined.insert(joined.end(), second.ids.begin(), second.ids.end());
+  EXPECT_EQ(pair.ids, joined);
+  std::vector<uint32_t> types(first.ids.size(), 0);
+  types.resize(joined.size(), 1);
+  EXPECT_EQ(pair.type_ids, types);
+  tok.set_truncation(4);
+  const std::vector<uint32_t> head(ids.begin(), ids.begin() + 4);
+  EXPECT_EQ(tok.encode(text, false).ids, head);
+  EXPECT_EQ(tok.encode_ids(text, false), head);
 }
 
 // Sequence inside Sequence 40,000 times (1.5 MB) used to crash the loader with 7.5 GB of memory;
