@@ -3,6 +3,7 @@
 // its renderer. Internal to ember_generation.
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -40,6 +41,9 @@ struct Value {
   std::string s;  // String; the name for Undefined and Function
   std::shared_ptr<List> list;
   std::shared_ptr<Dict> dict;  // Dict and Namespace
+  // Nesting of lists and dicts (a namespace's attributes are not counted: nothing recurses into
+  // a namespace), which the renderer bounds so that printing and comparing cannot recurse deeply.
+  int depth = 0;
 
   static Value none() { return with(Type::None); }
   static Value boolean(bool v) {
@@ -69,11 +73,13 @@ struct Value {
   }
   static Value make_list(List items) {
     Value r = with(Type::List);
+    for (const Value& v : items) r.depth = std::max(r.depth, v.depth + 1);
     r.list = std::make_shared<List>(std::move(items));
     return r;
   }
   static Value make_dict(Dict items, Type type = Type::Dict) {
     Value r = with(type);
+    for (const auto& [k, v] : items) r.depth = std::max(r.depth, v.depth + 1);
     r.dict = std::make_shared<Dict>(std::move(items));
     return r;
   }

@@ -250,6 +250,12 @@ std::string json_string(const std::string& s, bool ensure_ascii) {
 class Renderer {
  public:
   Renderer(const Template& tmpl, const ChatTemplateLimits& limits) : tmpl_(tmpl), limits_(limits) {}
+  // A namespace can hold itself (set ns.me = ns); emptying them breaks such cycles.
+  ~Renderer() {
+    for (const auto& dict : namespaces_) dict->clear();
+  }
+  Renderer(const Renderer&) = delete;
+  Renderer& operator=(const Renderer&) = delete;
 
   std::string run(const nlohmann::ordered_json& variables) {
     if (!variables.is_object()) throw Error("chat template: variables must be a JSON object");
@@ -278,6 +284,17 @@ class Renderer {
     }
     throw Error("chat template line " + std::to_string(line) + ", column " +
                 std::to_string(column) + ": " + what);
+  }
+
+  const Value& bounded(const Value& v, size_t offset) const {
+    if (v.depth > limits_.max_depth) {
+      fail(offset, "values nest deeper than " + std::to_string(limits_.max_depth));
+    }
+    return v;
+  }
+  Value bounded(Value&& v, size_t offset) const {
+    bounded(static_cast<const Value&>(v), offset);
+    return std::move(v);
   }
 
   void step(size_t offset, int64_t n = 1) {
@@ -647,7 +664,7 @@ class Renderer {
       case Expr::Kind::ListLit: {
         List items;
         for (const auto& a : e.args) items.push_back(eval(*a));
-        Value list = Value::make_list(std::move(items));
+        Value list = bounded(Value::make_list(std::move(items)), e.offset);
         list.b = e.negate;  // a tuple prints as one
         return list;
       }
@@ -658,7 +675,7 @@ class Renderer {
           if (key.type != Type::String) fail(e.args[k]->offset, "dict keys must be strings");
           set_key(items, key.s, eval(*e.args[k + 1]));
         }
-        return Value::make_dict(std::move(items));
+        return bounded(Value::make_dict(std::move(items)), e.offset);
       }
     }
     fail(e.offset, "bad expression");
@@ -949,7 +966,11 @@ class Renderer {
         for (const auto& [k, v] : *p.dict) set_key(items, k, v);
       }
       for (auto& [k, v] : args.named) set_key(items, k, v);
-      return Value::make_dict(std::move(items), f.s == "namespace" ? Type::Namespace : Type::Dict);
+      Value made = bounded(
+          Value::make_dict(std::move(items), f.s == "namespace" ? Type::Namespace : Type::Dict),
+          e.offset);
+      if (made.type == Type::Namespace) namespaces_.push_back(made.dict);
+      return made;
     }
     if (f.s == "range") {
       int64_t b[3] = {0, 0, 1};
@@ -1407,6 +1428,7 @@ class Renderer {
     if (target.type != Type::Namespace)
       fail(n.offset, "cannot set attribute '" + n.attr + "' on a " + type_name(target) +
                          ": only on a namespace");
+    bounded(v, n.offset);
     set_key(*target.dict, n.attr, std::move(v));
   }
 
@@ -1469,6 +1491,7 @@ class Renderer {
   const ChatTemplateLimits& limits_;
   std::unordered_map<std::string, Value> globals_;
   std::vector<std::unordered_map<std::string, Value>> scopes_;
+  std::vector<std::shared_ptr<Dict>> namespaces_;
   int64_t steps_ = 0;
   size_t work_ = 0;
 };

@@ -143,6 +143,15 @@ TEST(ChatTemplate, HostileTemplatesHitLimitsQuickly) {
   for (int i = 0; i < 10000; ++i) nested += "{% if true %}";
   fails(nested, "nesting deeper");
   fails("{{ 2 ** 100 }}", "integer overflow");
+  // Values nested one level per iteration, and a namespace that holds itself.
+  fails(
+      "{% set ns = namespace(x=1) %}{% for i in range(50000) %}{% set ns.x = [ns.x] %}{% endfor %}"
+      "{{ ns.x }}",
+      "values nest deeper");
+  fails(
+      "{% set ns = namespace() %}{% set ns.me = ns %}{% set ns.l = [ns, ns.me] %}{{ ns.l }}"
+      "{{ ns.l == ns.l }}{{ ns.l | tojson }}",
+      "not JSON serializable");
   limits.max_template_bytes = 100;
   fails(std::string(101, 'x'), "more than the limit");
 }
