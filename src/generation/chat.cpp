@@ -1,6 +1,8 @@
 #include "ember/generation/chat.hpp"
 
 #include <algorithm>
+#include <fstream>
+#include <iterator>
 
 #include "ember/base/error.hpp"
 #include "ember/formats/json_file.hpp"
@@ -39,7 +41,19 @@ ChatFormat ChatFormat::from_folder(const std::filesystem::path& folder) {
       }
     }
   }
-  if (format.chat_template.empty()) throw Error(path.string() + ": no chat_template");
+  // transformers 4.43+ saves the template beside the config instead.
+  const auto jinja = folder / "chat_template.jinja";
+  if (format.chat_template.empty() && std::filesystem::is_regular_file(jinja)) {
+    if (std::filesystem::file_size(jinja) > ChatTemplateLimits{}.max_template_bytes) {
+      throw Error(jinja.string() + ": larger than a chat template may be");
+    }
+    std::ifstream in(jinja, std::ios::binary);
+    format.chat_template.assign(std::istreambuf_iterator<char>(in), {});
+    if (!in.good() && !in.eof()) throw Error(jinja.string() + ": cannot read");
+  }
+  if (format.chat_template.empty()) {
+    throw Error(path.string() + ": no chat_template (nor a chat_template.jinja beside it)");
+  }
   format.bos_token = token_text(config, "bos_token");
   format.eos_token = token_text(config, "eos_token");
   return format;

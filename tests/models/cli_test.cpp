@@ -300,6 +300,15 @@ TEST(ModelsCli, ChatRepliesPerLineAndResets) {
   const auto missing = run_ember("chat --model " + shell_quote(plain.string()), "hi\n");
   EXPECT_EQ(missing.status, 1);
   EXPECT_NE(missing.err.find("tokenizer_config.json"), std::string::npos) << missing.err;
+  // transformers 4.43+ saves the template as chat_template.jinja beside the config.
+  const auto config = nlohmann::json::parse(test::slurp(dir / "tokenizer_config.json"));
+  std::ofstream(plain / "chat_template.jinja") << config.at("chat_template").get<std::string>();
+  std::ofstream(plain / "tokenizer_config.json") << R"({"bos_token": "t1", "eos_token": "t2"})";
+  const auto beside = run_ember("chat" + std::string(" --temperature 0 --max-tokens 6 --model ") +
+                                    shell_quote(plain.string()),
+                                "t10 t11\n");
+  ASSERT_EQ(beside.status, 0) << beside.err;
+  EXPECT_EQ(lines_of(beside.out), std::vector<std::string>{replies[0]});
 }
 
 TEST(ModelsCli, ChatSessionReusesTheCacheOfEarlierTurns) {

@@ -19,8 +19,9 @@ struct ChatFormat {
   std::string chat_template, bos_token, eos_token;
 
   // tokenizer_config.json's chat_template (a string, or a list of {name, template}: "default"),
-  // bos_token and eos_token (strings or {"content": ...}). Throws ember::Error naming the file
-  // when it is missing or has no template.
+  // else the folder's chat_template.jinja (where transformers 4.43+ saves it); bos_token and
+  // eos_token (strings or {"content": ...}). Throws ember::Error naming the file when it is
+  // missing or there is no template.
   static ChatFormat from_folder(const std::filesystem::path& folder);
 };
 
