@@ -763,7 +763,10 @@ class Renderer {
     const int64_t start = adjust(bound[0], given[0], stride > 0 ? 0 : n - 1);
     const int64_t stop = adjust(bound[1], given[1], stride > 0 ? n : -1);
     std::vector<int64_t> picks;
-    for (int64_t i = start; stride > 0 ? i < stop : i > stop; i += stride) picks.push_back(i);
+    for (int64_t i = start; stride > 0 ? i < stop : i > stop;) {
+      picks.push_back(i);
+      if (__builtin_add_overflow(i, stride, &i)) break;  // a huge step leaves the range
+    }
     charge(e.offset, picks.size());
     if (obj.type == Type::List) {
       List items;
@@ -882,14 +885,19 @@ class Renderer {
       overflow = __builtin_mul_overflow(x, y, &r);
     } else if (op == "**") {
       if (y < 0) return Value::real(std::pow(static_cast<double>(x), static_cast<double>(y)));
+      // By squaring: for |x| >= 2 a squared base that overflows means the result does too.
       r = 1;
-      for (int64_t k = 0; k < y && !overflow; ++k) overflow = __builtin_mul_overflow(r, x, &r);
+      int64_t base = x;
+      for (int64_t e = y; e > 0 && !overflow; e >>= 1) {
+        if (e & 1) overflow = __builtin_mul_overflow(r, base, &r);
+        if (e > 1 && !overflow) overflow = __builtin_mul_overflow(base, base, &base);
+      }
     } else {
       if (y == 0) fail(at, "division by zero");
       if (x == INT64_MIN && y == -1) fail(at, "integer overflow");
-      int64_t q = x / y;
-      if ((x % y != 0) && ((x < 0) != (y < 0))) --q;  // floor, as Python
-      r = op == "//" ? q : x - q * y;
+      // Floor division and a remainder with the divisor's sign, as Python.
+      const bool adjust = x % y != 0 && ((x < 0) != (y < 0));
+      r = op == "//" ? x / y - (adjust ? 1 : 0) : x % y + (adjust ? y : 0);
     }
     if (overflow) fail(at, "integer overflow");
     return Value::integer(r);

@@ -143,6 +143,11 @@ TEST(ChatTemplate, HostileTemplatesHitLimitsQuickly) {
   for (int i = 0; i < 10000; ++i) nested += "{% if true %}";
   fails(nested, "nesting deeper");
   fails("{{ 2 ** 100 }}", "integer overflow");
+  fails(
+      "{{ 1 ** 1000000000000000000 }}{{ (-1) ** 999999999999999999 }}{{ [1, 2, "
+      "3][1::9223372036854775807] }}"
+      "{{ 9223372036854775807 // -2 }}{{ 9223372036854775807 % -2 }}{{ y.z }}",
+      "'y' is undefined");
   // Values nested one level per iteration, and a namespace that holds itself.
   fails(
       "{% set ns = namespace(x=1) %}{% for i in range(50000) %}{% set ns.x = [ns.x] %}{% endfor %}"

@@ -293,6 +293,7 @@ TEST(ModelsCli, ChatRepliesPerLineAndResets) {
   EXPECT_EQ(last_json_line(fresh.out).at("text").get<std::string>(), replies[1]);
   // Without a template the folder is refused with the file named.
   const auto plain = std::filesystem::path(EMBER_BINARY_DIR) / "cli_runs" / "llama_no_template";
+  std::filesystem::remove_all(plain);  // left by an earlier run
   std::filesystem::create_directories(plain);
   for (const char* f : {"config.json", "model.safetensors", "tokenizer.json"})
     std::filesystem::copy_file(dir / f, plain / f,
