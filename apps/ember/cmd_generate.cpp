@@ -1,7 +1,7 @@
-// `ember generate`: streams a model's continuation of a prompt to stdout.
+// `ember generate`: streams a model's continuation of a prompt to stdout, or answers JSON Lines
+// of prompts with the model loaded once.
 #include <nlohmann/json.hpp>
 
-#include <optional>
 #include <string>
 #include <vector>
 
@@ -9,65 +9,117 @@
 #include "ember/base/error.hpp"
 #include "ember/generation/generate.hpp"
 #include "ember/hub/hub.hpp"
+#include "input.hpp"
 #include "output.hpp"
+#include "sampling_options.hpp"
 
 namespace {
-
-// --model: a folder, a built-in short name or a Hugging Face id (downloaded when missing).
-std::filesystem::path resolve(const std::string& spec) {
-  return ember::hub::resolve_model(spec, ember::hub::HubOptions::from_environment());
-}
 
 using ember::Error;
 namespace gen = ember::generation;
 
 struct GenerateOptions {
   std::string model, prompt;
-  std::optional<int64_t> max_tokens, top_k;
-  std::optional<float> temperature, top_p, min_p, repeat_penalty;
-  float presence_penalty = 0, frequency_penalty = 0;
-  uint64_t seed = 0;
-  std::vector<std::string> stop;
-  bool json = false;
+  std::vector<int64_t> prompt_ids;
+  ember::cli::SamplingOptions sampling;
+  int64_t logprobs = 0;
+  bool json = false, stdin_json = false;
 };
 
+std::vector<int64_t> checked_ids(const std::vector<int64_t>& ids, int64_t vocab,
+                                 const std::string& where) {
+  if (ids.empty()) throw Error(where + ": no token ids");
+  for (const int64_t id : ids) {
+    if (id < 0 || id >= vocab) {
+      throw Error(where + ": token id " + std::to_string(id) +
+                  " is outside the model's vocabulary of " + std::to_string(vocab));
+    }
+  }
+  return ids;
+}
+
+nlohmann::json result_json(const gen::Generation& g) {
+  nlohmann::json o;
+  o["ids"] = g.ids;
+  o["text"] = g.text;
+  o["finish_reason"] = std::string(gen::finish_reason_name(g.finish));
+  if (!g.top_logprobs.empty()) {
+    nlohmann::json steps = nlohmann::json::array();
+    for (const auto& step : g.top_logprobs) {
+      nlohmann::json top = nlohmann::json::array();
+      for (const auto& t : step) top.push_back({{"id", t.id}, {"logprob", t.logprob}});
+      steps.push_back(std::move(top));
+    }
+    o["logprobs"] = std::move(steps);
+  }
+  return o;
+}
+
+std::string dump(const nlohmann::json& o) {
+  return o.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+// One JSON Lines request: {"prompt": text} or {"prompt_ids": [ids]}.
+std::vector<int64_t> request_ids(const nlohmann::json& request, size_t line,
+                                 const ember::tokenizers::Tokenizer& tokenizer, int64_t vocab) {
+  using ember::cli::input_error;
+  const bool text = request.is_object() && request.contains("prompt");
+  const bool ids = request.is_object() && request.contains("prompt_ids");
+  if (text == ids) {
+    throw Error(input_error(line, "expected an object with \"prompt\" or \"prompt_ids\""));
+  }
+  if (text) {
+    if (!request["prompt"].is_string()) throw Error(input_error(line, "\"prompt\" must be text"));
+    const std::vector<uint32_t> encoded =
+        tokenizer.encode_ids(request["prompt"].get<std::string>(), true);
+    return {encoded.begin(), encoded.end()};
+  }
+  std::vector<int64_t> out;
+  if (!request["prompt_ids"].is_array()) {
+    throw Error(input_error(line, "\"prompt_ids\" must be an array of token ids"));
+  }
+  for (const auto& id : request["prompt_ids"]) {
+    if (!id.is_number_integer()) {
+      throw Error(input_error(line, "\"prompt_ids\" must be an array of token ids"));
+    }
+    out.push_back(id.get<int64_t>());
+  }
+  return checked_ids(out, vocab, input_error(line, "\"prompt_ids\""));
+}
+
 void run_generate(const GenerateOptions& opt) {
-  const std::filesystem::path folder = resolve(opt.model);
+  const std::filesystem::path folder =
+      ember::hub::resolve_model(opt.model, ember::hub::HubOptions::from_environment());
   const auto model = ember::models::load_causal_lm(folder);
   const auto tokenizer = ember::tokenizers::Tokenizer::load((folder / "tokenizer.json").string());
   gen::GenerationConfig config = gen::GenerationConfig::from_folder(folder);
-  if (opt.max_tokens) config.max_new_tokens = *opt.max_tokens;
-  if (opt.temperature) {
-    config.sampling.temperature = *opt.temperature;
-    // An explicit temperature asks for sampling with only the filters given here.
-    if (!opt.top_k) config.sampling.top_k = 0;
+  ember::cli::apply_sampling_options(opt.sampling, config);
+  config.top_logprobs = opt.logprobs;
+  if (opt.stdin_json) {
+    std::string line;
+    for (size_t n = 1; ember::cli::next_line(line); ++n) {
+      const auto request = ember::cli::parse_input_line(line, n);
+      const auto prompt = request_ids(request, n, tokenizer, model->vocab_size());
+      ember::cli::out().line(
+          dump(result_json(gen::generate(*model, &tokenizer, {prompt}, config)[0])));
+    }
+    return;
   }
-  if (opt.top_k) config.sampling.top_k = *opt.top_k;
-  if (opt.top_p) config.sampling.top_p = *opt.top_p;
-  if (opt.min_p) config.sampling.min_p = *opt.min_p;
-  if (opt.repeat_penalty) config.sampling.repetition_penalty = *opt.repeat_penalty;
-  config.sampling.presence_penalty = opt.presence_penalty;
-  config.sampling.frequency_penalty = opt.frequency_penalty;
-  config.sampling.seed = opt.seed;
-  config.stop_strings = opt.stop;
-  // As tokenizer(prompt) in transformers: the tokenizer's default special tokens.
-  const std::vector<uint32_t> ids = tokenizer.encode_ids(opt.prompt, true);
-  const std::vector<int64_t> prompt(ids.begin(), ids.end());
+  std::vector<int64_t> prompt;
+  if (!opt.prompt_ids.empty()) {
+    prompt = checked_ids(opt.prompt_ids, model->vocab_size(), "--prompt-ids");
+  } else {
+    // As tokenizer(prompt) in transformers: the tokenizer's default special tokens.
+    const std::vector<uint32_t> ids = tokenizer.encode_ids(opt.prompt, true);
+    prompt.assign(ids.begin(), ids.end());
+  }
   const auto results =
       gen::generate(*model, &tokenizer, {prompt}, config, [](size_t, std::string_view piece) {
         ember::cli::out().text(piece);
         ember::cli::out().flush();
       });
-  if (opt.json) {
-    nlohmann::json o;
-    o["ids"] = results[0].ids;
-    o["text"] = results[0].text;
-    o["finish_reason"] = std::string(gen::finish_reason_name(results[0].finish));
-    ember::cli::out().line("");
-    ember::cli::out().line(o.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
-  } else {
-    ember::cli::out().line("");
-  }
+  ember::cli::out().line("");
+  if (opt.json) ember::cli::out().line(dump(result_json(results[0])));
 }
 
 const ember::cli::CommandRegistrar generate_registrar{
@@ -78,26 +130,31 @@ const ember::cli::CommandRegistrar generate_registrar{
        cmd->add_option("--model", opt->model,
                        "model folder, Hugging Face model id, or built-in name")
            ->required();
-       cmd->add_option("--prompt", opt->prompt, "text to continue")->required();
-       cmd->add_option("--max-tokens", opt->max_tokens, "new tokens at most")
-           ->check(CLI::Range(0, 1 << 20));
-       cmd->add_option("--temperature", opt->temperature, "0 is greedy")
-           ->check(CLI::Range(0.0, 100.0));
-       cmd->add_option("--top-k", opt->top_k, "keep the k most likely tokens (0: off)")
-           ->check(CLI::Range(0, 1 << 30));
-       cmd->add_option("--top-p", opt->top_p, "nucleus sampling mass")->check(CLI::Range(0.0, 1.0));
-       cmd->add_option("--min-p", opt->min_p, "drop tokens below min-p times the top probability")
-           ->check(CLI::Range(0.0, 1.0));
-       cmd->add_option("--repeat-penalty", opt->repeat_penalty, "repetition penalty (1: off)")
-           ->check(CLI::Range(0.01, 100.0));
-       cmd->add_option("--presence-penalty", opt->presence_penalty,
-                       "subtracted once per seen token");
-       cmd->add_option("--frequency-penalty", opt->frequency_penalty, "subtracted per occurrence");
-       cmd->add_option("--seed", opt->seed, "sampling seed")->capture_default_str();
-       cmd->add_option("--stop", opt->stop, "stop before this string (repeatable)");
+       auto* prompt = cmd->add_option("--prompt", opt->prompt, "text to continue");
+       auto* ids = cmd->add_option("--prompt-ids", opt->prompt_ids,
+                                   "the prompt as token ids instead of text: 1,2,3")
+                       ->delimiter(',');
+       auto* lines = cmd->add_flag("--stdin-json", opt->stdin_json,
+                                   "answer JSON Lines on stdin, {\"prompt\": text} or "
+                                   "{\"prompt_ids\": [ids]}, one JSON line each");
+       prompt->excludes(ids)->excludes(lines);
+       ids->excludes(lines);
+       ember::cli::add_sampling_options(cmd, opt->sampling);
        cmd->add_flag("--json", opt->json,
                      "end with one JSON line: {\"ids\", \"text\", \"finish_reason\"}");
-       cmd->callback([opt] { run_generate(*opt); });
+       cmd->add_option("--logprobs", opt->logprobs,
+                       "with --json or --stdin-json: the K most likely ids per position and "
+                       "their log-probabilities under the model's raw distribution")
+           ->check(CLI::Range(0, 1 << 20));
+       cmd->callback([opt, prompt, ids, lines] {
+         if (!*prompt && !*ids && !*lines) {
+           throw Error("generate: give --prompt, --prompt-ids or --stdin-json");
+         }
+         if (opt->logprobs > 0 && !opt->json && !opt->stdin_json) {
+           throw Error("generate: --logprobs needs --json or --stdin-json");
+         }
+         run_generate(*opt);
+       });
      }}};
 
 }  // namespace

@@ -169,9 +169,34 @@ int64_t sample_token(std::vector<float> logits, const SamplingParams& p,
   return last_possible;  // draw beyond the rounded total
 }
 
-std::vector<Generation> generate(models::CausalLM& model, const tokenizers::Tokenizer* tokenizer,
-                                 const std::vector<std::vector<int64_t>>& prompts,
-                                 const GenerationConfig& config, const TextCallback& on_text) {
+std::vector<TokenLogprob> top_logprobs(const float* logits, int64_t vocab, int64_t k) {
+  // log-softmax in double: the log of the normalizer once, then one subtraction per id.
+  const float top = *std::max_element(logits, logits + vocab);
+  double sum = 0;
+  for (int64_t i = 0; i < vocab; ++i) sum += std::exp(static_cast<double>(logits[i]) - top);
+  const double log_norm = top + std::log(sum);
+  std::vector<int64_t> order(static_cast<size_t>(vocab));
+  std::iota(order.begin(), order.end(), 0);
+  const auto count = static_cast<size_t>(std::min(k, vocab));
+  // Highest first; ties by id, so the order is deterministic.
+  std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(count), order.end(),
+                    [&](int64_t a, int64_t b) {
+                      return logits[a] > logits[b] || (logits[a] == logits[b] && a < b);
+                    });
+  std::vector<TokenLogprob> out;
+  for (size_t i = 0; i < count; ++i)
+    out.push_back({order[i], static_cast<double>(logits[order[i]]) - log_norm});
+  return out;
+}
+
+namespace {
+
+// generate() and generate_continuing(): `reuse` holds the first tokens of the single prompt.
+std::vector<Generation> run_generation(models::CausalLM& model,
+                                       const tokenizers::Tokenizer* tokenizer,
+                                       const std::vector<std::vector<int64_t>>& prompts,
+                                       const GenerationConfig& config, const TextCallback& on_text,
+                                       models::KvCache* reuse) {
   const int64_t rows = static_cast<int64_t>(prompts.size());
   std::vector<Generation> results(prompts.size());
   if (rows == 0) return results;
@@ -185,13 +210,18 @@ std::vector<Generation> generate(models::CausalLM& model, const tokenizers::Toke
                 " tokens does not fit the model's context of " +
                 std::to_string(model.context_length()) + " tokens");
   }
-  const int64_t new_tokens =
-      std::max<int64_t>(0, std::min(config.max_new_tokens, model.max_tokens() - longest));
-  const int64_t capacity = longest + new_tokens;
-  models::KvCache cache = model.new_cache(rows, capacity);
+  const int64_t room = reuse ? reuse->capacity() : model.max_tokens();
+  const int64_t new_tokens = std::max<int64_t>(0, std::min(config.max_new_tokens, room - longest));
+  const int64_t capacity = reuse ? reuse->capacity() : longest + new_tokens;
+  models::KvCache fresh_cache = reuse ? models::KvCache{} : model.new_cache(rows, capacity);
+  models::KvCache& cache = reuse ? *reuse : fresh_cache;
+  // The prompt's first `start` tokens are already in a reused cache.
+  const int64_t start = reuse ? reuse->length : 0;
+  if (start >= longest) throw Error("generate: the cache holds the whole prompt");
+  const int64_t fresh = longest - start;
 
   // Left padding: every prompt ends at column `longest`; pads are masked keys.
-  std::vector<int64_t> ids(static_cast<size_t>(rows * longest), 0), positions(ids.size(), 0);
+  std::vector<int64_t> ids(static_cast<size_t>(rows * fresh), 0), positions(ids.size(), 0);
   Tensor key_mask = Tensor::zeros(DType::I64, {rows, capacity});
   int64_t* mask = key_mask.mutable_data_as<int64_t>();
   std::vector<int64_t> next_position(prompts.size());
@@ -200,13 +230,14 @@ std::vector<Generation> generate(models::CausalLM& model, const tokenizers::Toke
     const int64_t pad = longest - static_cast<int64_t>(p.size());
     for (size_t i = 0; i < p.size(); ++i) {
       const int64_t col = pad + static_cast<int64_t>(i);
-      ids[static_cast<size_t>(r * longest + col)] = p[i];
-      positions[static_cast<size_t>(r * longest + col)] = static_cast<int64_t>(i);
       mask[r * capacity + col] = 1;
+      if (col < start) continue;
+      ids[static_cast<size_t>(r * fresh + col - start)] = p[i];
+      positions[static_cast<size_t>(r * fresh + col - start)] = static_cast<int64_t>(i);
     }
     next_position[static_cast<size_t>(r)] = static_cast<int64_t>(p.size());
   }
-  Tensor logits = model.forward(Tensor::from_values<int64_t>(DType::I64, {rows, longest}, ids),
+  Tensor logits = model.forward(Tensor::from_values<int64_t>(DType::I64, {rows, fresh}, ids),
                                 positions, key_mask.narrow(1, 0, longest), cache, false);
 
   std::mt19937_64 rng(config.sampling.seed);
@@ -232,6 +263,8 @@ std::vector<Generation> generate(models::CausalLM& model, const tokenizers::Toke
       const double draw = static_cast<double>(rng() >> 11) * 0x1p-53;
       const std::vector<float> row(row_logits + static_cast<int64_t>(r) * vocab,
                                    row_logits + (static_cast<int64_t>(r) + 1) * vocab);
+      if (config.top_logprobs > 0)
+        results[r].top_logprobs.push_back(top_logprobs(row.data(), vocab, config.top_logprobs));
       const int64_t id = sample_token(row, config.sampling, prompts[r], results[r].ids, draw);
       next[r] = id;
       Generation& g = results[r];
@@ -269,6 +302,25 @@ std::vector<Generation> generate(models::CausalLM& model, const tokenizers::Toke
                            step_positions, key_mask.narrow(1, 0, cache.length + 1), cache, false);
   }
   return results;
+}
+
+}  // namespace
+
+std::vector<Generation> generate(models::CausalLM& model, const tokenizers::Tokenizer* tokenizer,
+                                 const std::vector<std::vector<int64_t>>& prompts,
+                                 const GenerationConfig& config, const TextCallback& on_text) {
+  return run_generation(model, tokenizer, prompts, config, on_text, nullptr);
+}
+
+Generation generate_continuing(models::CausalLM& model, const tokenizers::Tokenizer* tokenizer,
+                               const std::vector<int64_t>& prompt, models::KvCache& cache,
+                               const GenerationConfig& config, const TextCallback& on_text) {
+  if (static_cast<int64_t>(prompt.size()) >= cache.capacity()) {
+    throw Error("generate: a prompt of " + std::to_string(prompt.size()) +
+                " tokens does not fit the cache of " + std::to_string(cache.capacity()) +
+                " tokens");
+  }
+  return run_generation(model, tokenizer, {prompt}, config, on_text, &cache)[0];
 }
 
 }  // namespace ember::generation

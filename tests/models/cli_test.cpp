@@ -11,6 +11,8 @@
 #include "../cli_runner.hpp"
 #include "ember/formats/json_file.hpp"
 #include "ember/formats/safetensors.hpp"
+#include "ember/generation/chat.hpp"
+#include "ember/models/causal_lm.hpp"
 #include "ember/pipelines/sentence_embedding.hpp"
 #include "model_fixtures.hpp"
 
@@ -92,8 +94,9 @@ std::string token_name(int64_t id) {
   return name.append(std::to_string(id));
 }
 
-// A word-level tokenizer over the tiny decoders' 256 ids ("t0".."t255"), fused on decoding.
-std::string numbered_tokenizer_json() {
+// A word-level tokenizer over the tiny decoders' 256 ids ("t0".."t255"), fused on decoding
+// (or, with WordPiece, joined by spaces so that decoded text encodes back to the same ids).
+std::string numbered_tokenizer_json(const std::string& decoder = "Fuse") {
   nlohmann::json vocab = nlohmann::json::object();
   for (int i = 0; i < 256; ++i) vocab[token_name(i)] = i;
   nlohmann::json t = {{"version", "1.0"},
@@ -103,7 +106,10 @@ std::string numbered_tokenizer_json() {
                       {"normalizer", nullptr},
                       {"pre_tokenizer", {{"type", "WhitespaceSplit"}}},
                       {"post_processor", nullptr},
-                      {"decoder", {{"type", "Fuse"}}},
+                      {"decoder", decoder == "Fuse" ? nlohmann::json{{"type", "Fuse"}}
+                                                    : nlohmann::json{{"type", "WordPiece"},
+                                                                     {"prefix", "##"},
+                                                                     {"cleanup", false}}},
                       {"model", {{"type", "WordLevel"}, {"vocab", vocab}, {"unk_token", "t0"}}}};
   return t.dump();
 }
@@ -155,6 +161,179 @@ TEST(ModelsCli, GenerateStreamsGreedyTokensOfTheReference) {
                                   shell_quote(long_prompt));
   EXPECT_EQ(too_long.status, 1);
   EXPECT_NE(too_long.err.find("context"), std::string::npos) << too_long.err;
+}
+
+// The llama fixture with the numbered tokenizer (WordPiece-joined) and a chat template.
+std::filesystem::path chat_folder() {
+  const std::filesystem::path src = kFixtures / "llama";
+  const auto dir = std::filesystem::path(EMBER_BINARY_DIR) / "cli_runs" / "llama_chat";
+  std::filesystem::create_directories(dir);
+  for (const char* f : {"config.json", "generation_config.json", "model.safetensors"})
+    std::filesystem::copy_file(src / f, dir / f, std::filesystem::copy_options::overwrite_existing);
+  std::ofstream(dir / "tokenizer.json") << numbered_tokenizer_json("WordPiece");
+  const nlohmann::json config = {
+      {"bos_token", "t1"},
+      {"eos_token", {{"content", "t2"}}},
+      {"chat_template",
+       "{{ bos_token }}{% for m in messages %}{{ ' t3 ' if m.role == 'user' else ' t4 ' }}"
+       "{{ m.content | trim }}{% endfor %}{% if add_generation_prompt %} t4{% endif %}"}};
+  std::ofstream(dir / "tokenizer_config.json") << config.dump();
+  return dir;
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) out.push_back(line);
+  return out;
+}
+
+nlohmann::json last_json_line(const std::string& out) {
+  const auto lines = lines_of(out);
+  return lines.empty() ? nlohmann::json() : nlohmann::json::parse(lines.back());
+}
+
+TEST(ModelsCli, GenerateLogprobsAreTheReferenceLogSoftmax) {
+  const std::filesystem::path dir = chat_folder();
+  const SafeTensors ref = SafeTensors::open(kFixtures / "llama" / "reference.safetensors");
+  const Tensor input = ref.tensor("input_ids");
+  const int64_t t = input.dim(1), vocab = 256;
+  const std::vector<int64_t> all_ids = test::i64_values(input);
+  const std::vector<int64_t> mask = test::i64_values(ref.tensor("attention_mask"));
+  ASSERT_TRUE(std::all_of(mask.begin(), mask.begin() + t, [](int64_t m) { return m == 1; }));
+  const std::vector<int64_t> ids(all_ids.begin(), all_ids.begin() + t);  // row 0: no padding
+  const std::vector<double> logits = ref.tensor("logits").to_f64_vector();
+  // log-softmax of the reference's last position of row 0 (F64 here).
+  const double* row = logits.data() + (t - 1) * vocab;
+  const double top = *std::max_element(row, row + vocab);
+  double sum = 0;
+  for (int64_t i = 0; i < vocab; ++i) sum += std::exp(row[i] - top);
+  const double log_norm = top + std::log(sum);
+
+  std::string id_list;
+  for (const int64_t id : ids) id_list += (id_list.empty() ? "" : ",") + std::to_string(id);
+  const auto r = run_ember("generate --json --logprobs 5 --max-tokens 3 --temperature 0 --model " +
+                           shell_quote(dir.string()) + " --prompt-ids " + id_list);
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto result = last_json_line(r.out);
+  const auto& steps = result.at("logprobs");
+  ASSERT_EQ(steps.size(), result.at("ids").size());
+  for (size_t s = 0; s < steps.size(); ++s) {
+    ASSERT_EQ(steps[s].size(), 5u);
+    // Greedy without penalties takes the top of the raw distribution.
+    EXPECT_EQ(steps[s][0].at("id"), result.at("ids")[s]);
+    for (size_t k = 1; k < 5; ++k)
+      EXPECT_GE(steps[s][k - 1].at("logprob").get<double>(),
+                steps[s][k].at("logprob").get<double>());
+  }
+  std::vector<int64_t> order(static_cast<size_t>(vocab));
+  for (int64_t i = 0; i < vocab; ++i) order[static_cast<size_t>(i)] = i;
+  std::stable_sort(order.begin(), order.end(),
+                   [&](int64_t a, int64_t b) { return row[a] > row[b]; });
+  for (size_t k = 0; k < 5; ++k) {
+    // The fixture's logits bar is 1e-4 (cases.json); a log-softmax moves by at most twice the
+    // largest logit error. The top-5 gaps of this fixture are far wider, so the order is exact.
+    EXPECT_EQ(steps[0][k].at("id").get<int64_t>(), order[k]) << k;
+    EXPECT_NEAR(steps[0][k].at("logprob").get<double>(), row[order[k]] - log_norm, 2e-4) << k;
+  }
+
+  // --stdin-json: one JSON line per request, the same as the single-prompt runs.
+  const std::string requests = "{\"prompt_ids\": [" + id_list + "]}\n{\"prompt\": \"t5 t6 t7\"}\n";
+  const auto batch =
+      run_ember("generate --stdin-json --logprobs 5 --max-tokens 3 --temperature 0 --model " +
+                    shell_quote(dir.string()),
+                requests);
+  ASSERT_EQ(batch.status, 0) << batch.err;
+  const auto answers = lines_of(batch.out);
+  ASSERT_EQ(answers.size(), 2u) << batch.out;
+  EXPECT_EQ(nlohmann::json::parse(answers[0]), result);
+  const auto text = run_ember("generate --json --max-tokens 3 --temperature 0 --model " +
+                              shell_quote(dir.string()) + " --prompt 't5 t6 t7'");
+  ASSERT_EQ(text.status, 0) << text.err;
+  EXPECT_EQ(nlohmann::json::parse(answers[1]).at("ids"), last_json_line(text.out).at("ids"));
+
+  // Bad input: clear errors naming what is wrong.
+  const auto outside =
+      run_ember("generate --model " + shell_quote(dir.string()) + " --prompt-ids 5,256");
+  EXPECT_EQ(outside.status, 1);
+  EXPECT_NE(outside.err.find("token id 256 is outside the model's vocabulary of 256"),
+            std::string::npos)
+      << outside.err;
+  const auto both =
+      run_ember("generate --model " + shell_quote(dir.string()) + " --prompt x --prompt-ids 5");
+  EXPECT_EQ(both.status, 1);
+  const auto none = run_ember("generate --model " + shell_quote(dir.string()));
+  EXPECT_EQ(none.status, 1);
+  EXPECT_NE(none.err.find("--prompt"), std::string::npos) << none.err;
+  const auto bad_line =
+      run_ember("generate --stdin-json --max-tokens 1 --model " + shell_quote(dir.string()),
+                "{\"prompt\": \"t5\"}\n{\"prompt_ids\": [1, -4]}\n");
+  EXPECT_EQ(bad_line.status, 1);
+  EXPECT_NE(bad_line.err.find("stdin line 2"), std::string::npos) << bad_line.err;
+  EXPECT_EQ(lines_of(bad_line.out).size(), 1u);  // the good line's answer stays
+  const auto no_key =
+      run_ember("generate --stdin-json --model " + shell_quote(dir.string()), "{\"text\": 1}\n");
+  EXPECT_EQ(no_key.status, 1);
+  EXPECT_NE(no_key.err.find("\"prompt\" or \"prompt_ids\""), std::string::npos) << no_key.err;
+}
+
+TEST(ModelsCli, ChatRepliesPerLineAndResets) {
+  const std::filesystem::path dir = chat_folder();
+  const std::string model = " --temperature 0 --max-tokens 6 --model " + shell_quote(dir.string());
+  const auto r = run_ember("chat" + model, "t10 t11\nt12\n/reset\nt10 t11\n");
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto replies = lines_of(r.out);
+  ASSERT_EQ(replies.size(), 3u) << r.out;
+  EXPECT_EQ(replies[2], replies[0]);  // after /reset the first turn again
+  // The second turn (run on the cache of the first) equals a fresh run of its whole prompt.
+  const std::string second_prompt = "t1 t3 t10 t11 t4 " + replies[0] + " t3 t12 t4";
+  const auto fresh =
+      run_ember("generate --json" + model + " --prompt " + shell_quote(second_prompt));
+  ASSERT_EQ(fresh.status, 0) << fresh.err;
+  EXPECT_EQ(last_json_line(fresh.out).at("text").get<std::string>(), replies[1]);
+  // Without a template the folder is refused with the file named.
+  const auto plain = std::filesystem::path(EMBER_BINARY_DIR) / "cli_runs" / "llama_no_template";
+  std::filesystem::remove_all(plain);  // left by an earlier run
+  std::filesystem::create_directories(plain);
+  for (const char* f : {"config.json", "model.safetensors", "tokenizer.json"})
+    std::filesystem::copy_file(dir / f, plain / f,
+                               std::filesystem::copy_options::overwrite_existing);
+  const auto missing = run_ember("chat --model " + shell_quote(plain.string()), "hi\n");
+  EXPECT_EQ(missing.status, 1);
+  EXPECT_NE(missing.err.find("tokenizer_config.json"), std::string::npos) << missing.err;
+  // transformers 4.43+ saves the template as chat_template.jinja beside the config.
+  const auto config = nlohmann::json::parse(test::slurp(dir / "tokenizer_config.json"));
+  std::ofstream(plain / "chat_template.jinja") << config.at("chat_template").get<std::string>();
+  std::ofstream(plain / "tokenizer_config.json") << R"({"bos_token": "t1", "eos_token": "t2"})";
+  const auto beside = run_ember("chat" + std::string(" --temperature 0 --max-tokens 6 --model ") +
+                                    shell_quote(plain.string()),
+                                "t10 t11\n");
+  ASSERT_EQ(beside.status, 0) << beside.err;
+  EXPECT_EQ(lines_of(beside.out), std::vector<std::string>{replies[0]});
+}
+
+TEST(ModelsCli, ChatSessionReusesTheCacheOfEarlierTurns) {
+  const std::filesystem::path dir = chat_folder();
+  const auto model = models::load_causal_lm(dir);
+  const auto tokenizer = tokenizers::Tokenizer::load((dir / "tokenizer.json").string());
+  generation::GenerationConfig config = generation::GenerationConfig::from_folder(dir);
+  config.max_new_tokens = 5;
+  const auto format = generation::ChatFormat::from_folder(dir);
+  EXPECT_EQ(format.eos_token, "t2");
+  generation::ChatSession session(*model, tokenizer, format, config);
+  const auto first = session.reply("t20 t21");
+  EXPECT_EQ(session.reused_tokens(), 0);
+  const auto second = session.reply("t22");
+  EXPECT_GT(session.reused_tokens(), 4);
+  EXPECT_LT(session.reused_tokens(), session.prompt_tokens());
+  // Against generate() over the whole rendered prompt from scratch.
+  const std::string text = "t1 t3 t20 t21 t4 " + first.text + " t3 t22 t4";
+  const auto ids = tokenizer.encode_ids(text, false);
+  const auto fresh = generation::generate(*model, &tokenizer, {{ids.begin(), ids.end()}}, config);
+  EXPECT_EQ(second.ids, fresh[0].ids);
+  session.reset();
+  EXPECT_EQ(session.reply("t20 t21").ids, first.ids);
+  EXPECT_EQ(session.reused_tokens(), 0);
 }
 
 }  // namespace

@@ -35,6 +35,7 @@ struct GenerationConfig {
   std::vector<int64_t> eos_ids;           // stop after emitting any of these (not in the text)
   std::vector<std::string> stop_strings;  // stop when the text contains one (cut before it)
   bool skip_special_tokens = true;        // in the returned and streamed text
+  int64_t top_logprobs = 0;               // > 0: record that many per step (Generation)
 
   // Defaults from a model folder: generation_config.json (do_sample, temperature, top_k, top_p,
   // min_p, repetition_penalty, max_new_tokens, eos_token_id), else config.json's eos_token_id.
@@ -45,10 +46,19 @@ struct GenerationConfig {
 enum class FinishReason : uint8_t { Eos, Stop, Length };
 std::string_view finish_reason_name(FinishReason reason);
 
+struct TokenLogprob {
+  int64_t id = 0;
+  double logprob = 0;
+};
+
 struct Generation {
   std::vector<int64_t> ids;  // generated ids, without the prompt; with the eos id if one ended it
   std::string text;          // their text, cut before a stop string
   FinishReason finish = FinishReason::Length;
+  // Per generated position, when config.top_logprobs > 0: the most likely ids under the model's
+  // own distribution (log-softmax of its raw logits, before penalties, temperature and filters,
+  // as llama.cpp's n_probs and OpenAI's logprobs report), highest first.
+  std::vector<std::vector<TokenLogprob>> top_logprobs;
 };
 
 // Streamed text: row index and the new piece (complete UTF-8, never part of a stop string).
@@ -61,6 +71,18 @@ std::vector<Generation> generate(models::CausalLM& model, const tokenizers::Toke
                                  const std::vector<std::vector<int64_t>>& prompts,
                                  const GenerationConfig& config,
                                  const TextCallback& on_text = nullptr);
+
+// Continues one sequence whose first cache.length tokens are already in `cache` (a chat reusing
+// the previous turns): runs the rest of `prompt`, then generates as generate() does, leaving the
+// prompt and all generated tokens but the last in the cache. Throws ember::Error when the prompt
+// and at least one new token do not fit the cache's capacity.
+Generation generate_continuing(models::CausalLM& model, const tokenizers::Tokenizer* tokenizer,
+                               const std::vector<int64_t>& prompt, models::KvCache& cache,
+                               const GenerationConfig& config,
+                               const TextCallback& on_text = nullptr);
+
+// The k most likely ids of one row of logits and their log-probabilities, highest first.
+std::vector<TokenLogprob> top_logprobs(const float* logits, int64_t vocab, int64_t k);
 
 // The next token for one row of logits under `params` (penalties need the row's prompt and output
 // so far); `draw` is a uniform number in [0, 1) (ignored when greedy). Exposed for tests.

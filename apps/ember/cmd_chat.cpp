@@ -1,0 +1,69 @@
+// `ember chat`: a multi-turn conversation with a causal LM, one user turn per stdin line,
+// replies streamed to stdout. `/reset` starts over; end of input ends the chat.
+#include <unistd.h>
+
+#include <iostream>
+#include <string>
+
+#include "command.hpp"
+#include "ember/generation/chat.hpp"
+#include "ember/hub/hub.hpp"
+#include "input.hpp"
+#include "output.hpp"
+#include "sampling_options.hpp"
+
+namespace {
+
+namespace gen = ember::generation;
+
+struct ChatOptions {
+  std::string model, system;
+  ember::cli::SamplingOptions sampling;
+};
+
+void run_chat(const ChatOptions& opt) {
+  const std::filesystem::path folder =
+      ember::hub::resolve_model(opt.model, ember::hub::HubOptions::from_environment());
+  const auto format = gen::ChatFormat::from_folder(folder);
+  const auto model = ember::models::load_causal_lm(folder);
+  const auto tokenizer = ember::tokenizers::Tokenizer::load((folder / "tokenizer.json").string());
+  gen::GenerationConfig config = gen::GenerationConfig::from_folder(folder);
+  ember::cli::apply_sampling_options(opt.sampling, config);
+  gen::ChatSession session(*model, tokenizer, format, config, opt.system);
+  // Prompts go to stderr and only for a person at a terminal, so piped output is just replies.
+  const bool interactive = ::isatty(STDIN_FILENO) != 0;
+  const auto ask = [&] {
+    if (interactive) std::cerr << "> " << std::flush;
+  };
+  ask();
+  std::string line;
+  while (ember::cli::next_line(line)) {
+    if (line == "/reset") {
+      session.reset();
+      if (interactive) std::cerr << "(new conversation)\n";
+    } else {
+      session.reply(line, [](size_t, std::string_view piece) {
+        ember::cli::out().text(piece);
+        ember::cli::out().flush();
+      });
+      ember::cli::out().line("");
+      ember::cli::out().flush();
+    }
+    ask();
+  }
+}
+
+const ember::cli::CommandRegistrar chat_registrar{
+    {"chat", [](CLI::App& app) {
+       auto opt = std::make_shared<ChatOptions>();
+       CLI::App* cmd = app.add_subcommand(
+           "chat", "Chat with a model through its chat template: one user turn per stdin line");
+       cmd->add_option("--model", opt->model,
+                       "model folder, Hugging Face model id, or built-in name")
+           ->required();
+       cmd->add_option("--system", opt->system, "a system message that starts the conversation");
+       ember::cli::add_sampling_options(cmd, opt->sampling);
+       cmd->callback([opt] { run_chat(*opt); });
+     }}};
+
+}  // namespace

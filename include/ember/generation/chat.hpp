@@ -1,0 +1,56 @@
+#pragma once
+// Multi-turn chat with a causal LM: the model's chat template renders the conversation, and the
+// KV cache of the previous turns is reused for the part of the new prompt that extends them.
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "ember/generation/chat_template.hpp"
+#include "ember/generation/generate.hpp"
+
+namespace ember::generation {
+
+// A model's chat template and the special tokens it refers to. Any source can fill it (a
+// folder's tokenizer_config.json, a GGUF's tokenizer.chat_template metadata).
+struct ChatFormat {
+  std::string chat_template, bos_token, eos_token;
+
+  // tokenizer_config.json's chat_template (a string, or a list of {name, template}: "default"),
+  // else the folder's chat_template.jinja (where transformers 4.43+ saves it); bos_token and
+  // eos_token (strings or {"content": ...}). Throws ember::Error naming the file when it is
+  // missing or there is no template.
+  static ChatFormat from_folder(const std::filesystem::path& folder);
+};
+
+class ChatSession {
+ public:
+  // The cache spans the model's context; a conversation that outgrows it must be reset.
+  ChatSession(models::CausalLM& model, const tokenizers::Tokenizer& tokenizer,
+              const ChatFormat& format, GenerationConfig config, std::string system_prompt = "");
+
+  // Adds the user's turn, generates (streaming) the assistant's reply and adds it. On failure
+  // (a template error, a full context) the conversation is left as it was.
+  Generation reply(const std::string& user_text, const TextCallback& on_text = nullptr);
+  void reset();
+
+  // Of the last reply's prompt: its tokens, and how many of them came from the cache.
+  int64_t prompt_tokens() const { return prompt_tokens_; }
+  int64_t reused_tokens() const { return reused_tokens_; }
+
+ private:
+  models::CausalLM& model_;
+  const tokenizers::Tokenizer& tokenizer_;
+  ChatTemplate template_;
+  ChatFormat format_;
+  GenerationConfig config_;
+  std::string system_prompt_;
+  nlohmann::ordered_json messages_;
+  models::KvCache cache_;
+  std::vector<int64_t> cached_ids_;  // the tokens whose keys and values the cache holds
+  int64_t prompt_tokens_ = 0, reused_tokens_ = 0;
+};
+
+}  // namespace ember::generation

@@ -1,0 +1,121 @@
+#include "ember/generation/chat.hpp"
+
+#include <algorithm>
+#include <fstream>
+#include <iterator>
+
+#include "ember/base/error.hpp"
+#include "ember/formats/json_file.hpp"
+
+namespace ember::generation {
+namespace {
+
+// A special token in tokenizer_config.json: a string, an AddedToken object, or absent/null.
+std::string token_text(const nlohmann::json& config, const char* key) {
+  if (!config.contains(key) || config[key].is_null()) return "";
+  const auto& v = config[key];
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_object() && v.contains("content") && v["content"].is_string()) {
+    return v["content"].get<std::string>();
+  }
+  throw Error("tokenizer_config.json: " + std::string(key) + " is neither a string nor a token");
+}
+
+}  // namespace
+
+ChatFormat ChatFormat::from_folder(const std::filesystem::path& folder) {
+  const auto path = folder / "tokenizer_config.json";
+  if (!std::filesystem::exists(path)) {
+    throw Error(path.string() + ": missing (the chat template is read from it)");
+  }
+  const nlohmann::json config = read_json_file(path);
+  ChatFormat format;
+  const auto& t = config.contains("chat_template") ? config["chat_template"] : nlohmann::json();
+  if (t.is_string()) {
+    format.chat_template = t.get<std::string>();
+  } else if (t.is_array()) {
+    for (const auto& named : t) {
+      if (named.is_object() && named.value("name", "") == "default" && named.contains("template") &&
+          named["template"].is_string()) {
+        format.chat_template = named["template"].get<std::string>();
+      }
+    }
+  }
+  // transformers 4.43+ saves the template beside the config instead.
+  const auto jinja = folder / "chat_template.jinja";
+  if (format.chat_template.empty() && std::filesystem::is_regular_file(jinja)) {
+    if (std::filesystem::file_size(jinja) > ChatTemplateLimits{}.max_template_bytes) {
+      throw Error(jinja.string() + ": larger than a chat template may be");
+    }
+    std::ifstream in(jinja, std::ios::binary);
+    format.chat_template.assign(std::istreambuf_iterator<char>(in), {});
+    if (!in.good() && !in.eof()) throw Error(jinja.string() + ": cannot read");
+  }
+  if (format.chat_template.empty()) {
+    throw Error(path.string() + ": no chat_template (nor a chat_template.jinja beside it)");
+  }
+  format.bos_token = token_text(config, "bos_token");
+  format.eos_token = token_text(config, "eos_token");
+  return format;
+}
+
+ChatSession::ChatSession(models::CausalLM& model, const tokenizers::Tokenizer& tokenizer,
+                         const ChatFormat& format, GenerationConfig config,
+                         std::string system_prompt)
+    : model_(model),
+      tokenizer_(tokenizer),
+      template_(format.chat_template),
+      format_(format),
+      config_(std::move(config)),
+      system_prompt_(std::move(system_prompt)),
+      cache_(model.new_cache(1, std::min(model.context_length(), model.max_tokens()))) {
+  reset();
+}
+
+void ChatSession::reset() {
+  messages_ = nlohmann::ordered_json::array();
+  if (!system_prompt_.empty()) {
+    messages_.push_back({{"role", "system"}, {"content", system_prompt_}});
+  }
+  cache_.length = 0;
+  cached_ids_.clear();
+}
+
+Generation ChatSession::reply(const std::string& user_text, const TextCallback& on_text) {
+  nlohmann::ordered_json messages = messages_;
+  messages.push_back({{"role", "user"}, {"content", user_text}});
+  ChatRequest request;
+  request.messages = messages;
+  request.add_generation_prompt = true;
+  request.bos_token = format_.bos_token;
+  request.eos_token = format_.eos_token;
+  // The template writes the special tokens itself, as apply_chat_template(tokenize=True).
+  const std::vector<uint32_t> encoded =
+      tokenizer_.encode_ids(apply_chat_template(template_, request), false);
+  const std::vector<int64_t> prompt(encoded.begin(), encoded.end());
+  if (prompt.empty()) throw Error("chat: the template rendered an empty prompt");
+  // Keep the longest cached prefix of the new prompt, leaving at least one token to run.
+  const size_t limit = std::min(cached_ids_.size(), prompt.size() - 1);
+  size_t keep = 0;
+  while (keep < limit && cached_ids_[keep] == prompt[keep]) ++keep;
+  cache_.length = static_cast<int64_t>(keep);
+  cached_ids_.resize(keep);
+  Generation g;
+  try {
+    g = generate_continuing(model_, &tokenizer_, prompt, cache_, config_, on_text);
+  } catch (...) {
+    cache_.length = 0;  // whatever it holds now is no longer known
+    cached_ids_.clear();
+    throw;
+  }
+  prompt_tokens_ = static_cast<int64_t>(prompt.size());
+  reused_tokens_ = static_cast<int64_t>(keep);
+  cached_ids_ = prompt;
+  cached_ids_.insert(cached_ids_.end(), g.ids.begin(), g.ids.end());
+  cached_ids_.resize(static_cast<size_t>(cache_.length));
+  messages.push_back({{"role", "assistant"}, {"content", g.text}});
+  messages_ = std::move(messages);
+  return g;
+}
+
+}  // namespace ember::generation
