@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <unordered_map>
 
@@ -199,12 +200,13 @@ TrainStats Tokenizer::train(const Trainer& trainer, const std::vector<std::strin
   uint64_t total_bytes = 0, done_bytes = 0;
   std::vector<std::ifstream> streams;
   for (const auto& path : files) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) fail("train: cannot open '" + path + "'");
-    in.seekg(0, std::ios::end);
-    const auto size = in.tellg();
-    if (size < 0) fail("train: '" + path + "' is not a regular file");
-    total_bytes += static_cast<uint64_t>(size);
+    // Checked before opening: a FIFO would block the open, a directory reads as nothing.
+    std::error_code ec;
+    const auto status = std::filesystem::status(path, ec);
+    if (ec || !std::filesystem::exists(status)) fail("train: cannot open '" + path + "'");
+    if (!std::filesystem::is_regular_file(status))
+      fail("train: '" + path + "' is not a regular file");
+    total_bytes += std::filesystem::file_size(path, ec);
   }
   std::string buffer;
   for (const auto& path : files) {

@@ -281,6 +281,8 @@ TEST(Trainer, BadRequests) {
   expect_error([&] { empty_bpe().train(tk::BpeTrainer{}, {empty.string()}); }, "empty");
   expect_error([&] { empty_bpe().train(tk::BpeTrainer{}, {"/nonexistent/file.txt"}); },
                "cannot open");
+  expect_error([&] { empty_bpe().train(tk::BpeTrainer{}, {kDir.string()}); },
+               "is not a regular file");
   expect_error([&] { empty_bpe().train(tk::WordLevelTrainer{}, {train}); },
                "WordLevel trainer cannot train the BPE model");
   expect_error([&] { (void)empty_bpe().to_json(); }, "only a trained tokenizer");
