@@ -169,8 +169,11 @@ std::vector<char32_t> chars_of(const std::string& s) {
 class Progress {
  public:
   Progress() : tty_(isatty(STDERR_FILENO) == 1) {}
-  ~Progress() {
+  ~Progress() { end(); }
+  // Ends the bar's line, so that what is printed next starts on its own.
+  void end() {
     if (drawn_) std::fputc('\n', stderr);
+    drawn_ = false;
   }
   void operator()(const char* stage, uint64_t done, uint64_t total) {
     if (!tty_) return;
@@ -237,6 +240,7 @@ void run(const TrainTokenizerOptions& o) {
     progress(stage, done, total);
   };
   const tk::TrainStats stats = tokenizer.train(trainer, o.files, options);
+  progress.end();
   if (stats.skipped_lines)
     std::cerr << "skipped " << stats.skipped_lines << " lines that are not valid UTF-8\n";
 

@@ -93,7 +93,8 @@ class WordCounter {
     for (const auto& s : slots_) bad = std::min(bad, s.first_bad);
     if (bad != INT64_MAX && !options_.skip_invalid_utf8)
       fail(where + ": line " + std::to_string(first_line + static_cast<uint64_t>(bad)) +
-           " is not valid UTF-8 (TrainOptions::skip_invalid_utf8 skips such lines)");
+           " is not valid UTF-8 (skip_invalid_utf8, --skip-invalid-utf8 in the CLI, skips such "
+           "lines)");
     stats_.lines += lines.size();
   }
 

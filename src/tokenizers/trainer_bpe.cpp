@@ -229,6 +229,7 @@ BpeResult train_bpe(const BpeTrainer& t, std::vector<WordCount>& words,
     if (options.progress && r.merges.size() % 256 == 0)
       options.progress("merges", std::min<uint64_t>(r.merges.size(), target), target);
   }
+  if (options.progress) options.progress("merges", target, target);
   return r;
 }
 
