@@ -547,6 +547,15 @@ std::unique_ptr<TokenizerImpl> TokenizerImpl::from_json_value(const Json& j) {
     }
   }
   impl->added.build(impl->normalizer.get());
+  auto spec = std::make_shared<Json>(Json::object());
+  auto options = std::make_shared<Json>(Json::object());
+  for (auto it = j.begin(); it != j.end(); ++it)
+    if (it.key() != "model") (*spec)[it.key()] = it.value();
+  const Json& m = j.at("model");
+  for (auto it = m.begin(); it != m.end(); ++it)
+    if (it.key() != "vocab" && it.key() != "merges") (*options)[it.key()] = it.value();
+  impl->spec = std::move(spec);
+  impl->model_options = std::move(options);
   return impl;
 }
 

@@ -2,6 +2,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include <array>
+#include <memory>
 #include <unordered_map>
 
 #include "internal.hpp"
@@ -60,6 +61,11 @@ struct TokenizerImpl {
   std::optional<Truncation> truncation;
   std::optional<Padding> padding;
   AddedVocabulary added;
+  // What training needs from tokenizer.json (null for the legacy formats): every section but the
+  // model, and the model's options without its vocabulary and merges. Both are small, so loading
+  // a large tokenizer does not keep a second copy of its vocabulary.
+  std::shared_ptr<const nlohmann::json> spec, model_options;
+  std::string trained_model;  // the model section (JSON) once trained; what to_json writes
 
   static std::unique_ptr<TokenizerImpl> from_json(std::string_view text);
   static std::unique_ptr<TokenizerImpl> from_json_value(const nlohmann::json& j);

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "ember/base/error.hpp"
+#include "ember/tokenizers/trainer.hpp"
 
 namespace ember::tokenizers {
 
@@ -111,8 +112,26 @@ class Tokenizer {
   void set_truncation(std::optional<size_t> max_length);
   void disable_padding();
 
+  // Trains a new model (the trainer's kind must match this tokenizer's model) on the words this
+  // tokenizer's normalizer and pre-tokenizer make of each line of `files` (lines keep their line
+  // ending, as the reference's train does), then adds the trainer's special tokens. Files are
+  // streamed and counted on the thread pool, so a corpus larger than memory trains. Needs a
+  // tokenizer built from tokenizer.json (any model of the right type, even an empty one, as a
+  // template).
+  TrainStats train(const Trainer& trainer, const std::vector<std::string>& files,
+                   const TrainOptions& options = {});
+  // The same over sequences from `next`, which returns false once there are no more.
+  TrainStats train_from_iterator(const Trainer& trainer,
+                                 const std::function<bool(std::string& sequence)>& next,
+                                 const TrainOptions& options = {});
+  // tokenizer.json text of a trained tokenizer, which from_json and the reference load back.
+  std::string to_json(bool pretty = true) const;
+  void save(const std::string& path, bool pretty = true) const;
+
  private:
   explicit Tokenizer(std::unique_ptr<TokenizerImpl> impl);
+  TrainStats train(const Trainer& trainer, const std::vector<std::string>& files,
+                   const TrainOptions& options, const std::function<bool(std::string&)>* next);
   std::unique_ptr<TokenizerImpl> impl_;
 };
 
