@@ -211,7 +211,10 @@ TEST(ModelsCli, GenerateLogprobsAreTheReferenceLogSoftmax) {
   const double log_norm = top + std::log(sum);
 
   std::string id_list;
-  for (const int64_t id : ids) id_list += (id_list.empty() ? "" : ",") + std::to_string(id);
+  for (const int64_t id : ids) {
+    if (!id_list.empty()) id_list += ',';
+    id_list += std::to_string(id);
+  }
   const auto r = run_ember("generate --json --logprobs 5 --max-tokens 3 --temperature 0 --model " +
                            shell_quote(dir.string()) + " --prompt-ids " + id_list);
   ASSERT_EQ(r.status, 0) << r.err;
