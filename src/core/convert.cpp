@@ -1,8 +1,10 @@
 #include "ember/core/convert.hpp"
 
+#include <algorithm>
 #include <string>
 
 #include "ember/base/thread_pool.hpp"
+#include "ember/core/dtype_traits.hpp"
 
 namespace ember {
 namespace {
@@ -17,19 +19,33 @@ void parallel_convert(void (*fn)(const Src*, Dst*, size_t), const Src* src, Dst*
   });
 }
 
-void require_scalar(const Tensor& x, const char* op) {
+void require_defined(const Tensor& x, const char* op) {
   if (!x.defined()) throw Error(std::string(op) + ": undefined tensor");
-  if (is_quantized(x.dtype())) {
-    throw Error(std::string(op) + ": quantized dtype " + std::string(dtype_name(x.dtype())) +
-                " is not supported");
-  }
+}
+
+// Block-quantized tensors widen through their dtype traits, a run of whole blocks per task.
+Tensor to_f32_blocks(const Tensor& x) {
+  const Tensor src = x.contiguous();
+  Tensor out = Tensor::empty(DType::F32, x.shape());
+  const DTypeInfo& info = dtype_info(x.dtype());
+  const auto block = static_cast<int64_t>(info.block_elems);
+  const auto widen = dtype_traits(x.dtype()).to_f32;
+  const std::byte* in = src.data();
+  float* dst = out.mutable_data_as<float>();
+  parallel_for(0, out.numel() / block, std::max<int64_t>(1, kConvertGrain / block),
+               [&](int64_t lo, int64_t hi) {
+                 widen(in + static_cast<uint64_t>(lo) * info.block_bytes, dst + lo * block,
+                       static_cast<size_t>((hi - lo) * block));
+               });
+  return out;
 }
 
 }  // namespace
 
 Tensor to_f32(const Tensor& x) {
-  require_scalar(x, "to_f32");
+  require_defined(x, "to_f32");
   if (x.dtype() == DType::F32) return x.contiguous();
+  if (is_quantized(x.dtype())) return to_f32_blocks(x);
   if (x.dtype() != DType::F16 && x.dtype() != DType::BF16) return x.to(DType::F32);
   const Tensor src = x.contiguous();
   Tensor out = Tensor::empty(DType::F32, x.shape());
@@ -41,7 +57,7 @@ Tensor to_f32(const Tensor& x) {
 }
 
 Tensor convert_to(const Tensor& x, DType dtype) {
-  require_scalar(x, "convert_to");
+  require_defined(x, "convert_to");
   if (x.dtype() == dtype) return x.contiguous();
   if (dtype == DType::F32) return to_f32(x);
   if (x.dtype() == DType::F32 && (dtype == DType::F16 || dtype == DType::BF16)) {

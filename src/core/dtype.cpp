@@ -22,12 +22,12 @@ constexpr std::array<DTypeInfo, kDTypeCount> kInfos = {{
     {DType::U8, "U8", DTypeKind::UnsignedInt, 1, 1},
     {DType::Bool, "BOOL", DTypeKind::Bool, 1, 1},
     // GGML block layouts (ggml-common.h): scales are F16 unless said otherwise.
-    {DType::Q4_0, "Q4_0", DTypeKind::Quantized, 32, 18},   // d, 16 bytes of nibbles
-    {DType::Q4_1, "Q4_1", DTypeKind::Quantized, 32, 20},   // d, m, 16 bytes of nibbles
-    {DType::Q5_0, "Q5_0", DTypeKind::Quantized, 32, 22},   // d, 4 bytes of high bits, nibbles
-    {DType::Q5_1, "Q5_1", DTypeKind::Quantized, 32, 24},   // d, m, high bits, nibbles
-    {DType::Q8_0, "Q8_0", DTypeKind::Quantized, 32, 34},   // d, 32 int8
-    {DType::Q8_1, "Q8_1", DTypeKind::Quantized, 32, 36},   // d, d * sum, 32 int8
+    {DType::Q4_0, "Q4_0", DTypeKind::Quantized, 32, 18},  // d, 16 bytes of nibbles
+    {DType::Q4_1, "Q4_1", DTypeKind::Quantized, 32, 20},  // d, m, 16 bytes of nibbles
+    {DType::Q5_0, "Q5_0", DTypeKind::Quantized, 32, 22},  // d, 4 bytes of high bits, nibbles
+    {DType::Q5_1, "Q5_1", DTypeKind::Quantized, 32, 24},  // d, m, high bits, nibbles
+    {DType::Q8_0, "Q8_0", DTypeKind::Quantized, 32, 34},  // d, 32 int8
+    {DType::Q8_1, "Q8_1", DTypeKind::Quantized, 32, 36},  // d, d * sum, 32 int8
     {DType::Q2_K, "Q2_K", DTypeKind::Quantized, 256, 84},
     {DType::Q3_K, "Q3_K", DTypeKind::Quantized, 256, 110},
     {DType::Q4_K, "Q4_K", DTypeKind::Quantized, 256, 144},

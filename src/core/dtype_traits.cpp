@@ -6,6 +6,7 @@
 
 #include "ember/core/convert.hpp"
 #include "ember/core/kernels.hpp"
+#include "ember/core/quant.hpp"
 
 namespace ember {
 namespace {
@@ -49,6 +50,12 @@ std::array<DTypeTraits, kDTypeCount> make_table() {
   bf16.vec_dot = [](const std::byte* w, const std::byte* x, size_t n) {
     return kernels::dot_bf16(w, as_f32(x), n);
   };
+  for (int i = 0; i < kDTypeCount; ++i) {
+    const auto dtype = static_cast<DType>(i);
+    if (!is_quantized(dtype)) continue;
+    const quant::BlockKernels& ref = quant::reference(dtype);
+    table[static_cast<size_t>(i)] = {ref.to_f32, ref.from_f32, ref.vec_dot_type, ref.vec_dot};
+  }
   return table;
 }
 

@@ -4,6 +4,7 @@
 #include <numeric>
 #include <sstream>
 
+#include "ember/core/dtype_traits.hpp"
 #include "ember/core/half.hpp"
 
 namespace ember {
@@ -452,6 +453,27 @@ Tensor Tensor::clone() const {
 
 Tensor Tensor::to(DType dtype) const {
   if (dtype == dtype_) return clone();
+  if (is_quantized(dtype_)) {
+    // Block types widen through their dtype traits; the F32 result then converts as usual.
+    const Tensor src = contiguous();
+    Tensor f32 = empty(DType::F32, shape_);
+    dtype_traits(dtype_).to_f32(src.data(), f32.mutable_data_as<float>(),
+                                static_cast<size_t>(numel()));
+    return dtype == DType::F32 ? f32 : f32.to(dtype);
+  }
+  if (is_quantized(dtype)) {
+    const auto from_f32 = dtype_traits(dtype).from_f32;
+    const uint32_t block = dtype_info(dtype).block_elems;
+    if (from_f32 == nullptr || rank() == 0 || shape_.back() % block != 0) {
+      throw Error("to: cannot quantize shape " + shape_to_string(shape_) + " to " +
+                  std::string(dtype_name(dtype)) + ": rows must be whole blocks of " +
+                  std::to_string(block));
+    }
+    const Tensor f32 = dtype_ == DType::F32 ? contiguous() : to(DType::F32);
+    Tensor out = empty(dtype, shape_);
+    from_f32(f32.data_as<float>(), out.mutable_data(), static_cast<size_t>(numel()));
+    return out;
+  }
   require_scalar_dtype(dtype_, "to");
   require_scalar_dtype(dtype, "to");
   Tensor src = contiguous();

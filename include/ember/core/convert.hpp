@@ -25,10 +25,12 @@ void convert_f32_to_f16(const float* src, uint16_t* dst, size_t n);
 void convert_f32_to_bf16(const float* src, uint16_t* dst, size_t n);
 }  // namespace ref
 
-// Contiguous F32 copy of any scalar tensor; returns `x` itself when it already is contiguous
-// F32 (no copy). F16/BF16 go through the SIMD converters, other dtypes through Tensor::to.
+// Contiguous F32 copy of any tensor; returns `x` itself when it already is contiguous F32 (no
+// copy). F16/BF16 go through the SIMD converters, block-quantized dtypes through their dtype
+// traits (dequantize), other dtypes through Tensor::to.
 Tensor to_f32(const Tensor& x);
-// Contiguous tensor of `dtype` with x's values. F32 -> F16/BF16 uses the SIMD converters;
+// Contiguous tensor of `dtype` with x's values (quantizing when `dtype` is a block type, whose
+// rows must then be whole blocks). F32 -> F16/BF16 uses the SIMD converters;
 // same dtype and contiguous returns `x` itself (shared storage, unlike Tensor::to).
 Tensor convert_to(const Tensor& x, DType dtype);
 

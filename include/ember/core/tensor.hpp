@@ -80,9 +80,11 @@ class Tensor {
   Tensor broadcast_to(Shape shape) const;  // stride-0 view
 
   // Copies.
-  Tensor contiguous() const;     // returns *this when already contiguous
-  Tensor clone() const;          // always a fresh owned contiguous copy
-  Tensor to(DType dtype) const;  // converts through F32/F64/I64 as needed; same dtype -> clone
+  Tensor contiguous() const;  // returns *this when already contiguous
+  Tensor clone() const;       // always a fresh owned contiguous copy
+  // Converts through F32/F64/I64 as needed; same dtype -> clone. Block-quantized dtypes
+  // (de)quantize through their dtype traits; quantizing needs rows of whole blocks.
+  Tensor to(DType dtype) const;
 
   // Reads every element as double, in row-major order; for tests and small tensors.
   std::vector<double> to_f64_vector() const;

@@ -1,0 +1,28 @@
+#pragma once
+// Scalar reference kernels for the GGML block types (Q4_0 ... Q8_K): dequantize a row to F32,
+// quantize F32 to a row, and the dot product of a weight row with an activation row in the
+// format ggml pairs it with. Dequantize and quantize are bit-exact with ggml's
+// dequantize_row_* and quantize_row_*_ref (same float operations in the same order), so rows
+// written here load in llama.cpp and GGUF weights widen to the floats ggml computes.
+// dtype_traits() serves these for to_f32/from_f32; vec_dot goes through the SIMD kernels in
+// kernels.hpp where a type has one, and these scalar versions define their expected results.
+#include <cstddef>
+
+#include "ember/core/dtype.hpp"
+
+namespace ember::quant {
+
+struct BlockKernels {
+  void (*to_f32)(const std::byte* src, float* dst, size_t n) = nullptr;
+  void (*from_f32)(const float* src, std::byte* dst, size_t n) = nullptr;
+  // Activations of vec_dot: Q8_0 for Q4_0/Q5_0/Q8_0, Q8_1 for Q4_1/Q5_1, Q8_K for K-quants.
+  DType vec_dot_type = DType::F32;
+  // sum_i w[i] * x[i], w a row of the block type, x a row of vec_dot_type (n a whole number of
+  // blocks). Integer products within a block, one float scale per block, float accumulation.
+  float (*vec_dot)(const std::byte* w, const std::byte* x, size_t n) = nullptr;
+};
+
+// The reference kernels of a quantized dtype (is_quantized(dtype) must hold).
+const BlockKernels& reference(DType dtype);
+
+}  // namespace ember::quant

@@ -1,0 +1,345 @@
+// GGML block types (Q4_0 ... Q8_K) against ggml itself: fixtures made by
+// tools/quant/make_quant_fixtures.py from the libggml that llama-cpp-python 0.3.36 bundles.
+// Quantize must give ggml's bytes, dequantize ggml's floats bit for bit; dot products are
+// checked against a double-precision dot of the dequantized rows, on every SIMD target.
+#include <gtest/gtest.h>
+
+#include <bit>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+#include "ember/base/error.hpp"
+#include "ember/core/convert.hpp"
+#include "ember/core/dtype_traits.hpp"
+#include "ember/core/half.hpp"
+#include "ember/core/kernels.hpp"
+#include "ember/core/ops.hpp"
+#include "ember/core/quant.hpp"
+
+namespace ember {
+namespace {
+
+const DType kTypes[] = {DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1,
+                        DType::Q8_0, DType::Q8_1, DType::Q2_K, DType::Q3_K,
+                        DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::Q8_K};
+constexpr size_t kRandomRows = 2;  // RANDOM_ROWS of the fixture script
+
+std::vector<std::byte> read_file(const std::string& name) {
+  const std::string path = std::string(EMBER_SOURCE_DIR) + "/tests/fixtures/quant/" + name;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error("missing fixture " + path);
+  std::vector<char> chars((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::vector<std::byte> bytes(chars.size());
+  std::memcpy(bytes.data(), chars.data(), chars.size());
+  return bytes;
+}
+
+std::vector<float> floats(const std::byte* p, size_t n) {
+  std::vector<float> out(n);
+  std::memcpy(out.data(), p, n * sizeof(float));
+  return out;
+}
+
+struct Input {
+  size_t rows = 0;
+  size_t cols = 0;
+  std::vector<float> x;
+  const float* row(size_t r) const { return x.data() + r * cols; }
+};
+
+const Input& input() {
+  static const Input in = [] {
+    const std::vector<std::byte> bytes = read_file("input.f32");
+    Input r;
+    uint32_t dims[2];
+    std::memcpy(dims, bytes.data(), sizeof dims);
+    r.rows = dims[0];
+    r.cols = dims[1];
+    r.x = floats(bytes.data() + sizeof dims, r.rows * r.cols);
+    return r;
+  }();
+  return in;
+}
+
+// One <TYPE>.bin: ggml's quantization of the input and its dequantization, then random blocks
+// and their dequantization.
+struct TypeFixture {
+  size_t row_bytes = 0;
+  std::vector<std::byte> q, random_q;
+  std::vector<float> deq, random_deq;
+};
+
+TypeFixture load(DType t) {
+  const Input& in = input();
+  const std::vector<std::byte> bytes = read_file(std::string(dtype_name(t)) + ".bin");
+  TypeFixture f;
+  f.row_bytes = *dtype_bytes(t, in.cols);
+  const size_t q_bytes = in.rows * f.row_bytes, n = in.rows * in.cols;
+  const size_t rq_bytes = kRandomRows * f.row_bytes, rn = kRandomRows * in.cols;
+  if (bytes.size() != q_bytes + 4 * n + rq_bytes + 4 * rn) {
+    throw Error("fixture " + std::string(dtype_name(t)) + ".bin has the wrong size");
+  }
+  const std::byte* p = bytes.data();
+  f.q.assign(p, p + q_bytes);
+  p += q_bytes;
+  f.deq = floats(p, n);
+  p += 4 * n;
+  f.random_q.assign(p, p + rq_bytes);
+  p += rq_bytes;
+  f.random_deq = floats(p, rn);
+  return f;
+}
+
+// Index of the first element whose bits differ, or -1.
+int64_t first_bit_difference(const std::vector<float>& got, const std::vector<float>& want) {
+  for (size_t i = 0; i < want.size(); ++i) {
+    if (std::bit_cast<uint32_t>(got[i]) != std::bit_cast<uint32_t>(want[i])) {
+      return static_cast<int64_t>(i);
+    }
+  }
+  return -1;
+}
+
+class QuantType : public ::testing::TestWithParam<DType> {};
+
+TEST_P(QuantType, DequantizeMatchesGgmlBitForBit) {
+  const DType t = GetParam();
+  const TypeFixture f = load(t);
+  const auto to_f32 = quant::reference(t).to_f32;
+  ASSERT_EQ(dtype_traits(t).to_f32, to_f32);
+  std::vector<float> got(f.deq.size());
+  to_f32(f.q.data(), got.data(), got.size());
+  const int64_t at = first_bit_difference(got, f.deq);
+  EXPECT_EQ(at, -1) << "element " << at << ": " << got[static_cast<size_t>(at)] << " vs ggml "
+                    << f.deq[static_cast<size_t>(at)];
+  // Random blocks reach bit patterns the quantizers never write (every scale and level).
+  std::vector<float> rgot(f.random_deq.size());
+  to_f32(f.random_q.data(), rgot.data(), rgot.size());
+  const int64_t rat = first_bit_difference(rgot, f.random_deq);
+  EXPECT_EQ(rat, -1) << "random element " << rat;
+}
+
+TEST_P(QuantType, QuantizeMatchesGgmlBytes) {
+  const DType t = GetParam();
+  const TypeFixture f = load(t);
+  const Input& in = input();
+  const auto from_f32 = quant::reference(t).from_f32;
+  ASSERT_EQ(dtype_traits(t).from_f32, from_f32);
+  for (size_t r = 0; r < in.rows; ++r) {
+    std::vector<std::byte> got(f.row_bytes, std::byte{0xAA});
+    from_f32(in.row(r), got.data(), in.cols);
+    const std::byte* want = f.q.data() + r * f.row_bytes;
+    size_t diff = 0;
+    while (diff < f.row_bytes && got[diff] == want[diff]) ++diff;
+    EXPECT_EQ(diff, f.row_bytes) << "row " << r << " differs from ggml at byte " << diff;
+  }
+}
+
+// The part of a weight element that is an offset rather than scale * level (Q4_1/Q5_1's min,
+// the K-quants' dmin * min), bounded from the block's stored F16 (dmin times the largest
+// min code). Needed for the dot product bound: the offset and the scaled level can cancel.
+float offset_bound(DType t, const std::byte* row, size_t i) {
+  auto f16_at = [](const std::byte* p) {
+    uint16_t h;
+    std::memcpy(&h, p, 2);
+    return std::fabs(f16_to_f32(h));
+  };
+  switch (t) {
+    case DType::Q4_1:
+      return f16_at(row + (i / 32) * 20 + 2);
+    case DType::Q5_1:
+      return f16_at(row + (i / 32) * 24 + 2);
+    case DType::Q2_K:
+      return 15 * f16_at(row + (i / 256) * 84 + 82);
+    case DType::Q4_K:
+      return 63 * f16_at(row + (i / 256) * 144 + 2);
+    case DType::Q5_K:
+      return 63 * f16_at(row + (i / 256) * 176 + 2);
+    default:
+      return 0.0f;
+  }
+}
+
+// |vec_dot(w, x) - sum_i w_i x_i| (w, x the dequantized rows, summed in double) is bounded by
+// float rounding. Within a block the level products are integers (exact); each block (or
+// sub-block, for kernels that go to float earlier) adds a handful of roundings: the scale
+// product d_w * d_x, the int -> float conversion, the product with the integer sum, the min
+// term and its subtraction (at most 8), and the float sum over S terms adds S - 1 more. The
+// reference's own rows carry up to 4 roundings per element (d * scale, * level, - offset,
+// and the activation's d * q). Every rounding is relative 2^-24 of a quantity bounded by
+// sum_i (|w_i| + 2 M_i) |x_i|, M_i the offset bound above, so the error is below
+// (S + 12) 2^-24 sum_i (|w_i| + 2 M_i) |x_i|.
+// Q8_1 activations (Q4_1/Q5_1) add m_w (s - d16 sum(q)) per block: ggml stores
+// s = F16(d * sum(q)) from the float d, while the levels scale by d16 = F16(d). F16 rounding
+// of s is relative 2^-11 (doubled for the float product before it) plus subnormal spacing
+// 2^-24; d - d16 is relative 2^-11 of d16 (inside the first term, as d16 sum|q| = sum|x|)
+// or, for d16 below F16's smallest normal 2^-14, up to 2^-25 times sum|q| <= 32 * 127.
+double dot_bound(DType t, const std::byte* wq, const std::vector<float>& w, const std::byte* xq,
+                 const std::vector<float>& x) {
+  const DType act = dtype_traits(t).vec_dot_type;
+  const size_t block = dtype_info(t).block_elems;
+  const double terms = static_cast<double>(w.size()) / (block == 256 ? 16 : 32);
+  double magnitude = 0.0, s_error = 0.0;
+  for (size_t b = 0; b < w.size(); b += block) {
+    double block_abs_x = 0.0;
+    for (size_t i = b; i < b + block; ++i) {
+      const double m = offset_bound(t, wq, i);
+      magnitude += (std::fabs(w[i]) + 2 * m) * std::fabs(x[i]);
+      block_abs_x += std::fabs(x[i]);
+    }
+    if (act == DType::Q8_1) {
+      uint16_t d16;
+      std::memcpy(&d16, xq + (b / 32) * 36, 2);
+      const bool subnormal = std::fabs(f16_to_f32(d16)) < 0x1p-14f;
+      s_error += offset_bound(t, wq, b) *
+                 (0x1p-10 * block_abs_x + 0x1p-24 + (subnormal ? 32 * 127 * 0x1p-25 : 0.0));
+    }
+  }
+  return (terms + 12) * 0x1p-24 * magnitude + s_error;
+}
+
+// Quantizes input row r to `t` and its activation format, dots each pair of rows with `dot`
+// and checks the bound.
+void check_dots(DType t, float (*dot)(const std::byte*, const std::byte*, size_t),
+                const std::string& label) {
+  const Input& in = input();
+  const DTypeTraits& traits = dtype_traits(t);
+  const DTypeTraits& act = dtype_traits(traits.vec_dot_type);
+  const size_t n = in.cols;
+  std::vector<std::byte> wq(*dtype_bytes(t, n)), xq(*dtype_bytes(traits.vec_dot_type, n));
+  std::vector<float> w(n), x(n);
+  for (size_t r = 0; r < in.rows; ++r) {
+    traits.from_f32(in.row(r), wq.data(), n);
+    traits.to_f32(wq.data(), w.data(), n);
+    for (size_t s = 0; s < in.rows; ++s) {
+      act.from_f32(in.row(s), xq.data(), n);
+      act.to_f32(xq.data(), x.data(), n);
+      double want = 0.0;
+      for (size_t i = 0; i < n; ++i) want += static_cast<double>(w[i]) * x[i];
+      const float got = dot(wq.data(), xq.data(), n);
+      EXPECT_LE(std::fabs(got - want), dot_bound(t, wq.data(), w, xq.data(), x))
+          << label << " weight row " << r << ", activation row " << s << ": " << got << " vs "
+          << want;
+    }
+  }
+}
+
+TEST_P(QuantType, ReferenceDotWithinRoundingBound) {
+  const DType t = GetParam();
+  ASSERT_NE(quant::reference(t).vec_dot, nullptr);
+  EXPECT_EQ(dtype_traits(t).vec_dot_type, quant::reference(t).vec_dot_type);
+  check_dots(t, quant::reference(t).vec_dot, "scalar reference");
+}
+
+// dtype_traits' vec_dot is the SIMD kernel where the type has one: check it on each target.
+TEST_P(QuantType, DispatchedDotWithinRoundingBoundOnEveryTarget) {
+  const DType t = GetParam();
+  for (const std::string& target : kernels::simd_targets()) {
+    kernels::simd_force_target(target);
+    check_dots(t, dtype_traits(t).vec_dot, target);
+  }
+  kernels::simd_force_target("");
+}
+
+TEST_P(QuantType, TensorConversionsAndEmbeddingUseTheBlockKernels) {
+  const DType t = GetParam();
+  const TypeFixture f = load(t);
+  const Input& in = input();
+  const auto rows = static_cast<int64_t>(in.rows), cols = static_cast<int64_t>(in.cols);
+  const Tensor x = Tensor::from_f32({rows, cols}, in.x);
+  const Tensor q = x.to(t);
+  ASSERT_EQ(q.dtype(), t);
+  ASSERT_EQ(q.nbytes(), f.q.size());
+  EXPECT_EQ(std::memcmp(q.data(), f.q.data(), f.q.size()), 0);
+  EXPECT_EQ(std::memcmp(convert_to(x, t).data(), f.q.data(), f.q.size()), 0);
+
+  const Tensor back = to_f32(q);
+  ASSERT_EQ(back.shape(), x.shape());
+  EXPECT_EQ(std::memcmp(back.data(), f.deq.data(), f.deq.size() * 4), 0);
+  EXPECT_EQ(std::memcmp(q.to(DType::F32).data(), f.deq.data(), f.deq.size() * 4), 0);
+
+  const std::vector<int64_t> ids = {3, 0, 5, 0};
+  const Tensor emb = ops::embedding(q, Tensor::from_values<int64_t>(DType::I64, {4}, ids));
+  ASSERT_EQ(emb.dtype(), DType::F32);
+  for (size_t i = 0; i < ids.size(); ++i) {
+    EXPECT_EQ(std::memcmp(emb.data_as<float>() + i * in.cols,
+                          f.deq.data() + static_cast<size_t>(ids[i]) * in.cols, in.cols * 4),
+              0)
+        << "embedding row " << i;
+  }
+}
+
+// linear's two paths: few activation rows go through vec_dot (activations quantized once), so
+// each output is exactly the dispatched dot of that row pair; many rows widen the weights
+// with to_f32 for sgemm, matching the F32 linear of the dequantized weights.
+TEST_P(QuantType, LinearUsesVecDotAndWidenedGemm) {
+  const DType t = GetParam();
+  const Input& in = input();
+  const auto n = static_cast<int64_t>(in.rows), k = static_cast<int64_t>(in.cols);
+  const Tensor w = Tensor::from_f32({n, k}, in.x).to(t);
+  const DTypeTraits& traits = dtype_traits(t);
+  const DTypeTraits& act = dtype_traits(traits.vec_dot_type);
+
+  const Tensor few = Tensor::from_f32({2, k}, std::span(in.x).subspan(in.cols, 2 * in.cols));
+  const Tensor y = ops::linear(few, w);
+  std::vector<std::byte> xq(*dtype_bytes(traits.vec_dot_type, in.cols));
+  for (int64_t i = 0; i < 2; ++i) {
+    act.from_f32(in.row(static_cast<size_t>(i) + 1), xq.data(), in.cols);
+    for (int64_t j = 0; j < n; ++j) {
+      const float want = traits.vec_dot(w.data() + static_cast<size_t>(j) * w.nbytes() / in.rows,
+                                        xq.data(), in.cols);
+      EXPECT_EQ(y.data_as<float>()[i * n + j], want) << "row " << i << ", column " << j;
+    }
+  }
+
+  std::vector<float> many_values;
+  for (int rep = 0; rep < 4; ++rep) many_values.insert(many_values.end(), in.x.begin(), in.x.end());
+  const Tensor many = Tensor::from_f32({4 * n, k}, many_values);
+  const Tensor got = ops::linear(many, w);
+  const Tensor want = ops::linear(many, to_f32(w));
+  // Both are float GEMMs of the same operands that may block K differently: each output
+  // within k * 2^-24 * sum_i |w_i x_i| (the F32 summation bound) of the other.
+  const Tensor w32 = to_f32(w);
+  for (int64_t i = 0; i < 4 * n; ++i) {
+    for (int64_t j = 0; j < n; ++j) {
+      double abs_sum = 0.0;
+      for (int64_t c = 0; c < k; ++c) {
+        abs_sum += std::fabs(static_cast<double>(many_values[static_cast<size_t>(i * k + c)]) *
+                             w32.data_as<float>()[j * k + c]);
+      }
+      EXPECT_NEAR(got.data_as<float>()[i * n + j], want.data_as<float>()[i * n + j],
+                  2.0 * static_cast<double>(k) * 0x1p-24 * abs_sum)
+          << "row " << i << ", column " << j;
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(AllBlockTypes, QuantType, ::testing::ValuesIn(kTypes),
+                         [](const ::testing::TestParamInfo<DType>& info) {
+                           return std::string(dtype_name(info.param));
+                         });
+
+TEST(Quant, RowsThatAreNotWholeBlocksAreRejected) {
+  const std::vector<float> values(96, 1.0f);
+  const Tensor x = Tensor::from_f32({2, 48}, values);
+  try {
+    (void)x.to(DType::Q4_0);
+    FAIL() << "expected an Error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("Q4_0"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("[2, 48]"), std::string::npos) << e.what();
+  }
+  // 512 elements are whole Q4_K blocks, but rows of 128 are not.
+  const Tensor w = Tensor::zeros(DType::Q4_K, {4, 128});
+  const Tensor act = Tensor::zeros(DType::F32, {1, 128});
+  EXPECT_THROW((void)ops::linear(act, w), Error);
+  EXPECT_THROW((void)quant::reference(DType::F32), Error);
+}
+
+}  // namespace
+}  // namespace ember
