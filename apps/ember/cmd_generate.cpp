@@ -34,7 +34,7 @@ struct GenerateOptions {
 void run_generate(const GenerateOptions& opt) {
   const std::filesystem::path folder = resolve(opt.model);
   const auto model = ember::models::load_causal_lm(folder);
-  const auto tokenizer = ember::tokenizers::Tokenizer::load((folder / "tokenizer.json").string());
+  const auto tokenizer = gen::load_tokenizer(folder);
   gen::GenerationConfig config = gen::GenerationConfig::from_folder(folder);
   if (opt.max_tokens) config.max_new_tokens = *opt.max_tokens;
   if (opt.temperature) {
