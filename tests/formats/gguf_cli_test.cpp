@@ -9,6 +9,7 @@
 #include <string>
 
 #include "../cli_runner.hpp"
+#include "ember/formats/gguf.hpp"
 #include "ember/formats/safetensors.hpp"
 #include "safetensors_fixtures.hpp"
 
@@ -99,6 +100,34 @@ TEST(GgufCli, ConvertKeepsFloatTensorsAsTheyAre) {
   }
   EXPECT_EQ(st.info("f16_vector").dtype, DType::F16);
   EXPECT_EQ(st.info("bf16_matrix").dtype, DType::BF16);
+  fs::remove_all(dir);
+}
+
+TEST(GgufCli, ConvertDequantizesBlockTypes) {
+  const fs::path dir = fs::path(EMBER_BINARY_DIR) / "gguf_cli_test" / std::to_string(::getpid());
+  fs::create_directories(dir);
+  // Two Q8_0 rows of 32: scale 0.5 (F16 0x3800) times q = i - 16, exact in F32.
+  std::vector<std::byte> blocks(2 * 34);
+  for (size_t row = 0; row < 2; ++row) {
+    std::byte* b = blocks.data() + row * 34;
+    b[0] = std::byte{0x00};
+    b[1] = std::byte{0x38};
+    for (int i = 0; i < 32; ++i) b[2 + i] = static_cast<std::byte>(static_cast<int8_t>(i - 16));
+  }
+  const Tensor q = Tensor::borrow(DType::Q8_0, {2, 32}, blocks.data(), blocks.size(), nullptr);
+  const fs::path in = dir / "q8.gguf";
+  write_gguf(in, {}, {{"q", q}});
+  const fs::path out = dir / "q8.safetensors";
+  const RunResult r =
+      run_ember("convert " + shell_quote(in.string()) + " " + shell_quote(out.string()));
+  ASSERT_EQ(r.status, 0) << r.err;
+  const SafeTensors st = SafeTensors::open(out);
+  EXPECT_EQ(st.info("q").dtype, DType::F32);
+  EXPECT_EQ(st.info("q").shape, (Shape{2, 32}));
+  std::vector<double> want;
+  for (int row = 0; row < 2; ++row)
+    for (int i = 0; i < 32; ++i) want.push_back(0.5 * (i - 16));
+  EXPECT_EQ(st.tensor("q").to_f64_vector(), want);
   fs::remove_all(dir);
 }
 
