@@ -64,7 +64,7 @@ struct TensorRow {
   DType dtype;
   const Shape& shape;
   uint64_t bytes;
-  std::string_view file;
+  std::string file;
 };
 
 // The tensor table and the totals line shared by every format.
@@ -82,7 +82,7 @@ void tensor_table(std::ostringstream& out, const std::vector<TensorRow>& tensors
     parameters += static_cast<uint64_t>(shape_numel(t.shape));
     bytes += t.bytes;
     Row r{printable(t.name), std::string(dtype_name(t.dtype)), shape_to_string(t.shape),
-          std::to_string(t.bytes), std::string(t.file)};
+          std::to_string(t.bytes), t.file};
     widths[0] = std::max(widths[0], r.name.size());
     widths[1] = std::max(widths[1], r.dtype.size());
     widths[2] = std::max(widths[2], r.shape.size());
