@@ -7,7 +7,11 @@
 // safetensors has no aliasing), with the metadata {"format": "pt"} that transformers expects.
 // It is written to a temporary file next to OUT and renamed over OUT only when complete.
 //
-// Inputs are recognised by the table `kInputs`; a new format (GGUF) adds one row.
+// IN may also be a GGUF file: its tensors under their GGUF names, block-quantized ones widened
+// to F32 through dtype_traits (an error names a tensor whose type has no conversion), the
+// others (F32, F16, BF16, integers) as they are.
+//
+// Inputs are recognised by the table `kInputs`.
 #include <unistd.h>
 
 #include <array>
@@ -21,6 +25,8 @@
 
 #include "command.hpp"
 #include "ember/base/error.hpp"
+#include "ember/core/dtype_traits.hpp"
+#include "ember/formats/gguf.hpp"
 #include "ember/formats/pytorch.hpp"
 #include "ember/formats/safetensors.hpp"
 
@@ -42,12 +48,26 @@ std::string file_magic(const fs::path& path, size_t n) {
   return magic;
 }
 
-bool is_gguf(const fs::path& path) {
-  return path.extension() == ".gguf" || file_magic(path, 4) == "GGUF";
-}
-
+// Block-quantized tensors are widened to F32 (safetensors has no block types); every other
+// dtype is copied as it is.
 Tensors load_gguf(const fs::path& path) {
-  throw Error("convert: " + path.string() + ": GGUF input is not supported yet");
+  const GgufFile file = GgufFile::open(path);
+  Tensors out;
+  for (const GgufTensorInfo& info : file.tensors()) {
+    Tensor t = file.tensor(info.name);
+    if (is_quantized(info.dtype)) {
+      const auto to_f32 = dtype_traits(info.dtype).to_f32;
+      if (to_f32 == nullptr) {
+        throw Error("convert: " + path.string() + ": tensor " + quote_name(info.name) + " is " +
+                    std::string(dtype_name(info.dtype)) + ", which cannot be converted to F32 yet");
+      }
+      Tensor wide = Tensor::empty(DType::F32, info.shape);
+      to_f32(t.data(), wide.mutable_data_as<float>(), static_cast<size_t>(info.numel()));
+      t = std::move(wide);
+    }
+    out.emplace(info.name, std::move(t));
+  }
+  return out;
 }
 
 bool is_pytorch(const fs::path& path) {
@@ -77,7 +97,7 @@ struct InputFormat {
 
 // GGUF first: its check is by name or magic, and a .gguf file must never be tried as pickle.
 constexpr std::array<InputFormat, 2> kInputs = {{
-    {"GGUF", is_gguf, load_gguf},
+    {"GGUF", looks_like_gguf, load_gguf},
     {"PyTorch", is_pytorch, load_pytorch},
 }};
 
@@ -129,8 +149,9 @@ void setup_convert(CLI::App& app) {
   auto* cmd = app.add_subcommand(
       "convert",
       "Write a PyTorch checkpoint (pytorch_model.bin, zip or legacy format, read without running "
-      "any pickle code; a pytorch_model.bin.index.json; or a directory holding one) as one "
-      ".safetensors file. Tied weights are written once per name; strided tensors are packed.");
+      "any pickle code; a pytorch_model.bin.index.json; or a directory holding one) or a GGUF "
+      "file (quantized tensors dequantized to F32) as one .safetensors file. Tied weights are "
+      "written once per name; strided tensors are packed.");
   auto in = std::make_shared<std::string>();
   auto out = std::make_shared<std::string>();
   cmd->add_option("input", *in, "checkpoint file, index or directory")->required();

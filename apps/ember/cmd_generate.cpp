@@ -91,7 +91,7 @@ void run_generate(const GenerateOptions& opt) {
   const std::filesystem::path folder =
       ember::hub::resolve_model(opt.model, ember::hub::HubOptions::from_environment());
   const auto model = ember::models::load_causal_lm(folder);
-  const auto tokenizer = ember::tokenizers::Tokenizer::load((folder / "tokenizer.json").string());
+  const auto tokenizer = gen::load_tokenizer(folder);
   gen::GenerationConfig config = gen::GenerationConfig::from_folder(folder);
   ember::cli::apply_sampling_options(opt.sampling, config);
   config.top_logprobs = opt.logprobs;

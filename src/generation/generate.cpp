@@ -9,6 +9,7 @@
 
 #include "ember/base/error.hpp"
 #include "ember/formats/json_file.hpp"
+#include "ember/models/gguf_tokenizer.hpp"
 
 namespace ember::generation {
 namespace {
@@ -66,8 +67,22 @@ std::string_view finish_reason_name(FinishReason reason) {
   return "length";
 }
 
+tokenizers::Tokenizer load_tokenizer(const std::filesystem::path& model) {
+  std::error_code ec;
+  if (!std::filesystem::is_directory(model, ec) && looks_like_gguf(model)) {
+    return tokenizers::Tokenizer::from_json(
+        models::gguf_tokenizer_json(GgufFile::open(model)).dump());
+  }
+  return tokenizers::Tokenizer::load((model / "tokenizer.json").string());
+}
+
 GenerationConfig GenerationConfig::from_folder(const std::filesystem::path& folder) {
   GenerationConfig g;
+  std::error_code ec;
+  if (!std::filesystem::is_directory(folder, ec) && looks_like_gguf(folder)) {
+    g.eos_ids = models::gguf_eos_ids(GgufFile::open(folder));
+    return g;
+  }
   const std::filesystem::path model_config = folder / "config.json";
   if (std::filesystem::exists(model_config)) {
     const nlohmann::json config = read_json_file(model_config);

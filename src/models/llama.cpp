@@ -192,7 +192,7 @@ class Llama final : public CausalLM {
 }  // namespace
 
 std::unique_ptr<CausalLM> load_llama(const Config& config, const nn::Weights& weights) {
-  return std::make_unique<Llama>(config, weights, ops::RopeLayout::HalfSplit);
+  return std::make_unique<Llama>(config, weights, weights.source().rope_layout());
 }
 
 }  // namespace ember::models

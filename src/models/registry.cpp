@@ -29,6 +29,12 @@ std::unique_ptr<CausalLM> load_causal_lm(const Config& config, const nn::Weights
 }
 
 std::unique_ptr<CausalLM> load_causal_lm(const std::filesystem::path& folder) {
+  std::error_code ec;
+  if (!std::filesystem::is_directory(folder, ec) && looks_like_gguf(folder)) {
+    GgufFile file = GgufFile::open(folder);
+    const Config config = Config::from_gguf(file, folder.string());
+    return load_causal_lm(config, nn::Weights(nn::gguf_weight_source(std::move(file))));
+  }
   return load_causal_lm(Config::load(folder), nn::Weights::open(folder));
 }
 

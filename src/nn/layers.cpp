@@ -84,7 +84,21 @@ Linear Linear::fuse(const std::vector<Linear>& parts) {
     if (with_bias) biases.push_back(p.bias);
   }
   Linear fused;
-  fused.weight = ops::concat(weights, 0);
+  if (is_quantized(weights[0].dtype())) {
+    // Block rows are whole and contiguous, so stacking rows is appending their bytes (concat
+    // works element-wise and takes no block types).
+    int64_t rows = 0;
+    for (const Tensor& w : weights) rows += w.dim(0);
+    fused.weight = Tensor::empty(weights[0].dtype(), {rows, weights[0].dim(1)});
+    std::byte* out = fused.weight.mutable_data();
+    for (const Tensor& w : weights) {
+      const Tensor c = w.contiguous();
+      std::memcpy(out, c.data(), c.nbytes());
+      out += c.nbytes();
+    }
+  } else {
+    fused.weight = ops::concat(weights, 0);
+  }
   if (with_bias) fused.bias = ops::concat(biases, 0);
   fused.packed = ops::pack_linear_weight(fused.weight);
   return fused;

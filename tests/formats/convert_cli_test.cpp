@@ -61,7 +61,7 @@ TEST(ConvertCli, RefusalsLeaveNoOutput) {
   } cases[] = {
       {bad / "os_system_global.bin", "global 'posix.system' is not allowed"},
       {bad / "truncated_zip.bin", "no end of central directory record"},
-      {dir / "model.gguf", "GGUF input is not supported yet"},
+      {dir / "model.gguf", "gguf: "},
       {dir / "missing.bin", "does not exist"},
       {good_dir() / "basic_zip.json", "is not a PyTorch checkpoint"},
   };

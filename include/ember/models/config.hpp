@@ -8,6 +8,8 @@
 #include <string>
 #include <string_view>
 
+#include "ember/formats/gguf.hpp"
+
 namespace ember::models {
 
 class Config {
@@ -15,6 +17,11 @@ class Config {
   // `folder`/config.json.
   static Config load(const std::filesystem::path& folder);
   Config(nlohmann::json json, std::string source);
+  // The config.json of the same model, from a GGUF file's metadata ({arch}.embedding_length,
+  // block_count, attention.head_count(_kv), rope.freq_base, rope.scaling.*, ...) for llama,
+  // qwen2 and gpt2; tie_word_embeddings when the file has no output.weight. `source` names the
+  // file in messages.
+  static Config from_gguf(const GgufFile& file, const std::string& source);
 
   bool has(std::string_view key) const;  // present and not null
   int64_t integer(std::string_view key) const;

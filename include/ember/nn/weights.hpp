@@ -8,7 +8,9 @@
 #include <string_view>
 #include <vector>
 
+#include "ember/core/ops.hpp"
 #include "ember/core/tensor.hpp"
+#include "ember/formats/gguf.hpp"
 
 namespace ember::nn {
 
@@ -20,11 +22,24 @@ class WeightSource {
   virtual bool contains(std::string_view name) const = 0;
   virtual Tensor tensor(std::string_view name) const = 0;
   virtual std::string description() const = 0;  // the file, for messages
+  // The rotary layout of the query and key rows: Hugging Face's half-split pairs, or GGML's
+  // interleaved ones where llama.cpp's converter permuted the rows (llama-architecture GGUF).
+  virtual ops::RopeLayout rope_layout() const { return ops::RopeLayout::HalfSplit; }
 };
+
+// A GGUF file's tensors under the Hugging Face names the model files ask for, by
+// general.architecture: llama and qwen2 (token_embd -> model.embed_tokens, blk.N.attn_q ->
+// model.layers.N.self_attn.q_proj, ..., output_norm -> model.norm, output -> lm_head) and gpt2
+// (token_embd -> wte, blk.N.attn_qkv -> h.N.attn.c_attn, ...; its four linear weights are
+// presented transposed, in the Conv1D layout GPT-2 checkpoints use, which needs a non-block
+// dtype). Tensors with no Hugging Face counterpart keep their GGUF names. Throws ember::Error
+// for another architecture.
+std::shared_ptr<const WeightSource> gguf_weight_source(GgufFile file);
 
 class Weights {
  public:
-  // A model folder (model.safetensors or model.safetensors.index.json), or one weights file.
+  // A model folder (model.safetensors or model.safetensors.index.json), or one weights file
+  // (a .gguf file through gguf_weight_source).
   static Weights open(const std::filesystem::path& path);
   explicit Weights(std::shared_ptr<const WeightSource> source, std::string prefix = "");
 

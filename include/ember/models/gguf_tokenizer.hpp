@@ -1,0 +1,28 @@
+#pragma once
+// What a GGUF file says about its tokenizer (tokenizer.ggml.*), in the forms the rest of Ember
+// takes: a Hugging Face tokenizer.json document (handed to the tokenizers library, which does
+// not see GGUF) and the ids that end generation.
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <vector>
+
+#include "ember/formats/gguf.hpp"
+
+namespace ember::models {
+
+// The tokenizer.json of tokenizer.ggml.model "gpt2" (byte-level BPE: tokens, token_type,
+// merges), with the pre-tokenizer its original tokenizer.json has for tokenizer.ggml.pre
+// "smollm", "gpt-2", "llama-bpe"/"llama3" or "qwen2", as llama.cpp chooses it. BOS/EOS are added
+// when tokenizer.ggml.add_bos_token / add_eos_token say so, with llama.cpp's defaults when they
+// are absent (BOS for the Llama 3 pre-tokenizer, otherwise none). Control and user-defined
+// tokens become added tokens. Throws ember::Error naming what is missing or unsupported
+// (SentencePiece "llama" vocabularies among them).
+nlohmann::json gguf_tokenizer_json(const GgufFile& file);
+
+// llama.cpp's end-of-generation ids: tokenizer.ggml.eos_token_id and eot_token_id, and the
+// control tokens whose text marks an end of turn (<|im_end|>, <|endoftext|>, <|eot_id|>, ...)
+// or a FIM pad/repository token. Sorted, unique.
+std::vector<int64_t> gguf_eos_ids(const GgufFile& file);
+
+}  // namespace ember::models
