@@ -19,6 +19,7 @@
 #include <sstream>
 #include <tuple>
 
+#include "../test_env.hpp"
 #include "ember/base/thread_pool.hpp"
 #include "ember/tokenizers/tokenizer.hpp"
 
@@ -694,7 +695,7 @@ RunResult run_cli(const std::string& args, const std::string& stdin_text,
 }
 
 TEST(TokenizerCli, TokenizeAndDetokenize) {
-  if (!fs::exists(fs::path(EMBER_BINARY_DIR) / "bin/ember")) GTEST_SKIP() << "ember not built";
+  EMBER_REQUIRE_OR_SKIP(fs::exists(fs::path(EMBER_BINARY_DIR) / "bin/ember"), "ember not built");
   std::string tj = (kCases / "bpe_roberta/tokenizer.json").string();
   auto tok = tk::Tokenizer::from_file(tj);
   auto r = run_cli("tokenize --tokenizer " + tj, "\"Hello world\"\n\"café\"\n");
@@ -728,7 +729,7 @@ TEST(TokenizerCli, TokenizeAndDetokenize) {
 // A failing line ends the command with exit 1 and one error line naming it; stdout holds exactly
 // the complete output lines of the lines before it (output is streamed, not held back).
 TEST(TokenizerCli, ErrorsKeepTheCompleteLinesBefore) {
-  if (!fs::exists(fs::path(EMBER_BINARY_DIR) / "bin/ember")) GTEST_SKIP() << "ember not built";
+  EMBER_REQUIRE_OR_SKIP(fs::exists(fs::path(EMBER_BINARY_DIR) / "bin/ember"), "ember not built");
   std::string tj = (kCases / "bpe_roberta/tokenizer.json").string();
   const std::string ok_line = run_cli("tokenize --tokenizer " + tj, "\"ok\"\n").out;
   ASSERT_FALSE(ok_line.empty());
@@ -756,7 +757,7 @@ TEST(TokenizerCli, ErrorsKeepTheCompleteLinesBefore) {
 
 // A line of ten million '[' used 770 MB before "invalid JSON"; the depth limit stops it at once.
 TEST(TokenizerCli, DeepStdinJsonIsRefused) {
-  if (!fs::exists(fs::path(EMBER_BINARY_DIR) / "bin/ember")) GTEST_SKIP() << "ember not built";
+  EMBER_REQUIRE_OR_SKIP(fs::exists(fs::path(EMBER_BINARY_DIR) / "bin/ember"), "ember not built");
   std::string tj = (kCases / "bpe_roberta/tokenizer.json").string();
   for (const char* verb : {"tokenize", "detokenize"}) {
     auto r = run_cli(std::string(verb) + " --tokenizer " + tj, std::string(10'000'000, '[') + "\n");
@@ -768,7 +769,7 @@ TEST(TokenizerCli, DeepStdinJsonIsRefused) {
 
 // Write errors on stdout used to be ignored: exit 0 with the output lost.
 TEST(TokenizerCli, StdoutWriteErrorsFail) {
-  if (!fs::exists(fs::path(EMBER_BINARY_DIR) / "bin/ember")) GTEST_SKIP() << "ember not built";
+  EMBER_REQUIRE_OR_SKIP(fs::exists(fs::path(EMBER_BINARY_DIR) / "bin/ember"), "ember not built");
   std::string tj = (kCases / "bpe_roberta/tokenizer.json").string();
   for (auto [args, input] : std::vector<std::pair<std::string, std::string>>{
            {"tokenize --tokenizer " + tj, "\"ok\"\n"},
@@ -803,7 +804,7 @@ TEST(TokenizerCli, StdoutWriteErrorsFail) {
 // Each answer is written before the next line is read: an interactive caller can send a line,
 // wait for its answer, and send the next.
 TEST(TokenizerCli, AnswersEachLineBeforeReadingTheNext) {
-  if (!fs::exists(fs::path(EMBER_BINARY_DIR) / "bin/ember")) GTEST_SKIP() << "ember not built";
+  EMBER_REQUIRE_OR_SKIP(fs::exists(fs::path(EMBER_BINARY_DIR) / "bin/ember"), "ember not built");
   std::string tj = (kCases / "bpe_roberta/tokenizer.json").string();
   int to_child[2], from_child[2];
   ASSERT_EQ(::pipe(to_child), 0);
@@ -843,7 +844,7 @@ TEST(TokenizerCli, AnswersEachLineBeforeReadingTheNext) {
 }
 
 TEST(TokenizerCli, TokenizerPathMustBeARegularFile) {
-  if (!fs::exists(fs::path(EMBER_BINARY_DIR) / "bin/ember")) GTEST_SKIP() << "ember not built";
+  EMBER_REQUIRE_OR_SKIP(fs::exists(fs::path(EMBER_BINARY_DIR) / "bin/ember"), "ember not built");
   const fs::path fifo =
       fs::temp_directory_path() / ("ember_tok_cli_fifo." + std::to_string(::getpid()));
   ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
