@@ -276,7 +276,7 @@ ForestParams parse_forest_params(ParamMap& params) {
   return p;
 }
 
-Algorithm classifier_algorithm(std::string name, ForestKind kind) {
+Algorithm classifier_algorithm(const std::string& name, ForestKind kind) {
   return {name, Task::Classification, true,
           [name, kind](ParamMap& params, const Matrix& x,
                        const Vector* y) -> std::unique_ptr<FittedModel> {
@@ -289,7 +289,7 @@ Algorithm classifier_algorithm(std::string name, ForestKind kind) {
           adapter_loader<FittedForestClassifier>(name)};
 }
 
-Algorithm regressor_algorithm(std::string name, ForestKind kind) {
+Algorithm regressor_algorithm(const std::string& name, ForestKind kind) {
   return {name, Task::Regression, false,
           [name, kind](ParamMap& params, const Matrix& x,
                        const Vector* y) -> std::unique_ptr<FittedModel> {
