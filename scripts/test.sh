@@ -20,11 +20,6 @@ bash scripts/check_layering.sh build
 echo "== install + examples against the installed package (CMake and pkg-config)"
 bash scripts/check_install.sh build
 
-# Results are cached per preprocessed unit in ~/.cache/ember-tidy, so only changed units cost.
-echo "== clang-tidy (.clang-tidy at the root)"
-cmake -S . -B build-tidy -G Ninja -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ >/dev/null
-python3 scripts/tidy.py build-tidy -j "$jobs"
-
 # Nothing may depend on the machine that made the fixtures (docs/ARCHITECTURE.md): the numeric
 # tests run again as another CPU would run them. Every forced value appears in one of three runs
 # (a lower Highway target, another OpenBLAS kernel family, 1 or 2 threads); the slow accuracy
