@@ -14,6 +14,12 @@ echo "== release build + tests"
 bash scripts/build.sh release
 ctest --test-dir build --output-on-failure -j "$jobs" --timeout 600
 
+echo "== layering (includes follow the CMake link graph)"
+bash scripts/check_layering.sh build
+
+echo "== install + examples against the installed package (CMake and pkg-config)"
+bash scripts/check_install.sh build
+
 # Nothing may depend on the machine that made the fixtures (docs/ARCHITECTURE.md): the numeric
 # tests run again as another CPU would run them. Every forced value appears in one of three runs
 # (a lower Highway target, another OpenBLAS kernel family, 1 or 2 threads); the slow accuracy

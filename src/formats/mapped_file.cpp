@@ -25,9 +25,12 @@ bool advise_range(const std::byte* base, size_t size, size_t offset, size_t leng
   if (base == nullptr || offset >= size) return true;
   length = std::min(length, size - offset);
   const auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
-  const auto start = reinterpret_cast<uintptr_t>(base) + offset;
-  const uintptr_t aligned = start / page * page;
-  return ::madvise(reinterpret_cast<void*>(aligned), length + (start - aligned), advice) == 0;
+  const std::byte* start = base + offset;
+  // Step back by pointer arithmetic (base is page-aligned, so this stays in the mapping) rather
+  // than casting an aligned integer back to a pointer.
+  const auto below = static_cast<size_t>(reinterpret_cast<uintptr_t>(start) % page);
+  // madvise takes a non-const pointer but does not write through it.
+  return ::madvise(const_cast<std::byte*>(start - below), length + below, advice) == 0;
 }
 
 }  // namespace

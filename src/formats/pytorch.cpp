@@ -138,7 +138,8 @@ PickleResult read_zip(std::span<const std::byte> bytes, const std::string& sourc
   for (auto& [key, r] : records) {
     const auto it = by_name.find("data/" + key);
     if (it == by_name.end()) {
-      const std::string record_name = prefix + "data/" + key;
+      std::string record_name = prefix;
+      record_name.append("data/").append(key);
       fail(source, "storage " + quote_name(key) + " has no record " + quote_name(record_name) +
                        " in the archive");
     }

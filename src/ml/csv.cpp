@@ -236,6 +236,7 @@ std::vector<std::string> sorted_labels(const CsvColumn& column) {
     for (size_t i = 0; i < column.text.size(); ++i)
       by_value.emplace(column.numbers[i], column.text[i]);
     std::vector<std::string> out;
+    out.reserve(by_value.size());
     for (auto& [value, label] : by_value) out.push_back(label);
     return out;
   }

@@ -291,12 +291,14 @@ PCAModel PCA::fit(const Matrix& x) const {
 
   std::string solver = params.svd_solver;
   if (solver == "auto") {
+    // scikit-learn's policy: randomized only for large data of which few components are kept.
+    const bool small_or_not_a_count =
+        std::max(n, p) <= 500 || params.n_components_fraction || params.n_components_mle;
+    const bool few_components =
+        requested >= 1 && static_cast<double>(requested) < 0.8 * static_cast<double>(min_dim);
     if (p <= 1000 && n >= 10 * p) {
       solver = "covariance_eigh";
-    } else if (std::max(n, p) <= 500 || params.n_components_fraction || params.n_components_mle) {
-      solver = "full";
-    } else if (requested >= 1 &&
-               static_cast<double>(requested) < 0.8 * static_cast<double>(min_dim)) {
+    } else if (!small_or_not_a_count && few_components) {
       solver = "randomized";
     } else {
       solver = "full";

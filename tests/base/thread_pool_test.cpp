@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "../test_env.hpp"
 #include "ember/base/error.hpp"
 #include "refuse_threads.hpp"
 
@@ -245,7 +246,7 @@ TEST(ThreadPool, RefusedWorkerThreadIsAnErrorNotAHang) {
                  : 2;
     }
   });
-  if (code == kNoFilter) GTEST_SKIP() << "seccomp filters are not available here";
+  EMBER_REQUIRE_OR_SKIP(code != kNoFilter, "seccomp filters are not available here");
   EXPECT_EQ(code, 0);
 }
 
@@ -262,7 +263,7 @@ TEST(ThreadPool, RefusedResizeJoinsTheOldWorkersAndLeavesAWorkingPool) {
     if (pool.num_threads() != 1) return 3;
     return pool_sum(pool, 0, 1000, 1) == exact_sum(0, 1000) ? 0 : 4;
   });
-  if (code == kNoFilter) GTEST_SKIP() << "seccomp filters are not available here";
+  EMBER_REQUIRE_OR_SKIP(code != kNoFilter, "seccomp filters are not available here");
   EXPECT_EQ(code, 0);
 }
 

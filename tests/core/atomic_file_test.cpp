@@ -20,6 +20,7 @@
 #include <functional>
 #include <sstream>
 
+#include "../test_env.hpp"
 #include "ember/base/error.hpp"
 
 namespace ember {
@@ -194,9 +195,8 @@ TEST_F(AtomicFileTest, AFailedWriteKeepsTheOldFile) {
 TEST_F(AtomicFileTest, AFullFileSystemKeepsTheOldFile) {
   const fs::path mount_point = dir_ / "small";
   fs::create_directories(mount_point);
-  if (::mount("tmpfs", mount_point.c_str(), "tmpfs", 0, "size=64k") != 0) {
-    GTEST_SKIP() << "cannot mount a tmpfs here (needs root): " << std::strerror(errno);
-  }
+  EMBER_REQUIRE_OR_SKIP(::mount("tmpfs", mount_point.c_str(), "tmpfs", 0, "size=64k") == 0,
+                        "cannot mount a tmpfs here (needs root): " << std::strerror(errno));
   struct Unmount {
     const fs::path& at;
     ~Unmount() { ::umount(at.c_str()); }

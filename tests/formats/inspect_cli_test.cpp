@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "../cli_runner.hpp"
+#include "../test_env.hpp"
 #include "safetensors_fixtures.hpp"
 
 namespace ember {
@@ -188,9 +189,8 @@ std::filesystem::path minilm_dir() {
 
 TEST(InspectCli, RealMiniLmModel) {
   const auto dir = minilm_dir();
-  if (!std::filesystem::exists(dir / "model.safetensors")) {
-    GTEST_SKIP() << "run scripts/fetch_models.sh: " << dir;
-  }
+  EMBER_REQUIRE_OR_SKIP(std::filesystem::exists(dir / "model.safetensors"),
+                        "run scripts/fetch_models.sh: " << dir);
   const nlohmann::json want = read_json(fixture_dir() / "minilm_reference.json");
   for (const auto& path : {dir, dir / "model.safetensors"}) {
     const RunResult r = run_ember(inspect_args(path, true));

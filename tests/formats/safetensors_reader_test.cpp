@@ -8,6 +8,7 @@
 #include <cstring>
 #include <fstream>
 
+#include "../test_env.hpp"
 #include "ember/base/error.hpp"
 #include "ember/formats/safetensors.hpp"
 #include "safetensors_fixtures.hpp"
@@ -289,7 +290,7 @@ std::filesystem::path minilm_path() {
 
 TEST(SafeTensorsReader, RealMiniLmModelMatchesThePythonLibrary) {
   const auto path = minilm_path();
-  if (!std::filesystem::exists(path)) GTEST_SKIP() << "run scripts/fetch_models.sh: " << path;
+  EMBER_REQUIRE_OR_SKIP(std::filesystem::exists(path), "run scripts/fetch_models.sh: " << path);
   const nlohmann::json want = read_json(fixture_dir() / "minilm_reference.json");
   const SafeTensors st = SafeTensors::open(path);
   EXPECT_EQ(st.file_size(), want["file_size"].get<uint64_t>());

@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "../cli_runner.hpp"
+#include "../test_env.hpp"
 #include "ember/ml/csv.hpp"
 
 namespace {
@@ -392,9 +393,8 @@ TEST(MlCli, ThreadPoolFailuresAreOneErrorLine) {
   }
   // OpenBLAS keeps to the calling thread, so that only Ember's pool asks for threads.
   const std::string env = "EMBER_NUM_THREADS=4 OPENBLAS_NUM_THREADS=1";
-  if (run_ember("--version", after("", true)).status == ember::test::kNoThreadFilter) {
-    GTEST_SKIP() << "no seccomp filters here";
-  }
+  EMBER_REQUIRE_OR_SKIP(run_ember("--version", after("", true)).status != ember::test::kNoThreadFilter,
+                        "no seccomp filters here");
   expect_failure_with(run_ember(fit, after(env, true)), "cannot start worker thread 1 of 3");
   EXPECT_EQ(run_ember(fit, after(env)).status, 0);  // the same command with threads allowed
 }

@@ -1,6 +1,7 @@
 #pragma once
-// Helpers for the part-A ML tests: fixtures (JSON from tools/ml/make_fixtures_part_a.py) and the
-// shipped datasets read through Ember's own CSV loader.
+// Helpers for the linear, naive Bayes, preprocessing, metrics and model selection tests: fixtures
+// (JSON from tools/ml/linear_nb_preprocessing_metrics_fixtures.py) and the shipped datasets read
+// through Ember's own CSV loader.
 #include <array>
 #include <fstream>
 #include <map>

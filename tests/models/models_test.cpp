@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "../test_env.hpp"
 #include "ember/formats/safetensors.hpp"
 #include "ember/models/causal_lm.hpp"
 #include "ember/models/encoder.hpp"
@@ -135,11 +136,8 @@ std::filesystem::path minilm_folder() {
 
 TEST(Models, AllMiniLmMatchesSentenceTransformers) {
   const std::filesystem::path folder = minilm_folder();
-  if (!std::filesystem::exists(folder / "model.safetensors")) {
-    if (std::getenv("CI") != nullptr)
-      FAIL() << "missing " << folder << " (scripts/fetch_models.sh)";
-    GTEST_SKIP() << "missing " << folder << " (run scripts/fetch_models.sh)";
-  }
+  EMBER_REQUIRE_OR_SKIP(std::filesystem::exists(folder / "model.safetensors"),
+                        "missing " << folder << " (run scripts/fetch_models.sh)");
   std::vector<std::string> sentences;
   std::ifstream in(kFixtures / "minilm" / "sentences.jsonl");
   for (std::string line; std::getline(in, line);)

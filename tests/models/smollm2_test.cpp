@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include "../test_env.hpp"
 #include "ember/formats/json_file.hpp"
 #include "ember/generation/generate.hpp"
 #include "model_fixtures.hpp"
@@ -27,9 +28,8 @@ std::filesystem::path smollm2_folder() {
 
 TEST(SmolLM2, GreedyMatchesTransformersOnTenPrompts) {
   const std::filesystem::path folder = smollm2_folder();
-  if (!std::filesystem::exists(folder / "model.safetensors")) {
-    GTEST_SKIP() << "missing " << folder << " (tools/models/smollm2_reference.py makes it)";
-  }
+  EMBER_REQUIRE_OR_SKIP(std::filesystem::exists(folder / "model.safetensors"),
+                        "missing " << folder << " (tools/models/smollm2_reference.py makes it)");
   const nlohmann::json greedy = read_json_file(test::kModelFixtures / "smollm2" / "greedy.json");
   const auto model = models::load_causal_lm(folder);
   const auto tokenizer = tokenizers::Tokenizer::load((folder / "tokenizer.json").string());

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "../test_env.hpp"
 #include "ember/tokenizers/tokenizer.hpp"
 
 namespace {
@@ -171,7 +172,7 @@ void run_case(const fs::path& dir) {
   std::string skip;
   std::optional<tk::Tokenizer> tok;
   ASSERT_NO_THROW(tok = load_case(dir, skip)) << dir;
-  if (!tok) GTEST_SKIP() << skip;
+  EMBER_REQUIRE_OR_SKIP(tok, skip);
   std::ifstream in(dir / "expected.jsonl");
   ASSERT_TRUE(in) << "no expected.jsonl in " << dir;
   std::string text;

@@ -21,6 +21,7 @@
 #include <tuple>
 
 #include "../cli_runner.hpp"
+#include "../test_env.hpp"
 #include "ember/base/thread_pool.hpp"
 #include "ember/tokenizers/tokenizer.hpp"
 
@@ -726,7 +727,7 @@ TEST(TokenizerLoad, PathsMustBeRegularFiles) {
 using ember::test::run_ember;
 
 TEST(TokenizerCli, TokenizeAndDetokenize) {
-  if (!fs::exists(fs::path(EMBER_BINARY_DIR) / "bin/ember")) GTEST_SKIP() << "ember not built";
+  EMBER_REQUIRE_OR_SKIP(fs::exists(fs::path(EMBER_BINARY_DIR) / "bin/ember"), "ember not built");
   std::string tj = (kCases / "bpe_roberta/tokenizer.json").string();
   auto tok = tk::Tokenizer::from_file(tj);
   auto r = run_ember("tokenize --tokenizer " + tj, "\"Hello world\"\n\"café\"\n");
@@ -760,7 +761,7 @@ TEST(TokenizerCli, TokenizeAndDetokenize) {
 // A failing line ends the command with exit 1 and one error line naming it; stdout holds exactly
 // the complete output lines of the lines before it (output is streamed, not held back).
 TEST(TokenizerCli, ErrorsKeepTheCompleteLinesBefore) {
-  if (!fs::exists(fs::path(EMBER_BINARY_DIR) / "bin/ember")) GTEST_SKIP() << "ember not built";
+  EMBER_REQUIRE_OR_SKIP(fs::exists(fs::path(EMBER_BINARY_DIR) / "bin/ember"), "ember not built");
   std::string tj = (kCases / "bpe_roberta/tokenizer.json").string();
   const std::string ok_line = run_ember("tokenize --tokenizer " + tj, "\"ok\"\n").out;
   ASSERT_FALSE(ok_line.empty());
@@ -788,7 +789,7 @@ TEST(TokenizerCli, ErrorsKeepTheCompleteLinesBefore) {
 
 // A line of ten million '[' used 770 MB before "invalid JSON"; the depth limit stops it at once.
 TEST(TokenizerCli, DeepStdinJsonIsRefused) {
-  if (!fs::exists(fs::path(EMBER_BINARY_DIR) / "bin/ember")) GTEST_SKIP() << "ember not built";
+  EMBER_REQUIRE_OR_SKIP(fs::exists(fs::path(EMBER_BINARY_DIR) / "bin/ember"), "ember not built");
   std::string tj = (kCases / "bpe_roberta/tokenizer.json").string();
   for (const char* verb : {"tokenize", "detokenize"}) {
     auto r =
@@ -801,7 +802,7 @@ TEST(TokenizerCli, DeepStdinJsonIsRefused) {
 
 // Write errors on stdout used to be ignored: exit 0 with the output lost.
 TEST(TokenizerCli, StdoutWriteErrorsFail) {
-  if (!fs::exists(fs::path(EMBER_BINARY_DIR) / "bin/ember")) GTEST_SKIP() << "ember not built";
+  EMBER_REQUIRE_OR_SKIP(fs::exists(fs::path(EMBER_BINARY_DIR) / "bin/ember"), "ember not built");
   std::string tj = (kCases / "bpe_roberta/tokenizer.json").string();
   for (auto [args, input] : std::vector<std::pair<std::string, std::string>>{
            {"tokenize --tokenizer " + tj, "\"ok\"\n"},
@@ -839,7 +840,7 @@ TEST(TokenizerCli, StdoutWriteErrorsFail) {
 // Each answer is written before the next line is read: an interactive caller can send a line,
 // wait for its answer, and send the next.
 TEST(TokenizerCli, AnswersEachLineBeforeReadingTheNext) {
-  if (!fs::exists(fs::path(EMBER_BINARY_DIR) / "bin/ember")) GTEST_SKIP() << "ember not built";
+  EMBER_REQUIRE_OR_SKIP(fs::exists(fs::path(EMBER_BINARY_DIR) / "bin/ember"), "ember not built");
   std::string tj = (kCases / "bpe_roberta/tokenizer.json").string();
   int to_child[2], from_child[2];
   ASSERT_EQ(::pipe(to_child), 0);
@@ -879,7 +880,7 @@ TEST(TokenizerCli, AnswersEachLineBeforeReadingTheNext) {
 }
 
 TEST(TokenizerCli, TokenizerPathMustBeARegularFile) {
-  if (!fs::exists(fs::path(EMBER_BINARY_DIR) / "bin/ember")) GTEST_SKIP() << "ember not built";
+  EMBER_REQUIRE_OR_SKIP(fs::exists(fs::path(EMBER_BINARY_DIR) / "bin/ember"), "ember not built");
   const fs::path fifo =
       fs::temp_directory_path() / ("ember_tok_cli_fifo." + std::to_string(::getpid()));
   ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);

@@ -3,7 +3,7 @@ metrics and model selection (tests/ml/*_test.cpp compare against them).
 
 Datasets are read from data/datasets/*.csv exactly as the C++ tests read them (class labels
 sorted like scikit-learn's np.unique). Small synthetic inputs are stored in the fixtures.
-Run: tools/.venv/bin/python tools/ml/make_fixtures_part_a.py
+Run: tools/.venv/bin/python tools/ml/linear_nb_preprocessing_metrics_fixtures.py
 """
 import csv
 import json

@@ -1,0 +1,29 @@
+#pragma once
+// Tests that need something from outside the clone (the model cache, the built CLI, seccomp
+// filters, a mountable tmpfs) skip on a machine that lacks it, so that a developer can run the
+// rest. Under CI (the CI environment variable set, as CI services and .ci/run's callers do) a
+// missing prerequisite is a failure instead: a suite that skips silently checks nothing.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <string_view>
+
+namespace ember::test {
+
+inline bool running_in_ci() {
+  const char* ci = std::getenv("CI");
+  if (ci == nullptr) return false;
+  const std::string_view v = ci;
+  return !v.empty() && v != "0" && v != "false";
+}
+
+}  // namespace ember::test
+
+// A macro, because GTEST_SKIP and FAIL return from the calling test function.
+#define EMBER_REQUIRE_OR_SKIP(condition, why)                                     \
+  do {                                                                            \
+    if (!(condition)) {                                                           \
+      if (::ember::test::running_in_ci()) FAIL() << "required under CI: " << why; \
+      GTEST_SKIP() << why;                                                        \
+    }                                                                             \
+  } while (0)
