@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "../cli_runner.hpp"
+#include "../test_env.hpp"
 #include "ember/base/thread_pool.hpp"
 #include "ember/tokenizers/tokenizer.hpp"
 
@@ -309,7 +310,7 @@ TEST(Trainer, InvalidUtf8FailsOrIsSkipped) {
 }
 
 TEST(Trainer, CliTrainsTemplates) {
-  if (!fs::exists(fs::path(EMBER_BINARY_DIR) / "bin/ember")) GTEST_SKIP() << "ember not built";
+  EMBER_REQUIRE_OR_SKIP(fs::exists(fs::path(EMBER_BINARY_DIR) / "bin/ember"), "ember not built");
   const fs::path out = fs::path(EMBER_BINARY_DIR) / "trainer_test_bert.json";
   auto r = ember::test::run_ember(
       "train-tokenizer --model wordpiece --vocab-size 2000 "
