@@ -393,8 +393,9 @@ TEST(MlCli, ThreadPoolFailuresAreOneErrorLine) {
   }
   // OpenBLAS keeps to the calling thread, so that only Ember's pool asks for threads.
   const std::string env = "EMBER_NUM_THREADS=4 OPENBLAS_NUM_THREADS=1";
-  EMBER_REQUIRE_OR_SKIP(run_ember("--version", after("", true)).status != ember::test::kNoThreadFilter,
-                        "no seccomp filters here");
+  EMBER_REQUIRE_OR_SKIP(
+      run_ember("--version", after("", true)).status != ember::test::kNoThreadFilter,
+      "no seccomp filters here");
   expect_failure_with(run_ember(fit, after(env, true)), "cannot start worker thread 1 of 3");
   EXPECT_EQ(run_ember(fit, after(env)).status, 0);  // the same command with threads allowed
 }
