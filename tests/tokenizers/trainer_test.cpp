@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <ostream>
 #include <sstream>
 
 #include "../cli_runner.hpp"
@@ -109,6 +110,10 @@ struct Case {
   std::string name;
   json meta;
 };
+// Names the case in test output (GoogleTest would print the object's bytes).
+void PrintTo(const Case& c, std::ostream* os) {
+  *os << c.name;
+}
 
 std::vector<Case> cases() {
   std::vector<Case> out;
