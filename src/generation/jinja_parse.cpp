@@ -649,6 +649,15 @@ class Parser {
     expect_op(")");
   }
 
+  // A decimal literal's value. Python's integers are unbounded, Ember's are int64: a larger
+  // literal is an error rather than a wrapped value.
+  int64_t integer_literal(const Token& t) {
+    errno = 0;
+    const long long v = std::strtoll(t.text.c_str(), nullptr, 10);
+    if (errno == ERANGE) fail(t, "integer literal out of range");
+    return v;
+  }
+
   ExprPtr postfix(ExprPtr e) {
     while (true) {
       if (is_op(".")) {
@@ -658,7 +667,7 @@ class Parser {
           // `x.0` is jinja2's item 0
           a->kind = Expr::Kind::Item;
           auto index = make(Expr::Kind::Literal, peek().offset);
-          index->value = Value::integer(std::stoll(next().text));
+          index->value = Value::integer(integer_literal(next()));
           a->args.push_back(std::move(e));
           a->args.push_back(std::move(index));
         } else {
@@ -768,11 +777,7 @@ class Parser {
         return lit;
       }
       case Tok::Int: {
-        next();
-        errno = 0;
-        const long long v = std::strtoll(t.text.c_str(), nullptr, 10);
-        if (errno == ERANGE) fail(t, "integer literal out of range");
-        lit->value = Value::integer(v);
+        lit->value = Value::integer(integer_literal(next()));
         return lit;
       }
       case Tok::Float:

@@ -92,6 +92,11 @@ TEST(ChatTemplate, ParseErrorsNameLineAndColumn) {
   EXPECT_EQ(parse_error("x\n  {{ 'unterminated }}"),
             "chat template line 2, column 6: unterminated string");
   EXPECT_EQ(parse_error("{{ a"), "chat template line 1, column 1: unclosed '{{'");
+  // Both integer forms (a literal and jinja2's `x.0` item syntax) are range-checked.
+  EXPECT_EQ(parse_error("{{ 99999999999999999999 }}"),
+            "chat template line 1, column 4: integer literal out of range");
+  EXPECT_EQ(parse_error("{{ loop.99999999999999999999 }}"),
+            "chat template line 1, column 9: integer literal out of range");
   EXPECT_EQ(parse_error("{% if %}{% endif %}"),
             "chat template line 1, column 7: unexpected end of tag");
   EXPECT_EQ(parse_error("{{ a $ b }}"), "chat template line 1, column 6: unexpected character '$'");
