@@ -152,16 +152,8 @@ std::vector<char32_t> byte_level_alphabet() {
 
 std::vector<char32_t> chars_of(const std::string& s) {
   if (!ember::is_valid_utf8(s)) throw tk::TokenizerError("--initial-alphabet: invalid UTF-8");
-  std::vector<char32_t> out;
-  for (size_t i = 0; i < s.size();) {
-    const auto b = static_cast<unsigned char>(s[i]);
-    const size_t n = b < 0x80 ? 1 : b < 0xE0 ? 2 : b < 0xF0 ? 3 : 4;
-    char32_t c = n == 1 ? b : b & (0x7F >> n);
-    for (size_t k = 1; k < n; ++k) c = (c << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
-    out.push_back(c);
-    i += n;
-  }
-  return out;
+  const std::u32string chars = ember::decode_utf8(s);
+  return {chars.begin(), chars.end()};
 }
 
 // A one-line progress display on stderr, only when stderr is a terminal; redrawn at most every

@@ -2,6 +2,8 @@
 
 #include <cstdint>
 
+#include "ember/base/error.hpp"
+
 namespace ember {
 
 bool is_valid_utf8(std::string_view text) {
@@ -39,6 +41,21 @@ bool is_valid_utf8(std::string_view text) {
     i += len;
   }
   return true;
+}
+
+std::u32string decode_utf8(std::string_view text) {
+  if (!is_valid_utf8(text)) throw Error("decode_utf8: text is not valid UTF-8");
+  std::u32string out;
+  for (size_t i = 0; i < text.size();) {
+    const auto lead = static_cast<unsigned char>(text[i]);
+    const size_t len = lead < 0x80 ? 1 : lead < 0xe0 ? 2 : lead < 0xf0 ? 3 : 4;
+    char32_t cp = len == 1 ? lead : lead & (0x7fu >> len);
+    for (size_t k = 1; k < len; ++k)
+      cp = (cp << 6) | (static_cast<unsigned char>(text[i + k]) & 0x3fu);
+    out.push_back(cp);
+    i += len;
+  }
+  return out;
 }
 
 }  // namespace ember

@@ -4,6 +4,8 @@
 
 #include <string>
 
+#include "ember/base/error.hpp"
+
 namespace ember {
 namespace {
 
@@ -26,6 +28,12 @@ TEST(Utf8, RefusesEveryMalformedKind) {
   EXPECT_FALSE(is_valid_utf8("\xf5\x80\x80\x80"));  // lead above U+10FFFF
   EXPECT_FALSE(is_valid_utf8("ok\xe2\x82"));        // truncated at the end
   EXPECT_FALSE(is_valid_utf8("\xe2\x28\xa1"));      // non-continuation inside a sequence
+}
+
+TEST(Utf8, DecodesEveryLengthAndRefusesMalformedText) {
+  EXPECT_EQ(decode_utf8("a\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80"), U"a\u00e9\u20ac\U0001F600");
+  EXPECT_EQ(decode_utf8(""), U"");
+  EXPECT_THROW(decode_utf8("ok\xe2\x82"), Error);
 }
 
 }  // namespace

@@ -16,6 +16,7 @@
 #include "../cli_runner.hpp"
 #include "../test_env.hpp"
 #include "ember/base/thread_pool.hpp"
+#include "ember/base/utf8.hpp"
 #include "ember/tokenizers/tokenizer.hpp"
 
 namespace {
@@ -42,19 +43,6 @@ std::vector<std::string> lines_of(const std::string& text) {
   return out;
 }
 
-std::u32string u32(const std::string& s) {
-  std::u32string out;
-  for (size_t i = 0; i < s.size();) {
-    const auto b = static_cast<unsigned char>(s[i]);
-    const size_t n = b < 0x80 ? 1 : b < 0xE0 ? 2 : b < 0xF0 ? 3 : 4;
-    char32_t c = n == 1 ? b : b & (0x7F >> n);
-    for (size_t k = 1; k < n; ++k) c = (c << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
-    out.push_back(c);
-    i += n;
-  }
-  return out;
-}
-
 tk::Trainer trainer_of(const json& c) {
   const json& o = c.at("options");
   tk::BpeTrainer bpe;
@@ -76,7 +64,7 @@ tk::Trainer trainer_of(const json& c) {
       for (char32_t n = 256; bpe.initial_alphabet.size() < 256; ++n)
         bpe.initial_alphabet.push_back(n);
     } else {
-      for (char32_t c : u32(a)) bpe.initial_alphabet.push_back(c);
+      for (char32_t c : ember::decode_utf8(a)) bpe.initial_alphabet.push_back(c);
     }
   }
   const std::string model = c.at("model");
