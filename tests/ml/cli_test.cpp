@@ -174,7 +174,9 @@ TEST(MlCli, ModelFilesOfFormatVersionOneStillPredict) {
         {"ridge", "--data " + dir + "ridge_query.csv"},
         {"standard_scaler", "--data " + dir + "query.csv"}}) {
     SCOPED_TRACE(model);
-    const RunResult r = run_ember("ml predict --model " + dir + model + ".v1.model " + args);
+    std::string command = "ml predict --model " + dir;
+    command.append(model).append(".v1.model ").append(args);
+    const RunResult r = run_ember(command);
     ASSERT_EQ(r.status, 0) << r.err;
     const auto ours = ember::ml::parse_csv(r.out);
     const auto recorded = ember::ml::read_csv(dir + model + ".v1.predict.csv");
@@ -393,8 +395,9 @@ TEST(MlCli, ThreadPoolFailuresAreOneErrorLine) {
   }
   // OpenBLAS keeps to the calling thread, so that only Ember's pool asks for threads.
   const std::string env = "EMBER_NUM_THREADS=4 OPENBLAS_NUM_THREADS=1";
-  EMBER_REQUIRE_OR_SKIP(run_ember("--version", after("", true)).status != ember::test::kNoThreadFilter,
-                        "no seccomp filters here");
+  EMBER_REQUIRE_OR_SKIP(
+      run_ember("--version", after("", true)).status != ember::test::kNoThreadFilter,
+      "no seccomp filters here");
   expect_failure_with(run_ember(fit, after(env, true)), "cannot start worker thread 1 of 3");
   EXPECT_EQ(run_ember(fit, after(env)).status, 0);  // the same command with threads allowed
 }
