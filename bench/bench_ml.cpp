@@ -73,9 +73,7 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int run(int argc, char** argv) {
   std::string algo, x_train, y_train, x_test, y_test;
   std::vector<std::string> params;
   int threads = 1;
@@ -170,4 +168,19 @@ int main(int argc, char** argv) {
   }
   std::cout << result.dump() << "\n";
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // What run() does not handle itself (an allocation failure, say) ends with an error, not with
+  // std::terminate.
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << e.what() << "\n";
+  } catch (...) {
+    std::cerr << "error: unknown exception\n";
+  }
+  return 1;
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs dependencies, builds, and runs the whole test suite: release build (-Werror), the same
-# tests under AddressSanitizer + UndefinedBehaviorSanitizer, and a bounded libFuzzer run.
+# Installs dependencies, builds, and runs the whole test suite: clang-tidy, release build
+# (-Werror), the same tests under AddressSanitizer + UndefinedBehaviorSanitizer, and a bounded
+# libFuzzer run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -9,6 +10,11 @@ jobs=$(nproc)
 
 echo "== format check (clang-format, .clang-format at the root)"
 git ls-files '*.cpp' '*.hpp' | xargs clang-format --dry-run --Werror
+
+echo "== clang-tidy (cached per unit in ~/.cache/ember-tidy; any finding fails)"
+cmake -S . -B build-tidy -G Ninja -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
+  -DCMAKE_EXPORT_COMPILE_COMMANDS=ON >/dev/null
+python3 scripts/tidy.py build-tidy -j "$jobs"
 
 echo "== release build + tests"
 bash scripts/build.sh release

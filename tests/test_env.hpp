@@ -19,7 +19,9 @@ inline bool running_in_ci() {
 
 }  // namespace ember::test
 
-// A macro, because GTEST_SKIP and FAIL return from the calling test function.
+// A macro, because GTEST_SKIP and FAIL return from the calling test function. `why` is streamed
+// (`<< why`, also `"a" << b`), so it takes no parentheses.
+// NOLINTBEGIN(bugprone-macro-parentheses): why is a stream expression, not an operand
 #define EMBER_REQUIRE_OR_SKIP(condition, why)                                     \
   do {                                                                            \
     if (!(condition)) {                                                           \
@@ -27,3 +29,4 @@ inline bool running_in_ci() {
       GTEST_SKIP() << why;                                                        \
     }                                                                             \
   } while (0)
+// NOLINTEND(bugprone-macro-parentheses)

@@ -36,6 +36,7 @@ struct TrainTokenizerOptions {
 // One family's pipeline: tokenizer.json without its model, the special tokens it needs (also the
 // defaults when none are given), its model's unknown token, and the post-processor built once the
 // special tokens have ids.
+// NOLINTNEXTLINE(bugprone-exception-escape): what may throw is nlohmann::json's destructor
 struct Family {
   json pipeline, post_processor;
   std::vector<std::string> specials;

@@ -36,9 +36,7 @@ int fail(const std::string& message) {
   return 1;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int run(int argc, char** argv) {
   // A closed pipe on stdout is a write error (EPIPE) reported like any other, not a silent death.
   std::signal(SIGPIPE, SIG_IGN);
   // std::cin gets its own buffer, which also lets it tell whether input is waiting (in_avail).
@@ -68,4 +66,19 @@ int main(int argc, char** argv) {
     return fail(e.what());
   }
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // What run() does not handle itself (an allocation failure, say) ends with an error, not with
+  // std::terminate.
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << e.what() << "\n";
+  } catch (...) {
+    std::cerr << "error: unknown exception\n";
+  }
+  return 1;
 }

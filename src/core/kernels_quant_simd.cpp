@@ -238,6 +238,7 @@ float DotQ6_KQ8_K(const void* w, const void* x, size_t n) {
       }
     }
     const auto* sc = reinterpret_cast<const int8_t*>(pw + 192);
+    // NOLINTNEXTLINE(bugprone-signed-char-misuse): int8_t, signed by format
     for (size_t j = 0; j < 16; ++j) scale[j] = sc[j];
     sum += DotK(q, scale, no_min, load_f16(pw + 208), 0.0f, px);
   }

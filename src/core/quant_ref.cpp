@@ -205,6 +205,7 @@ void unpack_q3_k(const std::byte* src, BlockK& b) {
   b.d = load_f16(src + 108);
   b.dmin = 0.0f;
   for (size_t j = 0; j < 16; ++j) {
+    // NOLINTNEXTLINE(bugprone-signed-char-misuse): int8_t, signed by format
     b.scale[j] = scales[j];
     b.min[j] = 0;
   }
@@ -257,6 +258,7 @@ void unpack_q6_k(const std::byte* src, BlockK& b) {
   b.d = load_f16(src + 208);
   b.dmin = 0.0f;
   for (size_t j = 0; j < 16; ++j) {
+    // NOLINTNEXTLINE(bugprone-signed-char-misuse): int8_t, signed by format
     b.scale[j] = sc[j];
     b.min[j] = 0;
   }
@@ -408,7 +410,10 @@ void from_f32_q4_1(const float* x, std::byte* dst, size_t n) {
     for (size_t j = 0; j < kQK / 2; ++j) {
       const float v0 = (x[j] - mm.min) * id;
       const float v1 = (x[j + kQK / 2] - mm.min) * id;
+      // ggml's rounding, reproduced bit for bit (v0, v1 >= 0: truncation of v + 0.5f).
+      // NOLINTNEXTLINE(bugprone-incorrect-roundings): ggml's arithmetic, values are >= 0
       const int q0 = std::min(15, static_cast<int>(static_cast<int8_t>(v0 + 0.5f)));
+      // NOLINTNEXTLINE(bugprone-incorrect-roundings): ggml's arithmetic, values are >= 0
       const int q1 = std::min(15, static_cast<int>(static_cast<int8_t>(v1 + 0.5f)));
       qs[j] = static_cast<uint8_t>(q0 | (q1 << 4));
     }
@@ -449,6 +454,7 @@ void from_f32_q5_1(const float* x, std::byte* dst, size_t n) {
     store_f16(dst, d);
     store_f16(dst + 2, mm.min);
     for (size_t j = 0; j < kQK; ++j) {
+      // NOLINTNEXTLINE(bugprone-incorrect-roundings): ggml's arithmetic, the value is >= 0
       q[j] = static_cast<uint8_t>((x[j] - mm.min) * id + 0.5f);
     }
     pack_q5(q, dst + 4, u8(dst + 8));
@@ -731,6 +737,7 @@ void from_f32_q3_k(const float* x, std::byte* dst, size_t n) {
     std::fill(hmask, hmask + 32, uint8_t{0});
     uint8_t low[kQKK];
     for (size_t j = 0; j < kQKK; ++j) {
+      // NOLINTNEXTLINE(bugprone-signed-char-misuse): int8_t, signed by format
       int l = L[j];
       if (l > 3) {
         hmask[j % 32] = static_cast<uint8_t>(hmask[j % 32] | (1u << (j / 32)));
@@ -864,6 +871,7 @@ void from_f32_q6_k(const float* x, std::byte* dst, size_t n) {
     uint8_t* qh = u8(dst + 128);
     for (size_t j = 0; j < kQKK; j += 128, ql += 64, qh += 32) {
       for (size_t l = 0; l < 32; ++l) {
+        // NOLINTNEXTLINE(bugprone-signed-char-misuse): int8_t, signed by format
         const int q1 = L[j + l], q2 = L[j + l + 32], q3 = L[j + l + 64], q4 = L[j + l + 96];
         ql[l] = static_cast<uint8_t>((q1 & 0xF) | ((q3 & 0xF) << 4));
         ql[l + 32] = static_cast<uint8_t>((q2 & 0xF) | ((q4 & 0xF) << 4));

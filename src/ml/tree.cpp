@@ -234,7 +234,7 @@ void TreeStructure::save(ArchiveWriter& out) const {
 }
 
 TreeStructure TreeStructure::load(ArchiveReader& in, int64_t n_features, int64_t n_values) {
-  constexpr size_t kNodeBytes = 7 * 8;
+  constexpr size_t kNodeBytes = size_t{7} * 8;
   TreeStructure tree;
   tree.n_features = n_features;
   tree.n_values = n_values;

@@ -39,7 +39,7 @@ void sort_keyed(uint64_t* items, uint64_t* scratch, int64_t n) {
   constexpr int kBits = 11;
   constexpr int kBuckets = 1 << kBits;
   static thread_local std::vector<uint32_t> hist;
-  hist.assign(3 * kBuckets, 0);
+  hist.assign(size_t{3} * kBuckets, 0);
   for (int64_t i = 0; i < n; ++i) {
     const uint32_t key = static_cast<uint32_t>(items[i] >> 32);
     ++hist[key & (kBuckets - 1)];
@@ -49,7 +49,7 @@ void sort_keyed(uint64_t* items, uint64_t* scratch, int64_t n) {
   uint64_t* src = items;
   uint64_t* dst = scratch;
   for (int pass = 0; pass < 3; ++pass) {
-    uint32_t* h = hist.data() + pass * kBuckets;
+    uint32_t* h = hist.data() + static_cast<size_t>(pass) * kBuckets;
     const int shift = 32 + pass * kBits;
     const uint32_t first = static_cast<uint32_t>((src[0] >> shift) & (kBuckets - 1));
     if (h[first] == static_cast<uint32_t>(n)) continue;  // every key has this digit

@@ -134,6 +134,9 @@ Tensor& DecoderStack::input(KvCache& cache, int64_t batch, int64_t tokens, int64
   return cache.scratch.residual;
 }
 
+// x by value on purpose: it may be the scratch's residual, which input() below may replace, and
+// the handle keeps its rows until they are copied in.
+// NOLINTNEXTLINE(performance-unnecessary-value-param): the handle copy is wanted (see above)
 Tensor DecoderStack::operator()(Tensor x, const RotaryEmbedding* rope, const Tensor& key_mask,
                                 KvCache& cache, bool all_logits) const {
   const int64_t tokens = x.dim(1);

@@ -722,6 +722,7 @@ std::optional<unsigned char> parse_byte_token(std::string_view t) {
   return static_cast<unsigned char>(hi * 16 + lo);
 }
 
+// NOLINTNEXTLINE(performance-unnecessary-value-param): moved from, via the binding below
 std::unique_ptr<Model> make_bpe(std::vector<std::pair<std::string, uint32_t>> vocab_list,
                                 const std::vector<std::pair<std::string, std::string>>& merges,
                                 const BpeOptions& opts) {

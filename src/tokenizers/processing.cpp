@@ -517,11 +517,9 @@ std::string utf8_lossy(std::string_view s) {
       need = 1;
     else if (b0 == 0xE0)
       need = 2, lo = 0xA0;
-    else if (b0 >= 0xE1 && b0 <= 0xEC)
-      need = 2;
     else if (b0 == 0xED)
       need = 2, hi = 0x9F;
-    else if (b0 >= 0xEE && b0 <= 0xEF)
+    else if (b0 >= 0xE1 && b0 <= 0xEF)  // 0xED is above
       need = 2;
     else if (b0 == 0xF0)
       need = 3, lo = 0x90;
@@ -643,7 +641,8 @@ struct FuseDecoder : Decoder {
   void decode_chain(std::vector<std::string>& tokens) const override {
     std::string all;
     for (const auto& t : tokens) all += t;
-    tokens.assign(1, std::move(all));
+    tokens.clear();
+    tokens.push_back(std::move(all));
   }
 };
 

@@ -585,7 +585,8 @@ struct SpmDecoder : Decoder {
       if (any) bos_ws = false;
     }
     flush_bytes();
-    tokens.assign(1, std::move(out));
+    tokens.clear();
+    tokens.push_back(std::move(out));
   }
 };
 

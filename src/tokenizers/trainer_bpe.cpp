@@ -234,7 +234,7 @@ BpeResult train_bpe(const BpeTrainer& t, std::vector<WordCount>& words,
 }
 
 // The model's options that training leaves alone, from the template's model section.
-OJson base_field(const OJson& base, const char* name, OJson fallback) {
+OJson base_field(const OJson& base, const char* name, const OJson& fallback) {
   auto it = base.find(name);
   return it == base.end() ? fallback : *it;
 }

@@ -141,7 +141,7 @@ TEST(Softmax, MatchesReference) {
   const Tensor y0 = ops::softmax(x, 0);
   EXPECT_EQ(y0.shape(), x.shape());
   const std::vector<double> rt = softmax_reference(x.transpose(0, 1).contiguous());  // [37, 5]
-  std::vector<double> want(5 * 37);
+  std::vector<double> want(size_t{5} * 37);
   for (size_t i = 0; i < 5; ++i) {
     for (size_t j = 0; j < 37; ++j) want[i * 37 + j] = rt[j * 5 + i];
   }

@@ -108,7 +108,8 @@ TEST_P(SimdTarget, UnaryMatchesScalar) {
                        op == UnaryOp::Rsqrt || op == UnaryOp::Relu || op == UnaryOp::Square ||
                        op == UnaryOp::Reciprocal || op == UnaryOp::Sin || op == UnaryOp::Cos;
     for (size_t n : kLengths) {
-      const std::vector<float> x = test_values(n + 40, static_cast<uint32_t>(n + 7 * o));
+      const std::vector<float> x =
+          test_values(n + 40, static_cast<uint32_t>(n + 7 * static_cast<size_t>(o)));
       std::vector<float> got(x.size(), -7.0f);
       std::vector<float> want(x.size());
       kernels::unary_f32(op, x.data(), got.data(), x.size());

@@ -19,7 +19,7 @@ std::filesystem::path good_dir() {
 }
 
 std::filesystem::path out_dir() {
-  const auto dir =
+  auto dir =
       std::filesystem::path(EMBER_BINARY_DIR) / "convert_cli_test" / std::to_string(::getpid());
   std::filesystem::create_directories(dir);
   return dir;

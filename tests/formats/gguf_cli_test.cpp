@@ -107,7 +107,7 @@ TEST(GgufCli, ConvertDequantizesBlockTypes) {
   const fs::path dir = fs::path(EMBER_BINARY_DIR) / "gguf_cli_test" / std::to_string(::getpid());
   fs::create_directories(dir);
   // Two Q8_0 rows of 32: scale 0.5 (F16 0x3800) times q = i - 16, exact in F32.
-  std::vector<std::byte> blocks(2 * 34);
+  std::vector<std::byte> blocks(size_t{2} * 34);
   for (size_t row = 0; row < 2; ++row) {
     std::byte* b = blocks.data() + row * 34;
     b[0] = std::byte{0x00};

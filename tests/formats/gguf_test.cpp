@@ -158,7 +158,7 @@ TEST(GgufWriter, WritesAtomicallyAndReadsBack) {
   };
   // A transposed (non-contiguous) F32 view is written row-major; a Q4_0 tensor goes byte for byte.
   const Tensor base = Tensor::from_f32({2, 3}, std::vector<float>{1, 2, 3, 4, 5, 6});
-  std::vector<std::byte> q4(18 * 2);
+  std::vector<std::byte> q4(size_t{18} * 2);
   for (size_t i = 0; i < q4.size(); ++i) q4[i] = static_cast<std::byte>(i * 7);
   const Tensor quant = Tensor::borrow(DType::Q4_0, {2, 32}, q4.data(), q4.size(), nullptr);
   const std::vector<std::pair<std::string, Tensor>> tensors = {{"t", base.transpose(0, 1)},
@@ -197,7 +197,9 @@ void expect_error(const std::function<void()>& fn, const std::string& needle) {
 
 TEST(GgufWriter, RefusesWhatGgufCannotHold) {
   const Tensor t = Tensor::from_f32({2}, std::vector<float>{1, 2});
-  const auto kv = [](std::string key, GgufValue v) { return GgufKeyValue{std::move(key), v}; };
+  const auto kv = [](std::string key, GgufValue v) {
+    return GgufKeyValue{std::move(key), std::move(v)};
+  };
   const GgufValue one = GgufValue::unsigned_int(GgufType::U32, 1);
   expect_error([&] { serialize_gguf({kv("k", one), kv("k", one)}, {}); }, "duplicate metadata key");
   expect_error([&] { serialize_gguf({}, {{"t", t}, {"t", t}}); }, "duplicate tensor name");
@@ -381,7 +383,7 @@ TEST(GgufReader, RefusesBadHandBuiltHeaders) {
   // A well-formed Q8_0 tensor reads as a view with whole blocks.
   Builder ok;
   ok.header(1, 0).str("w").u32(2).u64(64).u64(3).u32(8).u64(0).pad(32);
-  ok.b.resize(ok.b.size() + 3 * 2 * 34);
+  ok.b.resize(ok.b.size() + size_t{3} * 2 * 34);
   const GgufFile f = GgufFile::from_bytes(ok.b);
   EXPECT_EQ(f.info("w").shape, (Shape{3, 64}));
   EXPECT_EQ(f.info("w").nbytes, 3u * 2 * 34);

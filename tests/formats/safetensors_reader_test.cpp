@@ -85,8 +85,8 @@ TEST(SafeTensorsReader, SliceAlongAxisZeroViewsOnlyThoseRows) {
   const Tensor full = st.tensor("matrix");  // [6, 4] F32
   const Tensor rows = st.slice("matrix", 2, 5);
   EXPECT_EQ(rows.shape(), (Shape{3, 4}));
-  EXPECT_EQ(rows.data(), full.data() + 2 * 4 * sizeof(float));
-  EXPECT_EQ(rows.storage()->size(), 3 * 4 * sizeof(float));  // borrows just the slice's bytes
+  EXPECT_EQ(rows.data(), full.data() + sizeof(float) * 2 * 4);
+  EXPECT_EQ(rows.storage()->size(), sizeof(float) * 3 * 4);  // borrows just the slice's bytes
   EXPECT_EQ(rows.to_f64_vector(), full.narrow(0, 2, 3).to_f64_vector());
 
   const Tensor cube = st.slice("cube", 1, 2);  // [4, 3, 2] F16
@@ -183,7 +183,7 @@ TEST(SafeTensorsReader, ErrorsNameTheTensorAndTheFile) {
 TEST(SafeTensorsReader, AcceptsWhatTheReferenceAccepts) {
   // Leading/trailing JSON whitespace, unknown extra fields and `"__metadata__": null` all load in
   // the reference (checked with safetensors 0.8.0 when the corpus was written).
-  const auto frame = [](std::string header, size_t data_bytes) {
+  const auto frame = [](const std::string& header, size_t data_bytes) {
     std::vector<std::byte> file(8);
     uint64_t n = header.size();
     for (int i = 0; i < 8; ++i) file[i] = static_cast<std::byte>((n >> (8 * i)) & 0xff);

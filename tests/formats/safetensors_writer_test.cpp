@@ -35,7 +35,7 @@ std::optional<SafeTensorsMetadata> metadata_of(const nlohmann::json& fixture) {
 
 // Where Ember-written copies go for tools/safetensors/check_ember_written.py.
 std::filesystem::path written_dir() {
-  const auto dir = std::filesystem::path(EMBER_BINARY_DIR) / "safetensors_written";
+  auto dir = std::filesystem::path(EMBER_BINARY_DIR) / "safetensors_written";
   std::filesystem::create_directories(dir);
   return dir;
 }

@@ -174,7 +174,9 @@ TEST(MlCli, ModelFilesOfFormatVersionOneStillPredict) {
         {"ridge", "--data " + dir + "ridge_query.csv"},
         {"standard_scaler", "--data " + dir + "query.csv"}}) {
     SCOPED_TRACE(model);
-    const RunResult r = run_ember("ml predict --model " + dir + model + ".v1.model " + args);
+    std::string command = "ml predict --model " + dir;
+    command.append(model).append(".v1.model ").append(args);
+    const RunResult r = run_ember(command);
     ASSERT_EQ(r.status, 0) << r.err;
     const auto ours = ember::ml::parse_csv(r.out);
     const auto recorded = ember::ml::read_csv(dir + model + ".v1.predict.csv");

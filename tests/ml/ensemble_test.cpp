@@ -62,7 +62,7 @@ std::string fitted_bytes(const std::string& algorithm, int threads, const Matrix
   set_num_threads(threads);
   ParamMap params(std::map<std::string, std::string>{
       {"n_estimators", "8"}, {"random_state", "11"}, {"max_depth", "6"}});
-  const std::string bytes = save_model(*find_algorithm(algorithm).fit(params, x, &y));
+  std::string bytes = save_model(*find_algorithm(algorithm).fit(params, x, &y));
   set_num_threads(1);
   return bytes;
 }

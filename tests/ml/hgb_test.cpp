@@ -129,7 +129,7 @@ std::string fitted_bytes(int threads, const Matrix& x, const Vector& y, const ch
                                                      {"random_state", "3"},
                                                      {"early_stopping", "True"},
                                                      {"n_iter_no_change", "2"}});
-  const std::string bytes = save_model(*find_algorithm(algo).fit(params, x, &y));
+  std::string bytes = save_model(*find_algorithm(algo).fit(params, x, &y));
   set_num_threads(1);
   return bytes;
 }

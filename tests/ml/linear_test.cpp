@@ -323,7 +323,7 @@ TEST(Linear, SameModelWhateverTheThreadCount) {
 TEST(Linear, RejectsBadParametersAndInput) {
   const auto data = load_dataset("diabetes", false);
   auto fit = [&](const char* algo, std::map<std::string, std::string> values) {
-    ParamMap p(values);
+    ParamMap p(std::move(values));
     return find_algorithm(algo).fit(p, data.x, &data.y);
   };
   EXPECT_THROW(fit("Ridge", {{"alpha", "-1"}}), Error);

@@ -17,7 +17,7 @@ const nlohmann::json& fixture() {
 
 Matrix transform_head(const char* algo, std::map<std::string, std::string> params, const Matrix& x,
                       int64_t rows) {
-  ParamMap p(params);
+  ParamMap p(std::move(params));
   auto model = find_algorithm(algo).fit(p, x, nullptr);
   std::vector<int64_t> head(static_cast<size_t>(rows));
   for (int64_t i = 0; i < rows; ++i) head[static_cast<size_t>(i)] = i;

@@ -182,7 +182,7 @@ TEST(DecisionTree, TruncatedOrCorruptArchivesThrow) {
   }
   // Node 0's left child (bytes 24..31 after n_features, n_values, node count) pointing at
   // itself or past the end, or a feature out of range, must be rejected.
-  const size_t node0 = 3 * 8;
+  const size_t node0 = size_t{3} * 8;
   for (int64_t bad : {int64_t{0}, int64_t{1} << 20, int64_t{-5}}) {
     std::string corrupt = bytes;
     for (int b = 0; b < 8; ++b) corrupt[node0 + b] = static_cast<char>((bad >> (8 * b)) & 0xff);

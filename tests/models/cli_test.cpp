@@ -166,7 +166,7 @@ TEST(ModelsCli, GenerateStreamsGreedyTokensOfTheReference) {
 // The llama fixture with the numbered tokenizer (WordPiece-joined) and a chat template.
 std::filesystem::path chat_folder() {
   const std::filesystem::path src = kFixtures / "llama";
-  const auto dir = std::filesystem::path(EMBER_BINARY_DIR) / "cli_runs" / "llama_chat";
+  auto dir = std::filesystem::path(EMBER_BINARY_DIR) / "cli_runs" / "llama_chat";
   std::filesystem::create_directories(dir);
   for (const char* f : {"config.json", "generation_config.json", "model.safetensors"})
     std::filesystem::copy_file(src / f, dir / f, std::filesystem::copy_options::overwrite_existing);

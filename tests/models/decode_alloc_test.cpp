@@ -21,6 +21,7 @@
 #include "ember/formats/safetensors.hpp"
 #include "ember/models/causal_lm.hpp"
 
+// NOLINTNEXTLINE(bugprone-reserved-identifier): the name ld --wrap=aligned_alloc defines
 extern "C" void* __real_aligned_alloc(size_t align, size_t size);
 
 namespace {
@@ -52,6 +53,7 @@ void* counted(size_t size, size_t align) {
 
 // Tensor storage comes from std::aligned_alloc, not operator new; this binary is linked with
 // --wrap=aligned_alloc so those calls are counted too.
+// NOLINTNEXTLINE(bugprone-reserved-identifier): the name ld --wrap=aligned_alloc calls
 extern "C" void* __wrap_aligned_alloc(size_t align, size_t size) {
   count_allocation(size);
   return __real_aligned_alloc(align, size);
@@ -152,8 +154,8 @@ Tensor random_weight(Shape shape, std::mt19937& rng) {
 // A small random Llama with activation rows of at least kLargeBytes (hidden 256 floats).
 std::filesystem::path write_model() {
   // Per process, so concurrent runs (release and sanitizer builds) never share the files.
-  const auto dir = std::filesystem::temp_directory_path() /
-                   ("ember_decode_alloc_llama_" + std::to_string(getpid()));
+  auto dir = std::filesystem::temp_directory_path() /
+             ("ember_decode_alloc_llama_" + std::to_string(getpid()));
   std::filesystem::create_directories(dir);
   std::mt19937 rng(5);
   std::map<std::string, Tensor> w;
@@ -226,7 +228,7 @@ TEST(DecodeStep, AllocatesNoActivationBuffers) {
   // (3 * 256 + 512 + 256 + 2048 + 1024) * 4 = 18 KiB; what a step may allocate besides the
   // returned logits is tensor metadata and the per-call mask and score rows of attention
   // (O(past) bytes, under 1 KiB each at this context), bounded here by 12 KiB at every step.
-  constexpr int64_t kSmallBytesBound = 12 * 1024;
+  constexpr int64_t kSmallBytesBound = int64_t{12} * 1024;
   for (size_t i = 1; i < steps.size(); ++i) {
     SCOPED_TRACE("decode step " + std::to_string(i));
     EXPECT_EQ(steps[i].large, 1) << "only the returned logits may be a large block";

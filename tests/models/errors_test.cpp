@@ -23,7 +23,7 @@ const std::filesystem::path& kFixtures = test::kModelFixtures;
 std::filesystem::path broken_copy(const std::string& name, const std::string& tag,
                                   const std::function<void(nlohmann::json&)>& edit_config,
                                   const std::string& drop = "", const std::string& truncate = "") {
-  const auto dir = std::filesystem::path(EMBER_BINARY_DIR) / "broken_models" / (name + "_" + tag);
+  auto dir = std::filesystem::path(EMBER_BINARY_DIR) / "broken_models" / (name + "_" + tag);
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   nlohmann::json config = read_json_file(kFixtures / name / "config.json");

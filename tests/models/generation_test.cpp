@@ -23,6 +23,7 @@ const std::filesystem::path& kFixtures = test::kModelFixtures;
 
 std::vector<float> log_probs(const std::vector<double>& p) {
   std::vector<float> out;
+  out.reserve(p.size());
   for (double x : p) out.push_back(static_cast<float>(std::log(x)));
   return out;
 }

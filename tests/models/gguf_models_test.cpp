@@ -121,7 +121,7 @@ TEST(GgufModels, ConfigAndNamesFollowTheHuggingFaceFolder) {
 
 TEST(GgufModels, RefusesWhatItCannotRun) {
   const GgufFile fixture = GgufFile::open(test::kModelFixtures / "gguf" / "llama.f32.gguf");
-  auto with = [&](const std::string& key, GgufValue value) {
+  auto with = [&](const std::string& key, const GgufValue& value) {
     std::vector<GgufKeyValue> metadata = fixture.metadata();
     bool replaced = false;
     for (GgufKeyValue& kv : metadata) {

@@ -248,7 +248,7 @@ void run_case(const fs::path& dir) {
           } else {
             for (size_t i = 0; i < ov.size() && d.empty(); ++i) {
               d = compare(ov[i], e.overflowing[i]);
-              if (!d.empty()) d = "overflowing[" + std::to_string(i) + "]: " + d;
+              if (!d.empty()) d.insert(0, "overflowing[" + std::to_string(i) += "]: ");
             }
           }
         }

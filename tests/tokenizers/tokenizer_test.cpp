@@ -158,8 +158,9 @@ TEST(TokenizerEncode, PairOverflowCombinationsAreBounded) {
 
 TEST(TokenizerEncode, InvalidUtf8IsAnError) {
   auto tok = tk::Tokenizer::from_json(small_bpe().dump());
-  for (std::string bad : {std::string("\xff"), std::string("ab\xc3"), std::string("\xed\xa0\x80"),
-                          std::string("\xc0\xaf"), std::string("\xf4\x90\x80\x80")}) {
+  for (const std::string& bad :
+       {std::string("\xff"), std::string("ab\xc3"), std::string("\xed\xa0\x80"),
+        std::string("\xc0\xaf"), std::string("\xf4\x90\x80\x80")}) {
     EXPECT_THROW(tok.encode(bad, true), tk::TokenizerError);
     EXPECT_THROW(tok.encode_pair("ok", bad, true), tk::TokenizerError);
   }
@@ -792,8 +793,9 @@ TEST(TokenizerCli, DeepStdinJsonIsRefused) {
   EMBER_REQUIRE_OR_SKIP(fs::exists(fs::path(EMBER_BINARY_DIR) / "bin/ember"), "ember not built");
   std::string tj = (kCases / "bpe_roberta/tokenizer.json").string();
   for (const char* verb : {"tokenize", "detokenize"}) {
-    auto r =
-        run_ember(std::string(verb) + " --tokenizer " + tj, std::string(10'000'000, '[') + "\n");
+    // A 10 MB input on purpose (the nesting limit).
+    const std::string deep(10'000'000, '[');  // NOLINT(bugprone-string-constructor): on purpose
+    auto r = run_ember(std::string(verb) + " --tokenizer " + tj, deep + "\n");
     EXPECT_EQ(r.status, 1) << verb;
     EXPECT_NE(r.err.find("stdin line 1: JSON nests deeper than 8 levels"), std::string::npos)
         << r.err;

@@ -258,7 +258,7 @@ void expect_error(const std::function<void()>& fn, const std::string& needle) {
 }
 
 fs::path temp_file(const std::string& name, const std::string& content) {
-  const fs::path p = fs::path(EMBER_BINARY_DIR) / ("trainer_test_" + name);
+  fs::path p = fs::path(EMBER_BINARY_DIR) / ("trainer_test_" + name);
   std::ofstream(p, std::ios::binary) << content;
   return p;
 }

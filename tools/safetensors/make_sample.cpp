@@ -22,6 +22,7 @@ std::vector<float> wave(size_t n, float scale, float phase) {
 template <typename T, typename F>
 std::vector<T> convert(const std::vector<float>& v, F f) {
   std::vector<T> out;
+  out.reserve(v.size());
   for (float x : v) out.push_back(f(x));
   return out;
 }
