@@ -26,7 +26,7 @@ void run_chat(const ChatOptions& opt) {
       ember::hub::resolve_model(opt.model, ember::hub::HubOptions::from_environment());
   const auto format = gen::ChatFormat::from_folder(folder);
   const auto model = ember::models::load_causal_lm(folder);
-  const auto tokenizer = ember::tokenizers::Tokenizer::load((folder / "tokenizer.json").string());
+  const auto tokenizer = gen::load_tokenizer(folder);
   gen::GenerationConfig config = gen::GenerationConfig::from_folder(folder);
   ember::cli::apply_sampling_options(opt.sampling, config);
   gen::ChatSession session(*model, tokenizer, format, config, opt.system);

@@ -5,6 +5,7 @@
 #include <iterator>
 
 #include "ember/base/error.hpp"
+#include "ember/formats/gguf.hpp"
 #include "ember/formats/json_file.hpp"
 
 namespace ember::generation {
@@ -21,9 +22,42 @@ std::string token_text(const nlohmann::json& config, const char* key) {
   throw Error("tokenizer_config.json: " + std::string(key) + " is neither a string nor a token");
 }
 
+// The text of the token that metadata `id_key` names, or "" when the file has no such id.
+std::string gguf_token_text(const GgufFile& file, const char* id_key) {
+  const GgufValue* id = file.find(id_key);
+  if (id == nullptr) return "";
+  const GgufValue* tokens = file.find("tokenizer.ggml.tokens");
+  const auto index = id->as_u64();
+  const GgufValue::Array* list = tokens ? tokens->as_array() : nullptr;
+  if (!index || list == nullptr || *index >= list->size() || !(*list)[*index].as_string()) {
+    throw Error(std::string(id_key) + " does not name a token of tokenizer.ggml.tokens");
+  }
+  return *(*list)[*index].as_string();
+}
+
+ChatFormat gguf_chat_format(const std::filesystem::path& path) {
+  const GgufFile file = GgufFile::open(path);
+  const GgufValue* t = file.find("tokenizer.chat_template");
+  if (t == nullptr || t->as_string() == nullptr || t->as_string()->empty()) {
+    throw Error(path.string() + ": no tokenizer.chat_template string in its metadata");
+  }
+  ChatFormat format;
+  format.chat_template = *t->as_string();
+  if (format.chat_template.size() > ChatTemplateLimits{}.max_template_bytes) {
+    throw Error(path.string() + ": tokenizer.chat_template is larger than a chat template may be");
+  }
+  format.bos_token = gguf_token_text(file, "tokenizer.ggml.bos_token_id");
+  format.eos_token = gguf_token_text(file, "tokenizer.ggml.eos_token_id");
+  return format;
+}
+
 }  // namespace
 
 ChatFormat ChatFormat::from_folder(const std::filesystem::path& folder) {
+  std::error_code ec;
+  if (!std::filesystem::is_directory(folder, ec) && looks_like_gguf(folder)) {
+    return gguf_chat_format(folder);
+  }
   const auto path = folder / "tokenizer_config.json";
   if (!std::filesystem::exists(path)) {
     throw Error(path.string() + ": missing (the chat template is read from it)");

@@ -6,10 +6,11 @@
 //   made in the test as transformers' GGUF loading makes it (weights dequantized to F32, the Q/K
 //   rows that llama.cpp's converter interleaved for GGML's rope put back in half-split order);
 // - the GGUF path itself, weights dequantized to F32 as they are read;
-// both continue greedy.json's 10 prompts for 32 tokens token for token. Also: the tokenizer built
-// in process from tokenizer.ggml.* gives transformers' GGUF tokenizer's ids on 350 varied strings
-// (tools/models/make_gguf_tokenizer_fixture.py), and llama.cpp's end-of-generation ids come from
-// the metadata.
+// both continue greedy.json's 10 prompts for 32 tokens token for token. Also: the chat template
+// in the GGUF's metadata renders greedy.json's chat prompts as transformers rendered them; the
+// tokenizer built in process from tokenizer.ggml.* gives transformers' GGUF tokenizer's ids on 350
+// varied strings (tools/models/make_gguf_tokenizer_fixture.py), and llama.cpp's end-of-generation
+// ids come from the metadata.
 #include <gtest/gtest.h>
 
 #include <unistd.h>
@@ -24,6 +25,8 @@
 #include "ember/formats/gguf.hpp"
 #include "ember/formats/json_file.hpp"
 #include "ember/formats/safetensors.hpp"
+#include "ember/generation/chat.hpp"
+#include "ember/generation/chat_template.hpp"
 #include "ember/generation/generate.hpp"
 #include "ember/models/causal_lm.hpp"
 #include "ember/models/config.hpp"
@@ -157,6 +160,26 @@ TEST(SmolLM2Gguf, DequantizedGreedyMatchesTransformers) {
   const auto model = models::load_causal_lm(config, weights);
   const auto tokenizer = generation::load_tokenizer(path);
   expect_greedy_as_transformers(*model, tokenizer);
+}
+
+TEST(SmolLM2Gguf, ChatTemplateFromMetadataRendersAsTransformers) {
+  const auto path = smollm2_gguf();
+  ASSERT_TRUE(std::filesystem::exists(path)) << path << " (run scripts/fetch_models.sh)";
+  const nlohmann::json greedy = read_json_file(test::kModelFixtures / "smollm2" / "greedy.json");
+  const generation::ChatFormat format = generation::ChatFormat::from_folder(path);
+  const generation::ChatTemplate chat_template(format.chat_template);
+  int checked = 0;
+  for (const auto& c : greedy.at("cases")) {
+    if (c.at("kind") != "chat") continue;
+    generation::ChatRequest request;
+    request.messages.push_back({{"role", "user"}, {"content", c.at("message")}});
+    request.bos_token = format.bos_token;
+    request.eos_token = format.eos_token;
+    EXPECT_EQ(generation::apply_chat_template(chat_template, request),
+              c.at("prompt").get<std::string>());
+    ++checked;
+  }
+  EXPECT_GT(checked, 0);
 }
 
 TEST(SmolLM2, GreedyOnTheSafetensorsFolderMatchesTransformers) {

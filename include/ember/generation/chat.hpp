@@ -21,7 +21,8 @@ struct ChatFormat {
   // tokenizer_config.json's chat_template (a string, or a list of {name, template}: "default"),
   // else the folder's chat_template.jinja (where transformers 4.43+ saves it); bos_token and
   // eos_token (strings or {"content": ...}). Throws ember::Error naming the file when it is
-  // missing or there is no template.
+  // missing or there is no template. A GGUF file instead gives its metadata's
+  // tokenizer.chat_template, and the tokens that tokenizer.ggml.bos/eos_token_id name.
   static ChatFormat from_folder(const std::filesystem::path& folder);
 };
 
