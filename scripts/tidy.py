@@ -2,10 +2,10 @@
 """clang-tidy (.clang-tidy at the root) over every translation unit of a configured build.
 
 Each unit's result is cached outside the clone (EMBER_TIDY_CACHE, default ~/.cache/ember-tidy),
-keyed by the sha256 of its preprocessed text, comments (NOLINTs) kept and the clone path replaced
-so that clones share entries, its compiler arguments, .clang-tidy and `clang-tidy --version`: an unchanged unit is not analysed
-again, and any change that could alter a finding (a header it includes, a flag, a check, another
-clang-tidy) misses the cache. Standard library only (CI runs no Python packages).
+keyed by the sha256 of its preprocessed text (comments, so NOLINTs, kept; the clone path
+replaced, so that clones share entries), its compiler arguments, .clang-tidy and
+`clang-tidy --version`: an unchanged unit is not analysed again, and any change that could alter
+a finding (a header it includes, a flag, a check, another clang-tidy) misses the cache. Standard library only (CI runs no Python packages).
 
   scripts/tidy.py BUILD_DIR [-j N]    exit status 1 if any unit has a finding
 """
