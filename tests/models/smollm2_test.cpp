@@ -97,7 +97,7 @@ Tensor half_split_rows(const Tensor& w, int64_t heads) {
 }
 
 std::filesystem::path make_hf_folder(const std::filesystem::path& gguf_path) {
-  const std::filesystem::path folder =
+  std::filesystem::path folder =
       std::filesystem::temp_directory_path() / ("ember-smollm2-hf-" + std::to_string(::getpid()));
   std::filesystem::create_directories(folder);
   GgufFile file = GgufFile::open(gguf_path);
