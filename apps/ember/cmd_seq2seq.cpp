@@ -28,13 +28,13 @@ struct Seq2SeqOptions {
   bool lines = false;
 };
 
-void run(const Seq2SeqOptions& opt, const std::string& task) {
+// `task` names config.json's task_specific_params entry; a required one must be there.
+void run(const Seq2SeqOptions& opt, const std::string& task, bool task_optional) {
   const std::filesystem::path folder =
       ember::hub::resolve_model(opt.model, ember::hub::HubOptions::from_environment());
   const auto model = ember::models::load_seq2seq(folder);
   const auto tokenizer = gen::load_tokenizer(folder);
-  gen::Seq2SeqConfig config = gen::Seq2SeqConfig::from_folder(folder, task);
-  config.pad_token_id = model->decoder_start_token_id();
+  gen::Seq2SeqConfig config = gen::Seq2SeqConfig::from_folder(folder, task, task_optional);
   if (opt.beams) config.num_beams = *opt.beams;
   if (opt.max_tokens) config.max_new_tokens = *opt.max_tokens;
   if (opt.max_length) config.max_length = *opt.max_length;
@@ -54,7 +54,7 @@ void run(const Seq2SeqOptions& opt, const std::string& task) {
         throw Error(ember::cli::input_error(n, "expected a JSON string (or use --lines)"));
       text = j.get<std::string>();
     }
-    const std::vector<uint32_t> encoded = tokenizer.encode_ids(text, true);
+    const std::vector<uint32_t> encoded = tokenizer.encode_ids(config.prefix + text, true);
     const auto results = gen::generate_seq2seq(
         *model, {std::vector<int64_t>(encoded.begin(), encoded.end())}, config)[0];
     nlohmann::json answers = nlohmann::json::array();
@@ -90,11 +90,12 @@ const ember::cli::CommandRegistrar translate_registrar{
        cmd->add_option("--src", opt->src, "source language");
        cmd->add_option("--tgt", opt->tgt, "target language");
        cmd->callback([opt] {
-         // T5 names the pair in task_specific_params (translation_en_to_de).
-         const std::string task = opt->src.empty() || opt->tgt.empty()
-                                      ? std::string()
-                                      : "translation_" + opt->src + "_to_" + opt->tgt;
-         run(*opt, task);
+         // T5 names each pair it was trained on in task_specific_params
+         // (translation_en_to_de, with its "translate English to German: " prefix).
+         if (opt->src.empty() != opt->tgt.empty())
+           throw Error("translate: --src and --tgt go together");
+         if (opt->src.empty()) return run(*opt, "", true);
+         run(*opt, "translation_" + opt->src + "_to_" + opt->tgt, false);
        });
      }}};
 
@@ -105,7 +106,7 @@ const ember::cli::CommandRegistrar summarize_registrar{
        add_decoding_options(cmd, *opt);
        cmd->add_option("--min-length", opt->min_length, "at least N decoder tokens");
        cmd->add_option("--max-length", opt->max_length, "at most N decoder tokens");
-       cmd->callback([opt] { run(*opt, "summarization"); });
+       cmd->callback([opt] { run(*opt, "summarization", true); });
      }}};
 
 }  // namespace

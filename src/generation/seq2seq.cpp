@@ -330,8 +330,8 @@ EarlyStopping parse_early_stopping(std::string_view text, std::string_view what)
               "'");
 }
 
-Seq2SeqConfig Seq2SeqConfig::from_folder(const std::filesystem::path& folder,
-                                         std::string_view task) {
+Seq2SeqConfig Seq2SeqConfig::from_folder(const std::filesystem::path& folder, std::string_view task,
+                                         bool task_optional) {
   Seq2SeqConfig c;
   const std::filesystem::path model_file = folder / "config.json";
   const nlohmann::json model =
@@ -343,11 +343,24 @@ Seq2SeqConfig Seq2SeqConfig::from_folder(const std::filesystem::path& folder,
   } else {
     apply_json(c, model, model_file.string());
   }
-  if (!task.empty() && model.is_object() && model.contains("task_specific_params") &&
-      model["task_specific_params"].is_object() &&
-      model["task_specific_params"].contains(std::string(task))) {
-    apply_json(c, model["task_specific_params"][std::string(task)],
-               model_file.string() + " task_specific_params." + std::string(task));
+  if (task.empty()) return c;
+  const nlohmann::json tasks = model.is_object() && model.contains("task_specific_params") &&
+                                       model["task_specific_params"].is_object()
+                                   ? model["task_specific_params"]
+                                   : nlohmann::json::object();
+  const std::string name(task);
+  if (!tasks.contains(name)) {
+    if (task_optional) return c;
+    std::string known;
+    for (const auto& [key, value] : tasks.items()) known += (known.empty() ? "" : ", ") + key;
+    throw Error(model_file.string() + ": no task_specific_params for '" + name +
+                "' (it has: " + (known.empty() ? "none" : known) + ")");
+  }
+  const std::string source = model_file.string() + " task_specific_params." + name;
+  apply_json(c, tasks[name], source);
+  if (tasks[name].is_object() && tasks[name].contains("prefix")) {
+    if (!tasks[name]["prefix"].is_string()) throw Error(source + ": 'prefix' is not text");
+    c.prefix = tasks[name]["prefix"].get<std::string>();
   }
   return c;
 }

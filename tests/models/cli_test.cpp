@@ -397,6 +397,10 @@ TEST(ModelsCli, TranslateAndSummarizeAnswerEachLineAsTheLibrary) {
   const auto bad = run_ember("translate --beams 0 --model " + shell_quote(dir.string()), "\"x\"\n");
   EXPECT_NE(bad.status, 0);
   EXPECT_NE(bad.err.find("num_beams"), std::string::npos) << bad.err;
+  const auto pair =
+      run_ember("translate --src en --tgt xx --model " + shell_quote(dir.string()), "\"x\"\n");
+  EXPECT_NE(pair.status, 0);
+  EXPECT_NE(pair.err.find("'translation_en_to_xx'"), std::string::npos) << pair.err;
   const auto encoder_only =
       run_ember("summarize --model " + shell_quote((kFixtures / "bert").string()), "\"x\"\n");
   EXPECT_NE(encoder_only.status, 0);

@@ -161,6 +161,53 @@ TEST(Seq2Seq, ReadsBothConfigForms) {
   std::filesystem::remove_all(dir);
 }
 
+void expect_error(const std::function<void()>& f, const std::string& needle);
+
+// generation_config.json, then the task's task_specific_params (T5's and BART's form).
+TEST(Seq2Seq, ConfigDefaultsComeFromTheFolderAndTheTask) {
+  const std::filesystem::path dir = std::filesystem::path(testing::TempDir()) / "t5_tasks";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  nlohmann::json config = read_json_file(kSeq2Seq / "t5_v1_0" / "config.json");
+  config["task_specific_params"] = {
+      {"summarization",
+       {{"early_stopping", true},
+        {"length_penalty", 2.0},
+        {"max_length", 200},
+        {"min_length", 30},
+        {"no_repeat_ngram_size", 3},
+        {"num_beams", 4},
+        {"prefix", "summarize: "}}},
+      {"translation_en_to_de", {{"max_length", 300}, {"prefix", "translate English to German: "}}}};
+  std::ofstream(dir / "config.json") << config.dump();
+  std::ofstream(dir / "generation_config.json")
+      << R"({"decoder_start_token_id": 0, "eos_token_id": [1, 7], "max_length": 50,
+             "early_stopping": "never", "bad_words_ids": [[4], [5, 6]]})";
+  const Seq2SeqConfig plain = Seq2SeqConfig::from_folder(dir);
+  EXPECT_EQ(plain.max_length, 50);
+  EXPECT_EQ(plain.eos_ids, (std::vector<int64_t>{1, 7}));
+  EXPECT_EQ(plain.early_stopping, generation::EarlyStopping::Never);
+  EXPECT_EQ(plain.bad_words_ids, (std::vector<std::vector<int64_t>>{{4}, {5, 6}}));
+  EXPECT_EQ(plain.num_beams, 1);
+  EXPECT_EQ(plain.prefix, "");
+  const Seq2SeqConfig summary = Seq2SeqConfig::from_folder(dir, "summarization");
+  EXPECT_EQ(summary.num_beams, 4);
+  EXPECT_EQ(summary.max_length, 200);
+  EXPECT_EQ(summary.min_length, 30);
+  EXPECT_EQ(summary.no_repeat_ngram_size, 3);
+  EXPECT_DOUBLE_EQ(summary.length_penalty, 2.0);
+  EXPECT_EQ(summary.early_stopping, generation::EarlyStopping::True);
+  EXPECT_EQ(summary.prefix, "summarize: ");
+  EXPECT_EQ(summary.eos_ids, (std::vector<int64_t>{1, 7}));
+  EXPECT_EQ(Seq2SeqConfig::from_folder(dir, "translation_en_to_de", false).prefix,
+            "translate English to German: ");
+  expect_error([&] { Seq2SeqConfig::from_folder(dir, "translation_en_to_xx", false); },
+               "translation_en_to_xx' (it has: summarization, translation_en_to_de)");
+  std::ofstream(dir / "generation_config.json") << R"({"early_stopping": "sometimes"})";
+  expect_error([&] { Seq2SeqConfig::from_folder(dir); }, "early_stopping");
+  std::filesystem::remove_all(dir);
+}
+
 void expect_error(const std::function<void()>& f, const std::string& needle) {
   try {
     f();

@@ -8,6 +8,7 @@
 // count the decoder start token, as in transformers. Inputs of a batch finish independently.
 #include <cstdint>
 #include <filesystem>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -36,11 +37,16 @@ struct Seq2SeqConfig {
   int64_t pad_token_id = 0;
   // Greedy when sampling.temperature is 0; repetition_penalty applies to every mode.
   SamplingParams sampling;
+  // Text put before each input, as transformers' pipelines do (T5's task_specific_params
+  // "prefix", e.g. "summarize: ").
+  std::string prefix;
 
   // generation_config.json, then config.json (its task_specific_params[task] when `task` is
   // given and present, e.g. "summarization" or "translation_en_to_de"), as transformers merges
-  // them; transformers' defaults for what neither sets.
-  static Seq2SeqConfig from_folder(const std::filesystem::path& folder, std::string_view task = {});
+  // them; transformers' defaults for what neither sets. A task the config does not list is an
+  // ember::Error naming the tasks it does, unless `task_optional`.
+  static Seq2SeqConfig from_folder(const std::filesystem::path& folder, std::string_view task = {},
+                                   bool task_optional = true);
   // max_length after max_new_tokens.
   int64_t total_length() const { return max_new_tokens > 0 ? max_new_tokens + 1 : max_length; }
   // ember::Error naming the first bad option (beams < 1, num_return_sequences above the beams,
