@@ -142,14 +142,10 @@ TEST(Attention, MasksGroupsAndPastKeys) {
       {"causal prefill after past", 3, 9, 2, 2, {true, 0, {}, {}}},
       {"sliding window", 8, 8, 2, 1, {true, 3, {}, {}}},
       {"left padding causal", 4, 4, 2, 2, {true, 0, {0, 1, 1, 1, 1, 1, 1, 1}, {}}},
-      // T5: an additive bias per (head, query, key); cross-attention has more queries than keys.
-      {"bias, causal with past", 3, 6, 2, 2, {true, 0, {}, biases(2 * 3 * 6)}},
-      {"bias, cross (Tq > Tk), padding",
-       5,
-       3,
-       2,
-       2,
-       {false, 0, {1, 1, 0, 1, 1, 1}, biases(2 * 5 * 3)}},
+      // T5: an additive bias per (head, query, key), Hq * Tq * Tk values; cross-attention has
+      // more queries than keys.
+      {"bias, causal with past", 3, 6, 2, 2, {true, 0, {}, biases(36)}},
+      {"bias, cross (Tq > Tk), padding", 5, 3, 2, 2, {false, 0, {1, 1, 0, 1, 1, 1}, biases(30)}},
   };
   for (const Case& c : cases) {
     const Tensor q = random_tensor({2, c.tq, c.hq, 16}, 21);
