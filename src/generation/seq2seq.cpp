@@ -101,6 +101,7 @@ std::vector<std::vector<Seq2SeqOutput>> decode_one(const models::Seq2SeqLM& mode
   std::uniform_real_distribution<double> uniform(0.0, 1.0);
   for (int64_t len = 1; len < max_len && !active.empty(); ++len) {
     std::vector<const std::vector<int64_t>*> rows;
+    rows.reserve(active.size());
     for (size_t b : active) rows.push_back(&seqs[b]);
     const Tensor logits = model.decode(last_tokens(rows), cache);
     const float* data = logits.data_as<float>();
@@ -119,6 +120,7 @@ std::vector<std::vector<Seq2SeqOutput>> decode_one(const models::Seq2SeqLM& mode
     }
     if (keep.size() != active.size()) {
       std::vector<size_t> next;
+      next.reserve(keep.size());
       for (int64_t a : keep) next.push_back(active[static_cast<size_t>(a)]);
       active = std::move(next);
       if (!active.empty()) models::select_rows(cache, keep);
@@ -210,6 +212,7 @@ std::vector<std::vector<Seq2SeqOutput>> beam_search(const models::Seq2SeqLM& mod
         merged.push_back({candidates[i].ids, s, eligible});
       }
       std::vector<float> merged_scores;
+      merged_scores.reserve(merged.size());
       for (const Beam& m : merged) merged_scores.push_back(m.score);
       std::vector<Beam> finished;
       for (int64_t i : top_indices(merged_scores, k))
