@@ -4,8 +4,6 @@
 #include <cmath>
 
 #include "ember/base/error.hpp"
-#include "ember/base/thread_pool.hpp"
-#include "ember/core/kernels.hpp"
 #include "ember/core/ops.hpp"
 #include "ember/nn/encoder_layer.hpp"
 
