@@ -162,6 +162,7 @@ struct SeqView {
   float* out;
   int64_t tq, tk;
   const uint8_t* key_valid;  // tk flags, or null
+  const float* bias;         // [Hq, tq, tk] additive scores, or null
 };
 
 struct HeadLayout {
@@ -184,6 +185,10 @@ void attend_rows(const SeqView& s, const HeadLayout& l, int64_t h, int64_t row0,
   const int64_t past = tk - s.tq;
   for (int64_t r = 0; r < rows; ++r) {
     float* row = scores.data() + r * tk;
+    if (s.bias != nullptr) {
+      kernels::binary_f32(kernels::BinaryOp::Add, row, s.bias + (h * s.tq + row0 + r) * tk, row,
+                          static_cast<size_t>(tk));
+    }
     const int64_t pos = past + row0 + r;
     int64_t visible = 0;
     for (int64_t j = 0; j < tk; ++j) {
@@ -239,17 +244,17 @@ void attend_all(const std::vector<SeqView>& seqs, const HeadLayout& l, bool caus
 
 namespace {
 
-Shape attention_shape(const Tensor& q, const Tensor& k, const Tensor& v) {
+Shape attention_shape(const Tensor& q, const Tensor& k, const Tensor& v, bool causal) {
   require_f32_rows("attention", q, "q", 4);
   require_f32_rows("attention", k, "k", 4);
   require_f32_rows("attention", v, "v", 4);
   const int64_t batch = q.dim(0), tq = q.dim(1), hq = q.dim(2), d = q.dim(3);
   const int64_t tk = k.dim(1), hkv = k.dim(2);
   if (k.dim(0) != batch || v.shape() != k.shape() || k.dim(3) != d || hkv == 0 || hq % hkv != 0 ||
-      tk < tq) {
+      (causal && tk < tq)) {
     throw Error(
-        "attention: expected q [B, Tq, Hq, D], k = v [B, Tk >= Tq, Hkv, D] with Hq a "
-        "multiple of Hkv; got q " +
+        "attention: expected q [B, Tq, Hq, D], k = v [B, Tk, Hkv, D] with Hq a multiple of Hkv "
+        "(and Tk >= Tq when causal); got q " +
         shape_to_string(q.shape()) + ", k " + shape_to_string(k.shape()) + ", v " +
         shape_to_string(v.shape()));
   }
@@ -263,6 +268,14 @@ void attention_checked_into(const Tensor& q, const Tensor& k, const Tensor& v,
   const int64_t tk = k.dim(1), hkv = k.dim(2);
   const std::vector<uint8_t> key_valid =
       mask.key_mask.defined() ? key_mask_rows(mask.key_mask, batch, tk) : std::vector<uint8_t>();
+  const Shape bias_shape{hq, tq, tk};
+  if (mask.bias.defined() && (mask.bias.dtype() != DType::F32 || !mask.bias.is_contiguous() ||
+                              mask.bias.shape() != bias_shape)) {
+    throw Error(
+        "attention: bias must be a contiguous F32 [Hq, Tq, Tk] = " + shape_to_string(bias_shape) +
+        ", got " + dtype_str(mask.bias.dtype()) + " " + shape_to_string(mask.bias.shape()));
+  }
+  const float* bias = mask.bias.defined() ? mask.bias.data_as<float>() : nullptr;
   if (out.numel() == 0) return;
   const HeadLayout layout{hq,
                           hkv,
@@ -279,7 +292,7 @@ void attention_checked_into(const Tensor& q, const Tensor& k, const Tensor& v,
     seqs.push_back(
         {q.data_as<float>() + b * q.strides()[0], k.data_as<float>() + b * k.strides()[0],
          v.data_as<float>() + b * v.strides()[0], out.mutable_data_as<float>() + b * tq * hq * d,
-         tq, tk, key_valid.empty() ? nullptr : key_valid.data() + b * tk});
+         tq, tk, key_valid.empty() ? nullptr : key_valid.data() + b * tk, bias});
   }
   attend_all(seqs, layout, mask.causal, mask.sliding_window, scale);
 }
@@ -288,14 +301,14 @@ void attention_checked_into(const Tensor& q, const Tensor& k, const Tensor& v,
 
 Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionMask& mask,
                  float scale) {
-  Tensor out = Tensor::empty(DType::F32, attention_shape(q, k, v));
+  Tensor out = Tensor::empty(DType::F32, attention_shape(q, k, v, mask.causal));
   attention_checked_into(q, k, v, mask, scale, out);
   return out;
 }
 
 void attention_into(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionMask& mask,
                     float scale, Tensor& out) {
-  const Shape shape = attention_shape(q, k, v);
+  const Shape shape = attention_shape(q, k, v, mask.causal);
   if (out.dtype() != DType::F32 || !out.is_contiguous() || out.numel() != shape_numel(shape)) {
     throw Error("attention_into: output must be a contiguous F32 tensor of " +
                 shape_to_string(shape) + " elements, got " + dtype_str(out.dtype()) + " " +
@@ -340,7 +353,7 @@ Tensor attention_packed(const Tensor& q, const Tensor& k, const Tensor& v,
     seqs.push_back({q.data_as<float>() + begin * q.strides()[0],
                     k.data_as<float>() + begin * k.strides()[0],
                     v.data_as<float>() + begin * v.strides()[0],
-                    out.mutable_data_as<float>() + begin * hq * d, len, len, nullptr});
+                    out.mutable_data_as<float>() + begin * hq * d, len, len, nullptr, nullptr});
   }
   attend_all(seqs, layout, causal, 0, scale);
   return out;

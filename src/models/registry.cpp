@@ -3,6 +3,7 @@
 #include "ember/base/error.hpp"
 #include "ember/models/causal_lm.hpp"
 #include "ember/models/encoder.hpp"
+#include "ember/models/seq2seq_lm.hpp"
 
 namespace ember::models {
 
@@ -36,6 +37,20 @@ std::unique_ptr<CausalLM> load_causal_lm(const std::filesystem::path& folder) {
     return load_causal_lm(config, nn::Weights(nn::gguf_weight_source(std::move(file))));
   }
   return load_causal_lm(Config::load(folder), nn::Weights::open(folder));
+}
+
+std::unique_ptr<Seq2SeqLM> load_seq2seq(const Config& config, const nn::Weights& weights) {
+  const std::string type = config.model_type();
+  if (type == "t5") return load_t5(config, weights);
+  if (!config.boolean("is_encoder_decoder", false)) {
+    config.fail("model_type '" + type +
+                "' is not an encoder-decoder model (it has no decoder over an encoder's output)");
+  }
+  config.fail("unknown encoder-decoder architecture model_type '" + type + "' (supported: t5)");
+}
+
+std::unique_ptr<Seq2SeqLM> load_seq2seq(const std::filesystem::path& folder) {
+  return load_seq2seq(Config::load(folder), nn::Weights::open(folder));
 }
 
 }  // namespace ember::models

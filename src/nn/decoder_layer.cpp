@@ -4,32 +4,11 @@
 #include <cmath>
 
 #include "ember/base/error.hpp"
-#include "ember/base/thread_pool.hpp"
-#include "ember/core/kernels.hpp"
 #include "ember/core/ops.hpp"
 #include "ember/nn/encoder_layer.hpp"
 
 namespace ember::nn {
 namespace {
-
-// act(gate) * up for rows of the fused [gate | up] projection: [rows, 2I] -> out [rows, I].
-void gated_activation_into(const Tensor& gate_up, Activation act, Tensor& out) {
-  const int64_t inner = gate_up.dim(-1) / 2;
-  const int64_t rows = gate_up.numel() / gate_up.dim(-1);
-  const float* gu = gate_up.data_as<float>();
-  float* g = out.mutable_data_as<float>();
-  for (int64_t r = 0; r < rows; ++r)
-    std::copy(gu + r * 2 * inner, gu + r * 2 * inner + inner, g + r * inner);
-  activate_(out, act);
-  parallel_for(0, rows, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, inner)),
-               [&](int64_t lo, int64_t hi) {
-                 for (int64_t r = lo; r < hi; ++r) {
-                   kernels::binary_f32(kernels::BinaryOp::Mul, g + r * inner,
-                                       gu + r * 2 * inner + inner, g + r * inner,
-                                       static_cast<size_t>(inner));
-                 }
-               });
-}
 
 // (Re)allocates `t` as [batch, tokens, width] F32 unless it already is.
 void ensure_rows(Tensor& t, int64_t batch, int64_t tokens, int64_t width) {

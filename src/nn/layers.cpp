@@ -1,5 +1,6 @@
 #include "ember/nn/layers.hpp"
 
+#include <algorithm>
 #include <cstring>
 
 #include "ember/base/error.hpp"
@@ -50,6 +51,24 @@ void activate_(Tensor& x, Activation act) {
   parallel_for(0, x.numel(), 1 << 14, [&](int64_t lo, int64_t hi) {
     kernels::unary_f32(op, p + lo, p + lo, static_cast<size_t>(hi - lo));
   });
+}
+
+void gated_activation_into(const Tensor& gate_up, Activation act, Tensor& out) {
+  const int64_t inner = gate_up.dim(-1) / 2;
+  const int64_t rows = gate_up.numel() / gate_up.dim(-1);
+  const float* gu = gate_up.data_as<float>();
+  float* g = out.mutable_data_as<float>();
+  for (int64_t r = 0; r < rows; ++r)
+    std::copy(gu + r * 2 * inner, gu + r * 2 * inner + inner, g + r * inner);
+  activate_(out, act);
+  parallel_for(0, rows, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, inner)),
+               [&](int64_t lo, int64_t hi) {
+                 for (int64_t r = lo; r < hi; ++r) {
+                   kernels::binary_f32(kernels::BinaryOp::Mul, g + r * inner,
+                                       gu + r * 2 * inner + inner, g + r * inner,
+                                       static_cast<size_t>(inner));
+                 }
+               });
 }
 
 Linear Linear::load(const Weights& w, std::string_view name, int64_t in, int64_t out,

@@ -69,6 +69,7 @@ struct MaskSpec {
   bool causal = false;
   int64_t window = 0;
   std::vector<int> key_valid;  // [B * Tk] or empty
+  std::vector<float> bias;     // [Hq * Tq * Tk] or empty
 };
 
 std::vector<double> attention_reference(const Tensor& q, const Tensor& k, const Tensor& v,
@@ -93,7 +94,7 @@ std::vector<double> attention_reference(const Tensor& q, const Tensor& k, const 
           double dot = 0;
           for (int64_t d = 0; d < D; ++d)
             dot += qv[((b * Tq + i) * Hq + h) * D + d] * kv[((b * Tk + j) * Hkv + g) * D + d];
-          s[j] = dot * scale;
+          s[j] = dot * scale + (m.bias.empty() ? 0.0 : m.bias[(h * Tq + i) * Tk + j]);
           mx = std::max(mx, s[j]);
         }
         if (std::isinf(mx)) continue;  // sees no key: zeros
@@ -108,13 +109,22 @@ std::vector<double> attention_reference(const Tensor& q, const Tensor& k, const 
   return out;
 }
 
-ops::AttentionMask make_mask(const MaskSpec& m, int64_t B, int64_t Tk) {
+ops::AttentionMask make_mask(const MaskSpec& m, int64_t B, int64_t Tk, int64_t Hq = 0,
+                             int64_t Tq = 0) {
   ops::AttentionMask mask;
+  if (!m.bias.empty()) mask.bias = Tensor::from_f32({Hq, Tq, Tk}, m.bias);
   mask.causal = m.causal;
   mask.sliding_window = m.window;
   if (!m.key_valid.empty())
     mask.key_mask = Tensor::from_values<int>(DType::I32, {B, Tk}, m.key_valid);
   return mask;
+}
+
+// Distinct values of O(1), like T5's position biases.
+std::vector<float> biases(size_t n) {
+  std::vector<float> b(n);
+  for (size_t i = 0; i < n; ++i) b[i] = static_cast<float>(std::sin(0.7 * static_cast<double>(i)));
+  return b;
 }
 
 TEST(Attention, MasksGroupsAndPastKeys) {
@@ -126,18 +136,22 @@ TEST(Attention, MasksGroupsAndPastKeys) {
   };
   const std::vector<Case> cases = {
       {"full", 5, 5, 4, 4, {}},
-      {"padding keys", 5, 5, 2, 2, {false, 0, {1, 1, 1, 0, 0, 1, 1, 1, 1, 1}}},
-      {"causal gqa", 7, 7, 4, 2, {true, 0, {}}},
-      {"causal with past (decode)", 1, 9, 4, 1, {true, 0, {}}},
-      {"causal prefill after past", 3, 9, 2, 2, {true, 0, {}}},
-      {"sliding window", 8, 8, 2, 1, {true, 3, {}}},
-      {"left padding causal", 4, 4, 2, 2, {true, 0, {0, 1, 1, 1, 1, 1, 1, 1}}},
+      {"padding keys", 5, 5, 2, 2, {false, 0, {1, 1, 1, 0, 0, 1, 1, 1, 1, 1}, {}}},
+      {"causal gqa", 7, 7, 4, 2, {true, 0, {}, {}}},
+      {"causal with past (decode)", 1, 9, 4, 1, {true, 0, {}, {}}},
+      {"causal prefill after past", 3, 9, 2, 2, {true, 0, {}, {}}},
+      {"sliding window", 8, 8, 2, 1, {true, 3, {}, {}}},
+      {"left padding causal", 4, 4, 2, 2, {true, 0, {0, 1, 1, 1, 1, 1, 1, 1}, {}}},
+      // T5: an additive bias per (head, query, key), Hq * Tq * Tk values; cross-attention has
+      // more queries than keys.
+      {"bias, causal with past", 3, 6, 2, 2, {true, 0, {}, biases(36)}},
+      {"bias, cross (Tq > Tk), padding", 5, 3, 2, 2, {false, 0, {1, 1, 0, 1, 1, 1}, biases(30)}},
   };
   for (const Case& c : cases) {
     const Tensor q = random_tensor({2, c.tq, c.hq, 16}, 21);
     const Tensor k = random_tensor({2, c.tk, c.hkv, 16}, 22);
     const Tensor v = random_tensor({2, c.tk, c.hkv, 16}, 23);
-    const Tensor got = ops::attention(q, k, v, make_mask(c.mask, 2, c.tk), scale);
+    const Tensor got = ops::attention(q, k, v, make_mask(c.mask, 2, c.tk, c.hq, c.tq), scale);
     EXPECT_EQ(got.shape(), (Shape{2, c.tq, c.hq, 16}));
     expect_close(got, attention_reference(q, k, v, c.mask, scale), 1e-5, 1e-5, c.name);
   }
@@ -152,7 +166,7 @@ TEST(Attention, StridedViewsAndRowBlocks) {
   const Tensor k = qkv.select(2, 1);
   const Tensor v = qkv.select(2, 2);
   ASSERT_FALSE(k.is_contiguous());
-  const MaskSpec m{true, 0, {}};
+  const MaskSpec m{true, 0, {}, {}};
   expect_close(ops::attention(q, k, v, make_mask(m, 1, T), 0.125f),
                attention_reference(q, k, v, m, 0.125), 1e-5, 1e-5, "strided");
 }
@@ -169,7 +183,7 @@ TEST(Attention, PackedSequencesMatchSeparateCalls) {
       const int64_t len = offsets[s + 1] - offsets[s];
       if (len == 0) continue;
       auto seq = [&](const Tensor& t) { return t.narrow(0, offsets[s], len).unsqueeze(0); };
-      const MaskSpec m{causal, 0, {}};
+      const MaskSpec m{causal, 0, {}, {}};
       expect_close(seq(got), attention_reference(seq(q), seq(k), seq(v), m, 0.3), 1e-5, 1e-5,
                    "sequence " + std::to_string(s));
     }
@@ -188,6 +202,13 @@ TEST(Attention, Errors) {
   bad.key_mask = Tensor::zeros(DType::I64, {1, 3});
   expect_error([&] { ops::attention(q, k3, k3, bad, 1.0f); }, {"key_mask", "[1, 2]"});
   expect_error([&] { ops::attention(q.to(DType::F16), k3, k3, {}, 1.0f); }, {"attention", "F32"});
+  ops::AttentionMask bad_bias;
+  bad_bias.bias = Tensor::zeros(DType::F32, {3, 2, 3});
+  expect_error([&] { ops::attention(q, k3, k3, bad_bias, 1.0f); }, {"bias", "[3, 2, 2]"});
+  ops::AttentionMask causal;
+  causal.causal = true;
+  const Tensor short_k = random_tensor({1, 1, 3, 4}, 3);
+  expect_error([&] { ops::attention(q, short_k, short_k, causal, 1.0f); }, {"attention", "Tk"});
 }
 
 TEST(CopyInto, WritesIntoCacheRowsAndNarrows) {

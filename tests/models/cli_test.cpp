@@ -12,6 +12,7 @@
 #include "ember/formats/json_file.hpp"
 #include "ember/formats/safetensors.hpp"
 #include "ember/generation/chat.hpp"
+#include "ember/generation/seq2seq.hpp"
 #include "ember/models/causal_lm.hpp"
 #include "ember/pipelines/sentence_embedding.hpp"
 #include "model_fixtures.hpp"
@@ -337,6 +338,74 @@ TEST(ModelsCli, ChatSessionReusesTheCacheOfEarlierTurns) {
   session.reset();
   EXPECT_EQ(session.reply("t20 t21").ids, first.ids);
   EXPECT_EQ(session.reused_tokens(), 0);
+}
+
+}  // namespace
+}  // namespace ember
+
+namespace ember {
+namespace {
+
+// ember translate / summarize answer each line as the library's generate_seq2seq does.
+TEST(ModelsCli, TranslateAndSummarizeAnswerEachLineAsTheLibrary) {
+  const std::filesystem::path dir =
+      std::filesystem::path(EMBER_SOURCE_DIR) / "tests" / "fixtures" / "seq2seq" / "t5_v1_0";
+  const auto model = models::load_seq2seq(dir);
+  const auto tokenizer = generation::load_tokenizer(dir);
+  const std::string text = "the quick brown fox";
+  const std::vector<uint32_t> encoded = tokenizer.encode_ids(text, true);
+  generation::Seq2SeqConfig config = generation::Seq2SeqConfig::from_folder(dir);
+  config.num_beams = 4;
+  config.num_return_sequences = 2;
+  config.max_new_tokens = 8;
+  config.length_penalty = 0.8;
+  const auto want = generation::generate_seq2seq(
+      *model, {std::vector<int64_t>(encoded.begin(), encoded.end())}, config)[0];
+  const auto r = run_ember(
+      "translate --beams 4 --num-return 2 --max-tokens 8 --length-penalty 0.8 "
+      "--model " +
+          shell_quote(dir.string()),
+      nlohmann::json(text).dump() + "\n" + nlohmann::json(text).dump() + "\n");
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::istringstream lines(r.out);
+  std::string line;
+  int answered = 0;
+  while (std::getline(lines, line)) {
+    const auto got = nlohmann::json::parse(line);
+    ASSERT_EQ(got.size(), 2u);
+    for (size_t j = 0; j < 2; ++j) {
+      EXPECT_EQ(got[j].at("ids").get<std::vector<int64_t>>(), want[j].ids);
+      EXPECT_NEAR(got[j].at("score").get<double>(), want[j].score, 1e-6);
+      EXPECT_TRUE(got[j].at("text").is_string());
+    }
+    ++answered;
+  }
+  EXPECT_EQ(answered, 2);
+
+  // Greedy with plain lines: one object without a score.
+  config = generation::Seq2SeqConfig::from_folder(dir, "summarization");
+  config.max_length = 6;
+  const auto greedy = generation::generate_seq2seq(
+      *model, {std::vector<int64_t>(encoded.begin(), encoded.end())}, config)[0][0];
+  const auto s = run_ember("summarize --lines --max-length 6 --model " + shell_quote(dir.string()),
+                           text + "\n");
+  ASSERT_EQ(s.status, 0) << s.err;
+  const auto got = nlohmann::json::parse(s.out);
+  EXPECT_EQ(got.at("ids").get<std::vector<int64_t>>(), greedy.ids);
+  EXPECT_FALSE(got.contains("score"));
+
+  const auto bad = run_ember("translate --beams 0 --model " + shell_quote(dir.string()), "\"x\"\n");
+  EXPECT_NE(bad.status, 0);
+  EXPECT_NE(bad.err.find("num_beams"), std::string::npos) << bad.err;
+  const auto pair =
+      run_ember("translate --src en --tgt xx --model " + shell_quote(dir.string()), "\"x\"\n");
+  EXPECT_NE(pair.status, 0);
+  EXPECT_NE(pair.err.find("'translation_en_to_xx'"), std::string::npos) << pair.err;
+  const auto encoder_only =
+      run_ember("summarize --model " + shell_quote((kFixtures / "bert").string()), "\"x\"\n");
+  EXPECT_NE(encoder_only.status, 0);
+  EXPECT_NE(encoder_only.err.find("not an encoder-decoder model"), std::string::npos)
+      << encoder_only.err;
 }
 
 }  // namespace

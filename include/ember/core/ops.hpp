@@ -156,10 +156,14 @@ struct AttentionMask {
   // Optional [B, Tk], any integer or bool dtype: 0 marks a padding key nobody attends to (the
   // Hugging Face attention_mask).
   Tensor key_mask;
+  // Optional contiguous F32 [Hq, Tq, Tk], shared by the batch: added to the scaled scores before
+  // softmax (T5's relative position bias).
+  Tensor bias;
 };
-// softmax(q k^T * scale + mask) v per head. q [B, Tq, Hq, D], k and v [B, Tk, Hkv, D] with
-// Hq a multiple of Hkv (grouped-query: query head h reads kv head h / (Hq / Hkv)); any F32 views
-// whose last dim has unit stride. Returns [B, Tq, Hq, D] F32. A query that sees no key gets zeros.
+// softmax(q k^T * scale + bias + mask) v per head. q [B, Tq, Hq, D], k and v [B, Tk, Hkv, D]
+// (Tk >= Tq when causal; cross-attention has any Tk) with Hq a multiple of Hkv (grouped-query:
+// query head h reads kv head h / (Hq / Hkv)); any F32 views whose last dim has unit stride. Returns
+// [B, Tq, Hq, D] F32. A query that sees no key gets zeros.
 Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionMask& mask,
                  float scale);
 // attention into a caller-owned contiguous F32 buffer of B * Tq * Hq * D elements.

@@ -1,0 +1,86 @@
+#pragma once
+// The layers of pre-norm encoder-decoder transformers (T5; mBART has the same order): an
+// encoder layer (norm, bidirectional self-attention, residual; norm, MLP, residual) and a decoder
+// layer that adds cross-attention over the encoder output between the two. Cross-attention keys
+// and values are computed once per input (CrossCache) and reused at every decode step.
+// Attention scores take an optional additive bias: T5's relative position bias.
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "ember/core/tensor.hpp"
+#include "ember/nn/decoder_layer.hpp"
+#include "ember/nn/layers.hpp"
+
+namespace ember::nn {
+
+// T5's bucket of relative position `relative` (key position - query position): exact buckets
+// for small distances, logarithmic ones up to max_distance, one bucket beyond. Bidirectional
+// (encoder) buckets split by sign; causal (decoder) ones map every later key to bucket 0.
+int64_t relative_position_bucket(int64_t relative, bool bidirectional, int64_t buckets,
+                                 int64_t max_distance);
+
+struct RelativePositionBias {
+  Tensor table;  // [buckets, heads] F32
+  bool bidirectional = true;
+  int64_t max_distance = 128;
+  // [heads, queries, keys] F32 for queries at positions first_query... and keys at 0...
+  Tensor operator()(int64_t queries, int64_t keys, int64_t first_query) const;
+};
+
+// The position-wise MLP: down(act(up x)), or gated down(act(gate x) * (up x)) with `up` the
+// fused [gate; up] projection (T5 v1.1's wi_0 and wi_1).
+struct FeedForward {
+  Linear up, down;
+  bool gated = false;
+  Activation activation = Activation::Relu;
+  Tensor operator()(const Tensor& x) const;  // [..., hidden] F32
+};
+
+struct AttentionShape {
+  int64_t heads = 1, head_dim = 1;
+  float scale = 1.0f;  // applied to q k^T (T5: 1; BART: head_dim^-0.5)
+};
+
+struct Seq2SeqEncoderLayer {
+  Norm attention_norm;
+  Linear qkv;  // fused [q; k; v]
+  Linear attention_out;
+  Norm mlp_norm;
+  FeedForward mlp;
+  AttentionShape shape;
+  // x [B, S, hidden] -> [B, S, hidden]; mask [B, S] (0 = padding); bias [H, S, S] or undefined.
+  Tensor operator()(const Tensor& x, const Tensor& mask, const Tensor& bias) const;
+};
+
+// Keys and values of the encoder output for every decoder layer, and its padding mask.
+struct CrossCache {
+  std::vector<LayerCache> layers;  // [B, S, heads, head_dim] each
+  Tensor mask;                     // [B, S] I64
+};
+
+struct Seq2SeqDecoderLayer {
+  Norm self_norm;
+  Linear qkv;
+  Linear self_out;
+  Norm cross_norm;
+  Linear cross_query;
+  Linear cross_kv;  // fused [k; v], applied once to the encoder output
+  Linear cross_out;
+  Norm mlp_norm;
+  FeedForward mlp;
+  AttentionShape shape;
+
+  // This layer's cross keys and values of encoded [B, S, hidden].
+  LayerCache cross_cache(const Tensor& encoded) const;
+  // x [B, T, hidden]: T new tokens after `past` cached ones; writes their keys and values into
+  // `self` and returns the layer's output. self_bias [H, T, past + T] or undefined.
+  Tensor operator()(const Tensor& x, const Tensor& self_bias, LayerCache& self, int64_t past,
+                    const LayerCache& cross, const Tensor& cross_mask) const;
+};
+
+// Row r of every tensor becomes old row rows[r] (rows may repeat or drop rows): beam search
+// keeps, duplicates and drops beams, and expands each input to its beams.
+void select_rows(Tensor& t, std::span<const int64_t> rows);
+
+}  // namespace ember::nn

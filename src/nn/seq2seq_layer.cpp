@@ -1,0 +1,127 @@
+#include "ember/nn/seq2seq_layer.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+
+#include "ember/base/error.hpp"
+#include "ember/core/ops.hpp"
+
+namespace ember::nn {
+namespace {
+
+// q k^T attention of q [B, T, H, D] over k, v [B, S, H, D] -> [B, T, H * D].
+Tensor attend(const Tensor& q, const Tensor& k, const Tensor& v, const ops::AttentionMask& mask,
+              const AttentionShape& shape) {
+  const Tensor context = ops::attention(q, k, v, mask, shape.scale);
+  return context.view({q.dim(0), q.dim(1), shape.heads * shape.head_dim});
+}
+
+}  // namespace
+
+int64_t relative_position_bucket(int64_t relative, bool bidirectional, int64_t buckets,
+                                 int64_t max_distance) {
+  int64_t bucket = 0;
+  int64_t distance = 0;
+  if (bidirectional) {
+    buckets /= 2;
+    if (relative > 0) bucket += buckets;
+    distance = std::abs(relative);
+  } else {
+    distance = -std::min<int64_t>(relative, 0);
+  }
+  const int64_t max_exact = buckets / 2;
+  if (distance < max_exact) return bucket + distance;
+  // In F32 as the reference computes it (a float log of the ratio, truncated), so that bucket
+  // edges fall on the same distances.
+  const float ratio = static_cast<float>(distance) / static_cast<float>(max_exact);
+  const auto span = static_cast<float>(
+      std::log(static_cast<double>(max_distance) / static_cast<double>(max_exact)));
+  const float scaled = std::log(ratio) / span * static_cast<float>(buckets - max_exact);
+  return bucket + std::min(max_exact + static_cast<int64_t>(scaled), buckets - 1);
+}
+
+Tensor RelativePositionBias::operator()(int64_t queries, int64_t keys, int64_t first_query) const {
+  const int64_t buckets = table.dim(0), heads = table.dim(1);
+  Tensor out = Tensor::empty(DType::F32, {heads, queries, keys});
+  const float* t = table.data_as<float>();
+  float* o = out.mutable_data_as<float>();
+  for (int64_t q = 0; q < queries; ++q) {
+    for (int64_t k = 0; k < keys; ++k) {
+      const int64_t b =
+          relative_position_bucket(k - (first_query + q), bidirectional, buckets, max_distance);
+      for (int64_t h = 0; h < heads; ++h) o[(h * queries + q) * keys + k] = t[b * heads + h];
+    }
+  }
+  return out;
+}
+
+Tensor FeedForward::operator()(const Tensor& x) const {
+  Tensor hidden = up(x);
+  if (gated) {
+    Shape shape = hidden.shape();
+    shape.back() /= 2;
+    Tensor gated_out = Tensor::empty(DType::F32, shape);
+    gated_activation_into(hidden, activation, gated_out);
+    hidden = gated_out;
+  } else {
+    activate_(hidden, activation);
+  }
+  return down(hidden);
+}
+
+Tensor Seq2SeqEncoderLayer::operator()(const Tensor& x, const Tensor& mask,
+                                       const Tensor& bias) const {
+  const int64_t heads = shape.heads;
+  const Tensor projected =
+      qkv(attention_norm(x)).view({x.dim(0), x.dim(1), 3 * heads, shape.head_dim});
+  ops::AttentionMask m;
+  m.key_mask = mask;
+  m.bias = bias;
+  const Tensor context = attend(projected.narrow(2, 0, heads), projected.narrow(2, heads, heads),
+                                projected.narrow(2, 2 * heads, heads), m, shape);
+  const Tensor y = ops::add(x, attention_out(context));
+  return ops::add(y, mlp(mlp_norm(y)));
+}
+
+LayerCache Seq2SeqDecoderLayer::cross_cache(const Tensor& encoded) const {
+  const int64_t heads = shape.heads;
+  const Tensor kv =
+      cross_kv(encoded).view({encoded.dim(0), encoded.dim(1), 2 * heads, shape.head_dim});
+  return {kv.narrow(2, 0, heads).contiguous(), kv.narrow(2, heads, heads).contiguous()};
+}
+
+Tensor Seq2SeqDecoderLayer::operator()(const Tensor& x, const Tensor& self_bias, LayerCache& self,
+                                       int64_t past, const LayerCache& cross,
+                                       const Tensor& cross_mask) const {
+  const int64_t batch = x.dim(0), tokens = x.dim(1), heads = shape.heads;
+  if (past + tokens > self.keys.dim(1)) {
+    throw Error("decoder: " + std::to_string(past + tokens) +
+                " tokens exceed the KV cache's capacity of " + std::to_string(self.keys.dim(1)));
+  }
+  const Tensor projected = qkv(self_norm(x)).view({batch, tokens, 3 * heads, shape.head_dim});
+  ops::copy_into(self.keys.narrow(1, past, tokens), projected.narrow(2, heads, heads));
+  ops::copy_into(self.values.narrow(1, past, tokens), projected.narrow(2, 2 * heads, heads));
+  ops::AttentionMask causal;
+  causal.causal = true;
+  causal.bias = self_bias;
+  Tensor y = ops::add(
+      x, self_out(attend(projected.narrow(2, 0, heads), self.keys.narrow(1, 0, past + tokens),
+                         self.values.narrow(1, 0, past + tokens), causal, shape)));
+  const Tensor q = cross_query(cross_norm(y)).view({batch, tokens, heads, shape.head_dim});
+  ops::AttentionMask source;
+  source.key_mask = cross_mask;
+  y = ops::add(y, cross_out(attend(q, cross.keys, cross.values, source, shape)));
+  return ops::add(y, mlp(mlp_norm(y)));
+}
+
+void select_rows(Tensor& t, std::span<const int64_t> rows) {
+  const int64_t n = t.dim(0);
+  Shape shape = t.shape();
+  shape[0] = static_cast<int64_t>(rows.size());
+  const Tensor index =
+      Tensor::from_values<int64_t>(DType::I64, {static_cast<int64_t>(rows.size())}, rows);
+  t = ops::embedding(t.view({n, t.numel() / std::max<int64_t>(1, n)}), index).view(shape);
+}
+
+}  // namespace ember::nn
