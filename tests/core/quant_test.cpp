@@ -260,7 +260,7 @@ TEST_P(QuantType, DispatchedDotMatchesReferenceOnOddBlockCounts) {
   const DType t = GetParam();
   const DTypeTraits& traits = dtype_traits(t);
   const DTypeTraits& act = dtype_traits(traits.vec_dot_type);
-  const size_t n = 7 * dtype_info(t).block_elems;
+  const size_t n = size_t{7} * dtype_info(t).block_elems;
   std::mt19937 rng(11);
   std::normal_distribution<float> normal(0.0f, 1.0f);
   std::vector<float> w(n), x(n);
