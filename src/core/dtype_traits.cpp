@@ -56,7 +56,8 @@ std::array<DTypeTraits, kDTypeCount> make_table() {
     const quant::BlockKernels& ref = quant::reference(dtype);
     table[static_cast<size_t>(i)] = {ref.to_f32, ref.from_f32, ref.vec_dot_type, ref.vec_dot};
   }
-  // The block types real models use most have SIMD dot products; the rest keep the reference.
+  // Every weight block type has a SIMD dot product (Q8_1 and Q8_K, activation formats, keep
+  // the reference); the references define their expected results.
   auto simd = [&table](DType dtype, float (*dot)(const std::byte*, const std::byte*, size_t)) {
     table[static_cast<size_t>(dtype)].vec_dot = dot;
   };
@@ -69,8 +70,17 @@ std::array<DTypeTraits, kDTypeCount> make_table() {
   simd(DType::Q5_0, [](const std::byte* w, const std::byte* x, size_t n) {
     return kernels::dot_q5_0_q8_0(w, x, n);
   });
+  simd(DType::Q5_1, [](const std::byte* w, const std::byte* x, size_t n) {
+    return kernels::dot_q5_1_q8_1(w, x, n);
+  });
   simd(DType::Q8_0, [](const std::byte* w, const std::byte* x, size_t n) {
     return kernels::dot_q8_0_q8_0(w, x, n);
+  });
+  simd(DType::Q2_K, [](const std::byte* w, const std::byte* x, size_t n) {
+    return kernels::dot_q2_k_q8_k(w, x, n);
+  });
+  simd(DType::Q3_K, [](const std::byte* w, const std::byte* x, size_t n) {
+    return kernels::dot_q3_k_q8_k(w, x, n);
   });
   simd(DType::Q4_K, [](const std::byte* w, const std::byte* x, size_t n) {
     return kernels::dot_q4_k_q8_k(w, x, n);

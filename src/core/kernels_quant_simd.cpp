@@ -1,10 +1,13 @@
 // Highway dot products of GGML block weights with their 8-bit activations (Q4_0, Q5_0, Q8_0
-// with Q8_0; Q4_1 with Q8_1; Q4_K, Q5_K, Q6_K with Q8_K), dispatched at run time like
-// kernels_simd.cpp.
+// with Q8_0; Q4_1, Q5_1 with Q8_1; Q2_K, Q3_K, Q4_K, Q5_K, Q6_K with Q8_K), dispatched at run
+// time like kernels_simd.cpp.
 // Each block's levels are unpacked to int8 with vector bit operations, multiplied with the
 // activation's int8 in 16-bit lanes and summed in 32-bit lanes (exact, as in the scalar
-// references of quant_ref.cpp); the float scaling and the sum over blocks stay scalar in the
-// references' order, so results differ from them only where a target fuses a multiply-add.
+// references of quant_ref.cpp). No lane sum is reduced per block, which would cost more than
+// the block's products: 32-element blocks scale their int32 lane sums to float and accumulate
+// them lane-wise (one vector FMA per block), K-quant super-blocks accumulate their scaled
+// group sums in int32 lanes (exact) and reduce once. Results differ from the references only
+// in the order of the float sum over blocks, within the rounding bound quant_test.cpp checks.
 // Compiled once per SIMD target by hwy/foreach_target.h.
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "../src/core/kernels_quant_simd.cpp"
@@ -15,7 +18,6 @@
 #include <cstdint>
 #include <cstring>
 
-#include "ember/core/half.hpp"
 #include "ember/core/kernels.hpp"
 #include "ember/core/quant.hpp"
 
@@ -23,11 +25,6 @@
 #define EMBER_KERNELS_QUANT_SIMD_ONCE
 namespace ember::kernels::quant_detail {
 
-inline float load_f16(const uint8_t* p) {
-  uint16_t h;
-  std::memcpy(&h, p, 2);
-  return f16_to_f32(h);
-}
 inline float load_f32(const uint8_t* p) {
   float v;
   std::memcpy(&v, p, 4);
@@ -46,30 +43,63 @@ HWY_BEFORE_NAMESPACE();
 namespace ember::kernels {
 namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
-using quant_detail::load_f16;
 using quant_detail::load_f32;
 using quant_detail::load_i16;
 
-// sum_i a[i] * b[i] over 16 int8 values: widened to int16, pairwise products summed into int32
-// lanes (pmaddwd on x86).
-HWY_INLINE int32_t Dot16(const int8_t* a, const int8_t* b) {
+// Q8_0 levels come straight from memory: a whole 32-element block per AVX-512 int16 vector
+// (two on AVX2). Levels the kernels unpack were stored 16 bytes at a time, and are reloaded 16
+// at a time (one int16 vector a group on AVX2 and AVX-512): a wider load over two narrower
+// stores cannot be store-forwarded and stalls the core for longer than a block's arithmetic.
+using D16 = hn::CappedTag<int16_t, 32>;
+using D16G = hn::CappedTag<int16_t, 16>;
+
+// F16 bits at p as float, branch-free: F16C's conversion on AVX2 and up, Highway's emulation
+// below; exact, as f16_to_f32.
+HWY_INLINE float F16(const uint8_t* p) {
+  const hn::CappedTag<uint16_t, 1> du;
+  const hn::Rebind<hwy::float16_t, decltype(du)> dh;
+  const hn::Rebind<float, decltype(du)> df;
+  uint16_t bits;
+  std::memcpy(&bits, p, 2);
+  return hn::GetLane(hn::PromoteTo(df, hn::BitCast(dh, hn::Set(du, bits))));
+}
+
+// Lanes of int32 partial sums of a[i] * b[i] over `kN` int8 values (kN a multiple of d16's
+// lane count): widened to int16, pairwise products summed into int32 lanes (pmaddwd on x86).
+// The lanes add up to the exact dot product.
+template <size_t kN, class D16T>
+HWY_INLINE hn::Vec<hn::Repartition<int32_t, D16T>> DotLanes(D16T d16, const int8_t* a,
+                                                            const int8_t* b) {
+  const hn::Repartition<int32_t, D16T> d32;
 #if HWY_TARGET == HWY_SCALAR
+  (void)d16;
   int32_t sum = 0;
-  for (size_t i = 0; i < 16; ++i) sum += a[i] * b[i];
-  return sum;
+  for (size_t i = 0; i < kN; ++i) sum += a[i] * b[i];
+  return hn::Set(d32, sum);
 #else
-  const hn::CappedTag<int16_t, 16> d16;
-  const hn::Rebind<int8_t, decltype(d16)> d8;
-  const hn::Repartition<int32_t, decltype(d16)> d32;
+  const hn::Rebind<int8_t, D16T> d8;
   auto sum0 = hn::Zero(d32);
   auto sum1 = hn::Zero(d32);
-  for (size_t i = 0; i < 16; i += hn::Lanes(d16)) {
+  for (size_t i = 0; i < kN; i += hn::Lanes(d16)) {
     const auto va = hn::PromoteTo(d16, hn::LoadU(d8, a + i));
     const auto vb = hn::PromoteTo(d16, hn::LoadU(d8, b + i));
     sum0 = hn::ReorderWidenMulAccumulate(d32, va, vb, sum0, sum1);
   }
-  return hn::GetLane(hn::SumOfLanes(d32, hn::Add(sum0, sum1)));
+  return hn::Add(sum0, sum1);
 #endif
+}
+
+// acc += scale * (lane sums of one 32-element block), lane-wise.
+template <class D16T, class DF = hn::Repartition<float, D16T>>
+HWY_INLINE hn::Vec<DF> AddBlock(D16T d16, const int8_t* q, const int8_t* qx, float scale,
+                                hn::Vec<DF> acc) {
+  const DF df;
+  return hn::MulAdd(hn::ConvertTo(df, DotLanes<32>(d16, q, qx)), hn::Set(df, scale), acc);
+}
+
+template <class DF>
+HWY_INLINE float Total(DF df, hn::Vec<DF> acc) {
+  return hn::GetLane(hn::SumOfLanes(df, acc));
 }
 
 // lo[i] = (qs[i] & 15) - offset and hi[i] = (qs[i] >> 4) - offset for i < n (n % 16 == 0).
@@ -85,77 +115,177 @@ HWY_INLINE void Nibbles(const uint8_t* qs, size_t n, int8_t offset, int8_t* lo, 
   }
 }
 
-// Q4_0 (d, 16 nibble bytes; level - 8) and Q4_1 (d, m, nibbles) against Q8_0 / Q8_1
-// (d[, s], 32 int8).
-template <bool kHasMin>
-float DotQ4(const void* w, const void* x, size_t n) {
-  constexpr size_t kWBytes = kHasMin ? 20 : 18, kXBytes = kHasMin ? 36 : 34;
+// q[e] += 16 where bit e of the little-endian 32-bit qh is set (Q5_0/Q5_1's fifth bits), then
+// q[e] -= offset.
+HWY_INLINE void FifthBits(const uint8_t* qh, int8_t offset, int8_t* q) {
+#if HWY_TARGET == HWY_SCALAR
+  uint32_t bits;
+  std::memcpy(&bits, qh, 4);
+  for (size_t e = 0; e < 32; ++e)
+    q[e] = static_cast<int8_t>(q[e] + static_cast<int>((bits >> e) & 1u) * 16 - offset);
+#else
+  // Byte e / 8 of qh broadcast to lane e, then tested against bit e % 8; the 16-byte tables
+  // work within one 128-bit block, as TableLookupBytes does on every target.
+  const hn::Full128<uint8_t> du;
+  const hn::Full128<int8_t> di;
+  HWY_ALIGN static constexpr uint8_t kByte[2][16] = {
+      {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1},
+      {2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3}};
+  HWY_ALIGN static constexpr uint8_t kBit[16] = {1, 2, 4, 8, 16, 32, 64, 128,
+                                                 1, 2, 4, 8, 16, 32, 64, 128};
+  HWY_ALIGN uint8_t bytes[16] = {qh[0], qh[1], qh[2], qh[3]};
+  const auto v = hn::Load(du, bytes);
+  const auto bit = hn::Load(du, kBit);
+  const auto sixteen = hn::Set(du, uint8_t{16});
+  const auto off = hn::Set(di, offset);
+  for (size_t h = 0; h < 2; ++h) {
+    const auto spread = hn::TableLookupBytes(v, hn::Load(du, kByte[h]));
+    const auto high = hn::IfThenElseZero(hn::TestBit(spread, bit), sixteen);
+    int8_t* dst = q + 16 * h;
+    hn::StoreU(hn::Sub(hn::Add(hn::LoadU(di, dst), hn::BitCast(di, high)), off), di, dst);
+  }
+#endif
+}
+
+// Q4_0 (d, 16 nibble bytes; level - 8), Q4_1 (d, m, nibbles), Q5_0 (d, 32 fifth bits: element
+// e's is bit e, nibbles; level - 16) and Q5_1 (d, m, fifth bits, nibbles) against Q8_0 / Q8_1
+// (d[, s], 32 int8). Q8_1's s = d * sum(q) turns the min into one product per block.
+template <bool kHasMin, bool kFifthBit>
+float DotQ45(const void* w, const void* x, size_t n) {
+  constexpr size_t kHead = (kHasMin ? 4 : 2) + (kFifthBit ? 4 : 0);
+  constexpr size_t kWBytes = kHead + 16, kXBytes = kHasMin ? 36 : 34;
+  constexpr int8_t kOffset = kHasMin ? 0 : (kFifthBit ? 16 : 8);
   const auto* pw = static_cast<const uint8_t*>(w);
   const auto* px = static_cast<const uint8_t*>(x);
+  const D16G d16;
+  const hn::Repartition<float, D16G> df;
   HWY_ALIGN int8_t q[32];
-  float sum = 0.0f;
+  auto acc = hn::Zero(df);
+  float min_sum = 0.0f;
   for (size_t b = 0; b < n / 32; ++b, pw += kWBytes, px += kXBytes) {
-    Nibbles(pw + kWBytes - 16, 16, kHasMin ? 0 : 8, q, q + 16);
+    if constexpr (kFifthBit) {
+      Nibbles(pw + kHead, 16, 0, q, q + 16);
+      FifthBits(pw + kHead - 4, kOffset, q);
+    } else {
+      Nibbles(pw + kHead, 16, kOffset, q, q + 16);
+    }
     const auto* qx = reinterpret_cast<const int8_t*>(px + kXBytes - 32);
-    const int32_t sumi = Dot16(q, qx) + Dot16(q + 16, qx + 16);
-    sum += static_cast<float>(sumi) * (load_f16(pw) * load_f16(px));
-    if constexpr (kHasMin) sum += load_f16(pw + 2) * load_f16(px + 2);
+    acc = AddBlock(d16, q, qx, F16(pw) * F16(px), acc);
+    if constexpr (kHasMin) min_sum += F16(pw + 2) * F16(px + 2);
   }
-  return sum;
+  return Total(df, acc) + min_sum;
 }
 
 float DotQ4_0Q8_0(const void* w, const void* x, size_t n) {
-  return DotQ4<false>(w, x, n);
+  return DotQ45<false, false>(w, x, n);
 }
 float DotQ4_1Q8_1(const void* w, const void* x, size_t n) {
-  return DotQ4<true>(w, x, n);
+  return DotQ45<true, false>(w, x, n);
 }
-
-// Q5_0: d, 32 fifth bits (element e's is bit e), nibbles; level - 16, against Q8_0.
 float DotQ5_0Q8_0(const void* w, const void* x, size_t n) {
-  const auto* pw = static_cast<const uint8_t*>(w);
-  const auto* px = static_cast<const uint8_t*>(x);
-  HWY_ALIGN int8_t q[32];
-  float sum = 0.0f;
-  for (size_t b = 0; b < n / 32; ++b, pw += 22, px += 34) {
-    Nibbles(pw + 6, 16, 0, q, q + 16);
-    uint32_t qh;
-    std::memcpy(&qh, pw + 2, 4);
-    for (size_t e = 0; e < 32; ++e) {
-      q[e] = static_cast<int8_t>((q[e] | static_cast<int>(((qh >> e) & 1u) << 4)) - 16);
-    }
-    const auto* qx = reinterpret_cast<const int8_t*>(px + 2);
-    const int32_t sumi = Dot16(q, qx) + Dot16(q + 16, qx + 16);
-    sum += static_cast<float>(sumi) * (load_f16(pw) * load_f16(px));
-  }
-  return sum;
+  return DotQ45<false, true>(w, x, n);
+}
+float DotQ5_1Q8_1(const void* w, const void* x, size_t n) {
+  return DotQ45<true, true>(w, x, n);
 }
 
 float DotQ8_0Q8_0(const void* w, const void* x, size_t n) {
+  const D16 d16;
+  const hn::Repartition<float, D16> df;
   const auto* pw = static_cast<const uint8_t*>(w);
   const auto* px = static_cast<const uint8_t*>(x);
-  float sum = 0.0f;
+  auto acc = hn::Zero(df);
   for (size_t b = 0; b < n / 32; ++b, pw += 34, px += 34) {
-    const auto* qw = reinterpret_cast<const int8_t*>(pw + 2);
-    const auto* qx = reinterpret_cast<const int8_t*>(px + 2);
-    const int32_t sumi = Dot16(qw, qx) + Dot16(qw + 16, qx + 16);
-    sum += static_cast<float>(sumi) * (load_f16(pw) * load_f16(px));
+    acc = AddBlock(d16, reinterpret_cast<const int8_t*>(pw + 2),
+                   reinterpret_cast<const int8_t*>(px + 2), F16(pw) * F16(px), acc);
+  }
+  return Total(df, acc);
+}
+
+// One K-quant super-block against a Q8_K block (F32 d, 256 int8, 16 int16 group sums), given
+// the weight's int8 levels and per-16 scales and mins (as in quant_ref.cpp's vec_dot_k). The
+// scaled group sums accumulate in int32 lanes: exact, reduced once per super-block.
+HWY_INLINE float DotK(const int8_t* q, const int16_t* scale, const int16_t* min, float d,
+                      float dmin, const uint8_t* x) {
+  const hn::Repartition<int32_t, D16G> d32;
+  const float dx = load_f32(x);
+  const auto* qx = reinterpret_cast<const int8_t*>(x + 4);
+  auto lanes = hn::Zero(d32);
+  int32_t summ = 0;
+  for (size_t j = 0; j < 16; ++j) {
+    lanes = hn::Add(lanes, hn::Mul(DotLanes<16>(D16G(), q + 16 * j, qx + 16 * j),
+                                   hn::Set(d32, static_cast<int32_t>(scale[j]))));
+    summ += min[j] * load_i16(x + 4 + 256 + 2 * j);
+  }
+  const int32_t sumi = hn::GetLane(hn::SumOfLanes(d32, lanes));
+  return (d * dx) * static_cast<float>(sumi) - (dmin * dx) * static_cast<float>(summ);
+}
+
+// Q2_K / Q3_K crumbs: byte l of each 32-byte group of qs holds elements l, l + 32, l + 64,
+// l + 96 (of its 128) in bit pairs 0, 2, 4, 6.
+HWY_INLINE void Crumbs(const uint8_t* qs, int8_t* q) {
+  const hn::CappedTag<uint8_t, 16> du;
+  const hn::Rebind<int8_t, decltype(du)> di;
+  const auto three = hn::Set(du, uint8_t{3});
+  for (size_t h = 0; h < 2; ++h) {
+    for (size_t l = 0; l < 32; l += hn::Lanes(du)) {
+      const auto v = hn::LoadU(du, qs + 32 * h + l);
+      int8_t* out = q + 128 * h + l;
+      hn::StoreU(hn::BitCast(di, hn::And(v, three)), di, out);
+      hn::StoreU(hn::BitCast(di, hn::And(hn::ShiftRight<2>(v), three)), di, out + 32);
+      hn::StoreU(hn::BitCast(di, hn::And(hn::ShiftRight<4>(v), three)), di, out + 64);
+      hn::StoreU(hn::BitCast(di, hn::ShiftRight<6>(v)), di, out + 96);
+    }
+  }
+}
+
+// Q2_K: scales[16] (4-bit scale, 4-bit min), 64 bytes of crumbs, F16 d and dmin.
+float DotQ2_KQ8_K(const void* w, const void* x, size_t n) {
+  const auto* pw = static_cast<const uint8_t*>(w);
+  const auto* px = static_cast<const uint8_t*>(x);
+  HWY_ALIGN int8_t q[256];
+  int16_t scale[16], min[16];
+  float sum = 0.0f;
+  for (size_t b = 0; b < n / 256; ++b, pw += 84, px += 292) {
+    Crumbs(pw + 16, q);
+    for (size_t j = 0; j < 16; ++j) {
+      scale[j] = pw[j] & 0xF;
+      min[j] = pw[j] >> 4;
+    }
+    sum += DotK(q, scale, min, F16(pw + 80), F16(pw + 82), px);
   }
   return sum;
 }
 
-// One K-quant super-block against a Q8_K block (F32 d, 256 int8, 16 int16 group sums), given
-// the weight's int8 levels and per-16 scales and mins (as in quant_ref.cpp's vec_dot_k).
-HWY_INLINE float DotK(const int8_t* q, const int16_t* scale, const int16_t* min, float d,
-                      float dmin, const uint8_t* x) {
-  const float dx = load_f32(x);
-  const auto* qx = reinterpret_cast<const int8_t*>(x + 4);
-  int32_t sumi = 0, summ = 0;
-  for (size_t j = 0; j < 16; ++j) {
-    sumi += scale[j] * Dot16(q + 16 * j, qx + 16 * j);
-    summ += min[j] * load_i16(x + 4 + 256 + 2 * j);
+// Q3_K: hmask[32] (element i's high bit is bit i / 32 of hmask[i % 32]; clear means minus 4),
+// 64 bytes of crumbs, 12 bytes of 6-bit scales, F16 d.
+float DotQ3_KQ8_K(const void* w, const void* x, size_t n) {
+  const hn::CappedTag<uint8_t, 16> du;
+  const hn::Rebind<int8_t, decltype(du)> di;
+  const auto* pw = static_cast<const uint8_t*>(w);
+  const auto* px = static_cast<const uint8_t*>(x);
+  const auto four = hn::Set(di, int8_t{4});
+  HWY_ALIGN int8_t q[256];
+  int16_t scale[16];
+  const int16_t no_min[16] = {};
+  float sum = 0.0f;
+  for (size_t b = 0; b < n / 256; ++b, pw += 110, px += 292) {
+    Crumbs(pw + 32, q);
+    for (size_t k = 0; k < 8; ++k) {
+      const auto bit = hn::Set(du, static_cast<uint8_t>(1u << k));
+      for (size_t l = 0; l < 32; l += hn::Lanes(du)) {
+        const auto low =
+            hn::IfThenZeroElse(hn::TestBit(hn::LoadU(du, pw + l), bit), hn::BitCast(du, four));
+        int8_t* dst = q + 32 * k + l;
+        hn::StoreU(hn::Sub(hn::LoadU(di, dst), hn::BitCast(di, low)), di, dst);
+      }
+    }
+    const std::array<int8_t, 16> sc = quant::q3_k_scales(pw + 96);
+    // NOLINTNEXTLINE(bugprone-signed-char-misuse): int8_t, signed by format
+    for (size_t j = 0; j < 16; ++j) scale[j] = sc[j];
+    sum += DotK(q, scale, no_min, F16(pw + 108), 0.0f, px);
   }
-  return (d * dx) * static_cast<float>(sumi) - (dmin * dx) * static_cast<float>(summ);
+  return sum;
 }
 
 // Q4_K (d, dmin, 12 scale bytes, 128 nibble bytes) and Q5_K (the same plus 32 bytes of fifth
@@ -191,7 +321,7 @@ float DotQ45K(const void* w, const void* x, size_t n) {
       scale[j] = sc[j / 2];
       min[j] = m[j / 2];
     }
-    sum += DotK(q, scale, min, load_f16(pw), load_f16(pw + 2), px);
+    sum += DotK(q, scale, min, F16(pw), F16(pw + 2), px);
   }
   return sum;
 }
@@ -240,7 +370,7 @@ float DotQ6_KQ8_K(const void* w, const void* x, size_t n) {
     const auto* sc = reinterpret_cast<const int8_t*>(pw + 192);
     // NOLINTNEXTLINE(bugprone-signed-char-misuse): int8_t, signed by format
     for (size_t j = 0; j < 16; ++j) scale[j] = sc[j];
-    sum += DotK(q, scale, no_min, load_f16(pw + 208), 0.0f, px);
+    sum += DotK(q, scale, no_min, F16(pw + 208), 0.0f, px);
   }
   return sum;
 }
@@ -255,7 +385,10 @@ namespace ember::kernels {
 HWY_EXPORT(DotQ4_0Q8_0);
 HWY_EXPORT(DotQ4_1Q8_1);
 HWY_EXPORT(DotQ5_0Q8_0);
+HWY_EXPORT(DotQ5_1Q8_1);
 HWY_EXPORT(DotQ8_0Q8_0);
+HWY_EXPORT(DotQ2_KQ8_K);
+HWY_EXPORT(DotQ3_KQ8_K);
 HWY_EXPORT(DotQ4_KQ8_K);
 HWY_EXPORT(DotQ5_KQ8_K);
 HWY_EXPORT(DotQ6_KQ8_K);
@@ -279,6 +412,18 @@ float dot_q4_1_q8_1(const void* w, const void* x, size_t n) {
 float dot_q5_0_q8_0(const void* w, const void* x, size_t n) {
   apply_simd_limit();
   return HWY_DYNAMIC_DISPATCH(DotQ5_0Q8_0)(w, x, n);
+}
+float dot_q5_1_q8_1(const void* w, const void* x, size_t n) {
+  apply_simd_limit();
+  return HWY_DYNAMIC_DISPATCH(DotQ5_1Q8_1)(w, x, n);
+}
+float dot_q2_k_q8_k(const void* w, const void* x, size_t n) {
+  apply_simd_limit();
+  return HWY_DYNAMIC_DISPATCH(DotQ2_KQ8_K)(w, x, n);
+}
+float dot_q3_k_q8_k(const void* w, const void* x, size_t n) {
+  apply_simd_limit();
+  return HWY_DYNAMIC_DISPATCH(DotQ3_KQ8_K)(w, x, n);
 }
 float dot_q8_0_q8_0(const void* w, const void* x, size_t n) {
   apply_simd_limit();

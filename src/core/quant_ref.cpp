@@ -99,17 +99,6 @@ void scale_min_k4(int j, const uint8_t* q, uint8_t* scale, uint8_t* min) {
   }
 }
 
-// The 16 signed 6-bit scales of a Q3_K block (stored + 32).
-std::array<int8_t, 16> q3_k_scales(const uint8_t* s) {
-  std::array<int8_t, 16> out{};
-  for (int j = 0; j < 16; ++j) {
-    const int low = j < 8 ? (s[j] & 0xF) : (s[j - 8] >> 4);
-    const int high = (s[8 + j % 4] >> (2 * (j / 4))) & 3;
-    out[static_cast<size_t>(j)] = static_cast<int8_t>((low | (high << 4)) - 32);
-  }
-  return out;
-}
-
 // ------------------------------------------------------------------ unpack
 // Dequantization and the dot products share one decoding of each block into integer levels
 // and its scales, so the bit layouts are written down once.
@@ -905,6 +894,16 @@ void from_f32_q8_k(const float* x, std::byte* dst, size_t n) {
   }
 }
 }  // namespace
+
+std::array<int8_t, 16> q3_k_scales(const uint8_t* s) {
+  std::array<int8_t, 16> out{};
+  for (int j = 0; j < 16; ++j) {
+    const int low = j < 8 ? (s[j] & 0xF) : (s[j - 8] >> 4);
+    const int high = (s[8 + j % 4] >> (2 * (j / 4))) & 3;
+    out[static_cast<size_t>(j)] = static_cast<int8_t>((low | (high << 4)) - 32);
+  }
+  return out;
+}
 
 void unpack_k4_scales(const std::byte* packed, uint8_t* scales, uint8_t* mins) {
   for (int j = 0; j < 8; ++j) scale_min_k4(j, u8(packed), &scales[j], &mins[j]);

@@ -340,6 +340,55 @@ TEST(ModelsCli, ChatSessionReusesTheCacheOfEarlierTurns) {
   EXPECT_EQ(session.reused_tokens(), 0);
 }
 
+// ember bench on the tiny GGUF Llama: one JSON line per test with -r rates, each positive and
+// consistent with its CPU time (a rate of tokens / wall time cannot exceed tokens / CPU time by
+// more than the thread count), then the peak RSS; bad counts are refused.
+TEST(ModelsCli, BenchPrintsPromptAndGenerationRates) {
+  const std::string model = shell_quote((kFixtures / "gguf" / "llama.f32.gguf").string());
+  // OpenBLAS has threads of its own; -t sets Ember's pool only.
+  test::RunOptions one_thread;
+  one_thread.prefix = "OPENBLAS_NUM_THREADS=1";
+  const auto r = run_ember("bench --model " + model + " -p 8 -n 4 -r 3 -t 1 --json", one_thread);
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::istringstream lines(r.out);
+  std::string line;
+  for (const std::string test : {"pp8", "tg4"}) {
+    ASSERT_TRUE(std::getline(lines, line));
+    const auto o = nlohmann::json::parse(line);
+    EXPECT_EQ(o["test"], test);
+    EXPECT_EQ(o["threads"], 1);
+    ASSERT_EQ(o["tokens_per_s"].size(), 3u) << line;
+    ASSERT_EQ(o["cpu_s_per_token"].size(), 3u) << line;
+    for (size_t i = 0; i < 3; ++i) {
+      const double rate = o["tokens_per_s"][i].get<double>();
+      const double cpu = o["cpu_s_per_token"][i].get<double>();
+      EXPECT_GT(rate, 0.0) << line;
+      EXPECT_GE(cpu, 0.0) << line;
+      // rate * cpu is CPU time over wall time: at most the one thread, plus slack for
+      // getrusage's coarse ticks (up to 10 ms on some kernels), checked where CPU time is
+      // measurable.
+      if (cpu * o["tokens"].get<double>() > 0.05) {
+        EXPECT_LE(rate * cpu, 1.5) << line;
+      }
+    }
+  }
+  ASSERT_TRUE(std::getline(lines, line));
+  EXPECT_GT(nlohmann::json::parse(line)["peak_rss_mib"].get<double>(), 0.0) << line;
+  EXPECT_FALSE(std::getline(lines, line));
+
+  const auto table = run_ember("bench --model " + model + " -p 4 -n 0 -r 1", "");
+  ASSERT_EQ(table.status, 0) << table.err;
+  EXPECT_NE(table.out.find("| pp4 |"), std::string::npos) << table.out;
+  EXPECT_EQ(table.out.find("tg"), std::string::npos) << table.out;
+
+  const auto zero = run_ember("bench --model " + model + " -r 0", "");
+  EXPECT_EQ(zero.status, 1);
+  EXPECT_NE(zero.err.find("repetitions"), std::string::npos) << zero.err;
+  const auto too_long = run_ember("bench --model " + model + " -p 100000 -n 0 -r 1", "");
+  EXPECT_EQ(too_long.status, 1);
+  EXPECT_NE(too_long.err.find("100000 tokens"), std::string::npos) << too_long.err;
+}
+
 }  // namespace
 }  // namespace ember
 

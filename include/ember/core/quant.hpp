@@ -6,6 +6,7 @@
 // written here load in llama.cpp and GGUF weights widen to the floats ggml computes.
 // dtype_traits() serves these for to_f32/from_f32; vec_dot goes through the SIMD kernels in
 // kernels.hpp where a type has one, and these scalar versions define their expected results.
+#include <array>
 #include <cstddef>
 #include <cstdint>
 
@@ -28,5 +29,8 @@ const BlockKernels& reference(DType dtype);
 
 // The eight 6-bit sub-block scales and mins packed into the 12 scale bytes of Q4_K / Q5_K.
 void unpack_k4_scales(const std::byte* packed, uint8_t* scales, uint8_t* mins);
+
+// The 16 signed 6-bit scales packed (stored + 32) into the 12 scale bytes of Q3_K.
+std::array<int8_t, 16> q3_k_scales(const uint8_t* packed);
 
 }  // namespace ember::quant
