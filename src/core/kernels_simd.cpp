@@ -548,16 +548,17 @@ float DotBF16(const void* w, const float* x, size_t n) {
 
 // ---------------------------------------------------------------------------------------------
 // Small-M GEMM over weights packed in column panels (kGemmPanel outputs per panel, k-major): the
-// register block is kRows activation rows x one panel, so each packed weight is loaded once per
-// block and every output accumulates along k in order.
+// register block is kRows activation rows x kPanels panels, so each packed weight is loaded once
+// per block and every broadcast activation feeds kPanels * kGemmPanel outputs.
 
 // Few rows leave too few accumulators to hide the FMA latency, so those blocks also split k
 // into kSplit interleaved partial sums (added at the end), keeping about 8 chains in flight.
-template <size_t kRows, class D>
-HWY_INLINE void PanelBlock(D d, const float* x, size_t ldx, size_t k, const float* panel, float* y,
-                           size_t ldy, size_t cols) {
+template <size_t kRows, size_t kPanels, class D>
+HWY_INLINE void PanelBlock(D d, const float* x, size_t ldx, size_t k, const float* panel,
+                           size_t panel_stride, float* y, size_t ldy, size_t cols) {
   constexpr size_t kLanes = HWY_LANES(float);
-  constexpr size_t kVecs = kGemmPanel / kLanes;
+  constexpr size_t kVecs = kPanels * kGemmPanel / kLanes;
+  constexpr size_t kPanelVecs = kGemmPanel / kLanes;
   static_assert(kGemmPanel % kLanes == 0, "a panel must be whole vectors");
   constexpr size_t kSplit = kRows * kVecs >= 8 ? 1 : 8 / (kRows * kVecs);
   using V = hn::Vec<D>;
@@ -567,7 +568,10 @@ HWY_INLINE void PanelBlock(D d, const float* x, size_t ldx, size_t k, const floa
       for (size_t v = 0; v < kVecs; ++v) acc[s][r][v] = hn::Zero(d);
   const auto step = [&](size_t s, size_t kk) HWY_ATTR {
     V w[kVecs];
-    for (size_t v = 0; v < kVecs; ++v) w[v] = hn::LoadU(d, panel + kk * kGemmPanel + v * kLanes);
+    for (size_t v = 0; v < kVecs; ++v) {
+      w[v] = hn::LoadU(
+          d, panel + (v / kPanelVecs) * panel_stride + kk * kGemmPanel + (v % kPanelVecs) * kLanes);
+    }
     for (size_t r = 0; r < kRows; ++r) {
       const V xr = hn::Set(d, x[r * ldx + kk]);
       for (size_t v = 0; v < kVecs; ++v) acc[s][r][v] = hn::MulAdd(xr, w[v], acc[s][r][v]);
@@ -580,39 +584,54 @@ HWY_INLINE void PanelBlock(D d, const float* x, size_t ldx, size_t k, const floa
   for (size_t s = 1; s < kSplit; ++s)
     for (size_t r = 0; r < kRows; ++r)
       for (size_t v = 0; v < kVecs; ++v) acc[0][r][v] = hn::Add(acc[0][r][v], acc[s][r][v]);
-  HWY_ALIGN float tail[kGemmPanel];
+  HWY_ALIGN float tail[kPanels * kGemmPanel];
   for (size_t r = 0; r < kRows; ++r) {
-    float* out = cols == kGemmPanel ? y + r * ldy : tail;
+    float* out = cols == kPanels * kGemmPanel ? y + r * ldy : tail;
     for (size_t v = 0; v < kVecs; ++v) hn::StoreU(acc[0][r][v], d, out + v * kLanes);
-    if (cols != kGemmPanel) std::copy(tail, tail + cols, y + r * ldy);
+    if (out == tail) std::copy(tail, tail + cols, y + r * ldy);
   }
+}
+
+// All rows of x against panels [p0, p0 + kPanels): blocks of kRows rows, then the leftover rows
+// in blocks of 4, 2 and 1.
+template <size_t kRows, size_t kPanels, class D>
+HWY_INLINE void PanelColumns(D d, const float* x, size_t ldx, size_t m, size_t k,
+                             const float* panels, size_t p0, size_t n, float* y, size_t ldy) {
+  const float* panel = panels + p0 * k * kGemmPanel;
+  const size_t stride = k * kGemmPanel;
+  const size_t col0 = p0 * kGemmPanel;
+  const size_t cols = std::min(kPanels * kGemmPanel, n - col0);
+  size_t i = 0;
+  for (; i + kRows <= m; i += kRows)
+    PanelBlock<kRows, kPanels>(d, x + i * ldx, ldx, k, panel, stride, y + i * ldy + col0, ldy,
+                               cols);
+  if constexpr (kRows > 4) {
+    if (i + 4 <= m) {
+      PanelBlock<4, kPanels>(d, x + i * ldx, ldx, k, panel, stride, y + i * ldy + col0, ldy, cols);
+      i += 4;
+    }
+  }
+  if (i + 2 <= m) {
+    PanelBlock<2, kPanels>(d, x + i * ldx, ldx, k, panel, stride, y + i * ldy + col0, ldy, cols);
+    i += 2;
+  }
+  if (i < m)
+    PanelBlock<1, kPanels>(d, x + i * ldx, ldx, k, panel, stride, y + i * ldy + col0, ldy, cols);
 }
 
 void GemmPanelsF32(const float* x, size_t ldx, size_t m, size_t k, const float* panels, size_t p0,
                    size_t p1, size_t n, float* y, size_t ldy) {
   const hn::ScalableTag<float> d;
-  // Enough accumulators to cover FMA latency without spilling: 8 rows x 1 vector on AVX-512,
-  // 4 rows x 2 vectors on AVX2, 4 x 4 on 128-bit targets.
-  constexpr size_t kRows = HWY_LANES(float) >= 16 ? 8 : 4;
-  for (size_t p = p0; p < p1; ++p) {
-    const float* panel = panels + p * k * kGemmPanel;
-    const size_t col0 = p * kGemmPanel;
-    const size_t cols = std::min(kGemmPanel, n - col0);
-    size_t i = 0;
-    for (; i + kRows <= m; i += kRows)
-      PanelBlock<kRows>(d, x + i * ldx, ldx, k, panel, y + i * ldy + col0, ldy, cols);
-    if constexpr (kRows > 4) {
-      if (i + 4 <= m) {
-        PanelBlock<4>(d, x + i * ldx, ldx, k, panel, y + i * ldy + col0, ldy, cols);
-        i += 4;
-      }
-    }
-    if (i + 2 <= m) {
-      PanelBlock<2>(d, x + i * ldx, ldx, k, panel, y + i * ldy + col0, ldy, cols);
-      i += 2;
-    }
-    if (i < m) PanelBlock<1>(d, x + i * ldx, ldx, k, panel, y + i * ldy + col0, ldy, cols);
-  }
+  // Register blocks sized to the register file with room for the weights and one broadcast:
+  // 8 rows x 2 panels (16 accumulators of 32) with 512-bit vectors, 6 rows x 1 panel (12 of 16)
+  // with 256-bit ones, 4 x 1 (16 of 32 with AVX's 128-bit forms, or NEON) otherwise.
+  constexpr size_t kLanes = HWY_LANES(float);
+  constexpr size_t kRows = kLanes >= 16 ? 8 : kLanes == 8 ? 6 : 4;
+  constexpr size_t kPanels = kLanes >= 16 ? 2 : 1;
+  size_t p = p0;
+  for (; p + kPanels <= p1; p += kPanels)
+    PanelColumns<kRows, kPanels>(d, x, ldx, m, k, panels, p, n, y, ldy);
+  for (; p < p1; ++p) PanelColumns<kRows, 1>(d, x, ldx, m, k, panels, p, n, y, ldy);
 }
 
 const char* ActiveTargetName() {

@@ -268,7 +268,7 @@ TEST(Linear, PackedWeightOnBothSidesOfTheCrossover) {
     }
   };
   for (int64_t m : {int64_t{1}, int64_t{5}, int64_t{70}, ops::kSmallGemmRows - 1,
-                    ops::kSmallGemmRows, int64_t{300}}) {
+                    ops::kSmallGemmRows, ops::kSmallGemmRows + 77}) {
     const Tensor x = random_tensor({m, k}, 72 + static_cast<uint32_t>(m));
     check(x, ops::linear(x, w, b, packed), "packed m=" + std::to_string(m));
     Tensor out = Tensor::zeros(DType::F32, {m * n});

@@ -315,14 +315,14 @@ TEST_P(SimdTarget, F32ToBF16MatchesScalarBits) {
 
 // The packed small-M GEMM (SIMD and scalar) against a double-precision product on odd shapes:
 // every M from 1 to 33 (all register-block remainders), K not a multiple of any vector width,
-// N not a multiple of the 16-wide panel, and x rows strided. Each output is one F32 sum of K
-// products, whose worst-case error is gamma_K * sum |x w| with gamma_K = K u / (1 - K u),
-// u = 2^-24 (Higham, Accuracy and Stability, 3.1), whatever the target or FMA use.
+// N not a multiple of the 16-wide panel (in odd and even panel counts), and x rows strided. Each
+// output is one F32 sum of K products, whose worst-case error is gamma_K * sum |x w| with gamma_K =
+// K u / (1 - K u), u = 2^-24 (Higham, Accuracy and Stability, 3.1), whatever the target or FMA use.
 TEST_P(SimdTarget, PackedGemmWithinTheSummationBound) {
   std::mt19937 rng(31);
   std::normal_distribution<float> normal(0.0f, 1.0f);
   for (int64_t k : {1, 7, 33, 259}) {
-    for (int64_t n : {1, 15, 17, 49}) {
+    for (int64_t n : {1, 15, 17, 40, 49}) {  // 1 to 4 panels: pairs and a single
       Tensor w = Tensor::empty(DType::F32, {n, k});
       float* pw = w.mutable_data_as<float>();
       for (int64_t i = 0; i < n * k; ++i) pw[i] = normal(rng);

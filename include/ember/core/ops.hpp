@@ -120,9 +120,10 @@ void linear_into(const Tensor& x, const Tensor& weight, const Tensor& bias, Tens
 Tensor pack_linear_weight(const Tensor& weight);
 // Input rows below which linear prefers a packed weight. Measured with bench_core --small-m on
 // the MiniLM and SmolLM2 shapes against Debian's OpenBLAS 0.3.21 on its auto-detected AVX-512
-// kernel: the packed kernel wins 1.2-5x up to M = 64, the two are level around 128-256, and
-// BLAS's cache blocking leads from 512 (docs/benchmarks.md).
-inline constexpr int64_t kSmallGemmRows = 128;
+// kernel: the packed kernel (8 rows x 32 columns per register block there) wins 1.2-9x up to
+// M = 64 and is level or ahead (0.9-1.45x) up to 1024; with OpenBLAS's Haswell kernel it leads
+// at every M (docs/benchmarks.md, "Packed F32 linear"). Above this, BLAS's cache blocking.
+inline constexpr int64_t kSmallGemmRows = 1024;
 
 // ---- in-place writes
 // Writes src's values into dst, a view of writable storage with any strides (e.g. the rows of a
