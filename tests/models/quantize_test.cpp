@@ -127,7 +127,7 @@ fs::path make_tiny_llama(const TempDir& tmp) {
     for (float& v : values) v = normal(rng);
     tensors.emplace_back(info.name, Tensor::from_f32(shape, values));
   }
-  const fs::path path = tmp / "tiny-llama.gguf";
+  fs::path path = tmp / "tiny-llama.gguf";
   write_gguf(path, metadata, tensors);
   return path;
 }
@@ -242,7 +242,7 @@ TEST(QuantizeErrors, NameWhatIsWrong) {
             std::string::npos);
   // Non-finite weights are refused, naming the tensor, and leave no output behind.
   const fs::path nan = tmp / "nan.gguf";
-  std::vector<float> values(4 * 32, 1.0F);
+  std::vector<float> values(size_t{4} * 32, 1.0F);
   values[5] = std::nanf("");
   write_gguf(nan,
              {{"general.architecture", GgufValue::string("llama")},
