@@ -112,7 +112,7 @@ constexpr const char* kNeverQuantized[] = {
     "mm.a.code_embd",
 };
 
-// ggml_n_dims: trailing extents of 1 do not count.
+// ggml_n_dims: outer extents of 1 (the last of ne[]) do not count.
 int ggml_dims(const Shape& shape) {
   for (size_t i = 0; i < shape.size(); ++i) {
     if (shape[i] != 1) return static_cast<int>(shape.size() - i);
