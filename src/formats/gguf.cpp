@@ -272,16 +272,15 @@ uint32_t writer_alignment(const std::vector<GgufKeyValue>& metadata) {
 }
 
 struct PlannedTensor {
-  const std::string* name;
-  Tensor data;  // contiguous
+  const GgufTensorSpec* spec;
   uint32_t ggml_type;
+  uint64_t nbytes;
   uint64_t offset;
 };
 
 // Checks everything and lays the tensors out; throws before any byte is written.
 std::vector<PlannedTensor> plan(const std::vector<GgufKeyValue>& metadata,
-                                const std::vector<std::pair<std::string, Tensor>>& tensors,
-                                uint32_t alignment) {
+                                const std::vector<GgufTensorSpec>& specs, uint32_t alignment) {
   std::unordered_map<std::string_view, int> seen;
   for (const GgufKeyValue& kv : metadata) {
     if (!is_valid_utf8(kv.key)) write_fail("metadata key " + quote_name(kv.key) + " is not UTF-8");
@@ -290,33 +289,40 @@ std::vector<PlannedTensor> plan(const std::vector<GgufKeyValue>& metadata,
   seen.clear();
   std::vector<PlannedTensor> out;
   uint64_t offset = 0;
-  for (const auto& [name, t] : tensors) {
+  for (const GgufTensorSpec& spec : specs) {
+    const std::string& name = spec.name;
     if (!is_valid_utf8(name)) write_fail("tensor name " + quote_name(name) + " is not UTF-8");
     if (!seen.emplace(name, 0).second) write_fail("duplicate tensor name " + quote_name(name));
-    const auto type = ggml_type_of(t.dtype());
+    const auto type = ggml_type_of(spec.dtype);
     if (!type) {
-      write_fail("tensor " + quote_name(name) + " has dtype " + std::string(dtype_name(t.dtype())) +
-                 ", which GGUF cannot hold");
+      write_fail("tensor " + quote_name(name) + " has dtype " +
+                 std::string(dtype_name(spec.dtype)) + ", which GGUF cannot hold");
     }
-    if (t.rank() > kGgufMaxDims) {
-      write_fail("tensor " + quote_name(name) + " has " + std::to_string(t.rank()) +
+    if (std::ssize(spec.shape) > kGgufMaxDims) {
+      write_fail("tensor " + quote_name(name) + " has " + std::to_string(spec.shape.size()) +
                  " dimensions; GGUF allows at most " + std::to_string(kGgufMaxDims));
     }
-    out.push_back({&name, t.contiguous(), *type, offset});
-    offset = align_up(offset + t.nbytes(), alignment);
+    const auto nbytes = dtype_bytes(spec.dtype, static_cast<uint64_t>(shape_numel(spec.shape)));
+    if (!nbytes || (is_quantized(spec.dtype) && !spec.shape.empty() &&
+                    spec.shape.back() % dtype_info(spec.dtype).block_elems != 0)) {
+      write_fail("tensor " + quote_name(name) + "'s rows are not whole " +
+                 std::string(dtype_name(spec.dtype)) + " blocks");
+    }
+    out.push_back({&spec, *type, *nbytes, offset});
+    offset = align_up(offset + *nbytes, alignment);
   }
   return out;
 }
 
 template <typename Sink>
-void encode(const std::vector<GgufKeyValue>& metadata,
-            const std::vector<std::pair<std::string, Tensor>>& tensors, Sink& sink) {
+void encode(const std::vector<GgufKeyValue>& metadata, const std::vector<GgufTensorSpec>& specs,
+            const GgufTensorBytes& bytes_of, Sink& sink) {
   const uint32_t alignment = writer_alignment(metadata);
-  const std::vector<PlannedTensor> planned = plan(metadata, tensors, alignment);
+  const std::vector<PlannedTensor> planned = plan(metadata, specs, alignment);
   Encoder<Sink> e(sink);
   e.raw(kMagic.data(), kMagic.size());
   e.template scalar<uint32_t>(3);
-  e.template scalar<uint64_t>(tensors.size());
+  e.template scalar<uint64_t>(specs.size());
   e.template scalar<uint64_t>(metadata.size());
   for (const GgufKeyValue& kv : metadata) {
     e.string(kv.key);
@@ -324,8 +330,8 @@ void encode(const std::vector<GgufKeyValue>& metadata,
     e.value(kv.value);
   }
   for (const PlannedTensor& p : planned) {
-    e.string(*p.name);
-    const Shape& shape = p.data.shape();
+    e.string(p.spec->name);
+    const Shape& shape = p.spec->shape;
     e.template scalar<uint32_t>(static_cast<uint32_t>(shape.size()));
     for (auto it = shape.rbegin(); it != shape.rend(); ++it) {
       e.template scalar<uint64_t>(static_cast<uint64_t>(*it));
@@ -335,12 +341,34 @@ void encode(const std::vector<GgufKeyValue>& metadata,
   }
   const uint64_t data_start = align_up(e.written(), alignment);
   e.zeros(data_start - e.written());
-  for (const PlannedTensor& p : planned) {
+  for (size_t i = 0; i < planned.size(); ++i) {
+    const PlannedTensor& p = planned[i];
     e.zeros(data_start + p.offset - e.written());
-    e.raw(p.data.data(), p.data.nbytes());
+    const std::span<const std::byte> bytes = bytes_of(i);
+    if (bytes.size() != p.nbytes) {
+      write_fail("tensor " + quote_name(p.spec->name) + " came with " +
+                 std::to_string(bytes.size()) + " bytes, not " + std::to_string(p.nbytes));
+    }
+    e.raw(bytes.data(), bytes.size());
   }
   if (!planned.empty()) e.zeros(align_up(e.written(), alignment) - e.written());
 }
+
+// The specs of in-memory tensors, which are made contiguous once so their bytes can be handed
+// out as they are.
+struct HeldTensors {
+  std::vector<GgufTensorSpec> specs;
+  std::vector<Tensor> data;
+  explicit HeldTensors(const std::vector<std::pair<std::string, Tensor>>& tensors) {
+    for (const auto& [name, t] : tensors) {
+      specs.push_back({name, t.dtype(), t.shape()});
+      data.push_back(t.contiguous());
+    }
+  }
+  std::span<const std::byte> operator()(size_t i) const {
+    return {static_cast<const std::byte*>(data[i].data()), data[i].nbytes()};
+  }
+};
 
 }  // namespace
 
@@ -678,17 +706,20 @@ Tensor GgufFile::tensor(std::string_view name) const {
 
 std::vector<std::byte> serialize_gguf(const std::vector<GgufKeyValue>& metadata,
                                       const std::vector<std::pair<std::string, Tensor>>& tensors) {
+  const HeldTensors held(tensors);
   std::vector<std::byte> out;
   auto sink = [&out](const void* p, size_t n) {
     const auto* b = static_cast<const std::byte*>(p);
     out.insert(out.end(), b, b + n);
   };
-  encode(metadata, tensors, sink);
+  encode(metadata, held.specs, held, sink);
   return out;
 }
 
-void write_gguf(const std::filesystem::path& path, const std::vector<GgufKeyValue>& metadata,
-                const std::vector<std::pair<std::string, Tensor>>& tensors) {
+void write_gguf_streamed(const std::filesystem::path& path,
+                         const std::vector<GgufKeyValue>& metadata,
+                         const std::vector<GgufTensorSpec>& tensors,
+                         const GgufTensorBytes& bytes_of) {
   AtomicFile file(path);
   // Small header pieces are gathered so the file sees few large writes.
   std::vector<std::byte> pending;
@@ -706,9 +737,15 @@ void write_gguf(const std::filesystem::path& path, const std::vector<GgufKeyValu
     pending.insert(pending.end(), b, b + n);
     if (pending.size() >= (1u << 20)) flush();
   };
-  encode(metadata, tensors, sink);
+  encode(metadata, tensors, bytes_of, sink);
   flush();
   file.commit();
+}
+
+void write_gguf(const std::filesystem::path& path, const std::vector<GgufKeyValue>& metadata,
+                const std::vector<std::pair<std::string, Tensor>>& tensors) {
+  const HeldTensors held(tensors);
+  write_gguf_streamed(path, metadata, held.specs, held);
 }
 
 }  // namespace ember

@@ -94,12 +94,17 @@ Linear Linear::fuse(const std::vector<Linear>& parts) {
   if (parts.empty()) throw Error("Linear::fuse: no parts");
   std::vector<Tensor> weights, biases;
   const bool with_bias = parts[0].bias.defined();
+  // Quantization mixtures (llama.cpp's Q4_K_M gives attn_v more bits than attn_q) can store
+  // the parts in different types; one fused weight then holds them widened to F32, exactly.
+  bool mixed = false;
   for (const Linear& p : parts) {
-    if (p.weight.dtype() != parts[0].weight.dtype() || p.in_features() != parts[0].in_features() ||
-        p.bias.defined() != with_bias) {
-      throw Error("Linear::fuse: parts differ in dtype, input size or bias");
+    if (p.in_features() != parts[0].in_features() || p.bias.defined() != with_bias) {
+      throw Error("Linear::fuse: parts differ in input size or bias");
     }
-    weights.push_back(p.weight);
+    mixed = mixed || p.weight.dtype() != parts[0].weight.dtype();
+  }
+  for (const Linear& p : parts) {
+    weights.push_back(mixed ? p.weight.to(DType::F32) : p.weight);
     if (with_bias) biases.push_back(p.bias);
   }
   Linear fused;

@@ -16,6 +16,7 @@
 // Ember tensor).
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -176,5 +177,21 @@ std::vector<std::byte> serialize_gguf(const std::vector<GgufKeyValue>& metadata,
 // The same bytes, written through an AtomicFile (the target is replaced only when complete).
 void write_gguf(const std::filesystem::path& path, const std::vector<GgufKeyValue>& metadata,
                 const std::vector<std::pair<std::string, Tensor>>& tensors);
+
+// A tensor written by write_gguf_streamed: its header entry, with the bytes produced later.
+struct GgufTensorSpec {
+  std::string name;
+  DType dtype = DType::F32;
+  Shape shape;  // row-major; quantized rows must be whole blocks
+};
+// The bytes of tensor `index` (exactly its size), valid until the next call.
+using GgufTensorBytes = std::function<std::span<const std::byte>(size_t index)>;
+// write_gguf for files too large to hold: the header is written from the specs, then each
+// tensor's bytes are asked for once, in order, so only one tensor need be in memory at a time.
+// Throws ember::Error as write_gguf does, and when produced bytes have the wrong size.
+void write_gguf_streamed(const std::filesystem::path& path,
+                         const std::vector<GgufKeyValue>& metadata,
+                         const std::vector<GgufTensorSpec>& tensors,
+                         const GgufTensorBytes& bytes_of);
 
 }  // namespace ember

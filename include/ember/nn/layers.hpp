@@ -33,7 +33,7 @@ struct Linear {
   // GPT-2's Conv1D layout ([in, out]), transposed once here.
   static Linear load_transposed(const Weights& w, std::string_view name, int64_t in, int64_t out);
   // One Linear computing the given ones side by side (fused q/k/v): their weights are
-  // concatenated once, in the dtype they share.
+  // concatenated once, in the dtype they share, or widened to F32 when their dtypes differ.
   static Linear fuse(const std::vector<Linear>& parts);
 
   int64_t in_features() const { return weight.dim(1); }
