@@ -7,7 +7,7 @@ Each measurement is one process (`ember train-tokenizer --from <case>/template.j
 reference's Tokenizer.train in Python), timed wall-clock, peak RSS from GNU time (%M). Runs are interleaved (Ember, reference, Ember, ...) so that load changes hit both;
 the medians over --reps are reported with the load average.
 
-Usage: bench/trainers_bench.py [--mb 100] [--reps 3] [--ember build/bin/ember]
+Usage: bench/trainers_bench.py [--mb 100] [--reps 3] [--ember build/bin/ember] [--only MODEL]
 """
 import argparse
 import json
@@ -32,6 +32,9 @@ TRAINERS = [
      "trainers.WordPieceTrainer(vocab_size=5000, show_progress=False, special_tokens=['[UNK]'])"),
     ("wordlevel_whitespace", "wordlevel", ["--vocab-size", "30000", "--special", "<unk>"],
      "trainers.WordLevelTrainer(vocab_size=30000, show_progress=False, special_tokens=['<unk>'])"),
+    ("unigram_t5", "unigram", ["--vocab-size", "8000", "--special", "<unk>", "--unk-token", "<unk>"],
+     "trainers.UnigramTrainer(vocab_size=8000, show_progress=False, special_tokens=['<unk>'], "
+     "unk_token='<unk>')"),
 ]
 
 REFERENCE = """
@@ -69,12 +72,15 @@ def main():
     ap.add_argument("--mb", type=int, default=100)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--ember", default=str(ROOT / "build" / "bin" / "ember"))
+    ap.add_argument("--only", default="", help="only this trainer (bpe, wordpiece, ...)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         corpus = pathlib.Path(tmp) / "corpus.txt"
         make_corpus(corpus, args.mb)
         results = []
         for case, model, flags, trainer in TRAINERS:
+            if args.only and model != args.only:
+                continue
             template = FIX / case / "template.json"
             for threads in (1, 2):
                 env = dict(os.environ, EMBER_NUM_THREADS=str(threads),
