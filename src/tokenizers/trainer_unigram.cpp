@@ -425,12 +425,11 @@ std::string train_unigram_json(const UnigramTrainer& t, std::vector<WordCount> c
   counts.shrink_to_fit();
 
   const size_t desired = t.vocab_size * 11 / 10;
-  const uint64_t expected_steps =
-      (static_cast<uint64_t>(
-           (std::log(static_cast<double>(desired)) - std::log(static_cast<double>(pieces.size()))) /
-           std::log(t.shrinking_factor)) +
-       1) *
-      t.n_sub_iterations;
+  // Prunings expected until the vocabulary is small enough (none when the seeds already are).
+  const double prunings = std::max(
+      0.0, (std::log(static_cast<double>(desired)) - std::log(static_cast<double>(pieces.size()))) /
+               std::log(t.shrinking_factor));
+  const uint64_t expected_steps = (static_cast<uint64_t>(prunings) + 1) * t.n_sub_iterations;
   uint64_t steps = 0;
   Model model(pieces);
   for (;;) {
