@@ -1,4 +1,5 @@
-// `ember train-tokenizer`: trains a BPE, WordPiece or WordLevel tokenizer on text files and writes
+// `ember train-tokenizer`: trains a BPE, WordPiece, WordLevel or Unigram tokenizer on text files
+// and writes
 // tokenizer.json. The pipeline around the model (normalizer, pre-tokenizer, post-processor,
 // decoder) comes from a family template or from a tokenizer.json given with --from.
 #include <unistd.h>
@@ -25,8 +26,9 @@ namespace tk = ember::tokenizers;
 
 struct TrainTokenizerOptions {
   std::string model, template_name, from, out, initial_alphabet;
-  std::string prefix, suffix;
+  std::string prefix, suffix, unk_token;
   size_t vocab_size = 0;
+  tk::UnigramTrainer unigram;
   uint64_t min_frequency = 0;
   size_t limit_alphabet = 0, max_token_length = 0;
   std::vector<std::string> specials, files;
@@ -64,7 +66,7 @@ json template_processing(const std::vector<std::string>& single,
           {"special_tokens", json::object()}};
 }
 
-Family family(const std::string& name) {
+Family family(const std::string& name, const std::string& model) {
   Family f;
   json& p = f.pipeline;
   p = {{"version", "1.0"},   {"truncation", nullptr},    {"padding", nullptr},
@@ -93,6 +95,18 @@ Family family(const std::string& name) {
     f.post_processor = byte_level;
     f.specials = {"<|endoftext|>"};
     f.byte_level = true;
+  } else if (name == "llama" && model == "unigram") {
+    // A SentencePiece Unigram as the Llama conversions spell it: "▁" for spaces and before the
+    // first word only.
+    const json metaspace = {{"type", "Metaspace"},
+                            {"replacement", "\u2581"},
+                            {"prepend_scheme", "first"},
+                            {"split", true}};
+    p["pre_tokenizer"] = metaspace;
+    p["decoder"] = metaspace;
+    f.post_processor = template_processing({"<s>", "$A"}, {"<s>", "$A", "<s>:1", "$B:1"});
+    f.specials = {"<unk>", "<s>", "</s>"};
+    f.unk = "<unk>";
   } else if (name == "llama") {
     p["normalizer"] = {
         {"type", "Sequence"},
@@ -137,7 +151,10 @@ json empty_model(const std::string& model, const std::string& unk) {
     return {{"type", "WordLevel"},
             {"unk_token", unk.empty() ? "<unk>" : unk},
             {"vocab", json::object()}};
-  throw tk::TokenizerError("--model: unknown model '" + model + "' (bpe, wordpiece, wordlevel)");
+  if (model == "unigram")
+    return {{"type", "Unigram"}, {"unk_id", nullptr}, {"vocab", json::array()}};
+  throw tk::TokenizerError("--model: unknown model '" + model +
+                           "' (bpe, wordpiece, wordlevel, unigram)");
 }
 
 // The 256 chars the GPT-2 byte-level alphabet maps bytes to.
@@ -191,7 +208,7 @@ class Progress {
 void run(const TrainTokenizerOptions& o) {
   if (!o.template_name.empty() && !o.from.empty())
     throw tk::TokenizerError("--template and --from exclude each other");
-  Family f = family(o.template_name);
+  Family f = family(o.template_name, o.model);
   std::vector<std::string> specials = o.specials.empty() ? f.specials : o.specials;
   for (const auto& need : f.specials)
     if (std::find(specials.begin(), specials.end(), need) == specials.end())
@@ -222,6 +239,16 @@ void run(const TrainTokenizerOptions& o) {
   } else if (o.model == "wordpiece") {
     bpe.continuing_subword_prefix = o.prefix.empty() ? "##" : o.prefix;
     trainer = tk::WordPieceTrainer{bpe};
+  } else if (o.model == "unigram") {
+    tk::UnigramTrainer unigram = o.unigram;
+    unigram.vocab_size = o.vocab_size;
+    unigram.special_tokens = specials;
+    unigram.initial_alphabet = bpe.initial_alphabet;
+    if (!o.unk_token.empty())
+      unigram.unk_token = o.unk_token;
+    else if (!f.unk.empty())
+      unigram.unk_token = f.unk;
+    trainer = unigram;
   } else {
     trainer = tk::WordLevelTrainer{o.vocab_size, o.min_frequency, specials};
   }
@@ -264,8 +291,9 @@ const ember::cli::CommandRegistrar train_tokenizer_verb{
     {"train-tokenizer", [](CLI::App& app) {
        auto opt = std::make_shared<TrainTokenizerOptions>();
        auto* cmd = app.add_subcommand(
-           "train-tokenizer", "Train a BPE, WordPiece or WordLevel tokenizer on text files");
-       cmd->add_option("--model", opt->model, "bpe, wordpiece or wordlevel")->required();
+           "train-tokenizer",
+           "Train a BPE, WordPiece, WordLevel or Unigram tokenizer on text files");
+       cmd->add_option("--model", opt->model, "bpe, wordpiece, wordlevel or unigram")->required();
        cmd->add_option("--vocab-size", opt->vocab_size, "target vocabulary size")->required();
        cmd->add_option("--min-frequency", opt->min_frequency,
                        "least count of a merged pair (bpe, wordpiece) or kept word (wordlevel)");
@@ -283,6 +311,17 @@ const ember::cli::CommandRegistrar train_tokenizer_verb{
                        "prefix of non-initial subwords (wordpiece default ##)");
        cmd->add_option("--end-of-word-suffix", opt->suffix, "suffix of word-final subwords");
        cmd->add_option("--max-token-length", opt->max_token_length, "longest token, in chars");
+       cmd->add_option("--unk-token", opt->unk_token,
+                       "unigram: piece of unknown chars (default: the template's; without one, "
+                       "unseen chars cannot be encoded)");
+       cmd->add_option("--n-sub-iterations", opt->unigram.n_sub_iterations,
+                       "unigram: EM steps between prunings (default 2)");
+       cmd->add_option("--shrinking-factor", opt->unigram.shrinking_factor,
+                       "unigram: share of pieces each pruning keeps (default 0.75)");
+       cmd->add_option("--max-piece-length", opt->unigram.max_piece_length,
+                       "unigram: longest piece, in chars (default 16)");
+       cmd->add_option("--seed-size", opt->unigram.seed_size,
+                       "unigram: seed pieces from the suffix array (default 1000000)");
        cmd->add_flag("--skip-invalid-utf8", opt->skip_invalid_utf8,
                      "skip (and count) lines that are not UTF-8 instead of failing");
        cmd->add_option("--out", opt->out, "tokenizer.json to write")->required();

@@ -11,6 +11,7 @@
 #include <unordered_map>
 
 #include "json_util.hpp"
+#include "unigram_lattice.hpp"
 
 namespace ember::tokenizers::detail {
 namespace {
@@ -193,45 +194,6 @@ class WordCache {
     return n;
   }
   uint64_t owner_;
-};
-
-// Open-addressing map from packed (left, right) ids to (rank, new id). Key and value share a
-// slot, so a lookup touches one cache line.
-class MergeMap {
- public:
-  struct Slot {
-    uint64_t key;
-    uint32_t rank, id;
-  };
-  void reserve(size_t n) {
-    size_t cap = 16;
-    while (cap < n * 2) cap <<= 1;
-    slots_.assign(cap, {kEmpty, 0, 0});
-  }
-  void put(uint64_t key, uint32_t rank, uint32_t id) {
-    size_t i = hash(key) & (slots_.size() - 1);
-    while (slots_[i].key != kEmpty && slots_[i].key != key) i = (i + 1) & (slots_.size() - 1);
-    slots_[i] = {key, rank, id};
-  }
-  const Slot* get(uint64_t key) const {
-    if (slots_.empty()) return nullptr;
-    size_t i = hash(key) & (slots_.size() - 1);
-    while (slots_[i].key != kEmpty) {
-      if (slots_[i].key == key) return &slots_[i];
-      i = (i + 1) & (slots_.size() - 1);
-    }
-    return nullptr;
-  }
-
- private:
-  static constexpr uint64_t kEmpty = ~0ull;
-  static size_t hash(uint64_t k) {
-    k ^= k >> 33;
-    k *= 0xff51afd7ed558ccdull;
-    k ^= k >> 33;
-    return static_cast<size_t>(k);
-  }
-  std::vector<Slot> slots_;
 };
 
 inline uint64_t pack(uint32_t a, uint32_t b) {
@@ -538,43 +500,6 @@ struct WordLevel : Model {
   size_t vocab_size() const override { return vocab.map.size(); }
 };
 
-// Byte trie for the Unigram lattice: node -> children keyed by (node, byte). The lattice probes
-// one edge per input byte and position, so the edges end up in an open-addressing table (one
-// cache line per probe) rather than a node-based hash map.
-class ByteTrie {
- public:
-  ByteTrie() { value_.push_back(-1); }
-  void insert(std::string_view s, uint32_t id) {
-    uint32_t node = 0;
-    for (char ch : s) {
-      auto [it, added] = building_.try_emplace(key(node, ch), static_cast<uint32_t>(value_.size()));
-      if (added) value_.push_back(-1);
-      node = it->second;
-    }
-    if (value_[node] < 0) value_[node] = id;
-  }
-  // Call once every piece is inserted.
-  void freeze() {
-    edges_.reserve(building_.size());
-    for (auto [k, child] : building_) edges_.put(k, 0, child);
-    building_ = {};
-  }
-  // The child of node along byte ch, or 0 (the root is nobody's child) when there is none.
-  uint32_t child(uint32_t node, char ch) const {
-    const MergeMap::Slot* slot = edges_.get(key(node, ch));
-    return slot ? slot->id : 0;
-  }
-  int64_t value(uint32_t node) const { return value_[node]; }  // piece id at node, -1 if none
-
- private:
-  static uint64_t key(uint32_t node, char ch) {
-    return (uint64_t(node) << 8) | static_cast<unsigned char>(ch);
-  }
-  std::unordered_map<uint64_t, uint32_t> building_;
-  MergeMap edges_;  // (node, byte) -> child, in the slot's id
-  std::vector<int64_t> value_;
-};
-
 struct Unigram : Model {
   std::vector<std::pair<std::string, double>> pieces;
   VocabMap ids;
@@ -585,49 +510,25 @@ struct Unigram : Model {
   WordCache cache;
 
   void encode(std::string_view s, WordCache::Value& result) const {
-    struct Node {
-      int64_t id = -1;
-      double score = 0.0;
-      int64_t starts_at = -1;
-    };
-    thread_local std::vector<Node> best;
-    best.assign(s.size() + 1, Node{});
+    thread_local std::vector<ViterbiCell> best;
     const double unk_score = min_score - 10.0;
-    size_t start = 0;
-    while (start < s.size()) {
-      double here = best[start].score;
-      bool single = false;
-      size_t mblen = utf8_len(static_cast<unsigned char>(s[start]));
-      uint32_t node = 0;
-      for (size_t k = start; k < s.size(); ++k) {
-        node = trie.child(node, s[k]);
-        if (node == 0) break;
-        int64_t id = trie.value(node);
-        if (id < 0) continue;
-        size_t key_pos = k + 1;
-        double cand = pieces[static_cast<size_t>(id)].second + here;
-        Node& target = best[key_pos];
-        if (target.starts_at < 0 || cand > target.score)
-          target = {id, cand, static_cast<int64_t>(start)};
-        if (key_pos - start == mblen) single = true;
-      }
-      if (!single) {
-        if (!unk_id) fail("Unigram: encountered an unknown piece but unk_id is missing");
-        Node& target = best[start + mblen];
-        double cand = unk_score + here;
-        if (target.starts_at < 0 || cand > target.score)
-          target = {static_cast<int64_t>(*unk_id), cand, static_cast<int64_t>(start)};
-      }
-      start += mblen;
-    }
+    viterbi_forward(
+        trie, s,
+        [&](int64_t id) {
+          if (id >= 0) return pieces[static_cast<size_t>(id)].second;
+          if (!unk_id) fail("Unigram: encountered an unknown piece but unk_id is missing");
+          return unk_score;
+        },
+        [](size_t, size_t) { return false; }, best);
     // Walk back; consecutive unknowns fuse into one piece.
     result.clear();
     size_t end = s.size();
     int64_t fused_end = -1;
     while (end > 0) {
-      const Node& n = best[end];
+      const ViterbiCell& n = best[end];
       auto st = static_cast<size_t>(n.starts_at);
-      if (unk_id && n.id == static_cast<int64_t>(*unk_id)) {
+      const int64_t id = n.id >= 0 ? n.id : static_cast<int64_t>(unk_id.value_or(0));
+      if (unk_id && id == static_cast<int64_t>(*unk_id)) {
         if (fused_end < 0) fused_end = static_cast<int64_t>(end);
       } else {
         if (fused_end >= 0) {
@@ -635,7 +536,7 @@ struct Unigram : Model {
                             static_cast<uint32_t>(fused_end) - static_cast<uint32_t>(end)});
           fused_end = -1;
         }
-        result.push_back({static_cast<uint32_t>(n.id), static_cast<uint32_t>(end - st)});
+        result.push_back({static_cast<uint32_t>(id), static_cast<uint32_t>(end - st)});
       }
       end = st;
     }

@@ -144,6 +144,7 @@ void split_lines(std::string_view text, bool final, std::vector<std::string_view
 const char* model_type_for(const Trainer& trainer) {
   if (std::holds_alternative<BpeTrainer>(trainer)) return "BPE";
   if (std::holds_alternative<WordPieceTrainer>(trainer)) return "WordPiece";
+  if (std::holds_alternative<UnigramTrainer>(trainer)) return "Unigram";
   return "WordLevel";
 }
 

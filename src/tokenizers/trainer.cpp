@@ -61,6 +61,8 @@ std::string train_model_json(const Trainer& trainer, std::vector<WordCount> word
     return train_bpe_json(*t, std::move(words), base, options);
   if (const auto* t = std::get_if<WordPieceTrainer>(&trainer))
     return train_wordpiece_json(*t, std::move(words), base, options);
+  if (const auto* t = std::get_if<UnigramTrainer>(&trainer))
+    return train_unigram_json(*t, std::move(words), options);
   return train_wordlevel_json(std::get<WordLevelTrainer>(trainer), std::move(words), base);
 }
 

@@ -17,5 +17,7 @@ std::string train_wordpiece_json(const WordPieceTrainer& t, std::vector<WordCoun
                                  const nlohmann::ordered_json& base, const TrainOptions& options);
 std::string train_wordlevel_json(const WordLevelTrainer& t, std::vector<WordCount> words,
                                  const nlohmann::ordered_json& base);
+std::string train_unigram_json(const UnigramTrainer& t, std::vector<WordCount> words,
+                               const TrainOptions& options);
 
 }  // namespace ember::tokenizers

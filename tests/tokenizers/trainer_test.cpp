@@ -3,6 +3,17 @@
 // reference is deterministic; elsewhere a valid BPE outcome with the reference's held-out
 // compression. Plus round trips through tokenizer.json, thread-count independence, bad requests
 // and the CLI verb.
+//
+// Unigram: the reference's UnigramTrainer, run 4 times (separate processes) per fixture case,
+// kept the same set of pieces every time but never wrote the same tokenizer.json twice: the
+// required chars its model lost score min_score + k * 1e-4 with k in hash-set order (scores of
+// one piece differ by up to 0.035 between runs), pieces of equal score are ordered in that order,
+// and EM scores differ by ~1e-13 (float sums in hash order). Identical vocabularies are thus out
+// of reach (the reference disagrees with itself). Ember, in code point order, keeps the same
+// pieces (100%), with EM scores equal to ~1e-13.
+// So the Unigram cases check the issue's second bar: at least 99% of the reference's pieces in
+// Ember's vocabulary, at least 99% of held-out lines encoded to the same pieces as by the
+// reference's vocabulary, tokens per byte within 0.5%.
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -11,6 +22,7 @@
 #include <fstream>
 #include <map>
 #include <ostream>
+#include <set>
 #include <sstream>
 
 #include "../cli_runner.hpp"
@@ -68,6 +80,18 @@ tk::Trainer trainer_of(const json& c) {
     }
   }
   const std::string model = c.at("model");
+  if (model == "unigram") {
+    tk::UnigramTrainer u;
+    u.vocab_size = bpe.vocab_size;
+    u.special_tokens = bpe.special_tokens;
+    u.initial_alphabet = bpe.initial_alphabet;
+    if (o.contains("unk_token")) u.unk_token = o["unk_token"];
+    u.n_sub_iterations = o.value("n_sub_iterations", u.n_sub_iterations);
+    u.shrinking_factor = o.value("shrinking_factor", u.shrinking_factor);
+    u.max_piece_length = o.value("max_piece_length", u.max_piece_length);
+    u.seed_size = o.value("seed_size", u.seed_size);
+    return u;
+  }
   if (model == "bpe") return bpe;
   if (model == "wordpiece") {
     tk::WordPieceTrainer wp;
@@ -114,6 +138,47 @@ std::vector<Case> cases() {
 
 class TrainerCase : public ::testing::TestWithParam<Case> {};
 
+// A Unigram vocabulary against the reference's: the same pieces in the same order with scores
+// within 1e-6 where the reference is stable; else the issue's bar (99% of pieces in common, 99%
+// of held-out lines encoded alike). No piece may exceed max_piece_length (specials aside).
+void expect_unigram_close(const Case& c, const json& ours, const std::vector<std::string>& held) {
+  const json ref = json::parse(slurp(kDir / c.name / "reference.json"));
+  const json& vo = ours["model"]["vocab"];
+  const json& vr = ref["model"]["vocab"];
+  EXPECT_EQ(ours["model"]["unk_id"], ref["model"]["unk_id"]) << c.name;
+  EXPECT_EQ(vo.size(), vr.size()) << c.name;
+  std::map<std::string, double> ref_scores;
+  for (const auto& p : vr) ref_scores[p[0].get<std::string>()] = p[1].get<double>();
+  if (c.meta.at("reference_stable")) {
+    ASSERT_EQ(vo.size(), vr.size());
+    for (size_t i = 0; i < vo.size(); ++i) {
+      EXPECT_EQ(vo[i][0], vr[i][0]) << c.name << " piece " << i;
+      // 1e-6: the issue's bar; sums of the same terms in another order differ far less.
+      EXPECT_NEAR(vo[i][1].get<double>(), vr[i][1].get<double>(), 1e-6) << c.name << " " << i;
+    }
+  }
+  size_t common = 0;
+  for (const auto& p : vo) common += ref_scores.count(p[0].get<std::string>());
+  EXPECT_GE(static_cast<double>(common), 0.99 * static_cast<double>(vr.size()))
+      << c.name << ": " << common << " of " << vr.size() << " pieces in common";
+
+  const tk::Tokenizer mine = tk::Tokenizer::from_json(ours.dump());
+  const tk::Tokenizer theirs = tk::Tokenizer::from_json(ref.dump());
+  size_t same = 0;
+  for (const auto& line : held)
+    same += mine.encode(line, false).tokens == theirs.encode(line, false).tokens;
+  EXPECT_GE(static_cast<double>(same), 0.99 * static_cast<double>(held.size()))
+      << c.name << ": " << same << " of " << held.size() << " held-out lines encoded alike";
+
+  const size_t max_len = c.meta.at("options").value("max_piece_length", size_t{16});
+  const auto specials = c.meta.at("options").value("special_tokens", std::vector<std::string>{});
+  for (const auto& p : vo) {
+    const std::string piece = p[0];
+    if (std::find(specials.begin(), specials.end(), piece) != specials.end()) continue;
+    EXPECT_LE(ember::decode_utf8(piece).size(), max_len) << c.name << " '" << piece << "'";
+  }
+}
+
 tk::Tokenizer train_case(const Case& c) {
   tk::Tokenizer t = tk::Tokenizer::from_json(slurp(kDir / c.name / "template.json"));
   t.train(trainer_of(c.meta), {kTrain.string()});
@@ -127,7 +192,9 @@ TEST_P(TrainerCase, MatchesReference) {
   const json ours = json::parse(t.to_json());
   const std::vector<std::string> held = lines_of(slurp(kHeldout));
 
-  if (c.meta.at("reference_stable")) {
+  if (c.meta.at("model") == "unigram") {
+    expect_unigram_close(c, ours, held);
+  } else if (c.meta.at("reference_stable")) {
     // The reference gives one answer on every run: Ember's must be that answer.
     const json ref = json::parse(slurp(kDir / c.name / "reference.json"));
     EXPECT_EQ(ours["model"]["vocab"], ref["model"]["vocab"]) << c.name;
@@ -149,7 +216,15 @@ TEST_P(TrainerCase, MatchesReference) {
 
   // The reference, loading the tokenizer.json Ember trained (when the fixture was made), encodes
   // held-out text as Ember does now.
-  EXPECT_TRUE(c.meta.at("reference_loads_ember_identically").get<bool>()) << c.name;
+  if (c.meta.at("model") == "unigram") {
+    // The reference reads JSON floats without correct rounding (serde_json's default), so some
+    // scores load one ulp off and a near tie between two segmentations can go the other way:
+    // held to the issue's Unigram bar (99% of held-out lines alike).
+    EXPECT_LE(c.meta.at("reference_heldout_lines_differing").get<size_t>(), held.size() / 100)
+        << c.name;
+  } else {
+    EXPECT_TRUE(c.meta.at("reference_loads_ember_identically").get<bool>()) << c.name;
+  }
   const json& ref_ids = c.meta.at("reference_ids_of_ember_sample");
   ASSERT_GT(ref_ids.size(), 0u);
   for (size_t i = 0; i < ref_ids.size() && i < held.size(); ++i)
@@ -165,6 +240,10 @@ TEST_P(TrainerCase, MatchesReference) {
 
 TEST_P(TrainerCase, IndependentOfThreadCount) {
   const Case& c = GetParam();
+  // Unigram training of the whole corpus costs seconds: UnigramTrainer.IndependentOfThreadCount
+  // checks it on a slice.
+  if (c.meta.at("model") == "unigram")
+    GTEST_SKIP() << "see UnigramTrainer.IndependentOfThreadCount";
   ember::set_num_threads(1);
   const std::string one = train_case(c).to_json(false);
   ember::set_num_threads(3);
@@ -288,6 +367,92 @@ TEST(Trainer, BadRequests) {
   expect_error([&] { word_level.train(wl, {train}); }, "smaller than the 2 special tokens");
 }
 
+tk::Tokenizer empty_unigram() {
+  return tk::Tokenizer::from_json(
+      R"({"pre_tokenizer":{"type":"Whitespace"},"model":{"type":"Unigram","unk_id":null,"vocab":[]}})");
+}
+
+TEST(UnigramTrainer, BadRequests) {
+  const std::string train = kTrain.string();
+  tk::UnigramTrainer small;
+  small.vocab_size = 20;
+  small.unk_token = "<unk>";
+  expect_error([&] { empty_unigram().train(small, {train}); },
+               "vocab_size 20 is smaller than the 1 special");
+  tk::UnigramTrainer twice;
+  twice.special_tokens = {"<s>", "</s>", "<s>"};
+  expect_error([&] { empty_unigram().train(twice, {train}); }, "'<s>' is given twice");
+  const fs::path empty = temp_file("unigram_empty.txt", "");
+  expect_error([&] { empty_unigram().train(tk::UnigramTrainer{}, {empty.string()}); }, "empty");
+  tk::UnigramTrainer no_shrink;
+  no_shrink.shrinking_factor = 1.0;
+  expect_error([&] { empty_unigram().train(no_shrink, {train}); }, "shrinking_factor");
+  expect_error([&] { empty_bpe().train(tk::UnigramTrainer{}, {train}); },
+               "Unigram trainer cannot train the BPE model");
+}
+
+// A corpus small enough to check by hand: the special tokens come first with score 0 (the added
+// unk_token before them), every char is a piece, the other pieces follow by descending score.
+TEST(UnigramTrainer, SpecialsCharsAndOrder) {
+  const fs::path small =
+      temp_file("unigram_small.txt", "hug hugs pug pugs bun buns hug hugs\nhugging pun puns bun\n");
+  tk::UnigramTrainer u;
+  u.vocab_size = 30;
+  u.special_tokens = {"<s>", "</s>"};
+  u.unk_token = "<unk>";
+  u.initial_alphabet = {U'z'};
+  tk::Tokenizer t = empty_unigram();
+  t.train(u, {small.string()});
+  const json model = json::parse(t.to_json())["model"];
+  const json& vocab = model["vocab"];
+  ASSERT_GE(vocab.size(), 3u + 11u);
+  EXPECT_LE(vocab.size(), 30u);
+  EXPECT_EQ(model["unk_id"], 0);
+  EXPECT_EQ(vocab[0][0], "<unk>");
+  EXPECT_EQ(vocab[1][0], "<s>");
+  EXPECT_EQ(vocab[2][0], "</s>");
+  std::set<std::string> pieces;
+  for (size_t i = 3; i < vocab.size(); ++i) {
+    pieces.insert(vocab[i][0].get<std::string>());
+    if (i > 3) {
+      EXPECT_GE(vocab[i - 1][1].get<double>(), vocab[i][1].get<double>()) << i;
+    }
+    EXPECT_LT(vocab[i][1].get<double>(), 0.0) << "a log probability";
+  }
+  for (const char* c : {"h", "u", "g", "s", "p", "b", "n", "i", "z"})
+    EXPECT_TRUE(pieces.count(c)) << c;
+  EXPECT_TRUE(pieces.count("hug") || pieces.count("ug")) << "a frequent substring is a piece";
+  std::string joined;
+  for (const auto& tok : t.encode("hugs", false).tokens) joined += tok;
+  EXPECT_EQ(joined, "hugs");
+  EXPECT_EQ(t.encode("x", false).ids, std::vector<uint32_t>{0}) << "an unknown char is unk_id";
+}
+
+// The fixture cases' Unigram options on the corpus's first 2000 lines, at 1 and 3 threads: the
+// expected counts are summed in fixed chunks, so the result is the same bytes.
+TEST(UnigramTrainer, IndependentOfThreadCount) {
+  const std::vector<std::string> lines = lines_of(slurp(kTrain));
+  for (const Case& c : cases()) {
+    if (c.meta.at("model") != "unigram") continue;
+    std::string out[2];
+    for (int k = 0; k < 2; ++k) {
+      ember::set_num_threads(k == 0 ? 1 : 3);
+      tk::Tokenizer t = tk::Tokenizer::from_json(slurp(kDir / c.name / "template.json"));
+      size_t next = 0;
+      tk::Trainer trainer = trainer_of(c.meta);
+      std::get<tk::UnigramTrainer>(trainer).vocab_size = 1000;
+      t.train_from_iterator(trainer, [&](std::string& s) {
+        if (next >= 2000 || next >= lines.size()) return false;
+        s = lines[next++];
+        return true;
+      });
+      out[k] = t.to_json(false);
+    }
+    ember::set_num_threads(2);
+    EXPECT_EQ(out[0], out[1]) << c.name;
+  }
+}
+
 TEST(Trainer, InvalidUtf8FailsOrIsSkipped) {
   const fs::path bad = temp_file("bad.txt", "good line one\nbad \xff\xfe line\ngood line two\n");
   expect_error([&] { empty_bpe().train(tk::BpeTrainer{}, {bad.string()}); },
@@ -324,6 +489,24 @@ TEST(Trainer, CliTrainsTemplates) {
   tk::Tokenizer gpt2 = tk::Tokenizer::from_file(out.string());
   EXPECT_EQ(gpt2.token_to_id("<|endoftext|>"), 0u);
   EXPECT_EQ(gpt2.decode(gpt2.encode("Grüße, 東京!").ids), "Grüße, 東京!");
+
+  // Unigram on the corpus's first 2000 lines, quicker to train than the whole.
+  std::string slice;
+  const std::vector<std::string> lines = lines_of(slurp(kTrain));
+  for (size_t i = 0; i < 2000 && i < lines.size(); ++i) slice += lines[i] + "\n";
+  const fs::path sliced = temp_file("unigram_slice.txt", slice);
+  r = ember::test::run_ember(
+      "train-tokenizer --model unigram --vocab-size 1000 --template t5 --out " + out.string() +
+      " " + sliced.string());
+  ASSERT_EQ(r.status, 0) << r.err;
+  tk::Tokenizer t5 = tk::Tokenizer::from_file(out.string());
+  EXPECT_EQ(t5.token_to_id("<pad>"), 0u);
+  EXPECT_EQ(t5.token_to_id("<unk>"), 2u);
+  const tk::Encoding te = t5.encode("Hello World");
+  ASSERT_GE(te.tokens.size(), 2u);
+  EXPECT_EQ(te.tokens.back(), "</s>");
+  EXPECT_EQ(te.tokens.front().rfind("\u2581", 0), 0u) << "Metaspace marks the first word";
+  EXPECT_EQ(t5.decode(t5.encode("the licence 42").ids), "the licence 42");
 
   r = ember::test::run_ember(
       "train-tokenizer --model bpe --vocab-size 600 --special x --special x "

@@ -62,6 +62,13 @@ CASES = {
                                   special_tokens=["<unk>", "<pad>"])),
     "wordlevel_bytelevel": ("wordlevel", "bytelevel",
                             dict(vocab_size=500, special_tokens=["<unk>"])),
+    "unigram_t5": ("unigram", "metaspace",
+                   dict(vocab_size=2000, special_tokens=["<pad>", "</s>", "<unk>"],
+                        unk_token="<unk>")),
+    "unigram_lower_options": ("unigram", "nfkc_lower_whitespace",
+                              dict(vocab_size=2000, unk_token="<unk>", max_piece_length=8,
+                                   shrinking_factor=0.8, n_sub_iterations=3, seed_size=20000,
+                                   initial_alphabet="xyzé", special_tokens=["<s>"])),
 }
 
 RUN_ONE = r"""
@@ -75,7 +82,7 @@ if options.get("initial_alphabet") == "bytelevel":
 elif "initial_alphabet" in options:
     options["initial_alphabet"] = list(options["initial_alphabet"])
 cls = {"bpe": trainers.BpeTrainer, "wordpiece": trainers.WordPieceTrainer,
-       "wordlevel": trainers.WordLevelTrainer}[model]
+       "wordlevel": trainers.WordLevelTrainer, "unigram": trainers.UnigramTrainer}[model]
 tok.train([corpus], cls(show_progress=False, **options))
 sys.stdout.write(tok.to_str())
 """
@@ -86,7 +93,7 @@ def template(model, pipeline):
     from tokenizers import pre_tokenizers as pre
 
     tok = Tokenizer({"bpe": models.BPE, "wordpiece": models.WordPiece,
-                     "wordlevel": models.WordLevel}[model]())
+                     "wordlevel": models.WordLevel, "unigram": models.Unigram}[model]())
     if model == "bpe" and pipeline == "nfkc_lower_whitespace":
         tok = Tokenizer(models.BPE(unk_token="<unk>"))
     if pipeline == "bytelevel":
@@ -132,7 +139,9 @@ def cli_args(model, options):
              "limit_alphabet": "--limit-alphabet", "initial_alphabet": "--initial-alphabet",
              "continuing_subword_prefix": "--continuing-subword-prefix",
              "end_of_word_suffix": "--end-of-word-suffix",
-             "max_token_length": "--max-token-length"}
+             "max_token_length": "--max-token-length", "unk_token": "--unk-token",
+             "max_piece_length": "--max-piece-length", "shrinking_factor": "--shrinking-factor",
+             "n_sub_iterations": "--n-sub-iterations", "seed_size": "--seed-size"}
     args = ["--model", model]
     for k, v in options.items():
         if k == "special_tokens":
@@ -157,18 +166,36 @@ def cross_check(ember, model, options, template_path, lines):
                            input="\n".join(lines) + "\n", capture_output=True, text=True,
                            check=True)
         ember_ids = [json.loads(l)["ids"] for l in r.stdout.splitlines()]
-        return ref_ids, ember_ids
+        return ref_ids, ember_ids, out.read_text(encoding="utf-8")
+
+
+def unigram_agreement(a_json, b_json, lines):
+    """Share of a's pieces that b has, and share of held-out lines both encode to the same
+    pieces (each loaded in the reference)."""
+    from tokenizers import Tokenizer
+
+    a, b = Tokenizer.from_str(a_json), Tokenizer.from_str(b_json)
+    pa = [p for p, _ in json.loads(a_json)["model"]["vocab"]]
+    pb = {p for p, _ in json.loads(b_json)["model"]["vocab"]}
+    common = sum(p in pb for p in pa) / len(pa)
+    ea = a.encode_batch(lines, add_special_tokens=False)
+    eb = b.encode_batch(lines, add_special_tokens=False)
+    same = sum(x.tokens == y.tokens for x, y in zip(ea, eb)) / len(lines)
+    return common, same
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--ember", default=str(ROOT / "build" / "bin" / "ember"))
+    ap.add_argument("--only", default="", help="only the cases whose name starts with this")
     args = ap.parse_args()
     from tokenizers import Tokenizer
 
     lines = heldout_lines()
     heldout_bytes = sum(len(l.encode("utf-8")) for l in lines)
     for name, (model, pipeline, options) in CASES.items():
+        if not name.startswith(args.only):
+            continue
         d = OUT / name
         d.mkdir(parents=True, exist_ok=True)
         template_json = template(model, pipeline)
@@ -177,7 +204,9 @@ def main():
         stable = all(r == runs[0] for r in runs)
         ref = Tokenizer.from_str(runs[0])
         ref_tokens = sum(len(e.ids) for e in ref.encode_batch(lines, add_special_tokens=False))
-        if stable:
+        # Unigram: the first run is kept even when runs differ, for the pieces-in-common and
+        # same-encoding checks of the issue's bar.
+        if stable or model == "unigram":
             (d / "reference.json").write_text(runs[0], encoding="utf-8")
         elif (d / "reference.json").exists():
             (d / "reference.json").unlink()
@@ -189,16 +218,38 @@ def main():
             "heldout_bytes": heldout_bytes,
             "reference_heldout_tokens": ref_tokens,
         }
-        ref_ids, ember_ids = cross_check(args.ember, model, options, d / "template.json", lines)
+        if model == "unigram":
+            # How far apart the reference's own runs are: the least agreement with run 0.
+            pairs = [unigram_agreement(runs[0], r, lines) for r in runs[1:]]
+            case["reference_runs_min_pieces_in_common"] = min(p[0] for p in pairs)
+            case["reference_runs_min_same_encodings"] = min(p[1] for p in pairs)
+            scores = [{p: s for p, s in json.loads(r)["model"]["vocab"]} for r in runs]
+            case["reference_runs_max_score_diff"] = max(
+                abs(s - other[p]) for other in scores[1:] for p, s in scores[0].items()
+                if p in other)
+        ref_ids, ember_ids, ember_json = cross_check(args.ember, model, options, d / "template.json", lines)
         case["reference_loads_ember_identically"] = ref_ids == ember_ids
+        # The reference reads JSON floats without correct rounding (serde_json's default): some
+        # Unigram scores load one ulp off, which can flip a near tie between two segmentations.
+        case["reference_heldout_lines_differing"] = sum(a != b for a, b in zip(ref_ids, ember_ids))
         case["ember_heldout_tokens"] = sum(len(i) for i in ember_ids)
         case["sample_lines"] = SAMPLE_LINES
         case["reference_ids_of_ember_sample"] = ref_ids[:SAMPLE_LINES]
+        if model == "unigram":
+            common, same = unigram_agreement(runs[0], ember_json, lines)
+            case["ember_pieces_in_common"] = common
+            case["ember_same_encodings"] = same
         (d / "case.json").write_text(json.dumps(case, ensure_ascii=False) + "\n",
                                      encoding="utf-8")
         print(f"{name}: stable={stable} ref_tpb={ref_tokens / heldout_bytes:.5f} "
               f"ember_tpb={case['ember_heldout_tokens'] / heldout_bytes:.5f} "
-              f"cross_check={case['reference_loads_ember_identically']}")
+              f"cross_check={case['reference_loads_ember_identically']}"
+              + (f" ember_common={case['ember_pieces_in_common']:.4f} "
+                 f"ember_same_enc={case['ember_same_encodings']:.4f} "
+                 f"runs_common={case['reference_runs_min_pieces_in_common']:.4f} "
+                 f"runs_same_enc={case['reference_runs_min_same_encodings']:.4f} "
+                 f"runs_score_diff={case['reference_runs_max_score_diff']:.3g}"
+                 if model == "unigram" else ""))
 
 
 if __name__ == "__main__":

@@ -42,7 +42,21 @@ struct WordLevelTrainer {
   std::vector<std::string> special_tokens;
 };
 
-using Trainer = std::variant<BpeTrainer, WordPieceTrainer, WordLevelTrainer>;
+// UnigramTrainer: SentencePiece's EM and pruning, as the reference runs it; see
+// trainer_unigram.cpp for the order Ember fixes where the reference's follows hash order.
+struct UnigramTrainer {
+  size_t vocab_size = 8000;
+  uint32_t n_sub_iterations = 2;   // EM steps between two prunings
+  double shrinking_factor = 0.75;  // share of the pieces each pruning keeps, in (0, 1)
+  std::vector<std::string> special_tokens;
+  std::vector<char32_t> initial_alphabet;
+  // Added as id 0 unless it is one of special_tokens; without it unknown chars cannot encode.
+  std::optional<std::string> unk_token;
+  size_t max_piece_length = 16;  // in chars
+  size_t seed_size = 1000000;    // seed pieces taken from the suffix array
+};
+
+using Trainer = std::variant<BpeTrainer, WordPieceTrainer, WordLevelTrainer, UnigramTrainer>;
 
 struct TrainOptions {
   // Lines that are not valid UTF-8 fail the training (the reference's behaviour) unless this is
