@@ -186,7 +186,10 @@ class Llama final : public CausalLM {
   void move_tokens(KvCache& cache, int64_t start, int64_t count,
                    std::span<const int64_t> tokens) override {
     // Dynamic frequencies depend on the sequence length: only a recomputation is exact.
-    if (!rope_.shifts_exactly()) return CausalLM::move_tokens(cache, start, count, tokens);
+    if (!rope_.shifts_exactly()) {
+      CausalLM::move_tokens(cache, start, count, tokens);
+      return;
+    }
     // Positions enter only through the rotation of queries and keys, so values stay as they are
     // and the moved keys turn back by `count` positions (llama.cpp's K-shift).
     nn::discard_cache_rows(cache, start, count);
