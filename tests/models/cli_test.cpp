@@ -117,8 +117,7 @@ std::string numbered_tokenizer_json(const std::string& decoder = "Fuse") {
 // A copy of a decoder fixture folder with numbered_tokenizer_json() beside it.
 std::filesystem::path with_tokenizer(const std::string& name) {
   const std::filesystem::path src = kFixtures / name;
-  const auto dir =
-      std::filesystem::path(EMBER_BINARY_DIR) / "cli_runs" / (name + "_with_tokenizer");
+  auto dir = std::filesystem::path(EMBER_BINARY_DIR) / "cli_runs" / (name + "_with_tokenizer");
   std::filesystem::create_directories(dir);
   for (const char* f : {"config.json", "generation_config.json", "model.safetensors"})
     std::filesystem::copy_file(src / f, dir / f, std::filesystem::copy_options::overwrite_existing);
