@@ -8,6 +8,7 @@
 #include "command.hpp"
 #include "ember/base/error.hpp"
 #include "ember/generation/generate.hpp"
+#include "ember/generation/kv_session.hpp"
 #include "ember/hub/hub.hpp"
 #include "input.hpp"
 #include "output.hpp"
@@ -19,7 +20,7 @@ using ember::Error;
 namespace gen = ember::generation;
 
 struct GenerateOptions {
-  std::string model, prompt;
+  std::string model, prompt, prompt_cache;
   std::vector<int64_t> prompt_ids;
   ember::cli::SamplingOptions sampling;
   int64_t logprobs = 0;
@@ -113,13 +114,25 @@ void run_generate(const GenerateOptions& opt) {
     const std::vector<uint32_t> ids = tokenizer.encode_ids(opt.prompt, true);
     prompt.assign(ids.begin(), ids.end());
   }
-  const auto results =
-      gen::generate(*model, &tokenizer, {prompt}, config, [](size_t, std::string_view piece) {
-        ember::cli::out().text(piece);
-        ember::cli::out().flush();
-      });
+  const auto stream = [](size_t, std::string_view piece) {
+    ember::cli::out().text(piece);
+    ember::cli::out().flush();
+  };
+  gen::Generation result;
+  if (opt.prompt_cache.empty()) {
+    result = gen::generate(*model, &tokenizer, {prompt}, config, stream)[0];
+  } else {
+    // As llama.cpp's --prompt-cache: the saved state's longest common prefix with this prompt is
+    // not run again, and the state after this run replaces it.
+    const std::string identity = gen::model_identity(folder);
+    gen::PromptCache cached(*model);
+    if (std::filesystem::exists(opt.prompt_cache))
+      gen::load_kv_session(opt.prompt_cache, identity, model->vocab_size(), cached);
+    result = gen::generate_cached(*model, &tokenizer, prompt, cached, config, stream);
+    gen::save_kv_session(opt.prompt_cache, identity, cached);
+  }
   ember::cli::out().line("");
-  if (opt.json) ember::cli::out().line(dump(result_json(results[0])));
+  if (opt.json) ember::cli::out().line(dump(result_json(result)));
 }
 
 const ember::cli::CommandRegistrar generate_registrar{
@@ -140,6 +153,10 @@ const ember::cli::CommandRegistrar generate_registrar{
        prompt->excludes(ids)->excludes(lines);
        ids->excludes(lines);
        ember::cli::add_sampling_options(cmd, opt->sampling);
+       cmd->add_option("--prompt-cache", opt->prompt_cache,
+                       "a KV session file: reuse its longest common prefix with the prompt, "
+                       "then save this run's state to it")
+           ->excludes(lines);
        cmd->add_flag("--json", opt->json,
                      "end with one JSON line: {\"ids\", \"text\", \"finish_reason\"}");
        cmd->add_option("--logprobs", opt->logprobs,

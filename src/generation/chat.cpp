@@ -1,6 +1,5 @@
 #include "ember/generation/chat.hpp"
 
-#include <algorithm>
 #include <fstream>
 #include <iterator>
 
@@ -102,7 +101,7 @@ ChatSession::ChatSession(models::CausalLM& model, const tokenizers::Tokenizer& t
       format_(format),
       config_(std::move(config)),
       system_prompt_(std::move(system_prompt)),
-      cache_(model.new_cache(1, std::min(model.context_length(), model.max_tokens()))) {
+      cached_(model) {
   reset();
 }
 
@@ -111,8 +110,7 @@ void ChatSession::reset() {
   if (!system_prompt_.empty()) {
     messages_.push_back({{"role", "system"}, {"content", system_prompt_}});
   }
-  cache_.length = 0;
-  cached_ids_.clear();
+  cached_.clear();
 }
 
 Generation ChatSession::reply(const std::string& user_text, const TextCallback& on_text) {
@@ -128,25 +126,8 @@ Generation ChatSession::reply(const std::string& user_text, const TextCallback& 
       tokenizer_.encode_ids(apply_chat_template(template_, request), false);
   const std::vector<int64_t> prompt(encoded.begin(), encoded.end());
   if (prompt.empty()) throw Error("chat: the template rendered an empty prompt");
-  // Keep the longest cached prefix of the new prompt, leaving at least one token to run.
-  const size_t limit = std::min(cached_ids_.size(), prompt.size() - 1);
-  size_t keep = 0;
-  while (keep < limit && cached_ids_[keep] == prompt[keep]) ++keep;
-  cache_.length = static_cast<int64_t>(keep);
-  cached_ids_.resize(keep);
-  Generation g;
-  try {
-    g = generate_continuing(model_, &tokenizer_, prompt, cache_, config_, on_text);
-  } catch (...) {
-    cache_.length = 0;  // whatever it holds now is no longer known
-    cached_ids_.clear();
-    throw;
-  }
+  Generation g = generate_cached(model_, &tokenizer_, prompt, cached_, config_, on_text);
   prompt_tokens_ = static_cast<int64_t>(prompt.size());
-  reused_tokens_ = static_cast<int64_t>(keep);
-  cached_ids_ = prompt;
-  cached_ids_.insert(cached_ids_.end(), g.ids.begin(), g.ids.end());
-  cached_ids_.resize(static_cast<size_t>(cache_.length));
   messages.push_back({{"role", "assistant"}, {"content", g.text}});
   messages_ = std::move(messages);
   return g;

@@ -70,8 +70,13 @@ std::string_view finish_reason_name(FinishReason reason) {
 tokenizers::Tokenizer load_tokenizer(const std::filesystem::path& model) {
   std::error_code ec;
   if (!std::filesystem::is_directory(model, ec) && looks_like_gguf(model)) {
-    return tokenizers::Tokenizer::from_json(
-        models::gguf_tokenizer_json(GgufFile::open(model)).dump());
+    const GgufFile file = GgufFile::open(model);
+    const GgufValue* kind = file.find("tokenizer.ggml.model");
+    if (kind != nullptr && kind->as_string() != nullptr && *kind->as_string() == "llama") {
+      return tokenizers::Tokenizer::from_sentencepiece_vocab(
+          models::gguf_sentencepiece_vocab(file));
+    }
+    return tokenizers::Tokenizer::from_json(models::gguf_tokenizer_json(file).dump());
   }
   return tokenizers::Tokenizer::load((model / "tokenizer.json").string());
 }
@@ -206,12 +211,12 @@ std::vector<TokenLogprob> top_logprobs(const float* logits, int64_t vocab, int64
 
 namespace {
 
-// generate() and generate_continuing(): `reuse` holds the first tokens of the single prompt.
+// generate() and generate_cached(): `reuse` holds the first tokens of the single prompt.
 std::vector<Generation> run_generation(models::CausalLM& model,
                                        const tokenizers::Tokenizer* tokenizer,
                                        const std::vector<std::vector<int64_t>>& prompts,
                                        const GenerationConfig& config, const TextCallback& on_text,
-                                       models::KvCache* reuse) {
+                                       PromptCache* reuse) {
   const int64_t rows = static_cast<int64_t>(prompts.size());
   std::vector<Generation> results(prompts.size());
   if (rows == 0) return results;
@@ -225,13 +230,16 @@ std::vector<Generation> run_generation(models::CausalLM& model,
                 " tokens does not fit the model's context of " +
                 std::to_string(model.context_length()) + " tokens");
   }
-  const int64_t room = reuse ? reuse->capacity() : model.max_tokens();
-  const int64_t new_tokens = std::max<int64_t>(0, std::min(config.max_new_tokens, room - longest));
-  const int64_t capacity = reuse ? reuse->capacity() : longest + new_tokens;
+  const bool shift = reuse != nullptr && config.context_keep >= 0;
+  const int64_t room = reuse ? reuse->cache.capacity() : model.max_tokens();
+  const int64_t new_tokens =
+      shift ? config.max_new_tokens
+            : std::max<int64_t>(0, std::min(config.max_new_tokens, room - longest));
+  const int64_t capacity = reuse ? room : longest + new_tokens;
   models::KvCache fresh_cache = reuse ? models::KvCache{} : model.new_cache(rows, capacity);
-  models::KvCache& cache = reuse ? *reuse : fresh_cache;
+  models::KvCache& cache = reuse ? reuse->cache : fresh_cache;
   // The prompt's first `start` tokens are already in a reused cache.
-  const int64_t start = reuse ? reuse->length : 0;
+  const int64_t start = reuse ? cache.length : 0;
   if (start >= longest) throw Error("generate: the cache holds the whole prompt");
   const int64_t fresh = longest - start;
 
@@ -254,6 +262,7 @@ std::vector<Generation> run_generation(models::CausalLM& model,
   }
   Tensor logits = model.forward(Tensor::from_values<int64_t>(DType::I64, {rows, fresh}, ids),
                                 positions, key_mask.narrow(1, 0, longest), cache, false);
+  if (reuse) reuse->tokens = prompts[0];
 
   std::mt19937_64 rng(config.sampling.seed);
   std::vector<tokenizers::DecodeStream> streams;
@@ -308,6 +317,16 @@ std::vector<Generation> run_generation(models::CausalLM& model,
     }
     if (std::all_of(done.begin(), done.end(), [](bool d) { return d; }) || step + 1 == new_tokens)
       break;
+    if (shift && cache.length == capacity) {
+      // llama.cpp's context shift: keep the first tokens, drop half of the rest.
+      const int64_t keep = std::min(config.context_keep, cache.length - 2);
+      const int64_t discard = (cache.length - keep) / 2;
+      model.discard_tokens(cache, keep, discard, reuse->tokens);
+      reuse->tokens.erase(reuse->tokens.begin() + keep, reuse->tokens.begin() + keep + discard);
+      next_position[0] -= discard;
+      ++reuse->shifts;
+    }
+    if (reuse) reuse->tokens.push_back(next[0]);
     std::vector<int64_t> step_positions(prompts.size());
     for (size_t r = 0; r < prompts.size(); ++r) {
       step_positions[r] = next_position[r]++;
@@ -327,15 +346,38 @@ std::vector<Generation> generate(models::CausalLM& model, const tokenizers::Toke
   return run_generation(model, tokenizer, prompts, config, on_text, nullptr);
 }
 
-Generation generate_continuing(models::CausalLM& model, const tokenizers::Tokenizer* tokenizer,
-                               const std::vector<int64_t>& prompt, models::KvCache& cache,
-                               const GenerationConfig& config, const TextCallback& on_text) {
-  if (static_cast<int64_t>(prompt.size()) >= cache.capacity()) {
+PromptCache::PromptCache(const models::CausalLM& model, int64_t capacity)
+    : cache(model.new_cache(
+          1, capacity > 0 ? capacity : std::min(model.context_length(), model.max_tokens()))) {}
+
+void PromptCache::clear() {
+  cache.length = 0;
+  tokens.clear();
+}
+
+Generation generate_cached(models::CausalLM& model, const tokenizers::Tokenizer* tokenizer,
+                           const std::vector<int64_t>& prompt, PromptCache& cached,
+                           const GenerationConfig& config, const TextCallback& on_text) {
+  if (prompt.empty()) throw Error("generate: the prompt is empty");
+  if (static_cast<int64_t>(prompt.size()) >= cached.cache.capacity()) {
     throw Error("generate: a prompt of " + std::to_string(prompt.size()) +
-                " tokens does not fit the cache of " + std::to_string(cache.capacity()) +
+                " tokens does not fit the cache of " + std::to_string(cached.cache.capacity()) +
                 " tokens");
   }
-  return run_generation(model, tokenizer, {prompt}, config, on_text, &cache)[0];
+  // Keep the longest cached prefix of the prompt, leaving at least one token to run.
+  const size_t limit = std::min(cached.tokens.size(), prompt.size() - 1);
+  size_t keep = 0;
+  while (keep < limit && cached.tokens[keep] == prompt[keep]) ++keep;
+  cached.cache.length = static_cast<int64_t>(keep);
+  cached.tokens.resize(keep);
+  cached.reused = static_cast<int64_t>(keep);
+  cached.shifts = 0;
+  try {
+    return run_generation(model, tokenizer, {prompt}, config, on_text, &cached)[0];
+  } catch (...) {
+    cached.clear();  // whatever the cache holds now is no longer known
+    throw;
+  }
 }
 
 }  // namespace ember::generation

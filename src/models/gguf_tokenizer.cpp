@@ -119,8 +119,8 @@ json special_piece(const std::string& token) {
 json gguf_tokenizer_json(const GgufFile& file) {
   const std::string model = string_of(file, "tokenizer.ggml.model");
   if (model != "gpt2") {
-    fail("unsupported tokenizer.ggml.model '" + model + "' (gpt2; SentencePiece 'llama' is not " +
-         "supported yet)");
+    fail("unsupported tokenizer.ggml.model '" + model + "' (gpt2; 'llama' vocabularies are read " +
+         "by gguf_sentencepiece_vocab)");
   }
   const std::string pre = file.find("tokenizer.ggml.pre") ? string_of(file, "tokenizer.ggml.pre")
                                                           : std::string("default");
@@ -220,6 +220,44 @@ json gguf_tokenizer_json(const GgufFile& file) {
             {"ignore_merges", p.ignore_merges},
             {"vocab", vocab},
             {"merges", merge_list}}}};
+}
+
+tokenizers::SentencePieceVocab gguf_sentencepiece_vocab(const GgufFile& file) {
+  const std::string model = string_of(file, "tokenizer.ggml.model");
+  if (model != "llama") fail("tokenizer.ggml.model '" + model + "' is not a SentencePiece 'llama'");
+  tokenizers::SentencePieceVocab v;
+  const GgufValue::Array& tokens = array_of(file, "tokenizer.ggml.tokens", GgufType::String);
+  for (const GgufValue& t : tokens) v.pieces.push_back(*t.as_string());
+  const size_t n = v.pieces.size();
+  v.scores.assign(n, 0.0f);
+  if (file.find("tokenizer.ggml.scores") != nullptr) {
+    const GgufValue::Array& scores = array_of(file, "tokenizer.ggml.scores", GgufType::F32);
+    if (scores.size() != n)
+      fail("tokenizer.ggml.scores and tokenizer.ggml.tokens differ in length");
+    for (size_t i = 0; i < n; ++i) v.scores[i] = static_cast<float>(*scores[i].as_f64());
+  }
+  v.types.assign(n, 1);
+  if (file.find("tokenizer.ggml.token_type") != nullptr) {
+    const GgufValue::Array& types = array_of(file, "tokenizer.ggml.token_type", GgufType::I32);
+    if (types.size() != n) {
+      fail("tokenizer.ggml.token_type and tokenizer.ggml.tokens differ in length");
+    }
+    for (size_t i = 0; i < n; ++i) v.types[i] = static_cast<int32_t>(*types[i].as_i64());
+  }
+  const auto id = [&](const char* key, int64_t fallback) {
+    const int64_t value = optional_id(file, key).value_or(fallback);
+    if (value < 0 || static_cast<size_t>(value) >= n) {
+      fail(std::string(key) + " " + std::to_string(value) + " is not a token id");
+    }
+    return static_cast<uint32_t>(value);
+  };
+  v.unk_id = id("tokenizer.ggml.unknown_token_id", 0);
+  if (optional_bool(file, "tokenizer.ggml.add_bos_token", true))
+    v.bos_id = id("tokenizer.ggml.bos_token_id", 1);
+  if (optional_bool(file, "tokenizer.ggml.add_eos_token", false))
+    v.eos_id = id("tokenizer.ggml.eos_token_id", 2);
+  v.add_space_prefix = optional_bool(file, "tokenizer.ggml.add_space_prefix", true);
+  return v;
 }
 
 std::vector<int64_t> gguf_eos_ids(const GgufFile& file) {

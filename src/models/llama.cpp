@@ -182,6 +182,25 @@ class Llama final : public CausalLM {
     return stack_(x, &rope_, key_mask, cache, all_logits);
   }
 
+ protected:
+  void move_tokens(KvCache& cache, int64_t start, int64_t count,
+                   std::span<const int64_t> tokens) override {
+    // Dynamic frequencies depend on the sequence length: only a recomputation is exact.
+    if (!rope_.shifts_exactly()) {
+      CausalLM::move_tokens(cache, start, count, tokens);
+      return;
+    }
+    // Positions enter only through the rotation of queries and keys, so values stay as they are
+    // and the moved keys turn back by `count` positions (llama.cpp's K-shift).
+    nn::discard_cache_rows(cache, start, count);
+    const int64_t moved = cache.length - start;
+    if (moved == 0) return;
+    for (nn::LayerCache& layer : cache.layers) {
+      Tensor keys = layer.keys.narrow(1, start, moved);
+      rope_.rotate_by(keys, -count);
+    }
+  }
+
  private:
   int64_t vocab_ = 0, max_positions_ = 0;
   nn::RotaryEmbedding rope_;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include "ember/base/error.hpp"
 #include "ember/core/ops.hpp"
@@ -106,6 +107,28 @@ KvCache DecoderStack::new_cache(int64_t batch, int64_t capacity) const {
                             Tensor::zeros(DType::F32, {batch, capacity, l.kv_heads, l.head_dim})});
   }
   return cache;
+}
+
+void discard_cache_rows(KvCache& cache, int64_t start, int64_t count) {
+  if (start < 0 || count < 0 || start + count > cache.length) {
+    throw Error("KV cache: cannot discard tokens [" + std::to_string(start) + ", " +
+                std::to_string(start + count) + ") of " + std::to_string(cache.length));
+  }
+  const int64_t moved = cache.length - start - count;
+  for (LayerCache& layer : cache.layers) {
+    for (Tensor* t : {&layer.keys, &layer.values}) {
+      // [B, capacity, kv_heads, head_dim], contiguous as new_cache made it: a token is one run of
+      // `row` floats, and the kept tail of a sequence moves down as one overlapping block.
+      const int64_t row = t->dim(2) * t->dim(3), per_sequence = t->dim(1) * row;
+      float* data = t->mutable_data_as<float>();
+      for (int64_t b = 0; b < t->dim(0); ++b) {
+        float* seq = data + b * per_sequence;
+        std::memmove(seq + start * row, seq + (start + count) * row,
+                     static_cast<size_t>(moved * row) * sizeof(float));
+      }
+    }
+  }
+  cache.length -= count;
 }
 
 Tensor& DecoderStack::input(KvCache& cache, int64_t batch, int64_t tokens, int64_t hidden) const {

@@ -130,4 +130,14 @@ void RotaryEmbedding::apply(Tensor& x) const {
   ops::rope(x, table_, layout_);
 }
 
+void RotaryEmbedding::rotate_by(Tensor& x, int64_t delta) const {
+  if (!shifts_exactly()) {
+    throw Error("rope: keys of the '" + params_.type + "' type cannot be moved to new positions");
+  }
+  // Rotations compose by adding angles; the attention scale (yarn) was applied when the keys
+  // were first rotated, so it is 1 here.
+  const std::vector<int64_t> shift(static_cast<size_t>(x.dim(1)), delta);
+  ops::rope(x, ops::rope_table(shift, inv_freq_, 1.0f), layout_);
+}
+
 }  // namespace ember::nn

@@ -4,7 +4,9 @@
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <unordered_set>
 
+#include "ember/base/utf8.hpp"
 #include "json_util.hpp"
 #include "spm.hpp"
 #include "tokenizer_impl.hpp"
@@ -133,6 +135,80 @@ Tokenizer Tokenizer::from_sentencepiece(const std::string& model_path) {
   // (pieces of several words, such as runs of U+2581, stay possible). No post-processor either:
   // sentencepiece adds no special tokens.
   impl->model = make_spm_model(std::move(cfg));
+  return Tokenizer(std::move(impl));
+}
+
+Tokenizer Tokenizer::from_sentencepiece_vocab(const SentencePieceVocab& vocab) {
+  const size_t n = vocab.pieces.size();
+  if (vocab.scores.size() != n || vocab.types.size() != n) {
+    fail("sentencepiece vocabulary: " + std::to_string(n) + " pieces, " +
+         std::to_string(vocab.scores.size()) + " scores and " + std::to_string(vocab.types.size()) +
+         " types");
+  }
+  const auto check_id = [&](uint32_t id, const char* what) {
+    if (id >= n) {
+      fail(std::string("sentencepiece vocabulary: ") + what + " id " + std::to_string(id) +
+           " is outside the " + std::to_string(n) + " pieces");
+    }
+  };
+  check_id(vocab.unk_id, "unknown");
+  SpmConfig cfg;
+  cfg.model_type = 2;  // BPE
+  cfg.unk_id = vocab.unk_id;
+  cfg.add_dummy_prefix = vocab.add_space_prefix;
+  cfg.remove_extra_whitespaces = false;  // llama.cpp keeps every space
+  cfg.merge_any_piece = true;
+  auto impl = std::make_unique<TokenizerImpl>();
+  std::unordered_set<std::string_view> seen;
+  for (size_t i = 0; i < n; ++i) {
+    const std::string& piece = vocab.pieces[i];
+    const int32_t type = vocab.types[i];
+    if (type < 1 || type > 6) {
+      fail("sentencepiece vocabulary: piece " + std::to_string(i) + " has unknown type " +
+           std::to_string(type));
+    }
+    if (!seen.insert(piece).second) {
+      fail("sentencepiece vocabulary: piece " + quote_name(piece) + " appears twice");
+    }
+    if (!is_valid_utf8(piece))
+      fail("sentencepiece vocabulary: piece " + std::to_string(i) + " is not valid UTF-8");
+    cfg.byte_fallback = cfg.byte_fallback || type == 6;
+    cfg.pieces.push_back({piece, vocab.scores[i], type});
+    // llama.cpp matches these in the raw text before tokenizing the runs between them.
+    if ((type == 2 || type == 3 || type == 4) && !piece.empty()) {
+      AddedToken tok;
+      tok.id = static_cast<uint32_t>(i);
+      tok.content = piece;
+      tok.normalized = false;
+      tok.special = type != 4;
+      impl->add_token(std::move(tok), "sentencepiece vocabulary");
+    }
+  }
+  impl->normalizer = make_spm_normalizer(cfg);
+  impl->decoder = make_spm_decoder(cfg);
+  if (vocab.bos_id || vocab.eos_id) {
+    Json single = Json::array(), specials = Json::object();
+    const auto special = [&](uint32_t id, const char* what) {
+      check_id(id, what);
+      const std::string& piece = vocab.pieces[id];
+      specials[piece] = {{"id", piece}, {"ids", {id}}, {"tokens", {piece}}};
+      single.push_back({{"SpecialToken", {{"id", piece}, {"type_id", 0}}}});
+    };
+    if (vocab.bos_id) special(*vocab.bos_id, "BOS");
+    single.push_back({{"Sequence", {{"id", "A"}, {"type_id", 0}}}});
+    if (vocab.eos_id) special(*vocab.eos_id, "EOS");
+    Json pair = single;
+    for (const Json& piece : single)
+      pair.push_back(piece.contains("Sequence") ? Json{{"Sequence", {{"id", "B"}, {"type_id", 0}}}}
+                                                : piece);
+    impl->post_processor = make_post_processor(Json{{"type", "TemplateProcessing"},
+                                                    {"single", single},
+                                                    {"pair", pair},
+                                                    {"special_tokens", specials}},
+                                               "post_processor");
+  }
+  impl->model = make_spm_model(std::move(cfg));
+  impl->added.build(impl->normalizer.get());
   return Tokenizer(std::move(impl));
 }
 

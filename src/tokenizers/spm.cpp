@@ -342,6 +342,7 @@ struct SpmModel : Model {
     return it == ids.end() ? -1 : static_cast<int64_t>(it->second);
   }
   bool matchable(int64_t id) const {
+    if (cfg.merge_any_piece) return true;
     int type = cfg.pieces[static_cast<size_t>(id)].type;
     return type == kNormal || type == kUserDefined || type == kUnused;
   }
@@ -436,7 +437,7 @@ struct SpmModel : Model {
       if (it == ids.end() || !matchable(it->second)) return;
       const SpmPiece& p = cfg.pieces[it->second];
       agenda.push({left, right, p.score, piece.size()});
-      if (p.type == kUnused)
+      if (p.type == kUnused && !cfg.merge_any_piece)
         rev_merge[piece] = {std::string(piece_of(sym[left])), std::string(piece_of(sym[right]))};
     };
     for (size_t i = 1; i < sym.size(); ++i) maybe_add(static_cast<int>(i) - 1, static_cast<int>(i));
@@ -456,7 +457,7 @@ struct SpmModel : Model {
     // Unused pieces are split back into the merges that formed them.
     std::function<void(std::string_view)> resegment = [&](std::string_view w) {
       int64_t id = piece_id(w);
-      if (id >= 0 && cfg.pieces[static_cast<size_t>(id)].type == kUnused) {
+      if (id >= 0 && !cfg.merge_any_piece && cfg.pieces[static_cast<size_t>(id)].type == kUnused) {
         auto it = rev_merge.find(std::string(w));
         if (it != rev_merge.end()) {
           std::string a = it->second.first, b = it->second.second;

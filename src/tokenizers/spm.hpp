@@ -22,6 +22,10 @@ struct SpmConfig {
   int64_t unk_id = 0;
   std::string charsmap;
   bool add_dummy_prefix = true, remove_extra_whitespaces = true, escape_whitespaces = true;
+  // llama.cpp's variant of BPE: pairs merge into a piece of any type, and every piece found is
+  // emitted as it is (sentencepiece merges only into normal, user-defined and unused pieces and
+  // splits unused ones back).
+  bool merge_any_piece = false;
 };
 
 SpmConfig parse_sentencepiece_model(std::string_view data);

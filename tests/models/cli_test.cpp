@@ -115,13 +115,20 @@ std::string numbered_tokenizer_json(const std::string& decoder = "Fuse") {
   return t.dump();
 }
 
-TEST(ModelsCli, GenerateStreamsGreedyTokensOfTheReference) {
-  const std::filesystem::path src = kFixtures / "llama";
-  const auto dir = std::filesystem::path(EMBER_BINARY_DIR) / "cli_runs" / "llama_with_tokenizer";
+// A copy of a decoder fixture folder with numbered_tokenizer_json() beside it.
+std::filesystem::path with_tokenizer(const std::string& name) {
+  const std::filesystem::path src = kFixtures / name;
+  auto dir = std::filesystem::path(EMBER_BINARY_DIR) / "cli_runs" / (name + "_with_tokenizer");
   std::filesystem::create_directories(dir);
   for (const char* f : {"config.json", "generation_config.json", "model.safetensors"})
     std::filesystem::copy_file(src / f, dir / f, std::filesystem::copy_options::overwrite_existing);
   std::ofstream(dir / "tokenizer.json") << numbered_tokenizer_json();
+  return dir;
+}
+
+TEST(ModelsCli, GenerateStreamsGreedyTokensOfTheReference) {
+  const std::filesystem::path src = kFixtures / "llama";
+  const std::filesystem::path dir = with_tokenizer("llama");
   const SafeTensors ref = SafeTensors::open(src / "reference.safetensors");
   const std::vector<double> prompt = ref.tensor("prompt_ids").to_f64_vector();
   const std::vector<double> expected = ref.tensor("generated_ids").to_f64_vector();
@@ -192,6 +199,32 @@ std::vector<std::string> lines_of(const std::string& text) {
 nlohmann::json last_json_line(const std::string& out) {
   const auto lines = lines_of(out);
   return lines.empty() ? nlohmann::json() : nlohmann::json::parse(lines.back());
+}
+
+// --prompt-cache: a run whose prompt extends the saved one's reuses its state and answers as a
+// run without the cache does; a file saved for another model is refused, naming why.
+TEST(ModelsCli, GeneratePromptCacheAnswersAsWithout) {
+  const std::filesystem::path cache =
+      std::filesystem::temp_directory_path() / "ember_cli_prompt_cache.bin";
+  std::filesystem::remove(cache);
+  const std::string base = "generate --json --temperature 0 --max-tokens 4 --model " +
+                           shell_quote(with_tokenizer("llama").string());
+  const auto first =
+      run_ember(base + " --prompt-ids 1,17,33,5 --prompt-cache " + shell_quote(cache.string()));
+  ASSERT_EQ(first.status, 0) << first.err;
+  ASSERT_TRUE(std::filesystem::exists(cache));
+  const std::string longer = " --prompt-ids 1,17,33,5,90,12";
+  const auto cached = run_ember(base + longer + " --prompt-cache " + shell_quote(cache.string()));
+  ASSERT_EQ(cached.status, 0) << cached.err;
+  const auto plain = run_ember(base + longer);
+  ASSERT_EQ(plain.status, 0) << plain.err;
+  EXPECT_EQ(last_json_line(cached.out).at("ids"), last_json_line(plain.out).at("ids"));
+  const auto other = run_ember("generate --max-tokens 2 --prompt-ids 1,2 --model " +
+                               shell_quote(with_tokenizer("gpt2").string()) + " --prompt-cache " +
+                               shell_quote(cache.string()));
+  EXPECT_EQ(other.status, 1);
+  EXPECT_NE(other.err.find("KV session: saved for model"), std::string::npos) << other.err;
+  std::filesystem::remove(cache);
 }
 
 TEST(ModelsCli, GenerateLogprobsAreTheReferenceLogSoftmax) {

@@ -39,7 +39,7 @@ class ChatSession {
 
   // Of the last reply's prompt: its tokens, and how many of them came from the cache.
   int64_t prompt_tokens() const { return prompt_tokens_; }
-  int64_t reused_tokens() const { return reused_tokens_; }
+  int64_t reused_tokens() const { return cached_.reused; }
 
  private:
   models::CausalLM& model_;
@@ -49,9 +49,8 @@ class ChatSession {
   GenerationConfig config_;
   std::string system_prompt_;
   nlohmann::ordered_json messages_;
-  models::KvCache cache_;
-  std::vector<int64_t> cached_ids_;  // the tokens whose keys and values the cache holds
-  int64_t prompt_tokens_ = 0, reused_tokens_ = 0;
+  PromptCache cached_;
+  int64_t prompt_tokens_ = 0;
 };
 
 }  // namespace ember::generation

@@ -11,6 +11,7 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "ember/models/causal_lm.hpp"
@@ -36,6 +37,10 @@ struct GenerationConfig {
   std::vector<std::string> stop_strings;  // stop when the text contains one (cut before it)
   bool skip_special_tokens = true;        // in the returned and streamed text
   int64_t top_logprobs = 0;               // > 0: record that many per step (Generation)
+  // With a PromptCache (generate_cached): -1 stops generating when the cache is full; N >= 0
+  // shifts the context instead, as llama.cpp's --keep N: the first N tokens stay, half of the
+  // rest are dropped and the later ones move down (CausalLM::discard_tokens).
+  int64_t context_keep = -1;
 
   // Defaults from a model folder: generation_config.json (do_sample, temperature, top_k, top_p,
   // min_p, repetition_penalty, max_new_tokens, eos_token_id), else config.json's eos_token_id.
@@ -45,7 +50,7 @@ struct GenerationConfig {
 };
 
 // The tokenizer of a model: the folder's tokenizer.json, or a GGUF file's tokenizer metadata
-// (models::gguf_tokenizer_json).
+// (models::gguf_tokenizer_json, or gguf_sentencepiece_vocab for a "llama" vocabulary).
 tokenizers::Tokenizer load_tokenizer(const std::filesystem::path& model);
 
 enum class FinishReason : uint8_t { Eos, Stop, Length };
@@ -77,14 +82,29 @@ std::vector<Generation> generate(models::CausalLM& model, const tokenizers::Toke
                                  const GenerationConfig& config,
                                  const TextCallback& on_text = nullptr);
 
-// Continues one sequence whose first cache.length tokens are already in `cache` (a chat reusing
-// the previous turns): runs the rest of `prompt`, then generates as generate() does, leaving the
-// prompt and all generated tokens but the last in the cache. Throws ember::Error when the prompt
-// and at least one new token do not fit the cache's capacity.
-Generation generate_continuing(models::CausalLM& model, const tokenizers::Tokenizer* tokenizer,
-                               const std::vector<int64_t>& prompt, models::KvCache& cache,
-                               const GenerationConfig& config,
-                               const TextCallback& on_text = nullptr);
+// One sequence's KV cache and the tokens it holds, kept from call to call so that a prompt
+// sharing a prefix with the previous prompt and output runs only the rest (llama.cpp's prompt
+// cache; ChatSession's previous turns). Save and restore it with kv_session.hpp.
+struct PromptCache {
+  models::KvCache cache;
+  std::vector<int64_t> tokens;  // whose keys and values the cache holds, position i at index i
+  // Of the last generate_cached() call: prompt tokens taken from the cache, context shifts.
+  int64_t reused = 0, shifts = 0;
+
+  // capacity 0: the model's context (capped by max_tokens).
+  explicit PromptCache(const models::CausalLM& model, int64_t capacity = 0);
+  explicit PromptCache(models::KvCache empty_cache) : cache(std::move(empty_cache)) {}
+  void clear();
+};
+
+// generate() for one prompt through a PromptCache: reuses the longest common prefix of the
+// cached tokens and the prompt (leaving at least one prompt token to run), and leaves the prompt
+// and all generated tokens but the last in the cache. Throws ember::Error when the prompt does
+// not fit the cache; with config.context_keep < 0 generation also stops when the cache is full.
+// On failure the cache is cleared.
+Generation generate_cached(models::CausalLM& model, const tokenizers::Tokenizer* tokenizer,
+                           const std::vector<int64_t>& prompt, PromptCache& cached,
+                           const GenerationConfig& config, const TextCallback& on_text = nullptr);
 
 // The k most likely ids of one row of logits and their log-probabilities, highest first.
 std::vector<TokenLogprob> top_logprobs(const float* logits, int64_t vocab, int64_t k);

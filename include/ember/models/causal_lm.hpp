@@ -32,6 +32,18 @@ class CausalLM {
   // Returns logits [B, T, V] F32 when all_logits, else those of the last position [B, 1, V].
   virtual Tensor forward(const Tensor& ids, std::span<const int64_t> positions,
                          const Tensor& key_mask, KvCache& cache, bool all_logits) = 0;
+  // Drops tokens [start, start + count) from a one-sequence cache whose token at index i sits at
+  // position i (`tokens` are the cache's tokens), and moves the later ones to positions
+  // start, start + 1, ... so the cache stays in that form (llama.cpp's context shift). Throws
+  // ember::Error for a batch cache, a token list that is not the cache's, or a bad range.
+  void discard_tokens(KvCache& cache, int64_t start, int64_t count,
+                      std::span<const int64_t> tokens);
+
+ protected:
+  // discard_tokens() once checked. This default recomputes the moved tokens, which learned
+  // positions need; rotary models re-rotate their keys instead.
+  virtual void move_tokens(KvCache& cache, int64_t start, int64_t count,
+                           std::span<const int64_t> tokens);
 };
 
 // By config.json's model_type: gpt2, llama, mistral, qwen2; or a .gguf file (llama, qwen2, gpt2),

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "ember/formats/gguf.hpp"
+#include "ember/tokenizers/tokenizer.hpp"
 
 namespace ember::models {
 
@@ -17,8 +18,16 @@ namespace ember::models {
 // when tokenizer.ggml.add_bos_token / add_eos_token say so, with llama.cpp's defaults when they
 // are absent (BOS for the Llama 3 pre-tokenizer, otherwise none). Control and user-defined
 // tokens become added tokens. Throws ember::Error naming what is missing or unsupported
-// (SentencePiece "llama" vocabularies among them).
+// ("llama" vocabularies are gguf_sentencepiece_vocab's).
 nlohmann::json gguf_tokenizer_json(const GgufFile& file);
+
+// The vocabulary of tokenizer.ggml.model "llama" (SentencePiece BPE, tokenized as llama.cpp's
+// SPM tokenizer does: tokenizers::Tokenizer::from_sentencepiece_vocab): tokens, scores and
+// token_type (scores 0 and normal types when absent), unknown_token_id, BOS/EOS when
+// add_bos_token / add_eos_token say so, add_space_prefix; with llama.cpp's defaults for absent
+// keys (unknown 0, BOS 1 added, EOS 2 not added, space prefix on). Throws ember::Error naming
+// a missing or ill-typed key.
+tokenizers::SentencePieceVocab gguf_sentencepiece_vocab(const GgufFile& file);
 
 // llama.cpp's end-of-generation ids: tokenizer.ggml.eos_token_id and eot_token_id, and the
 // control tokens whose text marks an end of turn (<|im_end|>, <|endoftext|>, <|eot_id|>, ...)

@@ -67,6 +67,12 @@ struct KvCache {
   int64_t capacity() const { return layers.empty() ? 0 : layers[0].keys.dim(1); }
 };
 
+// Drops cached tokens [start, start + count) of every row: the later ones move down to `start`
+// and the length shrinks by `count`. Their keys still encode their old positions; the model
+// decides how to move them (CausalLM::discard_tokens). Throws ember::Error for a range outside
+// the cache.
+void discard_cache_rows(KvCache& cache, int64_t start, int64_t count);
+
 // The body every decoder-only model shares once its tokens are embedded: the layers, the final
 // norm and the output head.
 struct DecoderStack {

@@ -39,6 +39,14 @@ class RotaryEmbedding {
   // Rotates x [B, T, H, D] in place at the prepared positions.
   void apply(Tensor& x) const;
 
+  // Whether rotate_by() moves a rotated vector to another position exactly: every type but
+  // dynamic, whose frequencies depend on the sequence length.
+  bool shifts_exactly() const { return params_.type != "dynamic"; }
+  // Rotates x [B, T, H, D], already rotated at some positions, by `delta` positions more, so that
+  // it equals (up to F32 rounding) x rotated at those positions + delta. Does not touch the
+  // table prepare() made. Throws ember::Error unless shifts_exactly().
+  void rotate_by(Tensor& x, int64_t delta) const;
+
   const std::vector<float>& inv_freq() const { return inv_freq_; }
   float attention_scale() const { return attention_scale_; }
   const RopeParameters& parameters() const { return params_; }

@@ -63,6 +63,18 @@ class DecodeStream {
 
 struct TokenizerImpl;
 
+// A SentencePiece BPE vocabulary as llama.cpp's SPM tokenizer ("llama" in GGUF) uses it: pieces,
+// their scores and types (sentencepiece's: 1 normal, 2 unknown, 3 control, 4 user-defined,
+// 5 unused, 6 byte).
+struct SentencePieceVocab {
+  std::vector<std::string> pieces;
+  std::vector<float> scores;
+  std::vector<int32_t> types;
+  uint32_t unk_id = 0;
+  std::optional<uint32_t> bos_id, eos_id;  // added before / after every sequence when set
+  bool add_space_prefix = true;            // U+2581 before each text run
+};
+
 class Tokenizer {
  public:
   static Tokenizer from_json(std::string_view json);
@@ -73,6 +85,13 @@ class Tokenizer {
   static Tokenizer from_bert_vocab(const std::string& vocab_txt_path);
   static Tokenizer from_gpt2_files(const std::string& vocab_json, const std::string& merges_txt);
   static Tokenizer from_sentencepiece(const std::string& model_path);
+  // llama.cpp's tokenization: control, unknown and user-defined pieces are matched in the raw
+  // text first (control and unknown ones as special tokens); every other run gets the space
+  // prefix, spaces become U+2581, and characters merge pairwise, highest-scoring vocabulary piece
+  // first (leftmost on ties), any piece type allowed; a character outside the vocabulary becomes
+  // its <0xXX> byte pieces. Throws ember::Error for mismatched lengths, an unknown type, a
+  // duplicated piece, or ids outside the vocabulary.
+  static Tokenizer from_sentencepiece_vocab(const SentencePieceVocab& vocab);
 
   Tokenizer(Tokenizer&&) noexcept;
   Tokenizer& operator=(Tokenizer&&) noexcept;

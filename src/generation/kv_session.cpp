@@ -1,0 +1,198 @@
+#include "ember/generation/kv_session.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "ember/base/error.hpp"
+#include "ember/core/atomic_file.hpp"
+
+namespace ember::generation {
+namespace {
+
+constexpr char kMagic[8] = {'E', 'M', 'B', 'E', 'R', 'K', 'V', '\0'};
+
+struct CacheShape {
+  int64_t layers = 0, kv_heads = 0, head_dim = 0, capacity = 0;
+};
+
+CacheShape shape_of(const models::KvCache& cache) {
+  if (cache.layers.empty() || cache.layers[0].keys.dim(0) != 1) {
+    throw Error("KV session: the cache must hold exactly one sequence");
+  }
+  const Tensor& k = cache.layers[0].keys;
+  return {static_cast<int64_t>(cache.layers.size()), k.dim(2), k.dim(3), k.dim(1)};
+}
+
+// Cursor over the file's bytes: every read is checked against what is left.
+struct Reader {
+  std::span<const uint8_t> bytes;
+  size_t at = 0;
+
+  void take(void* out, size_t n, const char* what) {
+    if (n > bytes.size() - at) {
+      throw Error(std::string("KV session: the file ends inside ") + what + " (offset " +
+                  std::to_string(at) + ")");
+    }
+    std::memcpy(out, bytes.data() + at, n);
+    at += n;
+  }
+  template <typename T>
+  T value(const char* what) {
+    T v{};
+    take(&v, sizeof v, what);
+    return v;
+  }
+};
+
+template <typename T>
+void put(std::string& out, const T& v) {
+  out.append(reinterpret_cast<const char*>(&v), sizeof v);
+}
+
+void check_field(const char* what, uint64_t got, int64_t expected) {
+  if (got != static_cast<uint64_t>(expected)) {
+    throw Error(std::string("KV session: ") + what + " is " + std::to_string(got) +
+                ", the model has " + std::to_string(expected));
+  }
+}
+
+void restore(std::span<const uint8_t> bytes, std::string_view identity, int64_t vocab,
+             PromptCache& cached) {
+  const CacheShape shape = shape_of(cached.cache);
+  Reader in{bytes};
+  char magic[sizeof kMagic];
+  in.take(magic, sizeof magic, "the magic");
+  if (std::memcmp(magic, kMagic, sizeof magic) != 0) {
+    throw Error("KV session: bad magic (not an Ember KV session file)");
+  }
+  const auto version = in.value<uint32_t>("the version");
+  if (version != kKvSessionVersion) {
+    throw Error("KV session: version " + std::to_string(version) + " is not supported (only " +
+                std::to_string(kKvSessionVersion) + ")");
+  }
+  const auto id_size = in.value<uint32_t>("the model identity's length");
+  if (id_size > kMaxModelIdentityBytes) {
+    throw Error("KV session: a model identity of " + std::to_string(id_size) +
+                " bytes is longer than " + std::to_string(kMaxModelIdentityBytes));
+  }
+  std::string id(id_size, '\0');
+  in.take(id.data(), id.size(), "the model identity");
+  if (id != identity) {
+    throw Error("KV session: saved for model " + quote_name(id) + ", not " + quote_name(identity));
+  }
+  check_field("the layer count", in.value<uint64_t>("the layer count"), shape.layers);
+  check_field("kv_heads", in.value<uint64_t>("kv_heads"), shape.kv_heads);
+  check_field("head_dim", in.value<uint64_t>("head_dim"), shape.head_dim);
+  const auto n = in.value<uint64_t>("the token count");
+  if (n > static_cast<uint64_t>(shape.capacity)) {
+    throw Error("KV session: " + std::to_string(n) + " tokens exceed the cache's capacity of " +
+                std::to_string(shape.capacity));
+  }
+  // n <= capacity and the shape matches a cache that exists, so these sizes do not overflow.
+  const auto tokens = static_cast<int64_t>(n);
+  const auto row_floats = static_cast<size_t>(tokens * shape.kv_heads * shape.head_dim);
+  const size_t expected = in.at + static_cast<size_t>(tokens) * sizeof(int64_t) +
+                          static_cast<size_t>(shape.layers) * 2 * row_floats * sizeof(float);
+  if (bytes.size() != expected) {
+    throw Error("KV session: the file has " + std::to_string(bytes.size()) + " bytes, " +
+                std::to_string(tokens) + " tokens need " + std::to_string(expected));
+  }
+  cached.tokens.resize(static_cast<size_t>(tokens));
+  for (int64_t& t : cached.tokens) {
+    t = in.value<int64_t>("the token ids");
+    if (t < 0 || t >= vocab) {
+      throw Error("KV session: token id " + std::to_string(t) +
+                  " is outside the model's vocabulary of " + std::to_string(vocab));
+    }
+  }
+  for (nn::LayerCache& layer : cached.cache.layers) {
+    for (Tensor* t : {&layer.keys, &layer.values})  // contiguous: the first n rows are a prefix
+      in.take(t->mutable_data_as<float>(), row_floats * sizeof(float), "the keys and values");
+  }
+  cached.cache.length = tokens;
+}
+
+}  // namespace
+
+std::string model_identity(const std::filesystem::path& model) {
+  std::error_code ec;
+  std::string id = model.filename().empty() ? model.parent_path().filename().string()
+                                            : model.filename().string();
+  if (std::filesystem::is_regular_file(model, ec)) {
+    return id + " " + std::to_string(std::filesystem::file_size(model));
+  }
+  // A folder: the sizes of its weight and config files, in name order.
+  std::vector<std::pair<std::string, uintmax_t>> files;
+  for (const auto& entry : std::filesystem::directory_iterator(model)) {
+    const std::string name = entry.path().filename().string();
+    const bool relevant = name == "config.json" || name.ends_with(".safetensors") ||
+                          name.ends_with(".bin") || name.ends_with(".gguf");
+    if (relevant && entry.is_regular_file()) files.emplace_back(name, entry.file_size());
+  }
+  std::sort(files.begin(), files.end());
+  for (const auto& [name, size] : files) id += " " + name + ":" + std::to_string(size);
+  return id.substr(0, kMaxModelIdentityBytes);
+}
+
+std::string serialize_kv_session(std::string_view identity, const PromptCache& cached) {
+  const CacheShape shape = shape_of(cached.cache);
+  const int64_t n = cached.cache.length;
+  if (static_cast<int64_t>(cached.tokens.size()) != n) {
+    throw Error("KV session: the cache holds " + std::to_string(n) + " tokens but " +
+                std::to_string(cached.tokens.size()) + " are listed");
+  }
+  if (identity.size() > kMaxModelIdentityBytes) throw Error("KV session: model identity too long");
+  std::string out(kMagic, sizeof kMagic);
+  put(out, kKvSessionVersion);
+  put(out, static_cast<uint32_t>(identity.size()));
+  out += identity;
+  for (const int64_t v : {shape.layers, shape.kv_heads, shape.head_dim, n})
+    put(out, static_cast<uint64_t>(v));
+  for (const int64_t t : cached.tokens) put(out, t);
+  const auto row_bytes = static_cast<size_t>(n * shape.kv_heads * shape.head_dim) * sizeof(float);
+  for (const nn::LayerCache& layer : cached.cache.layers) {
+    for (const Tensor* t : {&layer.keys, &layer.values})
+      out.append(reinterpret_cast<const char*>(t->data()), row_bytes);
+  }
+  return out;
+}
+
+void restore_kv_session(std::span<const uint8_t> bytes, std::string_view identity, int64_t vocab,
+                        PromptCache& cached) {
+  cached.clear();
+  try {
+    restore(bytes, identity, vocab, cached);
+  } catch (...) {
+    cached.clear();
+    throw;
+  }
+}
+
+void save_kv_session(const std::filesystem::path& path, std::string_view identity,
+                     const PromptCache& cached) {
+  write_file_atomically(path, serialize_kv_session(identity, cached));
+}
+
+void load_kv_session(const std::filesystem::path& path, std::string_view identity, int64_t vocab,
+                     PromptCache& cached) {
+  const CacheShape shape = shape_of(cached.cache);
+  // The largest file this cache can take: bounds what is read before parsing.
+  const uint64_t limit =
+      sizeof kMagic + 8 + kMaxModelIdentityBytes + 32 +
+      static_cast<uint64_t>(shape.capacity) *
+          (sizeof(int64_t) +
+           static_cast<uint64_t>(shape.layers * 2 * shape.kv_heads * shape.head_dim) *
+               sizeof(float));
+  const std::string bytes = read_regular_file(path, limit);
+  try {
+    restore_kv_session({reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()}, identity,
+                       vocab, cached);
+  } catch (const Error& e) {
+    throw Error(path.string() + ": " + e.what());
+  }
+}
+
+}  // namespace ember::generation
