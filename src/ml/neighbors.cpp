@@ -456,10 +456,17 @@ void euclidean_kneighbors(const Matrix& queries, const Matrix& data, int64_t k,
         for (int64_t i = i0; i < i1; ++i) {
           KBest& b = best[static_cast<size_t>(i)];
           const double qi = qq[static_cast<size_t>(q0 + i)];
-          const double* row = dots.data() + i * nc;
+          double* row = dots.data() + i * nc;
+          const double* dj = dd.data() + c0;
+          // Distances first, in a loop the compiler vectorizes; then a scan whose branch is
+          // almost never taken once the heap holds k good candidates.
+          for (int64_t j = 0; j < nc; ++j) row[j] = std::max(0.0, qi + dj[j] - 2.0 * row[j]);
+          double worst = b.worst();
           for (int64_t j = 0; j < nc; ++j) {
-            const double sq = std::max(0.0, qi + dd[static_cast<size_t>(c0 + j)] - 2.0 * row[j]);
-            if (!b.full() || sq <= b.heap.front().dist) b.offer({sq, c0 + j});
+            if (row[j] <= worst) {
+              b.offer({row[j], c0 + j});
+              worst = b.worst();
+            }
           }
         }
       });
