@@ -1,7 +1,9 @@
 // Ember's side of bench/safetensors_bench.sh. Each mode times itself (steady clock, best of
 // --repeats) and prints one line "seconds=<t> checksum=<c>".
-//   bench_safetensors create PATH BYTES       write an F32 file of ~BYTES: one small tensor
-//                                             "small" [16] and 16 equal tensors "layer.N"
+//   bench_safetensors create PATH BYTES [LAYERS]
+//                                             write an F32 file of ~BYTES: one small tensor
+//                                             "small" [16] and LAYERS (default 16) equal
+//                                             tensors "layer.N"
 //   bench_safetensors open-one PATH [REPEATS] open (mmap + header) and read tensor "small"
 //   bench_safetensors touch-all PATH [REPEATS] [--no-populate]
 //                                             open and checksum every byte of every tensor,
@@ -39,16 +41,16 @@ uint64_t checksum_words(const std::byte* p, size_t n) {
   return sum;
 }
 
-// 16 equal tensors whatever the size, so files of different sizes have the same header shape
-// and the open-time comparison isolates the file size.
-int create(const std::string& path, uint64_t bytes) {
-  constexpr int kLayers = 16;
+// `layers` equal tensors whatever the size, so files of different sizes have the same header
+// shape and the open-time comparison isolates the file size (and the other way round).
+int create(const std::string& path, uint64_t bytes, int layers) {
   std::map<std::string, ember::Tensor> tensors;
   std::vector<float> small(16);
   for (size_t i = 0; i < small.size(); ++i) small[i] = static_cast<float>(i) * 0.5f;
   tensors.emplace("small", ember::Tensor::from_f32({16}, small));
-  const auto floats = static_cast<int64_t>((bytes > 64 ? bytes - 64 : 0) / 4 / kLayers);
-  for (int layer = 0; layer < kLayers; ++layer) {
+  const auto floats =
+      static_cast<int64_t>((bytes > 64 ? bytes - 64 : 0) / 4 / static_cast<uint64_t>(layers));
+  for (int layer = 0; layer < layers; ++layer) {
     ember::Tensor t = ember::Tensor::zeros(ember::DType::F32, {floats});
     float* d = t.mutable_data_as<float>();
     for (int64_t i = 0; i < floats; ++i) d[i] = static_cast<float>((i * 7 + layer) % 1000) * 1e-3f;
@@ -115,7 +117,9 @@ int touch_all(const std::string& path, int repeats, bool populate) {
 int main(int argc, char** argv) {
   try {
     const std::vector<std::string> args(argv + 1, argv + argc);
-    if (args.size() >= 3 && args[0] == "create") return create(args[1], std::stoull(args[2]));
+    if (args.size() >= 3 && args[0] == "create") {
+      return create(args[1], std::stoull(args[2]), args.size() >= 4 ? std::stoi(args[3]) : 16);
+    }
     const int repeats = args.size() >= 3 ? std::stoi(args[2]) : 5;
     if (args.size() >= 2 && args[0] == "open-one") return open_one(args[1], repeats);
     if (args.size() >= 2 && args[0] == "touch-all") {
@@ -126,7 +130,7 @@ int main(int argc, char** argv) {
     std::cerr << "error: " << e.what() << "\n";
     return 1;
   }
-  std::cerr << "usage: bench_safetensors create PATH BYTES | open-one PATH [REPEATS] | "
+  std::cerr << "usage: bench_safetensors create PATH BYTES [LAYERS] | open-one PATH [REPEATS] | "
                "touch-all PATH [REPEATS] [--no-populate]\n";
   return 1;
 }

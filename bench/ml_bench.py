@@ -7,8 +7,15 @@ Data are synthetic and seeded; they reach Ember as .npy files in a temporary dir
 
   tools/.venv/bin/python bench/ml_bench.py [--bin build/bin/bench_ml] [--threads 1,2]
         [--only NAME,...] [--scale 1.0] [--json results.json]
+  tools/.venv/bin/python bench/ml_bench.py --grid [--grid-n 10000,100000] [--reps 3] [--only KMeans]
 
 --scale shrinks every row's sample counts (for a quick smoke run); the documented figures use 1.
+
+--grid sweeps shapes instead of one point per row, at 1 thread: KMeans (k-means++, n_init=1) fit
+over n x d x k, and KNeighborsClassifier (k=5) fit + predict of 2,000 queries over n x d. Each
+cell runs Ember and scikit-learn alternately --reps times and compares the medians of their
+process CPU times (other jobs on the machine inflate wall time, not CPU time); the summary gives
+the worst ratio of each row, and the load average before and after.
 """
 import argparse
 import json
@@ -117,13 +124,14 @@ def sklearn_run(factory, threads, data, task):
     return {"fit_s": fit_s, "predict_s": predict_s, "predict_reps": reps, "score": score}
 
 
-def ember_run(binary, algo, params, threads, files, task):
+def ember_run(binary, algo, params, threads, files, task, extra=()):
     cmd = [str(binary), "--algo", algo, "--threads", str(threads), "--x-train", files["xtr"],
            "--x-test", files["xte"], "--y-test", files["yte"]]
     if task != "clustering":
         cmd += ["--y-train", files["ytr"]]
     for p in params:
         cmd += ["--param", p]
+    cmd += list(extra)
     env = dict(os.environ, EMBER_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads))
     out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1800)
     if out.returncode != 0:
@@ -142,6 +150,93 @@ def machine():
     return f"{model}, {os.cpu_count()} CPUs"
 
 
+def cpu_time_sklearn(model, xtr, ytr, xte, task):
+    with threadpool_limits(limits=1):
+        start = time.process_time()
+        if task == "clustering":
+            model.fit(xtr)
+        else:
+            model.fit(xtr, ytr)
+            model.predict(xte)
+        return time.process_time() - start
+
+
+def grid_cells(ns):
+    for n in ns:
+        for d in (2, 10, 40, 100):
+            for k in (3, 10, 50):
+                yield ("KMeans", n, d, k)
+    for n in ns:
+        for d in (2, 10, 40, 100):
+            yield ("KNeighborsClassifier", n, d, 5)
+
+
+def run_grid(args):
+    ns = [int(v) for v in args.grid_n.split(",")]
+    os.environ["OMP_NUM_THREADS"] = "1"
+    load_before = os.getloadavg()
+    print(f"grid at 1 thread, medians of {args.reps} alternating runs, process CPU time; "
+          f"load average before: {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}")
+    print(f"{'algorithm':22s} {'n':>8s} {'d':>4s} {'k':>3s} {'ember s':>9s} {'sklearn s':>10s} "
+          f"{'ratio':>6s}")
+    worst = {}
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        only = [o for o in args.only.split(",") if o]
+        for algo, n, d, k in grid_cells(ns):
+            if only and algo not in only:
+                continue
+            if algo == "KMeans":
+                x, _ = make_blobs(n_samples=n, n_features=d, centers=k, random_state=0)
+                data, task = (x, None, x[:100], None), "clustering"
+                params = lambda seed, k=k: [f"n_clusters={k}", "n_init=1",
+                                            f"random_state={seed}"]
+                factory = lambda seed, k=k: cluster.KMeans(n_clusters=k, n_init=1,
+                                                           random_state=seed)
+            else:
+                x, y = make_classification(n_samples=n + 2000, n_features=d,
+                                           n_informative=max(2, d // 2), n_redundant=0,
+                                           random_state=0)
+                data, task = split(x, y.astype(float), 2000), "classification"
+                params = lambda seed, k=k: [f"n_neighbors={k}"]
+                factory = lambda seed, k=k: neighbors.KNeighborsClassifier(n_neighbors=k)
+            files = {}
+            for key, arr in zip(["xtr", "ytr", "xte", "yte"], data):
+                if arr is None:
+                    arr = np.zeros(len(data[0] if key == "ytr" else data[2]))
+                files[key] = os.path.join(tmp, key + ".npy")
+                np.save(files[key], np.ascontiguousarray(arr, dtype=np.float64))
+            ember_s, sklearn_s = [], []
+            for rep in range(args.reps):
+                e = ember_run(args.bin, algo, params(rep), 1, files, task, ["--predict-reps", "1"])
+                if e.get("status") != "ok":
+                    print(f"{algo} n={n} d={d} k={k}: Ember error: {e.get('error')}")
+                    break
+                cost = e["fit_cpu_s"] + (e["predict_cpu_s"] if task != "clustering" else 0)
+                ember_s.append(cost)
+                # KMeans: a different seed each run on both sides, so neither side's one lucky
+                # or unlucky initialisation decides the cell.
+                sklearn_s.append(cpu_time_sklearn(factory(rep), data[0], data[1], data[2], task))
+            if not ember_s:
+                continue
+            em, sk = float(np.median(ember_s)), float(np.median(sklearn_s))
+            ratio = sk / em
+            row = f"{algo} n={n}"
+            worst[row] = min(worst.get(row, float("inf")), ratio)
+            results.append({"algo": algo, "n": n, "d": d, "k": k, "ember_cpu_s": ember_s,
+                            "sklearn_cpu_s": sklearn_s, "ratio": ratio})
+            print(f"{algo:22s} {n:8d} {d:4d} {k:3d} {em:9.4f} {sk:10.4f} {ratio:6.2f}",
+                  flush=True)
+    load_after = os.getloadavg()
+    print(f"load average after: {load_after[0]:.2f} {load_after[1]:.2f} {load_after[2]:.2f}")
+    print("worst ratio (scikit-learn CPU time / Ember CPU time) of each row:")
+    for row, r in worst.items():
+        print(f"  {row:36s} {r:5.2f}x")
+    if args.json:
+        pathlib.Path(args.json).write_text(json.dumps(results, indent=1))
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", default=str(ROOT / "build" / "bin" / "bench_ml"))
@@ -149,7 +244,13 @@ def main():
     ap.add_argument("--only", default="")
     ap.add_argument("--scale", type=float, default=1.0)
     ap.add_argument("--json", default="")
+    ap.add_argument("--grid", action="store_true")
+    ap.add_argument("--grid-n", default="10000,100000,1000000")
+    ap.add_argument("--reps", type=int, default=3)
     args = ap.parse_args()
+    if args.grid:
+        print(f"machine: {machine()}")
+        return run_grid(args)
     threads_list = [int(t) for t in args.threads.split(",")]
     only = [o for o in args.only.split(",") if o]
     print(f"machine: {machine()}")

@@ -4,6 +4,7 @@
 # Env: EMBER_BUILD_DIR (default build), REPEATS (default 5), EMBER_NUM_THREADS (Ember's pool).
 # Creates a 1 GiB and a 1 MiB F32 file with Ember's writer, warms the page cache, then times
 #   (a) open + read one small tensor (1 MiB file and 1 GiB file: opening is O(header)),
+#   (a') the same over files of 100, 179, 1,000 and 10,000 tensors (header parsing per tensor),
 #   (b) open + checksum every byte of every tensor (1 GiB file),
 # each as the best of REPEATS runs (40 x REPEATS for (a)) measured inside the process (no
 # interpreter/process startup).
@@ -81,6 +82,19 @@ for f in "$small" "$big"; do
   [[ $f == "$big" ]] && open_big=$(field seconds "$e") || open_small=$(field seconds "$e")
 done
 echo "  ember open, 1 GiB vs 1 MiB file: $(ratio "$open_big" "$open_small")x (O(header): ~1 expected)"
+
+echo
+echo "(a') open + read tensor 'small', by tensor count (4 KiB tensors)"
+for count in 100 179 1000 10000; do
+  f=$dir/ember_bench_t$count.safetensors
+  [[ -f $f ]] || "$ember" create "$f" $((count * 4096)) "$count"
+  cat "$f" > /dev/null
+  e=$("$ember" open-one "$f" $((repeats * 20))); p=$(REPEATS=$((repeats * 20)) python_side open-one "$f")
+  [[ $(field checksum "$e") == "$(field checksum "$p")" ]] || { echo "checksum mismatch: $e / $p" >&2; exit 1; }
+  printf '  %6d tensors (%6d-byte header): ember %s   python %s   python/ember %sx\n' "$count" \
+    "$(od -An -t u8 -N 8 "$f" | tr -d ' ')" "$(ms "$(field seconds "$e")")" \
+    "$(ms "$(field seconds "$p")")" "$(ratio "$(field seconds "$p")" "$(field seconds "$e")")"
+done
 
 echo
 echo "(b) open + checksum every byte (1 GiB file)"

@@ -34,50 +34,119 @@ void KMeansParams::validate() const {
 
 namespace {
 
-// Largest m * n * k of the GEMMs that assign_labels runs on pool threads. OpenBLAS 0.3 runs a
-// product on the calling thread up to m * n * k = 262144 and starts its own threads above it; the
-// blocks already run in parallel, so each one stays well below that.
+// Largest m * n * k of the GEMMs that run on pool threads. OpenBLAS 0.3 runs a product on the
+// calling thread up to m * n * k = 262144 and starts its own threads above it; the blocks already
+// run in parallel, so each one stays well below that.
 constexpr int64_t kSingleThreadGemmWork = 131072;
 
-// Assigns each row to its nearest centre by ||c||^2 - 2 x.c (first minimum wins). Returns whether
-// every x.c was finite, which proves X finite (see check_predict_outputs).
+// Rows of X per block for a pool-thread GEMM against `cols` rows of depth `d`.
+int64_t gemm_block_rows(int64_t cols, int64_t d) {
+  return std::clamp<int64_t>(kSingleThreadGemmWork / std::max<int64_t>(cols * d, 1), 16, 2048);
+}
+
+// Rows are cut into a number of parts that depends on the data only, never on the thread count,
+// and sums over rows are formed per part and then added in part order: the centres come out bit
+// for bit the same on one thread or many.
+constexpr int64_t kMaxParts = 64;
+struct RowParts {
+  int64_t rows = 0;
+  int64_t count = 1;
+  int64_t begin(int64_t part) const { return rows * part / count; }
+};
+RowParts row_parts(int64_t rows, int64_t block) {
+  return {rows, std::clamp<int64_t>((rows + block - 1) / block, 1, kMaxParts)};
+}
+
+// Per-centre sums and counts of the rows assigned to it: the M-step's input.
+struct ClusterSums {
+  Matrix sums;
+  std::vector<double> counts;
+};
+
+// One part's sums live in `partial` at part * (k * d + k): k * d sums, then k counts.
+ClusterSums reduce_parts(const std::vector<double>& partial, int64_t parts, int64_t k, int64_t d) {
+  ClusterSums out{Matrix(k, d), std::vector<double>(static_cast<size_t>(k), 0.0)};
+  const size_t stride = static_cast<size_t>(k * d + k);
+  for (int64_t p = 0; p < parts; ++p) {
+    const double* part = partial.data() + static_cast<size_t>(p) * stride;
+    for (size_t i = 0; i < out.sums.data.size(); ++i) out.sums.data[i] += part[i];
+    for (int64_t c = 0; c < k; ++c) out.counts[static_cast<size_t>(c)] += part[k * d + c];
+  }
+  return out;
+}
+
+void add_row(const double* xr, int64_t label, int64_t k, int64_t d, double* part) {
+  double* sum = part + label * d;
+  for (int64_t j = 0; j < d; ++j) sum[j] += xr[j];
+  part[k * d + label] += 1;
+}
+
+// Assigns each row to its nearest centre by ||c||^2 - 2 x.c (first minimum wins), one GEMM per
+// block of rows, and when `sums` is set also sums the rows per centre while the block is in
+// cache (scikit-learn's chunked Lloyd step). Returns whether every x.c was finite, which proves X
+// finite (see check_predict_outputs).
 template <typename Label>
-bool assign_labels(const Matrix& x, const Matrix& centers, Label* labels) {
+bool assign_labels(const Matrix& x, const Matrix& centers, Label* labels,
+                   ClusterSums* sums = nullptr) {
   const Vector cc = detail::row_squared_norms(centers);
-  const int64_t k = centers.rows;
-  const int64_t block =
-      std::clamp<int64_t>(kSingleThreadGemmWork / std::max<int64_t>(k * x.cols, 1), 16, 2048);
+  const int64_t k = centers.rows, d = x.cols;
+  const int64_t block = gemm_block_rows(k, d);
+  const RowParts parts = row_parts(x.rows, block);
+  std::vector<double> partial(sums ? static_cast<size_t>(parts.count * (k * d + k)) : 0, 0.0);
   std::atomic<bool> all_finite{true};
-  parallel_for(0, x.rows, block, [&](int64_t r0, int64_t r1) {
+  parallel_for(0, parts.count, 1, [&](int64_t p0, int64_t p1) {
     const auto dots = std::make_unique_for_overwrite<double[]>(static_cast<size_t>(block * k));
     bool finite = true;
-    for (int64_t b0 = r0; b0 < r1; b0 += block) {
-      const int64_t rows = std::min(block, r1 - b0);
-      // The block is a row range of X itself: no copy, X is row-major with leading dimension cols.
-      cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(rows),
-                  static_cast<int>(k), static_cast<int>(x.cols), 1.0, x.row(b0),
-                  static_cast<int>(x.cols), centers.data.data(), static_cast<int>(centers.cols),
-                  0.0, dots.get(), static_cast<int>(k));
-      for (int64_t i = 0; i < rows; ++i) {
-        const double* di = dots.get() + i * k;
-        int64_t best = 0;
-        double best_v = std::numeric_limits<double>::infinity();
-        double sum = 0;  // non-finite if any x.c is (or, harmlessly, if the sum overflows)
-        for (int64_t c = 0; c < k; ++c) {
-          sum += di[c];
-          // Selects, not branches: which centre is nearer is unpredictable.
-          const double v = cc[static_cast<size_t>(c)] - 2.0 * di[c];
-          const bool nearer = v < best_v;
-          best_v = nearer ? v : best_v;
-          best = nearer ? c : best;
+    for (int64_t p = p0; p < p1; ++p) {
+      double* part = sums ? partial.data() + static_cast<size_t>(p * (k * d + k)) : nullptr;
+      const int64_t r1 = parts.begin(p + 1);
+      for (int64_t b0 = parts.begin(p); b0 < r1; b0 += block) {
+        const int64_t rows = std::min(block, r1 - b0);
+        // The block is a row range of X itself: no copy, X is row-major with leading dimension d.
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(rows),
+                    static_cast<int>(k), static_cast<int>(d), 1.0, x.row(b0), static_cast<int>(d),
+                    centers.data.data(), static_cast<int>(centers.cols), 0.0, dots.get(),
+                    static_cast<int>(k));
+        for (int64_t i = 0; i < rows; ++i) {
+          const double* di = dots.get() + i * k;
+          int64_t best = 0;
+          double best_v = std::numeric_limits<double>::infinity();
+          double sum = 0;  // non-finite if any x.c is (or, harmlessly, if the sum overflows)
+          for (int64_t c = 0; c < k; ++c) {
+            sum += di[c];
+            // Selects, not branches: which centre is nearer is unpredictable.
+            const double v = cc[static_cast<size_t>(c)] - 2.0 * di[c];
+            const bool nearer = v < best_v;
+            best_v = nearer ? v : best_v;
+            best = nearer ? c : best;
+          }
+          finite &= std::abs(sum) <= std::numeric_limits<double>::max();
+          labels[b0 + i] = static_cast<Label>(best);
+          if (part) add_row(x.row(b0 + i), best, k, d, part);
         }
-        finite &= std::abs(sum) <= std::numeric_limits<double>::max();
-        labels[b0 + i] = static_cast<Label>(best);
       }
     }
     if (!finite) all_finite.store(false, std::memory_order_relaxed);
   });
+  if (sums) *sums = reduce_parts(partial, parts.count, k, d);
   return all_finite.load(std::memory_order_relaxed);
+}
+
+// The M-step's sums for labels found otherwise (Elkan), in the same parts and order as
+// assign_labels forms them, so both algorithms take the same steps.
+ClusterSums cluster_sums(const Matrix& x, const std::vector<int64_t>& labels, int64_t k) {
+  const int64_t d = x.cols;
+  const RowParts parts = row_parts(x.rows, gemm_block_rows(k, d));
+  std::vector<double> partial(static_cast<size_t>(parts.count * (k * d + k)), 0.0);
+  parallel_for(0, parts.count, 1, [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p) {
+      double* part = partial.data() + static_cast<size_t>(p * (k * d + k));
+      for (int64_t i = parts.begin(p); i < parts.begin(p + 1); ++i) {
+        add_row(x.row(i), labels[static_cast<size_t>(i)], k, d, part);
+      }
+    }
+  });
+  return reduce_parts(partial, parts.count, k, d);
 }
 
 double inertia_of(const Matrix& x, const Matrix& centers, const std::vector<int64_t>& labels) {
@@ -95,16 +164,10 @@ double inertia_of(const Matrix& x, const Matrix& centers, const std::vector<int6
 // New centres as label means; empty clusters are relocated to the points farthest from their
 // (old) centres, like scikit-learn's _relocate_empty_clusters_dense.
 Matrix update_centers(const Matrix& x, const Matrix& old_centers,
-                      const std::vector<int64_t>& labels) {
+                      const std::vector<int64_t>& labels, ClusterSums acc) {
   const int64_t k = old_centers.rows;
-  Matrix sums(k, x.cols);
-  std::vector<double> counts(static_cast<size_t>(k), 0.0);
-  std::vector<int64_t> label_copy = labels;
-  for (int64_t i = 0; i < x.rows; ++i) {
-    const int64_t c = labels[static_cast<size_t>(i)];
-    counts[static_cast<size_t>(c)] += 1;
-    for (int64_t j = 0; j < x.cols; ++j) sums(c, j) += x(i, j);
-  }
+  Matrix& sums = acc.sums;
+  std::vector<double>& counts = acc.counts;
   std::vector<int64_t> empty;
   for (int64_t c = 0; c < k; ++c)
     if (counts[static_cast<size_t>(c)] == 0) empty.push_back(c);
@@ -124,7 +187,7 @@ Matrix update_centers(const Matrix& x, const Matrix& old_centers,
     });
     for (size_t e = 0; e < empty.size() && e < far.size(); ++e) {
       const int64_t point = far[e];
-      const int64_t from = label_copy[static_cast<size_t>(point)];
+      const int64_t from = labels[static_cast<size_t>(point)];
       const int64_t to = empty[e];
       for (int64_t j = 0; j < x.cols; ++j) {
         sums(from, j) -= x(point, j);
@@ -158,8 +221,9 @@ SingleRun lloyd(const Matrix& x, Matrix centers, int64_t max_iter, double tol) {
   bool strict = false;
   int64_t it = 0;
   for (; it < max_iter; ++it) {
-    assign_labels(x, centers, labels.data());
-    Matrix next = update_centers(x, centers, labels);
+    ClusterSums sums;
+    assign_labels(x, centers, labels.data(), &sums);
+    Matrix next = update_centers(x, centers, labels, std::move(sums));
     double shift = 0;
     for (size_t i = 0; i < next.data.size(); ++i) {
       shift += (next.data[i] - centers.data[i]) * (next.data[i] - centers.data[i]);
@@ -234,7 +298,7 @@ SingleRun elkan(const Matrix& x, Matrix centers, int64_t max_iter, double tol) {
   bool strict = false;
   int64_t it = 0;
   for (; it < max_iter; ++it) {
-    Matrix next = update_centers(x, centers, labels);
+    Matrix next = update_centers(x, centers, labels, cluster_sums(x, labels, k));
     Vector shift(static_cast<size_t>(k));
     double shift_total = 0;
     for (int64_t c = 0; c < k; ++c) {
@@ -307,55 +371,81 @@ Matrix random_init(const Matrix& x, int64_t k, detail::Rng& rng) {
   return c;
 }
 
+// Squared distances from every row to the rows `ids` through one GEMM per block of rows
+// (||x||^2 + ||y||^2 - 2 x.y, clamped at 0), each lowered to `closest` when that is nearer:
+// out(i, t) = min(closest[i], |x_i - x_ids[t]|^2). Returns the column sums, formed per part in
+// part order (see RowParts).
+std::vector<double> candidate_distances(const Matrix& x, const Vector& xx,
+                                        const std::vector<int64_t>& ids,
+                                        const std::vector<double>* closest, Matrix& out) {
+  const auto t = static_cast<int64_t>(ids.size());
+  const int64_t d = x.cols;
+  Matrix cand(t, d);
+  for (int64_t c = 0; c < t; ++c) std::copy_n(x.row(ids[static_cast<size_t>(c)]), d, cand.row(c));
+  const int64_t block = gemm_block_rows(t, d);
+  const RowParts parts = row_parts(x.rows, block);
+  std::vector<double> partial(static_cast<size_t>(parts.count * t), 0.0);
+  parallel_for(0, parts.count, 1, [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p) {
+      double* pot = partial.data() + p * t;
+      const int64_t r1 = parts.begin(p + 1);
+      for (int64_t b0 = parts.begin(p); b0 < r1; b0 += block) {
+        const int64_t rows = std::min(block, r1 - b0);
+        double* dots = out.row(b0);
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(rows),
+                    static_cast<int>(t), static_cast<int>(d), 1.0, x.row(b0), static_cast<int>(d),
+                    cand.data.data(), static_cast<int>(d), 0.0, dots, static_cast<int>(t));
+        for (int64_t i = b0; i < b0 + rows; ++i) {
+          double* row = out.row(i);
+          const double limit = closest ? (*closest)[static_cast<size_t>(i)]
+                                       : std::numeric_limits<double>::infinity();
+          for (int64_t c = 0; c < t; ++c) {
+            const double sq = std::max(
+                0.0, xx[static_cast<size_t>(i)] +
+                         xx[static_cast<size_t>(ids[static_cast<size_t>(c)])] - 2 * row[c]);
+            row[c] = std::min(sq, limit);
+            pot[c] += row[c];
+          }
+        }
+      }
+    }
+  });
+  std::vector<double> pots(static_cast<size_t>(t), 0.0);
+  for (int64_t p = 0; p < parts.count; ++p)
+    for (int64_t c = 0; c < t; ++c) pots[static_cast<size_t>(c)] += partial[p * t + c];
+  return pots;
+}
+
+// Greedy k-means++ as scikit-learn runs it: 2 + log(k) candidates per centre, sampled in
+// proportion to the squared distance to the nearest centre so far; the one that lowers the
+// potential most is kept. All candidates of a round are measured by one GEMM pass over X.
 Matrix plusplus(const Matrix& x, int64_t k, detail::Rng& rng) {
   const int64_t n = x.rows;
   const int64_t trials = 2 + static_cast<int64_t>(std::log(static_cast<double>(k)));
   Matrix centers(k, x.cols);
   const Vector xx = detail::row_squared_norms(x);
-  auto sq_dist_to = [&](int64_t row, std::vector<double>& out) {
-    const double* r = x.row(row);
-    parallel_for(0, n, 1024, [&](int64_t a, int64_t b) {
-      for (int64_t i = a; i < b; ++i) {
-        double dot = 0;
-        const double* xi = x.row(i);
-        for (int64_t j = 0; j < x.cols; ++j) dot += xi[j] * r[j];
-        out[static_cast<size_t>(i)] =
-            std::max(0.0, xx[static_cast<size_t>(i)] + xx[static_cast<size_t>(row)] - 2 * dot);
-      }
-    });
-  };
-  int64_t first = static_cast<int64_t>(rng.below(static_cast<uint64_t>(n)));
+  const int64_t first = static_cast<int64_t>(rng.below(static_cast<uint64_t>(n)));
   std::copy_n(x.row(first), x.cols, centers.row(0));
-  std::vector<double> closest(static_cast<size_t>(n));
-  sq_dist_to(first, closest);
-  double pot = std::accumulate(closest.begin(), closest.end(), 0.0);
+  Matrix dist(n, 1);
+  double pot = candidate_distances(x, xx, {first}, nullptr, dist)[0];
+  std::vector<double> closest(dist.data.begin(), dist.data.end());
   std::vector<double> cumulative(static_cast<size_t>(n));
-  std::vector<double> candidate(static_cast<size_t>(n)), best_dist(static_cast<size_t>(n));
+  Matrix cand_dist(n, trials);
+  std::vector<int64_t> ids(static_cast<size_t>(trials));
   for (int64_t c = 1; c < k; ++c) {
     std::partial_sum(closest.begin(), closest.end(), cumulative.begin());
-    double best_pot = std::numeric_limits<double>::infinity();
-    int64_t best_id = 0;
     for (int64_t t = 0; t < trials; ++t) {
       const double target = rng.uniform() * pot;
-      int64_t id =
+      const int64_t id =
           std::lower_bound(cumulative.begin(), cumulative.end(), target) - cumulative.begin();
-      id = std::min(id, n - 1);
-      sq_dist_to(id, candidate);
-      double cand_pot = 0;
-      for (int64_t i = 0; i < n; ++i) {
-        candidate[static_cast<size_t>(i)] =
-            std::min(candidate[static_cast<size_t>(i)], closest[static_cast<size_t>(i)]);
-        cand_pot += candidate[static_cast<size_t>(i)];
-      }
-      if (cand_pot < best_pot) {
-        best_pot = cand_pot;
-        best_id = id;
-        best_dist.swap(candidate);
-      }
+      ids[static_cast<size_t>(t)] = std::min(id, n - 1);
     }
-    pot = best_pot;
-    closest.swap(best_dist);
-    std::copy_n(x.row(best_id), x.cols, centers.row(c));
+    const std::vector<double> pots = candidate_distances(x, xx, ids, &closest, cand_dist);
+    const auto best =
+        static_cast<int64_t>(std::min_element(pots.begin(), pots.end()) - pots.begin());
+    pot = pots[static_cast<size_t>(best)];
+    for (int64_t i = 0; i < n; ++i) closest[static_cast<size_t>(i)] = cand_dist(i, best);
+    std::copy_n(x.row(ids[static_cast<size_t>(best)]), x.cols, centers.row(c));
   }
   return centers;
 }

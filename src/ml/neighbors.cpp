@@ -427,6 +427,62 @@ void for_each_distance_block(const Matrix& queries, const Matrix& data, const Me
   }
 }
 
+// Euclidean k nearest neighbours by brute force, as scikit-learn's argkmin reduction does it:
+// one GEMM per tile of queries x training rows, and each candidate's squared distance
+// ||q||^2 + ||x||^2 - 2 q.x offered to its query's k-heap while the tile is in cache, so neither
+// the whole distance matrix nor a sort of all candidates is ever built and only the k kept take a
+// square root. The values are those pairwise_distances gives, ties broken by index. As there,
+// BLAS runs on the calling thread (OpenBLAS threads itself) and the heaps over the pool.
+void euclidean_kneighbors(const Matrix& queries, const Matrix& data, int64_t k,
+                          KNeighborsResult& out) {
+  constexpr int64_t kQueryTile = 256, kDataTile = 4096;  // 8 MiB of products per tile
+  const Vector qq = detail::row_squared_norms(queries);
+  const Vector dd = detail::row_squared_norms(data);
+  const int64_t d = data.cols;
+  const int64_t data_tile = std::min(kDataTile, data.rows);
+  std::vector<double> dots(static_cast<size_t>(std::min(kQueryTile, queries.rows) * data_tile));
+  std::vector<KBest> best(static_cast<size_t>(std::min(kQueryTile, queries.rows)), KBest{k, {}});
+  for (KBest& b : best) b.heap.reserve(static_cast<size_t>(k));
+  for (int64_t q0 = 0; q0 < queries.rows; q0 += kQueryTile) {
+    const int64_t nq = std::min(kQueryTile, queries.rows - q0);
+    for (KBest& b : best) b.heap.clear();
+    for (int64_t c0 = 0; c0 < data.rows; c0 += data_tile) {
+      const int64_t nc = std::min(data_tile, data.rows - c0);
+      cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(nq),
+                  static_cast<int>(nc), static_cast<int>(d), 1.0, queries.row(q0),
+                  static_cast<int>(d), data.row(c0), static_cast<int>(d), 0.0, dots.data(),
+                  static_cast<int>(nc));
+      parallel_for(0, nq, 8, [&](int64_t i0, int64_t i1) {
+        for (int64_t i = i0; i < i1; ++i) {
+          KBest& b = best[static_cast<size_t>(i)];
+          const double qi = qq[static_cast<size_t>(q0 + i)];
+          double* row = dots.data() + i * nc;
+          const double* dj = dd.data() + c0;
+          // Distances first, in a loop the compiler vectorizes; then a scan whose branch is
+          // almost never taken once the heap holds k good candidates.
+          for (int64_t j = 0; j < nc; ++j) row[j] = std::max(0.0, qi + dj[j] - 2.0 * row[j]);
+          double worst = b.worst();
+          for (int64_t j = 0; j < nc; ++j) {
+            if (row[j] <= worst) {
+              b.offer({row[j], c0 + j});
+              worst = b.worst();
+            }
+          }
+        }
+      });
+    }
+    for (int64_t i = 0; i < nq; ++i) {
+      std::vector<Candidate>& heap = best[static_cast<size_t>(i)].heap;
+      std::sort_heap(heap.begin(), heap.end());
+      for (int64_t j = 0; j < k; ++j) {
+        const auto at = static_cast<size_t>((q0 + i) * k + j);
+        out.distances[at] = std::sqrt(heap[static_cast<size_t>(j)].dist);
+        out.indices[at] = heap[static_cast<size_t>(j)].index;
+      }
+    }
+  }
+}
+
 }  // namespace
 
 KNeighborsResult NeighborIndex::kneighbors(const Matrix& queries, int64_t k) const {
@@ -440,6 +496,10 @@ KNeighborsResult NeighborIndex::kneighbors(const Matrix& queries, int64_t k) con
   out.k = k;
   out.distances.resize(static_cast<size_t>(queries.rows * k));
   out.indices.resize(static_cast<size_t>(queries.rows * k));
+  if (!tree_ && metric_.metric == Metric::Euclidean) {
+    euclidean_kneighbors(queries, data_, k, out);
+    return out;
+  }
   if (!tree_) {
     for_each_distance_block(queries, data_, metric_, [&](int64_t r0, const Matrix& d) {
       parallel_for(0, d.rows, 4, [&](int64_t i0, int64_t i1) {

@@ -24,6 +24,16 @@ const char* kGoodFixtures[] = {"all_dtypes",       "scalar_and_empty",    "name_
                                "metadata_escapes", "metadata_multi",      "empty_metadata",
                                "no_tensors",       "no_tensors_metadata", "rows"};
 
+// A safetensors file: the 8-byte length of `header`, `header`, then `data_bytes` zero bytes.
+std::vector<std::byte> framed(const std::string& header, size_t data_bytes) {
+  std::vector<std::byte> file(8);
+  const uint64_t n = header.size();
+  for (int i = 0; i < 8; ++i) file[i] = static_cast<std::byte>((n >> (8 * i)) & 0xff);
+  for (char c : header) file.push_back(static_cast<std::byte>(c));
+  file.resize(file.size() + data_bytes, std::byte{0});
+  return file;
+}
+
 void expect_matches_fixture(const SafeTensors& st, const nlohmann::json& want) {
   ASSERT_EQ(st.size(), want["tensors"].size());
   EXPECT_EQ(st.header_size(), want["header_size"].get<uint64_t>());
@@ -183,14 +193,7 @@ TEST(SafeTensorsReader, ErrorsNameTheTensorAndTheFile) {
 TEST(SafeTensorsReader, AcceptsWhatTheReferenceAccepts) {
   // Leading/trailing JSON whitespace, unknown extra fields and `"__metadata__": null` all load in
   // the reference (checked with safetensors 0.8.0 when the corpus was written).
-  const auto frame = [](const std::string& header, size_t data_bytes) {
-    std::vector<std::byte> file(8);
-    uint64_t n = header.size();
-    for (int i = 0; i < 8; ++i) file[i] = static_cast<std::byte>((n >> (8 * i)) & 0xff);
-    for (char c : header) file.push_back(static_cast<std::byte>(c));
-    file.resize(file.size() + data_bytes, std::byte{0});
-    return file;
-  };
+  const auto& frame = framed;
   const std::string entry = R"({"dtype":"F32","shape":[1],"data_offsets":[0,4]})";
   EXPECT_NO_THROW(SafeTensors::from_bytes(frame("\n {\"a\":" + entry + "}\t\r\n  ", 4)));
   const SafeTensors extra = SafeTensors::from_bytes(
@@ -205,6 +208,46 @@ TEST(SafeTensorsReader, AcceptsWhatTheReferenceAccepts) {
       frame(R"({"a":{"x":)" + nested + R"(,"dtype":"F32","shape":[1],"data_offsets":[0,4]}})", 4)));
   const SafeTensors empty = SafeTensors::from_bytes(frame("{}", 0));
   EXPECT_EQ(empty.size(), 0u);
+}
+
+TEST(SafeTensorsReader, EscapedNamesAreDecodedAndComparedDecoded) {
+  // Names are views of the header; one written with JSON escapes is decoded, and two names
+  // that decode the same are duplicates whatever their spelling.
+  const auto entry = [](int begin) {
+    return R"({"dtype":"U8","shape":[1],"data_offsets":[)" + std::to_string(begin) + "," +
+           std::to_string(begin + 1) + "]}";
+  };
+  const SafeTensors st = SafeTensors::from_bytes(framed(
+      R"({"plain":)" + entry(0) + R"(,"caf\u00e9\n\ud83d\ude00\"\\\/":)" + entry(1) + "}", 2));
+  const std::string decoded = "caf\xc3\xa9\n\xf0\x9f\x98\x80\"\\/";
+  EXPECT_EQ(st.names(), (std::vector<std::string>{"plain", decoded}));
+  EXPECT_EQ(st.info(decoded).data_begin, 1u);
+  EXPECT_FALSE(st.contains(R"(caf\u00e9)"));
+  const auto rejects = [](const std::string& header, size_t data, const std::string& want) {
+    try {
+      (void)SafeTensors::from_bytes(framed(header, data));
+      ADD_FAILURE() << "accepted " << header;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(want), std::string::npos) << e.what();
+    }
+  };
+  rejects(R"({"a":)" + entry(0) + R"(,"\u0061":)" + entry(1) + "}", 2, "duplicate tensor name 'a'");
+  rejects(R"({"a":{"x":1,"dtype":"U8","shape":[1],"data_offsets":[0,1],"x":2}})", 1,
+          "tensor 'a': duplicate field 'x'");
+  rejects(R"({"\ud800":)" + entry(0) + "}", 1, "not valid JSON");
+  rejects(R"({"\udc00x":)" + entry(0) + "}", 1, "not valid JSON");
+  rejects(R"({"a\u00zz":)" + entry(0) + "}", 1, "not valid JSON");
+}
+
+TEST(SafeTensorsReader, NamesOutliveTheFirstCopy) {
+  // Names view the mapped header: a copy keeps the mapping, and with it the names, alive.
+  SafeTensors copy;
+  {
+    const SafeTensors first = SafeTensors::open(fixture_dir() / "good" / "name_order.safetensors");
+    copy = first;
+  }
+  expect_matches_fixture(copy, read_json(fixture_dir() / "good" / "name_order.json"));
+  for (const SafeTensorInfo& info : copy.tensors()) EXPECT_EQ(&copy.info(info.name), &info);
 }
 
 TEST(SafeTensorsReader, VeryDeepNestingIsRejectedWithoutRecursion) {

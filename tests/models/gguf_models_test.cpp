@@ -112,7 +112,7 @@ TEST(GgufModels, ConfigAndNamesFollowTheHuggingFaceFolder) {
     const std::string drop = std::string(c.folder) == "gpt2" ? "transformer." : "";
     for (const SafeTensorInfo& info : st.tensors()) {
       if (info.name.ends_with(".attn.bias") || info.name.ends_with(".attn.masked_bias")) continue;
-      const std::string name = info.name.substr(drop.size());
+      const std::string name(info.name.substr(drop.size()));
       ASSERT_TRUE(source->contains(name)) << name;
       EXPECT_EQ(source->tensor(name).shape(), info.shape) << name;
     }

@@ -36,7 +36,9 @@ inline constexpr uint64_t kSafeTensorsMaxHeaderBytes = 100'000'000;
 inline constexpr int kSafeTensorsMaxJsonDepth = 128;
 
 struct SafeTensorInfo {
-  std::string name;
+  // Views the header of the SafeTensors it came from (valid while that object or a copy of it
+  // lives, and for from_bytes(span) while the caller's bytes do).
+  std::string_view name;
   DType dtype = DType::F32;
   Shape shape;
   uint64_t data_begin = 0;  // offsets into the data buffer (after the header)
@@ -87,6 +89,8 @@ class SafeTensors {
  private:
   static SafeTensors parse(std::span<const std::byte> bytes, std::shared_ptr<const void> keepalive,
                            const std::string& source);
+  void build_index(const std::string& source);
+  const SafeTensorInfo* find(std::string_view name) const;
   Tensor view(const SafeTensorInfo& info, uint64_t byte_begin, uint64_t byte_end,
               Shape shape) const;
 
@@ -95,7 +99,8 @@ class SafeTensors {
   std::shared_ptr<const MappedFile> mapped_;  // set when opened from a file
   uint64_t header_size_ = 0;
   std::vector<SafeTensorInfo> tensors_;
-  std::unordered_map<std::string, size_t> index_;
+  std::vector<uint32_t> slots_;             // hash index of tensors_ by name (build_index)
+  std::shared_ptr<std::string> unescaped_;  // names written with JSON escapes, decoded
   SafeTensorsMetadata metadata_;
   bool has_metadata_ = false;
 };
