@@ -51,6 +51,59 @@ std::vector<T> values_of(const Tensor& t) {
   return {p, p + t.numel()};
 }
 
+// Sequence i of a KL reference file; top_k is the K of the sequences before it (0 for the first).
+ReferenceSequence read_sequence(const SafeTensors& file, const std::filesystem::path& path,
+                                size_t i, int64_t prompt_length, int64_t vocab, int64_t& top_k) {
+  const std::string where = "KL reference " + path.string() + ": ";
+  // (Built with append: GCC 12 warns falsely on "." + std::to_string(...).)
+  std::string suffix = ".";
+  suffix.append(std::to_string(i));
+  if (!file.contains("tokens" + suffix) || !file.contains("top_ids" + suffix)) {
+    throw Error(where + "no tensors \"tokens" + suffix + "\" and \"top_ids" + suffix + "\"");
+  }
+  const Shape& token_shape = file.info("tokens" + suffix).shape;
+  const Shape& id_shape = file.info("top_ids" + suffix).shape;
+  if (token_shape.size() != 1 || id_shape.size() != 2) {
+    throw Error(where + "\"tokens" + suffix + "\" must be [T] and \"top_ids" + suffix +
+                "\" [T, K]");
+  }
+  const int64_t t = token_shape[0], k = id_shape[1];
+  if (top_k == 0) top_k = k;
+  if (k != top_k || k < 2 || k > vocab) {
+    throw Error(
+        where + "\"top_ids" + suffix + "\" keeps " + std::to_string(k) +
+        " ids a position; every sequence must keep the same K, 2 <= K <= " + std::to_string(vocab));
+  }
+  ReferenceSequence s;
+  s.tokens = values_of<int64_t>(reference_tensor(file, path, "tokens" + suffix, DType::I64, {t}));
+  s.top_ids =
+      values_of<int32_t>(reference_tensor(file, path, "top_ids" + suffix, DType::I32, {t, k}));
+  s.top_logprobs =
+      values_of<float>(reference_tensor(file, path, "top_logprobs" + suffix, DType::F32, {t, k}));
+  s.rest_logprob =
+      values_of<float>(reference_tensor(file, path, "rest_logprob" + suffix, DType::F32, {t}));
+  s.prompt_length = prompt_length;
+  if (t < 1 || s.prompt_length < 1 || s.prompt_length > t) {
+    throw Error(where + "sequence " + std::to_string(i) + " has " + std::to_string(t) +
+                " tokens and a prompt of " + std::to_string(s.prompt_length));
+  }
+  const auto outside = [vocab](int64_t id) { return id < 0 || id >= vocab; };
+  if (std::any_of(s.tokens.begin(), s.tokens.end(), outside) ||
+      std::any_of(s.top_ids.begin(), s.top_ids.end(), outside)) {
+    throw Error(where + "sequence " + std::to_string(i) + " has an id outside the vocabulary of " +
+                std::to_string(vocab));
+  }
+  if (!std::all_of(s.top_logprobs.begin(), s.top_logprobs.end(),
+                   [](float v) { return std::isfinite(v); }) ||
+      std::any_of(s.rest_logprob.begin(), s.rest_logprob.end(), [](float v) {
+        return std::isnan(v) || v == std::numeric_limits<float>::infinity();
+      })) {
+    throw Error(where + "sequence " + std::to_string(i) +
+                " has a log-probability that is not finite");
+  }
+  return s;
+}
+
 }  // namespace
 
 double log_sum_exp(const float* logits, int64_t n) {
@@ -125,53 +178,7 @@ KlReference KlReference::read(const std::filesystem::path& path, int64_t vocab) 
   const auto lengths = values_of<int64_t>(lengths_tensor.contiguous());
   KlReference ref;
   for (size_t i = 0; i < lengths.size(); ++i) {
-    // (Built with append: GCC 12 warns falsely on "." + std::to_string(...).)
-    std::string suffix = ".";
-    suffix.append(std::to_string(i));
-    if (!file.contains("tokens" + suffix) || !file.contains("top_ids" + suffix)) {
-      throw Error(where + "no tensors \"tokens" + suffix + "\" and \"top_ids" + suffix + "\"");
-    }
-    const Shape& token_shape = file.info("tokens" + suffix).shape;
-    const Shape& id_shape = file.info("top_ids" + suffix).shape;
-    if (token_shape.size() != 1 || id_shape.size() != 2) {
-      throw Error(where + "\"tokens" + suffix + "\" must be [T] and \"top_ids" + suffix +
-                  "\" [T, K]");
-    }
-    const int64_t t = token_shape[0], k = id_shape[1];
-    if (i == 0) ref.top_k = k;
-    if (k != ref.top_k || k < 2 || k > vocab) {
-      throw Error(where + "\"top_ids" + suffix + "\" keeps " + std::to_string(k) +
-                  " ids a position; every sequence must keep the same K, 2 <= K <= " +
-                  std::to_string(vocab));
-    }
-    ReferenceSequence s;
-    s.tokens = values_of<int64_t>(reference_tensor(file, path, "tokens" + suffix, DType::I64, {t}));
-    s.top_ids =
-        values_of<int32_t>(reference_tensor(file, path, "top_ids" + suffix, DType::I32, {t, k}));
-    s.top_logprobs =
-        values_of<float>(reference_tensor(file, path, "top_logprobs" + suffix, DType::F32, {t, k}));
-    s.rest_logprob =
-        values_of<float>(reference_tensor(file, path, "rest_logprob" + suffix, DType::F32, {t}));
-    s.prompt_length = lengths[i];
-    if (t < 1 || s.prompt_length < 1 || s.prompt_length > t) {
-      throw Error(where + "sequence " + std::to_string(i) + " has " + std::to_string(t) +
-                  " tokens and a prompt of " + std::to_string(s.prompt_length));
-    }
-    const auto outside = [vocab](int64_t id) { return id < 0 || id >= vocab; };
-    if (std::any_of(s.tokens.begin(), s.tokens.end(), outside) ||
-        std::any_of(s.top_ids.begin(), s.top_ids.end(), outside)) {
-      throw Error(where + "sequence " + std::to_string(i) +
-                  " has an id outside the vocabulary of " + std::to_string(vocab));
-    }
-    if (!std::all_of(s.top_logprobs.begin(), s.top_logprobs.end(),
-                     [](float v) { return std::isfinite(v); }) ||
-        std::any_of(s.rest_logprob.begin(), s.rest_logprob.end(), [](float v) {
-          return std::isnan(v) || v == std::numeric_limits<float>::infinity();
-        })) {
-      throw Error(where + "sequence " + std::to_string(i) +
-                  " has a log-probability that is not finite");
-    }
-    ref.sequences.push_back(std::move(s));
+    ref.sequences.push_back(read_sequence(file, path, i, lengths[i], vocab, ref.top_k));
   }
   return ref;
 }

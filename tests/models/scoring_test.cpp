@@ -109,8 +109,8 @@ std::map<std::string, Tensor> reference_tensors(const std::vector<int64_t>& toke
 
 std::filesystem::path write_reference(const std::map<std::string, Tensor>& tensors,
                                       const std::string& name) {
-  const auto path = std::filesystem::temp_directory_path() /
-                    ("ember-kl-" + std::to_string(::getpid()) + "-" + name + ".safetensors");
+  auto path = std::filesystem::temp_directory_path() /
+              ("ember-kl-" + std::to_string(::getpid()) + "-" + name + ".safetensors");
   write_safetensors(path, tensors);
   return path;
 }
@@ -171,7 +171,8 @@ TEST(Scoring, ReferenceFileErrorsNameWhatIsWrong) {
   models::CausalLM& model = tiny_llama();
   const int64_t vocab = model.vocab_size();
   const auto lp = log_probs(model, kTinyTokens);
-  const auto expect_error = [&](std::map<std::string, Tensor> tensors, const std::string& what) {
+  const auto expect_error = [&](const std::map<std::string, Tensor>& tensors,
+                                const std::string& what) {
     const auto path = write_reference(tensors, "bad");
     try {
       (void)KlReference::read(path, vocab);
