@@ -9,6 +9,7 @@
 
 #include "ember/base/error.hpp"
 #include "ember/formats/json_file.hpp"
+#include "ember/generation/scoring.hpp"
 #include "ember/models/gguf_tokenizer.hpp"
 
 namespace ember::generation {
@@ -191,10 +192,7 @@ int64_t sample_token(std::vector<float> logits, const SamplingParams& p,
 
 std::vector<TokenLogprob> top_logprobs(const float* logits, int64_t vocab, int64_t k) {
   // log-softmax in double: the log of the normalizer once, then one subtraction per id.
-  const float top = *std::max_element(logits, logits + vocab);
-  double sum = 0;
-  for (int64_t i = 0; i < vocab; ++i) sum += std::exp(static_cast<double>(logits[i]) - top);
-  const double log_norm = top + std::log(sum);
+  const double log_norm = log_sum_exp(logits, vocab);
   std::vector<int64_t> order(static_cast<size_t>(vocab));
   std::iota(order.begin(), order.end(), 0);
   const auto count = static_cast<size_t>(std::min(k, vocab));

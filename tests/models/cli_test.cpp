@@ -6,6 +6,8 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <limits>
+#include <numeric>
 #include <sstream>
 
 #include "../cli_runner.hpp"
@@ -13,6 +15,7 @@
 #include "ember/formats/safetensors.hpp"
 #include "ember/generation/chat.hpp"
 #include "ember/generation/seq2seq.hpp"
+#include "ember/generation/scoring.hpp"
 #include "ember/models/causal_lm.hpp"
 #include "ember/pipelines/sentence_embedding.hpp"
 #include "model_fixtures.hpp"
@@ -488,6 +491,98 @@ TEST(ModelsCli, TranslateAndSummarizeAnswerEachLineAsTheLibrary) {
   EXPECT_NE(encoder_only.status, 0);
   EXPECT_NE(encoder_only.err.find("not an encoder-decoder model"), std::string::npos)
       << encoder_only.err;
+// ember perplexity on the tiny Llama: a line per chunk and llama.cpp's final line, --json with the
+// library's figures; --kl-base against transformers' logits for the same ids (the fixture's
+// reference.safetensors, row 0, unpadded) over the whole vocabulary.
+TEST(ModelsCli, PerplexityOfATextAndKlToAReference) {
+  const std::filesystem::path dir = chat_folder();
+  std::vector<int64_t> ids;
+  std::string text;
+  for (int64_t i = 0; i < 20; ++i) {
+    ids.push_back((i * 37 + 5) % 256);
+    text += token_name(ids.back()) + " ";
+  }
+  const auto text_file = std::filesystem::path(EMBER_BINARY_DIR) / "cli_runs" / "ppl.txt";
+  std::ofstream(text_file) << text;
+  const std::string args = " --ctx 8 --model " + shell_quote(dir.string()) + " --file ";
+  const auto plain = run_ember("perplexity" + args + shell_quote(text_file.string()));
+  ASSERT_EQ(plain.status, 0) << plain.err;
+  const auto lines = lines_of(plain.out);
+  ASSERT_EQ(lines.size(), 3u) << plain.out;
+  EXPECT_EQ(lines[0].rfind("[1]", 0), 0u);
+  EXPECT_EQ(lines[1].rfind("[2]", 0), 0u);
+  EXPECT_EQ(lines[2].rfind("Final estimate: PPL = ", 0), 0u);
+
+  const auto json = run_ember("perplexity --json" + args + shell_quote(text_file.string()));
+  ASSERT_EQ(json.status, 0) << json.err;
+  const auto result = last_json_line(json.out);
+  const auto model = models::load_causal_lm(dir);
+  generation::PerplexityOptions options;
+  options.context = 8;
+  const auto expected = generation::perplexity(*model, ids, options);
+  EXPECT_EQ(result.at("chunks").get<int64_t>(), 2);
+  EXPECT_EQ(result.at("scored").get<int64_t>(), expected.scored);
+  // The same computation in another process; only a different thread split could move the last
+  // bits of the sums.
+  EXPECT_NEAR(result.at("ppl").get<double>(), expected.ppl, 1e-9 * expected.ppl);
+
+  std::ofstream(text_file) << "t1 t2 t3";
+  const auto short_text = run_ember("perplexity" + args + shell_quote(text_file.string()));
+  EXPECT_EQ(short_text.status, 1);
+  EXPECT_NE(short_text.err.find("needs at least 16"), std::string::npos) << short_text.err;
+  const auto neither = run_ember("perplexity --model " + shell_quote(dir.string()));
+  EXPECT_EQ(neither.status, 1);
+  EXPECT_NE(neither.err.find("--file or --kl-base"), std::string::npos) << neither.err;
+
+  const SafeTensors ref = SafeTensors::open(kFixtures / "llama" / "reference.safetensors");
+  const int64_t t = ref.tensor("input_ids").dim(1), vocab = 256;
+  const std::vector<int64_t> all_ids = test::i64_values(ref.tensor("input_ids"));
+  const std::vector<double> logits = ref.tensor("logits").to_f64_vector();
+  std::vector<int32_t> top_ids;
+  std::vector<float> top_logprobs;
+  for (int64_t i = 0; i < t; ++i) {
+    const double* row = logits.data() + i * vocab;
+    const double top = *std::max_element(row, row + vocab);
+    double sum = 0;
+    for (int64_t v = 0; v < vocab; ++v) sum += std::exp(row[v] - top);
+    std::vector<int32_t> order(static_cast<size_t>(vocab));
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(),
+                     [&](int32_t a, int32_t b) { return row[a] > row[b]; });
+    for (const int32_t v : order) {
+      top_ids.push_back(v);
+      top_logprobs.push_back(static_cast<float>(row[v] - top - std::log(sum)));
+    }
+  }
+  const auto base = std::filesystem::path(EMBER_BINARY_DIR) / "cli_runs" / "kl_base.safetensors";
+  write_safetensors(
+      base,
+      {{"prompt_lengths", Tensor::from_values<int64_t>(DType::I64, {1}, std::vector<int64_t>{1})},
+       {"tokens.0",
+        Tensor::from_values<int64_t>(DType::I64, {t},
+                                     std::vector<int64_t>(all_ids.begin(), all_ids.begin() + t))},
+       {"top_ids.0", Tensor::from_values<int32_t>(DType::I32, {t, vocab}, top_ids)},
+       {"top_logprobs.0", Tensor::from_f32({t, vocab}, top_logprobs)},
+       {"rest_logprob.0",
+        Tensor::from_f32({t}, std::vector<float>(static_cast<size_t>(t),
+                                                 -std::numeric_limits<float>::infinity()))}});
+  // models_test holds these logits to 1e-4 of the reference's, so log p - log q spans at most
+  // 2e-4 and the KL (about half its p-weighted variance) stays below 5e-9; storing the
+  // reference's log-probabilities in F32 (2^-24 |log p| relative) moves it by at most 2^-24 times
+  // the entropy (<= ln 256): 3.3e-7.
+  const auto kl = run_ember("perplexity --json --margin 4e-4 --kl-base " +
+                            shell_quote(base.string()) + " --model " + shell_quote(dir.string()));
+  ASSERT_EQ(kl.status, 0) << kl.err;
+  const auto a = last_json_line(kl.out);
+  EXPECT_EQ(a.at("positions").get<int64_t>(), t);
+  EXPECT_EQ(a.at("top_k").get<int64_t>(), vocab);
+  EXPECT_LE(std::fabs(a.at("mean_kl").get<double>()), 3.4e-7);
+  // Top-1 may differ only where the reference's margin is within the logits' 2 x 1e-4 of a tie.
+  EXPECT_EQ(a.at("clear_top1_same"), a.at("clear_positions"));
+  EXPECT_GT(a.at("clear_positions").get<int64_t>(), 0);
+  const auto with_file =
+      run_ember("perplexity --kl-base x --file y --model " + shell_quote(dir.string()));
+  EXPECT_EQ(with_file.status, 1);
 }
 
 }  // namespace
