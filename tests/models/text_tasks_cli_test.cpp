@@ -23,7 +23,8 @@ constexpr double kScoreTolerance = 1e-4;
 
 // The reference call of `model` with exactly `options`.
 json reference(const std::string& model, const json& options) {
-  for (const json& c : read_json_file(kDir / "expected.json")["calls"]) {
+  static const json all = read_json_file(kDir / "expected.json");
+  for (const json& c : all["calls"]) {
     if (c["model"] == model && c["options"] == options) return c;
   }
   ADD_FAILURE() << "no reference call " << model << " " << options.dump();
