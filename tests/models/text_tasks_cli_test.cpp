@@ -58,7 +58,10 @@ void expect_same(const json& got, const json& want, const std::string& where) {
     ASSERT_EQ(got.size(), want.size()) << where << ": " << got.dump();
     for (const auto& [k, v] : want.items()) {
       ASSERT_TRUE(got.contains(k)) << where << ": no '" << k << "' in " << got.dump();
-      expect_same(got[k], v, where + "." + k);
+      std::string path = where;
+      path += '.';
+      path += k;
+      expect_same(got[k], v, path);
     }
   } else {
     EXPECT_EQ(got, want) << where;
