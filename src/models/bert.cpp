@@ -6,11 +6,24 @@
 
 #include "ember/core/ops.hpp"
 #include "ember/models/encoder.hpp"
+#include "ember/models/heads.hpp"
 #include "ember/nn/encoder_layer.hpp"
 #include "ember/nn/layers.hpp"
 
 namespace ember::models {
 namespace {
+
+// Checkpoints of the bare model have no prefix; those saved from a task head nest it.
+nn::Weights encoder_weights(const Config& config, const nn::Weights& checkpoint) {
+  const std::string type = config.model_type();
+  const auto prefix = checkpoint.find_prefix("embeddings.word_embeddings.weight",
+                                             {"", type + ".", "bert.", "roberta.", "model."});
+  if (!prefix) {
+    throw Error("missing weight 'embeddings.word_embeddings.weight' (with or without a '" + type +
+                ".' prefix) in " + checkpoint.source().description());
+  }
+  return checkpoint.with_prefix(*prefix);
+}
 
 class Bert final : public Encoder {
  public:
@@ -37,14 +50,7 @@ class Bert final : public Encoder {
                   "' is not supported (only 'absolute')");
     }
 
-    // Checkpoints of the bare model have no prefix; those saved from a task head nest it.
-    const auto prefix = checkpoint.find_prefix("embeddings.word_embeddings.weight",
-                                               {"", type + ".", "bert.", "roberta.", "model."});
-    if (!prefix) {
-      throw Error("missing weight 'embeddings.word_embeddings.weight' (with or without a '" + type +
-                  ".' prefix) in " + checkpoint.source().description());
-    }
-    const nn::Weights w = checkpoint.with_prefix(*prefix);
+    const nn::Weights w = encoder_weights(config, checkpoint);
     words_ = nn::Embedding::load(w, "embeddings.word_embeddings", vocab, hidden_);
     positions_ = nn::Embedding::load(w, "embeddings.position_embeddings", max_positions_, hidden_);
     if (type_vocab > 0) {
@@ -127,6 +133,52 @@ class Bert final : public Encoder {
 
 std::unique_ptr<Encoder> load_bert(const Config& config, const nn::Weights& weights) {
   return std::make_unique<Bert>(config, weights);
+}
+
+// BERT: pooler + classifier, cls.predictions.*. RoBERTa and its kin: classifier.dense/out_proj on
+// <s>, lm_head.*. Token classification and QA are one linear layer in both.
+std::unique_ptr<Head> load_bert_head(const Config& config, const nn::Weights& weights,
+                                     HeadKind kind, int64_t labels) {
+  const bool roberta = config.model_type() != "bert";
+  const int64_t hidden = config.positive("hidden_size");
+  const nn::Weights encoder = encoder_weights(config, weights);
+  if (kind == HeadKind::MaskedLM) {
+    const std::string p = roberta ? "lm_head." : "cls.predictions.";
+    const std::string transform = roberta ? p : p + "transform.";
+    require_head_weight(weights, transform + "dense.weight", kind);
+    auto head = std::make_unique<MaskedLmHead>();
+    head->dense = nn::Linear::load(weights, transform + "dense", hidden, hidden, true);
+    // RobertaLMHead applies gelu whatever hidden_act says.
+    head->activation =
+        roberta ? nn::Activation::Gelu
+                : nn::parse_activation(config.string("hidden_act", "gelu"), "hidden_act");
+    head->norm = nn::LayerNorm::load(weights, transform + (roberta ? "layer_norm" : "LayerNorm"),
+                                     hidden, config.number("layer_norm_eps", 1e-12));
+    const Tensor words =
+        encoder.get("embeddings.word_embeddings.weight", {config.positive("vocab_size"), hidden});
+    head->decoder =
+        load_vocab_projection(weights, p + "decoder", {p + "bias", p + "decoder.bias"}, words);
+    return head;
+  }
+  auto head = std::make_unique<ClassifierHead>();
+  if (kind == HeadKind::SequenceClassification && roberta) {
+    require_head_weight(weights, "classifier.out_proj.weight", kind);
+    head->dense = nn::Linear::load(weights, "classifier.dense", hidden, hidden, true);
+    head->activation = nn::Activation::Tanh;
+    head->out = nn::Linear::load(weights, "classifier.out_proj", hidden, labels, true);
+  } else if (kind == HeadKind::SequenceClassification) {
+    require_head_weight(weights, "classifier.weight", kind);
+    head->dense = nn::Linear::load(encoder, "pooler.dense", hidden, hidden, true);
+    head->activation = nn::Activation::Tanh;
+    head->out = nn::Linear::load(weights, "classifier", hidden, labels, true);
+  } else if (kind == HeadKind::TokenClassification) {
+    require_head_weight(weights, "classifier.weight", kind);
+    head->out = nn::Linear::load(weights, "classifier", hidden, labels, true);
+  } else {
+    require_head_weight(weights, "qa_outputs.weight", kind);
+    head->out = nn::Linear::load(weights, "qa_outputs", hidden, 2, true);
+  }
+  return head;
 }
 
 }  // namespace ember::models

@@ -3,11 +3,26 @@
 #include <vector>
 
 #include "ember/models/encoder.hpp"
+#include "ember/models/heads.hpp"
 #include "ember/nn/encoder_layer.hpp"
 #include "ember/nn/layers.hpp"
 
 namespace ember::models {
 namespace {
+
+constexpr double kEps = 1e-12;  // fixed in the reference implementation
+
+nn::Weights encoder_weights(const nn::Weights& checkpoint) {
+  const auto prefix =
+      checkpoint.find_prefix("embeddings.word_embeddings.weight", {"", "distilbert."});
+  if (!prefix) {
+    throw Error(
+        "missing weight 'embeddings.word_embeddings.weight' (with or without a "
+        "'distilbert.' prefix) in " +
+        checkpoint.source().description());
+  }
+  return checkpoint.with_prefix(*prefix);
+}
 
 class DistilBert final : public Encoder {
  public:
@@ -24,17 +39,8 @@ class DistilBert final : public Encoder {
     max_positions_ = config.positive("max_position_embeddings");
     const nn::Activation act =
         nn::parse_activation(config.string("activation", "gelu"), "activation");
-    constexpr double kEps = 1e-12;  // fixed in the reference implementation
 
-    const auto prefix =
-        checkpoint.find_prefix("embeddings.word_embeddings.weight", {"", "distilbert."});
-    if (!prefix) {
-      throw Error(
-          "missing weight 'embeddings.word_embeddings.weight' (with or without a "
-          "'distilbert.' prefix) in " +
-          checkpoint.source().description());
-    }
-    const nn::Weights w = checkpoint.with_prefix(*prefix);
+    const nn::Weights w = encoder_weights(checkpoint);
     words_ = nn::Embedding::load(w, "embeddings.word_embeddings", vocab, hidden_);
     positions_ = nn::Embedding::load(w, "embeddings.position_embeddings", max_positions_, hidden_);
     embedding_norm_ = nn::LayerNorm::load(w, "embeddings.LayerNorm", hidden_, kEps);
@@ -90,6 +96,41 @@ class DistilBert final : public Encoder {
 
 std::unique_ptr<Encoder> load_distilbert(const Config& config, const nn::Weights& weights) {
   return std::make_unique<DistilBert>(config, weights);
+}
+
+// pre_classifier (ReLU) + classifier on the first token; vocab_transform, vocab_layer_norm and
+// vocab_projector for the masked LM.
+std::unique_ptr<Head> load_distilbert_head(const Config& config, const nn::Weights& weights,
+                                           HeadKind kind, int64_t labels) {
+  const int64_t dim = config.positive("dim");
+  const nn::Activation act =
+      nn::parse_activation(config.string("activation", "gelu"), "activation");
+  if (kind == HeadKind::MaskedLM) {
+    require_head_weight(weights, "vocab_transform.weight", kind);
+    auto head = std::make_unique<MaskedLmHead>();
+    head->dense = nn::Linear::load(weights, "vocab_transform", dim, dim, true);
+    head->activation = act;
+    head->norm = nn::LayerNorm::load(weights, "vocab_layer_norm", dim, kEps);
+    const Tensor words = encoder_weights(weights).get("embeddings.word_embeddings.weight",
+                                                      {config.positive("vocab_size"), dim});
+    head->decoder =
+        load_vocab_projection(weights, "vocab_projector", {"vocab_projector.bias"}, words);
+    return head;
+  }
+  auto head = std::make_unique<ClassifierHead>();
+  if (kind == HeadKind::SequenceClassification) {
+    require_head_weight(weights, "pre_classifier.weight", kind);
+    head->dense = nn::Linear::load(weights, "pre_classifier", dim, dim, true);
+    head->activation = nn::Activation::Relu;
+    head->out = nn::Linear::load(weights, "classifier", dim, labels, true);
+  } else if (kind == HeadKind::TokenClassification) {
+    require_head_weight(weights, "classifier.weight", kind);
+    head->out = nn::Linear::load(weights, "classifier", dim, labels, true);
+  } else {
+    require_head_weight(weights, "qa_outputs.weight", kind);
+    head->out = nn::Linear::load(weights, "qa_outputs", dim, 2, true);
+  }
+  return head;
 }
 
 }  // namespace ember::models

@@ -3,6 +3,7 @@
 #include "ember/base/error.hpp"
 #include "ember/models/causal_lm.hpp"
 #include "ember/models/encoder.hpp"
+#include "ember/models/heads.hpp"
 #include "ember/models/seq2seq_lm.hpp"
 
 namespace ember::models {
@@ -19,6 +20,67 @@ std::unique_ptr<Encoder> load_encoder(const Config& config, const nn::Weights& w
 
 std::unique_ptr<Encoder> load_encoder(const std::filesystem::path& folder) {
   return load_encoder(Config::load(folder), nn::Weights::open(folder));
+}
+
+namespace {
+
+// config.json's architectures name the head a checkpoint was saved with; a checkpoint saved with
+// another head can hold weights of the same names (classifier.weight), so it is refused here.
+void check_architectures(const Config& config, HeadKind kind) {
+  if (!config.has("architectures") || !config.json().at("architectures").is_array()) return;
+  bool other_head = false;
+  std::string listed;
+  for (const nlohmann::json& a : config.json().at("architectures")) {
+    if (!a.is_string()) continue;
+    const std::string name = a.get<std::string>();
+    listed += (listed.empty() ? "" : ", ") + name;
+    for (HeadKind k : {HeadKind::SequenceClassification, HeadKind::TokenClassification,
+                       HeadKind::QuestionAnswering, HeadKind::MaskedLM}) {
+      if (!name.ends_with(head_class_suffix(k))) continue;
+      if (k == kind) return;
+      other_head = true;
+    }
+  }
+  if (other_head) {
+    throw MissingHead("no " + std::string(head_class_suffix(kind)) + " head: config.json lists " +
+                      listed + " (" + config.source() + ")");
+  }
+}
+
+}  // namespace
+
+HeadModel load_head_model(const Config& config, const nn::Weights& weights, HeadKind kind,
+                          std::string_view pipeline) {
+  HeadModel m;
+  m.kind = kind;
+  const bool classifies =
+      kind == HeadKind::SequenceClassification || kind == HeadKind::TokenClassification;
+  if (classifies) m.labels = read_labels(config);
+  m.problem_type = config.string("problem_type", "");
+  const int64_t outputs = static_cast<int64_t>(m.labels.size());
+  const std::string type = config.model_type();
+  try {
+    check_architectures(config, kind);
+    if (type == "bert" || type == "roberta" || type == "xlm-roberta" || type == "camembert") {
+      m.head = load_bert_head(config, weights, kind, outputs);
+    } else if (type == "distilbert") {
+      m.head = load_distilbert_head(config, weights, kind, outputs);
+    } else {
+      config.fail("no task heads for model_type '" + type +
+                  "' (supported: bert, roberta, xlm-roberta, camembert, distilbert)");
+    }
+  } catch (const MissingHead& e) {
+    if (pipeline.empty()) throw;
+    throw MissingHead(std::string(pipeline) + " needs a model with a " +
+                      std::string(head_class_suffix(kind)) + " head: " + e.what());
+  }
+  m.encoder = load_encoder(config, weights);
+  return m;
+}
+
+HeadModel load_head_model(const std::filesystem::path& folder, HeadKind kind,
+                          std::string_view pipeline) {
+  return load_head_model(Config::load(folder), nn::Weights::open(folder), kind, pipeline);
 }
 
 std::unique_ptr<CausalLM> load_causal_lm(const Config& config, const nn::Weights& weights) {

@@ -435,6 +435,9 @@ struct Model {
   virtual std::optional<uint32_t> token_to_id(std::string_view token) const = 0;
   virtual std::optional<std::string_view> id_to_token(uint32_t id) const = 0;
   virtual size_t vocab_size() const = 0;
+  // The prefix marking a word's continuation pieces ("##"), or nullopt / empty when the model
+  // has none.
+  virtual std::optional<std::string_view> continuing_subword_prefix() const { return {}; }
 };
 
 struct PostProcessor {

@@ -204,6 +204,9 @@ struct BPE : Model {
   Vocab vocab;
   MergeMap merges;
   BpeOptions opt;
+  std::optional<std::string_view> continuing_subword_prefix() const override {
+    return opt.continuing_subword_prefix;
+  }
   std::optional<uint32_t> unk_id;
   std::array<int64_t, 256> byte_ids{};
   WordCache cache;
@@ -402,6 +405,7 @@ struct WordPiece : Model {
   Vocab vocab;
   FlatStringMap continuation;  // pieces that start with the prefix, keyed without it
   std::string unk, prefix;
+  std::optional<std::string_view> continuing_subword_prefix() const override { return prefix; }
   size_t max_chars = 100;
   size_t longest_start = 0, longest_continuation = 0;  // byte lengths of the longest keys
   WordCache cache;

@@ -436,6 +436,10 @@ std::string TokenizerImpl::decode(const std::vector<uint32_t>& ids, bool skip_sp
     }
     if (auto t = model->id_to_token(id)) tokens.emplace_back(*t);
   }
+  return decode_tokens(std::move(tokens));
+}
+
+std::string TokenizerImpl::decode_tokens(std::vector<std::string> tokens) const {
   if (!decoder) {
     std::string out;
     for (size_t i = 0; i < tokens.size(); ++i) {
@@ -679,6 +683,16 @@ std::vector<std::vector<uint32_t>> Tokenizer::encode_batch_ids(
 
 std::string Tokenizer::decode(const std::vector<uint32_t>& ids, bool skip_special_tokens) const {
   return impl_->decode(ids, skip_special_tokens);
+}
+
+std::string Tokenizer::decode_tokens(std::vector<std::string> tokens) const {
+  return impl_->decode_tokens(std::move(tokens));
+}
+
+std::optional<std::string> Tokenizer::continuing_subword_prefix() const {
+  const auto prefix = impl_->model->continuing_subword_prefix();
+  if (!prefix || prefix->empty()) return std::nullopt;
+  return std::string(*prefix);
 }
 
 std::optional<uint32_t> Tokenizer::token_to_id(std::string_view token) const {

@@ -83,6 +83,7 @@ struct TokenizerImpl {
   bool has_text_path() const;
   std::vector<uint32_t> encode_text_ids(std::string_view text) const;
   std::string decode(const std::vector<uint32_t>& ids, bool skip_special) const;
+  std::string decode_tokens(std::vector<std::string> tokens) const;
 };
 
 // The whole of a regular file (FIFOs and devices are refused without blocking), at most `limit`

@@ -115,6 +115,12 @@ class Tokenizer {
                                                       bool add_special_tokens = true) const;
 
   std::string decode(const std::vector<uint32_t>& ids, bool skip_special_tokens = true) const;
+  // The decoder applied to token strings (transformers' convert_tokens_to_string); tokens joined
+  // by spaces when the tokenizer has no decoder.
+  std::string decode_tokens(std::vector<std::string> tokens) const;
+  // The model's continuation prefix ("##" for WordPiece), or nullopt when it has none (BPE
+  // usually, Unigram): how transformers tells a word's pieces apart.
+  std::optional<std::string> continuing_subword_prefix() const;
   DecodeStream decode_stream(bool skip_special_tokens = true) const {
     return DecodeStream(*this, skip_special_tokens);
   }

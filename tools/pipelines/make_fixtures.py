@@ -1,0 +1,354 @@
+#!/usr/bin/env python3
+"""Writes tests/fixtures/pipelines/: tiny random task-head models and transformers.pipeline's
+outputs on them.
+
+Reference: transformers (pinned in tools/requirements.txt), CPU, F32, eager attention,
+torch.set_num_threads(1). Each model folder (config.json with id2label / problem_type,
+model.safetensors, tokenizer.json, tokenizer_config.json) is written, reloaded by
+transformers.pipeline from disk, and run on the committed corpus (corpus.json beside the
+outputs). expected.json holds every pipeline call and its output.
+
+The tokenizers are small vocabularies counted from the corpus (deterministic, no trainer): a cased
+WordPiece (BERT), a lowercasing accent-stripping WordPiece (DistilBERT) and a byte-level BPE made of
+the byte alphabet plus merges of frequent pairs (RoBERTa). Some characters are kept out of the
+WordPiece vocabularies so that [UNK] and its offsets are exercised. Before any output is recorded,
+the script checks that the pipeline's tokenizer (which transformers 5 may rebuild from
+tokenizer_config.json) gives exactly the ids and offsets of tokenizer.json read by the tokenizers
+library, which is what Ember reads.
+
+Usage: make_fixtures.py   (rewrites the whole folder; deterministic)
+"""
+import collections
+import json
+import pathlib
+import shutil
+import sys
+
+import numpy as np
+import tokenizers
+import torch
+import transformers
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+OUT = ROOT / "tests" / "fixtures" / "pipelines"
+sys.path.insert(0, str(ROOT / "tools" / "models"))
+from make_fixtures import init_weights  # noqa: E402  (the model fixtures' weight scales)
+
+# Scores closer than this within one output (or a winning label closer than this to the runner-up)
+# would let F32 rounding differences reorder labels; the script fails instead of recording them.
+MIN_GAP = 1e-4
+
+SEED_TRIES = 16
+
+
+class NearTie(Exception):
+    pass
+
+
+WORDPIECE_SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+BPE_SPECIALS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+# Kept out of the WordPiece vocabularies: they become [UNK] (whose word is the input text).
+UNKNOWN_CHARS = set("🎉Ω")
+
+
+def corpus():
+    return json.loads((OUT / "corpus.json").read_text())
+
+
+def all_texts(c):
+    texts = list(c["texts"]) + list(c["zero_shot"]["sequences"])
+    texts += [t.replace("{mask}", " ") for t in c["fill_mask"]]
+    texts += [t.format("x") for t in c["zero_shot"]["templates"]]
+    texts += c["zero_shot"]["labels"]
+    return texts
+
+
+def by_count(counter):
+    return sorted(counter, key=lambda t: (-counter[t], t))
+
+
+def wordpiece_tokenizer(folder, texts, lowercase):
+    normalizer = tokenizers.normalizers.BertNormalizer(
+        lowercase=lowercase, strip_accents=lowercase, handle_chinese_chars=True)
+    pre_tokenizer = tokenizers.pre_tokenizers.BertPreTokenizer()
+    words = collections.Counter()
+    for text in texts:
+        words.update(w for w, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(text)))
+    chars = sorted({c for w in words for c in w} - UNKNOWN_CHARS)
+    pieces = collections.Counter()
+    for w, n in words.items():
+        for k in range(2, min(len(w), 5)):
+            pieces["##" + w[-k:]] += n
+    vocab = WORDPIECE_SPECIALS + chars + ["##" + c for c in chars]
+    vocab += [w for w in by_count(words) if len(w) > 1 and not set(w) & UNKNOWN_CHARS][:60]
+    vocab += [p for p in by_count(pieces) if p not in vocab][:40]
+    tok = tokenizers.Tokenizer(tokenizers.models.WordPiece(
+        {t: i for i, t in enumerate(vocab)}, unk_token="[UNK]"))
+    tok.add_special_tokens(WORDPIECE_SPECIALS)
+    tok.normalizer = normalizer
+    tok.pre_tokenizer = pre_tokenizer
+    tok.decoder = tokenizers.decoders.WordPiece()
+    tok.post_processor = tokenizers.processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", 2), ("[SEP]", 3)])
+    tok.save(str(folder / "tokenizer.json"))
+    config = {"tokenizer_class": "BertTokenizer", "do_lower_case": lowercase,
+              "strip_accents": lowercase, "tokenize_chinese_chars": True,
+              "model_max_length": 64, "clean_up_tokenization_spaces": True,
+              "unk_token": "[UNK]", "sep_token": "[SEP]", "pad_token": "[PAD]",
+              "cls_token": "[CLS]", "mask_token": "[MASK]"}
+    (folder / "tokenizer_config.json").write_text(json.dumps(config, indent=2))
+    return tok
+
+
+def bpe_tokenizer(folder, texts):
+    """Byte-level BPE: the 256 byte symbols, then greedy merges of the most frequent pair."""
+    pre_tokenizer = tokenizers.pre_tokenizers.ByteLevel(add_prefix_space=False)
+    alphabet = sorted(tokenizers.pre_tokenizers.ByteLevel.alphabet())
+    words = collections.Counter()
+    for text in texts:
+        words.update(w for w, _ in pre_tokenizer.pre_tokenize_str(text))
+    split = {w: list(w) for w in words}
+    merges = []
+    for _ in range(90):
+        pairs = collections.Counter()
+        for w, n in words.items():
+            s = split[w]
+            for a, b in zip(s, s[1:]):
+                pairs[(a, b)] += n
+        if not pairs:
+            break
+        best = min(pairs, key=lambda p: (-pairs[p], p))
+        merges.append(best)
+        for w in words:
+            s, out, i = split[w], [], 0
+            while i < len(s):
+                if i + 1 < len(s) and (s[i], s[i + 1]) == best:
+                    out.append(s[i] + s[i + 1])
+                    i += 2
+                else:
+                    out.append(s[i])
+                    i += 1
+            split[w] = out
+    vocab = BPE_SPECIALS + alphabet + [a + b for a, b in merges]
+    vocab = list(dict.fromkeys(vocab))
+    tok = tokenizers.Tokenizer(tokenizers.models.BPE(
+        {t: i for i, t in enumerate(vocab)}, merges))
+    tok.add_special_tokens(BPE_SPECIALS)
+    tok.pre_tokenizer = pre_tokenizer
+    tok.decoder = tokenizers.decoders.ByteLevel()
+    tok.post_processor = tokenizers.processors.RobertaProcessing(
+        ("</s>", 2), ("<s>", 0), trim_offsets=True, add_prefix_space=False)
+    tok.save(str(folder / "tokenizer.json"))
+    config = {"tokenizer_class": "RobertaTokenizer", "add_prefix_space": False,
+              "model_max_length": 64, "clean_up_tokenization_spaces": False,
+              "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>", "sep_token": "</s>",
+              "pad_token": "<pad>", "cls_token": "<s>", "mask_token": "<mask>"}
+    (folder / "tokenizer_config.json").write_text(json.dumps(config, indent=2))
+    return tok
+
+
+ARCHS = {
+    "bert": dict(
+        tokenizer=lambda folder, texts: wordpiece_tokenizer(folder, texts, lowercase=False),
+        config=lambda vocab: transformers.BertConfig(
+            vocab_size=vocab, hidden_size=32, num_attention_heads=4, num_hidden_layers=2,
+            intermediate_size=48, max_position_embeddings=64, pad_token_id=0),
+        classes={"seq": transformers.BertForSequenceClassification,
+                 "tok": transformers.BertForTokenClassification,
+                 "mlm": transformers.BertForMaskedLM}),
+    "roberta": dict(
+        tokenizer=bpe_tokenizer,
+        config=lambda vocab: transformers.RobertaConfig(
+            vocab_size=vocab, hidden_size=32, num_attention_heads=4, num_hidden_layers=2,
+            intermediate_size=48, max_position_embeddings=66, pad_token_id=1, bos_token_id=0,
+            eos_token_id=2, type_vocab_size=1),
+        classes={"seq": transformers.RobertaForSequenceClassification,
+                 "tok": transformers.RobertaForTokenClassification,
+                 "mlm": transformers.RobertaForMaskedLM}),
+    "distilbert": dict(
+        tokenizer=lambda folder, texts: wordpiece_tokenizer(folder, texts, lowercase=True),
+        config=lambda vocab: transformers.DistilBertConfig(
+            vocab_size=vocab, dim=32, n_heads=4, n_layers=2, hidden_dim=48,
+            max_position_embeddings=64, pad_token_id=0),
+        classes={"seq": transformers.DistilBertForSequenceClassification,
+                 "tok": transformers.DistilBertForTokenClassification,
+                 "mlm": transformers.DistilBertForMaskedLM}),
+}
+
+# Per architecture: the label sets and problem types of its heads (varied on purpose).
+HEADS = {
+    "bert": {
+        "seq": dict(labels=["negative", "neutral", "positive"]),
+        "tok": dict(labels=["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC",
+                            "I-MISC"]),
+        "nli": dict(labels=["contradiction", "neutral", "entailment"]),
+    },
+    "roberta": {
+        "seq": dict(labels=["joy", "anger", "fear", "surprise", "sadness"],
+                    problem_type="multi_label_classification"),
+        "tok": dict(labels=["B-LOC", "I-LOC", "O", "B-PER", "I-PER"]),
+        # Entailment first: multi-label mode then pairs it with the last column.
+        "nli": dict(labels=["ENTAILMENT", "Neutral", "CONTRADICTION"]),
+    },
+    "distilbert": {
+        "seq": dict(labels=["LABEL_0"]),  # one label: sigmoid by default
+        "tok": dict(labels=["O", "PER", "LOC"]),
+        "nli": dict(labels=["neutral", "entailment", "contradiction"]),
+    },
+}
+
+
+def check_tokenization(name, pipe, tok, texts, pairs):
+    fast = pipe.tokenizer
+    for text in texts:
+        ref = tok.encode(text)
+        got = fast(text, return_offsets_mapping=True)
+        if got["input_ids"] != ref.ids or [tuple(o) for o in got["offset_mapping"]] != ref.offsets:
+            raise RuntimeError(f"{name}: transformers' tokenizer differs from tokenizer.json on "
+                               f"{text!r}: {got['input_ids']} vs {ref.ids}")
+    for a, b in pairs:
+        if fast(a, b)["input_ids"] != tok.encode(a, b).ids:
+            raise RuntimeError(f"{name}: pair tokenization differs on {a!r} / {b!r}")
+
+
+def check_gaps(name, scores):
+    s = sorted(scores, reverse=True)
+    for x, y in zip(s, s[1:]):
+        if x - y < MIN_GAP:
+            raise NearTie(f"{name}: scores {x} and {y} are closer than {MIN_GAP}")
+
+
+def plain(value):
+    """Pipeline output -> JSON (numpy scalars to Python)."""
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def token_scores(pipe, text):
+    """Per-token softmax of the token-classification logits, for the gap check."""
+    enc = pipe.tokenizer(text, return_tensors="pt")
+    with torch.no_grad():
+        logits = pipe.model(**enc).logits[0]
+    return torch.softmax(logits, -1).tolist()
+
+
+def make_model(arch, head, seed, vocab_size, folder):
+    spec = ARCHS[arch]
+    config = spec["config"](vocab_size)
+    labels = HEADS[arch].get(head, {}).get("labels")
+    if labels:
+        config.id2label = dict(enumerate(labels))
+        config.label2id = {l: i for i, l in enumerate(labels)}
+        config.num_labels = len(labels)
+    problem = HEADS[arch].get(head, {}).get("problem_type")
+    if problem:
+        config.problem_type = problem
+    cls = spec["classes"]["seq" if head == "nli" else head]
+    torch.manual_seed(seed)
+    model = cls(config).eval()
+    init_weights(model, seed)
+    model.save_pretrained(folder)
+
+
+def run_case(c, texts, arch, head, name, folder, tok, seed):
+    calls = []
+    make_model(arch, head, seed, tok.get_vocab_size(), folder)
+    task = {"seq": "text-classification", "tok": "token-classification",
+            "mlm": "fill-mask", "nli": "zero-shot-classification"}[head]
+    pipe = transformers.pipeline(task, model=str(folder), device="cpu",
+                                 model_kwargs={"attn_implementation": "eager"})
+    mask = pipe.tokenizer.mask_token
+    check_tokenization(name, pipe, tok, texts,
+                       [(s, t.format(l)) for s in c["zero_shot"]["sequences"]
+                        for t in c["zero_shot"]["templates"] for l in c["zero_shot"]["labels"]])
+
+    def record(options, inputs, output):
+        calls.append({"model": name, "options": options, "inputs": inputs,
+                      "output": plain(output)})
+
+    if head == "seq":
+        for options in [{"top_k": 1}, {"top_k": None}, {"top_k": 2},
+                        {"top_k": None, "function_to_apply": "sigmoid"},
+                        {"top_k": None, "function_to_apply": "softmax"},
+                        {"top_k": None, "function_to_apply": "none"}]:
+            out = pipe(c["texts"], **options)
+            for row in out:
+                check_gaps(name, [d["score"] for d in row])
+            record(options, c["texts"], out)
+    elif head == "tok":
+        for text in c["texts"]:
+            for scores in token_scores(pipe, text):
+                s = sorted(scores, reverse=True)
+                if s[0] - s[1] < MIN_GAP:
+                    raise NearTie(f"{name}: near tie in {text!r}")
+        for aggregation in ["none", "simple", "first", "average", "max"]:
+            options = {"aggregation_strategy": aggregation}
+            record(options, c["texts"], pipe(c["texts"], **options))
+    elif head == "mlm":
+        inputs = [t.replace("{mask}", mask) for t in c["fill_mask"]]
+        for options in [{}, {"top_k": 3}]:
+            out = [pipe(t, **options) for t in inputs]
+            for row in out:
+                rows = row if isinstance(row[0], list) else [row]
+                for r in rows:
+                    check_gaps(name, [d["score"] for d in r])
+            record(options, inputs, out)
+    else:
+        zs = c["zero_shot"]
+        for template in zs["templates"]:
+            for multi in [False, True]:
+                for labels in [zs["labels"], zs["labels"][:1]]:
+                    options = {"candidate_labels": labels, "hypothesis_template": template,
+                               "multi_label": multi}
+                    out = pipe(zs["sequences"], **options)
+                    for row in out:
+                        check_gaps(name, row["scores"])
+                    record(options, zs["sequences"], out)
+    return calls
+
+
+def main():
+    torch.set_num_threads(1)
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    c = corpus()
+    texts = all_texts(c)
+    calls = []
+    for arch_index, arch in enumerate(ARCHS):
+        for head_index, head in enumerate(["seq", "tok", "mlm", "nli"]):
+            name = f"{arch}_{head}"
+            folder = OUT / name
+            if folder.exists():
+                shutil.rmtree(folder)
+            folder.mkdir(parents=True)
+            tok = ARCHS[arch]["tokenizer"](folder, texts)
+            for attempt in range(SEED_TRIES):
+                seed = 1000 + 10 * arch_index + head_index + 100 * attempt
+                try:
+                    calls += run_case(c, texts, arch, head, name, folder, tok, seed)
+                    break
+                except NearTie as e:
+                    print(f"{name}: seed {seed}: {e}; next seed")
+            else:
+                raise RuntimeError(f"{name}: no seed without near ties")
+            print(f"{name}: ok")
+    manifest = {
+        "generator": "tools/pipelines/make_fixtures.py",
+        "versions": {"torch": torch.__version__, "transformers": transformers.__version__,
+                     "tokenizers": tokenizers.__version__},
+        "tolerance": "labels, words, tokens, sequences and offsets exact; scores within 1e-4 "
+                     f"(no two scores of one output are closer than {MIN_GAP}, so F32 rounding "
+                     "cannot reorder them)",
+        "calls": calls,
+    }
+    (OUT / "expected.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n")
+
+
+if __name__ == "__main__":
+    main()
