@@ -14,8 +14,8 @@
 #include "ember/formats/json_file.hpp"
 #include "ember/formats/safetensors.hpp"
 #include "ember/generation/chat.hpp"
-#include "ember/generation/seq2seq.hpp"
 #include "ember/generation/scoring.hpp"
+#include "ember/generation/seq2seq.hpp"
 #include "ember/models/causal_lm.hpp"
 #include "ember/pipelines/sentence_embedding.hpp"
 #include "model_fixtures.hpp"
@@ -425,12 +425,6 @@ TEST(ModelsCli, BenchPrintsPromptAndGenerationRates) {
   EXPECT_NE(too_long.err.find("100000 tokens"), std::string::npos) << too_long.err;
 }
 
-}  // namespace
-}  // namespace ember
-
-namespace ember {
-namespace {
-
 // ember translate / summarize answer each line as the library's generate_seq2seq does.
 TEST(ModelsCli, TranslateAndSummarizeAnswerEachLineAsTheLibrary) {
   const std::filesystem::path dir =
@@ -491,6 +485,8 @@ TEST(ModelsCli, TranslateAndSummarizeAnswerEachLineAsTheLibrary) {
   EXPECT_NE(encoder_only.status, 0);
   EXPECT_NE(encoder_only.err.find("not an encoder-decoder model"), std::string::npos)
       << encoder_only.err;
+}
+
 // ember perplexity on the tiny Llama: a line per chunk and llama.cpp's final line, --json with the
 // library's figures; --kl-base against transformers' logits for the same ids (the fixture's
 // reference.safetensors, row 0, unpadded) over the whole vocabulary.
