@@ -58,7 +58,7 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:ha
 
 echo "== fuzzing (bounded)"
 bash scripts/build.sh fuzz
-bash scripts/fuzz.sh "${EMBER_FUZZ_SECONDS:-45}"
+bash scripts/fuzz.sh "${EMBER_FUZZ_SECONDS:-35}"
 
 # The closing line that counts: CTest's summary from the release run, repeated last.
 ctest --test-dir build -j "$jobs" --timeout 600 | tail -n 3
