@@ -15,6 +15,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <set>
 #include <unordered_map>
@@ -487,7 +489,16 @@ std::string train_unigram_json(const UnigramTrainer& t, std::vector<WordCount> c
     if (t.unk_token && t.special_tokens[i] == *t.unk_token) unk_id = i;
     vocab.push_back({t.special_tokens[i], 0.0});
   }
-  for (const auto& [piece, score] : final_pieces) vocab.push_back({piece, score});
+  // Scores are written with 15 significant digits: the reference reads JSON numbers with
+  // serde_json's default parser, which is exact only for decimals of at most 15 digits (beyond
+  // that a score can load one ulp off and flip a near tie between two segmentations). Rounded
+  // here, the saved file means the same model to the reference, to Ember and to any correctly
+  // rounding reader; the scores move by at most 5e-16 relative.
+  char digits[32];
+  for (const auto& [piece, score] : final_pieces) {
+    std::snprintf(digits, sizeof digits, "%.15g", score);
+    vocab.push_back({piece, std::strtod(digits, nullptr)});
+  }
   OJson m = OJson::object();
   m["type"] = "Unigram";
   m["unk_id"] = unk_id ? OJson(*unk_id) : OJson(nullptr);
