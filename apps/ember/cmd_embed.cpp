@@ -43,34 +43,10 @@ void print_rows(const ember::Tensor& rows) {
 
 void run_embed(const EmbedOptions& opt) {
   const SentenceEmbedder embedder = SentenceEmbedder::load(resolve(opt.model));
-  std::vector<std::string> batch;
-  std::string line;
-  size_t n = 0;
-  // Each batch is printed as soon as it is embedded.
-  const auto embed_batch = [&] {
-    if (batch.empty()) return;
-    print_rows(embedder.embed(batch, opt.normalize, opt.batch_size));
-    batch.clear();
-  };
-  while (ember::cli::next_line(line)) {
-    ++n;
-    if (opt.lines) {
-      batch.push_back(line);
-    } else {
-      if (!line.empty() && line.back() == '\r') line.pop_back();
-      if (line.empty()) continue;
-      try {
-        const json j = ember::cli::parse_input_line(line, n);
-        if (!j.is_string()) throw Error(ember::cli::input_error(n, "expected a JSON string"));
-        batch.push_back(j.get<std::string>());
-      } catch (const Error&) {
-        embed_batch();  // the lines before a bad one still get their results (README)
-        throw;
-      }
-    }
-    if (batch.size() >= opt.batch_size) embed_batch();
-  }
-  embed_batch();
+  ember::cli::for_each_text_batch(
+      opt.lines, opt.batch_size, [&](const std::vector<std::string>& batch) {
+        print_rows(embedder.embed(batch, opt.normalize, opt.batch_size));
+      });
 }
 
 void run_similarity(const std::string& model, const std::vector<std::string>& texts, bool rank) {

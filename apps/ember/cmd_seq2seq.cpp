@@ -45,16 +45,9 @@ void run(const Seq2SeqOptions& opt, const std::string& task, bool task_optional)
   if (!opt.early_stopping.empty())
     config.early_stopping = gen::parse_early_stopping(opt.early_stopping, "--early-stopping");
   config.validate(model->vocab_size());
-  std::string line;
-  for (size_t n = 1; ember::cli::next_line(line); ++n) {
-    std::string text = line;
-    if (!opt.lines) {
-      const nlohmann::json j = ember::cli::parse_input_line(line, n);
-      if (!j.is_string())
-        throw Error(ember::cli::input_error(n, "expected a JSON string (or use --lines)"));
-      text = j.get<std::string>();
-    }
-    const std::vector<uint32_t> encoded = tokenizer.encode_ids(config.prefix + text, true);
+  // One input at a time: each answer is printed before the next line is read.
+  ember::cli::for_each_text_batch(opt.lines, 1, [&](const std::vector<std::string>& texts) {
+    const std::vector<uint32_t> encoded = tokenizer.encode_ids(config.prefix + texts[0], true);
     const auto results = gen::generate_seq2seq(
         *model, {std::vector<int64_t>(encoded.begin(), encoded.end())}, config)[0];
     nlohmann::json answers = nlohmann::json::array();
@@ -67,7 +60,7 @@ void run(const Seq2SeqOptions& opt, const std::string& task, bool task_optional)
     }
     const nlohmann::json& out = config.num_return_sequences > 1 ? answers : answers[0];
     ember::cli::out().line(out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
-  }
+  });
 }
 
 void add_decoding_options(CLI::App* cmd, Seq2SeqOptions& opt) {

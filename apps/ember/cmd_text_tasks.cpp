@@ -37,38 +37,6 @@ void print(const json& value) {
   ember::cli::out().line(value.dump(-1, ' ', false, json::error_handler_t::replace));
 }
 
-// Reads stdin in batches of batch_size texts and hands each to `run`, which prints its results.
-void stream_texts(const TaskOptions& opt,
-                  const std::function<void(const std::vector<std::string>&)>& run) {
-  std::vector<std::string> batch;
-  std::string line;
-  size_t n = 0;
-  const auto flush = [&] {
-    if (batch.empty()) return;
-    run(batch);
-    batch.clear();
-  };
-  while (ember::cli::next_line(line)) {
-    ++n;
-    if (opt.lines) {
-      batch.push_back(line);
-    } else {
-      if (!line.empty() && line.back() == '\r') line.pop_back();
-      if (line.empty()) continue;
-      try {
-        const nlohmann::json j = ember::cli::parse_input_line(line, n);
-        if (!j.is_string()) throw Error(ember::cli::input_error(n, "expected a JSON string"));
-        batch.push_back(j.get<std::string>());
-      } catch (const Error&) {
-        flush();  // the lines before a bad one still get their results (README)
-        throw;
-      }
-    }
-    if (batch.size() >= opt.batch_size) flush();
-  }
-  flush();
-}
-
 CLI::App* add_task(CLI::App& app, const char* name, const char* about, TaskOptions& opt) {
   CLI::App* cmd = app.add_subcommand(name, about);
   cmd->add_option("--model", opt.model,
@@ -115,13 +83,14 @@ const ember::cli::CommandRegistrar classify_registrar{
          o.batch_size = opt->batch_size;
          if (!function->empty()) o.function = pl::parse_score_function(*function);
          const pl::TextClassifier classifier = pl::TextClassifier::load(resolve(opt->model));
-         stream_texts(*opt, [&](const std::vector<std::string>& texts) {
-           for (const auto& row : classifier(texts, o)) {
-             json out = json::array();
-             for (const auto& s : row) out.push_back({{"label", s.label}, {"score", s.score}});
-             print(out);
-           }
-         });
+         ember::cli::for_each_text_batch(
+             opt->lines, opt->batch_size, [&](const std::vector<std::string>& texts) {
+               for (const auto& row : classifier(texts, o)) {
+                 json out = json::array();
+                 for (const auto& s : row) out.push_back({{"label", s.label}, {"score", s.score}});
+                 print(out);
+               }
+             });
        });
      }}};
 
@@ -149,11 +118,12 @@ const ember::cli::CommandRegistrar zero_shot_registrar{
          zs->batch_size = opt->batch_size;
          const pl::ZeroShotClassifier classifier =
              pl::ZeroShotClassifier::load(resolve(opt->model));
-         stream_texts(*opt, [&](const std::vector<std::string>& texts) {
-           for (const auto& r : classifier(texts, *zs)) {
-             print({{"sequence", r.sequence}, {"labels", r.labels}, {"scores", r.scores}});
-           }
-         });
+         ember::cli::for_each_text_batch(
+             opt->lines, opt->batch_size, [&](const std::vector<std::string>& texts) {
+               for (const auto& r : classifier(texts, *zs)) {
+                 print({{"sequence", r.sequence}, {"labels", r.labels}, {"scores", r.scores}});
+               }
+             });
        });
      }}};
 
@@ -172,22 +142,23 @@ const ember::cli::CommandRegistrar fill_mask_registrar{
        cmd->callback([opt, fm] {
          fm->batch_size = opt->batch_size;
          const pl::FillMask filler = pl::FillMask::load(resolve(opt->model));
-         stream_texts(*opt, [&](const std::vector<std::string>& texts) {
-           for (const auto& masks : filler(texts, *fm)) {
-             json per_mask = json::array();
-             for (const auto& row : masks) {
-               json out = json::array();
-               for (const auto& p : row) {
-                 out.push_back({{"score", p.score},
-                                {"token", p.token},
-                                {"token_str", p.token_str},
-                                {"sequence", p.sequence}});
-               }
-               per_mask.push_back(std::move(out));
-             }
-             print(per_mask.size() == 1 ? per_mask[0] : per_mask);
-           }
-         });
+         ember::cli::for_each_text_batch(opt->lines, opt->batch_size,
+                                         [&](const std::vector<std::string>& texts) {
+                                           for (const auto& masks : filler(texts, *fm)) {
+                                             json per_mask = json::array();
+                                             for (const auto& row : masks) {
+                                               json out = json::array();
+                                               for (const auto& p : row) {
+                                                 out.push_back({{"score", p.score},
+                                                                {"token", p.token},
+                                                                {"token_str", p.token_str},
+                                                                {"sequence", p.sequence}});
+                                               }
+                                               per_mask.push_back(std::move(out));
+                                             }
+                                             print(per_mask.size() == 1 ? per_mask[0] : per_mask);
+                                           }
+                                         });
        });
      }}};
 
@@ -210,22 +181,23 @@ const ember::cli::CommandRegistrar ner_registrar{
          o.batch_size = opt->batch_size;
          const pl::TokenClassifier tagger = pl::TokenClassifier::load(resolve(opt->model));
          const bool grouped = o.aggregation != pl::Aggregation::None;
-         stream_texts(*opt, [&](const std::vector<std::string>& texts) {
-           for (const auto& entities : tagger(texts, o)) {
-             json out = json::array();
-             for (const auto& e : entities) {
-               json j;
-               j[grouped ? "entity_group" : "entity"] = e.entity;
-               j["score"] = e.score;
-               if (!grouped) j["index"] = e.index;
-               j["word"] = e.word;
-               j["start"] = e.start;
-               j["end"] = e.end;
-               out.push_back(std::move(j));
-             }
-             print(out);
-           }
-         });
+         ember::cli::for_each_text_batch(opt->lines, opt->batch_size,
+                                         [&](const std::vector<std::string>& texts) {
+                                           for (const auto& entities : tagger(texts, o)) {
+                                             json out = json::array();
+                                             for (const auto& e : entities) {
+                                               json j;
+                                               j[grouped ? "entity_group" : "entity"] = e.entity;
+                                               j["score"] = e.score;
+                                               if (!grouped) j["index"] = e.index;
+                                               j["word"] = e.word;
+                                               j["start"] = e.start;
+                                               j["end"] = e.end;
+                                               out.push_back(std::move(j));
+                                             }
+                                             print(out);
+                                           }
+                                         });
        });
      }}};
 
