@@ -6,7 +6,11 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <functional>
+#include <string>
 #include <string_view>
+
+#include "ember/base/error.hpp"
 
 namespace ember::test {
 
@@ -15,6 +19,17 @@ inline bool running_in_ci() {
   if (ci == nullptr) return false;
   const std::string_view v = ci;
   return !v.empty() && v != "0" && v != "false";
+}
+
+// The message of the ember::Error `body` throws, or "" when it throws none (any other exception
+// propagates and fails the test), for tests that check what an error names.
+inline std::string error_of(const std::function<void()>& body) {
+  try {
+    body();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
 }
 
 }  // namespace ember::test

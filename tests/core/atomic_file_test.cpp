@@ -63,14 +63,7 @@ std::vector<std::string> listing(const fs::path& dir) {
   return names;
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using ::ember::test::error_of;
 
 TEST_F(AtomicFileTest, WritesANewFileWithTheUmaskMode) {
   const fs::path target = dir_ / "model.bin";

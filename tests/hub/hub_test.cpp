@@ -11,6 +11,7 @@
 #include <optional>
 #include <set>
 
+#include "../test_env.hpp"
 #include "ember/base/error.hpp"
 #include "fixture_hub.hpp"
 
@@ -46,14 +47,7 @@ std::set<std::string> tree(const fs::path& dir) {
   return names;
 }
 
-std::string error_of(const std::function<void()>& body) {
-  try {
-    body();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no ember::Error thrown)";
-}
+using ::ember::test::error_of;
 
 class HubTest : public ::testing::Test {
  protected:

@@ -8,6 +8,7 @@
 #include <limits>
 #include <memory>
 
+#include "../test_env.hpp"
 #include "ember/base/thread_pool.hpp"
 #include "ember/ml/linear.hpp"
 #include "ml_test_support.hpp"
@@ -356,14 +357,7 @@ TEST(Linear, RejectsBadParametersAndInput) {
   EXPECT_THROW(LogisticRegression{}.fit(data.x, one_class), Error);
 }
 
-std::string error_of(const std::function<void()>& call) {
-  try {
-    call();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "no error";
-}
+using ::ember::test::error_of;
 
 // predict judges X's finiteness from its outputs (a NaN or infinity in a row makes that row's
 // x.w non-finite) and must fail exactly as a scan of X would, also when the bad value sits in a

@@ -9,6 +9,7 @@
 #include <functional>
 #include <string>
 
+#include "../test_env.hpp"
 #include "ember/base/error.hpp"
 #include "ember/generation/chat_template.hpp"
 
@@ -24,14 +25,7 @@ const nlohmann::ordered_json& fixtures() {
   return j;
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using ::ember::test::error_of;
 
 TEST(ChatTemplate, RealTemplatesRenderAsTransformers) {
   const auto& f = fixtures();

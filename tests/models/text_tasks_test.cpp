@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 
+#include "../test_env.hpp"
 #include "ember/base/error.hpp"
 #include "ember/formats/json_file.hpp"
 #include "ember/models/heads.hpp"
@@ -164,14 +165,7 @@ TEST(TextTasks, TokenClassificationMatchesTransformers) {
   }
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using ::ember::test::error_of;
 
 TEST(TextTasks, MissingHeadNamesTheHeadAndThePipeline) {
   // A sequence classifier's checkpoint has classifier.weight too; its architectures decide.
