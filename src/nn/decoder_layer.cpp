@@ -66,7 +66,7 @@ void DecoderLayer::operator()(DecoderScratch& s, const RotaryEmbedding* rope,
                 " tokens exceed the KV cache's capacity of " + std::to_string(cache.keys.dim(1)));
   }
   attention_norm.into(s.residual, s.normed);
-  ops::linear_into(s.normed, qkv.weight, qkv.bias, s.qkv, qkv.packed);
+  qkv.into(s.normed, s.qkv);
   const Tensor projected = s.qkv.view({batch, tokens, heads + 2 * kv_heads, head_dim});
   Tensor q = projected.narrow(2, 0, heads);
   Tensor k = projected.narrow(2, heads, kv_heads);
@@ -84,11 +84,10 @@ void DecoderLayer::operator()(DecoderScratch& s, const RotaryEmbedding* rope,
   ops::attention_into(q, cache.keys.narrow(1, 0, past + tokens),
                       cache.values.narrow(1, 0, past + tokens), mask,
                       1.0f / std::sqrt(static_cast<float>(head_dim)), s.context);
-  ops::linear_into(s.context, attention_out.weight, attention_out.bias, s.branch,
-                   attention_out.packed);
+  attention_out.into(s.context, s.branch);
   add_(s.residual, s.branch);
   mlp_norm.into(s.residual, s.normed);
-  ops::linear_into(s.normed, mlp_up.weight, mlp_up.bias, s.up, mlp_up.packed);
+  mlp_up.into(s.normed, s.up);
   Tensor* hidden_act = &s.up;
   if (gated) {
     gated_activation_into(s.up, activation, s.gated);
@@ -96,7 +95,7 @@ void DecoderLayer::operator()(DecoderScratch& s, const RotaryEmbedding* rope,
   } else {
     activate_(s.up, activation);
   }
-  ops::linear_into(*hidden_act, mlp_down.weight, mlp_down.bias, s.branch, mlp_down.packed);
+  mlp_down.into(*hidden_act, s.branch);
   add_(s.residual, s.branch);
 }
 

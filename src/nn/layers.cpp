@@ -92,22 +92,25 @@ Linear Linear::load_transposed(const Weights& w, std::string_view name, int64_t 
 
 Linear Linear::fuse(const std::vector<Linear>& parts) {
   if (parts.empty()) throw Error("Linear::fuse: no parts");
-  std::vector<Tensor> weights, biases;
   const bool with_bias = parts[0].bias.defined();
-  // Quantization mixtures (llama.cpp's Q4_K_M gives attn_v more bits than attn_q) can store
-  // the parts in different types; one fused weight then holds them widened to F32, exactly.
   bool mixed = false;
   for (const Linear& p : parts) {
+    if (!p.parts.empty()) throw Error("Linear::fuse: a part is itself fused from mixed dtypes");
     if (p.in_features() != parts[0].in_features() || p.bias.defined() != with_bias) {
       throw Error("Linear::fuse: parts differ in input size or bias");
     }
     mixed = mixed || p.weight.dtype() != parts[0].weight.dtype();
   }
+  Linear fused;
+  if (mixed || parts[0].weight.dtype() != DType::F32) {
+    fused.parts = parts;  // views of the mapped weights: no copy
+    return fused;
+  }
+  std::vector<Tensor> weights, biases;
   for (const Linear& p : parts) {
-    weights.push_back(mixed ? p.weight.to(DType::F32) : p.weight);
+    weights.push_back(p.weight);
     if (with_bias) biases.push_back(p.bias);
   }
-  Linear fused;
   if (is_quantized(weights[0].dtype())) {
     // Block rows are whole and contiguous, so stacking rows is appending their bytes (concat
     // works element-wise and takes no block types).
@@ -128,8 +131,51 @@ Linear Linear::fuse(const std::vector<Linear>& parts) {
   return fused;
 }
 
+int64_t Linear::in_features() const {
+  return parts.empty() ? weight.dim(1) : parts[0].in_features();
+}
+
+int64_t Linear::out_features() const {
+  if (parts.empty()) return weight.dim(0);
+  int64_t n = 0;
+  for (const Linear& p : parts) n += p.out_features();
+  return n;
+}
+
 Tensor Linear::operator()(const Tensor& x) const {
-  return ops::linear(x, weight, bias, packed);
+  if (parts.empty()) return ops::linear(x, weight, bias, packed);
+  Shape shape = x.shape();
+  if (shape.empty()) throw Error("linear: input must have at least one dimension");
+  shape.back() = out_features();
+  Tensor out = Tensor::empty(DType::F32, shape);
+  into(x, out);
+  return out;
+}
+
+void Linear::into(const Tensor& x, Tensor& out) const {
+  if (parts.empty()) {
+    ops::linear_into(x, weight, bias, out, packed);
+    return;
+  }
+  const int64_t n = out_features();
+  if (out.dtype() != DType::F32 || !out.is_contiguous() || out.numel() % n != 0) {
+    throw Error("linear_into: output must be a contiguous F32 tensor of rows * " +
+                std::to_string(n) + " elements");
+  }
+  const int64_t rows = out.numel() / n;
+  const Tensor table = out.view({rows, n});
+  int64_t column = 0;
+  for (const Linear& p : parts) {
+    const int64_t width = p.out_features();
+    if (rows == 1) {
+      // One row (a decode step): the part's columns are contiguous, so it writes in place.
+      Tensor slice = table.narrow(1, column, width);
+      p.into(x, slice);
+    } else {
+      ops::copy_into(table.narrow(1, column, width), p(x).view({rows, width}));
+    }
+    column += width;
+  }
 }
 
 Embedding Embedding::load(const Weights& w, std::string_view name, int64_t vocab, int64_t dim) {

@@ -26,19 +26,27 @@ struct Linear {
   // F32 weights only: ops::pack_linear_weight(weight), made at load for the few-row (batch-1)
   // kernel; as large again as the weight.
   Tensor packed;
+  // Set by fuse for weights other than F32: each part runs its own dtype's kernel into its
+  // columns of the output, and weight, bias and packed stay undefined. Concatenating them would
+  // copy the mapped weights into memory of their own, and quantization mixtures (llama.cpp's
+  // Q4_K_M stores attn_v in more bits than attn_q) would have to widen to F32, reading 4-8x the
+  // bytes per decoded token.
+  std::vector<Linear> parts;
 
   // Hugging Face's nn.Linear layout: `name`.weight [out, in], `name`.bias [out].
   static Linear load(const Weights& w, std::string_view name, int64_t in, int64_t out,
                      bool with_bias);
   // GPT-2's Conv1D layout ([in, out]), transposed once here.
   static Linear load_transposed(const Weights& w, std::string_view name, int64_t in, int64_t out);
-  // One Linear computing the given ones side by side (fused q/k/v): their weights are
-  // concatenated once, in the dtype they share, or widened to F32 when their dtypes differ.
+  // One Linear computing the given ones side by side (fused q/k/v): F32 weights are concatenated
+  // once (and packed), others kept as `parts`.
   static Linear fuse(const std::vector<Linear>& parts);
 
-  int64_t in_features() const { return weight.dim(1); }
-  int64_t out_features() const { return weight.dim(0); }
+  int64_t in_features() const;
+  int64_t out_features() const;
   Tensor operator()(const Tensor& x) const;
+  // Into a caller-owned contiguous F32 buffer of rows * out_features() elements (ops::linear_into).
+  void into(const Tensor& x, Tensor& out) const;
 };
 
 struct Embedding {
