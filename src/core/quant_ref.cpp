@@ -88,17 +88,6 @@ int nearest_int(float v) {
   return (bits & 0x007fffff) - 0x00400000;
 }
 
-// Unpacks the 6-bit scale and min of sub-block j from the 12 scale bytes of Q4_K / Q5_K.
-void scale_min_k4(int j, const uint8_t* q, uint8_t* scale, uint8_t* min) {
-  if (j < 4) {
-    *scale = q[j] & 63;
-    *min = q[j + 4] & 63;
-  } else {
-    *scale = static_cast<uint8_t>((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
-    *min = static_cast<uint8_t>((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
-  }
-}
-
 // ------------------------------------------------------------------ unpack
 // Dequantization and the dot products share one decoding of each block into integer levels
 // and its scales, so the bit layouts are written down once.
@@ -903,10 +892,6 @@ std::array<int8_t, 16> q3_k_scales(const uint8_t* s) {
     out[static_cast<size_t>(j)] = static_cast<int8_t>((low | (high << 4)) - 32);
   }
   return out;
-}
-
-void unpack_k4_scales(const std::byte* packed, uint8_t* scales, uint8_t* mins) {
-  for (int j = 0; j < 8; ++j) scale_min_k4(j, u8(packed), &scales[j], &mins[j]);
 }
 
 const BlockKernels& reference(DType dtype) {
