@@ -15,7 +15,7 @@ say; the script checks that they did, and reports how often their outputs agree 
 Per cell (task, batch 1 or 16, threads 1 or 2) each engine translates the whole set once per
 timed pass (batch 1: 16 calls; batch 16: one call), after one warm-up pass, --reps passes, in its
 own process with the model loaded once and untimed:
-  - Ember:         build/bin/bench_seq2seq (EMBER_NUM_THREADS = OPENBLAS_NUM_THREADS = N)
+  - Ember:         build/bin/bench_models seq2seq (EMBER_NUM_THREADS = OPENBLAS_NUM_THREADS = N)
   - transformers:  model.generate(num_beams=4, min_new_tokens = max_new_tokens), torch N threads
   - CTranslate2:   Translator(intra_threads=N, compute_type="float32").translate_batch(beam_size=4,
                    min_decoding_length = max_decoding_length)
@@ -125,7 +125,7 @@ def run_engine(engine: str, threads: int, reps: int, jobs: list[dict]) -> list[d
         for job in jobs:
             texts = pathlib.Path(f"/tmp/ember_s2s_bench_{os.getpid()}.txt")
             texts.write_text("".join(t + "\n" for t in job["texts"]))
-            cmd = [str(ROOT / "build" / "bin" / "bench_seq2seq"), "--model", str(MODEL), "--texts", str(texts),
+            cmd = [str(ROOT / "build" / "bin" / "bench_models"), "seq2seq", "--model", str(MODEL), "--texts", str(texts),
                    "--prefix", job["prefix"], "--batch-size", str(job["batch"]), "--beams", str(BEAMS),
                    "--new-tokens", str(job["new_tokens"]), "--repeat", str(reps + 1)]
             out = json.loads(subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout)
