@@ -162,7 +162,7 @@ TEST(Seq2Seq, BeamRowsDecodeAsTheirInputAlone) {
     for (int64_t id : history) logits = m.decode(id_column({id}), cache);
     return logits.to_f32_vector();
   };
-  // rows[r] = {input, history}: the decoded ids of row r, start token first.
+  // Row r of logits against input row_inputs[r] decoded alone through histories[r] (start first).
   const auto check = [&](const Tensor& logits, const std::vector<size_t>& row_inputs,
                          const std::vector<std::vector<int64_t>>& histories) {
     const std::vector<float> got = logits.to_f32_vector();
