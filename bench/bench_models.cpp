@@ -5,9 +5,16 @@
 //   bench_models generate --model DIR --prompt-ids "1 2 3" --new-tokens N [--repeat R]
 //     greedy generation of N tokens (eos ignored) and prints {"prompt_tokens", "new_tokens",
 //     "seconds", "tokens_per_s", "prefill_seconds"} for the best of R runs.
+//   bench_models seq2seq --model DIR --texts FILE --batch-size B --beams K --new-tokens N
+//                        [--prefix TEXT] [--repeat R]   (for bench/seq2seq_bench.py)
+//     R times generates for every line of FILE (plain text, prefix prepended) in batches of B,
+//     with K beams and exactly N new tokens (EOS is banned until then: min_length = max_length,
+//     so that every engine compared does the same work), and prints {"seconds": [...],
+//     "cpu_seconds": [...], "ids": [[...] per input]} (every pass; the ids of the last).
 // Threads: EMBER_NUM_THREADS and OPENBLAS_NUM_THREADS, set by the caller.
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <ctime>
 #include <fstream>
@@ -17,6 +24,7 @@
 #include <vector>
 
 #include "ember/generation/generate.hpp"
+#include "ember/generation/seq2seq.hpp"
 #include "ember/pipelines/sentence_embedding.hpp"
 
 namespace {
@@ -31,20 +39,63 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
+nlohmann::json seq2seq(const std::string& model_dir, const std::string& texts_path,
+                       const std::string& prefix, size_t batch_size, int64_t beams,
+                       int64_t new_tokens, size_t repeat) {
+  namespace gen = ember::generation;
+  if (batch_size == 0) throw std::runtime_error("--batch-size must be >= 1");
+  const auto model = ember::models::load_seq2seq(model_dir);
+  const auto tokenizer = gen::load_tokenizer(model_dir);
+  gen::Seq2SeqConfig config = gen::Seq2SeqConfig::from_folder(model_dir);
+  config.num_beams = beams;
+  config.max_new_tokens = new_tokens;
+  config.min_length = new_tokens + 1;  // counts the decoder start token
+  config.validate(model->vocab_size());
+  std::vector<std::vector<int64_t>> inputs;
+  std::ifstream in(texts_path);
+  for (std::string line; std::getline(in, line);) {
+    const std::vector<uint32_t> ids = tokenizer.encode_ids(prefix + line, true);
+    inputs.emplace_back(ids.begin(), ids.end());
+  }
+  if (inputs.empty()) throw std::runtime_error("no texts in " + texts_path);
+  nlohmann::json seconds = nlohmann::json::array(), cpu = nlohmann::json::array();
+  std::vector<std::vector<int64_t>> outputs(inputs.size());
+  for (size_t r = 0; r < repeat; ++r) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const std::clock_t c0 = std::clock();
+    for (size_t first = 0; first < inputs.size(); first += batch_size) {
+      const auto from = inputs.begin() + static_cast<ptrdiff_t>(first);
+      const auto results = gen::generate_seq2seq(
+          *model,
+          {from, from + static_cast<ptrdiff_t>(std::min(batch_size, inputs.size() - first))},
+          config);
+      for (size_t i = 0; i < results.size(); ++i) outputs[first + i] = results[i][0].ids;
+    }
+    seconds.push_back(seconds_since(t0));
+    cpu.push_back(cpu_seconds_since(c0));
+  }
+  return {{"seconds", seconds}, {"cpu_seconds", cpu}, {"ids", outputs}};
+}
+
 int run(int argc, char** argv) {
-  if (argc < 2) throw std::runtime_error("usage: bench_models embed|generate --model DIR ...");
+  if (argc < 2)
+    throw std::runtime_error("usage: bench_models embed|generate|seq2seq --model DIR ...");
   const std::string verb = argv[1];
-  std::string model, sentences_path, prompt_ids;
+  std::string model, sentences_path, prompt_ids, prefix;
   size_t batch_size = 32, repeat = 3;
-  int64_t new_tokens = 64;
+  int64_t new_tokens = 64, beams = 4;
   for (int i = 2; i < argc; ++i) {
     const std::string a = argv[i];
     if (i + 1 >= argc) throw std::runtime_error(a + " needs a value");
     const std::string v = argv[++i];
     if (a == "--model")
       model = v;
-    else if (a == "--sentences")
+    else if (a == "--sentences" || a == "--texts")
       sentences_path = v;
+    else if (a == "--prefix")
+      prefix = v;
+    else if (a == "--beams")
+      beams = std::stoll(v);
     else if (a == "--batch-size")
       batch_size = std::stoul(v);
     else if (a == "--repeat")
@@ -102,6 +153,8 @@ int run(int argc, char** argv) {
            {"cpu_seconds", best_cpu},
            {"prefill_seconds", best_prefill},
            {"tokens_per_s", static_cast<double>(new_tokens) / best}};
+  } else if (verb == "seq2seq") {
+    out = seq2seq(model, sentences_path, prefix, batch_size, beams, new_tokens, repeat);
   } else {
     throw std::runtime_error("unknown verb " + verb);
   }

@@ -8,6 +8,8 @@
 #include <string>
 
 #include "ember/base/error.hpp"
+#include "ember/base/thread_pool.hpp"
+#include "ember/core/kernels.hpp"
 #include "ember/formats/json_file.hpp"
 
 namespace ember::generation {
@@ -22,12 +24,15 @@ bool is_eos(int64_t id, const std::vector<int64_t>& eos) {
   return std::find(eos.begin(), eos.end(), id) != eos.end();
 }
 
-void log_softmax(float* x, int64_t n) {
-  const float top = *std::max_element(x, x + n);
-  double sum = 0;
-  for (int64_t i = 0; i < n; ++i) sum += std::exp(static_cast<double>(x[i] - top));
+// In place over a vocabulary row; `exps` is scratch of the same size. The exponentials take the
+// SIMD kernel (a few ulp of libm's) and are summed in double.
+void log_softmax(std::vector<float>& x, std::vector<float>& exps) {
+  const float top = *std::max_element(x.begin(), x.end());
+  kernels::binary_f32_scalar_rhs(kernels::BinaryOp::Sub, x.data(), top, x.data(), x.size());
+  kernels::unary_f32(kernels::UnaryOp::Exp, x.data(), exps.data(), x.size());
+  const double sum = std::accumulate(exps.begin(), exps.end(), 0.0);
   const auto log_sum = static_cast<float>(std::log(sum));
-  for (int64_t i = 0; i < n; ++i) x[i] = x[i] - top - log_sum;
+  kernels::binary_f32_scalar_rhs(kernels::BinaryOp::Sub, x.data(), log_sum, x.data(), x.size());
 }
 
 // Indices of the k largest values, largest first; ties keep the lower index first.
@@ -42,6 +47,36 @@ std::vector<int64_t> top_indices(const std::vector<float>& values, int64_t k) {
   std::partial_sort(idx.begin(), idx.begin() + k, idx.end(), by_value);
   idx.resize(static_cast<size_t>(k));
   return idx;
+}
+
+// A continuation of a beam: its summed log-prob and its index j * vocab + token over an input's
+// beams.
+struct Scored {
+  float score = 0;
+  int64_t index = 0;
+};
+
+bool better(const Scored& a, const Scored& b) {
+  return a.score > b.score || (a.score == b.score && a.index < b.index);
+}
+
+// The `keep` best of base + lp over one beam's processed log-probs lp (flat indices from
+// `offset`), best first, ties to the lower index. An input's `keep` best continuations over all
+// its beams are among its beams' own `keep` best, so top_indices over every beam's whole row is
+// not needed.
+void best_continuations(const std::vector<float>& lp, float base, int64_t offset, size_t keep,
+                        std::vector<Scored>& out) {
+  std::vector<Scored> top;
+  top.reserve(keep + 1);
+  for (size_t v = 0; v < lp.size(); ++v) {
+    const float s = lp[v] + base;
+    // Later indices lose ties, so only a strictly higher score enters a full list.
+    if (top.size() == keep && !(s > top.back().score)) continue;
+    const Scored c{s, offset + static_cast<int64_t>(v)};
+    top.insert(std::upper_bound(top.begin(), top.end(), c, better), c);
+    if (top.size() > keep) top.pop_back();
+  }
+  out.insert(out.end(), top.begin(), top.end());
 }
 
 struct Batch {
@@ -164,7 +199,6 @@ std::vector<std::vector<Seq2SeqOutput>> beam_search(const models::Seq2SeqLM& mod
   models::select_rows(cache, rows);
   std::vector<size_t> active(n);
   std::iota(active.begin(), active.end(), 0);
-  std::vector<float> scores(static_cast<size_t>(k * vocab));
   for (int64_t len = 1; len < max_len && !active.empty(); ++len) {
     std::vector<const std::vector<int64_t>*> seqs;
     for (size_t b : active)
@@ -174,26 +208,39 @@ std::vector<std::vector<Seq2SeqOutput>> beam_search(const models::Seq2SeqLM& mod
     std::vector<int64_t> next_rows;
     std::vector<size_t> next_active;
     const float denom = static_cast<float>(std::pow(static_cast<double>(len), c.length_penalty));
+    // Each beam row (threaded over all inputs' beams): log-softmax, processors, and its `keep`
+    // best continuations.
+    const auto rows = static_cast<int64_t>(active.size()) * k;
+    std::vector<std::vector<Scored>> row_top(static_cast<size_t>(rows));
+    parallel_for(0, rows, 1, [&](int64_t begin, int64_t end) {
+      std::vector<float> lp(static_cast<size_t>(vocab)), exps(lp.size());
+      for (int64_t row = begin; row < end; ++row) {
+        const Beam& beam =
+            items[active[static_cast<size_t>(row / k)]].running[static_cast<size_t>(row % k)];
+        std::copy_n(data + row * vocab, vocab, lp.begin());
+        log_softmax(lp, exps);
+        process_scores(lp, beam.ids, c, max_len);
+        best_continuations(lp, beam.score, (row % k) * vocab, static_cast<size_t>(keep),
+                           row_top[static_cast<size_t>(row)]);
+      }
+    });
     for (size_t a = 0; a < active.size(); ++a) {
       BeamItem& item = items[active[a]];
+      std::vector<Scored> top;
       for (int64_t j = 0; j < k; ++j) {
-        const auto row = static_cast<ptrdiff_t>((static_cast<int64_t>(a) * k + j) * vocab);
-        std::vector<float> lp(data + row, data + row + vocab);
-        log_softmax(lp.data(), vocab);
-        process_scores(lp, item.running[static_cast<size_t>(j)].ids, c, max_len);
-        const float base = item.running[static_cast<size_t>(j)].score;
-        for (int64_t v = 0; v < vocab; ++v)
-          scores[static_cast<size_t>(j * vocab + v)] = lp[static_cast<size_t>(v)] + base;
+        const std::vector<Scored>& t = row_top[a * static_cast<size_t>(k) + static_cast<size_t>(j)];
+        top.insert(top.end(), t.begin(), t.end());
       }
-      const std::vector<int64_t> top = top_indices(scores, keep);
+      std::sort(top.begin(), top.end(), better);
+      top.resize(std::min(top.size(), static_cast<size_t>(keep)));
       std::vector<Beam> candidates;
       std::vector<float> running_score;
       std::vector<bool> hits;
-      for (int64_t idx : top) {
-        const Beam& from = item.running[static_cast<size_t>(idx / vocab)];
-        Beam cand{from.ids, scores[static_cast<size_t>(idx)]};
-        cand.ids.push_back(idx % vocab);
-        const bool hit = is_eos(idx % vocab, c.eos_ids) || len + 1 >= max_len;
+      for (const Scored& t : top) {
+        const Beam& from = item.running[static_cast<size_t>(t.index / vocab)];
+        Beam cand{from.ids, t.score};
+        cand.ids.push_back(t.index % vocab);
+        const bool hit = is_eos(t.index % vocab, c.eos_ids) || len + 1 >= max_len;
         hits.push_back(hit);
         running_score.push_back(cand.score + (hit ? kBeamOff : 0.0f));
         candidates.push_back(std::move(cand));
@@ -224,7 +271,7 @@ std::vector<std::vector<Seq2SeqOutput>> beam_search(const models::Seq2SeqLM& mod
       for (int64_t i : top_indices(running_score, k)) {
         Beam r = candidates[static_cast<size_t>(i)];
         r.score = running_score[static_cast<size_t>(i)];
-        sources.push_back(top[static_cast<size_t>(i)] / vocab);
+        sources.push_back(top[static_cast<size_t>(i)].index / vocab);
         running.push_back(std::move(r));
       }
       item.running = std::move(running);

@@ -121,8 +121,10 @@ class T5 final : public Seq2SeqLM {
       decoder_.push_back(std::move(l));
     }
     decoder_norm_ = load_norm(w, "decoder.final_layer_norm", s);
-    head_ =
+    // A Linear, so that an F32 head is packed for the few rows (beams) of a decode step.
+    head_.weight =
         w.contains("lm_head.weight") ? w.get("lm_head.weight", {vocab_, s.hidden}) : tokens_.weight;
+    head_.packed = ops::pack_linear_weight(head_.weight);
     const bool tied_form = config.boolean("tie_word_embeddings", true);
     if (config.boolean("scale_decoder_outputs", tied_form))
       output_scale_ = static_cast<float>(1.0 / std::sqrt(static_cast<double>(s.hidden)));
@@ -169,7 +171,7 @@ class T5 final : public Seq2SeqLM {
     cache.self.length += tokens;
     x = decoder_norm_(x);
     if (output_scale_ != 1.0f) x = ops::mul(x, ops::scalar(output_scale_));
-    return ops::linear(x, head_);
+    return head_(x);
   }
 
  private:
@@ -186,7 +188,7 @@ class T5 final : public Seq2SeqLM {
   std::vector<nn::Seq2SeqEncoderLayer> encoder_;
   std::vector<nn::Seq2SeqDecoderLayer> decoder_;
   nn::Norm encoder_norm_, decoder_norm_;
-  Tensor head_;
+  nn::Linear head_;
 };
 
 }  // namespace

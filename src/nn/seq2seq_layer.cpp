@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <string>
+#include <vector>
 
 #include "ember/base/error.hpp"
 #include "ember/core/ops.hpp"
@@ -108,20 +110,65 @@ Tensor Seq2SeqDecoderLayer::operator()(const Tensor& x, const Tensor& self_bias,
   Tensor y = ops::add(
       x, self_out(attend(projected.narrow(2, 0, heads), self.keys.narrow(1, 0, past + tokens),
                          self.values.narrow(1, 0, past + tokens), causal, shape)));
-  const Tensor q = cross_query(cross_norm(y)).view({batch, tokens, heads, shape.head_dim});
+  // The beams of an input are extra queries of its one cross row: [inputs, beams * T, ...].
+  const int64_t inputs = cross.keys.dim(0);
+  if (inputs < 1 || batch % inputs != 0) {
+    throw Error("decoder: " + std::to_string(batch) + " rows do not group over " +
+                std::to_string(inputs) + " cross-attention rows");
+  }
+  const Tensor q =
+      cross_query(cross_norm(y)).view({inputs, batch / inputs * tokens, heads, shape.head_dim});
   ops::AttentionMask source;
   source.key_mask = cross_mask;
-  y = ops::add(y, cross_out(attend(q, cross.keys, cross.values, source, shape)));
+  const Tensor context = attend(q, cross.keys, cross.values, source, shape);
+  y = ops::add(y, cross_out(context.view({batch, tokens, heads * shape.head_dim})));
   return ops::add(y, mlp(mlp_norm(y)));
 }
 
-void select_rows(Tensor& t, std::span<const int64_t> rows) {
+void select_rows(Tensor& t, std::span<const int64_t> rows, int64_t used) {
   const int64_t n = t.dim(0);
-  Shape shape = t.shape();
-  shape[0] = static_cast<int64_t>(rows.size());
-  const Tensor index =
-      Tensor::from_values<int64_t>(DType::I64, {static_cast<int64_t>(rows.size())}, rows);
-  t = ops::embedding(t.view({n, t.numel() / std::max<int64_t>(1, n)}), index).view(shape);
+  if (t.dtype() != DType::F32 || !t.is_contiguous() || t.rank() < 2 || used < 0 ||
+      used > t.dim(1)) {
+    throw Error(
+        "select_rows: needs a contiguous F32 [rows, length, ...] tensor and a used length "
+        "within it, got " +
+        shape_to_string(t.shape()) + " and " + std::to_string(used));
+  }
+  for (int64_t r : rows)
+    if (r < 0 || r >= n) throw Error("select_rows: row " + std::to_string(r) + " out of range");
+  const int64_t row_size = t.numel() / std::max<int64_t>(1, n);
+  const auto moved = static_cast<size_t>(used * (row_size / std::max<int64_t>(1, t.dim(1))));
+  const auto count = static_cast<int64_t>(rows.size());
+  if (count != n) {
+    Shape shape = t.shape();
+    shape[0] = count;
+    Tensor out = Tensor::empty(DType::F32, shape);
+    const float* src = t.data_as<float>();
+    float* dst = out.mutable_data_as<float>();
+    for (int64_t r = 0; r < count; ++r)
+      std::copy_n(src + rows[static_cast<size_t>(r)] * row_size, moved, dst + r * row_size);
+    t = out;
+    return;
+  }
+  // In place: the rows that others read are saved first, as they may be overwritten.
+  std::vector<int64_t> sources;
+  for (int64_t r = 0; r < n; ++r)
+    if (rows[static_cast<size_t>(r)] != r) sources.push_back(rows[static_cast<size_t>(r)]);
+  if (sources.empty()) return;
+  std::sort(sources.begin(), sources.end());
+  sources.erase(std::unique(sources.begin(), sources.end()), sources.end());
+  float* data = t.mutable_data_as<float>();
+  std::vector<float> saved(sources.size() * moved);
+  for (size_t i = 0; i < sources.size(); ++i)
+    std::copy_n(data + sources[i] * row_size, moved,
+                saved.begin() + static_cast<ptrdiff_t>(i * moved));
+  for (int64_t r = 0; r < n; ++r) {
+    const int64_t from = rows[static_cast<size_t>(r)];
+    if (from == r) continue;
+    const auto i = static_cast<size_t>(std::lower_bound(sources.begin(), sources.end(), from) -
+                                       sources.begin());
+    std::copy_n(saved.begin() + static_cast<ptrdiff_t>(i * moved), moved, data + r * row_size);
+  }
 }
 
 }  // namespace ember::nn

@@ -137,6 +137,69 @@ TEST(Seq2Seq, GenerateMatchesTransformers) {
   }
 }
 
+Tensor id_column(const std::vector<int64_t>& ids) {
+  return Tensor::from_values<int64_t>(DType::I64, {static_cast<int64_t>(ids.size()), 1},
+                                      std::span<const int64_t>(ids));
+}
+
+// Beams share their input's cross-attention row, and the self cache moves only the rows that
+// change: every decoder row must still give the logits of its input decoded alone with its own
+// history, through expansion to beams, reordering with duplicates, dropping an input, and an
+// order whose rows do not group by input (then each row gets its own cross row).
+TEST(Seq2Seq, BeamRowsDecodeAsTheirInputAlone) {
+  const models::Seq2SeqLM& m = model("t5_v1_0");
+  const SafeTensors ref = SafeTensors::open(kSeq2Seq / "t5_v1_0" / "reference.safetensors");
+  const std::vector<std::vector<int64_t>> inputs = reference_inputs(ref);
+  const int64_t vocab = m.vocab_size(), start = m.decoder_start_token_id();
+  const auto alone = [&](size_t input, const std::vector<int64_t>& history) {
+    const std::vector<int64_t>& in = inputs[input];
+    const Shape shape{1, static_cast<int64_t>(in.size())};
+    const Tensor ids = Tensor::from_values<int64_t>(DType::I64, shape, std::span(in));
+    const Tensor mask = Tensor::from_values<int64_t>(
+        DType::I64, shape, std::span<const int64_t>(std::vector<int64_t>(in.size(), 1)));
+    models::Seq2SeqCache cache = m.new_cache(m.encode(ids, mask), mask, 4);
+    Tensor logits;
+    for (int64_t id : history) logits = m.decode(id_column({id}), cache);
+    return logits.to_f32_vector();
+  };
+  // Row r of logits against input row_inputs[r] decoded alone through histories[r] (start first).
+  const auto check = [&](const Tensor& logits, const std::vector<size_t>& row_inputs,
+                         const std::vector<std::vector<int64_t>>& histories) {
+    const std::vector<float> got = logits.to_f32_vector();
+    ASSERT_EQ(got.size(), row_inputs.size() * static_cast<size_t>(vocab));
+    for (size_t r = 0; r < row_inputs.size(); ++r) {
+      SCOPED_TRACE("row " + std::to_string(r));
+      const std::vector<float> row(got.begin() + static_cast<ptrdiff_t>(r) * vocab,
+                                   got.begin() + static_cast<ptrdiff_t>(r + 1) * vocab);
+      EXPECT_LE(max_diff(row, alone(row_inputs[r], histories[r])), kTolerance);
+    }
+  };
+  const Tensor ids = ref.tensor("input_ids").contiguous();
+  const Tensor mask = ref.tensor("attention_mask").contiguous();
+  const Tensor encoded = m.encode(ids, mask);
+
+  models::Seq2SeqCache beams = m.new_cache(encoded, mask, 4);
+  models::select_rows(beams, std::vector<int64_t>{0, 0, 1, 1});
+  EXPECT_EQ(beams.rows(), 4);
+  EXPECT_EQ(beams.cross.mask.dim(0), 2);  // one cross row per input
+  m.decode(id_column({start, start, start, start}), beams);
+  check(m.decode(id_column({5, 6, 7, 8}), beams), {0, 0, 1, 1},
+        {{start, 5}, {start, 6}, {start, 7}, {start, 8}});
+  models::select_rows(beams, std::vector<int64_t>{1, 1, 3, 2});
+  EXPECT_EQ(beams.cross.mask.dim(0), 2);
+  check(m.decode(id_column({9, 10, 11, 12}), beams), {0, 0, 1, 1},
+        {{start, 6, 9}, {start, 6, 10}, {start, 8, 11}, {start, 7, 12}});
+  models::select_rows(beams, std::vector<int64_t>{2, 3});  // input 0 finished
+  EXPECT_EQ(beams.cross.mask.dim(0), 1);
+  check(m.decode(id_column({13, 14}), beams), {1, 1}, {{start, 8, 11, 13}, {start, 7, 12, 14}});
+
+  models::Seq2SeqCache mixed = m.new_cache(encoded, mask, 4);
+  m.decode(id_column({start, start}), mixed);
+  models::select_rows(mixed, std::vector<int64_t>{1, 0, 0});
+  EXPECT_EQ(mixed.cross.mask.dim(0), 3);  // runs of unequal length: a cross row per row
+  check(m.decode(id_column({5, 6, 7}), mixed), {1, 0, 0}, {{start, 5}, {start, 6}, {start, 7}});
+}
+
 // transformers 5.24 writes v1.1 configs as tie_word_embeddings: true, scale_decoder_outputs:
 // false; the same weights must give the same logits as under the Hub's form.
 TEST(Seq2Seq, ReadsBothConfigForms) {

@@ -17,8 +17,8 @@ namespace ember::models {
 
 struct Seq2SeqCache {
   nn::KvCache self;      // decoder self-attention, one row per decoded sequence (beam)
-  nn::CrossCache cross;  // the encoder output's keys and values, one row per decoded sequence
-  int64_t rows() const { return cross.mask.defined() ? cross.mask.dim(0) : 0; }
+  nn::CrossCache cross;  // the encoder output's keys and values, one row per input
+  int64_t rows() const { return self.layers.empty() ? 0 : self.layers[0].keys.dim(0); }
 };
 
 // Row r of both caches becomes old row rows[r]: beam search's reordering, expanding each input

@@ -53,7 +53,9 @@ struct Seq2SeqEncoderLayer {
   Tensor operator()(const Tensor& x, const Tensor& mask, const Tensor& bias) const;
 };
 
-// Keys and values of the encoder output for every decoder layer, and its padding mask.
+// Keys and values of the encoder output for every decoder layer, and its padding mask. One row
+// serves a group of consecutive decoder rows (the beams of one input): decoder row r reads cross
+// row r / (decoder rows / cross rows), so beams neither copy nor reorder it.
 struct CrossCache {
   std::vector<LayerCache> layers;  // [B, S, heads, head_dim] each
   Tensor mask;                     // [B, S] I64
@@ -74,13 +76,16 @@ struct Seq2SeqDecoderLayer {
   // This layer's cross keys and values of encoded [B, S, hidden].
   LayerCache cross_cache(const Tensor& encoded) const;
   // x [B, T, hidden]: T new tokens after `past` cached ones; writes their keys and values into
-  // `self` and returns the layer's output. self_bias [H, T, past + T] or undefined.
+  // `self` and returns the layer's output. self_bias [H, T, past + T] or undefined. `cross` has
+  // B or a divisor of B rows (see CrossCache).
   Tensor operator()(const Tensor& x, const Tensor& self_bias, LayerCache& self, int64_t past,
                     const LayerCache& cross, const Tensor& cross_mask) const;
 };
 
-// Row r of every tensor becomes old row rows[r] (rows may repeat or drop rows): beam search
-// keeps, duplicates and drops beams, and expands each input to its beams.
-void select_rows(Tensor& t, std::span<const int64_t> rows);
+// Row r of t [N, L, ...] (contiguous F32) becomes old row rows[r] (rows may repeat or drop rows):
+// beam search keeps, duplicates and drops beams, and expands each input to its beams. Only the
+// first `used` entries of dim 1 move (a KV cache row past its length is unwritten capacity), and
+// when the row count stays, only the rows that change.
+void select_rows(Tensor& t, std::span<const int64_t> rows, int64_t used);
 
 }  // namespace ember::nn
