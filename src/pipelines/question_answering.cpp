@@ -51,7 +51,8 @@ std::pair<size_t, size_t> sequence_range(const tokenizers::Encoding& e, int64_t 
 // and the last one ends with the context.
 void cut_windows(const tokenizers::Encoding& e, int64_t context_seq, size_t input, size_t max_len,
                  size_t stride, std::vector<Window>& out) {
-  const auto [first, last] = sequence_range(e, context_seq);
+  const std::pair<size_t, size_t> range = sequence_range(e, context_seq);
+  const size_t first = range.first, last = range.second;
   const auto add = [&](size_t begin, size_t end) {
     Window w{input, {}};
     w.tokens.reserve(first + (end - begin) + (e.size() - last));
@@ -168,6 +169,10 @@ std::vector<std::vector<Answer>> QuestionAnswerer::operator()(const std::vector<
                 " is above the model's " + std::to_string(m_.max_length) + " tokens");
   }
   const size_t stride = options.doc_stride.value_or(std::min(max_len / 2, kDefaultStride));
+  if (stride > max_len) {
+    throw Error("question answering: doc_stride " + std::to_string(stride) +
+                " is larger than max_seq_len " + std::to_string(max_len));
+  }
   // transformers puts the question first unless the tokenizer pads on the left.
   const bool question_first = !m_.pad_left;
   const int64_t context_seq = question_first ? 1 : 0;

@@ -111,7 +111,13 @@ TEST(QuestionAnswering, BadRequestsNameWhatIsWrong) {
   o.doc_stride = 1;
   const std::string room = error_of([&] { qa({{"Who is it then?", "a b c d e f g"}}, o); });
   EXPECT_NE(room.find("no room for the context"), std::string::npos) << room;
+  // transformers refuses a stride above the window even where the context fits in one.
+  o.max_seq_len = 16;
+  o.doc_stride = 17;
+  const std::string above = error_of([&] { qa({{"q", "c"}}, o); });
+  EXPECT_NE(above.find("larger than max_seq_len 16"), std::string::npos) << above;
   o.max_seq_len = 1000;
+  o.doc_stride = 1;
   EXPECT_NE(error_of([&] { qa({{"q", "c"}}, o); }).find("max_seq_len 1000"), std::string::npos);
   const std::string head = error_of([] { pl::QuestionAnswerer::load(kDir / "bert_seq"); });
   EXPECT_NE(head.find("ForQuestionAnswering"), std::string::npos) << head;

@@ -16,9 +16,9 @@ runs itself there with --check-windows.
 Every call is also checked to be stable under F32 rounding, through hooks on the pipeline's own
 functions: answers, the null score and each window's kept spans differ by a relative 1e-4 (so
 their order cannot change), and so do each window's last kept span and the first one left out.
-No output may hold a zero-score answer (numpy
-orders those spans arbitrarily). The corpus must exercise what the issue lists: several windows, an answer merged from two
-windows, merged duplicate texts within a window, and the impossible answer among the outputs.
+No output may hold a zero-score answer (numpy orders those spans arbitrarily). The corpus must
+exercise what the issue lists: several windows, an answer merged from two windows, merged
+duplicate texts within a window, and the impossible answer among the outputs.
 
 Usage: tools/.venv-qa/bin/python tools/pipelines/make_qa_fixtures.py   (deterministic)
 """
@@ -205,6 +205,7 @@ def make_model(text_fixtures, arch, folder, vocab_size, seed, transformers, torc
 
 
 def main():
+    import tokenizers
     import torch
     import transformers
     from transformers.pipelines import question_answering
@@ -274,7 +275,8 @@ def main():
     manifest = {
         "generator": "tools/pipelines/make_qa_fixtures.py",
         "versions": {"torch": torch.__version__, "transformers": transformers.__version__,
-                     "tokenizers (windows checked with 0.23.3)": __import__("tokenizers").__version__},
+                     "tokenizers": tokenizers.__version__,
+                     "tokenizers of the window check": "0.23.3"},
         "tolerance": "answers, start and end exact; scores within 1e-4 (scores whose order "
                      f"matters differ by a relative {MIN_REL_GAP})",
         "calls": calls,
