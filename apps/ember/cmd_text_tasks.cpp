@@ -1,11 +1,12 @@
-// `ember classify`, `ember zero-shot`, `ember fill-mask` and `ember ner`: transformers' text
-// pipelines on a Hugging Face folder with the task head. Input: JSON Lines of strings (plain
+// `ember classify`, `ember zero-shot`, `ember fill-mask`, `ember ner` and `ember qa`: transformers'
+// text pipelines on a Hugging Face folder with the task head. Input: JSON Lines of strings (plain
 // lines with --lines); output: one JSON value per input line with transformers' field names,
 // each batch printed as soon as it is done.
 #include <nlohmann/json.hpp>
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -198,6 +199,86 @@ const ember::cli::CommandRegistrar ner_registrar{
                                              print(out);
                                            }
                                          });
+       });
+     }}};
+
+// One stdin line of `ember qa`: a {"question", "context"} object (the context may come from
+// --context instead), or a question string about --context.
+pl::QaInput read_qa_input(const nlohmann::json& j, size_t line,
+                          const std::optional<std::string>& context) {
+  if (j.is_string()) {
+    if (!context.has_value()) {
+      throw Error(ember::cli::input_error(
+          line,
+          "a question without a context (give --context, or a {\"question\", "
+          "\"context\"} object)"));
+    }
+    return read_qa_input({{"question", j}}, line, context);
+  }
+  if (!j.is_object() || !j.contains("question") || !j["question"].is_string()) {
+    throw Error(ember::cli::input_error(
+        line, "expected a {\"question\", \"context\"} object or a question string"));
+  }
+  if (j.contains("context") && !j["context"].is_string())
+    throw Error(ember::cli::input_error(line, "\"context\" is not a string"));
+  if (!j.contains("context") && !context.has_value())
+    throw Error(ember::cli::input_error(line, "no \"context\" and no --context"));
+  pl::QaInput in{j["question"].get<std::string>(),
+                 j.contains("context") ? j["context"].get<std::string>() : *context};
+  if (in.question.empty()) throw Error(ember::cli::input_error(line, "no question"));
+  if (in.context.empty()) throw Error(ember::cli::input_error(line, "the context is empty"));
+  return in;
+}
+
+const ember::cli::CommandRegistrar qa_registrar{
+    {"qa", [](CLI::App& app) {
+       auto opt = std::make_shared<TaskOptions>();
+       auto qa = std::make_shared<pl::QuestionAnswerer::Options>();
+       auto context = std::make_shared<std::optional<std::string>>();
+       auto doc_stride = std::make_shared<std::optional<size_t>>();
+       CLI::App* cmd = add_task(app, "qa",
+                                "Extractive question answering: one {\"answer\", \"score\", "
+                                "\"start\", \"end\"} per line ([...] with --top-k > 1). Lines "
+                                "are {\"question\", \"context\"} objects, or questions about "
+                                "--context",
+                                *opt);
+       cmd->add_option("--context", *context,
+                       "the text the answers come from; stdin lines are then questions (JSON "
+                       "strings, or plain with --lines)");
+       cmd->add_option("--top-k", qa->top_k, "answers per question, best first")
+           ->check(CLI::Range(1, 1 << 20))
+           ->capture_default_str();
+       cmd->add_option("--doc-stride", *doc_stride,
+                       "context tokens shared by consecutive windows (default: half a window, at "
+                       "most 128)");
+       cmd->add_option("--max-seq-len", qa->max_seq_len,
+                       "tokens per window, question included (default: the model's, at most 384)")
+           ->check(CLI::Range(1, 1 << 20));
+       cmd->add_option("--max-answer-len", qa->max_answer_len, "tokens per answer at most")
+           ->check(CLI::Range(1, 1 << 20))
+           ->capture_default_str();
+       cmd->add_flag("--handle-impossible-answer", qa->handle_impossible_answer,
+                     "may answer \"\" (start = end = 0) when no span beats [CLS]");
+       cmd->callback([opt, qa, context, doc_stride] {
+         qa->doc_stride = *doc_stride;
+         qa->batch_size = opt->batch_size;
+         const pl::QuestionAnswerer answerer = pl::QuestionAnswerer::load(resolve(opt->model));
+         const auto parse = [&](const nlohmann::json& j, size_t line) {
+           return read_qa_input(j, line, *context);
+         };
+         ember::cli::for_each_batch<pl::QaInput>(
+             opt->lines, opt->batch_size, parse, [&](const std::vector<pl::QaInput>& inputs) {
+               for (const auto& answers : answerer(inputs, *qa)) {
+                 json out = json::array();
+                 for (const auto& a : answers) {
+                   out.push_back({{"score", a.score},
+                                  {"start", a.start},
+                                  {"end", a.end},
+                                  {"answer", a.answer}});
+                 }
+                 print(qa->top_k == 1 && out.size() == 1 ? out[0] : out);
+               }
+             });
        });
      }}};
 

@@ -38,33 +38,14 @@ nlohmann::json parse_input_line(const std::string& text, size_t line) {
 
 void for_each_text_batch(bool plain_lines, size_t batch_size,
                          const std::function<void(const std::vector<std::string>&)>& run) {
-  std::vector<std::string> batch;
-  std::string line;
-  size_t n = 0;
-  const auto flush = [&] {
-    if (batch.empty()) return;
-    run(batch);
-    batch.clear();
-  };
-  while (next_line(line)) {
-    ++n;
-    if (plain_lines) {
-      batch.push_back(line);
-    } else {
-      if (!line.empty() && line.back() == '\r') line.pop_back();
-      if (line.empty()) continue;
-      try {
-        const nlohmann::json j = parse_input_line(line, n);
-        if (!j.is_string()) throw Error(input_error(n, "expected a JSON string (or use --lines)"));
-        batch.push_back(j.get<std::string>());
-      } catch (const Error&) {
-        flush();
-        throw;
-      }
-    }
-    if (batch.size() >= batch_size) flush();
-  }
-  flush();
+  for_each_batch<std::string>(
+      plain_lines, batch_size,
+      [](const nlohmann::json& j, size_t line) {
+        if (!j.is_string())
+          throw Error(input_error(line, "expected a JSON string (or use --lines)"));
+        return j.get<std::string>();
+      },
+      run);
 }
 
 }  // namespace ember::cli

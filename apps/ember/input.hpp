@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "ember/base/error.hpp"
+
 namespace ember::cli {
 
 // Valid inputs nest at most one level (a string, or an array of strings or ids); the bound stops
@@ -23,10 +25,41 @@ std::string input_error(size_t line, const std::string& what);
 // One stdin line as JSON, nesting bounded by kMaxInputDepth. Throws ember::Error naming the line.
 nlohmann::json parse_input_line(const std::string& text, size_t line);
 
-// Reads stdin as texts, one JSON string a line (blank lines skipped) or, with `plain_lines`, each
-// line as it is, and hands them to `run` in batches of up to `batch_size`, each as soon as it is
-// full. At a bad line, the texts before it still go to `run` before its error is thrown, so
-// they get their answers (README).
+// Reads stdin as inputs, one JSON value a line (blank lines skipped) or, with `plain_lines`, each
+// line as it is (a JSON string), made an input by `parse` (which throws ember::Error naming the
+// line for a bad one), and hands them to `run` in batches of up to `batch_size`, each as soon as
+// it is full. At a bad line, the inputs before it still go to `run` before its error is thrown,
+// so they get their answers (README).
+template <typename Input>
+void for_each_batch(bool plain_lines, size_t batch_size,
+                    const std::function<Input(const nlohmann::json& value, size_t line)>& parse,
+                    const std::function<void(const std::vector<Input>&)>& run) {
+  std::vector<Input> batch;
+  std::string line;
+  size_t n = 0;
+  const auto flush = [&] {
+    if (batch.empty()) return;
+    run(batch);
+    batch.clear();
+  };
+  while (next_line(line)) {
+    ++n;
+    if (!plain_lines) {
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      if (line.empty()) continue;
+    }
+    try {
+      batch.push_back(parse(plain_lines ? nlohmann::json(line) : parse_input_line(line, n), n));
+    } catch (const Error&) {
+      flush();
+      throw;
+    }
+    if (batch.size() >= batch_size) flush();
+  }
+  flush();
+}
+
+// for_each_batch over texts: JSON strings, or plain lines.
 void for_each_text_batch(bool plain_lines, size_t batch_size,
                          const std::function<void(const std::vector<std::string>&)>& run);
 

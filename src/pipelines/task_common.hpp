@@ -2,6 +2,7 @@
 // What the text-task pipelines share: running a head model over length-sorted chunks and
 // numpy-style score functions.
 #include <cstdint>
+#include <string_view>
 #include <vector>
 
 #include "ember/pipelines/text_tasks.hpp"
@@ -31,5 +32,14 @@ double sigmoid(double x);
 
 // Index of the first maximum (numpy's argmax).
 int64_t argmax(const std::vector<double>& v);
+
+// Whether byte c begins a UTF-8 character.
+inline bool utf8_lead(char c) {
+  return (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+}
+
+// The character (code point) index of every byte offset of `text`, its end included: how byte
+// offsets become transformers' character offsets.
+std::vector<size_t> char_index(std::string_view text);
 
 }  // namespace ember::pipelines::detail

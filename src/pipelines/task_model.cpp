@@ -30,7 +30,10 @@ TaskModel TaskModel::load(const std::filesystem::path& folder, models::HeadKind 
               std::nullopt,
               std::nullopt,
               std::nullopt,
+              std::nullopt,
               false,
+              false,
+              0,
               true};
   nlohmann::json config = nlohmann::json::object();
   const std::filesystem::path config_file = folder / "tokenizer_config.json";
@@ -45,6 +48,8 @@ TaskModel TaskModel::load(const std::filesystem::path& folder, models::HeadKind 
   t.unk_id = id_of("unk_token", "[UNK]", "<unk>");
   t.mask_id = id_of("mask_token", "[MASK]", "<mask>");
   t.pad_id = id_of("pad_token", "[PAD]", "<pad>");
+  t.cls_id = id_of("cls_token", "[CLS]", "<s>");
+  t.pad_left = config.contains("padding_side") && config["padding_side"] == "left";
   if (config.contains("clean_up_tokenization_spaces") &&
       config["clean_up_tokenization_spaces"].is_boolean()) {
     t.clean_up_spaces = config["clean_up_tokenization_spaces"].get<bool>();
@@ -65,7 +70,8 @@ TaskModel TaskModel::load(const std::filesystem::path& folder, models::HeadKind 
       config["model_max_length"].get<int64_t>() > 0) {
     limit = std::min(limit, config["model_max_length"].get<int64_t>());
   }
-  t.tokenizer.set_truncation(static_cast<size_t>(limit));
+  t.max_length = static_cast<size_t>(limit);
+  t.tokenizer.set_truncation(t.max_length);
   t.tokenizer.disable_padding();
   return t;
 }
@@ -160,6 +166,15 @@ double sigmoid(double x) {
 
 int64_t argmax(const std::vector<double>& v) {
   return std::distance(v.begin(), std::max_element(v.begin(), v.end()));
+}
+
+std::vector<size_t> char_index(std::string_view text) {
+  std::vector<size_t> chars(text.size() + 1);
+  for (size_t b = 0, c = 0; b <= text.size(); ++b) {
+    chars[b] = c;
+    if (b < text.size() && utf8_lead(text[b])) ++c;
+  }
+  return chars;
 }
 
 }  // namespace detail

@@ -9,12 +9,8 @@
 namespace ember::pipelines {
 namespace {
 
-bool utf8_lead(char c) {
-  return (static_cast<unsigned char>(c) & 0xC0) != 0x80;
-}
-
 size_t code_points(std::string_view s) {
-  return static_cast<size_t>(std::count_if(s.begin(), s.end(), utf8_lead));
+  return static_cast<size_t>(std::count_if(s.begin(), s.end(), detail::utf8_lead));
 }
 
 // One scored token (transformers' "pre-entity").
@@ -62,12 +58,7 @@ std::vector<std::vector<Entity>> TokenClassifier::operator()(const std::vector<s
   for (size_t t = 0; t < texts.size(); ++t) {
     const std::string& text = texts[t];
     const tokenizers::Encoding& e = encodings[t];
-    // Character index of every byte offset.
-    std::vector<size_t> chars(text.size() + 1);
-    for (size_t b = 0, c = 0; b <= text.size(); ++b) {
-      chars[b] = c;
-      if (b < text.size() && utf8_lead(text[b])) ++c;
-    }
+    const std::vector<size_t> chars = detail::char_index(text);
     std::vector<Piece> pieces;
     for (size_t i = 0; i < e.size(); ++i) {
       if (e.special_tokens_mask[i] != 0) continue;

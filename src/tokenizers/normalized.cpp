@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "ember/tokenizers/lowercase.hpp"
 #include "internal.hpp"
 
 namespace ember::tokenizers::detail {
@@ -679,3 +680,14 @@ bool unicode_normalize_text(std::string_view text, bool compose_chars, bool comp
 }
 
 }  // namespace ember::tokenizers::detail
+
+namespace ember::tokenizers {
+
+std::string lowercase(std::string_view text) {
+  if (!is_valid_utf8(text)) throw TokenizerError("lowercase: the text is not valid UTF-8");
+  std::string out;
+  if (!detail::lowercase_text(text, out)) return std::string(text);
+  return out;
+}
+
+}  // namespace ember::tokenizers

@@ -1,9 +1,10 @@
-// ember classify, zero-shot, fill-mask and ner end to end on the committed task-head fixtures
+// ember classify, zero-shot, fill-mask, ner and qa end to end on the committed task-head fixtures
 // (tests/fixtures/pipelines): transformers' outputs and field names, and the bad inputs of
 // issue #14 as one error line.
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <map>
 #include <sstream>
 
 #include "../cli_runner.hpp"
@@ -21,9 +22,13 @@ const std::filesystem::path kDir =
 // As in text_tasks_test.cpp: scores of a tiny F32 model, generated with gaps > 1e-4.
 constexpr double kScoreTolerance = 1e-4;
 
-// The reference call of `model` with exactly `options`.
-json reference(const std::string& model, const json& options) {
-  static const json all = read_json_file(kDir / "expected.json");
+// The reference call of `model` with exactly `options` in `file` (qa_expected.json: question
+// answering, made by tools/pipelines/make_qa_fixtures.py).
+json reference(const std::string& model, const json& options,
+               const std::string& file = "expected.json") {
+  static std::map<std::string, json> files;
+  json& all = files[file];
+  if (all.is_null()) all = read_json_file(kDir / file);
   for (const json& c : all["calls"]) {
     if (c["model"] == model && c["options"] == options) return c;
   }
@@ -118,10 +123,47 @@ TEST(TextTasksCli, BadInputIsOneErrorLine) {
   expect_error("classify" + model_arg("bert_tok"), "\"a\"\n", "ForSequenceClassification");
   expect_error("ner --aggregation mean" + model_arg("bert_tok"), "\"a\"\n", "unknown aggregation");
   expect_error("classify" + model_arg("bert_seq"), "\"ok\"\n[1]\n", "stdin line 2");
+  const std::string qa = "qa" + model_arg("bert_qa");
+  expect_error("qa --lines --context 'Some text.'" + model_arg("bert_qa"), "Who?\n\n",
+               "stdin line 2: no question");
+  expect_error(qa, "{\"question\": \"Who?\", \"context\": \"\"}\n", "line 1: the context is empty");
+  expect_error(qa, "{\"question\": \"Who?\"}\n", "no \"context\" and no --context");
+  expect_error(qa, "\"Who?\"\n", "a question without a context");
+  expect_error(qa, "[1]\n", "expected a {\"question\", \"context\"} object");
+  expect_error("qa --context x" + model_arg("bert_tok"), "\"Who?\"\n", "ForQuestionAnswering");
+  expect_error("qa --context x" + model_arg("bert_tok"), "\"Who?\"\n", "qa pipeline");
   // --lines takes raw text.
   const auto r = run_ember("classify --lines" + model_arg("bert_seq"), "plain text\n\n");
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(output_lines(r.out).size(), 2u);
+}
+
+TEST(TextTasksCli, QaPrintsTransformersAnswers) {
+  const std::string file = "qa_expected.json";
+  // {"question", "context"} lines; an array of answers per line with --top-k > 1.
+  expect_matches("qa --top-k 3 --batch-size 2" + model_arg("roberta_qa"),
+                 reference("roberta_qa", {{"top_k", 3}}, file));
+  expect_matches("qa --top-k 3 --handle-impossible-answer" + model_arg("bert_qa"),
+                 reference("bert_qa", {{"top_k", 3}, {"handle_impossible_answer", true}}, file));
+  expect_matches(
+      "qa --top-k 2 --max-seq-len 40 --doc-stride 8" + model_arg("bert_qa_left"),
+      reference("bert_qa_left", {{"top_k", 2}, {"max_seq_len", 40}, {"doc_stride", 8}}, file));
+  expect_matches(
+      "qa --top-k 3 --max-answer-len 3 --max-seq-len 48 --doc-stride 16" +
+          model_arg("distilbert_qa"),
+      reference("distilbert_qa",
+                {{"top_k", 3}, {"max_answer_len", 3}, {"max_seq_len", 48}, {"doc_stride", 16}},
+                file));
+  // --context with plain question lines; with --top-k 1 each line is one object.
+  const json defaults = reference("distilbert_qa", json::object(), file);
+  const json& first = defaults["inputs"][0];
+  const auto r = run_ember(
+      "qa --lines --context " + shell_quote(first["context"]) + model_arg("distilbert_qa"),
+      first["question"].get<std::string>() + "\n");
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto lines = output_lines(r.out);
+  ASSERT_EQ(lines.size(), 1u);
+  expect_same(lines[0], defaults["output"][0][0], "qa --context");
 }
 
 }  // namespace

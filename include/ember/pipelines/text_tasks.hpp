@@ -1,6 +1,7 @@
 #pragma once
 // transformers' text pipelines on the encoders' task heads, with its outputs and defaults:
-// text classification, zero-shot classification (NLI), fill-mask and token classification (NER).
+// text classification, zero-shot classification (NLI), fill-mask, token classification (NER)
+// and question answering.
 // Each is a type loaded once from a Hugging Face folder whose operator() takes a batch of inputs;
 // the batch is tokenized on the thread pool, sorted by length and encoded in chunks of
 // batch_size, and the results come back in input order. Offsets are character (code point)
@@ -22,8 +23,13 @@ namespace ember::pipelines {
 struct TaskModel {
   models::HeadModel model;
   tokenizers::Tokenizer tokenizer;
-  std::optional<uint32_t> unk_id, mask_id, pad_id;
+  std::optional<uint32_t> unk_id, mask_id, pad_id, cls_id;
   bool clean_up_spaces = false;  // tokenizer_config.json's clean_up_tokenization_spaces
+  // tokenizer_config.json's padding_side is "left" (question answering then puts the question
+  // second, as transformers does).
+  bool pad_left = false;
+  // Tokens one encoding may hold: the encoder's limit, lowered to model_max_length.
+  size_t max_length = 0;
   // Whether the model is given the tokenizer's token type ids: transformers passes them only
   // where the tokenizer lists token_type_ids among its model inputs (not for RoBERTa, XLM-R,
   // CamemBERT or DistilBERT, whose pair encodings still mark the second sequence).
@@ -143,6 +149,44 @@ class TokenClassifier {
 
  private:
   explicit TokenClassifier(TaskModel m) : m_(std::move(m)) {}
+  TaskModel m_;
+};
+
+struct QaInput {
+  std::string question, context;
+};
+
+struct Answer {
+  std::string answer;         // the context's text from start to end
+  double score = 0;           // merged answers add up their scores, so a score may exceed 1
+  size_t start = 0, end = 0;  // character offsets into the context
+};
+
+// Extractive question answering, as transformers 5.2's QuestionAnsweringPipeline: the context is
+// split into windows of max_seq_len tokens (question and special tokens included) that overlap
+// by doc_stride tokens; each window gets its own softmax over the context tokens and [CLS], keeps
+// its best 2 * top_k + 10 spans of at most max_answer_len tokens, widened to whole words;
+// answers with the same text (ignoring case) are merged by adding their scores.
+class QuestionAnswerer {
+ public:
+  static QuestionAnswerer load(const std::filesystem::path& folder);
+  struct Options {
+    size_t top_k = 1;
+    // 0: transformers' defaults, min(model_max_length, 384) and min(max_seq_len / 2, 128).
+    size_t max_seq_len = 0;
+    std::optional<size_t> doc_stride;
+    size_t max_answer_len = 15;  // tokens
+    // Adds the empty answer (start = end = 0), scored by the lowest [CLS] score of the windows.
+    bool handle_impossible_answer = false;
+    size_t batch_size = 32;  // windows per forward pass
+  };
+  // Per input, at most top_k answers, best first. An empty question or context, windows with no
+  // room for the context, or a doc_stride not below that room are errors naming the input.
+  std::vector<std::vector<Answer>> operator()(const std::vector<QaInput>& inputs,
+                                              const Options& options) const;
+
+ private:
+  explicit QuestionAnswerer(TaskModel m) : m_(std::move(m)) {}
   TaskModel m_;
 };
 
