@@ -11,15 +11,19 @@
 // Compiled once per SIMD target by hwy/foreach_target.h.
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "../src/core/kernels_quant_simd.cpp"
+#include <hwy/aligned_allocator.h>
 #include <hwy/foreach_target.h>  // IWYU pragma: keep
 #include <hwy/highway.h>
 
+#include <algorithm>
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 
 #include "ember/core/kernels.hpp"
 #include "ember/core/quant.hpp"
+#include "quant_tiles.hpp"
 
 #ifndef EMBER_KERNELS_QUANT_SIMD_ONCE
 #define EMBER_KERNELS_QUANT_SIMD_ONCE
@@ -151,10 +155,32 @@ HWY_INLINE void FifthBits(const uint8_t* qh, int8_t offset, int8_t* q) {
 // e's is bit e, nibbles; level - 16) and Q5_1 (d, m, fifth bits, nibbles) against Q8_0 / Q8_1
 // (d[, s], 32 int8). Q8_1's s = d * sum(q) turns the min into one product per block.
 template <bool kHasMin, bool kFifthBit>
+struct Q45 {
+  static constexpr size_t kHead = (kHasMin ? 4 : 2) + (kFifthBit ? 4 : 0);
+  static constexpr size_t kWBytes = kHead + 16, kXBytes = kHasMin ? 36 : 34;
+  static constexpr bool kMin = kHasMin;
+  // The block's 32 int8 levels, offset removed.
+  static HWY_INLINE void Levels(const uint8_t* pw, int8_t* q) {
+    constexpr int8_t kOffset = kHasMin ? 0 : (kFifthBit ? 16 : 8);
+    if constexpr (kFifthBit) {
+      Nibbles(pw + kHead, 16, 0, q, q + 16);
+      FifthBits(pw + kHead - 4, kOffset, q);
+    } else {
+      Nibbles(pw + kHead, 16, kOffset, q, q + 16);
+    }
+  }
+};
+
+// Q8_0 weights (d, 32 int8) against Q8_0.
+struct Q8 {
+  static constexpr size_t kWBytes = 34, kXBytes = 34;
+  static constexpr bool kMin = false;
+  static HWY_INLINE void Levels(const uint8_t* pw, int8_t* q) { std::memcpy(q, pw + 2, 32); }
+};
+
+template <bool kHasMin, bool kFifthBit>
 float DotQ45(const void* w, const void* x, size_t n) {
-  constexpr size_t kHead = (kHasMin ? 4 : 2) + (kFifthBit ? 4 : 0);
-  constexpr size_t kWBytes = kHead + 16, kXBytes = kHasMin ? 36 : 34;
-  constexpr int8_t kOffset = kHasMin ? 0 : (kFifthBit ? 16 : 8);
+  using F = Q45<kHasMin, kFifthBit>;
   const auto* pw = static_cast<const uint8_t*>(w);
   const auto* px = static_cast<const uint8_t*>(x);
   const D16G d16;
@@ -162,14 +188,9 @@ float DotQ45(const void* w, const void* x, size_t n) {
   HWY_ALIGN int8_t q[32];
   auto acc = hn::Zero(df);
   float min_sum = 0.0f;
-  for (size_t b = 0; b < n / 32; ++b, pw += kWBytes, px += kXBytes) {
-    if constexpr (kFifthBit) {
-      Nibbles(pw + kHead, 16, 0, q, q + 16);
-      FifthBits(pw + kHead - 4, kOffset, q);
-    } else {
-      Nibbles(pw + kHead, 16, kOffset, q, q + 16);
-    }
-    const auto* qx = reinterpret_cast<const int8_t*>(px + kXBytes - 32);
+  for (size_t b = 0; b < n / 32; ++b, pw += F::kWBytes, px += F::kXBytes) {
+    F::Levels(pw, q);
+    const auto* qx = reinterpret_cast<const int8_t*>(px + F::kXBytes - 32);
     acc = AddBlock(d16, q, qx, F16(pw) * F16(px), acc);
     if constexpr (kHasMin) min_sum += F16(pw + 2) * F16(px + 2);
   }
@@ -239,68 +260,68 @@ HWY_INLINE void Crumbs(const uint8_t* qs, int8_t* q) {
   }
 }
 
-// Q2_K: scales[16] (4-bit scale, 4-bit min), 64 bytes of crumbs, F16 d and dmin.
-float DotQ2_KQ8_K(const void* w, const void* x, size_t n) {
-  const auto* pw = static_cast<const uint8_t*>(w);
-  const auto* px = static_cast<const uint8_t*>(x);
+// A K-quant super-block unpacked: int8 levels, per-16 scales and mins (zero for the types
+// without), the F16 d and dmin as float (as quant_ref.cpp's BlockK).
+struct KBlock {
   HWY_ALIGN int8_t q[256];
-  int16_t scale[16], min[16];
-  float sum = 0.0f;
-  for (size_t b = 0; b < n / 256; ++b, pw += 84, px += 292) {
-    Crumbs(pw + 16, q);
+  int16_t scale[16];
+  int16_t min[16];
+  float d;
+  float dmin;
+};
+
+// Q2_K: scales[16] (4-bit scale, 4-bit min), 64 bytes of crumbs, F16 d and dmin.
+struct Q2K {
+  static constexpr size_t kWBytes = 84;
+  static constexpr bool kMin = true;
+  static HWY_INLINE void Unpack(const uint8_t* pw, KBlock& b) {
+    Crumbs(pw + 16, b.q);
     for (size_t j = 0; j < 16; ++j) {
-      scale[j] = pw[j] & 0xF;
-      min[j] = pw[j] >> 4;
+      b.scale[j] = pw[j] & 0xF;
+      b.min[j] = pw[j] >> 4;
     }
-    sum += DotK(q, scale, min, F16(pw + 80), F16(pw + 82), px);
+    b.d = F16(pw + 80);
+    b.dmin = F16(pw + 82);
   }
-  return sum;
-}
+};
 
 // Q3_K: hmask[32] (element i's high bit is bit i / 32 of hmask[i % 32]; clear means minus 4),
 // 64 bytes of crumbs, 12 bytes of 6-bit scales, F16 d.
-float DotQ3_KQ8_K(const void* w, const void* x, size_t n) {
-  const hn::CappedTag<uint8_t, 16> du;
-  const hn::Rebind<int8_t, decltype(du)> di;
-  const auto* pw = static_cast<const uint8_t*>(w);
-  const auto* px = static_cast<const uint8_t*>(x);
-  const auto four = hn::Set(di, int8_t{4});
-  HWY_ALIGN int8_t q[256];
-  int16_t scale[16];
-  const int16_t no_min[16] = {};
-  float sum = 0.0f;
-  for (size_t b = 0; b < n / 256; ++b, pw += 110, px += 292) {
-    Crumbs(pw + 32, q);
+struct Q3K {
+  static constexpr size_t kWBytes = 110;
+  static constexpr bool kMin = false;
+  static HWY_INLINE void Unpack(const uint8_t* pw, KBlock& b) {
+    const hn::CappedTag<uint8_t, 16> du;
+    const hn::Rebind<int8_t, decltype(du)> di;
+    const auto four = hn::Set(di, int8_t{4});
+    Crumbs(pw + 32, b.q);
     for (size_t k = 0; k < 8; ++k) {
       const auto bit = hn::Set(du, static_cast<uint8_t>(1u << k));
       for (size_t l = 0; l < 32; l += hn::Lanes(du)) {
         const auto low =
             hn::IfThenZeroElse(hn::TestBit(hn::LoadU(du, pw + l), bit), hn::BitCast(du, four));
-        int8_t* dst = q + 32 * k + l;
+        int8_t* dst = b.q + 32 * k + l;
         hn::StoreU(hn::Sub(hn::LoadU(di, dst), hn::BitCast(di, low)), di, dst);
       }
     }
     const std::array<int8_t, 16> sc = quant::q3_k_scales(pw + 96);
     // NOLINTNEXTLINE(bugprone-signed-char-misuse): int8_t, signed by format
-    for (size_t j = 0; j < 16; ++j) scale[j] = sc[j];
-    sum += DotK(q, scale, no_min, F16(pw + 108), 0.0f, px);
+    for (size_t j = 0; j < 16; ++j) b.scale[j] = sc[j];
+    std::fill(b.min, b.min + 16, int16_t{0});
+    b.d = F16(pw + 108);
+    b.dmin = 0.0f;
   }
-  return sum;
-}
+};
 
 // Q4_K (d, dmin, 12 scale bytes, 128 nibble bytes) and Q5_K (the same plus 32 bytes of fifth
 // bits before the nibbles: element i's is bit i / 32 of qh[i % 32]).
 template <bool kFifthBit>
-float DotQ45K(const void* w, const void* x, size_t n) {
-  constexpr size_t kWBytes = kFifthBit ? 176 : 144;
-  const auto* pw = static_cast<const uint8_t*>(w);
-  const auto* px = static_cast<const uint8_t*>(x);
-  HWY_ALIGN int8_t q[256];
-  int16_t scale[16], min[16];
-  float sum = 0.0f;
-  for (size_t b = 0; b < n / 256; ++b, pw += kWBytes, px += 292) {
+struct Q45K {
+  static constexpr size_t kWBytes = kFifthBit ? 176 : 144;
+  static constexpr bool kMin = true;
+  static HWY_INLINE void Unpack(const uint8_t* pw, KBlock& b) {
     const uint8_t* qs = pw + (kFifthBit ? 48 : 16);
-    for (size_t g = 0; g < 4; ++g) Nibbles(qs + 32 * g, 32, 0, q + 64 * g, q + 64 * g + 32);
+    for (size_t g = 0; g < 4; ++g) Nibbles(qs + 32 * g, 32, 0, b.q + 64 * g, b.q + 64 * g + 32);
     if constexpr (kFifthBit) {
       const hn::CappedTag<uint8_t, 16> du;
       const hn::Rebind<int8_t, decltype(du)> di;
@@ -310,7 +331,7 @@ float DotQ45K(const void* w, const void* x, size_t n) {
         for (size_t l = 0; l < 32; l += hn::Lanes(du)) {
           const auto high =
               hn::IfThenElseZero(hn::TestBit(hn::LoadU(du, pw + 16 + l), bit), sixteen);
-          int8_t* dst = q + 32 * k + l;
+          int8_t* dst = b.q + 32 * k + l;
           hn::StoreU(hn::Or(hn::LoadU(di, dst), hn::BitCast(di, high)), di, dst);
         }
       }
@@ -318,41 +339,30 @@ float DotQ45K(const void* w, const void* x, size_t n) {
     uint8_t sc[8], m[8];
     quant::unpack_k4_scales(reinterpret_cast<const std::byte*>(pw + 4), sc, m);
     for (size_t j = 0; j < 16; ++j) {
-      scale[j] = sc[j / 2];
-      min[j] = m[j / 2];
+      b.scale[j] = sc[j / 2];
+      b.min[j] = m[j / 2];
     }
-    sum += DotK(q, scale, min, F16(pw), F16(pw + 2), px);
+    b.d = F16(pw);
+    b.dmin = F16(pw + 2);
   }
-  return sum;
-}
-
-float DotQ4_KQ8_K(const void* w, const void* x, size_t n) {
-  return DotQ45K<false>(w, x, n);
-}
-float DotQ5_KQ8_K(const void* w, const void* x, size_t n) {
-  return DotQ45K<true>(w, x, n);
-}
+};
 
 // Q6_K: 128 bytes of low nibbles, 64 bytes of high bit pairs, 16 int8 scales, F16 d. Per 128
 // elements, ql[l] holds elements l (low) and l + 64 (high), ql[l + 32] elements l + 32 and
 // l + 96; qh[l] holds their high pairs in bits 0-1, 2-3, 4-5, 6-7.
-float DotQ6_KQ8_K(const void* w, const void* x, size_t n) {
-  const hn::CappedTag<uint8_t, 16> du;
-  const hn::Rebind<int8_t, decltype(du)> di;
-  const auto* pw = static_cast<const uint8_t*>(w);
-  const auto* px = static_cast<const uint8_t*>(x);
-  const auto low4 = hn::Set(du, uint8_t{0x0F});
-  const auto low2 = hn::Set(du, uint8_t{0x03});
-  const auto bias = hn::Set(di, int8_t{32});
-  HWY_ALIGN int8_t q[256];
-  int16_t scale[16];
-  const int16_t no_min[16] = {};
-  float sum = 0.0f;
-  for (size_t b = 0; b < n / 256; ++b, pw += 210, px += 292) {
+struct Q6K {
+  static constexpr size_t kWBytes = 210;
+  static constexpr bool kMin = false;
+  static HWY_INLINE void Unpack(const uint8_t* pw, KBlock& b) {
+    const hn::CappedTag<uint8_t, 16> du;
+    const hn::Rebind<int8_t, decltype(du)> di;
+    const auto low4 = hn::Set(du, uint8_t{0x0F});
+    const auto low2 = hn::Set(du, uint8_t{0x03});
+    const auto bias = hn::Set(di, int8_t{32});
     for (size_t h = 0; h < 2; ++h) {
       const uint8_t* ql = pw + 64 * h;
       const uint8_t* qh = pw + 128 + 32 * h;
-      int8_t* out = q + 128 * h;
+      int8_t* out = b.q + 128 * h;
       for (size_t l = 0; l < 32; l += hn::Lanes(du)) {
         const auto a = hn::LoadU(du, ql + l);
         const auto c = hn::LoadU(du, ql + 32 + l);
@@ -369,10 +379,299 @@ float DotQ6_KQ8_K(const void* w, const void* x, size_t n) {
     }
     const auto* sc = reinterpret_cast<const int8_t*>(pw + 192);
     // NOLINTNEXTLINE(bugprone-signed-char-misuse): int8_t, signed by format
-    for (size_t j = 0; j < 16; ++j) scale[j] = sc[j];
-    sum += DotK(q, scale, no_min, F16(pw + 208), 0.0f, px);
+    for (size_t j = 0; j < 16; ++j) b.scale[j] = sc[j];
+    std::fill(b.min, b.min + 16, int16_t{0});
+    b.d = F16(pw + 208);
+    b.dmin = 0.0f;
+  }
+};
+
+template <class F>
+float DotKQ8_K(const void* w, const void* x, size_t n) {
+  const auto* pw = static_cast<const uint8_t*>(w);
+  const auto* px = static_cast<const uint8_t*>(x);
+  KBlock b;
+  float sum = 0.0f;
+  for (size_t i = 0; i < n / 256; ++i, pw += F::kWBytes, px += 292) {
+    F::Unpack(pw, b);
+    sum += DotK(b.q, b.scale, b.min, b.d, b.dmin, px);
   }
   return sum;
+}
+
+float DotQ2_KQ8_K(const void* w, const void* x, size_t n) {
+  return DotKQ8_K<Q2K>(w, x, n);
+}
+float DotQ3_KQ8_K(const void* w, const void* x, size_t n) {
+  return DotKQ8_K<Q3K>(w, x, n);
+}
+float DotQ4_KQ8_K(const void* w, const void* x, size_t n) {
+  return DotKQ8_K<Q45K<false>>(w, x, n);
+}
+float DotQ5_KQ8_K(const void* w, const void* x, size_t n) {
+  return DotKQ8_K<Q45K<true>>(w, x, n);
+}
+float DotQ6_KQ8_K(const void* w, const void* x, size_t n) {
+  return DotKQ8_K<Q6K>(w, x, n);
+}
+
+// ------------------------------------------------------------------ tiles (prompts)
+// Tile: every weight row of a panel against every activation row, with vec_dot's arithmetic.
+// The panel's blocks are decoded once per call (int8 levels and float scales; K-quant levels
+// pre-multiplied by their 6-bit group scale into int16, exact), then kTileW weight rows x
+// kTileX activation rows are dotted at a time: each activation vector is widened once for
+// kTileW weight rows and each decoded weight vector loaded once for kTileX activation rows.
+// Per block the integer products are exact as in vec_dot, so the results differ from
+// vec_dot's only in the order of the float sums (and, for super-blocks, the lane-wise
+// conversion of int32 partial sums to float before their scaling).
+constexpr size_t kTileW = 4, kTileX = 4;
+
+template <class D32, class V16>
+HWY_INLINE hn::Vec<D32> MulPairs(D32 d32, V16 a, V16 b, hn::Vec<D32> sum) {
+  auto odd = hn::Zero(d32);
+  sum = hn::ReorderWidenMulAccumulate(d32, a, b, sum, odd);
+  return hn::Add(sum, odd);
+}
+
+// Per-thread scratch for decoded panels, grown as needed and kept between calls.
+HWY_INLINE uint8_t* Scratch(size_t bytes) {
+  thread_local hwy::AlignedFreeUniquePtr<uint8_t[]> buffer;
+  thread_local size_t capacity = 0;
+  if (bytes > capacity) {
+    buffer = hwy::AllocateAligned<uint8_t>(bytes);
+    capacity = bytes;
+  }
+  return buffer.get();
+}
+
+// Row and column pointers of one kTileW x kTileX tile. Rows past the end repeat the last row
+// (their results are not stored), so every tile runs the same fixed-size loops.
+struct TileRows {
+  size_t w[kTileW];
+  size_t x[kTileX];
+  size_t nw, nx;
+  TileRows(size_t j0, size_t nw_total, size_t i0, size_t nx_total)
+      : nw(std::min(kTileW, nw_total - j0)), nx(std::min(kTileX, nx_total - i0)) {
+    for (size_t j = 0; j < kTileW; ++j) w[j] = j0 + std::min(j, nw - 1);
+    for (size_t i = 0; i < kTileX; ++i) x[i] = i0 + std::min(i, nx - 1);
+  }
+};
+
+// 32-element blocks: a decoded row is nb * 32 int8 levels, then nb float d, then nb float m.
+template <class F>
+void Tile32(const void* w, size_t w_stride, size_t nw, const void* x, size_t x_stride, size_t nx,
+            size_t n, float* out, size_t ldo) {
+  const size_t nb = n / 32;
+  const size_t row_bytes = nb * (32 + 2 * sizeof(float));
+  uint8_t* panel = Scratch(nw * row_bytes);
+  for (size_t j = 0; j < nw; ++j) {
+    const auto* pw = static_cast<const uint8_t*>(w) + j * w_stride;
+    auto* q = reinterpret_cast<int8_t*>(panel + j * row_bytes);
+    auto* d = reinterpret_cast<float*>(q + nb * 32);
+    for (size_t b = 0; b < nb; ++b, pw += F::kWBytes) {
+      F::Levels(pw, q + 32 * b);
+      d[b] = F16(pw);
+      d[nb + b] = F::kMin ? F16(pw + 2) : 0.0f;
+    }
+  }
+  using D32T = hn::Repartition<int32_t, D16>;
+  using DFT = hn::Repartition<float, D16>;
+  const D16 d16;
+  const hn::Rebind<int8_t, D16> d8;
+  const D32T d32;
+  const DFT df;
+  const auto* px0 = static_cast<const uint8_t*>(x);
+  for (size_t i0 = 0; i0 < nx; i0 += kTileX) {
+    for (size_t j0 = 0; j0 < nw; j0 += kTileW) {
+      const TileRows rows(j0, nw, i0, nx);
+      const int8_t* qw[kTileW];
+      const float* dw[kTileW];
+      for (size_t j = 0; j < kTileW; ++j) {
+        qw[j] = reinterpret_cast<const int8_t*>(panel + rows.w[j] * row_bytes);
+        dw[j] = reinterpret_cast<const float*>(qw[j] + nb * 32);
+      }
+      const uint8_t* px[kTileX];
+      for (size_t i = 0; i < kTileX; ++i) px[i] = px0 + rows.x[i] * x_stride;
+      hn::Vec<DFT> acc[kTileX][kTileW];
+      float min_sum[kTileX][kTileW] = {};
+      for (auto& row : acc)
+        for (auto& a : row) a = hn::Zero(df);
+      for (size_t b = 0; b < nb; ++b) {
+        hn::Vec<D32T> lanes[kTileX][kTileW];
+        for (auto& row : lanes)
+          for (auto& l : row) l = hn::Zero(d32);
+        for (size_t e = 0; e < 32; e += hn::Lanes(d16)) {
+          hn::Vec<D16> xv[kTileX];
+          for (size_t i = 0; i < kTileX; ++i) {
+            const auto* qx =
+                reinterpret_cast<const int8_t*>(px[i] + b * F::kXBytes + F::kXBytes - 32 + e);
+            xv[i] = hn::PromoteTo(d16, hn::LoadU(d8, qx));
+          }
+          for (size_t j = 0; j < kTileW; ++j) {
+            const auto wv = hn::PromoteTo(d16, hn::LoadU(d8, qw[j] + 32 * b + e));
+            for (size_t i = 0; i < kTileX; ++i) lanes[i][j] = MulPairs(d32, wv, xv[i], lanes[i][j]);
+          }
+        }
+        for (size_t i = 0; i < kTileX; ++i) {
+          const uint8_t* xb = px[i] + b * F::kXBytes;
+          const float dx = F16(xb);
+          for (size_t j = 0; j < kTileW; ++j) {
+            acc[i][j] =
+                hn::MulAdd(hn::ConvertTo(df, lanes[i][j]), hn::Set(df, dw[j][b] * dx), acc[i][j]);
+          }
+          if constexpr (F::kMin) {
+            const float sx = F16(xb + 2);
+            for (size_t j = 0; j < kTileW; ++j) min_sum[i][j] += dw[j][nb + b] * sx;
+          }
+        }
+      }
+      for (size_t i = 0; i < rows.nx; ++i)
+        for (size_t j = 0; j < rows.nw; ++j)
+          out[(i0 + i) * ldo + j0 + j] = Total(df, acc[i][j]) + min_sum[i][j];
+    }
+  }
+}
+
+// Super-blocks: a decoded row is nb * 256 int16 levels times their group scale, nb * 16 int16
+// mins, then nb float d and nb float dmin. |level * scale| <= 32 * 128 (Q6_K), so the int16
+// products and their pairwise sums with int8 activations stay exact.
+template <class F>
+void TileK(const void* w, size_t w_stride, size_t nw, const void* x, size_t x_stride, size_t nx,
+           size_t n, float* out, size_t ldo) {
+  const size_t nb = n / 256;
+  const size_t row_bytes = nb * (2 * 256 + 2 * 16 + 2 * sizeof(float));
+  uint8_t* panel = Scratch(nw * row_bytes);
+  const D16G d16g;
+  const hn::Rebind<int8_t, D16G> d8g;
+  KBlock blk;
+  for (size_t j = 0; j < nw; ++j) {
+    const auto* pw = static_cast<const uint8_t*>(w) + j * w_stride;
+    auto* q = reinterpret_cast<int16_t*>(panel + j * row_bytes);
+    int16_t* mins = q + nb * 256;
+    auto* d = reinterpret_cast<float*>(mins + nb * 16);
+    for (size_t b = 0; b < nb; ++b, pw += F::kWBytes) {
+      F::Unpack(pw, blk);
+      for (size_t g = 0; g < 16; ++g) {
+        const auto scale = hn::Set(d16g, blk.scale[g]);
+        for (size_t e = 0; e < 16; e += hn::Lanes(d16g)) {
+          const auto level = hn::PromoteTo(d16g, hn::LoadU(d8g, blk.q + 16 * g + e));
+          hn::StoreU(hn::Mul(level, scale), d16g, q + 256 * b + 16 * g + e);
+        }
+      }
+      std::memcpy(mins + 16 * b, blk.min, sizeof blk.min);
+      d[b] = blk.d;
+      d[nb + b] = blk.dmin;
+    }
+  }
+  using D32T = hn::Repartition<int32_t, D16>;
+  using DFT = hn::Repartition<float, D16>;
+  const D16 d16;
+  const hn::Rebind<int8_t, D16> d8;
+  const D32T d32;
+  const DFT df;
+  const hn::Repartition<int32_t, D16G> d32g;
+  const auto* px0 = static_cast<const uint8_t*>(x);
+  for (size_t i0 = 0; i0 < nx; i0 += kTileX) {
+    for (size_t j0 = 0; j0 < nw; j0 += kTileW) {
+      const TileRows rows(j0, nw, i0, nx);
+      const int16_t* qw[kTileW];
+      const int16_t* mw[kTileW];
+      const float* dw[kTileW];
+      for (size_t j = 0; j < kTileW; ++j) {
+        qw[j] = reinterpret_cast<const int16_t*>(panel + rows.w[j] * row_bytes);
+        mw[j] = qw[j] + nb * 256;
+        dw[j] = reinterpret_cast<const float*>(mw[j] + nb * 16);
+      }
+      const uint8_t* px[kTileX];
+      for (size_t i = 0; i < kTileX; ++i) px[i] = px0 + rows.x[i] * x_stride;
+      hn::Vec<DFT> acc[kTileX][kTileW];
+      float min_sum[kTileX][kTileW] = {};
+      for (auto& row : acc)
+        for (auto& a : row) a = hn::Zero(df);
+      for (size_t b = 0; b < nb; ++b) {
+        hn::Vec<D32T> lanes[kTileX][kTileW];
+        for (auto& row : lanes)
+          for (auto& l : row) l = hn::Zero(d32);
+        for (size_t e = 0; e < 256; e += hn::Lanes(d16)) {
+          hn::Vec<D16> xv[kTileX];
+          for (size_t i = 0; i < kTileX; ++i) {
+            const auto* qx = reinterpret_cast<const int8_t*>(px[i] + b * 292 + 4 + e);
+            xv[i] = hn::PromoteTo(d16, hn::LoadU(d8, qx));
+          }
+          for (size_t j = 0; j < kTileW; ++j) {
+            const auto wv = hn::LoadU(d16, qw[j] + 256 * b + e);
+            for (size_t i = 0; i < kTileX; ++i) lanes[i][j] = MulPairs(d32, wv, xv[i], lanes[i][j]);
+          }
+        }
+        for (size_t i = 0; i < kTileX; ++i) {
+          const uint8_t* xb = px[i] + b * 292;
+          const float dx = load_f32(xb);
+          for (size_t j = 0; j < kTileW; ++j) {
+            acc[i][j] =
+                hn::MulAdd(hn::ConvertTo(df, lanes[i][j]), hn::Set(df, dw[j][b] * dx), acc[i][j]);
+          }
+          if constexpr (F::kMin) {
+            // sum_g min_g * (sum of the activation's group g): one pairwise product of the
+            // 16 mins with the block's stored group sums, exact in int32.
+            const auto* bsums = reinterpret_cast<const int16_t*>(xb + 4 + 256);
+            for (size_t j = 0; j < kTileW; ++j) {
+              auto summ = hn::Zero(d32g);
+              for (size_t g = 0; g < 16; g += hn::Lanes(d16g)) {
+                summ = MulPairs(d32g, hn::LoadU(d16g, mw[j] + 16 * b + g),
+                                hn::LoadU(d16g, bsums + g), summ);
+              }
+              min_sum[i][j] += (dw[j][nb + b] * dx) *
+                               static_cast<float>(hn::GetLane(hn::SumOfLanes(d32g, summ)));
+            }
+          }
+        }
+      }
+      for (size_t i = 0; i < rows.nx; ++i)
+        for (size_t j = 0; j < rows.nw; ++j)
+          out[(i0 + i) * ldo + j0 + j] = Total(df, acc[i][j]) - min_sum[i][j];
+    }
+  }
+}
+
+void TileQ4_0Q8_0(const void* w, size_t w_stride, size_t nw, const void* x, size_t x_stride,
+                  size_t nx, size_t n, float* out, size_t ldo) {
+  Tile32<Q45<false, false>>(w, w_stride, nw, x, x_stride, nx, n, out, ldo);
+}
+void TileQ4_1Q8_1(const void* w, size_t w_stride, size_t nw, const void* x, size_t x_stride,
+                  size_t nx, size_t n, float* out, size_t ldo) {
+  Tile32<Q45<true, false>>(w, w_stride, nw, x, x_stride, nx, n, out, ldo);
+}
+void TileQ5_0Q8_0(const void* w, size_t w_stride, size_t nw, const void* x, size_t x_stride,
+                  size_t nx, size_t n, float* out, size_t ldo) {
+  Tile32<Q45<false, true>>(w, w_stride, nw, x, x_stride, nx, n, out, ldo);
+}
+void TileQ5_1Q8_1(const void* w, size_t w_stride, size_t nw, const void* x, size_t x_stride,
+                  size_t nx, size_t n, float* out, size_t ldo) {
+  Tile32<Q45<true, true>>(w, w_stride, nw, x, x_stride, nx, n, out, ldo);
+}
+void TileQ8_0Q8_0(const void* w, size_t w_stride, size_t nw, const void* x, size_t x_stride,
+                  size_t nx, size_t n, float* out, size_t ldo) {
+  Tile32<Q8>(w, w_stride, nw, x, x_stride, nx, n, out, ldo);
+}
+void TileQ2_KQ8_K(const void* w, size_t w_stride, size_t nw, const void* x, size_t x_stride,
+                  size_t nx, size_t n, float* out, size_t ldo) {
+  TileK<Q2K>(w, w_stride, nw, x, x_stride, nx, n, out, ldo);
+}
+void TileQ3_KQ8_K(const void* w, size_t w_stride, size_t nw, const void* x, size_t x_stride,
+                  size_t nx, size_t n, float* out, size_t ldo) {
+  TileK<Q3K>(w, w_stride, nw, x, x_stride, nx, n, out, ldo);
+}
+void TileQ4_KQ8_K(const void* w, size_t w_stride, size_t nw, const void* x, size_t x_stride,
+                  size_t nx, size_t n, float* out, size_t ldo) {
+  TileK<Q45K<false>>(w, w_stride, nw, x, x_stride, nx, n, out, ldo);
+}
+void TileQ5_KQ8_K(const void* w, size_t w_stride, size_t nw, const void* x, size_t x_stride,
+                  size_t nx, size_t n, float* out, size_t ldo) {
+  TileK<Q45K<true>>(w, w_stride, nw, x, x_stride, nx, n, out, ldo);
+}
+void TileQ6_KQ8_K(const void* w, size_t w_stride, size_t nw, const void* x, size_t x_stride,
+                  size_t nx, size_t n, float* out, size_t ldo) {
+  TileK<Q6K>(w, w_stride, nw, x, x_stride, nx, n, out, ldo);
 }
 
 }  // namespace HWY_NAMESPACE
@@ -392,6 +691,16 @@ HWY_EXPORT(DotQ3_KQ8_K);
 HWY_EXPORT(DotQ4_KQ8_K);
 HWY_EXPORT(DotQ5_KQ8_K);
 HWY_EXPORT(DotQ6_KQ8_K);
+HWY_EXPORT(TileQ4_0Q8_0);
+HWY_EXPORT(TileQ4_1Q8_1);
+HWY_EXPORT(TileQ5_0Q8_0);
+HWY_EXPORT(TileQ5_1Q8_1);
+HWY_EXPORT(TileQ8_0Q8_0);
+HWY_EXPORT(TileQ2_KQ8_K);
+HWY_EXPORT(TileQ3_KQ8_K);
+HWY_EXPORT(TileQ4_KQ8_K);
+HWY_EXPORT(TileQ5_KQ8_K);
+HWY_EXPORT(TileQ6_KQ8_K);
 
 namespace {
 // EMBER_SIMD must limit the targets before the first dispatch; simd_targets() applies it (once).
@@ -440,6 +749,57 @@ float dot_q5_k_q8_k(const void* w, const void* x, size_t n) {
 float dot_q6_k_q8_k(const void* w, const void* x, size_t n) {
   apply_simd_limit();
   return HWY_DYNAMIC_DISPATCH(DotQ6_KQ8_K)(w, x, n);
+}
+
+void tile_q4_0_q8_0(const void* w, size_t w_stride, size_t nw, const void* x, size_t x_stride,
+                    size_t nx, size_t n, float* out, size_t ldo) {
+  apply_simd_limit();
+  HWY_DYNAMIC_DISPATCH(TileQ4_0Q8_0)(w, w_stride, nw, x, x_stride, nx, n, out, ldo);
+}
+void tile_q4_1_q8_1(const void* w, size_t w_stride, size_t nw, const void* x, size_t x_stride,
+                    size_t nx, size_t n, float* out, size_t ldo) {
+  apply_simd_limit();
+  HWY_DYNAMIC_DISPATCH(TileQ4_1Q8_1)(w, w_stride, nw, x, x_stride, nx, n, out, ldo);
+}
+void tile_q5_0_q8_0(const void* w, size_t w_stride, size_t nw, const void* x, size_t x_stride,
+                    size_t nx, size_t n, float* out, size_t ldo) {
+  apply_simd_limit();
+  HWY_DYNAMIC_DISPATCH(TileQ5_0Q8_0)(w, w_stride, nw, x, x_stride, nx, n, out, ldo);
+}
+void tile_q5_1_q8_1(const void* w, size_t w_stride, size_t nw, const void* x, size_t x_stride,
+                    size_t nx, size_t n, float* out, size_t ldo) {
+  apply_simd_limit();
+  HWY_DYNAMIC_DISPATCH(TileQ5_1Q8_1)(w, w_stride, nw, x, x_stride, nx, n, out, ldo);
+}
+void tile_q8_0_q8_0(const void* w, size_t w_stride, size_t nw, const void* x, size_t x_stride,
+                    size_t nx, size_t n, float* out, size_t ldo) {
+  apply_simd_limit();
+  HWY_DYNAMIC_DISPATCH(TileQ8_0Q8_0)(w, w_stride, nw, x, x_stride, nx, n, out, ldo);
+}
+void tile_q2_k_q8_k(const void* w, size_t w_stride, size_t nw, const void* x, size_t x_stride,
+                    size_t nx, size_t n, float* out, size_t ldo) {
+  apply_simd_limit();
+  HWY_DYNAMIC_DISPATCH(TileQ2_KQ8_K)(w, w_stride, nw, x, x_stride, nx, n, out, ldo);
+}
+void tile_q3_k_q8_k(const void* w, size_t w_stride, size_t nw, const void* x, size_t x_stride,
+                    size_t nx, size_t n, float* out, size_t ldo) {
+  apply_simd_limit();
+  HWY_DYNAMIC_DISPATCH(TileQ3_KQ8_K)(w, w_stride, nw, x, x_stride, nx, n, out, ldo);
+}
+void tile_q4_k_q8_k(const void* w, size_t w_stride, size_t nw, const void* x, size_t x_stride,
+                    size_t nx, size_t n, float* out, size_t ldo) {
+  apply_simd_limit();
+  HWY_DYNAMIC_DISPATCH(TileQ4_KQ8_K)(w, w_stride, nw, x, x_stride, nx, n, out, ldo);
+}
+void tile_q5_k_q8_k(const void* w, size_t w_stride, size_t nw, const void* x, size_t x_stride,
+                    size_t nx, size_t n, float* out, size_t ldo) {
+  apply_simd_limit();
+  HWY_DYNAMIC_DISPATCH(TileQ5_KQ8_K)(w, w_stride, nw, x, x_stride, nx, n, out, ldo);
+}
+void tile_q6_k_q8_k(const void* w, size_t w_stride, size_t nw, const void* x, size_t x_stride,
+                    size_t nx, size_t n, float* out, size_t ldo) {
+  apply_simd_limit();
+  HWY_DYNAMIC_DISPATCH(TileQ6_KQ8_K)(w, w_stride, nw, x, x_stride, nx, n, out, ldo);
 }
 
 }  // namespace ember::kernels
