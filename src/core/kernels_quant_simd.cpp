@@ -20,6 +20,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "ember/core/kernels.hpp"
 #include "ember/core/quant.hpp"
@@ -417,13 +418,14 @@ float DotQ6_KQ8_K(const void* w, const void* x, size_t n) {
 
 // ------------------------------------------------------------------ tiles (prompts)
 // Tile: every weight row of a panel against every activation row, with vec_dot's arithmetic.
-// The panel's blocks are decoded once per call (int8 levels and float scales; K-quant levels
-// pre-multiplied by their 6-bit group scale into int16, exact), then kTileW weight rows x
-// kTileX activation rows are dotted at a time: each activation vector is widened once for
-// kTileW weight rows and each decoded weight vector loaded once for kTileX activation rows.
-// Per block the integer products are exact as in vec_dot, so the results differ from
-// vec_dot's only in the order of the float sums (and, for super-blocks, the lane-wise
-// conversion of int32 partial sums to float before their scaling).
+// Both sides are decoded once per call into the same layout: int16 levels (K-quant weight
+// levels pre-multiplied by their group scale: |level * scale| <= 32 * 128, exact), one float
+// scale per block (the F16 d, or Q8_K's F32 d), and the float terms of the block minimum. Then
+// kTileW weight rows x kTileX activation rows are dotted at a time, so each loaded vector
+// serves several products. Per block the integer sums are exact as in vec_dot and are scaled
+// by the same float d_w * d_x; the minimum's part, sum over blocks of m_w * s_x (Q4_1/Q5_1,
+// Q8_1's s) or of dmin_w * min_g * d_x * bsum_g (K-quants), is one float dot per row pair.
+// Results thus differ from vec_dot's only in the order and grouping of float sums.
 constexpr size_t kTileW = 4, kTileX = 4;
 
 template <class D32, class V16>
@@ -433,7 +435,7 @@ HWY_INLINE hn::Vec<D32> MulPairs(D32 d32, V16 a, V16 b, hn::Vec<D32> sum) {
   return hn::Add(sum, odd);
 }
 
-// Per-thread scratch for decoded panels, grown as needed and kept between calls.
+// Per-thread scratch for decoded rows, grown as needed and kept between calls.
 HWY_INLINE uint8_t* Scratch(size_t bytes) {
   thread_local hwy::AlignedFreeUniquePtr<uint8_t[]> buffer;
   thread_local size_t capacity = 0;
@@ -444,234 +446,239 @@ HWY_INLINE uint8_t* Scratch(size_t bytes) {
   return buffer.get();
 }
 
-// Row and column pointers of one kTileW x kTileX tile. Rows past the end repeat the last row
-// (their results are not stored), so every tile runs the same fixed-size loops.
-struct TileRows {
-  size_t w[kTileW];
-  size_t x[kTileX];
-  size_t nw, nx;
-  TileRows(size_t j0, size_t nw_total, size_t i0, size_t nx_total)
-      : nw(std::min(kTileW, nw_total - j0)), nx(std::min(kTileX, nx_total - i0)) {
-    for (size_t j = 0; j < kTileW; ++j) w[j] = j0 + std::min(j, nw - 1);
-    for (size_t i = 0; i < kTileX; ++i) x[i] = i0 + std::min(i, nx - 1);
+// A decoded row of n elements: n int16 levels, nb block scales, nm minimum terms (0, nb or
+// 16 * nb). Rows are whole multiples of 64 bytes apart, so the levels stay aligned.
+struct Decoded {
+  size_t n, nb, nm;
+  size_t Bytes() const { return (2 * n + 4 * (nb + nm) + 63) / 64 * 64; }
+  // The parts of a row, const as the row pointer is.
+  template <class Byte>
+  static auto* Q(Byte* row) {
+    return reinterpret_cast<std::conditional_t<std::is_const_v<Byte>, const int16_t, int16_t>*>(
+        row);
+  }
+  template <class Byte>
+  auto* D(Byte* row) const {
+    return reinterpret_cast<std::conditional_t<std::is_const_v<Byte>, const float, float>*>(row +
+                                                                                            2 * n);
+  }
+  template <class Byte>
+  auto* M(Byte* row) const {
+    return D(row) + nb;
   }
 };
 
-// 32-element blocks: a decoded row is nb * 32 int8 levels, then nb float d, then nb float m.
+HWY_INLINE void Widen(const int8_t* src, size_t n, int16_t* dst) {
+  const D16G d16;
+  const hn::Rebind<int8_t, D16G> d8;
+  for (size_t e = 0; e < n; e += hn::Lanes(d16))
+    hn::Store(hn::PromoteTo(d16, hn::LoadU(d8, src + e)), d16, dst + e);
+}
+
+// 32-element weight blocks (F: Q45 or Q8): levels, d, and m for the types with a minimum.
 template <class F>
-void Tile32(const void* w, size_t w_stride, size_t nw, const void* x, size_t x_stride, size_t nx,
-            size_t n, float* out, size_t ldo) {
-  const size_t nb = n / 32;
-  const size_t row_bytes = nb * (32 + 2 * sizeof(float));
-  uint8_t* panel = Scratch(nw * row_bytes);
-  for (size_t j = 0; j < nw; ++j) {
-    const auto* pw = static_cast<const uint8_t*>(w) + j * w_stride;
-    auto* q = reinterpret_cast<int8_t*>(panel + j * row_bytes);
-    auto* d = reinterpret_cast<float*>(q + nb * 32);
-    for (size_t b = 0; b < nb; ++b, pw += F::kWBytes) {
-      F::Levels(pw, q + 32 * b);
-      d[b] = F16(pw);
-      d[nb + b] = F::kMin ? F16(pw + 2) : 0.0f;
+struct W32 {
+  static constexpr size_t kBlock = 32;
+  static constexpr bool kMin = F::kMin;
+  static void Decode(const uint8_t* pw, const Decoded& l, uint8_t* row) {
+    HWY_ALIGN int8_t q[32];
+    for (size_t b = 0; b < l.nb; ++b, pw += F::kWBytes) {
+      F::Levels(pw, q);
+      Widen(q, 32, Decoded::Q(row) + 32 * b);
+      l.D(row)[b] = F16(pw);
+      if constexpr (kMin) l.M(row)[b] = F16(pw + 2);
     }
   }
+};
+
+// Q8_0 / Q8_1 activations: levels, d, and Q8_1's s = d * sum(q).
+template <bool kHasSum>
+struct X32 {
+  static constexpr size_t kXBytes = kHasSum ? 36 : 34;
+  static void Decode(const uint8_t* px, const Decoded& l, uint8_t* row) {
+    for (size_t b = 0; b < l.nb; ++b, px += kXBytes) {
+      Widen(reinterpret_cast<const int8_t*>(px + kXBytes - 32), 32, Decoded::Q(row) + 32 * b);
+      l.D(row)[b] = F16(px);
+      if constexpr (kHasSum) l.M(row)[b] = F16(px + 2);
+    }
+  }
+};
+
+// K-quant super-blocks (F: Q2K ... Q6K): levels times group scale, d, and -dmin * min_g (the
+// minimum is subtracted).
+template <class F>
+struct WK {
+  static constexpr size_t kBlock = 256;
+  static constexpr bool kMin = F::kMin;
+  static void Decode(const uint8_t* pw, const Decoded& l, uint8_t* row) {
+    const D16G d16;
+    const hn::Rebind<int8_t, D16G> d8;
+    KBlock blk;
+    for (size_t b = 0; b < l.nb; ++b, pw += F::kWBytes) {
+      F::Unpack(pw, blk);
+      int16_t* q = Decoded::Q(row) + 256 * b;
+      for (size_t g = 0; g < 16; ++g) {
+        const auto scale = hn::Set(d16, blk.scale[g]);
+        for (size_t e = 0; e < 16; e += hn::Lanes(d16)) {
+          const auto level = hn::PromoteTo(d16, hn::LoadU(d8, blk.q + 16 * g + e));
+          hn::Store(hn::Mul(level, scale), d16, q + 16 * g + e);
+        }
+      }
+      l.D(row)[b] = blk.d;
+      if constexpr (kMin) {
+        for (size_t g = 0; g < 16; ++g)
+          l.M(row)[16 * b + g] = -(blk.dmin * static_cast<float>(blk.min[g]));
+      }
+    }
+  }
+};
+
+// Q8_K activations: levels, d, and d * bsum_g (the sums of its 16-element groups).
+struct XK {
+  static void Decode(const uint8_t* px, const Decoded& l, uint8_t* row) {
+    for (size_t b = 0; b < l.nb; ++b, px += 292) {
+      Widen(reinterpret_cast<const int8_t*>(px + 4), 256, Decoded::Q(row) + 256 * b);
+      const float d = load_f32(px);
+      l.D(row)[b] = d;
+      for (size_t g = 0; g < l.nm / l.nb; ++g)
+        l.M(row)[16 * b + g] = d * static_cast<float>(load_i16(px + 4 + 256 + 2 * g));
+    }
+  }
+};
+
+// sum_i a[i] * b[i] over n floats.
+HWY_INLINE float DotF32(const float* a, const float* b, size_t n) {
+  const hn::ScalableTag<float> df;
+  auto acc = hn::Zero(df);
+  size_t i = 0;
+  for (; i + hn::Lanes(df) <= n; i += hn::Lanes(df))
+    acc = hn::MulAdd(hn::LoadU(df, a + i), hn::LoadU(df, b + i), acc);
+  float sum = hn::GetLane(hn::SumOfLanes(df, acc));
+  for (; i < n; ++i) sum += a[i] * b[i];
+  return sum;
+}
+
+// kTileW decoded weight rows against kTileX decoded activation rows. Rows past the ends repeat
+// the last one (their results are not stored), so every tile runs the same fixed loops.
+template <size_t kBlock>
+HWY_INLINE void TileDecoded(const uint8_t* wpanel, const Decoded& lw, size_t j0, size_t nw,
+                            const uint8_t* xgroup, const Decoded& lx, size_t nx, float* out,
+                            size_t ldo) {
   using D32T = hn::Repartition<int32_t, D16>;
   using DFT = hn::Repartition<float, D16>;
   const D16 d16;
-  const hn::Rebind<int8_t, D16> d8;
   const D32T d32;
   const DFT df;
-  const auto* px0 = static_cast<const uint8_t*>(x);
-  for (size_t i0 = 0; i0 < nx; i0 += kTileX) {
-    for (size_t j0 = 0; j0 < nw; j0 += kTileW) {
-      const TileRows rows(j0, nw, i0, nx);
-      const int8_t* qw[kTileW];
-      const float* dw[kTileW];
+  const size_t lw_bytes = lw.Bytes(), lx_bytes = lx.Bytes();
+  const int16_t* qw[kTileW];
+  const float* dw[kTileW];
+  for (size_t j = 0; j < kTileW; ++j) {
+    const uint8_t* row = wpanel + (j0 + std::min(j, nw - j0 - 1)) * lw_bytes;
+    qw[j] = Decoded::Q(row);
+    dw[j] = lw.D(row);
+  }
+  const int16_t* qx[kTileX];
+  const float* dx[kTileX];
+  for (size_t i = 0; i < kTileX; ++i) {
+    const uint8_t* row = xgroup + std::min(i, nx - 1) * lx_bytes;
+    qx[i] = Decoded::Q(row);
+    dx[i] = lx.D(row);
+  }
+  hn::Vec<DFT> acc[kTileX][kTileW];
+  for (auto& row : acc)
+    for (auto& a : row) a = hn::Zero(df);
+  for (size_t b = 0; b < lw.nb; ++b) {
+    hn::Vec<D32T> lanes[kTileX][kTileW];
+    for (auto& row : lanes)
+      for (auto& l : row) l = hn::Zero(d32);
+    for (size_t e = kBlock * b; e < kBlock * (b + 1); e += hn::Lanes(d16)) {
+      hn::Vec<D16> xv[kTileX];
+      for (size_t i = 0; i < kTileX; ++i) xv[i] = hn::Load(d16, qx[i] + e);
       for (size_t j = 0; j < kTileW; ++j) {
-        qw[j] = reinterpret_cast<const int8_t*>(panel + rows.w[j] * row_bytes);
-        dw[j] = reinterpret_cast<const float*>(qw[j] + nb * 32);
+        const auto wv = hn::Load(d16, qw[j] + e);
+        for (size_t i = 0; i < kTileX; ++i) lanes[i][j] = MulPairs(d32, wv, xv[i], lanes[i][j]);
       }
-      const uint8_t* px[kTileX];
-      for (size_t i = 0; i < kTileX; ++i) px[i] = px0 + rows.x[i] * x_stride;
-      hn::Vec<DFT> acc[kTileX][kTileW];
-      float min_sum[kTileX][kTileW] = {};
-      for (auto& row : acc)
-        for (auto& a : row) a = hn::Zero(df);
-      for (size_t b = 0; b < nb; ++b) {
-        hn::Vec<D32T> lanes[kTileX][kTileW];
-        for (auto& row : lanes)
-          for (auto& l : row) l = hn::Zero(d32);
-        for (size_t e = 0; e < 32; e += hn::Lanes(d16)) {
-          hn::Vec<D16> xv[kTileX];
-          for (size_t i = 0; i < kTileX; ++i) {
-            const auto* qx =
-                reinterpret_cast<const int8_t*>(px[i] + b * F::kXBytes + F::kXBytes - 32 + e);
-            xv[i] = hn::PromoteTo(d16, hn::LoadU(d8, qx));
-          }
-          for (size_t j = 0; j < kTileW; ++j) {
-            const auto wv = hn::PromoteTo(d16, hn::LoadU(d8, qw[j] + 32 * b + e));
-            for (size_t i = 0; i < kTileX; ++i) lanes[i][j] = MulPairs(d32, wv, xv[i], lanes[i][j]);
-          }
-        }
-        for (size_t i = 0; i < kTileX; ++i) {
-          const uint8_t* xb = px[i] + b * F::kXBytes;
-          const float dx = F16(xb);
-          for (size_t j = 0; j < kTileW; ++j) {
-            acc[i][j] =
-                hn::MulAdd(hn::ConvertTo(df, lanes[i][j]), hn::Set(df, dw[j][b] * dx), acc[i][j]);
-          }
-          if constexpr (F::kMin) {
-            const float sx = F16(xb + 2);
-            for (size_t j = 0; j < kTileW; ++j) min_sum[i][j] += dw[j][nb + b] * sx;
-          }
-        }
+    }
+    for (size_t j = 0; j < kTileW; ++j) {
+      const auto scale_w = hn::Set(df, dw[j][b]);
+      for (size_t i = 0; i < kTileX; ++i) {
+        acc[i][j] = hn::MulAdd(hn::ConvertTo(df, lanes[i][j]),
+                               hn::Mul(scale_w, hn::Set(df, dx[i][b])), acc[i][j]);
       }
-      for (size_t i = 0; i < rows.nx; ++i)
-        for (size_t j = 0; j < rows.nw; ++j)
-          out[(i0 + i) * ldo + j0 + j] = Total(df, acc[i][j]) + min_sum[i][j];
+    }
+  }
+  const size_t nw_tile = std::min(kTileW, nw - j0), nx_tile = std::min(kTileX, nx);
+  for (size_t i = 0; i < nx_tile; ++i) {
+    for (size_t j = 0; j < nw_tile; ++j) {
+      float sum = Total(df, acc[i][j]);
+      if (lw.nm > 0)
+        sum += DotF32(lw.M(wpanel + (j0 + j) * lw_bytes), lx.M(xgroup + i * lx_bytes), lw.nm);
+      out[i * ldo + j0 + j] = sum;
     }
   }
 }
 
-// Super-blocks: a decoded row is nb * 256 int16 levels times their group scale, nb * 16 int16
-// mins, then nb float d and nb float dmin. |level * scale| <= 32 * 128 (Q6_K), so the int16
-// products and their pairwise sums with int8 activations stay exact.
-template <class F>
-void TileK(const void* w, size_t w_stride, size_t nw, const void* x, size_t x_stride, size_t nx,
-           size_t n, float* out, size_t ldo) {
-  const size_t nb = n / 256;
-  const size_t row_bytes = nb * (2 * 256 + 2 * 16 + 2 * sizeof(float));
-  uint8_t* panel = Scratch(nw * row_bytes);
-  const D16G d16g;
-  const hn::Rebind<int8_t, D16G> d8g;
-  KBlock blk;
-  for (size_t j = 0; j < nw; ++j) {
-    const auto* pw = static_cast<const uint8_t*>(w) + j * w_stride;
-    auto* q = reinterpret_cast<int16_t*>(panel + j * row_bytes);
-    int16_t* mins = q + nb * 256;
-    auto* d = reinterpret_cast<float*>(mins + nb * 16);
-    for (size_t b = 0; b < nb; ++b, pw += F::kWBytes) {
-      F::Unpack(pw, blk);
-      for (size_t g = 0; g < 16; ++g) {
-        const auto scale = hn::Set(d16g, blk.scale[g]);
-        for (size_t e = 0; e < 16; e += hn::Lanes(d16g)) {
-          const auto level = hn::PromoteTo(d16g, hn::LoadU(d8g, blk.q + 16 * g + e));
-          hn::StoreU(hn::Mul(level, scale), d16g, q + 256 * b + 16 * g + e);
-        }
-      }
-      std::memcpy(mins + 16 * b, blk.min, sizeof blk.min);
-      d[b] = blk.d;
-      d[nb + b] = blk.dmin;
-    }
-  }
-  using D32T = hn::Repartition<int32_t, D16>;
-  using DFT = hn::Repartition<float, D16>;
-  const D16 d16;
-  const hn::Rebind<int8_t, D16> d8;
-  const D32T d32;
-  const DFT df;
-  const hn::Repartition<int32_t, D16G> d32g;
-  const auto* px0 = static_cast<const uint8_t*>(x);
+// W decodes weight blocks, X activation blocks; nm_per_block minimum terms per block (0 for
+// the types without a minimum).
+template <class W, class X>
+void Tile(const void* w, size_t w_stride, size_t nw, const void* x, size_t x_stride, size_t nx,
+          size_t n, float* out, size_t ldo) {
+  const size_t nb = n / W::kBlock;
+  const Decoded lw{n, nb, W::kMin ? (W::kBlock == 256 ? 16 * nb : nb) : 0};
+  const Decoded lx = lw;
+  uint8_t* wpanel = Scratch((nw + kTileX) * lw.Bytes());
+  uint8_t* xgroup = wpanel + nw * lw.Bytes();
+  for (size_t j = 0; j < nw; ++j)
+    W::Decode(static_cast<const uint8_t*>(w) + j * w_stride, lw, wpanel + j * lw.Bytes());
   for (size_t i0 = 0; i0 < nx; i0 += kTileX) {
-    for (size_t j0 = 0; j0 < nw; j0 += kTileW) {
-      const TileRows rows(j0, nw, i0, nx);
-      const int16_t* qw[kTileW];
-      const int16_t* mw[kTileW];
-      const float* dw[kTileW];
-      for (size_t j = 0; j < kTileW; ++j) {
-        qw[j] = reinterpret_cast<const int16_t*>(panel + rows.w[j] * row_bytes);
-        mw[j] = qw[j] + nb * 256;
-        dw[j] = reinterpret_cast<const float*>(mw[j] + nb * 16);
-      }
-      const uint8_t* px[kTileX];
-      for (size_t i = 0; i < kTileX; ++i) px[i] = px0 + rows.x[i] * x_stride;
-      hn::Vec<DFT> acc[kTileX][kTileW];
-      float min_sum[kTileX][kTileW] = {};
-      for (auto& row : acc)
-        for (auto& a : row) a = hn::Zero(df);
-      for (size_t b = 0; b < nb; ++b) {
-        hn::Vec<D32T> lanes[kTileX][kTileW];
-        for (auto& row : lanes)
-          for (auto& l : row) l = hn::Zero(d32);
-        for (size_t e = 0; e < 256; e += hn::Lanes(d16)) {
-          hn::Vec<D16> xv[kTileX];
-          for (size_t i = 0; i < kTileX; ++i) {
-            const auto* qx = reinterpret_cast<const int8_t*>(px[i] + b * 292 + 4 + e);
-            xv[i] = hn::PromoteTo(d16, hn::LoadU(d8, qx));
-          }
-          for (size_t j = 0; j < kTileW; ++j) {
-            const auto wv = hn::LoadU(d16, qw[j] + 256 * b + e);
-            for (size_t i = 0; i < kTileX; ++i) lanes[i][j] = MulPairs(d32, wv, xv[i], lanes[i][j]);
-          }
-        }
-        for (size_t i = 0; i < kTileX; ++i) {
-          const uint8_t* xb = px[i] + b * 292;
-          const float dx = load_f32(xb);
-          for (size_t j = 0; j < kTileW; ++j) {
-            acc[i][j] =
-                hn::MulAdd(hn::ConvertTo(df, lanes[i][j]), hn::Set(df, dw[j][b] * dx), acc[i][j]);
-          }
-          if constexpr (F::kMin) {
-            // sum_g min_g * (sum of the activation's group g): one pairwise product of the
-            // 16 mins with the block's stored group sums, exact in int32.
-            const auto* bsums = reinterpret_cast<const int16_t*>(xb + 4 + 256);
-            for (size_t j = 0; j < kTileW; ++j) {
-              auto summ = hn::Zero(d32g);
-              for (size_t g = 0; g < 16; g += hn::Lanes(d16g)) {
-                summ = MulPairs(d32g, hn::LoadU(d16g, mw[j] + 16 * b + g),
-                                hn::LoadU(d16g, bsums + g), summ);
-              }
-              min_sum[i][j] += (dw[j][nb + b] * dx) *
-                               static_cast<float>(hn::GetLane(hn::SumOfLanes(d32g, summ)));
-            }
-          }
-        }
-      }
-      for (size_t i = 0; i < rows.nx; ++i)
-        for (size_t j = 0; j < rows.nw; ++j)
-          out[(i0 + i) * ldo + j0 + j] = Total(df, acc[i][j]) - min_sum[i][j];
+    const size_t rows = std::min(kTileX, nx - i0);
+    for (size_t i = 0; i < rows; ++i) {
+      X::Decode(static_cast<const uint8_t*>(x) + (i0 + i) * x_stride, lx, xgroup + i * lx.Bytes());
     }
+    for (size_t j0 = 0; j0 < nw; j0 += kTileW)
+      TileDecoded<W::kBlock>(wpanel, lw, j0, nw, xgroup, lx, rows, out + i0 * ldo, ldo);
   }
 }
 
 void TileQ4_0Q8_0(const void* w, size_t w_stride, size_t nw, const void* x, size_t x_stride,
                   size_t nx, size_t n, float* out, size_t ldo) {
-  Tile32<Q45<false, false>>(w, w_stride, nw, x, x_stride, nx, n, out, ldo);
+  Tile<W32<Q45<false, false>>, X32<false>>(w, w_stride, nw, x, x_stride, nx, n, out, ldo);
 }
 void TileQ4_1Q8_1(const void* w, size_t w_stride, size_t nw, const void* x, size_t x_stride,
                   size_t nx, size_t n, float* out, size_t ldo) {
-  Tile32<Q45<true, false>>(w, w_stride, nw, x, x_stride, nx, n, out, ldo);
+  Tile<W32<Q45<true, false>>, X32<true>>(w, w_stride, nw, x, x_stride, nx, n, out, ldo);
 }
 void TileQ5_0Q8_0(const void* w, size_t w_stride, size_t nw, const void* x, size_t x_stride,
                   size_t nx, size_t n, float* out, size_t ldo) {
-  Tile32<Q45<false, true>>(w, w_stride, nw, x, x_stride, nx, n, out, ldo);
+  Tile<W32<Q45<false, true>>, X32<false>>(w, w_stride, nw, x, x_stride, nx, n, out, ldo);
 }
 void TileQ5_1Q8_1(const void* w, size_t w_stride, size_t nw, const void* x, size_t x_stride,
                   size_t nx, size_t n, float* out, size_t ldo) {
-  Tile32<Q45<true, true>>(w, w_stride, nw, x, x_stride, nx, n, out, ldo);
+  Tile<W32<Q45<true, true>>, X32<true>>(w, w_stride, nw, x, x_stride, nx, n, out, ldo);
 }
 void TileQ8_0Q8_0(const void* w, size_t w_stride, size_t nw, const void* x, size_t x_stride,
                   size_t nx, size_t n, float* out, size_t ldo) {
-  Tile32<Q8>(w, w_stride, nw, x, x_stride, nx, n, out, ldo);
+  Tile<W32<Q8>, X32<false>>(w, w_stride, nw, x, x_stride, nx, n, out, ldo);
 }
 void TileQ2_KQ8_K(const void* w, size_t w_stride, size_t nw, const void* x, size_t x_stride,
                   size_t nx, size_t n, float* out, size_t ldo) {
-  TileK<Q2K>(w, w_stride, nw, x, x_stride, nx, n, out, ldo);
+  Tile<WK<Q2K>, XK>(w, w_stride, nw, x, x_stride, nx, n, out, ldo);
 }
 void TileQ3_KQ8_K(const void* w, size_t w_stride, size_t nw, const void* x, size_t x_stride,
                   size_t nx, size_t n, float* out, size_t ldo) {
-  TileK<Q3K>(w, w_stride, nw, x, x_stride, nx, n, out, ldo);
+  Tile<WK<Q3K>, XK>(w, w_stride, nw, x, x_stride, nx, n, out, ldo);
 }
 void TileQ4_KQ8_K(const void* w, size_t w_stride, size_t nw, const void* x, size_t x_stride,
                   size_t nx, size_t n, float* out, size_t ldo) {
-  TileK<Q45K<false>>(w, w_stride, nw, x, x_stride, nx, n, out, ldo);
+  Tile<WK<Q45K<false>>, XK>(w, w_stride, nw, x, x_stride, nx, n, out, ldo);
 }
 void TileQ5_KQ8_K(const void* w, size_t w_stride, size_t nw, const void* x, size_t x_stride,
                   size_t nx, size_t n, float* out, size_t ldo) {
-  TileK<Q45K<true>>(w, w_stride, nw, x, x_stride, nx, n, out, ldo);
+  Tile<WK<Q45K<true>>, XK>(w, w_stride, nw, x, x_stride, nx, n, out, ldo);
 }
 void TileQ6_KQ8_K(const void* w, size_t w_stride, size_t nw, const void* x, size_t x_stride,
                   size_t nx, size_t n, float* out, size_t ldo) {
-  TileK<Q6K>(w, w_stride, nw, x, x_stride, nx, n, out, ldo);
+  Tile<WK<Q6K>, XK>(w, w_stride, nw, x, x_stride, nx, n, out, ldo);
 }
 
 }  // namespace HWY_NAMESPACE
