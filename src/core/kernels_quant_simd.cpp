@@ -160,6 +160,7 @@ struct Q45 {
   static constexpr size_t kHead = (kHasMin ? 4 : 2) + (kFifthBit ? 4 : 0);
   static constexpr size_t kWBytes = kHead + 16, kXBytes = kHasMin ? 36 : 34;
   static constexpr bool kMin = kHasMin;
+  using Tag = D16G;  // the int16 vectors DotQ45 sums a block with
   // The block's 32 int8 levels, offset removed.
   static HWY_INLINE void Levels(const uint8_t* pw, int8_t* q) {
     constexpr int8_t kOffset = kHasMin ? 0 : (kFifthBit ? 16 : 8);
@@ -176,6 +177,7 @@ struct Q45 {
 struct Q8 {
   static constexpr size_t kWBytes = 34, kXBytes = 34;
   static constexpr bool kMin = false;
+  using Tag = D16;  // as DotQ8_0Q8_0
   static HWY_INLINE void Levels(const uint8_t* pw, int8_t* q) { std::memcpy(q, pw + 2, 32); }
 };
 
@@ -224,6 +226,13 @@ float DotQ8_0Q8_0(const void* w, const void* x, size_t n) {
   return Total(df, acc);
 }
 
+// A K-quant super-block's part of the dot from its exact integer sums: sumi = sum_j scale_j
+// (q_w . q_x)_j, summ = sum_j min_j bsum_j. One function for the dot and the tile, so both
+// round the same way.
+HWY_INLINE float KBlockSum(float d, float dmin, float dx, int32_t sumi, int32_t summ) {
+  return (d * dx) * static_cast<float>(sumi) - (dmin * dx) * static_cast<float>(summ);
+}
+
 // One K-quant super-block against a Q8_K block (F32 d, 256 int8, 16 int16 group sums), given
 // the weight's int8 levels and per-16 scales and mins (as in quant_ref.cpp's vec_dot_k). The
 // scaled group sums accumulate in int32 lanes: exact, reduced once per super-block.
@@ -240,7 +249,7 @@ HWY_INLINE float DotK(const int8_t* q, const int16_t* scale, const int16_t* min,
     summ += min[j] * load_i16(x + 4 + 256 + 2 * j);
   }
   const int32_t sumi = hn::GetLane(hn::SumOfLanes(d32, lanes));
-  return (d * dx) * static_cast<float>(sumi) - (dmin * dx) * static_cast<float>(summ);
+  return KBlockSum(d, dmin, dx, sumi, summ);
 }
 
 // Q2_K / Q3_K crumbs: byte l of each 32-byte group of qs holds elements l, l + 32, l + 64,
@@ -417,15 +426,17 @@ float DotQ6_KQ8_K(const void* w, const void* x, size_t n) {
 }
 
 // ------------------------------------------------------------------ tiles (prompts)
-// Tile: every weight row of a panel against every activation row, with vec_dot's arithmetic.
-// Both sides are decoded once per call into the same layout: int16 levels (K-quant weight
-// levels pre-multiplied by their group scale: |level * scale| <= 32 * 128, exact), one float
-// scale per block (the F16 d, or Q8_K's F32 d), and the float terms of the block minimum. Then
-// kTileW weight rows x kTileX activation rows are dotted at a time, so each loaded vector
-// serves several products. Per block the integer sums are exact as in vec_dot and are scaled
-// by the same float d_w * d_x; the minimum's part, sum over blocks of m_w * s_x (Q4_1/Q5_1,
-// Q8_1's s) or of dmin_w * min_g * d_x * bsum_g (K-quants), is one float dot per row pair.
-// Results thus differ from vec_dot's only in the order and grouping of float sums.
+// Tile: every weight row of a panel against every activation row, giving exactly what the
+// dot products above give for each pair (same target), so a prompt's rows get the same
+// numbers as single tokens do. Both sides are decoded once per call into the same layout:
+// int16 levels (K-quant weight levels pre-multiplied by their group scale: |level * scale| <=
+// 32 * 128, exact), per block the float d and the float minimum term (Q4_1/Q5_1's m, Q8_1's s,
+// K-quants' dmin), and per 16-element group an int16 (K-quants' weight mins, Q8_K's group
+// sums). Then kTileW weight rows x kTileX activation rows are dotted at a time, so each loaded
+// vector serves several products. The arithmetic is the dots': 32-element blocks sum their
+// products into the same int32 lanes (16-lane int16 vectors, DotLanes' grouping), scaled by
+// d_w * d_x and accumulated lane-wise, the minimum terms summed in order; super-blocks reduce
+// their exact integer sums and apply DotK's float expression (KBlockSum).
 constexpr size_t kTileW = 4, kTileX = 4;
 
 template <class D32, class V16>
@@ -446,11 +457,12 @@ HWY_INLINE uint8_t* Scratch(size_t bytes) {
   return buffer.get();
 }
 
-// A decoded row of n elements: n int16 levels, nb block scales, nm minimum terms (0, nb or
-// 16 * nb). Rows are whole multiples of 64 bytes apart, so the levels stay aligned.
+// A decoded row of n elements: n int16 levels, nb float d, nb float minimum terms, ng int16
+// group terms (16 per super-block, none for 32-element blocks). Rows are whole multiples of
+// 64 bytes apart, so the levels stay aligned.
 struct Decoded {
-  size_t n, nb, nm;
-  size_t Bytes() const { return (2 * n + 4 * (nb + nm) + 63) / 64 * 64; }
+  size_t n, nb, ng;
+  size_t Bytes() const { return (2 * n + 8 * nb + 2 * ng + 63) / 64 * 64; }
   // The parts of a row, const as the row pointer is.
   template <class Byte>
   static auto* Q(Byte* row) {
@@ -466,6 +478,11 @@ struct Decoded {
   auto* M(Byte* row) const {
     return D(row) + nb;
   }
+  template <class Byte>
+  auto* G(Byte* row) const {
+    return reinterpret_cast<std::conditional_t<std::is_const_v<Byte>, const int16_t, int16_t>*>(
+        M(row) + nb);
+  }
 };
 
 HWY_INLINE void Widen(const int8_t* src, size_t n, int16_t* dst) {
@@ -480,13 +497,14 @@ template <class F>
 struct W32 {
   static constexpr size_t kBlock = 32;
   static constexpr bool kMin = F::kMin;
+  using Tag = typename F::Tag;
   static void Decode(const uint8_t* pw, const Decoded& l, uint8_t* row) {
     HWY_ALIGN int8_t q[32];
     for (size_t b = 0; b < l.nb; ++b, pw += F::kWBytes) {
       F::Levels(pw, q);
       Widen(q, 32, Decoded::Q(row) + 32 * b);
       l.D(row)[b] = F16(pw);
-      if constexpr (kMin) l.M(row)[b] = F16(pw + 2);
+      l.M(row)[b] = kMin ? F16(pw + 2) : 0.0f;
     }
   }
 };
@@ -499,13 +517,12 @@ struct X32 {
     for (size_t b = 0; b < l.nb; ++b, px += kXBytes) {
       Widen(reinterpret_cast<const int8_t*>(px + kXBytes - 32), 32, Decoded::Q(row) + 32 * b);
       l.D(row)[b] = F16(px);
-      if constexpr (kHasSum) l.M(row)[b] = F16(px + 2);
+      l.M(row)[b] = kHasSum ? F16(px + 2) : 0.0f;
     }
   }
 };
 
-// K-quant super-blocks (F: Q2K ... Q6K): levels times group scale, d, and -dmin * min_g (the
-// minimum is subtracted).
+// K-quant super-blocks (F: Q2K ... Q6K): levels times group scale, d, dmin and the mins.
 template <class F>
 struct WK {
   static constexpr size_t kBlock = 256;
@@ -525,118 +542,148 @@ struct WK {
         }
       }
       l.D(row)[b] = blk.d;
-      if constexpr (kMin) {
-        for (size_t g = 0; g < 16; ++g)
-          l.M(row)[16 * b + g] = -(blk.dmin * static_cast<float>(blk.min[g]));
-      }
+      l.M(row)[b] = blk.dmin;
+      std::memcpy(l.G(row) + 16 * b, blk.min, sizeof blk.min);
     }
   }
 };
 
-// Q8_K activations: levels, d, and d * bsum_g (the sums of its 16-element groups).
+// Q8_K activations: levels, d, and the sums of its 16-element groups.
 struct XK {
   static void Decode(const uint8_t* px, const Decoded& l, uint8_t* row) {
     for (size_t b = 0; b < l.nb; ++b, px += 292) {
       Widen(reinterpret_cast<const int8_t*>(px + 4), 256, Decoded::Q(row) + 256 * b);
-      const float d = load_f32(px);
-      l.D(row)[b] = d;
-      for (size_t g = 0; g < l.nm / l.nb; ++g)
-        l.M(row)[16 * b + g] = d * static_cast<float>(load_i16(px + 4 + 256 + 2 * g));
+      l.D(row)[b] = load_f32(px);
+      l.M(row)[b] = 0.0f;
+      std::memcpy(l.G(row) + 16 * b, px + 4 + 256, 32);
     }
   }
 };
 
-// sum_i a[i] * b[i] over n floats.
-HWY_INLINE float DotF32(const float* a, const float* b, size_t n) {
-  const hn::ScalableTag<float> df;
-  auto acc = hn::Zero(df);
-  size_t i = 0;
-  for (; i + hn::Lanes(df) <= n; i += hn::Lanes(df))
-    acc = hn::MulAdd(hn::LoadU(df, a + i), hn::LoadU(df, b + i), acc);
-  float sum = hn::GetLane(hn::SumOfLanes(df, acc));
-  for (; i < n; ++i) sum += a[i] * b[i];
-  return sum;
-}
+// Decoded rows of one tile; rows past the ends repeat the last one (their results are not
+// stored), so every tile runs the same fixed loops.
+template <size_t kRows>
+struct TileSide {
+  const uint8_t* row[kRows];
+  TileSide(const uint8_t* base, size_t bytes, size_t valid) {
+    for (size_t r = 0; r < kRows; ++r) row[r] = base + std::min(r, valid - 1) * bytes;
+  }
+};
 
-// kTileW decoded weight rows against kTileX decoded activation rows. Rows past the ends repeat
-// the last one (their results are not stored), so every tile runs the same fixed loops.
-template <size_t kBlock>
-HWY_INLINE void TileDecoded(const uint8_t* wpanel, const Decoded& lw, size_t j0, size_t nw,
-                            const uint8_t* xgroup, const Decoded& lx, size_t nx, float* out,
-                            size_t ldo) {
-  using D32T = hn::Repartition<int32_t, D16>;
-  using DFT = hn::Repartition<float, D16>;
-  const D16 d16;
-  const D32T d32;
-  const DFT df;
-  const size_t lw_bytes = lw.Bytes(), lx_bytes = lx.Bytes();
-  const int16_t* qw[kTileW];
-  const float* dw[kTileW];
-  for (size_t j = 0; j < kTileW; ++j) {
-    const uint8_t* row = wpanel + (j0 + std::min(j, nw - j0 - 1)) * lw_bytes;
-    qw[j] = Decoded::Q(row);
-    dw[j] = lw.D(row);
-  }
-  const int16_t* qx[kTileX];
-  const float* dx[kTileX];
-  for (size_t i = 0; i < kTileX; ++i) {
-    const uint8_t* row = xgroup + std::min(i, nx - 1) * lx_bytes;
-    qx[i] = Decoded::Q(row);
-    dx[i] = lx.D(row);
-  }
-  hn::Vec<DFT> acc[kTileX][kTileW];
+// 32-element blocks: per pair, DotQ45's (DotQ8_0Q8_0's) lane-wise sum in int16 vectors of
+// tag D16T, and the in-order minimum sum.
+template <class D16T>
+HWY_INLINE void Tile32Decoded(const Decoded& l, const TileSide<kTileW>& w,
+                              const TileSide<kTileX>& x, float (*out)[kTileW]) {
+  using D32G = hn::Repartition<int32_t, D16T>;
+  using DFG = hn::Repartition<float, D16T>;
+  const D16T d16;
+  const D32G d32;
+  const DFG df;
+  hn::Vec<DFG> acc[kTileX][kTileW];
   for (auto& row : acc)
     for (auto& a : row) a = hn::Zero(df);
-  for (size_t b = 0; b < lw.nb; ++b) {
-    hn::Vec<D32T> lanes[kTileX][kTileW];
+  for (size_t b = 0; b < l.nb; ++b) {
+    hn::Vec<D32G> lanes[kTileX][kTileW];
     for (auto& row : lanes)
-      for (auto& l : row) l = hn::Zero(d32);
-    for (size_t e = kBlock * b; e < kBlock * (b + 1); e += hn::Lanes(d16)) {
-      hn::Vec<D16> xv[kTileX];
-      for (size_t i = 0; i < kTileX; ++i) xv[i] = hn::Load(d16, qx[i] + e);
+      for (auto& v : row) v = hn::Zero(d32);
+    for (size_t e = 32 * b; e < 32 * (b + 1); e += hn::Lanes(d16)) {
+      hn::Vec<D16T> xv[kTileX];
+      for (size_t i = 0; i < kTileX; ++i) xv[i] = hn::Load(d16, Decoded::Q(x.row[i]) + e);
       for (size_t j = 0; j < kTileW; ++j) {
-        const auto wv = hn::Load(d16, qw[j] + e);
+        const auto wv = hn::Load(d16, Decoded::Q(w.row[j]) + e);
         for (size_t i = 0; i < kTileX; ++i) lanes[i][j] = MulPairs(d32, wv, xv[i], lanes[i][j]);
       }
     }
     for (size_t j = 0; j < kTileW; ++j) {
-      const auto scale_w = hn::Set(df, dw[j][b]);
+      const float dw = l.D(w.row[j])[b];
       for (size_t i = 0; i < kTileX; ++i) {
-        acc[i][j] = hn::MulAdd(hn::ConvertTo(df, lanes[i][j]),
-                               hn::Mul(scale_w, hn::Set(df, dx[i][b])), acc[i][j]);
+        acc[i][j] = hn::MulAdd(hn::ConvertTo(df, lanes[i][j]), hn::Set(df, dw * l.D(x.row[i])[b]),
+                               acc[i][j]);
       }
     }
   }
-  const size_t nw_tile = std::min(kTileW, nw - j0), nx_tile = std::min(kTileX, nx);
-  for (size_t i = 0; i < nx_tile; ++i) {
-    for (size_t j = 0; j < nw_tile; ++j) {
-      float sum = Total(df, acc[i][j]);
-      if (lw.nm > 0)
-        sum += DotF32(lw.M(wpanel + (j0 + j) * lw_bytes), lx.M(xgroup + i * lx_bytes), lw.nm);
-      out[i * ldo + j0 + j] = sum;
+  for (size_t i = 0; i < kTileX; ++i) {
+    for (size_t j = 0; j < kTileW; ++j) {
+      float min_sum = 0.0f;
+      for (size_t b = 0; b < l.nb; ++b) min_sum += l.M(w.row[j])[b] * l.M(x.row[i])[b];
+      out[i][j] = Total(df, acc[i][j]) + min_sum;
     }
   }
 }
 
-// W decodes weight blocks, X activation blocks; nm_per_block minimum terms per block (0 for
-// the types without a minimum).
+// Super-blocks: per pair and super-block, DotK's exact integer sums and its float expression.
+template <bool kMin>
+HWY_INLINE void TileKDecoded(const Decoded& l, const TileSide<kTileW>& w, const TileSide<kTileX>& x,
+                             float (*out)[kTileW]) {
+  using D32 = hn::Repartition<int32_t, D16>;
+  using D32G = hn::Repartition<int32_t, D16G>;
+  const D16 d16;
+  const D32 d32;
+  const D16G d16g;
+  const D32G d32g;
+  float sum[kTileX][kTileW] = {};
+  for (size_t b = 0; b < l.nb; ++b) {
+    hn::Vec<D32> lanes[kTileX][kTileW];
+    for (auto& row : lanes)
+      for (auto& v : row) v = hn::Zero(d32);
+    for (size_t e = 256 * b; e < 256 * (b + 1); e += hn::Lanes(d16)) {
+      hn::Vec<D16> xv[kTileX];
+      for (size_t i = 0; i < kTileX; ++i) xv[i] = hn::Load(d16, Decoded::Q(x.row[i]) + e);
+      for (size_t j = 0; j < kTileW; ++j) {
+        const auto wv = hn::Load(d16, Decoded::Q(w.row[j]) + e);
+        for (size_t i = 0; i < kTileX; ++i) lanes[i][j] = MulPairs(d32, wv, xv[i], lanes[i][j]);
+      }
+    }
+    for (size_t i = 0; i < kTileX; ++i) {
+      const float dx = l.D(x.row[i])[b];
+      for (size_t j = 0; j < kTileW; ++j) {
+        const int32_t sumi = hn::GetLane(hn::SumOfLanes(d32, lanes[i][j]));
+        int32_t summ = 0;
+        if constexpr (kMin) {
+          auto m = hn::Zero(d32g);
+          for (size_t g = 0; g < 16; g += hn::Lanes(d16g)) {
+            m = MulPairs(d32g, hn::LoadU(d16g, l.G(w.row[j]) + 16 * b + g),
+                         hn::LoadU(d16g, l.G(x.row[i]) + 16 * b + g), m);
+          }
+          summ = hn::GetLane(hn::SumOfLanes(d32g, m));
+        }
+        sum[i][j] += KBlockSum(l.D(w.row[j])[b], l.M(w.row[j])[b], dx, sumi, summ);
+      }
+    }
+  }
+  for (size_t i = 0; i < kTileX; ++i)
+    for (size_t j = 0; j < kTileW; ++j) out[i][j] = sum[i][j];
+}
+
+// W decodes weight blocks, X activation blocks.
 template <class W, class X>
 void Tile(const void* w, size_t w_stride, size_t nw, const void* x, size_t x_stride, size_t nx,
           size_t n, float* out, size_t ldo) {
   const size_t nb = n / W::kBlock;
-  const Decoded lw{n, nb, W::kMin ? (W::kBlock == 256 ? 16 * nb : nb) : 0};
-  const Decoded lx = lw;
-  uint8_t* wpanel = Scratch((nw + kTileX) * lw.Bytes());
-  uint8_t* xgroup = wpanel + nw * lw.Bytes();
+  const Decoded l{n, nb, W::kBlock == 256 ? 16 * nb : 0};
+  const size_t bytes = l.Bytes();
+  uint8_t* wpanel = Scratch((nw + kTileX) * bytes);
+  uint8_t* xgroup = wpanel + nw * bytes;
   for (size_t j = 0; j < nw; ++j)
-    W::Decode(static_cast<const uint8_t*>(w) + j * w_stride, lw, wpanel + j * lw.Bytes());
+    W::Decode(static_cast<const uint8_t*>(w) + j * w_stride, l, wpanel + j * bytes);
+  float tile[kTileX][kTileW];
   for (size_t i0 = 0; i0 < nx; i0 += kTileX) {
-    const size_t rows = std::min(kTileX, nx - i0);
-    for (size_t i = 0; i < rows; ++i) {
-      X::Decode(static_cast<const uint8_t*>(x) + (i0 + i) * x_stride, lx, xgroup + i * lx.Bytes());
+    const size_t rows_x = std::min(kTileX, nx - i0);
+    for (size_t i = 0; i < rows_x; ++i)
+      X::Decode(static_cast<const uint8_t*>(x) + (i0 + i) * x_stride, l, xgroup + i * bytes);
+    const TileSide<kTileX> xs(xgroup, bytes, rows_x);
+    for (size_t j0 = 0; j0 < nw; j0 += kTileW) {
+      const size_t rows_w = std::min(kTileW, nw - j0);
+      const TileSide<kTileW> ws(wpanel + j0 * bytes, bytes, rows_w);
+      if constexpr (W::kBlock == 32) {
+        Tile32Decoded<typename W::Tag>(l, ws, xs, tile);
+      } else {
+        TileKDecoded<W::kMin>(l, ws, xs, tile);
+      }
+      for (size_t i = 0; i < rows_x; ++i)
+        for (size_t j = 0; j < rows_w; ++j) out[(i0 + i) * ldo + j0 + j] = tile[i][j];
     }
-    for (size_t j0 = 0; j0 < nw; j0 += kTileW)
-      TileDecoded<W::kBlock>(wpanel, lw, j0, nw, xgroup, lx, rows, out + i0 * ldo, ldo);
   }
 }
 

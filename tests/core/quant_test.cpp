@@ -354,13 +354,13 @@ RandomRows random_rows(DType t, size_t rows_w, size_t rows_x, size_t n, unsigned
   return r;
 }
 
-// Each weight block type's tile kernel against the scalar reference vec_dot of every row pair,
-// on every target, for panels whose row counts (7 x 6) end off the 4 x 4 register tile and
-// rows of an odd number of blocks. The tile keeps vec_dot's integer products and block scales
-// and only sums floats in another order, so both are within dot_bound of the exact dot of the
-// dequantized rows, hence within twice that of each other. Outputs land at stride ldo and
-// nothing else is written.
-TEST_P(QuantType, TileMatchesReferenceDotOnEveryTarget) {
+// Each weight block type's tile kernel gives, for every row pair, exactly what the dispatched
+// vec_dot gives on the same target (the tile keeps its integer sums, lane grouping and float
+// operations, so prompts and single tokens get the same numbers), and so stays within twice
+// dot_bound of the scalar reference (both within dot_bound of the exact dot). Panels of 7 x 6
+// rows end off the 4 x 4 register tile, rows of 3 blocks off any power of two; outputs land at
+// stride ldo and nothing else is written.
+TEST_P(QuantType, TileEqualsDispatchedDotOnEveryTarget) {
   const DType t = GetParam();
   const DTypeTraits& traits = dtype_traits(t);
   if (t == DType::Q8_1 || t == DType::Q8_K) {
@@ -383,8 +383,10 @@ TEST_P(QuantType, TileMatchesReferenceDotOnEveryTarget) {
         }
         const std::byte* wj = r.wq.data() + j * r.w_bytes;
         const std::byte* xi = r.xq.data() + i * r.x_bytes;
-        const float want = quant::reference(t).vec_dot(wj, xi, r.n);
-        EXPECT_LE(std::fabs(static_cast<double>(out[i * kLdo + j]) - want),
+        EXPECT_EQ(out[i * kLdo + j], traits.vec_dot(wj, xi, r.n))
+            << target << ", weight row " << j << ", activation row " << i;
+        EXPECT_LE(std::fabs(static_cast<double>(out[i * kLdo + j]) -
+                            quant::reference(t).vec_dot(wj, xi, r.n)),
                   2 * dot_bound(t, wj, r.w[j], xi, r.xdeq[i]))
             << target << ", weight row " << j << ", activation row " << i;
       }
@@ -393,15 +395,15 @@ TEST_P(QuantType, TileMatchesReferenceDotOnEveryTarget) {
   kernels::simd_force_target("");
 }
 
-// linear on 16 rows or more goes through the tile kernel: every output within twice
-// dot_bound (see above) of the dispatched vec_dot of its row pair, with the activations
-// quantized as linear's few-row path quantizes them, at row counts on and off the tile sizes
-// (16, 17, 64) and past several panels of activation rows (513).
-TEST_P(QuantType, LinearOnManyRowsAgreesWithVecDot) {
+// linear on 16 rows or more goes through the tile kernel: every output equals the dispatched
+// vec_dot of its row pair, with the activations quantized as linear's few-row path quantizes
+// them, at row counts on and off the tile sizes (16, 17, 64) and past several groups of
+// activation rows (513), over a full and a partial 16-row weight panel.
+TEST_P(QuantType, LinearOnManyRowsEqualsVecDot) {
   const DType t = GetParam();
   const DTypeTraits& traits = dtype_traits(t);
   if (traits.vec_dot_tile == nullptr) GTEST_SKIP() << "no tile: widened sgemm, tested below";
-  constexpr size_t kN = 21;  // one full 16-row panel and a partial one
+  constexpr size_t kN = 21;
   const size_t k = 2 * dtype_info(t).block_elems;
   const RandomRows r = random_rows(t, kN, 513, k, 9);
   const Tensor w = Tensor::from_f32({kN, static_cast<int64_t>(k)}, r.wf).to(t);
@@ -413,10 +415,8 @@ TEST_P(QuantType, LinearOnManyRowsAgreesWithVecDot) {
     for (int64_t i = 0; i < m; ++i) {
       const std::byte* xi = r.xq.data() + static_cast<size_t>(i) * r.x_bytes;
       for (size_t j = 0; j < kN; ++j) {
-        const std::byte* wj = r.wq.data() + j * r.w_bytes;
-        const float want = traits.vec_dot(wj, xi, k);
-        ASSERT_LE(std::fabs(static_cast<double>(y.data_as<float>()[i * kN + j]) - want),
-                  2 * dot_bound(t, wj, r.w[j], xi, r.xdeq[static_cast<size_t>(i)]))
+        ASSERT_EQ(y.data_as<float>()[i * kN + j],
+                  traits.vec_dot(r.wq.data() + j * r.w_bytes, xi, k))
             << "m " << m << ", row " << i << ", column " << j;
       }
     }
@@ -447,7 +447,7 @@ TEST_P(QuantType, LinearUsesVecDotOrWidenedGemm) {
     }
   }
 
-  if (traits.vec_dot_tile != nullptr) return;  // LinearOnManyRowsAgreesWithVecDot
+  if (traits.vec_dot_tile != nullptr) return;  // LinearOnManyRowsEqualsVecDot
   std::vector<float> many_values;
   for (int rep = 0; rep < 4; ++rep) many_values.insert(many_values.end(), in.x.begin(), in.x.end());
   const Tensor many = Tensor::from_f32({4 * n, k}, many_values);
