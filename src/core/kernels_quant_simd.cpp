@@ -8,6 +8,7 @@
 // them lane-wise (one vector FMA per block), K-quant super-blocks accumulate their scaled
 // group sums in int32 lanes (exact) and reduce once. Results differ from the references only
 // in the order of the float sum over blocks, within the rounding bound quant_test.cpp checks.
+// The tiles at the end (prompts) give exactly these dots' results for many row pairs at once.
 // Compiled once per SIMD target by hwy/foreach_target.h.
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "../src/core/kernels_quant_simd.cpp"
