@@ -369,7 +369,7 @@ TEST_P(QuantType, TileEqualsDispatchedDotOnEveryTarget) {
   }
   ASSERT_NE(traits.vec_dot_tile, nullptr);
   constexpr size_t kW = 7, kX = 6, kLdo = kW + 3;
-  const RandomRows r = random_rows(t, kW, kX, 3 * dtype_info(t).block_elems, 5);
+  const RandomRows r = random_rows(t, kW, kX, size_t{3} * dtype_info(t).block_elems, 5);
   for (const std::string& target : kernels::simd_targets()) {
     kernels::simd_force_target(target);
     std::vector<float> out(kX * kLdo, -1234.0f);
@@ -404,7 +404,7 @@ TEST_P(QuantType, LinearOnManyRowsEqualsVecDot) {
   const DTypeTraits& traits = dtype_traits(t);
   if (traits.vec_dot_tile == nullptr) GTEST_SKIP() << "no tile: widened sgemm, tested below";
   constexpr size_t kN = 21;
-  const size_t k = 2 * dtype_info(t).block_elems;
+  const size_t k = size_t{2} * dtype_info(t).block_elems;
   const RandomRows r = random_rows(t, kN, 513, k, 9);
   const Tensor w = Tensor::from_f32({kN, static_cast<int64_t>(k)}, r.wf).to(t);
   ASSERT_EQ(std::memcmp(w.data(), r.wq.data(), r.wq.size()), 0);
