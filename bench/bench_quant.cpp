@@ -3,6 +3,10 @@
 // row with one activation row in the type's vec_dot_type, as linear does for a single token.
 // "dispatched" is dtype_traits' kernel (SIMD where the type has one, best target or
 // EMBER_SIMD), "reference" the scalar kernel of ember/core/quant.hpp.
+// prompt/<type>/tile is linear for a 512-row prompt, [512, 2048] @ [1024, 2048]^T, through the
+// type's tile kernel (what linear runs from 16 rows on); prompt/<type>/widened the same product
+// with the weights widened to F32 (to_f32, timed) and sgemm, the path it replaced. Items are
+// multiply-adds; run with EMBER_NUM_THREADS=1 for the one-core figure.
 //
 //   build/bin/bench_quant [--benchmark_filter=Q4_K]
 #include <benchmark/benchmark.h>
@@ -11,8 +15,11 @@
 #include <string>
 #include <vector>
 
+#include "ember/core/convert.hpp"
 #include "ember/core/dtype_traits.hpp"
+#include "ember/core/ops.hpp"
 #include "ember/core/quant.hpp"
+#include "ember/core/tensor.hpp"
 
 namespace {
 
@@ -59,6 +66,22 @@ void run(benchmark::State& state, DType t, bool reference) {
                           static_cast<int64_t>(op.w.size()));
 }
 
+void run_prompt(benchmark::State& state, DType t, bool widened) {
+  constexpr int64_t kM = 512, kN = 1024, kK = 2048;
+  std::mt19937 rng(7);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> xv(static_cast<size_t>(kM * kK)), wv(static_cast<size_t>(kN * kK));
+  for (float& v : xv) v = normal(rng);
+  for (float& v : wv) v = normal(rng);
+  const ember::Tensor x = ember::Tensor::from_f32({kM, kK}, xv);
+  const ember::Tensor w = ember::Tensor::from_f32({kN, kK}, wv).to(t);
+  for (auto _ : state) {
+    const ember::Tensor y = ember::ops::linear(x, widened ? ember::to_f32(w) : w);
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()) * kM * kN * kK);
+}
+
 const DType kTypes[] = {DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q8_0,
                         DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K};
 
@@ -69,6 +92,12 @@ const bool registered = [] {
                                  [t](benchmark::State& s) { run(s, t, false); });
     benchmark::RegisterBenchmark(("vec_dot/" + name + "/reference").c_str(),
                                  [t](benchmark::State& s) { run(s, t, true); });
+    benchmark::RegisterBenchmark(("prompt/" + name + "/tile").c_str(), [t](benchmark::State& s) {
+      run_prompt(s, t, false);
+    })->Unit(benchmark::kMillisecond);
+    benchmark::RegisterBenchmark(("prompt/" + name + "/widened").c_str(), [t](benchmark::State& s) {
+      run_prompt(s, t, true);
+    })->Unit(benchmark::kMillisecond);
   }
   return true;
 }();

@@ -7,6 +7,7 @@
 #include "ember/core/convert.hpp"
 #include "ember/core/kernels.hpp"
 #include "ember/core/quant.hpp"
+#include "quant_tiles.hpp"
 
 namespace ember {
 namespace {
@@ -54,43 +55,98 @@ std::array<DTypeTraits, kDTypeCount> make_table() {
     const auto dtype = static_cast<DType>(i);
     if (!is_quantized(dtype)) continue;
     const quant::BlockKernels& ref = quant::reference(dtype);
-    table[static_cast<size_t>(i)] = {ref.to_f32, ref.from_f32, ref.vec_dot_type, ref.vec_dot};
+    table[static_cast<size_t>(i)] = {ref.to_f32, ref.from_f32, ref.vec_dot_type, ref.vec_dot,
+                                     nullptr};
   }
-  // Every weight block type has a SIMD dot product (Q8_1 and Q8_K, activation formats, keep
-  // the reference); the references define their expected results.
-  auto simd = [&table](DType dtype, float (*dot)(const std::byte*, const std::byte*, size_t)) {
+  // Every weight block type has a SIMD dot product and tile (Q8_1 and Q8_K, activation
+  // formats, keep the reference dot and no tile); the references define their expected results.
+  using Dot = float (*)(const std::byte*, const std::byte*, size_t);
+  using Tile = void (*)(const std::byte*, size_t, size_t, const std::byte*, size_t, size_t, size_t,
+                        float*, size_t);
+  auto simd = [&table](DType dtype, Dot dot, Tile tile) {
     table[static_cast<size_t>(dtype)].vec_dot = dot;
+    table[static_cast<size_t>(dtype)].vec_dot_tile = tile;
   };
-  simd(DType::Q4_0, [](const std::byte* w, const std::byte* x, size_t n) {
-    return kernels::dot_q4_0_q8_0(w, x, n);
-  });
-  simd(DType::Q4_1, [](const std::byte* w, const std::byte* x, size_t n) {
-    return kernels::dot_q4_1_q8_1(w, x, n);
-  });
-  simd(DType::Q5_0, [](const std::byte* w, const std::byte* x, size_t n) {
-    return kernels::dot_q5_0_q8_0(w, x, n);
-  });
-  simd(DType::Q5_1, [](const std::byte* w, const std::byte* x, size_t n) {
-    return kernels::dot_q5_1_q8_1(w, x, n);
-  });
-  simd(DType::Q8_0, [](const std::byte* w, const std::byte* x, size_t n) {
-    return kernels::dot_q8_0_q8_0(w, x, n);
-  });
-  simd(DType::Q2_K, [](const std::byte* w, const std::byte* x, size_t n) {
-    return kernels::dot_q2_k_q8_k(w, x, n);
-  });
-  simd(DType::Q3_K, [](const std::byte* w, const std::byte* x, size_t n) {
-    return kernels::dot_q3_k_q8_k(w, x, n);
-  });
-  simd(DType::Q4_K, [](const std::byte* w, const std::byte* x, size_t n) {
-    return kernels::dot_q4_k_q8_k(w, x, n);
-  });
-  simd(DType::Q5_K, [](const std::byte* w, const std::byte* x, size_t n) {
-    return kernels::dot_q5_k_q8_k(w, x, n);
-  });
-  simd(DType::Q6_K, [](const std::byte* w, const std::byte* x, size_t n) {
-    return kernels::dot_q6_k_q8_k(w, x, n);
-  });
+  simd(
+      DType::Q4_0,
+      [](const std::byte* w, const std::byte* x, size_t n) {
+        return kernels::dot_q4_0_q8_0(w, x, n);
+      },
+      [](const std::byte* w, size_t ws, size_t nw, const std::byte* x, size_t xs, size_t nx,
+         size_t n, float* out,
+         size_t ldo) { kernels::tile_q4_0_q8_0(w, ws, nw, x, xs, nx, n, out, ldo); });
+  simd(
+      DType::Q4_1,
+      [](const std::byte* w, const std::byte* x, size_t n) {
+        return kernels::dot_q4_1_q8_1(w, x, n);
+      },
+      [](const std::byte* w, size_t ws, size_t nw, const std::byte* x, size_t xs, size_t nx,
+         size_t n, float* out,
+         size_t ldo) { kernels::tile_q4_1_q8_1(w, ws, nw, x, xs, nx, n, out, ldo); });
+  simd(
+      DType::Q5_0,
+      [](const std::byte* w, const std::byte* x, size_t n) {
+        return kernels::dot_q5_0_q8_0(w, x, n);
+      },
+      [](const std::byte* w, size_t ws, size_t nw, const std::byte* x, size_t xs, size_t nx,
+         size_t n, float* out,
+         size_t ldo) { kernels::tile_q5_0_q8_0(w, ws, nw, x, xs, nx, n, out, ldo); });
+  simd(
+      DType::Q5_1,
+      [](const std::byte* w, const std::byte* x, size_t n) {
+        return kernels::dot_q5_1_q8_1(w, x, n);
+      },
+      [](const std::byte* w, size_t ws, size_t nw, const std::byte* x, size_t xs, size_t nx,
+         size_t n, float* out,
+         size_t ldo) { kernels::tile_q5_1_q8_1(w, ws, nw, x, xs, nx, n, out, ldo); });
+  simd(
+      DType::Q8_0,
+      [](const std::byte* w, const std::byte* x, size_t n) {
+        return kernels::dot_q8_0_q8_0(w, x, n);
+      },
+      [](const std::byte* w, size_t ws, size_t nw, const std::byte* x, size_t xs, size_t nx,
+         size_t n, float* out,
+         size_t ldo) { kernels::tile_q8_0_q8_0(w, ws, nw, x, xs, nx, n, out, ldo); });
+  simd(
+      DType::Q2_K,
+      [](const std::byte* w, const std::byte* x, size_t n) {
+        return kernels::dot_q2_k_q8_k(w, x, n);
+      },
+      [](const std::byte* w, size_t ws, size_t nw, const std::byte* x, size_t xs, size_t nx,
+         size_t n, float* out,
+         size_t ldo) { kernels::tile_q2_k_q8_k(w, ws, nw, x, xs, nx, n, out, ldo); });
+  simd(
+      DType::Q3_K,
+      [](const std::byte* w, const std::byte* x, size_t n) {
+        return kernels::dot_q3_k_q8_k(w, x, n);
+      },
+      [](const std::byte* w, size_t ws, size_t nw, const std::byte* x, size_t xs, size_t nx,
+         size_t n, float* out,
+         size_t ldo) { kernels::tile_q3_k_q8_k(w, ws, nw, x, xs, nx, n, out, ldo); });
+  simd(
+      DType::Q4_K,
+      [](const std::byte* w, const std::byte* x, size_t n) {
+        return kernels::dot_q4_k_q8_k(w, x, n);
+      },
+      [](const std::byte* w, size_t ws, size_t nw, const std::byte* x, size_t xs, size_t nx,
+         size_t n, float* out,
+         size_t ldo) { kernels::tile_q4_k_q8_k(w, ws, nw, x, xs, nx, n, out, ldo); });
+  simd(
+      DType::Q5_K,
+      [](const std::byte* w, const std::byte* x, size_t n) {
+        return kernels::dot_q5_k_q8_k(w, x, n);
+      },
+      [](const std::byte* w, size_t ws, size_t nw, const std::byte* x, size_t xs, size_t nx,
+         size_t n, float* out,
+         size_t ldo) { kernels::tile_q5_k_q8_k(w, ws, nw, x, xs, nx, n, out, ldo); });
+  simd(
+      DType::Q6_K,
+      [](const std::byte* w, const std::byte* x, size_t n) {
+        return kernels::dot_q6_k_q8_k(w, x, n);
+      },
+      [](const std::byte* w, size_t ws, size_t nw, const std::byte* x, size_t xs, size_t nx,
+         size_t n, float* out,
+         size_t ldo) { kernels::tile_q6_k_q8_k(w, ws, nw, x, xs, nx, n, out, ldo); });
   return table;
 }
 

@@ -8,18 +8,24 @@
 // them lane-wise (one vector FMA per block), K-quant super-blocks accumulate their scaled
 // group sums in int32 lanes (exact) and reduce once. Results differ from the references only
 // in the order of the float sum over blocks, within the rounding bound quant_test.cpp checks.
+// The tiles at the end (prompts) give exactly these dots' results for many row pairs at once.
 // Compiled once per SIMD target by hwy/foreach_target.h.
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "../src/core/kernels_quant_simd.cpp"
+#include <hwy/aligned_allocator.h>
 #include <hwy/foreach_target.h>  // IWYU pragma: keep
 #include <hwy/highway.h>
 
+#include <algorithm>
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "ember/core/kernels.hpp"
 #include "ember/core/quant.hpp"
+#include "quant_tiles.hpp"
 
 #ifndef EMBER_KERNELS_QUANT_SIMD_ONCE
 #define EMBER_KERNELS_QUANT_SIMD_ONCE
@@ -155,10 +161,34 @@ HWY_INLINE void FifthBits(const uint8_t* qh, int8_t offset, int8_t* q) {
 // e's is bit e, nibbles; level - 16) and Q5_1 (d, m, fifth bits, nibbles) against Q8_0 / Q8_1
 // (d[, s], 32 int8). Q8_1's s = d * sum(q) turns the min into one product per block.
 template <bool kHasMin, bool kFifthBit>
+struct Q45 {
+  static constexpr size_t kHead = (kHasMin ? 4 : 2) + (kFifthBit ? 4 : 0);
+  static constexpr size_t kWBytes = kHead + 16, kXBytes = kHasMin ? 36 : 34;
+  static constexpr bool kMin = kHasMin;
+  using Tag = D16G;  // the int16 vectors DotQ45 sums a block with
+  // The block's 32 int8 levels, offset removed.
+  static HWY_INLINE void Levels(const uint8_t* pw, int8_t* q) {
+    constexpr int8_t kOffset = kHasMin ? 0 : (kFifthBit ? 16 : 8);
+    if constexpr (kFifthBit) {
+      Nibbles(pw + kHead, 16, 0, q, q + 16);
+      FifthBits(pw + kHead - 4, kOffset, q);
+    } else {
+      Nibbles(pw + kHead, 16, kOffset, q, q + 16);
+    }
+  }
+};
+
+// Q8_0 weights (d, 32 int8) against Q8_0.
+struct Q8 {
+  static constexpr size_t kWBytes = 34, kXBytes = 34;
+  static constexpr bool kMin = false;
+  using Tag = D16;  // as DotQ8_0Q8_0
+  static HWY_INLINE void Levels(const uint8_t* pw, int8_t* q) { std::memcpy(q, pw + 2, 32); }
+};
+
+template <bool kHasMin, bool kFifthBit>
 float DotQ45(const void* w, const void* x, size_t n) {
-  constexpr size_t kHead = (kHasMin ? 4 : 2) + (kFifthBit ? 4 : 0);
-  constexpr size_t kWBytes = kHead + 16, kXBytes = kHasMin ? 36 : 34;
-  constexpr int8_t kOffset = kHasMin ? 0 : (kFifthBit ? 16 : 8);
+  using F = Q45<kHasMin, kFifthBit>;
   const auto* pw = static_cast<const uint8_t*>(w);
   const auto* px = static_cast<const uint8_t*>(x);
   const D16G d16;
@@ -166,14 +196,9 @@ float DotQ45(const void* w, const void* x, size_t n) {
   HWY_ALIGN int8_t q[32];
   auto acc = hn::Zero(df);
   float min_sum = 0.0f;
-  for (size_t b = 0; b < n / 32; ++b, pw += kWBytes, px += kXBytes) {
-    if constexpr (kFifthBit) {
-      Nibbles(pw + kHead, 16, 0, q, q + 16);
-      FifthBits(pw + kHead - 4, kOffset, q);
-    } else {
-      Nibbles(pw + kHead, 16, kOffset, q, q + 16);
-    }
-    const auto* qx = reinterpret_cast<const int8_t*>(px + kXBytes - 32);
+  for (size_t b = 0; b < n / 32; ++b, pw += F::kWBytes, px += F::kXBytes) {
+    F::Levels(pw, q);
+    const auto* qx = reinterpret_cast<const int8_t*>(px + F::kXBytes - 32);
     acc = AddBlock(d16, q, qx, F16(pw) * F16(px), acc);
     if constexpr (kHasMin) min_sum += F16(pw + 2) * F16(px + 2);
   }
@@ -206,6 +231,13 @@ float DotQ8_0Q8_0(const void* w, const void* x, size_t n) {
   return Total(df, acc);
 }
 
+// A K-quant super-block's part of the dot from its exact integer sums: sumi = sum_j scale_j
+// (q_w . q_x)_j, summ = sum_j min_j bsum_j. One function for the dot and the tile, so both
+// round the same way.
+HWY_INLINE float KBlockSum(float d, float dmin, float dx, int32_t sumi, int32_t summ) {
+  return (d * dx) * static_cast<float>(sumi) - (dmin * dx) * static_cast<float>(summ);
+}
+
 // One K-quant super-block against a Q8_K block (F32 d, 256 int8, 16 int16 group sums), given
 // the weight's int8 levels and per-16 scales and mins (as in quant_ref.cpp's vec_dot_k). The
 // scaled group sums accumulate in int32 lanes: exact, reduced once per super-block.
@@ -222,7 +254,7 @@ HWY_INLINE float DotK(const int8_t* q, const int16_t* scale, const int16_t* min,
     summ += min[j] * load_i16(x + 4 + 256 + 2 * j);
   }
   const int32_t sumi = hn::GetLane(hn::SumOfLanes(d32, lanes));
-  return (d * dx) * static_cast<float>(sumi) - (dmin * dx) * static_cast<float>(summ);
+  return KBlockSum(d, dmin, dx, sumi, summ);
 }
 
 // Q2_K / Q3_K crumbs: byte l of each 32-byte group of qs holds elements l, l + 32, l + 64,
@@ -243,68 +275,68 @@ HWY_INLINE void Crumbs(const uint8_t* qs, int8_t* q) {
   }
 }
 
-// Q2_K: scales[16] (4-bit scale, 4-bit min), 64 bytes of crumbs, F16 d and dmin.
-float DotQ2_KQ8_K(const void* w, const void* x, size_t n) {
-  const auto* pw = static_cast<const uint8_t*>(w);
-  const auto* px = static_cast<const uint8_t*>(x);
+// A K-quant super-block unpacked: int8 levels, per-16 scales and mins (zero for the types
+// without), the F16 d and dmin as float (as quant_ref.cpp's BlockK).
+struct KBlock {
   HWY_ALIGN int8_t q[256];
-  int16_t scale[16], min[16];
-  float sum = 0.0f;
-  for (size_t b = 0; b < n / 256; ++b, pw += 84, px += 292) {
-    Crumbs(pw + 16, q);
+  int16_t scale[16];
+  int16_t min[16];
+  float d;
+  float dmin;
+};
+
+// Q2_K: scales[16] (4-bit scale, 4-bit min), 64 bytes of crumbs, F16 d and dmin.
+struct Q2K {
+  static constexpr size_t kWBytes = 84;
+  static constexpr bool kMin = true;
+  static HWY_INLINE void Unpack(const uint8_t* pw, KBlock& b) {
+    Crumbs(pw + 16, b.q);
     for (size_t j = 0; j < 16; ++j) {
-      scale[j] = pw[j] & 0xF;
-      min[j] = pw[j] >> 4;
+      b.scale[j] = pw[j] & 0xF;
+      b.min[j] = pw[j] >> 4;
     }
-    sum += DotK(q, scale, min, F16(pw + 80), F16(pw + 82), px);
+    b.d = F16(pw + 80);
+    b.dmin = F16(pw + 82);
   }
-  return sum;
-}
+};
 
 // Q3_K: hmask[32] (element i's high bit is bit i / 32 of hmask[i % 32]; clear means minus 4),
 // 64 bytes of crumbs, 12 bytes of 6-bit scales, F16 d.
-float DotQ3_KQ8_K(const void* w, const void* x, size_t n) {
-  const hn::CappedTag<uint8_t, 16> du;
-  const hn::Rebind<int8_t, decltype(du)> di;
-  const auto* pw = static_cast<const uint8_t*>(w);
-  const auto* px = static_cast<const uint8_t*>(x);
-  const auto four = hn::Set(di, int8_t{4});
-  HWY_ALIGN int8_t q[256];
-  int16_t scale[16];
-  const int16_t no_min[16] = {};
-  float sum = 0.0f;
-  for (size_t b = 0; b < n / 256; ++b, pw += 110, px += 292) {
-    Crumbs(pw + 32, q);
+struct Q3K {
+  static constexpr size_t kWBytes = 110;
+  static constexpr bool kMin = false;
+  static HWY_INLINE void Unpack(const uint8_t* pw, KBlock& b) {
+    const hn::CappedTag<uint8_t, 16> du;
+    const hn::Rebind<int8_t, decltype(du)> di;
+    const auto four = hn::Set(di, int8_t{4});
+    Crumbs(pw + 32, b.q);
     for (size_t k = 0; k < 8; ++k) {
       const auto bit = hn::Set(du, static_cast<uint8_t>(1u << k));
       for (size_t l = 0; l < 32; l += hn::Lanes(du)) {
         const auto low =
             hn::IfThenZeroElse(hn::TestBit(hn::LoadU(du, pw + l), bit), hn::BitCast(du, four));
-        int8_t* dst = q + 32 * k + l;
+        int8_t* dst = b.q + 32 * k + l;
         hn::StoreU(hn::Sub(hn::LoadU(di, dst), hn::BitCast(di, low)), di, dst);
       }
     }
     const std::array<int8_t, 16> sc = quant::q3_k_scales(pw + 96);
     // NOLINTNEXTLINE(bugprone-signed-char-misuse): int8_t, signed by format
-    for (size_t j = 0; j < 16; ++j) scale[j] = sc[j];
-    sum += DotK(q, scale, no_min, F16(pw + 108), 0.0f, px);
+    for (size_t j = 0; j < 16; ++j) b.scale[j] = sc[j];
+    std::fill(b.min, b.min + 16, int16_t{0});
+    b.d = F16(pw + 108);
+    b.dmin = 0.0f;
   }
-  return sum;
-}
+};
 
 // Q4_K (d, dmin, 12 scale bytes, 128 nibble bytes) and Q5_K (the same plus 32 bytes of fifth
 // bits before the nibbles: element i's is bit i / 32 of qh[i % 32]).
 template <bool kFifthBit>
-float DotQ45K(const void* w, const void* x, size_t n) {
-  constexpr size_t kWBytes = kFifthBit ? 176 : 144;
-  const auto* pw = static_cast<const uint8_t*>(w);
-  const auto* px = static_cast<const uint8_t*>(x);
-  HWY_ALIGN int8_t q[256];
-  int16_t scale[16], min[16];
-  float sum = 0.0f;
-  for (size_t b = 0; b < n / 256; ++b, pw += kWBytes, px += 292) {
+struct Q45K {
+  static constexpr size_t kWBytes = kFifthBit ? 176 : 144;
+  static constexpr bool kMin = true;
+  static HWY_INLINE void Unpack(const uint8_t* pw, KBlock& b) {
     const uint8_t* qs = pw + (kFifthBit ? 48 : 16);
-    for (size_t g = 0; g < 4; ++g) Nibbles(qs + 32 * g, 32, 0, q + 64 * g, q + 64 * g + 32);
+    for (size_t g = 0; g < 4; ++g) Nibbles(qs + 32 * g, 32, 0, b.q + 64 * g, b.q + 64 * g + 32);
     if constexpr (kFifthBit) {
       const hn::CappedTag<uint8_t, 16> du;
       const hn::Rebind<int8_t, decltype(du)> di;
@@ -314,7 +346,7 @@ float DotQ45K(const void* w, const void* x, size_t n) {
         for (size_t l = 0; l < 32; l += hn::Lanes(du)) {
           const auto high =
               hn::IfThenElseZero(hn::TestBit(hn::LoadU(du, pw + 16 + l), bit), sixteen);
-          int8_t* dst = q + 32 * k + l;
+          int8_t* dst = b.q + 32 * k + l;
           hn::StoreU(hn::Or(hn::LoadU(di, dst), hn::BitCast(di, high)), di, dst);
         }
       }
@@ -322,41 +354,30 @@ float DotQ45K(const void* w, const void* x, size_t n) {
     uint8_t sc[8], m[8];
     quant::unpack_k4_scales(reinterpret_cast<const std::byte*>(pw + 4), sc, m);
     for (size_t j = 0; j < 16; ++j) {
-      scale[j] = sc[j / 2];
-      min[j] = m[j / 2];
+      b.scale[j] = sc[j / 2];
+      b.min[j] = m[j / 2];
     }
-    sum += DotK(q, scale, min, F16(pw), F16(pw + 2), px);
+    b.d = F16(pw);
+    b.dmin = F16(pw + 2);
   }
-  return sum;
-}
-
-float DotQ4_KQ8_K(const void* w, const void* x, size_t n) {
-  return DotQ45K<false>(w, x, n);
-}
-float DotQ5_KQ8_K(const void* w, const void* x, size_t n) {
-  return DotQ45K<true>(w, x, n);
-}
+};
 
 // Q6_K: 128 bytes of low nibbles, 64 bytes of high bit pairs, 16 int8 scales, F16 d. Per 128
 // elements, ql[l] holds elements l (low) and l + 64 (high), ql[l + 32] elements l + 32 and
 // l + 96; qh[l] holds their high pairs in bits 0-1, 2-3, 4-5, 6-7.
-float DotQ6_KQ8_K(const void* w, const void* x, size_t n) {
-  const hn::CappedTag<uint8_t, 16> du;
-  const hn::Rebind<int8_t, decltype(du)> di;
-  const auto* pw = static_cast<const uint8_t*>(w);
-  const auto* px = static_cast<const uint8_t*>(x);
-  const auto low4 = hn::Set(du, uint8_t{0x0F});
-  const auto low2 = hn::Set(du, uint8_t{0x03});
-  const auto bias = hn::Set(di, int8_t{32});
-  HWY_ALIGN int8_t q[256];
-  int16_t scale[16];
-  const int16_t no_min[16] = {};
-  float sum = 0.0f;
-  for (size_t b = 0; b < n / 256; ++b, pw += 210, px += 292) {
+struct Q6K {
+  static constexpr size_t kWBytes = 210;
+  static constexpr bool kMin = false;
+  static HWY_INLINE void Unpack(const uint8_t* pw, KBlock& b) {
+    const hn::CappedTag<uint8_t, 16> du;
+    const hn::Rebind<int8_t, decltype(du)> di;
+    const auto low4 = hn::Set(du, uint8_t{0x0F});
+    const auto low2 = hn::Set(du, uint8_t{0x03});
+    const auto bias = hn::Set(di, int8_t{32});
     for (size_t h = 0; h < 2; ++h) {
       const uint8_t* ql = pw + 64 * h;
       const uint8_t* qh = pw + 128 + 32 * h;
-      int8_t* out = q + 128 * h;
+      int8_t* out = b.q + 128 * h;
       for (size_t l = 0; l < 32; l += hn::Lanes(du)) {
         const auto a = hn::LoadU(du, ql + l);
         const auto c = hn::LoadU(du, ql + 32 + l);
@@ -373,10 +394,343 @@ float DotQ6_KQ8_K(const void* w, const void* x, size_t n) {
     }
     const auto* sc = reinterpret_cast<const int8_t*>(pw + 192);
     // NOLINTNEXTLINE(bugprone-signed-char-misuse): int8_t, signed by format
-    for (size_t j = 0; j < 16; ++j) scale[j] = sc[j];
-    sum += DotK(q, scale, no_min, F16(pw + 208), 0.0f, px);
+    for (size_t j = 0; j < 16; ++j) b.scale[j] = sc[j];
+    std::fill(b.min, b.min + 16, int16_t{0});
+    b.d = F16(pw + 208);
+    b.dmin = 0.0f;
+  }
+};
+
+template <class F>
+float DotKQ8_K(const void* w, const void* x, size_t n) {
+  const auto* pw = static_cast<const uint8_t*>(w);
+  const auto* px = static_cast<const uint8_t*>(x);
+  KBlock b;
+  float sum = 0.0f;
+  for (size_t i = 0; i < n / 256; ++i, pw += F::kWBytes, px += 292) {
+    F::Unpack(pw, b);
+    sum += DotK(b.q, b.scale, b.min, b.d, b.dmin, px);
   }
   return sum;
+}
+
+float DotQ2_KQ8_K(const void* w, const void* x, size_t n) {
+  return DotKQ8_K<Q2K>(w, x, n);
+}
+float DotQ3_KQ8_K(const void* w, const void* x, size_t n) {
+  return DotKQ8_K<Q3K>(w, x, n);
+}
+float DotQ4_KQ8_K(const void* w, const void* x, size_t n) {
+  return DotKQ8_K<Q45K<false>>(w, x, n);
+}
+float DotQ5_KQ8_K(const void* w, const void* x, size_t n) {
+  return DotKQ8_K<Q45K<true>>(w, x, n);
+}
+float DotQ6_KQ8_K(const void* w, const void* x, size_t n) {
+  return DotKQ8_K<Q6K>(w, x, n);
+}
+
+// ------------------------------------------------------------------ tiles (prompts)
+// Tile: every weight row of a panel against every activation row, giving exactly what the
+// dot products above give for each pair (same target), so a prompt's rows get the same
+// numbers as single tokens do. Both sides are decoded once per call into the same layout:
+// int16 levels (K-quant weight levels pre-multiplied by their group scale: |level * scale| <=
+// 32 * 128, exact), per block the float d and the float minimum term (Q4_1/Q5_1's m, Q8_1's s,
+// K-quants' dmin), and per 16-element group an int16 (K-quants' weight mins, Q8_K's group
+// sums). Then kTileW weight rows x kTileX activation rows are dotted at a time, so each loaded
+// vector serves several products. The arithmetic is the dots': 32-element blocks sum their
+// products into the same int32 lanes (16-lane int16 vectors, DotLanes' grouping), scaled by
+// d_w * d_x and accumulated lane-wise, the minimum terms summed in order; super-blocks reduce
+// their exact integer sums and apply DotK's float expression (KBlockSum).
+constexpr size_t kTileW = 4, kTileX = 4;
+
+template <class D32, class V16>
+HWY_INLINE hn::Vec<D32> MulPairs(D32 d32, V16 a, V16 b, hn::Vec<D32> sum) {
+  auto odd = hn::Zero(d32);
+  sum = hn::ReorderWidenMulAccumulate(d32, a, b, sum, odd);
+  return hn::Add(sum, odd);
+}
+
+// Per-thread scratch for decoded rows, grown as needed and kept between calls.
+HWY_INLINE uint8_t* Scratch(size_t bytes) {
+  thread_local hwy::AlignedFreeUniquePtr<uint8_t[]> buffer;
+  thread_local size_t capacity = 0;
+  if (bytes > capacity) {
+    buffer = hwy::AllocateAligned<uint8_t>(bytes);
+    capacity = bytes;
+  }
+  return buffer.get();
+}
+
+// A decoded row of n elements: n int16 levels, nb float d, nb float minimum terms, ng int16
+// group terms (16 per super-block, none for 32-element blocks). Rows are whole multiples of
+// 64 bytes apart, so the levels stay aligned.
+struct Decoded {
+  size_t n, nb, ng;
+  size_t Bytes() const { return (2 * n + 8 * nb + 2 * ng + 63) / 64 * 64; }
+  // The parts of a row, const as the row pointer is.
+  template <class Byte>
+  static auto* Q(Byte* row) {
+    return reinterpret_cast<std::conditional_t<std::is_const_v<Byte>, const int16_t, int16_t>*>(
+        row);
+  }
+  template <class Byte>
+  auto* D(Byte* row) const {
+    return reinterpret_cast<std::conditional_t<std::is_const_v<Byte>, const float, float>*>(row +
+                                                                                            2 * n);
+  }
+  template <class Byte>
+  auto* M(Byte* row) const {
+    return D(row) + nb;
+  }
+  template <class Byte>
+  auto* G(Byte* row) const {
+    return reinterpret_cast<std::conditional_t<std::is_const_v<Byte>, const int16_t, int16_t>*>(
+        M(row) + nb);
+  }
+};
+
+HWY_INLINE void Widen(const int8_t* src, size_t n, int16_t* dst) {
+  const D16G d16;
+  const hn::Rebind<int8_t, D16G> d8;
+  for (size_t e = 0; e < n; e += hn::Lanes(d16))
+    hn::Store(hn::PromoteTo(d16, hn::LoadU(d8, src + e)), d16, dst + e);
+}
+
+// 32-element weight blocks (F: Q45 or Q8): levels, d, and m for the types with a minimum.
+template <class F>
+struct W32 {
+  static constexpr size_t kBlock = 32;
+  static constexpr bool kMin = F::kMin;
+  using Tag = typename F::Tag;
+  static void Decode(const uint8_t* pw, const Decoded& l, uint8_t* row) {
+    HWY_ALIGN int8_t q[32];
+    for (size_t b = 0; b < l.nb; ++b, pw += F::kWBytes) {
+      F::Levels(pw, q);
+      Widen(q, 32, Decoded::Q(row) + 32 * b);
+      l.D(row)[b] = F16(pw);
+      l.M(row)[b] = kMin ? F16(pw + 2) : 0.0f;
+    }
+  }
+};
+
+// Q8_0 / Q8_1 activations: levels, d, and Q8_1's s = d * sum(q).
+template <bool kHasSum>
+struct X32 {
+  static constexpr size_t kXBytes = kHasSum ? 36 : 34;
+  static void Decode(const uint8_t* px, const Decoded& l, uint8_t* row) {
+    for (size_t b = 0; b < l.nb; ++b, px += kXBytes) {
+      Widen(reinterpret_cast<const int8_t*>(px + kXBytes - 32), 32, Decoded::Q(row) + 32 * b);
+      l.D(row)[b] = F16(px);
+      l.M(row)[b] = kHasSum ? F16(px + 2) : 0.0f;
+    }
+  }
+};
+
+// K-quant super-blocks (F: Q2K ... Q6K): levels times group scale, d, dmin and the mins.
+template <class F>
+struct WK {
+  static constexpr size_t kBlock = 256;
+  static constexpr bool kMin = F::kMin;
+  static void Decode(const uint8_t* pw, const Decoded& l, uint8_t* row) {
+    const D16G d16;
+    const hn::Rebind<int8_t, D16G> d8;
+    KBlock blk;
+    for (size_t b = 0; b < l.nb; ++b, pw += F::kWBytes) {
+      F::Unpack(pw, blk);
+      int16_t* q = Decoded::Q(row) + 256 * b;
+      for (size_t g = 0; g < 16; ++g) {
+        const auto scale = hn::Set(d16, blk.scale[g]);
+        for (size_t e = 0; e < 16; e += hn::Lanes(d16)) {
+          const auto level = hn::PromoteTo(d16, hn::LoadU(d8, blk.q + 16 * g + e));
+          hn::Store(hn::Mul(level, scale), d16, q + 16 * g + e);
+        }
+      }
+      l.D(row)[b] = blk.d;
+      l.M(row)[b] = blk.dmin;
+      std::memcpy(l.G(row) + 16 * b, blk.min, sizeof blk.min);
+    }
+  }
+};
+
+// Q8_K activations: levels, d, and the sums of its 16-element groups.
+struct XK {
+  static void Decode(const uint8_t* px, const Decoded& l, uint8_t* row) {
+    for (size_t b = 0; b < l.nb; ++b, px += 292) {
+      Widen(reinterpret_cast<const int8_t*>(px + 4), 256, Decoded::Q(row) + 256 * b);
+      l.D(row)[b] = load_f32(px);
+      l.M(row)[b] = 0.0f;
+      std::memcpy(l.G(row) + 16 * b, px + 4 + 256, 32);
+    }
+  }
+};
+
+// Decoded rows of one tile; rows past the ends repeat the last one (their results are not
+// stored), so every tile runs the same fixed loops.
+template <size_t kRows>
+struct TileSide {
+  const uint8_t* row[kRows];
+  TileSide(const uint8_t* base, size_t bytes, size_t valid) {
+    for (size_t r = 0; r < kRows; ++r) row[r] = base + std::min(r, valid - 1) * bytes;
+  }
+};
+
+// 32-element blocks: per pair, DotQ45's (DotQ8_0Q8_0's) lane-wise sum in int16 vectors of
+// tag D16T, and the in-order minimum sum.
+template <class D16T>
+HWY_INLINE void Tile32Decoded(const Decoded& l, const TileSide<kTileW>& w,
+                              const TileSide<kTileX>& x, float (*out)[kTileW]) {
+  using D32G = hn::Repartition<int32_t, D16T>;
+  using DFG = hn::Repartition<float, D16T>;
+  const D16T d16;
+  const D32G d32;
+  const DFG df;
+  hn::Vec<DFG> acc[kTileX][kTileW];
+  for (auto& row : acc)
+    for (auto& a : row) a = hn::Zero(df);
+  for (size_t b = 0; b < l.nb; ++b) {
+    hn::Vec<D32G> lanes[kTileX][kTileW];
+    for (auto& row : lanes)
+      for (auto& v : row) v = hn::Zero(d32);
+    for (size_t e = 32 * b; e < 32 * (b + 1); e += hn::Lanes(d16)) {
+      hn::Vec<D16T> xv[kTileX];
+      for (size_t i = 0; i < kTileX; ++i) xv[i] = hn::Load(d16, Decoded::Q(x.row[i]) + e);
+      for (size_t j = 0; j < kTileW; ++j) {
+        const auto wv = hn::Load(d16, Decoded::Q(w.row[j]) + e);
+        for (size_t i = 0; i < kTileX; ++i) lanes[i][j] = MulPairs(d32, wv, xv[i], lanes[i][j]);
+      }
+    }
+    for (size_t j = 0; j < kTileW; ++j) {
+      const float dw = l.D(w.row[j])[b];
+      for (size_t i = 0; i < kTileX; ++i) {
+        acc[i][j] = hn::MulAdd(hn::ConvertTo(df, lanes[i][j]), hn::Set(df, dw * l.D(x.row[i])[b]),
+                               acc[i][j]);
+      }
+    }
+  }
+  for (size_t i = 0; i < kTileX; ++i) {
+    for (size_t j = 0; j < kTileW; ++j) {
+      float min_sum = 0.0f;
+      for (size_t b = 0; b < l.nb; ++b) min_sum += l.M(w.row[j])[b] * l.M(x.row[i])[b];
+      out[i][j] = Total(df, acc[i][j]) + min_sum;
+    }
+  }
+}
+
+// Super-blocks: per pair and super-block, DotK's exact integer sums and its float expression.
+template <bool kMin>
+HWY_INLINE void TileKDecoded(const Decoded& l, const TileSide<kTileW>& w, const TileSide<kTileX>& x,
+                             float (*out)[kTileW]) {
+  using D32 = hn::Repartition<int32_t, D16>;
+  using D32G = hn::Repartition<int32_t, D16G>;
+  const D16 d16;
+  const D32 d32;
+  const D16G d16g;
+  const D32G d32g;
+  float sum[kTileX][kTileW] = {};
+  for (size_t b = 0; b < l.nb; ++b) {
+    hn::Vec<D32> lanes[kTileX][kTileW];
+    for (auto& row : lanes)
+      for (auto& v : row) v = hn::Zero(d32);
+    for (size_t e = 256 * b; e < 256 * (b + 1); e += hn::Lanes(d16)) {
+      hn::Vec<D16> xv[kTileX];
+      for (size_t i = 0; i < kTileX; ++i) xv[i] = hn::Load(d16, Decoded::Q(x.row[i]) + e);
+      for (size_t j = 0; j < kTileW; ++j) {
+        const auto wv = hn::Load(d16, Decoded::Q(w.row[j]) + e);
+        for (size_t i = 0; i < kTileX; ++i) lanes[i][j] = MulPairs(d32, wv, xv[i], lanes[i][j]);
+      }
+    }
+    for (size_t i = 0; i < kTileX; ++i) {
+      const float dx = l.D(x.row[i])[b];
+      for (size_t j = 0; j < kTileW; ++j) {
+        const int32_t sumi = hn::GetLane(hn::SumOfLanes(d32, lanes[i][j]));
+        int32_t summ = 0;
+        if constexpr (kMin) {
+          auto m = hn::Zero(d32g);
+          for (size_t g = 0; g < 16; g += hn::Lanes(d16g)) {
+            m = MulPairs(d32g, hn::LoadU(d16g, l.G(w.row[j]) + 16 * b + g),
+                         hn::LoadU(d16g, l.G(x.row[i]) + 16 * b + g), m);
+          }
+          summ = hn::GetLane(hn::SumOfLanes(d32g, m));
+        }
+        sum[i][j] += KBlockSum(l.D(w.row[j])[b], l.M(w.row[j])[b], dx, sumi, summ);
+      }
+    }
+  }
+  for (size_t i = 0; i < kTileX; ++i)
+    for (size_t j = 0; j < kTileW; ++j) out[i][j] = sum[i][j];
+}
+
+// W decodes weight blocks, X activation blocks.
+template <class W, class X>
+void Tile(const void* w, size_t w_stride, size_t nw, const void* x, size_t x_stride, size_t nx,
+          size_t n, float* out, size_t ldo) {
+  const size_t nb = n / W::kBlock;
+  const Decoded l{n, nb, W::kBlock == 256 ? 16 * nb : 0};
+  const size_t bytes = l.Bytes();
+  uint8_t* wpanel = Scratch((nw + kTileX) * bytes);
+  uint8_t* xgroup = wpanel + nw * bytes;
+  for (size_t j = 0; j < nw; ++j)
+    W::Decode(static_cast<const uint8_t*>(w) + j * w_stride, l, wpanel + j * bytes);
+  float tile[kTileX][kTileW];
+  for (size_t i0 = 0; i0 < nx; i0 += kTileX) {
+    const size_t rows_x = std::min(kTileX, nx - i0);
+    for (size_t i = 0; i < rows_x; ++i)
+      X::Decode(static_cast<const uint8_t*>(x) + (i0 + i) * x_stride, l, xgroup + i * bytes);
+    const TileSide<kTileX> xs(xgroup, bytes, rows_x);
+    for (size_t j0 = 0; j0 < nw; j0 += kTileW) {
+      const size_t rows_w = std::min(kTileW, nw - j0);
+      const TileSide<kTileW> ws(wpanel + j0 * bytes, bytes, rows_w);
+      if constexpr (W::kBlock == 32) {
+        Tile32Decoded<typename W::Tag>(l, ws, xs, tile);
+      } else {
+        TileKDecoded<W::kMin>(l, ws, xs, tile);
+      }
+      for (size_t i = 0; i < rows_x; ++i)
+        for (size_t j = 0; j < rows_w; ++j) out[(i0 + i) * ldo + j0 + j] = tile[i][j];
+    }
+  }
+}
+
+void TileQ4_0Q8_0(const void* w, size_t w_stride, size_t nw, const void* x, size_t x_stride,
+                  size_t nx, size_t n, float* out, size_t ldo) {
+  Tile<W32<Q45<false, false>>, X32<false>>(w, w_stride, nw, x, x_stride, nx, n, out, ldo);
+}
+void TileQ4_1Q8_1(const void* w, size_t w_stride, size_t nw, const void* x, size_t x_stride,
+                  size_t nx, size_t n, float* out, size_t ldo) {
+  Tile<W32<Q45<true, false>>, X32<true>>(w, w_stride, nw, x, x_stride, nx, n, out, ldo);
+}
+void TileQ5_0Q8_0(const void* w, size_t w_stride, size_t nw, const void* x, size_t x_stride,
+                  size_t nx, size_t n, float* out, size_t ldo) {
+  Tile<W32<Q45<false, true>>, X32<false>>(w, w_stride, nw, x, x_stride, nx, n, out, ldo);
+}
+void TileQ5_1Q8_1(const void* w, size_t w_stride, size_t nw, const void* x, size_t x_stride,
+                  size_t nx, size_t n, float* out, size_t ldo) {
+  Tile<W32<Q45<true, true>>, X32<true>>(w, w_stride, nw, x, x_stride, nx, n, out, ldo);
+}
+void TileQ8_0Q8_0(const void* w, size_t w_stride, size_t nw, const void* x, size_t x_stride,
+                  size_t nx, size_t n, float* out, size_t ldo) {
+  Tile<W32<Q8>, X32<false>>(w, w_stride, nw, x, x_stride, nx, n, out, ldo);
+}
+void TileQ2_KQ8_K(const void* w, size_t w_stride, size_t nw, const void* x, size_t x_stride,
+                  size_t nx, size_t n, float* out, size_t ldo) {
+  Tile<WK<Q2K>, XK>(w, w_stride, nw, x, x_stride, nx, n, out, ldo);
+}
+void TileQ3_KQ8_K(const void* w, size_t w_stride, size_t nw, const void* x, size_t x_stride,
+                  size_t nx, size_t n, float* out, size_t ldo) {
+  Tile<WK<Q3K>, XK>(w, w_stride, nw, x, x_stride, nx, n, out, ldo);
+}
+void TileQ4_KQ8_K(const void* w, size_t w_stride, size_t nw, const void* x, size_t x_stride,
+                  size_t nx, size_t n, float* out, size_t ldo) {
+  Tile<WK<Q45K<false>>, XK>(w, w_stride, nw, x, x_stride, nx, n, out, ldo);
+}
+void TileQ5_KQ8_K(const void* w, size_t w_stride, size_t nw, const void* x, size_t x_stride,
+                  size_t nx, size_t n, float* out, size_t ldo) {
+  Tile<WK<Q45K<true>>, XK>(w, w_stride, nw, x, x_stride, nx, n, out, ldo);
+}
+void TileQ6_KQ8_K(const void* w, size_t w_stride, size_t nw, const void* x, size_t x_stride,
+                  size_t nx, size_t n, float* out, size_t ldo) {
+  Tile<WK<Q6K>, XK>(w, w_stride, nw, x, x_stride, nx, n, out, ldo);
 }
 
 }  // namespace HWY_NAMESPACE
@@ -396,6 +750,16 @@ HWY_EXPORT(DotQ3_KQ8_K);
 HWY_EXPORT(DotQ4_KQ8_K);
 HWY_EXPORT(DotQ5_KQ8_K);
 HWY_EXPORT(DotQ6_KQ8_K);
+HWY_EXPORT(TileQ4_0Q8_0);
+HWY_EXPORT(TileQ4_1Q8_1);
+HWY_EXPORT(TileQ5_0Q8_0);
+HWY_EXPORT(TileQ5_1Q8_1);
+HWY_EXPORT(TileQ8_0Q8_0);
+HWY_EXPORT(TileQ2_KQ8_K);
+HWY_EXPORT(TileQ3_KQ8_K);
+HWY_EXPORT(TileQ4_KQ8_K);
+HWY_EXPORT(TileQ5_KQ8_K);
+HWY_EXPORT(TileQ6_KQ8_K);
 
 namespace {
 // EMBER_SIMD must limit the targets before the first dispatch; simd_targets() applies it (once).
@@ -444,6 +808,57 @@ float dot_q5_k_q8_k(const void* w, const void* x, size_t n) {
 float dot_q6_k_q8_k(const void* w, const void* x, size_t n) {
   apply_simd_limit();
   return HWY_DYNAMIC_DISPATCH(DotQ6_KQ8_K)(w, x, n);
+}
+
+void tile_q4_0_q8_0(const void* w, size_t w_stride, size_t nw, const void* x, size_t x_stride,
+                    size_t nx, size_t n, float* out, size_t ldo) {
+  apply_simd_limit();
+  HWY_DYNAMIC_DISPATCH(TileQ4_0Q8_0)(w, w_stride, nw, x, x_stride, nx, n, out, ldo);
+}
+void tile_q4_1_q8_1(const void* w, size_t w_stride, size_t nw, const void* x, size_t x_stride,
+                    size_t nx, size_t n, float* out, size_t ldo) {
+  apply_simd_limit();
+  HWY_DYNAMIC_DISPATCH(TileQ4_1Q8_1)(w, w_stride, nw, x, x_stride, nx, n, out, ldo);
+}
+void tile_q5_0_q8_0(const void* w, size_t w_stride, size_t nw, const void* x, size_t x_stride,
+                    size_t nx, size_t n, float* out, size_t ldo) {
+  apply_simd_limit();
+  HWY_DYNAMIC_DISPATCH(TileQ5_0Q8_0)(w, w_stride, nw, x, x_stride, nx, n, out, ldo);
+}
+void tile_q5_1_q8_1(const void* w, size_t w_stride, size_t nw, const void* x, size_t x_stride,
+                    size_t nx, size_t n, float* out, size_t ldo) {
+  apply_simd_limit();
+  HWY_DYNAMIC_DISPATCH(TileQ5_1Q8_1)(w, w_stride, nw, x, x_stride, nx, n, out, ldo);
+}
+void tile_q8_0_q8_0(const void* w, size_t w_stride, size_t nw, const void* x, size_t x_stride,
+                    size_t nx, size_t n, float* out, size_t ldo) {
+  apply_simd_limit();
+  HWY_DYNAMIC_DISPATCH(TileQ8_0Q8_0)(w, w_stride, nw, x, x_stride, nx, n, out, ldo);
+}
+void tile_q2_k_q8_k(const void* w, size_t w_stride, size_t nw, const void* x, size_t x_stride,
+                    size_t nx, size_t n, float* out, size_t ldo) {
+  apply_simd_limit();
+  HWY_DYNAMIC_DISPATCH(TileQ2_KQ8_K)(w, w_stride, nw, x, x_stride, nx, n, out, ldo);
+}
+void tile_q3_k_q8_k(const void* w, size_t w_stride, size_t nw, const void* x, size_t x_stride,
+                    size_t nx, size_t n, float* out, size_t ldo) {
+  apply_simd_limit();
+  HWY_DYNAMIC_DISPATCH(TileQ3_KQ8_K)(w, w_stride, nw, x, x_stride, nx, n, out, ldo);
+}
+void tile_q4_k_q8_k(const void* w, size_t w_stride, size_t nw, const void* x, size_t x_stride,
+                    size_t nx, size_t n, float* out, size_t ldo) {
+  apply_simd_limit();
+  HWY_DYNAMIC_DISPATCH(TileQ4_KQ8_K)(w, w_stride, nw, x, x_stride, nx, n, out, ldo);
+}
+void tile_q5_k_q8_k(const void* w, size_t w_stride, size_t nw, const void* x, size_t x_stride,
+                    size_t nx, size_t n, float* out, size_t ldo) {
+  apply_simd_limit();
+  HWY_DYNAMIC_DISPATCH(TileQ5_KQ8_K)(w, w_stride, nw, x, x_stride, nx, n, out, ldo);
+}
+void tile_q6_k_q8_k(const void* w, size_t w_stride, size_t nw, const void* x, size_t x_stride,
+                    size_t nx, size_t n, float* out, size_t ldo) {
+  apply_simd_limit();
+  HWY_DYNAMIC_DISPATCH(TileQ6_KQ8_K)(w, w_stride, nw, x, x_stride, nx, n, out, ldo);
 }
 
 }  // namespace ember::kernels

@@ -46,37 +46,78 @@ void sgemm_xwt(const float* x, int64_t m, int64_t k, const float* w, int64_t n, 
               blas_int("linear", ldy));
 }
 
-// Below this many activation rows, F16/BF16 (and later quantized) weights go through the dtype's
-// dot product, reading each weight byte once (the decode step); from it on, GEMM's arithmetic
-// dominates and a bounded block of weight rows is widened to F32 for sgemm, as any GEMM packs its
-// panels.
+// Below this many activation rows, F16/BF16 and quantized weights go through the dtype's dot
+// product, reading each weight byte once (the decode step); from it on, GEMM's arithmetic
+// dominates: quantized weights go through their tile kernel (vec_dot's arithmetic), others
+// widen a bounded block of weight rows to F32 for sgemm, as any GEMM packs its panels.
 constexpr int64_t kPackedGemmRows = 16;
 
-// y[m, n] = x[m, k] @ w[n, k]^T via the dtype's vec_dot, threaded over weight rows. Activations
-// are converted once to the format vec_dot wants.
+// Activations as vec_dot wants them: x itself for F32, else each row converted once (not once
+// per weight row), the rows spread over the pool.
+struct VecDotActivations {
+  std::vector<std::byte> converted;
+  const std::byte* data = nullptr;
+  uint64_t row_bytes = 0;
+};
+
+VecDotActivations vec_dot_activations(const float* x, int64_t m, int64_t k, DType vec_dot_type) {
+  VecDotActivations a;
+  if (vec_dot_type == DType::F32) {
+    a.data = reinterpret_cast<const std::byte*>(x);
+    a.row_bytes = static_cast<uint64_t>(k) * sizeof(float);
+    return a;
+  }
+  const DTypeTraits& act = dtype_traits(vec_dot_type);
+  a.row_bytes = *dtype_bytes(vec_dot_type, static_cast<uint64_t>(k));
+  a.converted.resize(static_cast<size_t>(a.row_bytes * static_cast<uint64_t>(m)));
+  parallel_for(
+      0, m, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, k)), [&](int64_t lo, int64_t hi) {
+        for (int64_t i = lo; i < hi; ++i) {
+          act.from_f32(x + i * k, a.converted.data() + i * a.row_bytes, static_cast<size_t>(k));
+        }
+      });
+  a.data = a.converted.data();
+  return a;
+}
+
+// y[m, n] = x[m, k] @ w[n, k]^T via the dtype's vec_dot, threaded over weight rows.
 void linear_vec_dot(const float* x, int64_t m, int64_t k, const std::byte* w, DType w_dtype,
                     int64_t n, float* y) {
   const DTypeTraits& traits = dtype_traits(w_dtype);
   const uint64_t w_row_bytes = *dtype_bytes(w_dtype, static_cast<uint64_t>(k));
-  const std::byte* xq = reinterpret_cast<const std::byte*>(x);
-  uint64_t x_row_bytes = static_cast<uint64_t>(k) * sizeof(float);
-  std::vector<std::byte> x_converted;
-  if (traits.vec_dot_type != DType::F32) {
-    const DTypeTraits& act = dtype_traits(traits.vec_dot_type);
-    x_row_bytes = *dtype_bytes(traits.vec_dot_type, static_cast<uint64_t>(k));
-    x_converted.resize(static_cast<size_t>(x_row_bytes * static_cast<uint64_t>(m)));
-    for (int64_t i = 0; i < m; ++i)
-      act.from_f32(x + i * k, x_converted.data() + i * x_row_bytes, static_cast<size_t>(k));
-    xq = x_converted.data();
-  }
+  const VecDotActivations xq = vec_dot_activations(x, m, k, traits.vec_dot_type);
   // Each weight row is read once and dotted with every activation row.
   const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, k * m));
   parallel_for(0, n, grain, [&](int64_t lo, int64_t hi) {
     for (int64_t j = lo; j < hi; ++j) {
       const std::byte* wj = w + static_cast<uint64_t>(j) * w_row_bytes;
-      for (int64_t i = 0; i < m; ++i)
-        y[i * n + j] =
-            traits.vec_dot(wj, xq + static_cast<uint64_t>(i) * x_row_bytes, static_cast<size_t>(k));
+      for (int64_t i = 0; i < m; ++i) {
+        y[i * n + j] = traits.vec_dot(wj, xq.data + static_cast<uint64_t>(i) * xq.row_bytes,
+                                      static_cast<size_t>(k));
+      }
+    }
+  });
+}
+
+// y[m, n] = x[m, k] @ w[n, k]^T for many rows with vec_dot's arithmetic (llama.cpp's for
+// quantized weights: 8-bit activations, integer block products) at GEMM speed: the dtype's
+// tile kernel decodes a panel of weight rows once and dots it with all activation rows.
+// Panels are threaded over the pool; one panel's decoded rows (about 1.25 bytes a weight for
+// 32-element blocks, 2.2 for super-blocks) stay in L2 while the activations stream past.
+void linear_vec_dot_tiles(const float* x, int64_t m, int64_t k, const std::byte* w, DType w_dtype,
+                          int64_t n, float* y) {
+  const DTypeTraits& traits = dtype_traits(w_dtype);
+  const uint64_t w_row_bytes = *dtype_bytes(w_dtype, static_cast<uint64_t>(k));
+  const VecDotActivations xq = vec_dot_activations(x, m, k, traits.vec_dot_type);
+  constexpr int64_t kPanelRows = 16;
+  const int64_t panels = (n + kPanelRows - 1) / kPanelRows;
+  parallel_for(0, panels, 1, [&](int64_t lo, int64_t hi) {
+    for (int64_t p = lo; p < hi; ++p) {
+      const int64_t j0 = p * kPanelRows;
+      traits.vec_dot_tile(w + static_cast<uint64_t>(j0) * w_row_bytes, w_row_bytes,
+                          static_cast<size_t>(std::min(kPanelRows, n - j0)), xq.data, xq.row_bytes,
+                          static_cast<size_t>(m), static_cast<size_t>(k), y + j0,
+                          static_cast<size_t>(n));
     }
   });
 }
@@ -324,6 +365,8 @@ void linear_checked_into(const Tensor& x, const Tensor& weight, const Tensor& bi
       linear_small_m(px, m, k, packed, n, py);
     } else if (w.dtype() == DType::F32) {
       sgemm_xwt(px, m, k, w.data_as<float>(), n, n, py);
+    } else if (m >= kPackedGemmRows && dtype_traits(w.dtype()).vec_dot_tile != nullptr) {
+      linear_vec_dot_tiles(px, m, k, w.data(), w.dtype(), n, py);
     } else if (m >= kPackedGemmRows && dtype_traits(w.dtype()).to_f32 != nullptr) {
       linear_packed_gemm(px, m, k, w.data(), w.dtype(), n, py);
     } else {

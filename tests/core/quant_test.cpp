@@ -315,10 +315,119 @@ TEST_P(QuantType, TensorConversionsAndEmbeddingUseTheBlockKernels) {
   }
 }
 
-// linear's two paths: few activation rows go through vec_dot (activations quantized once), so
-// each output is exactly the dispatched dot of that row pair; many rows widen the weights
-// with to_f32 for sgemm, matching the F32 linear of the dequantized weights.
-TEST_P(QuantType, LinearUsesVecDotAndWidenedGemm) {
+// Random weight rows (a shifted half-row gives the min-carrying types nonzero mins) and
+// activation rows, quantized, with their dequantized values for dot_bound.
+struct RandomRows {
+  size_t n = 0;
+  std::vector<float> wf, x;                 // weights and activations as drawn (F32)
+  std::vector<std::byte> wq, xq;            // weight rows in t, activation rows in vec_dot_type
+  std::vector<std::vector<float>> w, xdeq;  // their dequantized rows
+  size_t w_bytes = 0, x_bytes = 0;
+};
+
+RandomRows random_rows(DType t, size_t rows_w, size_t rows_x, size_t n, unsigned seed) {
+  const DTypeTraits& traits = dtype_traits(t);
+  const DTypeTraits& act = dtype_traits(traits.vec_dot_type);
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  RandomRows r;
+  r.n = n;
+  r.w_bytes = *dtype_bytes(t, n);
+  r.x_bytes = *dtype_bytes(traits.vec_dot_type, n);
+  r.wq.resize(rows_w * r.w_bytes);
+  r.xq.resize(rows_x * r.x_bytes);
+  r.x.resize(rows_x * n);
+  r.wf.resize(rows_w * n);
+  std::vector<float> row(n);
+  for (size_t j = 0; j < rows_w; ++j) {
+    for (size_t i = 0; i < n; ++i) r.wf[j * n + i] = normal(rng) + (i < n / 2 ? 1.5f : 0.0f);
+    traits.from_f32(r.wf.data() + j * n, r.wq.data() + j * r.w_bytes, n);
+    traits.to_f32(r.wq.data() + j * r.w_bytes, row.data(), n);
+    r.w.push_back(row);
+  }
+  for (size_t j = 0; j < rows_x; ++j) {
+    for (size_t i = 0; i < n; ++i) r.x[j * n + i] = normal(rng);
+    act.from_f32(r.x.data() + j * n, r.xq.data() + j * r.x_bytes, n);
+    act.to_f32(r.xq.data() + j * r.x_bytes, row.data(), n);
+    r.xdeq.push_back(row);
+  }
+  return r;
+}
+
+// Each weight block type's tile kernel gives, for every row pair, exactly what the dispatched
+// vec_dot gives on the same target (the tile keeps its integer sums, lane grouping and float
+// operations, so prompts and single tokens get the same numbers), and so stays within twice
+// dot_bound of the scalar reference (both within dot_bound of the exact dot). Panels of 7 x 6
+// rows end off the 4 x 4 register tile, rows of 3 blocks off any power of two; outputs land at
+// stride ldo and nothing else is written.
+TEST_P(QuantType, TileEqualsDispatchedDotOnEveryTarget) {
+  const DType t = GetParam();
+  const DTypeTraits& traits = dtype_traits(t);
+  if (t == DType::Q8_1 || t == DType::Q8_K) {
+    EXPECT_EQ(traits.vec_dot_tile, nullptr) << "activation formats have no tile";
+    return;
+  }
+  ASSERT_NE(traits.vec_dot_tile, nullptr);
+  constexpr size_t kW = 7, kX = 6, kLdo = kW + 3;
+  const RandomRows r = random_rows(t, kW, kX, size_t{3} * dtype_info(t).block_elems, 5);
+  for (const std::string& target : kernels::simd_targets()) {
+    kernels::simd_force_target(target);
+    std::vector<float> out(kX * kLdo, -1234.0f);
+    traits.vec_dot_tile(r.wq.data(), r.w_bytes, kW, r.xq.data(), r.x_bytes, kX, r.n, out.data(),
+                        kLdo);
+    for (size_t i = 0; i < kX; ++i) {
+      for (size_t j = 0; j < kLdo; ++j) {
+        if (j >= kW) {
+          EXPECT_EQ(out[i * kLdo + j], -1234.0f) << target << ": wrote past the panel";
+          continue;
+        }
+        const std::byte* wj = r.wq.data() + j * r.w_bytes;
+        const std::byte* xi = r.xq.data() + i * r.x_bytes;
+        EXPECT_EQ(out[i * kLdo + j], traits.vec_dot(wj, xi, r.n))
+            << target << ", weight row " << j << ", activation row " << i;
+        EXPECT_LE(std::fabs(static_cast<double>(out[i * kLdo + j]) -
+                            quant::reference(t).vec_dot(wj, xi, r.n)),
+                  2 * dot_bound(t, wj, r.w[j], xi, r.xdeq[i]))
+            << target << ", weight row " << j << ", activation row " << i;
+      }
+    }
+  }
+  kernels::simd_force_target("");
+}
+
+// linear on 16 rows or more goes through the tile kernel: every output equals the dispatched
+// vec_dot of its row pair, with the activations quantized as linear's few-row path quantizes
+// them, at row counts on and off the tile sizes (16, 17, 64) and past several groups of
+// activation rows (513), over a full and a partial 16-row weight panel.
+TEST_P(QuantType, LinearOnManyRowsEqualsVecDot) {
+  const DType t = GetParam();
+  const DTypeTraits& traits = dtype_traits(t);
+  if (traits.vec_dot_tile == nullptr) GTEST_SKIP() << "no tile: widened sgemm, tested below";
+  constexpr size_t kN = 21;
+  const size_t k = size_t{2} * dtype_info(t).block_elems;
+  const RandomRows r = random_rows(t, kN, 513, k, 9);
+  const Tensor w = Tensor::from_f32({kN, static_cast<int64_t>(k)}, r.wf).to(t);
+  ASSERT_EQ(std::memcmp(w.data(), r.wq.data(), r.wq.size()), 0);
+  for (const int64_t m : {16, 17, 64, 513}) {
+    const Tensor x = Tensor::from_f32({m, static_cast<int64_t>(k)},
+                                      std::span(r.x).first(static_cast<size_t>(m) * k));
+    const Tensor y = ops::linear(x, w);
+    for (int64_t i = 0; i < m; ++i) {
+      const std::byte* xi = r.xq.data() + static_cast<size_t>(i) * r.x_bytes;
+      for (size_t j = 0; j < kN; ++j) {
+        ASSERT_EQ(y.data_as<float>()[i * kN + j],
+                  traits.vec_dot(r.wq.data() + j * r.w_bytes, xi, k))
+            << "m " << m << ", row " << i << ", column " << j;
+      }
+    }
+  }
+}
+
+// linear's paths: few activation rows go through vec_dot (activations quantized once), so
+// each output is exactly the dispatched dot of that row pair; many rows of a type without a
+// tile kernel (Q8_1, Q8_K) widen the weights with to_f32 for sgemm, matching the F32 linear
+// of the dequantized weights.
+TEST_P(QuantType, LinearUsesVecDotOrWidenedGemm) {
   const DType t = GetParam();
   const Input& in = input();
   const auto n = static_cast<int64_t>(in.rows), k = static_cast<int64_t>(in.cols);
@@ -338,6 +447,7 @@ TEST_P(QuantType, LinearUsesVecDotAndWidenedGemm) {
     }
   }
 
+  if (traits.vec_dot_tile != nullptr) return;  // LinearOnManyRowsEqualsVecDot
   std::vector<float> many_values;
   for (int rep = 0; rep < 4; ++rep) many_values.insert(many_values.end(), in.x.begin(), in.x.end());
   const Tensor many = Tensor::from_f32({4 * n, k}, many_values);

@@ -19,6 +19,13 @@ struct DTypeTraits {
   DType vec_dot_type = DType::F32;
   // sum_i w[i] * x[i] over n elements: w a row of this dtype, x a row of vec_dot_type.
   float (*vec_dot)(const std::byte* w, const std::byte* x, size_t n) = nullptr;
+  // vec_dot of every row pair of a panel of nw weight rows (w_stride bytes apart) and nx
+  // activation rows (x_stride bytes apart, vec_dot_type): out[i * ldo + j] = vec_dot(w row j,
+  // x row i), with vec_dot's integer products and block scales (results differ only in the
+  // order of float sums). Linear's path for prompts; null where it falls back to widened
+  // weights and sgemm. The scalar reference is vec_dot's, pair by pair.
+  void (*vec_dot_tile)(const std::byte* w, size_t w_stride, size_t nw, const std::byte* x,
+                       size_t x_stride, size_t nx, size_t n, float* out, size_t ldo) = nullptr;
 };
 
 const DTypeTraits& dtype_traits(DType dtype);

@@ -1,0 +1,34 @@
+#pragma once
+// Tile kernels of the GGML block types (kernels_quant_simd.cpp), served through
+// DTypeTraits::vec_dot_tile. Internal to core: only dtype_traits.cpp wires them in.
+//
+// Each computes, for a panel of nw weight rows (w_stride bytes apart) and nx activation rows in
+// the type's 8-bit format (x_stride bytes apart), out[i * ldo + j] = the matching
+// kernels::dot_*(w row j, x row i, n), with the dot's integer products and per-block scales;
+// only the order of float sums differs.
+#include <cstddef>
+
+namespace ember::kernels {
+
+void tile_q4_0_q8_0(const void* w, size_t w_stride, size_t nw, const void* x, size_t x_stride,
+                    size_t nx, size_t n, float* out, size_t ldo);
+void tile_q4_1_q8_1(const void* w, size_t w_stride, size_t nw, const void* x, size_t x_stride,
+                    size_t nx, size_t n, float* out, size_t ldo);
+void tile_q5_0_q8_0(const void* w, size_t w_stride, size_t nw, const void* x, size_t x_stride,
+                    size_t nx, size_t n, float* out, size_t ldo);
+void tile_q5_1_q8_1(const void* w, size_t w_stride, size_t nw, const void* x, size_t x_stride,
+                    size_t nx, size_t n, float* out, size_t ldo);
+void tile_q8_0_q8_0(const void* w, size_t w_stride, size_t nw, const void* x, size_t x_stride,
+                    size_t nx, size_t n, float* out, size_t ldo);
+void tile_q2_k_q8_k(const void* w, size_t w_stride, size_t nw, const void* x, size_t x_stride,
+                    size_t nx, size_t n, float* out, size_t ldo);
+void tile_q3_k_q8_k(const void* w, size_t w_stride, size_t nw, const void* x, size_t x_stride,
+                    size_t nx, size_t n, float* out, size_t ldo);
+void tile_q4_k_q8_k(const void* w, size_t w_stride, size_t nw, const void* x, size_t x_stride,
+                    size_t nx, size_t n, float* out, size_t ldo);
+void tile_q5_k_q8_k(const void* w, size_t w_stride, size_t nw, const void* x, size_t x_stride,
+                    size_t nx, size_t n, float* out, size_t ldo);
+void tile_q6_k_q8_k(const void* w, size_t w_stride, size_t nw, const void* x, size_t x_stride,
+                    size_t nx, size_t n, float* out, size_t ldo);
+
+}  // namespace ember::kernels
