@@ -324,6 +324,15 @@ std::unique_ptr<Head> load_deberta_v2_head(const Config& config, const nn::Weigh
     const int64_t embedding = legacy ? config.integer("embedding_size", hidden) : hidden;
     const std::string p = legacy ? "cls.predictions." : "lm_predictions.lm_head.";
     const std::string transform = legacy ? p + "transform." : p;
+    if (legacy && !weights.contains(transform + "dense.weight") &&
+        weights.contains("lm_predictions.lm_head.dense.weight")) {
+      // DeBERTa-v3's released checkpoints: transformers, reading legacy as true, would start
+      // a fresh random head instead.
+      throw MissingHead("no ForMaskedLM head under cls.predictions.* in " +
+                        weights.source().description() +
+                        ": it has lm_predictions.lm_head.*, which config.json's legacy (absent or "
+                        "true) does not select; set \"legacy\": false to use it");
+    }
     require_head_weight(weights, transform + "dense.weight", kind);
     auto head = std::make_unique<MaskedLmHead>();
     head->dense = nn::Linear::load(weights, transform + "dense", hidden, embedding, true);
@@ -336,25 +345,20 @@ std::unique_ptr<Head> load_deberta_v2_head(const Config& config, const nn::Weigh
         load_vocab_projection(weights, p + "decoder", {p + "bias", p + "decoder.bias"}, words);
     return head;
   }
-  auto head = std::make_unique<ClassifierHead>();
-  if (kind == HeadKind::SequenceClassification) {
-    require_head_weight(weights, "classifier.weight", kind);
-    const int64_t pooled = config.integer("pooler_hidden_size", hidden);
-    if (pooled != hidden) {
-      config.fail("pooler_hidden_size " + std::to_string(pooled) +
-                  " differs from hidden_size (the pooler's input)");
-    }
-    head->dense = nn::Linear::load(weights, "pooler.dense", hidden, hidden, true);
-    head->activation =
-        nn::parse_activation(config.string("pooler_hidden_act", "gelu"), "pooler_hidden_act");
-    head->out = nn::Linear::load(weights, "classifier", hidden, labels, true);
-  } else if (kind == HeadKind::TokenClassification) {
-    require_head_weight(weights, "classifier.weight", kind);
-    head->out = nn::Linear::load(weights, "classifier", hidden, labels, true);
-  } else {
-    require_head_weight(weights, "qa_outputs.weight", kind);
-    head->out = nn::Linear::load(weights, "qa_outputs", hidden, 2, true);
+  if (kind != HeadKind::SequenceClassification) {
+    return load_per_token_head(weights, kind, hidden, labels);
   }
+  require_head_weight(weights, "classifier.weight", kind);
+  const int64_t pooled = config.integer("pooler_hidden_size", hidden);
+  if (pooled != hidden) {
+    config.fail("pooler_hidden_size " + std::to_string(pooled) +
+                " differs from hidden_size (the pooler's input)");
+  }
+  auto head = std::make_unique<ClassifierHead>();
+  head->dense = nn::Linear::load(weights, "pooler.dense", hidden, hidden, true);
+  head->activation =
+      nn::parse_activation(config.string("pooler_hidden_act", "gelu"), "pooler_hidden_act");
+  head->out = nn::Linear::load(weights, "classifier", hidden, labels, true);
   return head;
 }
 

@@ -14,6 +14,7 @@
 #include "ember/formats/json_file.hpp"
 #include "ember/formats/safetensors.hpp"
 #include "ember/models/encoder.hpp"
+#include "ember/models/heads.hpp"
 #include "ember/nn/disentangled_attention.hpp"
 #include "model_fixtures.hpp"
 
@@ -99,6 +100,21 @@ TEST(DebertaV2, UnsupportedConfigsAreErrors) {
   // A config naming a part the checkpoint lacks: the missing weight is named.
   EXPECT_NE(load_with("type_vocab_size", 2).find("token_type_embeddings"), std::string::npos);
   EXPECT_EQ(load_with("conv_groups", 1), "");
+}
+
+// DeBERTa-v3's released checkpoints hold lm_predictions.lm_head.* but leave legacy at its default
+// (true), under which transformers would build a random cls.predictions head: say which setting
+// selects the stored one.
+TEST(DebertaV2, StoredMaskedLmHeadOfTheOtherLayoutNamesTheSetting) {
+  const std::filesystem::path dir = kDir / "deberta_mlm";
+  nlohmann::json j = read_json_file(dir / "config.json");
+  ASSERT_EQ(j.value("legacy", true), false);
+  j.erase("legacy");
+  const std::string error = test::error_of([&] {
+    models::load_head_model(models::Config(j, "test config"), nn::Weights::open(dir),
+                            models::HeadKind::MaskedLM);
+  });
+  EXPECT_NE(error.find("\"legacy\": false"), std::string::npos) << error;
 }
 
 }  // namespace
