@@ -74,9 +74,10 @@ struct DebertaLayer {
   Tensor pos_key, pos_query;
 };
 
-// ConvLayer: a 1-D convolution over each sequence (zero padding at its ends), masked, an
-// activation, the first layer's output added and a LayerNorm. Computed as one Linear over
-// the kernel-wide windows of rows.
+// ConvLayer: a 1-D convolution of the embeddings over each sequence, an activation, the first
+// layer's output added and a LayerNorm. The reference zeroes padding before and after; packed
+// sequences have none, so its only trace is the zero padding at each sequence's ends. Computed
+// as one Linear over the kernel-wide windows of rows.
 struct ConvBranch {
   int64_t kernel = 0;
   nn::Linear conv;  // [hidden, kernel * hidden]: weight[o][t * hidden + c] = conv[o][c][t]
