@@ -160,23 +160,20 @@ std::unique_ptr<Head> load_bert_head(const Config& config, const nn::Weights& we
         load_vocab_projection(weights, p + "decoder", {p + "bias", p + "decoder.bias"}, words);
     return head;
   }
+  if (kind != HeadKind::SequenceClassification) {
+    return load_per_token_head(weights, kind, hidden, labels);
+  }
   auto head = std::make_unique<ClassifierHead>();
-  if (kind == HeadKind::SequenceClassification && roberta) {
+  if (roberta) {
     require_head_weight(weights, "classifier.out_proj.weight", kind);
     head->dense = nn::Linear::load(weights, "classifier.dense", hidden, hidden, true);
     head->activation = nn::Activation::Tanh;
     head->out = nn::Linear::load(weights, "classifier.out_proj", hidden, labels, true);
-  } else if (kind == HeadKind::SequenceClassification) {
+  } else {
     require_head_weight(weights, "classifier.weight", kind);
     head->dense = nn::Linear::load(encoder, "pooler.dense", hidden, hidden, true);
     head->activation = nn::Activation::Tanh;
     head->out = nn::Linear::load(weights, "classifier", hidden, labels, true);
-  } else if (kind == HeadKind::TokenClassification) {
-    require_head_weight(weights, "classifier.weight", kind);
-    head->out = nn::Linear::load(weights, "classifier", hidden, labels, true);
-  } else {
-    require_head_weight(weights, "qa_outputs.weight", kind);
-    head->out = nn::Linear::load(weights, "qa_outputs", hidden, 2, true);
   }
   return head;
 }

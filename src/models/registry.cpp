@@ -14,8 +14,9 @@ std::unique_ptr<Encoder> load_encoder(const Config& config, const nn::Weights& w
     return load_bert(config, weights);
   }
   if (type == "distilbert") return load_distilbert(config, weights);
+  if (type == "deberta-v2") return load_deberta_v2(config, weights);
   config.fail("unknown encoder architecture model_type '" + type +
-              "' (supported: bert, roberta, xlm-roberta, camembert, distilbert)");
+              "' (supported: bert, roberta, xlm-roberta, camembert, distilbert, deberta-v2)");
 }
 
 std::unique_ptr<Encoder> load_encoder(const std::filesystem::path& folder) {
@@ -65,9 +66,11 @@ HeadModel load_head_model(const Config& config, const nn::Weights& weights, Head
       m.head = load_bert_head(config, weights, kind, outputs);
     } else if (type == "distilbert") {
       m.head = load_distilbert_head(config, weights, kind, outputs);
+    } else if (type == "deberta-v2") {
+      m.head = load_deberta_v2_head(config, weights, kind, outputs);
     } else {
       config.fail("no task heads for model_type '" + type +
-                  "' (supported: bert, roberta, xlm-roberta, camembert, distilbert)");
+                  "' (supported: bert, roberta, xlm-roberta, camembert, distilbert, deberta-v2)");
     }
   } catch (const MissingHead& e) {
     if (pipeline.empty()) throw;

@@ -29,7 +29,11 @@ Tensor PostNormEncoderLayer::operator()(const Tensor& x, std::span<const int64_t
   const Tensor context =
       ops::attention_packed(qkv_rows.select(1, 0), qkv_rows.select(1, 1), qkv_rows.select(1, 2),
                             offsets, false, 1.0f / std::sqrt(static_cast<float>(head_dim)));
-  Tensor attended = attention_out(context.view({n, hidden}));
+  return after_attention(context.view({n, hidden}), x);
+}
+
+Tensor PostNormEncoderLayer::after_attention(const Tensor& context, const Tensor& x) const {
+  Tensor attended = attention_out(context);
   add_(attended, x);
   const Tensor h = attention_norm(attended);
   Tensor up = mlp_up(h);

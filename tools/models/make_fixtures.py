@@ -94,6 +94,8 @@ def init_weights(model, seed):
                     param.copy_(noise / param.shape[1] ** 0.5)
                 elif isinstance(module, conv1d) and name == "weight":
                     param.copy_(noise / param.shape[0] ** 0.5)  # Conv1D stores [in, out]
+                elif isinstance(module, torch.nn.Conv1d) and name == "weight":
+                    param.copy_(noise / (param.shape[1] * param.shape[2]) ** 0.5)  # [out, in, k]
                 elif param.dim() == 1 and name == "weight":  # LayerNorm / RMSNorm scale
                     param.copy_(1.0 + 0.1 * noise)
                 elif param.dim() == 1:

@@ -9,12 +9,17 @@ transformers.pipeline from disk, and run on the committed corpus (corpus.json be
 outputs). expected.json holds every pipeline call and its output.
 
 The tokenizers are small vocabularies counted from the corpus (deterministic, no trainer): a cased
-WordPiece (BERT), a lowercasing accent-stripping WordPiece (DistilBERT) and a byte-level BPE made of
-the byte alphabet plus merges of frequent pairs (RoBERTa). Some characters are kept out of the
+WordPiece (BERT), a lowercasing accent-stripping WordPiece (DistilBERT), a byte-level BPE made of
+the byte alphabet plus merges of frequent pairs (RoBERTa) and a SentencePiece-style Unigram with
+log-frequency scores (DeBERTa-v3). Some characters are kept out of the
 WordPiece vocabularies so that [UNK] and its offsets are exercised. Before any output is recorded,
 the script checks that the pipeline's tokenizer (which transformers 5 may rebuild from
 tokenizer_config.json) gives exactly the ids and offsets of tokenizer.json read by the tokenizers
 library, which is what Ember reads.
+
+DeBERTa-v2 also gets deberta_hidden/ (a bare DebertaV2Model and its last hidden states on a batch
+longer than position_buckets, reference.safetensors) and deberta_buckets.json
+(make_log_bucket_position over every distance for a few bucket settings).
 
 Usage: make_fixtures.py   (rewrites the whole folder; deterministic)
 """
@@ -25,6 +30,7 @@ import shutil
 import sys
 
 import numpy as np
+import safetensors.torch
 import tokenizers
 import torch
 import transformers
@@ -47,6 +53,8 @@ class NearTie(Exception):
 
 WORDPIECE_SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 BPE_SPECIALS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+# DeBERTa-v3's ids: [PAD] [CLS] [SEP] [UNK] first, [MASK] after the pieces.
+UNIGRAM_SPECIALS = ["[PAD]", "[CLS]", "[SEP]", "[UNK]"]
 # Kept out of the WordPiece vocabularies: they become [UNK] (whose word is the input text).
 UNKNOWN_CHARS = set("🎉Ω")
 
@@ -148,6 +156,69 @@ def bpe_tokenizer(folder, texts):
     return tok
 
 
+def unigram_tokenizer(folder, texts):
+    """DeBERTa-v3's SentencePiece Unigram, laid out as transformers' DebertaV2Tokenizer builds it
+    (whitespace-run normalizer, NFC, right strip; Metaspace always prepending). Pieces: the
+    characters, the frequent words and 2-4 character prefixes and suffixes of words, each scored
+    log(count / total) minus a small rank term, so that no two segmentations tie."""
+    normalizer = tokenizers.normalizers.Sequence([
+        tokenizers.normalizers.Replace(tokenizers.Regex(r"\s{2,}|[\n\r\t]"), " "),
+        tokenizers.normalizers.NFC(),
+        tokenizers.normalizers.Strip(left=False, right=True)])
+    pre_tokenizer = tokenizers.pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
+    words = collections.Counter()
+    for text in texts:
+        words.update(w for w, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(text)))
+    counts = collections.Counter()
+    for w, n in words.items():
+        for c in w:
+            counts[c] += n
+    chars = sorted(set(counts) - UNKNOWN_CHARS)
+    pieces = collections.Counter()
+    for w, n in words.items():
+        for k in range(2, min(len(w), 5)):
+            pieces[w[:k]] += n
+            pieces[w[-k:]] += n
+    known = [w for w in by_count(words) if len(w) > 2 and not set(w) & UNKNOWN_CHARS][:60]
+    counts.update({w: words[w] for w in known})
+    affixes = [p for p in by_count(pieces) if p not in known and len(p) > 1
+               and not set(p) & UNKNOWN_CHARS][:60]
+    counts.update({p: pieces[p] for p in affixes})
+    total = sum(counts[p] for p in chars + known + affixes)
+    vocab = [(t, 0.0) for t in UNIGRAM_SPECIALS]
+    for rank, piece in enumerate(chars + known + affixes):
+        vocab.append((piece, float(np.log(counts[piece] / total)) - 1e-3 * rank))
+    vocab.append(("[MASK]", 0.0))
+    tok = tokenizers.Tokenizer(tokenizers.models.Unigram(vocab, unk_id=3, byte_fallback=False))
+    tok.add_special_tokens(UNIGRAM_SPECIALS + ["[MASK]"])
+    tok.normalizer = normalizer
+    tok.pre_tokenizer = tokenizers.pre_tokenizers.Sequence([pre_tokenizer])
+    tok.decoder = tokenizers.decoders.Metaspace(replacement="▁", prepend_scheme="always")
+    tok.post_processor = tokenizers.processors.TemplateProcessing(
+        single="[CLS]:0 $A:0 [SEP]:0", pair="[CLS]:0 $A:0 [SEP]:0 $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", 1), ("[SEP]", 2)])
+    tok.save(str(folder / "tokenizer.json"))
+    config = {"tokenizer_class": "DebertaV2Tokenizer", "do_lower_case": False,
+              "split_by_punct": False, "add_prefix_space": True, "vocab_type": "spm",
+              "model_max_length": 64, "bos_token": "[CLS]", "eos_token": "[SEP]",
+              "unk_token": "[UNK]", "sep_token": "[SEP]", "pad_token": "[PAD]",
+              "cls_token": "[CLS]", "mask_token": "[MASK]"}
+    (folder / "tokenizer_config.json").write_text(json.dumps(config, indent=2))
+    return tok
+
+
+def deberta_config(vocab, **overrides):
+    """A tiny DeBERTa-v3-shaped config: relative attention with c2p and p2c over 8 log buckets
+    (distances above 4 are bucketed), no absolute positions, no token types."""
+    settings = dict(vocab_size=vocab, hidden_size=32, num_attention_heads=4, num_hidden_layers=2,
+                    intermediate_size=48, max_position_embeddings=64, pad_token_id=0,
+                    relative_attention=True, pos_att_type="p2c|c2p", position_buckets=8,
+                    max_relative_positions=64, share_att_key=True, norm_rel_ebd="layer_norm",
+                    position_biased_input=False, type_vocab_size=0, layer_norm_eps=1e-7)
+    settings.update(overrides)
+    return transformers.DebertaV2Config(**settings)
+
+
 ARCHS = {
     "bert": dict(
         tokenizer=lambda folder, texts: wordpiece_tokenizer(folder, texts, lowercase=False),
@@ -174,6 +245,13 @@ ARCHS = {
         classes={"seq": transformers.DistilBertForSequenceClassification,
                  "tok": transformers.DistilBertForTokenClassification,
                  "mlm": transformers.DistilBertForMaskedLM}),
+    "deberta": dict(
+        tokenizer=unigram_tokenizer,
+        config=deberta_config,
+        seed=7000,  # its own seeds, whatever the order of the architectures
+        classes={"seq": transformers.DebertaV2ForSequenceClassification,
+                 "tok": transformers.DebertaV2ForTokenClassification,
+                 "mlm": transformers.DebertaV2ForMaskedLM}),
 }
 
 # Per architecture: the label sets and problem types of its heads (varied on purpose).
@@ -195,6 +273,21 @@ HEADS = {
         "seq": dict(labels=["LABEL_0"]),  # one label: sigmoid by default
         "tok": dict(labels=["O", "PER", "LOC"]),
         "nli": dict(labels=["neutral", "entailment", "contradiction"]),
+    },
+    # DeBERTa's config options vary by head: the v3 layout (seq); separate position projections,
+    # c2p only, unbucketed distances clamped at 6, absolute positions and token types (tok); the
+    # lm_predictions masked-LM layout (mlm); the convolution beside the first layer, p2c only,
+    # token types and a two-label NLI head as zero-shot DeBERTa-v3 checkpoints have (nli).
+    "deberta": {
+        "seq": dict(labels=["anger", "joy", "optimism", "sadness"]),
+        "tok": dict(labels=["O", "B-PER", "I-PER", "B-LOC", "I-LOC"],
+                    config=dict(share_att_key=False, pos_att_type="c2p", position_buckets=-1,
+                                max_relative_positions=6, norm_rel_ebd="none",
+                                position_biased_input=True, type_vocab_size=2)),
+        "mlm": dict(config=dict(legacy=False)),
+        "nli": dict(labels=["not_entailment", "entailment"],
+                    config=dict(conv_kernel_size=3, conv_act="gelu", pos_att_type=["p2c"],
+                                type_vocab_size=2, pooler_hidden_act="tanh")),
     },
 }
 
@@ -240,7 +333,7 @@ def token_scores(pipe, text):
 
 def make_model(arch, head, seed, vocab_size, folder):
     spec = ARCHS[arch]
-    config = spec["config"](vocab_size)
+    config = spec["config"](vocab_size, **HEADS[arch].get(head, {}).get("config", {}))
     labels = HEADS[arch].get(head, {}).get("labels")
     if labels:
         config.id2label = dict(enumerate(labels))
@@ -313,6 +406,46 @@ def run_case(c, texts, arch, head, name, folder, tok, seed):
     return calls
 
 
+def deberta_hidden_case(seed=7900):
+    """A bare DebertaV2Model whose batch (40 and 19 tokens, right padded) is longer than its 8
+    position buckets, with every optional part on: separate position projections, the
+    convolution, embed_proj (embedding_size 24 != hidden 32) and the normalized relative table."""
+    folder = OUT / "deberta_hidden"
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    config = deberta_config(100, share_att_key=False, max_relative_positions=32,
+                            conv_kernel_size=3, conv_act="tanh", embedding_size=24)
+    torch.manual_seed(seed)
+    model = transformers.DebertaV2Model(config).eval()
+    init_weights(model, seed)
+    model.save_pretrained(folder)
+    model = transformers.DebertaV2Model.from_pretrained(
+        folder, dtype=torch.float32, attn_implementation="eager").eval()
+    rng = np.random.default_rng(seed)
+    lengths = [40, 19]
+    ids = torch.zeros((2, 40), dtype=torch.int64)
+    mask = torch.zeros((2, 40), dtype=torch.int64)
+    for r, n in enumerate(lengths):
+        ids[r, :n] = torch.from_numpy(rng.integers(1, 100, size=n))
+        mask[r, :n] = 1
+    with torch.no_grad():
+        hidden = model(input_ids=ids, attention_mask=mask).last_hidden_state
+    hidden = hidden * mask.unsqueeze(-1)
+    safetensors.torch.save_file({"input_ids": ids, "attention_mask": mask,
+                                 "last_hidden_state": hidden.contiguous()},
+                                folder / "reference.safetensors")
+    settings = [(8, 32), (8, 64), (256, 512)]
+    distances = torch.arange(-1100, 1101)
+    buckets = {"distances": [int(distances[0]), int(distances[-1])], "cases": [
+        {"position_buckets": b, "max_relative_positions": m,
+         "buckets": [int(v) for v in transformers.models.deberta_v2.modeling_deberta_v2
+                     .make_log_bucket_position(distances, b, m).long()]}
+        for b, m in settings]}
+    (OUT / "deberta_buckets.json").write_text(json.dumps(buckets, separators=(",", ":")) + "\n")
+    print("deberta_hidden: ok")
+
+
 def main():
     torch.set_num_threads(1)
     transformers.utils.logging.set_verbosity_error()
@@ -328,8 +461,9 @@ def main():
                 shutil.rmtree(folder)
             folder.mkdir(parents=True)
             tok = ARCHS[arch]["tokenizer"](folder, texts)
+            base = ARCHS[arch].get("seed", 1000 + 10 * arch_index)
             for attempt in range(SEED_TRIES):
-                seed = 1000 + 10 * arch_index + head_index + 100 * attempt
+                seed = base + head_index + 100 * attempt
                 try:
                     calls += run_case(c, texts, arch, head, name, folder, tok, seed)
                     break
@@ -338,6 +472,7 @@ def main():
             else:
                 raise RuntimeError(f"{name}: no seed without near ties")
             print(f"{name}: ok")
+    deberta_hidden_case()
     manifest = {
         "generator": "tools/pipelines/make_fixtures.py",
         "versions": {"torch": torch.__version__, "transformers": transformers.__version__,

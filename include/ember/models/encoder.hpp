@@ -1,6 +1,6 @@
 #pragma once
-// Text encoders (BERT, RoBERTa, XLM-RoBERTa, DistilBERT): token ids in, one hidden state per
-// token out. Sequences are packed back to back with no padding, so no compute is spent on it.
+// Text encoders (BERT, RoBERTa, XLM-RoBERTa, DistilBERT, DeBERTa-v2): token ids in, one hidden
+// state per token out. Sequences are packed back to back with no padding, which costs nothing.
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -40,14 +40,15 @@ class Encoder {
   virtual Tensor forward(const TokenBatch& batch) const = 0;
 };
 
-// By config.json's model_type: bert, roberta, xlm-roberta, camembert, distilbert. Weights come
-// from `weights` (the folder's checkpoint when not given). Throws ember::Error for an unknown
-// architecture, a bad config or missing/misshapen weights.
+// By config.json's model_type: bert, roberta, xlm-roberta, camembert, distilbert, deberta-v2.
+// Weights come from `weights` (the folder's checkpoint when not given). Throws ember::Error for an
+// unknown architecture, a bad config or missing/misshapen weights.
 std::unique_ptr<Encoder> load_encoder(const std::filesystem::path& folder);
 std::unique_ptr<Encoder> load_encoder(const Config& config, const nn::Weights& weights);
 
 // The architecture files' loaders (one per file).
 std::unique_ptr<Encoder> load_bert(const Config& config, const nn::Weights& weights);
 std::unique_ptr<Encoder> load_distilbert(const Config& config, const nn::Weights& weights);
+std::unique_ptr<Encoder> load_deberta_v2(const Config& config, const nn::Weights& weights);
 
 }  // namespace ember::models

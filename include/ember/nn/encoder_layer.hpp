@@ -22,6 +22,9 @@ struct PostNormEncoderLayer {
 
   // x: [N, hidden] F32 -> [N, hidden].
   Tensor operator()(const Tensor& x, std::span<const int64_t> offsets) const;
+  // The rest of the layer after attention, for models whose attention differs (DeBERTa's
+  // disentangled one): context [N, hidden] (the heads' outputs) and the layer's input x.
+  Tensor after_attention(const Tensor& context, const Tensor& x) const;
 };
 
 // a += b for contiguous F32 tensors of equal size.
