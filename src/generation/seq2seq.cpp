@@ -181,6 +181,7 @@ std::vector<std::vector<Seq2SeqOutput>> beam_search(const models::Seq2SeqLM& mod
         std::vector<float> lp(data + row, data + row + vocab);
         log_softmax(lp.data(), vocab);
         process_scores(lp, item.running[static_cast<size_t>(j)].ids, c, max_len);
+        if (c.renormalize_logits) log_softmax(lp.data(), vocab);
         const float base = item.running[static_cast<size_t>(j)].score;
         for (int64_t v = 0; v < vocab; ++v)
           scores[static_cast<size_t>(j * vocab + v)] = lp[static_cast<size_t>(v)] + base;
@@ -288,6 +289,11 @@ void apply_json(Seq2SeqConfig& c, const nlohmann::json& j, const std::string& so
   integer("forced_eos_token_id", c.forced_eos_token_id);
   integer("pad_token_id", c.pad_token_id);
   number("length_penalty", c.length_penalty);
+  if (has("renormalize_logits")) {
+    if (!j["renormalize_logits"].is_boolean())
+      throw Error(source + ": 'renormalize_logits' is not true or false");
+    c.renormalize_logits = j["renormalize_logits"].get<bool>();
+  }
   number("repetition_penalty", c.sampling.repetition_penalty);
   if (has("early_stopping")) {
     const nlohmann::json& e = j["early_stopping"];

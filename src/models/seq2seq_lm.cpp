@@ -27,4 +27,17 @@ void select_rows(Seq2SeqCache& cache, std::span<const int64_t> rows) {
       DType::I64, {static_cast<int64_t>(rows.size()), keys}, std::span<const int64_t>(mask));
 }
 
+Seq2SeqCache new_decoder_cache(std::span<const nn::Seq2SeqDecoderLayer> decoder,
+                               const Tensor& encoded, const Tensor& mask, int64_t capacity) {
+  Seq2SeqCache cache;
+  const int64_t batch = encoded.dim(0);
+  for (const nn::Seq2SeqDecoderLayer& l : decoder) {
+    const Shape rows{batch, capacity, l.shape.heads, l.shape.head_dim};
+    cache.self.layers.push_back({Tensor::zeros(DType::F32, rows), Tensor::zeros(DType::F32, rows)});
+    cache.cross.layers.push_back(l.cross_cache(encoded));
+  }
+  cache.cross.mask = mask;
+  return cache;
+}
+
 }  // namespace ember::models

@@ -142,16 +142,7 @@ class T5 final : public Seq2SeqLM {
 
   Seq2SeqCache new_cache(const Tensor& encoded, const Tensor& mask,
                          int64_t capacity) const override {
-    Seq2SeqCache cache;
-    const int64_t batch = encoded.dim(0);
-    for (const nn::Seq2SeqDecoderLayer& l : decoder_) {
-      const Shape rows{batch, capacity, l.shape.heads, l.shape.head_dim};
-      cache.self.layers.push_back(
-          {Tensor::zeros(DType::F32, rows), Tensor::zeros(DType::F32, rows)});
-      cache.cross.layers.push_back(l.cross_cache(encoded));
-    }
-    cache.cross.mask = mask;
-    return cache;
+    return new_decoder_cache(decoder_, encoded, mask, capacity);
   }
 
   Tensor decode(const Tensor& ids, Seq2SeqCache& cache) const override {
