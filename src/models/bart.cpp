@@ -229,11 +229,7 @@ class Bart final : public Seq2SeqLM {
   }
 
   Tensor decode(const Tensor& ids, Seq2SeqCache& cache) const override {
-    check_ids(ids, "decode");
-    if (cache.self.layers.size() != decoder_.size() || ids.dim(0) != cache.rows()) {
-      throw Error(type_ + " decode: the cache does not match the model or the " +
-                  std::to_string(ids.dim(0)) + " rows of ids");
-    }
+    check_decode_input(type_, ids, cache, decoder_.size());
     const int64_t past = cache.self.length;
     Tensor x = embed(decoder_embed_, ids, past);
     for (size_t i = 0; i < decoder_.size(); ++i) {

@@ -1,5 +1,6 @@
 #include "ember/models/seq2seq_lm.hpp"
 
+#include <string>
 #include <vector>
 
 #include "ember/base/error.hpp"
@@ -25,6 +26,17 @@ void select_rows(Seq2SeqCache& cache, std::span<const int64_t> rows) {
   }
   cache.cross.mask = Tensor::from_values<int64_t>(
       DType::I64, {static_cast<int64_t>(rows.size()), keys}, std::span<const int64_t>(mask));
+}
+
+void check_decode_input(std::string_view model, const Tensor& ids, const Seq2SeqCache& cache,
+                        size_t layers) {
+  const std::string name(model);
+  if (ids.rank() != 2)
+    throw Error(name + " decode: ids must be [batch, tokens], got " + shape_to_string(ids.shape()));
+  if (cache.self.layers.size() != layers || ids.dim(0) != cache.rows()) {
+    throw Error(name + " decode: the cache does not match the model or the " +
+                std::to_string(ids.dim(0)) + " rows of ids");
+  }
 }
 
 Seq2SeqCache new_decoder_cache(std::span<const nn::Seq2SeqDecoderLayer> decoder,

@@ -146,11 +146,7 @@ class T5 final : public Seq2SeqLM {
   }
 
   Tensor decode(const Tensor& ids, Seq2SeqCache& cache) const override {
-    check_ids(ids, "decode");
-    if (cache.self.layers.size() != decoder_.size() || ids.dim(0) != cache.rows()) {
-      throw Error("t5 decode: the cache does not match the model or the " +
-                  std::to_string(ids.dim(0)) + " rows of ids");
-    }
+    check_decode_input("t5", ids, cache, decoder_.size());
     const int64_t past = cache.self.length, tokens = ids.dim(1);
     const Tensor bias = decoder_bias_(tokens, past + tokens, past);
     Tensor x = tokens_(ids);

@@ -30,8 +30,8 @@ import torch
 import transformers
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from make_t5_fixtures import (CORPUS, OUT, SEED_TRIES, init_weights,  # noqa: E402
-                              make_tokenizer, run)
+from make_t5_fixtures import (CORPUS, OUT, init_weights, make_tokenizer,  # noqa: E402
+                              run, search_seed)
 
 SHAPE = dict(d_model=32, encoder_layers=2, decoder_layers=2, encoder_attention_heads=4,
              decoder_attention_heads=4, encoder_ffn_dim=48, decoder_ffn_dim=48,
@@ -187,19 +187,17 @@ def case(kind, base_seed):
     vocab = config.vocab_size
     low, high = (1 + len(first) + 3, vocab - 3) if kind == "m2m100" else (4, vocab - 1)
     eos = config.eos_token_id
-    for seed in range(base_seed, base_seed + SEED_TRIES):
+
+    def attempt(seed):
         model = build(kind, config, seed)
         model.generation_config = transformers.GenerationConfig(**gen)
         ids, mask = inputs(seed, first, last, low, high)
         ids[mask == 0] = config.pad_token_id
         with torch.no_grad():
-            results = {name: run(model, ids, mask, kw, eos) for name, kw in run_args.items()}
-        print(f"{kind}: seed {seed}:", {n: q for n, (_, q) in results.items()}, flush=True)
-        if all(q["ok"] for _, q in results.values()) and any(
-                q["eos_early"] for _, q in results.values()):
-            break
-    else:
-        raise RuntimeError(f"{kind}: no seed in {SEED_TRIES} tries without near-ties")
+            return model, ids, mask, {name: run(model, ids, mask, kw, eos)
+                                      for name, kw in run_args.items()}
+
+    seed, model, ids, mask, results = search_seed(kind, base_seed, attempt)
     folder = OUT / kind
     if folder.exists():
         shutil.rmtree(folder)

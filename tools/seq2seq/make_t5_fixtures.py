@@ -158,19 +158,28 @@ def run(model, ids, mask, kwargs, eos=1):
     return rows, quality
 
 
+def search_seed(label, base_seed, attempt):
+    """The first seed from base_seed whose attempt(seed) -> (model, ids, mask, results) has no
+    near-tie in any run and some beam ending with EOS early; that seed and what attempt gave."""
+    for seed in range(base_seed, base_seed + SEED_TRIES):
+        model, ids, mask, results = attempt(seed)
+        print(f"{label}: seed {seed}:", {n: q for n, (_, q) in results.items()}, flush=True)
+        if all(q["ok"] for _, q in results.values()) and any(
+                q["eos_early"] for _, q in results.values()):
+            return seed, model, ids, mask, results
+    raise RuntimeError(f"{label}: no seed in {SEED_TRIES} tries without near-ties")
+
+
 def case(version, base_seed, tok):
     vocab = tok.get_vocab_size()
-    for seed in range(base_seed, base_seed + SEED_TRIES):
+
+    def attempt(seed):
         model = build(version, vocab, seed)
         ids, mask = inputs(seed, vocab)
         with torch.no_grad():
-            results = {name: run(model, ids, mask, kw) for name, kw in RUNS.items()}
-        print(f"t5_{version}: seed {seed}:", {n: q for n, (_, q) in results.items()}, flush=True)
-        if all(q["ok"] for _, q in results.values()) and any(
-                q["eos_early"] for _, q in results.values()):
-            break
-    else:
-        raise RuntimeError(f"{version}: no seed in {SEED_TRIES} tries without near-ties")
+            return model, ids, mask, {name: run(model, ids, mask, kw) for name, kw in RUNS.items()}
+
+    seed, model, ids, mask, results = search_seed(f"t5_{version}", base_seed, attempt)
     folder = OUT / f"t5_{version}"
     if folder.exists():
         shutil.rmtree(folder)

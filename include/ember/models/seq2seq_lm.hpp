@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <memory>
 #include <span>
+#include <string_view>
 
 #include "ember/core/tensor.hpp"
 #include "ember/models/config.hpp"
@@ -24,6 +25,11 @@ struct Seq2SeqCache {
 // Row r of both caches becomes old row rows[r]: beam search's reordering, expanding each input
 // to its beams, and dropping finished inputs.
 void select_rows(Seq2SeqCache& cache, std::span<const int64_t> rows);
+
+// decode's argument checks: ids [batch, tokens] with one row per cache row, and a cache of
+// `layers` decoder layers; ember::Error naming `model` otherwise.
+void check_decode_input(std::string_view model, const Tensor& ids, const Seq2SeqCache& cache,
+                        size_t layers);
 
 // The cache every architecture's new_cache makes: `capacity` zeroed self-attention rows per
 // decoder layer, and each layer's cross keys and values of encoded [B, S, hidden].
