@@ -11,7 +11,9 @@
 #include "command.hpp"
 #include "ember/base/error.hpp"
 #include "ember/generation/seq2seq.hpp"
+#include "ember/generation/seq2seq_tokenizer.hpp"
 #include "ember/hub/hub.hpp"
+#include "ember/models/config.hpp"
 #include "input.hpp"
 #include "output.hpp"
 
@@ -28,13 +30,29 @@ struct Seq2SeqOptions {
   bool lines = false;
 };
 
-// `task` names config.json's task_specific_params entry; a required one must be there.
-void run(const Seq2SeqOptions& opt, const std::string& task, bool task_optional) {
+// Defaults come from config.json's task_specific_params entry for the task: "summarization", or
+// T5's translation pairs ("translation_en_to_de", with its "translate English to German: "
+// prefix), which must be there. The other multilingual models take --src and --tgt as language
+// codes.
+void run(const Seq2SeqOptions& opt, bool translate) {
+  if (opt.src.empty() != opt.tgt.empty()) throw Error("translate: --src and --tgt go together");
   const std::filesystem::path folder =
       ember::hub::resolve_model(opt.model, ember::hub::HubOptions::from_environment());
   const auto model = ember::models::load_seq2seq(folder);
-  const auto tokenizer = gen::load_tokenizer(folder);
-  gen::Seq2SeqConfig config = gen::Seq2SeqConfig::from_folder(folder, task, task_optional);
+  const std::string type = ember::models::Config::load(folder).model_type();
+  const auto tokenizer = gen::Seq2SeqTokenizer::load(folder);
+  const bool languages = translate && !opt.src.empty() && type != "t5";
+  const bool pair_task = translate && !opt.src.empty() && type == "t5";
+  const std::string task = !translate  ? "summarization"
+                           : pair_task ? "translation_" + opt.src + "_to_" + opt.tgt
+                                       : "";
+  gen::Seq2SeqConfig config = gen::Seq2SeqConfig::from_folder(folder, task, !pair_task);
+  std::optional<gen::LanguagePair> pair;
+  if (languages) {
+    pair = gen::language_pair(tokenizer, type, opt.src, opt.tgt);
+    if (pair->forced_bos >= 0) config.forced_bos_token_id = pair->forced_bos;
+    if (config.eos_ids.empty()) throw Error("translate: the model's config names no eos_token_id");
+  }
   if (opt.beams) config.num_beams = *opt.beams;
   if (opt.max_tokens) config.max_new_tokens = *opt.max_tokens;
   if (opt.max_length) config.max_length = *opt.max_length;
@@ -47,13 +65,21 @@ void run(const Seq2SeqOptions& opt, const std::string& task, bool task_optional)
   config.validate(model->vocab_size());
   // One input at a time: each answer is printed before the next line is read.
   ember::cli::for_each_text_batch(opt.lines, 1, [&](const std::vector<std::string>& texts) {
-    const std::vector<uint32_t> encoded = tokenizer.encode_ids(config.prefix + texts[0], true);
-    const auto results = gen::generate_seq2seq(
-        *model, {std::vector<int64_t>(encoded.begin(), encoded.end())}, config)[0];
+    std::vector<int64_t> ids;
+    if (pair) {
+      // [language code] text </s>, whatever the tokenizer's own template says.
+      ids = pair->prefix;
+      const std::vector<int64_t> text = tokenizer.encode(texts[0], false);
+      ids.insert(ids.end(), text.begin(), text.end());
+      ids.push_back(config.eos_ids.front());
+    } else {
+      ids = tokenizer.encode(config.prefix + texts[0]);
+    }
+    const auto results = gen::generate_seq2seq(*model, {ids}, config)[0];
     nlohmann::json answers = nlohmann::json::array();
     for (const gen::Seq2SeqOutput& r : results) {
       nlohmann::json o;
-      o["text"] = tokenizer.decode(std::vector<uint32_t>(r.ids.begin(), r.ids.end()), true);
+      o["text"] = tokenizer.decode(r.ids);
       o["ids"] = r.ids;
       if (config.num_beams > 1) o["score"] = r.score;
       answers.push_back(std::move(o));
@@ -82,14 +108,7 @@ const ember::cli::CommandRegistrar translate_registrar{
        add_decoding_options(cmd, *opt);
        cmd->add_option("--src", opt->src, "source language");
        cmd->add_option("--tgt", opt->tgt, "target language");
-       cmd->callback([opt] {
-         // T5 names each pair it was trained on in task_specific_params
-         // (translation_en_to_de, with its "translate English to German: " prefix).
-         if (opt->src.empty() != opt->tgt.empty())
-           throw Error("translate: --src and --tgt go together");
-         if (opt->src.empty()) return run(*opt, "", true);
-         run(*opt, "translation_" + opt->src + "_to_" + opt->tgt, false);
-       });
+       cmd->callback([opt] { run(*opt, true); });
      }}};
 
 const ember::cli::CommandRegistrar summarize_registrar{
@@ -99,7 +118,7 @@ const ember::cli::CommandRegistrar summarize_registrar{
        add_decoding_options(cmd, *opt);
        cmd->add_option("--min-length", opt->min_length, "at least N decoder tokens");
        cmd->add_option("--max-length", opt->max_length, "at most N decoder tokens");
-       cmd->callback([opt] { run(*opt, "summarization", true); });
+       cmd->callback([opt] { run(*opt, false); });
      }}};
 
 }  // namespace

@@ -220,6 +220,7 @@ std::vector<std::vector<Seq2SeqOutput>> beam_search(const models::Seq2SeqLM& mod
         std::copy_n(data + row * vocab, vocab, lp.begin());
         log_softmax(lp, exps);
         process_scores(lp, beam.ids, c, max_len);
+        if (c.renormalize_logits) log_softmax(lp, exps);
         best_continuations(lp, beam.score, (row % k) * vocab, static_cast<size_t>(keep),
                            row_top[static_cast<size_t>(row)]);
       }
@@ -335,6 +336,11 @@ void apply_json(Seq2SeqConfig& c, const nlohmann::json& j, const std::string& so
   integer("forced_eos_token_id", c.forced_eos_token_id);
   integer("pad_token_id", c.pad_token_id);
   number("length_penalty", c.length_penalty);
+  if (has("renormalize_logits")) {
+    if (!j["renormalize_logits"].is_boolean())
+      throw Error(source + ": 'renormalize_logits' is not true or false");
+    c.renormalize_logits = j["renormalize_logits"].get<bool>();
+  }
   number("repetition_penalty", c.sampling.repetition_penalty);
   if (has("early_stopping")) {
     const nlohmann::json& e = j["early_stopping"];

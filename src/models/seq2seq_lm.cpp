@@ -62,4 +62,28 @@ void select_rows(Seq2SeqCache& cache, std::span<const int64_t> rows) {
   }
 }
 
+void check_decode_input(std::string_view model, const Tensor& ids, const Seq2SeqCache& cache,
+                        size_t layers) {
+  const std::string name(model);
+  if (ids.rank() != 2)
+    throw Error(name + " decode: ids must be [batch, tokens], got " + shape_to_string(ids.shape()));
+  if (cache.self.layers.size() != layers || ids.dim(0) != cache.rows()) {
+    throw Error(name + " decode: the cache does not match the model or the " +
+                std::to_string(ids.dim(0)) + " rows of ids");
+  }
+}
+
+Seq2SeqCache new_decoder_cache(std::span<const nn::Seq2SeqDecoderLayer> decoder,
+                               const Tensor& encoded, const Tensor& mask, int64_t capacity) {
+  Seq2SeqCache cache;
+  const int64_t batch = encoded.dim(0);
+  for (const nn::Seq2SeqDecoderLayer& l : decoder) {
+    const Shape rows{batch, capacity, l.shape.heads, l.shape.head_dim};
+    cache.self.layers.push_back({Tensor::zeros(DType::F32, rows), Tensor::zeros(DType::F32, rows)});
+    cache.cross.layers.push_back(l.cross_cache(encoded));
+  }
+  cache.cross.mask = mask;
+  return cache;
+}
+
 }  // namespace ember::models

@@ -144,24 +144,11 @@ class T5 final : public Seq2SeqLM {
 
   Seq2SeqCache new_cache(const Tensor& encoded, const Tensor& mask,
                          int64_t capacity) const override {
-    Seq2SeqCache cache;
-    const int64_t batch = encoded.dim(0);
-    for (const nn::Seq2SeqDecoderLayer& l : decoder_) {
-      const Shape rows{batch, capacity, l.shape.heads, l.shape.head_dim};
-      cache.self.layers.push_back(
-          {Tensor::zeros(DType::F32, rows), Tensor::zeros(DType::F32, rows)});
-      cache.cross.layers.push_back(l.cross_cache(encoded));
-    }
-    cache.cross.mask = mask;
-    return cache;
+    return new_decoder_cache(decoder_, encoded, mask, capacity);
   }
 
   Tensor decode(const Tensor& ids, Seq2SeqCache& cache) const override {
-    check_ids(ids, "decode");
-    if (cache.self.layers.size() != decoder_.size() || ids.dim(0) != cache.rows()) {
-      throw Error("t5 decode: the cache does not match the model or the " +
-                  std::to_string(ids.dim(0)) + " rows of ids");
-    }
+    check_decode_input("t5", ids, cache, decoder_.size());
     const int64_t past = cache.self.length, tokens = ids.dim(1);
     const Tensor bias = decoder_bias_(tokens, past + tokens, past);
     Tensor x = tokens_(ids);

@@ -19,6 +19,13 @@ Tensor attend(const Tensor& q, const Tensor& k, const Tensor& v, const ops::Atte
   return context.view({q.dim(0), q.dim(1), shape.heads * shape.head_dim});
 }
 
+// One residual sublayer f, pre- or post-norm.
+template <class F>
+Tensor residual(const Tensor& x, const Norm& norm, bool post_norm, const F& f) {
+  if (post_norm) return norm(ops::add(x, f(x)));
+  return ops::add(x, f(norm(x)));
+}
+
 }  // namespace
 
 int64_t relative_position_bucket(int64_t relative, bool bidirectional, int64_t buckets,
@@ -75,15 +82,15 @@ Tensor FeedForward::operator()(const Tensor& x) const {
 Tensor Seq2SeqEncoderLayer::operator()(const Tensor& x, const Tensor& mask,
                                        const Tensor& bias) const {
   const int64_t heads = shape.heads;
-  const Tensor projected =
-      qkv(attention_norm(x)).view({x.dim(0), x.dim(1), 3 * heads, shape.head_dim});
   ops::AttentionMask m;
   m.key_mask = mask;
   m.bias = bias;
-  const Tensor context = attend(projected.narrow(2, 0, heads), projected.narrow(2, heads, heads),
-                                projected.narrow(2, 2 * heads, heads), m, shape);
-  const Tensor y = ops::add(x, attention_out(context));
-  return ops::add(y, mlp(mlp_norm(y)));
+  const Tensor y = residual(x, attention_norm, post_norm, [&](const Tensor& in) {
+    const Tensor projected = qkv(in).view({x.dim(0), x.dim(1), 3 * heads, shape.head_dim});
+    return attention_out(attend(projected.narrow(2, 0, heads), projected.narrow(2, heads, heads),
+                                projected.narrow(2, 2 * heads, heads), m, shape));
+  });
+  return residual(y, mlp_norm, post_norm, mlp);
 }
 
 LayerCache Seq2SeqDecoderLayer::cross_cache(const Tensor& encoded) const {
@@ -101,28 +108,31 @@ Tensor Seq2SeqDecoderLayer::operator()(const Tensor& x, const Tensor& self_bias,
     throw Error("decoder: " + std::to_string(past + tokens) +
                 " tokens exceed the KV cache's capacity of " + std::to_string(self.keys.dim(1)));
   }
-  const Tensor projected = qkv(self_norm(x)).view({batch, tokens, 3 * heads, shape.head_dim});
-  ops::copy_into(self.keys.narrow(1, past, tokens), projected.narrow(2, heads, heads));
-  ops::copy_into(self.values.narrow(1, past, tokens), projected.narrow(2, 2 * heads, heads));
   ops::AttentionMask causal;
   causal.causal = true;
   causal.bias = self_bias;
-  Tensor y = ops::add(
-      x, self_out(attend(projected.narrow(2, 0, heads), self.keys.narrow(1, 0, past + tokens),
-                         self.values.narrow(1, 0, past + tokens), causal, shape)));
+  Tensor y = residual(x, self_norm, post_norm, [&](const Tensor& in) {
+    const Tensor projected = qkv(in).view({batch, tokens, 3 * heads, shape.head_dim});
+    ops::copy_into(self.keys.narrow(1, past, tokens), projected.narrow(2, heads, heads));
+    ops::copy_into(self.values.narrow(1, past, tokens), projected.narrow(2, 2 * heads, heads));
+    return self_out(attend(projected.narrow(2, 0, heads), self.keys.narrow(1, 0, past + tokens),
+                           self.values.narrow(1, 0, past + tokens), causal, shape));
+  });
   // The beams of an input are extra queries of its one cross row: [inputs, beams * T, ...].
   const int64_t inputs = cross.keys.dim(0);
   if (inputs < 1 || batch % inputs != 0) {
     throw Error("decoder: " + std::to_string(batch) + " rows do not group over " +
                 std::to_string(inputs) + " cross-attention rows");
   }
-  const Tensor q =
-      cross_query(cross_norm(y)).view({inputs, batch / inputs * tokens, heads, shape.head_dim});
   ops::AttentionMask source;
   source.key_mask = cross_mask;
-  const Tensor context = attend(q, cross.keys, cross.values, source, shape);
-  y = ops::add(y, cross_out(context.view({batch, tokens, heads * shape.head_dim})));
-  return ops::add(y, mlp(mlp_norm(y)));
+  y = residual(y, cross_norm, post_norm, [&](const Tensor& in) {
+    const Tensor q =
+        cross_query(in).view({inputs, batch / inputs * tokens, heads, shape.head_dim});
+    const Tensor context = attend(q, cross.keys, cross.values, source, shape);
+    return cross_out(context.view({batch, tokens, heads * shape.head_dim}));
+  });
+  return residual(y, mlp_norm, post_norm, mlp);
 }
 
 void select_rows(Tensor& t, std::span<const int64_t> rows, int64_t used) {

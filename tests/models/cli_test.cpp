@@ -16,6 +16,7 @@
 #include "ember/generation/chat.hpp"
 #include "ember/generation/scoring.hpp"
 #include "ember/generation/seq2seq.hpp"
+#include "ember/generation/seq2seq_tokenizer.hpp"
 #include "ember/models/causal_lm.hpp"
 #include "ember/pipelines/sentence_embedding.hpp"
 #include "model_fixtures.hpp"
@@ -485,6 +486,42 @@ TEST(ModelsCli, TranslateAndSummarizeAnswerEachLineAsTheLibrary) {
   EXPECT_NE(encoder_only.status, 0);
   EXPECT_NE(encoder_only.err.find("not an encoder-decoder model"), std::string::npos)
       << encoder_only.err;
+}
+
+// translate --src/--tgt on the tiny M2M100 ([__en__] text </s>, __fr__ forced first) and
+// Marian (source.spm and vocab.json in, target.spm out) answers as the library does.
+TEST(ModelsCli, TranslateWithLanguageCodesAndMarianFiles) {
+  const std::filesystem::path root =
+      std::filesystem::path(EMBER_SOURCE_DIR) / "tests" / "fixtures" / "seq2seq";
+  const std::string text = "the quick brown fox";
+  for (const char* name : {"m2m100", "marian"}) {
+    SCOPED_TRACE(name);
+    const std::filesystem::path dir = root / name;
+    const auto model = models::load_seq2seq(dir);
+    const auto tok = generation::Seq2SeqTokenizer::load(dir);
+    generation::Seq2SeqConfig config = generation::Seq2SeqConfig::from_folder(dir);
+    config.num_beams = 4;
+    config.max_new_tokens = 6;
+    std::vector<int64_t> ids = tok.encode(text);
+    if (std::string(name) == "m2m100") {
+      ids.insert(ids.begin(), *tok.token_id("__en__"));
+      config.forced_bos_token_id = *tok.token_id("__fr__");
+    }
+    const auto want = generation::generate_seq2seq(*model, {ids}, config)[0][0];
+    const auto r = run_ember(
+        "translate --src en --tgt fr --beams 4 --max-tokens 6 --model " + shell_quote(dir.string()),
+        nlohmann::json(text).dump() + "\n");
+    ASSERT_EQ(r.status, 0) << r.err;
+    const auto got = nlohmann::json::parse(r.out);
+    EXPECT_EQ(got.at("ids").get<std::vector<int64_t>>(), want.ids);
+    EXPECT_EQ(got.at("text").get<std::string>(), tok.decode(want.ids));
+  }
+  const auto bad = run_ember(
+      "translate --src en --tgt xx --model " + shell_quote((root / "m2m100").string()), "\"x\"\n");
+  EXPECT_NE(bad.status, 0);
+  EXPECT_NE(bad.err.find("unknown language code 'xx' (the vocabulary has __en__"),
+            std::string::npos)
+      << bad.err;
 }
 
 // ember perplexity on the tiny Llama: a line per chunk and llama.cpp's final line, --json with the

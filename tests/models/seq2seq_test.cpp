@@ -1,8 +1,8 @@
-// The tiny T5 fixtures (tests/fixtures/seq2seq, made by tools/seq2seq/make_t5_fixtures.py with
-// transformers) against the reference: encoder output and the first decoder step's logits within
-// 1e-4, and generate() runs (greedy and beam search with transformers' options) token for token,
-// beam scores within 1e-4. Plus the errors of bad generation options and of a model without a
-// decoder.
+// The tiny T5 and BART-family fixtures (tests/fixtures/seq2seq, made by
+// tools/seq2seq/make_t5_fixtures.py and make_bart_fixtures.py with transformers) against the
+// reference: encoder output and the first decoder step's logits within 1e-4, and generate() runs
+// (greedy and beam search with transformers' options) token for token, beam scores within 1e-4.
+// Plus the errors of bad generation options and of a model without a decoder.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -15,6 +15,7 @@
 #include "ember/formats/json_file.hpp"
 #include "ember/formats/safetensors.hpp"
 #include "ember/generation/seq2seq.hpp"
+#include "ember/generation/seq2seq_tokenizer.hpp"
 #include "ember/models/seq2seq_lm.hpp"
 #include "model_fixtures.hpp"
 
@@ -26,9 +27,9 @@ using test::i64_values;
 
 const std::filesystem::path kSeq2Seq =
     std::filesystem::path(EMBER_SOURCE_DIR) / "tests" / "fixtures" / "seq2seq";
-const char* const kCases[] = {"t5_v1_0", "t5_v1_1"};
+const char* const kCases[] = {"t5_v1_0", "t5_v1_1", "bart", "mbart", "marian", "m2m100"};
 
-// Values are O(1) (RMS-normed encoder output; logits of std ~3); the reference's F32 rounding is
+// Values are O(1) (normed encoder output; logits of std ~3); the reference's F32 rounding is
 // ~1e-6, so 1e-4 (the issue's bar) leaves two orders of magnitude for another summation order.
 constexpr double kTolerance = 1e-4;
 
@@ -83,19 +84,21 @@ TEST(Seq2Seq, EncoderAndFirstLogitsMatchTransformers) {
   }
 }
 
-Seq2SeqConfig config_from(const nlohmann::json& options) {
-  Seq2SeqConfig c;
-  c.eos_ids = {1};
-  c.num_beams = options.value("num_beams", 1);
-  c.num_return_sequences = options.value("num_return_sequences", 1);
-  c.max_length = options.value("max_length", 20);
-  c.max_new_tokens = options.value("max_new_tokens", 0);
-  c.min_length = options.value("min_length", 0);
-  c.length_penalty = options.value("length_penalty", 1.0);
-  c.no_repeat_ngram_size = options.value("no_repeat_ngram_size", 0);
-  c.sampling.repetition_penalty = options.value("repetition_penalty", 1.0f);
-  c.forced_bos_token_id = options.value("forced_bos_token_id", -1);
-  c.forced_eos_token_id = options.value("forced_eos_token_id", -1);
+// The case's generation_config.json (as transformers merges it into generate()'s arguments),
+// then the run's options.
+Seq2SeqConfig config_from(const std::string& name, const nlohmann::json& options) {
+  Seq2SeqConfig c = Seq2SeqConfig::from_folder(kSeq2Seq / name);
+  c.num_beams = options.value("num_beams", c.num_beams);
+  c.num_return_sequences = options.value("num_return_sequences", c.num_return_sequences);
+  c.max_length = options.value("max_length", c.max_length);
+  c.max_new_tokens = options.value("max_new_tokens", c.max_new_tokens);
+  c.min_length = options.value("min_length", c.min_length);
+  c.length_penalty = options.value("length_penalty", c.length_penalty);
+  c.no_repeat_ngram_size = options.value("no_repeat_ngram_size", c.no_repeat_ngram_size);
+  c.sampling.repetition_penalty =
+      options.value("repetition_penalty", c.sampling.repetition_penalty);
+  c.forced_bos_token_id = options.value("forced_bos_token_id", c.forced_bos_token_id);
+  c.forced_eos_token_id = options.value("forced_eos_token_id", c.forced_eos_token_id);
   if (options.contains("bad_words_ids"))
     c.bad_words_ids = options["bad_words_ids"].get<std::vector<std::vector<int64_t>>>();
   if (options.contains("early_stopping")) {
@@ -116,7 +119,7 @@ TEST(Seq2Seq, GenerateMatchesTransformers) {
     ASSERT_EQ(runs.size(), 6u);
     for (const auto& [run, spec] : runs.items()) {
       SCOPED_TRACE(run);
-      const Seq2SeqConfig config = config_from(spec["options"]);
+      const Seq2SeqConfig config = config_from(name, spec["options"]);
       const auto got = generation::generate_seq2seq(model(name), inputs, config);
       const nlohmann::json& want = spec["outputs"];
       ASSERT_EQ(got.size(), inputs.size());
@@ -303,6 +306,81 @@ TEST(Seq2Seq, BadInputGetsClearErrors) {
   // A model without a decoder.
   expect_error([] { models::load_seq2seq(test::kModelFixtures / "bert"); },
                "not an encoder-decoder model");
+}
+
+// Marian's source.spm / target.spm / vocab.json against transformers' MarianTokenizer
+// (tokenize.json): sentencepiece pieces mapped through vocab.json (<unk> for the rest), </s>
+// appended, >>lang<< one token; decoding through target.spm, special tokens skipped.
+TEST(Seq2Seq, MarianTokenizerMatchesTransformers) {
+  const auto tok = generation::Seq2SeqTokenizer::load(kSeq2Seq / "marian");
+  const nlohmann::json ref = read_json_file(kSeq2Seq / "marian" / "tokenize.json");
+  ASSERT_GE(ref["encode"].size(), 5u);
+  for (const nlohmann::json& e : ref["encode"]) {
+    EXPECT_EQ(tok.encode(e["text"].get<std::string>()), e["ids"].get<std::vector<int64_t>>())
+        << e["text"];
+  }
+  for (const nlohmann::json& d : ref["decode"])
+    EXPECT_EQ(tok.decode(d["ids"].get<std::vector<int64_t>>()), d["text"].get<std::string>());
+  const std::filesystem::path dir = std::filesystem::path(testing::TempDir()) / "marian_no_vocab";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  std::filesystem::copy(kSeq2Seq / "marian" / "source.spm", dir / "source.spm");
+  std::filesystem::copy(kSeq2Seq / "marian" / "target.spm", dir / "target.spm");
+  expect_error([&] { generation::Seq2SeqTokenizer::load(dir); }, "vocab.json");
+  std::ofstream(dir / "vocab.json") << R"({"</s>": 0, "<unk>": 7})";
+  expect_error([&] { generation::Seq2SeqTokenizer::load(dir); }, "'<unk>' is not an integer below");
+  std::filesystem::remove_all(dir);
+}
+
+// Language codes: M2M100's __xx__ found from "xx", the source built as [code] text </s> with the
+// target's code forced first; an unknown code names some valid ones.
+TEST(Seq2Seq, LanguageCodesOfMultilingualModels) {
+  const auto tok = generation::Seq2SeqTokenizer::load(kSeq2Seq / "m2m100");
+  const std::optional<int64_t> en = tok.token_id("__en__"), fr = tok.token_id("__fr__");
+  ASSERT_TRUE(en && fr);
+  EXPECT_EQ(generation::language_code_id(tok, "fr", "--tgt"), *fr);
+  EXPECT_EQ(generation::language_code_id(tok, "__en__", "--src"), *en);
+  const generation::LanguagePair pair = generation::language_pair(tok, "m2m_100", "en", "fr");
+  EXPECT_EQ(pair.prefix, std::vector<int64_t>{*en});
+  EXPECT_EQ(pair.forced_bos, *fr);
+  // The reference's inputs start with __en__ and its runs force __fr__ (generate.json).
+  const SafeTensors ref = SafeTensors::open(kSeq2Seq / "m2m100" / "reference.safetensors");
+  EXPECT_EQ(reference_inputs(ref)[0].front(), *en);
+  // Codes are special tokens: decoding drops them.
+  const std::vector<int64_t> text = tok.encode("hello world", false);
+  std::vector<int64_t> coded = {*fr};
+  coded.insert(coded.end(), text.begin(), text.end());
+  EXPECT_EQ(tok.decode(coded), tok.decode(text));
+  expect_error([&] { generation::language_code_id(tok, "xx", "--tgt"); },
+               "--tgt: unknown language code 'xx' (the vocabulary has __en__, __fr__, __de__)");
+  expect_error([&] { generation::language_pair(tok, "bart", "en", "fr"); },
+               "has no language codes");
+  // A bilingual Marian model (no >>xx<< codes) takes the pair as given.
+  const generation::LanguagePair marian = generation::language_pair(
+      generation::Seq2SeqTokenizer::load(kSeq2Seq / "marian"), "marian", "en", "fr");
+  EXPECT_TRUE(marian.prefix.empty());
+  EXPECT_EQ(marian.forced_bos, -1);
+}
+
+// Encoder inputs beyond the learned or sinusoidal positions are an error, not a read past the
+// table.
+TEST(Seq2Seq, InputsBeyondThePositionsAreAnError) {
+  for (const char* name : {"bart", "m2m100"}) {
+    SCOPED_TRACE(name);
+    const models::Seq2SeqLM& m = model(name);
+    ASSERT_EQ(m.max_source_tokens(), 64);
+    Seq2SeqConfig c = Seq2SeqConfig::from_folder(kSeq2Seq / name);
+    const std::vector<int64_t> input(65, 5);
+    expect_error([&] { generation::generate_seq2seq(m, {input}, c); },
+                 "more than the encoder's 64 positions");
+    // The decoder's positions run out too.
+    const std::vector<int64_t> two = {5, 2}, ones = {1, 1}, many(65, 5);
+    const Tensor ids = Tensor::from_values<int64_t>(DType::I64, {1, 2}, std::span(two));
+    const Tensor mask = Tensor::from_values<int64_t>(DType::I64, {1, 2}, std::span(ones));
+    models::Seq2SeqCache cache = m.new_cache(m.encode(ids, mask), mask, 70);
+    const Tensor long_ids = Tensor::from_values<int64_t>(DType::I64, {1, 65}, std::span(many));
+    expect_error([&] { m.decode(long_ids, cache); }, "exceed max_position_embeddings (64)");
+  }
 }
 
 }  // namespace

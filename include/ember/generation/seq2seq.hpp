@@ -35,6 +35,8 @@ struct Seq2SeqConfig {
   int64_t forced_eos_token_id = -1;
   std::vector<int64_t> eos_ids;
   int64_t pad_token_id = 0;
+  // Beam search: log-softmax again after the processors (Marian's generation_config sets it).
+  bool renormalize_logits = false;
   // Greedy when sampling.temperature is 0; repetition_penalty applies to every mode.
   SamplingParams sampling;
   // Text put before each input, as transformers' pipelines do (T5's task_specific_params

@@ -1,11 +1,12 @@
 #pragma once
-// Encoder-decoder language models (T5 v1.0 and v1.1): a batch of inputs is encoded once, then the
-// decoder runs step by step over a self-attention KV cache and a cross-attention cache of the
-// encoder output's keys and values, computed once per input.
+// Encoder-decoder language models (T5 v1.0 and v1.1, BART, mBART, Marian, M2M100/NLLB): a batch of
+// inputs is encoded once, then the decoder runs step by step over a self-attention KV cache and a
+// cross-attention cache of the encoder output's keys and values, computed once per input.
 #include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <span>
+#include <string_view>
 
 #include "ember/core/tensor.hpp"
 #include "ember/models/config.hpp"
@@ -25,6 +26,16 @@ struct Seq2SeqCache {
 // to its beams, and dropping finished inputs.
 void select_rows(Seq2SeqCache& cache, std::span<const int64_t> rows);
 
+// decode's argument checks: ids [batch, tokens] with one row per cache row, and a cache of
+// `layers` decoder layers; ember::Error naming `model` otherwise.
+void check_decode_input(std::string_view model, const Tensor& ids, const Seq2SeqCache& cache,
+                        size_t layers);
+
+// The cache every architecture's new_cache makes: `capacity` zeroed self-attention rows per
+// decoder layer, and each layer's cross keys and values of encoded [B, S, hidden].
+Seq2SeqCache new_decoder_cache(std::span<const nn::Seq2SeqDecoderLayer> decoder,
+                               const Tensor& encoded, const Tensor& mask, int64_t capacity);
+
 class Seq2SeqLM {
  public:
   virtual ~Seq2SeqLM() = default;
@@ -43,11 +54,14 @@ class Seq2SeqLM {
   virtual Tensor decode(const Tensor& ids, Seq2SeqCache& cache) const = 0;
 };
 
-// By config.json's model_type: t5. Throws ember::Error naming the problem for an architecture
-// without a decoder (an encoder or decoder-only model), a bad config or missing weights.
+// By config.json's model_type: t5, bart, mbart, marian, m2m_100 (NLLB too). Throws ember::Error
+// naming the problem for an architecture without a decoder (an encoder or decoder-only model), a
+// bad config or missing weights.
 std::unique_ptr<Seq2SeqLM> load_seq2seq(const std::filesystem::path& folder);
 std::unique_ptr<Seq2SeqLM> load_seq2seq(const Config& config, const nn::Weights& weights);
 
 std::unique_ptr<Seq2SeqLM> load_t5(const Config& config, const nn::Weights& weights);
+// bart, mbart, marian and m2m_100 (NLLB's model_type too).
+std::unique_ptr<Seq2SeqLM> load_bart(const Config& config, const nn::Weights& weights);
 
 }  // namespace ember::models

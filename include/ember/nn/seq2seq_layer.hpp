@@ -1,7 +1,8 @@
 #pragma once
-// The layers of pre-norm encoder-decoder transformers (T5; mBART has the same order): an
-// encoder layer (norm, bidirectional self-attention, residual; norm, MLP, residual) and a decoder
-// layer that adds cross-attention over the encoder output between the two. Cross-attention keys
+// The layers of encoder-decoder transformers: an encoder layer (bidirectional self-attention,
+// then an MLP) and a decoder layer that adds cross-attention over the encoder output between the
+// two, each sublayer with a residual. Pre-norm (T5, mBART, M2M100) normalizes a sublayer's input;
+// post-norm (BART, Marian) normalizes the residual sum instead. Cross-attention keys
 // and values are computed once per input (CrossCache) and reused at every decode step.
 // Attention scores take an optional additive bias: T5's relative position bias.
 #include <cstdint>
@@ -49,6 +50,7 @@ struct Seq2SeqEncoderLayer {
   Norm mlp_norm;
   FeedForward mlp;
   AttentionShape shape;
+  bool post_norm = false;  // norm(x + f(x)) instead of x + f(norm(x))
   // x [B, S, hidden] -> [B, S, hidden]; mask [B, S] (0 = padding); bias [H, S, S] or undefined.
   Tensor operator()(const Tensor& x, const Tensor& mask, const Tensor& bias) const;
 };
@@ -72,6 +74,7 @@ struct Seq2SeqDecoderLayer {
   Norm mlp_norm;
   FeedForward mlp;
   AttentionShape shape;
+  bool post_norm = false;
 
   // This layer's cross keys and values of encoded [B, S, hidden].
   LayerCache cross_cache(const Tensor& encoded) const;
