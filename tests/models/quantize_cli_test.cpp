@@ -41,8 +41,8 @@ TEST(QuantizeCli, WritesAModelThatLoads) {
 TEST(QuantizeCli, ConvertsAHuggingFaceFolder) {
   const fs::path out = scratch("llama-convert-q8.gguf");
   const test::RunResult r =
-      run_ember("quantize " + shell_quote((test::kModelFixtures / "llama_convert").string()) +
-                " " + shell_quote(out.string()) + " --type Q8_0");
+      run_ember("quantize " + shell_quote((test::kModelFixtures / "llama_convert").string()) + " " +
+                shell_quote(out.string()) + " --type Q8_0");
   ASSERT_EQ(r.status, 0) << r.err;
   const GgufFile file = GgufFile::open(out);
   EXPECT_EQ(*file.get("tokenizer.ggml.model").as_string(), "gpt2");
