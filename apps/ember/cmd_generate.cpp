@@ -119,17 +119,18 @@ void run_generate(const GenerateOptions& opt) {
     ember::cli::out().flush();
   };
   gen::Generation result;
-  if (opt.prompt_cache.empty()) {
+  if (opt.prompt_cache.empty() && config.context_keep < 0) {
     result = gen::generate(*model, &tokenizer, {prompt}, config, stream)[0];
   } else {
     // As llama.cpp's --prompt-cache: the saved state's longest common prefix with this prompt is
-    // not run again, and the state after this run replaces it.
+    // not run again, and the state after this run replaces it. --keep shifts the context of
+    // such a cache when it fills.
     const std::string identity = gen::model_identity(folder);
     gen::PromptCache cached(*model);
-    if (std::filesystem::exists(opt.prompt_cache))
+    if (!opt.prompt_cache.empty() && std::filesystem::exists(opt.prompt_cache))
       gen::load_kv_session(opt.prompt_cache, identity, model->vocab_size(), cached);
     result = gen::generate_cached(*model, &tokenizer, prompt, cached, config, stream);
-    gen::save_kv_session(opt.prompt_cache, identity, cached);
+    if (!opt.prompt_cache.empty()) gen::save_kv_session(opt.prompt_cache, identity, cached);
   }
   ember::cli::out().line("");
   if (opt.json) ember::cli::out().line(dump(result_json(result)));
@@ -166,6 +167,9 @@ const ember::cli::CommandRegistrar generate_registrar{
        cmd->callback([opt, prompt, ids, lines] {
          if (!*prompt && !*ids && !*lines) {
            throw Error("generate: give --prompt, --prompt-ids or --stdin-json");
+         }
+         if (opt->sampling.keep && opt->stdin_json) {
+           throw Error("generate: --keep needs one prompt, not --stdin-json");
          }
          if (opt->logprobs > 0 && !opt->json && !opt->stdin_json) {
            throw Error("generate: --logprobs needs --json or --stdin-json");

@@ -12,7 +12,7 @@
 namespace ember::cli {
 
 struct SamplingOptions {
-  std::optional<int64_t> max_tokens, top_k;
+  std::optional<int64_t> max_tokens, top_k, keep;
   std::optional<float> temperature, top_p, min_p, repeat_penalty;
   float presence_penalty = 0, frequency_penalty = 0;
   uint64_t seed = 0;
@@ -34,6 +34,10 @@ inline void add_sampling_options(CLI::App* cmd, SamplingOptions& opt) {
   cmd->add_option("--frequency-penalty", opt.frequency_penalty, "subtracted per occurrence");
   cmd->add_option("--seed", opt.seed, "sampling seed")->capture_default_str();
   cmd->add_option("--stop", opt.stop, "stop before this string (repeatable)");
+  cmd->add_option("--keep", opt.keep,
+                  "when the context is full, keep its first N tokens and drop half of the rest "
+                  "(llama.cpp's context shift) instead of stopping")
+      ->check(CLI::Range(0, 1 << 30));
 }
 
 // Overrides the folder's defaults in `config` with the options given.
@@ -53,6 +57,7 @@ inline void apply_sampling_options(const SamplingOptions& opt,
   config.sampling.frequency_penalty = opt.frequency_penalty;
   config.sampling.seed = opt.seed;
   config.stop_strings = opt.stop;
+  if (opt.keep) config.context_keep = *opt.keep;
 }
 
 }  // namespace ember::cli

@@ -6,6 +6,7 @@
 #include <optional>
 #include <span>
 #include <tuple>
+#include <unordered_map>
 
 #include "ember/base/error.hpp"
 #include "ember/base/thread_pool.hpp"
@@ -152,8 +153,15 @@ struct Model {
   bool llama_70b() const { return arch == "llama" && n_layer == 80 && n_head != n_head_kv; }
 };
 
-int metadata_int(const GgufFile& in, const std::string& key, std::optional<int> fallback) {
-  const GgufValue* v = in.find(key);
+const GgufValue* find_key(std::span<const GgufKeyValue> metadata, std::string_view key) {
+  const auto it = std::find_if(metadata.begin(), metadata.end(),
+                               [&](const GgufKeyValue& kv) { return kv.key == key; });
+  return it == metadata.end() ? nullptr : &it->value;
+}
+
+int metadata_int(std::span<const GgufKeyValue> in, const std::string& key,
+                 std::optional<int> fallback) {
+  const GgufValue* v = find_key(in, key);
   if (v == nullptr) {
     if (fallback) return *fallback;
     throw Error("quantize: the GGUF metadata lacks " + quote_name(key));
@@ -167,9 +175,9 @@ int metadata_int(const GgufFile& in, const std::string& key, std::optional<int> 
   return static_cast<int>(*n);
 }
 
-Model read_model(const GgufFile& in) {
+Model read_model(std::span<const GgufKeyValue> in, std::span<const GgufTensorInfo> tensors) {
   Model m;
-  const GgufValue* arch = in.find("general.architecture");
+  const GgufValue* arch = find_key(in, "general.architecture");
   if (arch == nullptr || arch->as_string() == nullptr) {
     throw Error("quantize: the GGUF metadata lacks the string \"general.architecture\"");
   }
@@ -178,7 +186,7 @@ Model read_model(const GgufFile& in) {
   m.n_head = metadata_int(in, m.arch + ".attention.head_count", 0);
   m.n_head_kv = metadata_int(in, m.arch + ".attention.head_count_kv", m.n_head);
   m.n_expert = metadata_int(in, m.arch + ".expert_count", 0);
-  for (const GgufTensorInfo& info : in.tensors()) {
+  for (const GgufTensorInfo& info : tensors) {
     if (role_of(info.name) == Role::Output) m.tied_output = false;
     if (role_of(info.name) == Role::AttnV) ++m.n_attn_v;
   }
@@ -290,9 +298,10 @@ DType fallback_type(const GgufTensorInfo& info, DType type) {
   return row % dtype_info(to).block_elems == 0 ? to : DType::F16;
 }
 
-std::vector<GgufKeyValue> output_metadata(const GgufFile& in, const QuantizeTarget& target) {
+std::vector<GgufKeyValue> output_metadata(std::span<const GgufKeyValue> in,
+                                          const QuantizeTarget& target) {
   std::vector<GgufKeyValue> out;
-  for (const GgufKeyValue& kv : in.metadata()) {
+  for (const GgufKeyValue& kv : in) {
     // One output file: the input's split bookkeeping does not describe it.
     if (kv.key == "split.no" || kv.key == "split.count" || kv.key == "split.tensors.count")
       continue;
@@ -325,9 +334,15 @@ const QuantizeTarget& quantize_target(std::string_view name) {
 }
 
 std::vector<QuantizedTensor> plan_quantization(const GgufFile& in, const QuantizeTarget& target) {
-  const Model model = read_model(in);
+  return plan_quantization(in.metadata(), in.tensors(), target);
+}
+
+std::vector<QuantizedTensor> plan_quantization(std::span<const GgufKeyValue> metadata,
+                                               std::span<const GgufTensorInfo> tensors,
+                                               const QuantizeTarget& target) {
+  const Model model = read_model(metadata, tensors);
   std::vector<const GgufTensorInfo*> order;
-  for (const GgufTensorInfo& info : in.tensors()) order.push_back(&info);
+  for (const GgufTensorInfo& info : tensors) order.push_back(&info);
   // llama.cpp's weights map order; the per-layer counters in the rules depend on it.
   std::stable_sort(order.begin(), order.end(),
                    [](const GgufTensorInfo* a, const GgufTensorInfo* b) {
@@ -361,8 +376,19 @@ std::vector<QuantizedTensor> plan_quantization(const GgufFile& in, const Quantiz
 
 QuantizeSummary quantize_gguf(const GgufFile& in, const std::filesystem::path& out,
                               const QuantizeTarget& target) {
+  return quantize_tensors(
+      in.metadata(), in.tensors(),
+      [&in](const GgufTensorInfo& info) { return in.tensor_bytes(info.name); }, out, target);
+}
+
+QuantizeSummary quantize_tensors(std::span<const GgufKeyValue> metadata,
+                                 std::span<const GgufTensorInfo> tensors,
+                                 const QuantizeSource& read, const std::filesystem::path& out,
+                                 const QuantizeTarget& target) {
   QuantizeSummary summary;
-  summary.tensors = plan_quantization(in, target);
+  summary.tensors = plan_quantization(metadata, tensors, target);
+  std::unordered_map<std::string_view, const GgufTensorInfo*> by_name;
+  for (const GgufTensorInfo& info : tensors) by_name.emplace(info.name, &info);
   std::vector<GgufTensorSpec> specs;
   for (const QuantizedTensor& t : summary.tensors) specs.push_back({t.name, t.to, t.shape});
 
@@ -371,7 +397,7 @@ QuantizeSummary quantize_gguf(const GgufFile& in, const std::filesystem::path& o
   std::vector<std::byte> packed;
   auto bytes_of = [&](size_t index) -> std::span<const std::byte> {
     const QuantizedTensor& t = summary.tensors[index];
-    const std::span<const std::byte> src = in.tensor_bytes(t.name);
+    const std::span<const std::byte> src = read(*by_name.at(t.name));
     summary.bytes_in += src.size();
     if (t.from == t.to) {
       // llama.cpp copies a tensor whose type stays rather than round-tripping it.
@@ -400,7 +426,7 @@ QuantizeSummary quantize_gguf(const GgufFile& in, const std::filesystem::path& o
     summary.bytes_out += packed.size();
     return packed;
   };
-  write_gguf_streamed(out, output_metadata(in, target), specs, bytes_of);
+  write_gguf_streamed(out, output_metadata(metadata, target), specs, bytes_of);
   return summary;
 }
 

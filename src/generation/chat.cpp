@@ -1,11 +1,13 @@
 #include "ember/generation/chat.hpp"
 
+#include <algorithm>
 #include <fstream>
 #include <iterator>
 
 #include "ember/base/error.hpp"
 #include "ember/formats/gguf.hpp"
 #include "ember/formats/json_file.hpp"
+#include "ember/generation/kv_session.hpp"
 
 namespace ember::generation {
 namespace {
@@ -116,21 +118,62 @@ void ChatSession::reset() {
 Generation ChatSession::reply(const std::string& user_text, const TextCallback& on_text) {
   nlohmann::ordered_json messages = messages_;
   messages.push_back({{"role", "user"}, {"content", user_text}});
-  ChatRequest request;
-  request.messages = messages;
-  request.add_generation_prompt = true;
-  request.bos_token = format_.bos_token;
-  request.eos_token = format_.eos_token;
-  // The template writes the special tokens itself, as apply_chat_template(tokenize=True).
-  const std::vector<uint32_t> encoded =
-      tokenizer_.encode_ids(apply_chat_template(template_, request), false);
-  const std::vector<int64_t> prompt(encoded.begin(), encoded.end());
+  const auto render = [&] {
+    ChatRequest request;
+    request.messages = messages;
+    request.add_generation_prompt = true;
+    request.bos_token = format_.bos_token;
+    request.eos_token = format_.eos_token;
+    // The template writes the special tokens itself, as apply_chat_template(tokenize=True).
+    const std::vector<uint32_t> encoded =
+        tokenizer_.encode_ids(apply_chat_template(template_, request), false);
+    return std::vector<int64_t>(encoded.begin(), encoded.end());
+  };
+  std::vector<int64_t> prompt = render();
+  // With context shifting, the oldest turns make room (a turn is a user message and the
+  // assistant's answer; the system message and the new message stay).
+  const size_t first = !messages.empty() && messages[0].value("role", "") == "system" ? 1 : 0;
+  while (config_.context_keep >= 0 &&
+         static_cast<int64_t>(prompt.size()) >= cached_.cache.capacity() &&
+         messages.size() > first + 1) {
+    messages.erase(messages.begin() + static_cast<std::ptrdiff_t>(first));
+    if (messages.size() > first + 1 && messages[first].value("role", "") == "assistant")
+      messages.erase(messages.begin() + static_cast<std::ptrdiff_t>(first));
+    prompt = render();
+  }
   if (prompt.empty()) throw Error("chat: the template rendered an empty prompt");
   Generation g = generate_cached(model_, &tokenizer_, prompt, cached_, config_, on_text);
   prompt_tokens_ = static_cast<int64_t>(prompt.size());
   messages.push_back({{"role", "assistant"}, {"content", g.text}});
   messages_ = std::move(messages);
   return g;
+}
+
+void ChatSession::save(const std::filesystem::path& path, std::string_view model_identity) const {
+  const nlohmann::ordered_json note = {{"ember_chat", 1}, {"messages", messages_}};
+  save_kv_session(path, model_identity, cached_, note.dump());
+}
+
+void ChatSession::load(const std::filesystem::path& path, std::string_view model_identity) {
+  try {
+    const std::string note = load_kv_session(path, model_identity, model_.vocab_size(), cached_);
+    const auto doc = nlohmann::ordered_json::parse(note, nullptr, false);
+    const bool conversation =
+        doc.is_object() && doc.value("ember_chat", 0) == 1 && doc.contains("messages") &&
+        doc["messages"].is_array() &&
+        std::all_of(doc["messages"].begin(), doc["messages"].end(), [](const auto& m) {
+          return m.is_object() && m.size() == 2 && m.contains("role") && m["role"].is_string() &&
+                 m.contains("content") && m["content"].is_string();
+        });
+    if (!conversation) {
+      throw Error(path.string() +
+                  ": a KV session without a chat conversation (saved by --prompt-cache?)");
+    }
+    messages_ = doc["messages"];
+  } catch (...) {
+    reset();
+    throw;
+  }
 }
 
 }  // namespace ember::generation

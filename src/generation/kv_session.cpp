@@ -59,8 +59,8 @@ void check_field(const char* what, uint64_t got, int64_t expected) {
   }
 }
 
-void restore(std::span<const uint8_t> bytes, std::string_view identity, int64_t vocab,
-             PromptCache& cached) {
+std::string restore(std::span<const uint8_t> bytes, std::string_view identity, int64_t vocab,
+                    PromptCache& cached) {
   const CacheShape shape = shape_of(cached.cache);
   Reader in{bytes};
   char magic[sizeof kMagic];
@@ -69,8 +69,8 @@ void restore(std::span<const uint8_t> bytes, std::string_view identity, int64_t 
     throw Error("KV session: bad magic (not an Ember KV session file)");
   }
   const auto version = in.value<uint32_t>("the version");
-  if (version != kKvSessionVersion) {
-    throw Error("KV session: version " + std::to_string(version) + " is not supported (only " +
+  if (version != 1 && version != kKvSessionVersion) {
+    throw Error("KV session: version " + std::to_string(version) + " is not supported (1 to " +
                 std::to_string(kKvSessionVersion) + ")");
   }
   const auto id_size = in.value<uint32_t>("the model identity's length");
@@ -82,6 +82,16 @@ void restore(std::span<const uint8_t> bytes, std::string_view identity, int64_t 
   in.take(id.data(), id.size(), "the model identity");
   if (id != identity) {
     throw Error("KV session: saved for model " + quote_name(id) + ", not " + quote_name(identity));
+  }
+  std::string note;
+  if (version >= 2) {
+    const auto note_size = in.value<uint32_t>("the note's length");
+    if (note_size > kMaxKvSessionNoteBytes) {
+      throw Error("KV session: a note of " + std::to_string(note_size) + " bytes is longer than " +
+                  std::to_string(kMaxKvSessionNoteBytes));
+    }
+    note.resize(note_size);
+    in.take(note.data(), note.size(), "the note");
   }
   check_field("the layer count", in.value<uint64_t>("the layer count"), shape.layers);
   check_field("kv_heads", in.value<uint64_t>("kv_heads"), shape.kv_heads);
@@ -113,6 +123,7 @@ void restore(std::span<const uint8_t> bytes, std::string_view identity, int64_t 
       in.take(t->mutable_data_as<float>(), row_floats * sizeof(float), "the keys and values");
   }
   cached.cache.length = tokens;
+  return note;
 }
 
 }  // namespace
@@ -137,7 +148,8 @@ std::string model_identity(const std::filesystem::path& model) {
   return id.substr(0, kMaxModelIdentityBytes);
 }
 
-std::string serialize_kv_session(std::string_view identity, const PromptCache& cached) {
+std::string serialize_kv_session(std::string_view identity, const PromptCache& cached,
+                                 std::string_view note) {
   const CacheShape shape = shape_of(cached.cache);
   const int64_t n = cached.cache.length;
   if (static_cast<int64_t>(cached.tokens.size()) != n) {
@@ -145,10 +157,13 @@ std::string serialize_kv_session(std::string_view identity, const PromptCache& c
                 std::to_string(cached.tokens.size()) + " are listed");
   }
   if (identity.size() > kMaxModelIdentityBytes) throw Error("KV session: model identity too long");
+  if (note.size() > kMaxKvSessionNoteBytes) throw Error("KV session: note too long");
   std::string out(kMagic, sizeof kMagic);
   put(out, kKvSessionVersion);
   put(out, static_cast<uint32_t>(identity.size()));
   out += identity;
+  put(out, static_cast<uint32_t>(note.size()));
+  out += note;
   for (const int64_t v : {shape.layers, shape.kv_heads, shape.head_dim, n})
     put(out, static_cast<uint64_t>(v));
   for (const int64_t t : cached.tokens) put(out, t);
@@ -160,11 +175,11 @@ std::string serialize_kv_session(std::string_view identity, const PromptCache& c
   return out;
 }
 
-void restore_kv_session(std::span<const uint8_t> bytes, std::string_view identity, int64_t vocab,
-                        PromptCache& cached) {
+std::string restore_kv_session(std::span<const uint8_t> bytes, std::string_view identity,
+                               int64_t vocab, PromptCache& cached) {
   cached.clear();
   try {
-    restore(bytes, identity, vocab, cached);
+    return restore(bytes, identity, vocab, cached);
   } catch (...) {
     cached.clear();
     throw;
@@ -172,24 +187,24 @@ void restore_kv_session(std::span<const uint8_t> bytes, std::string_view identit
 }
 
 void save_kv_session(const std::filesystem::path& path, std::string_view identity,
-                     const PromptCache& cached) {
-  write_file_atomically(path, serialize_kv_session(identity, cached));
+                     const PromptCache& cached, std::string_view note) {
+  write_file_atomically(path, serialize_kv_session(identity, cached, note));
 }
 
-void load_kv_session(const std::filesystem::path& path, std::string_view identity, int64_t vocab,
-                     PromptCache& cached) {
+std::string load_kv_session(const std::filesystem::path& path, std::string_view identity,
+                            int64_t vocab, PromptCache& cached) {
   const CacheShape shape = shape_of(cached.cache);
   // The largest file this cache can take: bounds what is read before parsing.
   const uint64_t limit =
-      sizeof kMagic + 8 + kMaxModelIdentityBytes + 32 +
+      sizeof kMagic + 12 + kMaxModelIdentityBytes + kMaxKvSessionNoteBytes + 32 +
       static_cast<uint64_t>(shape.capacity) *
           (sizeof(int64_t) +
            static_cast<uint64_t>(shape.layers * 2 * shape.kv_heads * shape.head_dim) *
                sizeof(float));
   const std::string bytes = read_regular_file(path, limit);
   try {
-    restore_kv_session({reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()}, identity,
-                       vocab, cached);
+    return restore_kv_session({reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()},
+                              identity, vocab, cached);
   } catch (const Error& e) {
     throw Error(path.string() + ": " + e.what());
   }

@@ -116,6 +116,18 @@ json special_piece(const std::string& token) {
 
 }  // namespace
 
+std::optional<std::string> gguf_pre_of(const json& tokenizer) {
+  if (!tokenizer.is_object()) return std::nullopt;
+  const json none;
+  const json& normalizer = tokenizer.contains("normalizer") ? tokenizer["normalizer"] : none;
+  const json& pre = tokenizer.contains("pre_tokenizer") ? tokenizer["pre_tokenizer"] : none;
+  for (const char* name : {"smollm", "gpt-2", "llama-bpe", "qwen2"}) {
+    const PreTokenizer p = pre_tokenizer_for(name);
+    if (normalizer == p.normalizer && pre == p.pre_tokenizer) return std::string(name);
+  }
+  return std::nullopt;
+}
+
 json gguf_tokenizer_json(const GgufFile& file) {
   const std::string model = string_of(file, "tokenizer.ggml.model");
   if (model != "gpt2") {

@@ -172,6 +172,40 @@ bool is_pytorch_path(const std::filesystem::path& path) {
 
 }  // namespace
 
+std::optional<std::string> gguf_tensor_name(std::string_view arch_name, std::string_view name) {
+  const auto& archs = gguf_architectures();
+  const auto arch = std::find_if(archs.begin(), archs.end(),
+                                 [&](const GgufArchitecture& a) { return a.name == arch_name; });
+  if (arch == archs.end()) return std::nullopt;
+  std::string_view suffix;
+  for (std::string_view s : {".weight", ".bias"}) {
+    if (name.ends_with(s)) suffix = s;
+  }
+  if (suffix.empty()) return std::nullopt;
+  std::string_view stem = name.substr(0, name.size() - suffix.size());
+  if (stem == "lm_head") return "output" + std::string(suffix);
+  if (!stem.starts_with(arch->prefix)) return std::nullopt;
+  stem.remove_prefix(arch->prefix.size());
+  for (const GgufNameRule& r : arch->globals) {
+    if (stem == r.hf) return std::string(r.gguf) + std::string(suffix);
+  }
+  if (!stem.starts_with(arch->layer_prefix)) return std::nullopt;
+  stem.remove_prefix(arch->layer_prefix.size());
+  const size_t dot = stem.find('.');
+  const std::string_view layer = stem.substr(0, dot);
+  if (dot == std::string_view::npos || layer.empty() ||
+      !std::all_of(layer.begin(), layer.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    return std::nullopt;
+  }
+  stem.remove_prefix(dot + 1);
+  for (const GgufNameRule& r : arch->layer) {
+    if (stem == r.hf) {
+      return "blk." + std::string(layer) + "." + std::string(r.gguf) + std::string(suffix);
+    }
+  }
+  return std::nullopt;
+}
+
 std::shared_ptr<const WeightSource> gguf_weight_source(GgufFile file) {
   return std::make_shared<GgufSource>(std::move(file));
 }

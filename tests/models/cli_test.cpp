@@ -353,6 +353,97 @@ TEST(ModelsCli, ChatRepliesPerLineAndResets) {
   EXPECT_EQ(lines_of(beside.out), std::vector<std::string>{replies[0]});
 }
 
+// /save and /load: a conversation saved after its first turn and loaded by another process
+// answers the second turn as the uninterrupted chat does; bad files are reported, naming why,
+// and the chat goes on.
+TEST(ModelsCli, ChatSavesAndLoadsTheConversation) {
+  const std::filesystem::path dir = chat_folder();
+  const std::string model = " --temperature 0 --max-tokens 6 --model " + shell_quote(dir.string());
+  const auto whole = run_ember("chat" + model, "t10 t11\nt12\n");
+  ASSERT_EQ(whole.status, 0) << whole.err;
+  const auto replies = lines_of(whole.out);
+  ASSERT_EQ(replies.size(), 2u) << whole.out;
+  const std::filesystem::path file =
+      std::filesystem::path(EMBER_BINARY_DIR) / "cli_runs" / "chat_session.bin";
+  std::filesystem::remove(file);
+  const auto saved = run_ember("chat" + model, "t10 t11\n/save " + file.string() + "\n");
+  ASSERT_EQ(saved.status, 0) << saved.err;
+  EXPECT_EQ(lines_of(saved.out), std::vector<std::string>{replies[0]});
+  EXPECT_NE(saved.err.find("(saved 2 messages to"), std::string::npos) << saved.err;
+  const auto loaded = run_ember("chat" + model, "/load " + file.string() + "\nt12\n");
+  ASSERT_EQ(loaded.status, 0) << loaded.err;
+  EXPECT_NE(loaded.err.find("(loaded 2 messages from"), std::string::npos) << loaded.err;
+  EXPECT_EQ(lines_of(loaded.out), std::vector<std::string>{replies[1]});
+
+  // A missing file, a file that is not a session, a --prompt-cache session (no conversation),
+  // /save without a name: each one error line, and the chat answers the next turn afresh.
+  const std::filesystem::path junk = file.string() + ".junk";
+  std::ofstream(junk) << "not a session";
+  const std::filesystem::path cache = file.string() + ".cache";
+  std::filesystem::remove(cache);
+  ASSERT_EQ(run_ember("generate --max-tokens 2 --prompt-ids 1,2 --model " +
+                      shell_quote(dir.string()) + " --prompt-cache " + shell_quote(cache.string()))
+                .status,
+            0);
+  const auto bad =
+      run_ember("chat" + model, "/load " + file.string() + ".none\n/load " + junk.string() +
+                                    "\n/load " + cache.string() + "\n/save\nt10 t11\n");
+  ASSERT_EQ(bad.status, 0) << bad.err;
+  EXPECT_NE(bad.err.find(file.string() + ".none"), std::string::npos) << bad.err;
+  EXPECT_NE(bad.err.find("bad magic"), std::string::npos) << bad.err;
+  EXPECT_NE(bad.err.find("without a chat conversation"), std::string::npos) << bad.err;
+  EXPECT_NE(bad.err.find("/save needs a file name"), std::string::npos) << bad.err;
+  EXPECT_EQ(lines_of(bad.out), std::vector<std::string>{replies[0]});
+  for (const auto& f : {file, junk, cache}) std::filesystem::remove(f);
+}
+
+// --keep: generation runs past the context (the tiny llama's 128 positions) by shifting it,
+// and a chat that outgrows it drops its oldest turns instead of failing. The chat folder without
+// end-of-generation ids, so that no run stops early.
+TEST(ModelsCli, KeepShiftsTheContextInGenerateAndChat) {
+  const std::filesystem::path dir =
+      std::filesystem::path(EMBER_BINARY_DIR) / "cli_runs" / "llama_no_eos";
+  std::filesystem::create_directories(dir);
+  for (const char* f :
+       {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"})
+    std::filesystem::copy_file(chat_folder() / f, dir / f,
+                               std::filesystem::copy_options::overwrite_existing);
+  std::ofstream(dir / "generation_config.json") << R"({"do_sample": false, "eos_token_id": []})";
+  // Through a prompt cache, whose capacity is the context: without --keep generation stops
+  // when it is full, with it the run goes on to --max-tokens.
+  const std::filesystem::path cache = dir / "prompt_cache.bin";
+  const std::string base =
+      "generate --json --temperature 0 --max-tokens 200 --prompt-ids 1,17,33,5 --model " +
+      shell_quote(dir.string()) + " --prompt-cache " + shell_quote(cache.string());
+  std::filesystem::remove(cache);
+  const auto stops = run_ember(base);
+  ASSERT_EQ(stops.status, 0) << stops.err;
+  std::filesystem::remove(cache);
+  const auto shifted = run_ember(base + " --keep 4");
+  ASSERT_EQ(shifted.status, 0) << shifted.err;
+  std::filesystem::remove(cache);
+  const auto stopped_ids = last_json_line(stops.out).at("ids");
+  const auto shifted_ids = last_json_line(shifted.out).at("ids");
+  EXPECT_EQ(stopped_ids.size(), 128u - 4u);
+  EXPECT_EQ(shifted_ids.size(), 200u);
+  // Until the context fills, the two runs are the same computation.
+  for (size_t i = 0; i < stopped_ids.size(); ++i) ASSERT_EQ(shifted_ids[i], stopped_ids[i]) << i;
+  const auto no_lines =
+      run_ember("generate --keep 4 --stdin-json --model " + shell_quote(dir.string()), "");
+  EXPECT_EQ(no_lines.status, 1);
+  EXPECT_NE(no_lines.err.find("--keep needs one prompt"), std::string::npos) << no_lines.err;
+
+  const std::string chat =
+      "chat --temperature 0 --max-tokens 60 --model " + shell_quote(dir.string());
+  const std::string turns = "t10 t11\nt12\nt13\nt14\n";
+  const auto full = run_ember(chat, turns);
+  EXPECT_EQ(full.status, 1);  // a later turn's prompt does not fit without --keep
+  EXPECT_NE(full.err.find("does not fit"), std::string::npos) << full.err;
+  const auto kept = run_ember(chat + " --keep 4", turns);
+  ASSERT_EQ(kept.status, 0) << kept.err;
+  EXPECT_EQ(lines_of(kept.out).size(), 4u) << kept.out;
+}
+
 TEST(ModelsCli, ChatSessionReusesTheCacheOfEarlierTurns) {
   const std::filesystem::path dir = chat_folder();
   const auto model = models::load_causal_lm(dir);

@@ -105,13 +105,23 @@ TEST(KvSession, RestoreAndContinueEqualsNeverStopping) {
   gen::restore_kv_session(bytes_of(file), gen::model_identity(kLlama), model->vocab_size(), again);
   EXPECT_EQ(gen::serialize_kv_session(gen::model_identity(kLlama), again), file);
 
-  // Through a file on disk too.
+  // Through a file on disk too, with a note.
   const fs::path path = fs::temp_directory_path() / "ember_kv_session_test.bin";
-  gen::save_kv_session(path, gen::model_identity(kLlama), again);
+  gen::save_kv_session(path, gen::model_identity(kLlama), again, "a note\n");
   gen::PromptCache loaded(*model, 64);
-  gen::load_kv_session(path, gen::model_identity(kLlama), model->vocab_size(), loaded);
+  EXPECT_EQ(gen::load_kv_session(path, gen::model_identity(kLlama), model->vocab_size(), loaded),
+            "a note\n");
   EXPECT_EQ(loaded.tokens, again.tokens);
   fs::remove(path);
+  // A version 1 file (no note field) still restores.
+  std::string v1 = file;
+  v1[8] = 1;
+  v1.erase(16 + gen::model_identity(kLlama).size(), 4);
+  gen::PromptCache old(*model, 64);
+  EXPECT_EQ(
+      gen::restore_kv_session(bytes_of(v1), gen::model_identity(kLlama), model->vocab_size(), old),
+      "");
+  EXPECT_EQ(old.tokens, again.tokens);
 }
 
 TEST(KvSession, RefusesBadFiles) {
@@ -134,16 +144,21 @@ TEST(KvSession, RefusesBadFiles) {
   };
   refuses(std::string("XMBERKV") + good.substr(7), id, "bad magic");
   std::string version = good;
-  version[8] = 2;
-  refuses(version, id, "version 2");
+  version[8] = 3;
+  refuses(version, id, "version 3");
+  // A note longer than the bound.
+  std::string long_note = good;
+  const uint32_t huge = (16u << 20) + 1;
+  std::memcpy(long_note.data() + 16 + id.size(), &huge, sizeof huge);
+  refuses(long_note, id, "note of");
   refuses(good, "another model 123", "saved for model");
   refuses(good + "x", id, "bytes");
   refuses(good, id, "capacity", 4);
   // Every truncation is an error, never a read past the end.
   for (size_t n = 0; n < good.size(); n += 7) refuses(good.substr(0, n), id, "KV session");
-  // A token id outside the vocabulary (the first id follows the 4 shape fields).
+  // A token id outside the vocabulary (the first id follows the empty note and 4 shape fields).
   std::string token = good;
-  const size_t first_id = 8 + 4 + 4 + id.size() + 32;
+  const size_t first_id = 8 + 4 + 4 + id.size() + 4 + 32;
   const int64_t bad = 1 << 20;
   std::memcpy(token.data() + first_id, &bad, sizeof bad);
   refuses(token, id, "outside the model's vocabulary");

@@ -38,17 +38,30 @@ TEST(QuantizeCli, WritesAModelThatLoads) {
   fs::remove(out);
 }
 
+TEST(QuantizeCli, ConvertsAHuggingFaceFolder) {
+  const fs::path out = scratch("llama-convert-q8.gguf");
+  const test::RunResult r =
+      run_ember("quantize " + shell_quote((test::kModelFixtures / "llama_convert").string()) + " " +
+                shell_quote(out.string()) + " --type Q8_0");
+  ASSERT_EQ(r.status, 0) << r.err;
+  const GgufFile file = GgufFile::open(out);
+  EXPECT_EQ(*file.get("tokenizer.ggml.model").as_string(), "gpt2");
+  EXPECT_EQ(file.info("blk.0.attn_q.weight").dtype, DType::Q8_0);
+  EXPECT_NO_THROW(models::load_causal_lm(out));
+  fs::remove(out);
+}
+
 TEST(QuantizeCli, BadInputIsOneErrorLine) {
   const fs::path out = scratch("never.gguf");
   const test::RunResult unknown = run_ember("quantize " + shell_quote(kQwen2.string()) + " " +
                                             shell_quote(out.string()) + " --type Q4_K_Q");
   EXPECT_EQ(unknown.status, 1);
   EXPECT_NE(unknown.err.find("unknown type 'Q4_K_Q'"), std::string::npos) << unknown.err;
-  const fs::path folder = test::kModelFixtures / "qwen2";  // a safetensors folder
+  const fs::path folder = test::kModelFixtures / "qwen2";  // a Hugging Face folder, not llama
   const test::RunResult st = run_ember("quantize " + shell_quote(folder.string()) + " " +
                                        shell_quote(out.string()) + " --type Q8_0");
   EXPECT_EQ(st.status, 1);
-  EXPECT_NE(st.err.find("is not a GGUF file"), std::string::npos) << st.err;
+  EXPECT_NE(st.err.find("architecture 'qwen2' is not supported"), std::string::npos) << st.err;
   const test::RunResult same = run_ember("quantize " + shell_quote(kQwen2.string()) + " " +
                                          shell_quote(kQwen2.string()) + " --type Q8_0");
   EXPECT_EQ(same.status, 1);

@@ -26,7 +26,10 @@ Written to --out (default tests/fixtures/models/smollm2/, for the packaged Q4_1 
   agreement_<name>.json  threshold, the variants' figures, the greedy continuations, perplexity.
 With --requantize TYPE (q8_0, q4_k_m, f16) the model is first converted by llama.cpp's own
 quantizer (from the dequantized Q4_1 weights, as the issue's files are made from the packaged one)
-into --work and measured there; its fixtures then go to --work unless --out is given.
+into --work and measured there; its fixtures go to tests/fixtures/models/smollm2 as well (the CI
+test makes the same file with `ember quantize`, byte-identical to llama.cpp's, and compares).
+With --ember, the script also runs `ember quantize` on the packaged file and checks that its
+output has the same bytes as llama.cpp's.
 With --ember BIN, Ember is measured too (full vocabulary, through a K = vocabulary base file in
 --work, and free-running greedy through `ember generate`) and the figures printed; they go to
 docs/llm_agreement.md, not into the fixture.
@@ -229,8 +232,16 @@ def main():
         args.gguf = requantize(args.gguf, args.requantize, args.work)
         args.name = args.requantize
     if args.out is None:
-        args.out = args.work if args.requantize else \
-            ROOT / "tests" / "fixtures" / "models" / "smollm2"
+        args.out = ROOT / "tests" / "fixtures" / "models" / "smollm2"
+    if args.requantize and args.ember:
+        mine = args.work / f"ember.{args.requantize.upper()}.gguf"
+        subprocess.run([str(args.ember), "quantize", str(GGUF), str(mine), "--type",
+                        args.requantize.upper()], check=True, capture_output=True)
+        same = mine.read_bytes() == args.gguf.read_bytes()
+        print(f"ember quantize --type {args.requantize.upper()}: "
+              f"{'the same bytes as' if same else 'OTHER BYTES THAN'} llama.cpp's file")
+        if not same:
+            raise SystemExit("ember quantize differs from llama.cpp's quantizer")
 
     default = load(args.gguf, DEFAULT)
     eos = {default.token_eos()} | {t for t in range(default.n_vocab())

@@ -14,6 +14,7 @@
 // dtype_traits reproduce bit for bit, so the output is byte-identical to llama.cpp's.
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -48,6 +49,11 @@ struct QuantizedTensor {
 // block count is missing from the metadata, or a tensor has no possible type (a row length
 // that is not a multiple of 32 for a 32-element target).
 std::vector<QuantizedTensor> plan_quantization(const GgufFile& in, const QuantizeTarget& target);
+// The same for tensors that are not in a GGUF file yet (a conversion from another format):
+// `metadata` as the output will have it, `tensors` with the type their bytes come in.
+std::vector<QuantizedTensor> plan_quantization(std::span<const GgufKeyValue> metadata,
+                                               std::span<const GgufTensorInfo> tensors,
+                                               const QuantizeTarget& target);
 
 struct QuantizeSummary {
   std::vector<QuantizedTensor> tensors;  // the plan that was written
@@ -62,5 +68,15 @@ struct QuantizeSummary {
 // type cannot be widened, or non-finite weights.
 QuantizeSummary quantize_gguf(const GgufFile& in, const std::filesystem::path& out,
                               const QuantizeTarget& target);
+
+// The bytes of one input tensor (exactly info.nbytes of them, in info.dtype), valid until the
+// next call.
+using QuantizeSource = std::function<std::span<const std::byte>(const GgufTensorInfo& info)>;
+// quantize_gguf for tensors from anywhere: `metadata` and `tensors` as plan_quantization takes
+// them, each tensor's bytes asked of `read` once, in the plan's order.
+QuantizeSummary quantize_tensors(std::span<const GgufKeyValue> metadata,
+                                 std::span<const GgufTensorInfo> tensors,
+                                 const QuantizeSource& read, const std::filesystem::path& out,
+                                 const QuantizeTarget& target);
 
 }  // namespace ember

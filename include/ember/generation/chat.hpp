@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "ember/generation/chat_template.hpp"
@@ -28,7 +29,9 @@ struct ChatFormat {
 
 class ChatSession {
  public:
-  // The cache spans the model's context; a conversation that outgrows it must be reset.
+  // The cache spans the model's context. A conversation that outgrows it must be reset, unless
+  // config.context_keep >= 0: then a reply that fills the cache shifts it (generate_cached),
+  // and a prompt that no longer fits drops the oldest turns (the system message stays).
   ChatSession(models::CausalLM& model, const tokenizers::Tokenizer& tokenizer,
               const ChatFormat& format, GenerationConfig config, std::string system_prompt = "");
 
@@ -36,6 +39,15 @@ class ChatSession {
   // (a template error, a full context) the conversation is left as it was.
   Generation reply(const std::string& user_text, const TextCallback& on_text = nullptr);
   void reset();
+
+  // Saves the conversation and its KV cache to `path` (kv_session.hpp's format, the messages as
+  // its note), for load() in a later process with the same model.
+  void save(const std::filesystem::path& path, std::string_view model_identity) const;
+  // Restores what save() wrote. Throws ember::Error naming the path and what is wrong (the KV
+  // session's checks, a note that is not a conversation); the conversation then starts over.
+  void load(const std::filesystem::path& path, std::string_view model_identity);
+  // The conversation so far (role/content objects, the system message first when there is one).
+  const nlohmann::ordered_json& messages() const { return messages_; }
 
   // Of the last reply's prompt: its tokens, and how many of them came from the cache.
   int64_t prompt_tokens() const { return prompt_tokens_; }

@@ -5,6 +5,8 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "ember/formats/gguf.hpp"
@@ -20,6 +22,12 @@ namespace ember::models {
 // tokens become added tokens. Throws ember::Error naming what is missing or unsupported
 // ("llama" vocabularies are gguf_sentencepiece_vocab's).
 nlohmann::json gguf_tokenizer_json(const GgufFile& file);
+
+// The other way: the tokenizer.ggml.pre whose normalizer and pre-tokenizer (as
+// gguf_tokenizer_json writes them) a Hugging Face tokenizer.json has, or nullopt when it has
+// none of them. llama.cpp's converter names the pre-tokenizer by hashing a tokenization of a
+// fixed text instead; for the tokenizers Ember reads the two agree on what gets split where.
+std::optional<std::string> gguf_pre_of(const nlohmann::json& tokenizer);
 
 // The vocabulary of tokenizer.ggml.model "llama" (SentencePiece BPE, tokenized as llama.cpp's
 // SPM tokenizer does: tokenizers::Tokenizer::from_sentencepiece_vocab): tokens, scores and

@@ -35,6 +35,9 @@ class WeightSource {
 // dtype). Tensors with no Hugging Face counterpart keep their GGUF names. Throws ember::Error
 // for another architecture.
 std::shared_ptr<const WeightSource> gguf_weight_source(GgufFile file);
+// The other way: the GGUF name of the Hugging Face tensor `name` in a model of GGUF architecture
+// `arch` (what llama.cpp's converter names it), or nullopt when no rule covers it.
+std::optional<std::string> gguf_tensor_name(std::string_view arch, std::string_view name);
 
 class Weights {
  public:
