@@ -160,6 +160,7 @@ std::vector<Keyword> mmr(const std::vector<double>& similarity, const Rows& rows
       closest[r] = std::max(closest[r], rows.cosine(remaining[r], pick));
   }
   std::vector<Keyword> out;
+  out.reserve(chosen.size());
   for (size_t i : chosen) out.push_back({words[i], round4(similarity[i])});
   // Python's sorted(reverse=True) on the rounded score: stable, so ties stay in choice order.
   std::stable_sort(out.begin(), out.end(),
@@ -212,6 +213,7 @@ std::vector<Keyword> max_sum(const std::vector<double>& similarity, const Rows& 
   }
   search.run(0, 0, 0.0);
   std::vector<Keyword> out;
+  out.reserve(search.best.size());
   for (size_t i : search.best) out.push_back({words[pool[i]], round4(similarity[pool[i]])});
   return out;
 }
@@ -312,6 +314,7 @@ std::vector<Keyword> select_keywords(const float* document, const Tensor& candid
   const std::vector<size_t> order = argsort(similarity);
   const size_t keep = options.top_n == 0 ? order.size() : std::min(options.top_n, order.size());
   std::vector<Keyword> out;
+  out.reserve(keep);
   for (auto it = order.rbegin(); it != order.rbegin() + static_cast<std::ptrdiff_t>(keep); ++it)
     out.push_back({candidates[*it], round4(similarity[*it])});
   return out;
