@@ -32,6 +32,7 @@ nn::Linear part(DType dtype, int64_t out, int64_t in, uint32_t seed) {
 // The parts' outputs side by side, each computed on its own.
 Tensor separately(const std::vector<nn::Linear>& parts, const Tensor& x) {
   std::vector<Tensor> outputs;
+  outputs.reserve(parts.size());
   for (const nn::Linear& p : parts) outputs.push_back(p(x));
   return ops::concat(outputs, -1);
 }
