@@ -5,6 +5,10 @@
 //   bench_models generate --model DIR --prompt-ids "1 2 3" --new-tokens N [--repeat R]
 //     greedy generation of N tokens (eos ignored) and prints {"prompt_tokens", "new_tokens",
 //     "seconds", "tokens_per_s", "prefill_seconds"} for the best of R runs.
+//   bench_models classify|ner --model DIR --sentences FILE --batch-size B [--repeat R]
+//     runs the text-classification (top 1) or token-classification (no aggregation) pipeline on
+//     every line of FILE and prints {"sentences", "seconds", "cpu_seconds", "sentences_per_s"}
+//     for the best of R passes after one untimed pass (the model is loaded once, untimed).
 // Threads: EMBER_NUM_THREADS and OPENBLAS_NUM_THREADS, set by the caller.
 #include <nlohmann/json.hpp>
 
@@ -18,6 +22,7 @@
 
 #include "ember/generation/generate.hpp"
 #include "ember/pipelines/sentence_embedding.hpp"
+#include "ember/pipelines/text_tasks.hpp"
 
 namespace {
 
@@ -57,23 +62,44 @@ int run(int argc, char** argv) {
       throw std::runtime_error("unknown argument " + a);
   }
   nlohmann::json out;
-  if (verb == "embed") {
-    const auto embedder = ember::pipelines::SentenceEmbedder::load(model);
+  const auto read_lines = [&] {
     std::ifstream in(sentences_path);
     std::vector<std::string> texts;
     for (std::string line; std::getline(in, line);) texts.push_back(line);
+    return texts;
+  };
+  // Best wall and CPU time of `repeat` passes of `pass`, after `warmup` untimed ones.
+  const auto time_passes = [&](size_t sentences, size_t warmup, const auto& pass) {
+    for (size_t w = 0; w < warmup; ++w) pass();
     double best = 1e300, best_cpu = 1e300;
     for (size_t r = 0; r < repeat; ++r) {
       const auto t0 = std::chrono::steady_clock::now();
       const std::clock_t c0 = std::clock();
-      embedder.embed(texts, false, batch_size);
+      pass();
       best = std::min(best, seconds_since(t0));
       best_cpu = std::min(best_cpu, cpu_seconds_since(c0));
     }
-    out = {{"sentences", texts.size()},
-           {"seconds", best},
-           {"cpu_seconds", best_cpu},
-           {"sentences_per_s", static_cast<double>(texts.size()) / best}};
+    return nlohmann::json{{"sentences", sentences},
+                          {"seconds", best},
+                          {"cpu_seconds", best_cpu},
+                          {"sentences_per_s", static_cast<double>(sentences) / best}};
+  };
+  if (verb == "embed") {
+    const auto embedder = ember::pipelines::SentenceEmbedder::load(model);
+    const std::vector<std::string> texts = read_lines();
+    out = time_passes(texts.size(), 0, [&] { embedder.embed(texts, false, batch_size); });
+  } else if (verb == "classify") {
+    const auto classifier = ember::pipelines::TextClassifier::load(model);
+    const std::vector<std::string> texts = read_lines();
+    ember::pipelines::TextClassifier::Options options;
+    options.batch_size = batch_size;
+    out = time_passes(texts.size(), 1, [&] { classifier(texts, options); });
+  } else if (verb == "ner") {
+    const auto tagger = ember::pipelines::TokenClassifier::load(model);
+    const std::vector<std::string> texts = read_lines();
+    ember::pipelines::TokenClassifier::Options options;
+    options.batch_size = batch_size;
+    out = time_passes(texts.size(), 1, [&] { tagger(texts, options); });
   } else if (verb == "generate") {
     std::vector<int64_t> prompt;
     std::istringstream ids(prompt_ids);

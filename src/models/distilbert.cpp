@@ -117,19 +117,12 @@ std::unique_ptr<Head> load_distilbert_head(const Config& config, const nn::Weigh
         load_vocab_projection(weights, "vocab_projector", {"vocab_projector.bias"}, words);
     return head;
   }
+  if (kind != HeadKind::SequenceClassification) return load_token_head(weights, kind, dim, labels);
+  require_head_weight(weights, "pre_classifier.weight", kind);
   auto head = std::make_unique<ClassifierHead>();
-  if (kind == HeadKind::SequenceClassification) {
-    require_head_weight(weights, "pre_classifier.weight", kind);
-    head->dense = nn::Linear::load(weights, "pre_classifier", dim, dim, true);
-    head->activation = nn::Activation::Relu;
-    head->out = nn::Linear::load(weights, "classifier", dim, labels, true);
-  } else if (kind == HeadKind::TokenClassification) {
-    require_head_weight(weights, "classifier.weight", kind);
-    head->out = nn::Linear::load(weights, "classifier", dim, labels, true);
-  } else {
-    require_head_weight(weights, "qa_outputs.weight", kind);
-    head->out = nn::Linear::load(weights, "qa_outputs", dim, 2, true);
-  }
+  head->dense = nn::Linear::load(weights, "pre_classifier", dim, dim, true);
+  head->activation = nn::Activation::Relu;
+  head->out = nn::Linear::load(weights, "classifier", dim, labels, true);
   return head;
 }
 

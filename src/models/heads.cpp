@@ -91,6 +91,16 @@ void require_head_weight(const nn::Weights& weights, std::string_view probe, Hea
                     "')");
 }
 
+std::unique_ptr<Head> load_token_head(const nn::Weights& weights, HeadKind kind, int64_t hidden,
+                                      int64_t labels) {
+  const bool qa = kind == HeadKind::QuestionAnswering;
+  const std::string name = qa ? "qa_outputs" : "classifier";
+  require_head_weight(weights, name + ".weight", kind);
+  auto head = std::make_unique<ClassifierHead>();
+  head->out = nn::Linear::load(weights, name, hidden, qa ? 2 : labels, true);
+  return head;
+}
+
 nn::Linear load_vocab_projection(const nn::Weights& weights, std::string_view decoder,
                                  std::initializer_list<std::string_view> bias_names,
                                  const Tensor& word_embeddings) {

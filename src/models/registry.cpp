@@ -14,8 +14,10 @@ std::unique_ptr<Encoder> load_encoder(const Config& config, const nn::Weights& w
     return load_bert(config, weights);
   }
   if (type == "distilbert") return load_distilbert(config, weights);
+  if (type == "albert") return load_albert(config, weights);
+  if (type == "electra") return load_electra(config, weights);
   config.fail("unknown encoder architecture model_type '" + type +
-              "' (supported: bert, roberta, xlm-roberta, camembert, distilbert)");
+              "' (supported: bert, roberta, xlm-roberta, camembert, distilbert, albert, electra)");
 }
 
 std::unique_ptr<Encoder> load_encoder(const std::filesystem::path& folder) {
@@ -65,9 +67,14 @@ HeadModel load_head_model(const Config& config, const nn::Weights& weights, Head
       m.head = load_bert_head(config, weights, kind, outputs);
     } else if (type == "distilbert") {
       m.head = load_distilbert_head(config, weights, kind, outputs);
+    } else if (type == "albert") {
+      m.head = load_albert_head(config, weights, kind, outputs);
+    } else if (type == "electra") {
+      m.head = load_electra_head(config, weights, kind, outputs);
     } else {
       config.fail("no task heads for model_type '" + type +
-                  "' (supported: bert, roberta, xlm-roberta, camembert, distilbert)");
+                  "' (supported: bert, roberta, xlm-roberta, camembert, distilbert, albert, "
+                  "electra)");
     }
   } catch (const MissingHead& e) {
     if (pipeline.empty()) throw;

@@ -9,8 +9,9 @@ transformers.pipeline from disk, and run on the committed corpus (corpus.json be
 outputs). expected.json holds every pipeline call and its output.
 
 The tokenizers are small vocabularies counted from the corpus (deterministic, no trainer): a cased
-WordPiece (BERT), a lowercasing accent-stripping WordPiece (DistilBERT) and a byte-level BPE made of
-the byte alphabet plus merges of frequent pairs (RoBERTa). Some characters are kept out of the
+WordPiece (BERT), a lowercasing accent-stripping WordPiece (DistilBERT, ELECTRA), a byte-level BPE made of
+the byte alphabet plus merges of frequent pairs (RoBERTa) and a Unigram of the corpus' characters,
+words and word endings scored by log frequency (ALBERT). Some characters are kept out of the
 WordPiece vocabularies so that [UNK] and its offsets are exercised. Before any output is recorded,
 the script checks that the pipeline's tokenizer (which transformers 5 may rebuild from
 tokenizer_config.json) gives exactly the ids and offsets of tokenizer.json read by the tokenizers
@@ -47,6 +48,7 @@ class NearTie(Exception):
 
 WORDPIECE_SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 BPE_SPECIALS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+UNIGRAM_SPECIALS = ["<pad>", "<unk>", "[CLS]", "[SEP]", "[MASK]"]
 # Kept out of the WordPiece vocabularies: they become [UNK] (whose word is the input text).
 UNKNOWN_CHARS = set("🎉Ω")
 
@@ -148,6 +150,53 @@ def bpe_tokenizer(folder, texts):
     return tok
 
 
+def unigram_tokenizer(folder, texts):
+    """SentencePiece-style Unigram as AlbertTokenizer builds it (lowercasing, accent-stripping,
+    Metaspace). Pieces: the corpus' characters, its frequent words and word endings, scored by
+    log frequency; the UNKNOWN_CHARS are left out and become <unk>."""
+    normalizer = tokenizers.normalizers.Sequence([
+        tokenizers.normalizers.Replace("``", '"'), tokenizers.normalizers.Replace("''", '"'),
+        tokenizers.normalizers.NFKD(), tokenizers.normalizers.StripAccents(),
+        tokenizers.normalizers.Lowercase()])
+    pre_tokenizer = tokenizers.pre_tokenizers.Sequence([
+        tokenizers.pre_tokenizers.WhitespaceSplit(),
+        tokenizers.pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="always")])
+    words = collections.Counter()
+    for text in texts:
+        words.update(w for w, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(text)))
+    chars = collections.Counter()
+    pieces = collections.Counter()
+    for w, n in words.items():
+        for c in w:
+            chars[c] += n
+        for k in range(2, min(len(w), 5)):
+            pieces[w[-k:]] += n
+    counts = {c: n for c, n in chars.items() if c not in UNKNOWN_CHARS}
+    for w in [w for w in by_count(words) if len(w) > 2 and not set(w) & UNKNOWN_CHARS][:60]:
+        counts[w] = words[w]
+    for p in [p for p in by_count(pieces) if p not in counts and not set(p) & UNKNOWN_CHARS][:40]:
+        counts[p] = pieces[p]
+    total = sum(counts.values())
+    vocab = [(t, 0.0) for t in UNIGRAM_SPECIALS]
+    vocab += [(t, float(np.log(counts[t] / total))) for t in sorted(counts)]
+    tok = tokenizers.Tokenizer(tokenizers.models.Unigram(vocab, unk_id=1, byte_fallback=False))
+    tok.add_special_tokens(UNIGRAM_SPECIALS)
+    tok.normalizer = normalizer
+    tok.pre_tokenizer = pre_tokenizer
+    tok.decoder = tokenizers.decoders.Metaspace(replacement="\u2581", prepend_scheme="always")
+    tok.post_processor = tokenizers.processors.TemplateProcessing(
+        single="[CLS]:0 $A:0 [SEP]:0", pair="[CLS]:0 $A:0 [SEP]:0 $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", 2), ("[SEP]", 3)])
+    tok.save(str(folder / "tokenizer.json"))
+    config = {"tokenizer_class": "AlbertTokenizer", "do_lower_case": True,
+              "keep_accents": False, "model_max_length": 64,
+              "clean_up_tokenization_spaces": True, "bos_token": "[CLS]", "eos_token": "[SEP]",
+              "unk_token": "<unk>", "sep_token": "[SEP]", "pad_token": "<pad>",
+              "cls_token": "[CLS]", "mask_token": "[MASK]"}
+    (folder / "tokenizer_config.json").write_text(json.dumps(config, indent=2))
+    return tok
+
+
 ARCHS = {
     "bert": dict(
         tokenizer=lambda folder, texts: wordpiece_tokenizer(folder, texts, lowercase=False),
@@ -174,6 +223,29 @@ ARCHS = {
         classes={"seq": transformers.DistilBertForSequenceClassification,
                  "tok": transformers.DistilBertForTokenClassification,
                  "mlm": transformers.DistilBertForMaskedLM}),
+    # Embeddings narrower than the layers; 3 layer steps over 2 groups (groups do not divide the
+    # steps: steps 0 and 1 run group 0, as transformers rounds). More steps through shared
+    # weights make random models' tokens collapse to one NER label.
+    "albert": dict(
+        tokenizer=unigram_tokenizer, seed=5000,
+        config=lambda vocab: transformers.AlbertConfig(
+            vocab_size=vocab, embedding_size=16, hidden_size=32, num_attention_heads=4,
+            num_hidden_layers=3, num_hidden_groups=2, inner_group_num=1, intermediate_size=48,
+            max_position_embeddings=64, pad_token_id=0, bos_token_id=2, eos_token_id=3),
+        classes={"seq": transformers.AlbertForSequenceClassification,
+                 "tok": transformers.AlbertForTokenClassification,
+                 "mlm": transformers.AlbertForMaskedLM}),
+    # embedding_size != hidden_size, so embeddings_project is used.
+    "electra": dict(
+        tokenizer=lambda folder, texts: wordpiece_tokenizer(folder, texts, lowercase=True),
+        seed=6000,
+        config=lambda vocab: transformers.ElectraConfig(
+            vocab_size=vocab, embedding_size=24, hidden_size=32, num_attention_heads=4,
+            num_hidden_layers=2, intermediate_size=48, max_position_embeddings=64,
+            pad_token_id=0),
+        classes={"seq": transformers.ElectraForSequenceClassification,
+                 "tok": transformers.ElectraForTokenClassification,
+                 "mlm": transformers.ElectraForMaskedLM}),
 }
 
 # Per architecture: the label sets and problem types of its heads (varied on purpose).
@@ -195,6 +267,18 @@ HEADS = {
         "seq": dict(labels=["LABEL_0"]),  # one label: sigmoid by default
         "tok": dict(labels=["O", "PER", "LOC"]),
         "nli": dict(labels=["neutral", "entailment", "contradiction"]),
+    },
+    "albert": {
+        "seq": dict(labels=["sad", "happy"]),
+        "tok": dict(labels=["O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-ORG", "I-ORG"]),
+        "nli": dict(labels=["contradiction", "entailment", "neutral"]),
+    },
+    "electra": {
+        "seq": dict(labels=["toxic", "obscene", "insult", "threat"],
+                    problem_type="multi_label_classification"),
+        "tok": dict(labels=["O", "B-MISC", "I-MISC", "B-PER", "I-PER"]),
+        # Two-way NLI (as RTE/QNLI models): "not_entailment" does not start with "entail".
+        "nli": dict(labels=["not_entailment", "entailment"]),
     },
 }
 
@@ -328,8 +412,11 @@ def main():
                 shutil.rmtree(folder)
             folder.mkdir(parents=True)
             tok = ARCHS[arch]["tokenizer"](folder, texts)
+            # Architectures added later name their own seed base, so that their fixtures do not
+            # depend on where they sit in ARCHS.
+            base = ARCHS[arch].get("seed", 1000 + 10 * arch_index)
             for attempt in range(SEED_TRIES):
-                seed = 1000 + 10 * arch_index + head_index + 100 * attempt
+                seed = base + head_index + 100 * attempt
                 try:
                     calls += run_case(c, texts, arch, head, name, folder, tok, seed)
                     break

@@ -1,6 +1,7 @@
 #pragma once
-// Text encoders (BERT, RoBERTa, XLM-RoBERTa, DistilBERT): token ids in, one hidden state per
-// token out. Sequences are packed back to back with no padding, so no compute is spent on it.
+// Text encoders (BERT, RoBERTa, XLM-RoBERTa, DistilBERT, ALBERT, ELECTRA): token ids in, one hidden
+// state per token out. Sequences are packed back to back with no padding, so no compute is spent on
+// it.
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -40,7 +41,8 @@ class Encoder {
   virtual Tensor forward(const TokenBatch& batch) const = 0;
 };
 
-// By config.json's model_type: bert, roberta, xlm-roberta, camembert, distilbert. Weights come
+// By config.json's model_type: bert, roberta, xlm-roberta, camembert, distilbert, albert,
+// electra. Weights come
 // from `weights` (the folder's checkpoint when not given). Throws ember::Error for an unknown
 // architecture, a bad config or missing/misshapen weights.
 std::unique_ptr<Encoder> load_encoder(const std::filesystem::path& folder);
@@ -49,5 +51,7 @@ std::unique_ptr<Encoder> load_encoder(const Config& config, const nn::Weights& w
 // The architecture files' loaders (one per file).
 std::unique_ptr<Encoder> load_bert(const Config& config, const nn::Weights& weights);
 std::unique_ptr<Encoder> load_distilbert(const Config& config, const nn::Weights& weights);
+std::unique_ptr<Encoder> load_albert(const Config& config, const nn::Weights& weights);
+std::unique_ptr<Encoder> load_electra(const Config& config, const nn::Weights& weights);
 
 }  // namespace ember::models

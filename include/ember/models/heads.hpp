@@ -89,6 +89,15 @@ std::unique_ptr<Head> load_bert_head(const Config& config, const nn::Weights& we
                                      HeadKind kind, int64_t labels);
 std::unique_ptr<Head> load_distilbert_head(const Config& config, const nn::Weights& weights,
                                            HeadKind kind, int64_t labels);
+std::unique_ptr<Head> load_albert_head(const Config& config, const nn::Weights& weights,
+                                       HeadKind kind, int64_t labels);
+std::unique_ptr<Head> load_electra_head(const Config& config, const nn::Weights& weights,
+                                        HeadKind kind, int64_t labels);
+
+// TokenClassification ("classifier") or QuestionAnswering ("qa_outputs", 2 outputs): one linear
+// layer on every token, under the names all the BERT-family checkpoints use.
+std::unique_ptr<Head> load_token_head(const nn::Weights& weights, HeadKind kind, int64_t hidden,
+                                      int64_t labels);
 
 // A masked LM's vocabulary projection `decoder` (.weight [vocab, hidden]); checkpoints that tie it
 // to the word embeddings usually leave it out, and then `word_embeddings` is the weight. The bias
