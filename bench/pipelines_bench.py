@@ -81,7 +81,7 @@ def main():
         if not model.exists():
             sys.exit(f"{model} is missing: run tools/pipelines/make_bench_models.py")
     texts = []
-    for line in SENTENCES.read_text().splitlines():
+    for line in filter(None, SENTENCES.read_text().split("\n")):  # not splitlines: U+2028 in texts
         text = json.loads(line).replace("\n", " ").replace("\r", " ")
         if 3 <= len(text.split()) <= 200:
             texts.append(text)
@@ -101,7 +101,12 @@ def main():
             times[c]["ember"].append(ember_run(task, threads, batch, MODELS[task], data))
             times[c]["transformers"].append(
                 transformers_run(task, threads, batch, MODELS[task], data))
-        print(f"round {r + 1} done; load average {os.getloadavg()}", flush=True)
+        # The table so far after every round: a long run on a busy machine still reports.
+        print(f"after round {r + 1}; load average {os.getloadavg()}", flush=True)
+        print_table(configs, times)
+
+
+def print_table(configs, times):
     print("| task | threads | batch | Ember sent/s (spread) | transformers sent/s (spread) "
           "| Ember/transformers | CPU s Ember / transformers |")
     print("|---|---|---|---|---|---|---|")
@@ -115,8 +120,6 @@ def main():
         e, t = row["ember"], row["transformers"]
         print(f"| {c[0]} | {c[1]} | {c[2]} | {e[0]:.2f} ({e[1]:.0%}) | {t[0]:.2f} ({t[1]:.0%}) | "
               f"{e[0] / t[0]:.2f}x | {e[2]:.1f} / {t[2]:.1f} |", flush=True)
-    print(f"load average: {os.getloadavg()}")
-
 
 if __name__ == "__main__":
     main()
