@@ -12,6 +12,7 @@ import os
 import pathlib
 import shutil
 
+import tokenizers
 import torch
 import transformers
 
@@ -39,7 +40,13 @@ def main():
             id2label=dict(enumerate(labels)), label2id={l: i for i, l in enumerate(labels)})
         torch.manual_seed(index)
         cls(config).eval().save_pretrained(folder)
-        for name in ["tokenizer.json", "tokenizer_config.json", "vocab.txt"]:
+        # all-MiniLM-L6-v2's tokenizer.json pads and truncates every input to 128 tokens;
+        # bert-base-uncased's does neither, and the pipelines should see each text's own length.
+        tok = tokenizers.Tokenizer.from_file(str(TOKENIZER / "tokenizer.json"))
+        tok.no_padding()
+        tok.no_truncation()
+        tok.save(str(folder / "tokenizer.json"))
+        for name in ["tokenizer_config.json", "vocab.txt"]:
             shutil.copy(TOKENIZER / name, folder / name)
         print(folder)
 
