@@ -15,6 +15,9 @@
 #include <hwy/aligned_allocator.h>
 #include <hwy/foreach_target.h>  // IWYU pragma: keep
 #include <hwy/highway.h>
+#if HWY_ARCH_X86
+#include <immintrin.h>
+#endif
 
 #include <algorithm>
 #include <array>
@@ -420,16 +423,99 @@ float DotQ2_KQ8_K(const void* w, const void* x, size_t n) {
 float DotQ3_KQ8_K(const void* w, const void* x, size_t n) {
   return DotKQ8_K<Q3K>(w, x, n);
 }
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
+// x86 with AVX2 and up: Q4_K and Q6_K take their levels as unsigned bytes straight from the block
+// into vpmaddubsw (u8 x i8 pair sums in int16, which cannot saturate here: 2 * 63 * 128 < 2^15)
+// and vpmaddwd by the group scales, with no int8 array in between; Highway 1.0 has no such
+// operation. The integer sums equal DotK's exactly, so KBlockSum rounds them identically and the
+// tiles, which follow DotK, still give the same numbers.
+HWY_INLINE int32_t HorizontalSum(__m256i v) {
+  const __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  const __m128i t = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
+  return _mm_cvtsi128_si32(_mm_add_epi32(t, _mm_shuffle_epi32(t, 0xB1)));
+}
+
+// sum over 32 elements of scale(element) * u[i] * x[i], the first 16 elements with scale_a and
+// the next 16 with scale_b.
+HWY_INLINE __m256i ScaledPairs(__m256i u, const uint8_t* x, int16_t scale_a, int16_t scale_b) {
+  const __m256i products =
+      _mm256_maddubs_epi16(u, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x)));
+  const __m256i scales = _mm256_set_m128i(_mm_set1_epi16(scale_b), _mm_set1_epi16(scale_a));
+  return _mm256_madd_epi16(products, scales);
+}
+
+float DotQ4_KQ8_K(const void* w, const void* x, size_t n) {
+  const auto* pw = static_cast<const uint8_t*>(w);
+  const auto* px = static_cast<const uint8_t*>(x);
+  const __m256i low4 = _mm256_set1_epi8(0x0F);
+  float sum = 0.0f;
+  for (size_t i = 0; i < n / 256; ++i, pw += 144, px += 292) {
+    uint8_t sc[8], m[8];
+    quant::unpack_k4_scales(reinterpret_cast<const std::byte*>(pw + 4), sc, m);
+    __m256i lanes = _mm256_setzero_si256();
+    for (size_t g = 0; g < 4; ++g) {
+      const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(pw + 16 + 32 * g));
+      const uint8_t* xg = px + 4 + 64 * g;
+      const auto lo_scale = static_cast<int16_t>(sc[2 * g]);
+      const auto hi_scale = static_cast<int16_t>(sc[2 * g + 1]);
+      lanes =
+          _mm256_add_epi32(lanes, ScaledPairs(_mm256_and_si256(v, low4), xg, lo_scale, lo_scale));
+      lanes = _mm256_add_epi32(lanes, ScaledPairs(_mm256_and_si256(_mm256_srli_epi16(v, 4), low4),
+                                                  xg + 32, hi_scale, hi_scale));
+    }
+    int32_t summ = 0;
+    for (size_t j = 0; j < 8; ++j)
+      summ += m[j] * (load_i16(px + 260 + 4 * j) + load_i16(px + 262 + 4 * j));
+    sum += KBlockSum(F16(pw), F16(pw + 2), load_f32(px), HorizontalSum(lanes), summ);
+  }
+  return sum;
+}
+
+float DotQ6_KQ8_K(const void* w, const void* x, size_t n) {
+  const auto* pw = static_cast<const uint8_t*>(w);
+  const auto* px = static_cast<const uint8_t*>(x);
+  const __m256i low4 = _mm256_set1_epi8(0x0F);
+  const __m256i low2 = _mm256_set1_epi8(0x03);
+  float sum = 0.0f;
+  for (size_t i = 0; i < n / 256; ++i, pw += 210, px += 292) {
+    const auto* sc = reinterpret_cast<const int8_t*>(pw + 192);
+    __m256i lanes = _mm256_setzero_si256();
+    for (size_t h = 0; h < 2; ++h) {
+      const auto load = [](const uint8_t* p) {
+        return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+      };
+      const __m256i a = load(pw + 64 * h), c = load(pw + 64 * h + 32), hi = load(pw + 128 + 32 * h);
+      // Unsigned 6-bit levels (stored level + 32): a nibble and a high bit pair each.
+      const auto level = [&](__m256i nibbles, int nibble_shift, int pair_shift) {
+        const __m256i nibble = _mm256_and_si256(_mm256_srli_epi16(nibbles, nibble_shift), low4);
+        const __m256i pair = _mm256_and_si256(_mm256_srli_epi16(hi, pair_shift), low2);
+        return _mm256_or_si256(nibble, _mm256_slli_epi16(pair, 4));
+      };
+      const uint8_t* xh = px + 4 + 128 * h;
+      const int8_t* s = sc + 8 * h;
+      lanes = _mm256_add_epi32(lanes, ScaledPairs(level(a, 0, 0), xh, s[0], s[1]));
+      lanes = _mm256_add_epi32(lanes, ScaledPairs(level(c, 0, 2), xh + 32, s[2], s[3]));
+      lanes = _mm256_add_epi32(lanes, ScaledPairs(level(a, 4, 4), xh + 64, s[4], s[5]));
+      lanes = _mm256_add_epi32(lanes, ScaledPairs(level(c, 4, 6), xh + 96, s[6], s[7]));
+    }
+    // The stored levels are level + 32: sum_j scale_j * 32 * (group j's activation sum) comes off.
+    int32_t offset = 0;
+    for (size_t j = 0; j < 16; ++j) offset += sc[j] * load_i16(px + 260 + 2 * j);
+    sum += KBlockSum(F16(pw + 208), 0.0f, load_f32(px), HorizontalSum(lanes) - 32 * offset, 0);
+  }
+  return sum;
+}
+#else
 float DotQ4_KQ8_K(const void* w, const void* x, size_t n) {
   return DotKQ8_K<Q45K<false>>(w, x, n);
-}
-float DotQ5_KQ8_K(const void* w, const void* x, size_t n) {
-  return DotKQ8_K<Q45K<true>>(w, x, n);
 }
 float DotQ6_KQ8_K(const void* w, const void* x, size_t n) {
   return DotKQ8_K<Q6K>(w, x, n);
 }
-
+#endif
+float DotQ5_KQ8_K(const void* w, const void* x, size_t n) {
+  return DotKQ8_K<Q45K<true>>(w, x, n);
+}
 // ------------------------------------------------------------------ tiles (prompts)
 // Tile: every weight row of a panel against every activation row, giving exactly what the
 // dot products above give for each pair (same target), so a prompt's rows get the same

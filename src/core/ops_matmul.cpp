@@ -9,7 +9,9 @@
 
 #include <algorithm>
 #include <climits>
+#include <cstdlib>
 #include <cstring>
+#include <string_view>
 #include <vector>
 
 #include "ember/base/thread_pool.hpp"
@@ -141,6 +143,21 @@ void linear_packed_gemm(const float* x, int64_t m, int64_t k, const std::byte* w
                  });
     sgemm_xwt(x, m, k, scratch.data(), nb, n, y + n0);
   }
+}
+
+// Many rows of a quantized weight widen blocks of it to F32 for sgemm, unless EMBER_QUANT_TILES=1
+// asks for the dtype's tile kernel: vec_dot's exact arithmetic (activations quantized to 8 bits,
+// as llama.cpp does), so prompt rows get the numbers single tokens get. Measured on SmolLM2
+// (docs/llm_agreement.md): the tiles bring the Q4_1 perplexity within 0.5% of llama.cpp's (+0.43%
+// against -0.82%), but the teacher-forced KL against llama.cpp leaves its bar on the Q8_0 file,
+// and on AVX2 on the Q4_K_M file (activations with outliers re-quantize differently after any
+// change of summation order), while the widened path stays within every bar on every SIMD
+// target; and the 32-element block types' tiles run at half of sgemm's speed. Read per call (a
+// getenv beside a GEMM of 16 rows or more), so a test or caller can switch it.
+bool prompt_uses_tiles(DType dtype) {
+  const char* tiles = std::getenv("EMBER_QUANT_TILES");
+  return tiles != nullptr && std::string_view(tiles) == "1" &&
+         dtype_traits(dtype).vec_dot_tile != nullptr;
 }
 
 // BLAS description of a 2-D strided view [rows, cols]: transpose flag and leading dimension,
@@ -365,7 +382,7 @@ void linear_checked_into(const Tensor& x, const Tensor& weight, const Tensor& bi
       linear_small_m(px, m, k, packed, n, py);
     } else if (w.dtype() == DType::F32) {
       sgemm_xwt(px, m, k, w.data_as<float>(), n, n, py);
-    } else if (m >= kPackedGemmRows && dtype_traits(w.dtype()).vec_dot_tile != nullptr) {
+    } else if (m >= kPackedGemmRows && prompt_uses_tiles(w.dtype())) {
       linear_vec_dot_tiles(px, m, k, w.data(), w.dtype(), n, py);
     } else if (m >= kPackedGemmRows && dtype_traits(w.dtype()).to_f32 != nullptr) {
       linear_packed_gemm(px, m, k, w.data(), w.dtype(), n, py);

@@ -183,24 +183,6 @@ class HeaderParser {
     }
     if (out) append_utf8(*out, cp);
   }
-  static void append_utf8(std::string& out, uint32_t cp) {
-    const auto byte = [&out](uint32_t b) { out.push_back(static_cast<char>(b)); };
-    if (cp < 0x80) {
-      byte(cp);
-    } else if (cp < 0x800) {
-      byte(0xC0 | (cp >> 6));
-      byte(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-      byte(0xE0 | (cp >> 12));
-      byte(0x80 | ((cp >> 6) & 0x3F));
-      byte(0x80 | (cp & 0x3F));
-    } else {
-      byte(0xF0 | (cp >> 18));
-      byte(0x80 | ((cp >> 12) & 0x3F));
-      byte(0x80 | ((cp >> 6) & 0x3F));
-      byte(0x80 | (cp & 0x3F));
-    }
-  }
 
   // At an opening quote. Returns the decoded text: a view of the header when the string has no
   // escapes (the common case), else a view of `unescaped`. With keep == false the string is only

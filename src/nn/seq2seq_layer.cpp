@@ -127,8 +127,7 @@ Tensor Seq2SeqDecoderLayer::operator()(const Tensor& x, const Tensor& self_bias,
   ops::AttentionMask source;
   source.key_mask = cross_mask;
   y = residual(y, cross_norm, post_norm, [&](const Tensor& in) {
-    const Tensor q =
-        cross_query(in).view({inputs, batch / inputs * tokens, heads, shape.head_dim});
+    const Tensor q = cross_query(in).view({inputs, batch / inputs * tokens, heads, shape.head_dim});
     const Tensor context = attend(q, cross.keys, cross.values, source, shape);
     return cross_out(context.view({batch, tokens, heads * shape.head_dim}));
   });

@@ -41,7 +41,7 @@ inline char32_t decode_utf8(std::string_view s, size_t& i) {
   i += n;
   return c;
 }
-void append_utf8(std::string& out, char32_t c);
+using ember::append_utf8;
 size_t count_chars(std::string_view s);
 
 // ---- Byte pieces ---------------------------------------------------------------------------

@@ -7,6 +7,7 @@
 #include <bit>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -395,14 +396,23 @@ TEST_P(QuantType, TileEqualsDispatchedDotOnEveryTarget) {
   kernels::simd_force_target("");
 }
 
-// linear on 16 rows or more goes through the tile kernel: every output equals the dispatched
-// vec_dot of its row pair, with the activations quantized as linear's few-row path quantizes
-// them, at row counts on and off the tile sizes (16, 17, 64) and past several groups of
-// activation rows (513), over a full and a partial 16-row weight panel.
+// EMBER_QUANT_TILES=1 for one test's scope (linear reads it per call).
+struct QuantTilesOn {
+  QuantTilesOn() { ::setenv("EMBER_QUANT_TILES", "1", 1); }
+  ~QuantTilesOn() { ::unsetenv("EMBER_QUANT_TILES"); }
+  QuantTilesOn(const QuantTilesOn&) = delete;
+  QuantTilesOn& operator=(const QuantTilesOn&) = delete;
+};
+
+// With EMBER_QUANT_TILES=1, linear on 16 rows or more goes through the tile kernel: every output
+// equals the dispatched vec_dot of its row pair, with the activations quantized as linear's
+// few-row path quantizes them, at row counts on and off the tile sizes (16, 17, 64) and past
+// several groups of activation rows (513), over a full and a partial 16-row weight panel.
 TEST_P(QuantType, LinearOnManyRowsEqualsVecDot) {
   const DType t = GetParam();
   const DTypeTraits& traits = dtype_traits(t);
-  if (traits.vec_dot_tile == nullptr) GTEST_SKIP() << "no tile: widened sgemm, tested below";
+  if (traits.vec_dot_tile == nullptr) GTEST_SKIP() << "no tile";
+  const QuantTilesOn tiles;
   constexpr size_t kN = 21;
   const size_t k = size_t{2} * dtype_info(t).block_elems;
   const RandomRows r = random_rows(t, kN, 513, k, 9);
@@ -424,9 +434,9 @@ TEST_P(QuantType, LinearOnManyRowsEqualsVecDot) {
 }
 
 // linear's paths: few activation rows go through vec_dot (activations quantized once), so
-// each output is exactly the dispatched dot of that row pair; many rows of a type without a
-// tile kernel (Q8_1, Q8_K) widen the weights with to_f32 for sgemm, matching the F32 linear
-// of the dequantized weights.
+// each output is exactly the dispatched dot of that row pair; many rows widen the weights with
+// to_f32 for sgemm (unless EMBER_QUANT_TILES=1), matching the F32 linear of the dequantized
+// weights.
 TEST_P(QuantType, LinearUsesVecDotOrWidenedGemm) {
   const DType t = GetParam();
   const Input& in = input();
@@ -447,7 +457,6 @@ TEST_P(QuantType, LinearUsesVecDotOrWidenedGemm) {
     }
   }
 
-  if (traits.vec_dot_tile != nullptr) return;  // LinearOnManyRowsEqualsVecDot
   std::vector<float> many_values;
   for (int rep = 0; rep < 4; ++rep) many_values.insert(many_values.end(), in.x.begin(), in.x.end());
   const Tensor many = Tensor::from_f32({4 * n, k}, many_values);
