@@ -11,6 +11,10 @@
 //     with K beams and exactly N new tokens (EOS is banned until then: min_length = max_length,
 //     so that every engine compared does the same work), and prints {"seconds": [...],
 //     "cpu_seconds": [...], "ids": [[...] per input]} (every pass; the ids of the last).
+//   bench_models classify|ner --model DIR --sentences FILE --batch-size B [--repeat R]
+//     runs the text-classification (top 1) or token-classification (no aggregation) pipeline on
+//     every line of FILE and prints {"sentences", "seconds", "cpu_seconds", "sentences_per_s"}
+//     for the best of R passes after one untimed pass (the model is loaded once, untimed).
 // Threads: EMBER_NUM_THREADS and OPENBLAS_NUM_THREADS, set by the caller.
 #include <nlohmann/json.hpp>
 
@@ -26,6 +30,7 @@
 #include "ember/generation/generate.hpp"
 #include "ember/generation/seq2seq.hpp"
 #include "ember/pipelines/sentence_embedding.hpp"
+#include "ember/pipelines/text_tasks.hpp"
 
 namespace {
 
@@ -37,6 +42,13 @@ double cpu_seconds_since(std::clock_t c0) {
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+std::vector<std::string> read_lines(const std::string& path) {
+  std::ifstream in(path);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
 }
 
 nlohmann::json seq2seq(const std::string& model_dir, const std::string& texts_path,
@@ -52,8 +64,7 @@ nlohmann::json seq2seq(const std::string& model_dir, const std::string& texts_pa
   config.min_length = new_tokens + 1;  // counts the decoder start token
   config.validate(model->vocab_size());
   std::vector<std::vector<int64_t>> inputs;
-  std::ifstream in(texts_path);
-  for (std::string line; std::getline(in, line);) {
+  for (const std::string& line : read_lines(texts_path)) {
     const std::vector<uint32_t> ids = tokenizer.encode_ids(prefix + line, true);
     inputs.emplace_back(ids.begin(), ids.end());
   }
@@ -79,7 +90,8 @@ nlohmann::json seq2seq(const std::string& model_dir, const std::string& texts_pa
 
 int run(int argc, char** argv) {
   if (argc < 2)
-    throw std::runtime_error("usage: bench_models embed|generate|seq2seq --model DIR ...");
+    throw std::runtime_error(
+        "usage: bench_models embed|classify|ner|generate|seq2seq --model DIR ...");
   const std::string verb = argv[1];
   std::string model, sentences_path, prompt_ids, prefix;
   size_t batch_size = 32, repeat = 3;
@@ -108,23 +120,38 @@ int run(int argc, char** argv) {
       throw std::runtime_error("unknown argument " + a);
   }
   nlohmann::json out;
-  if (verb == "embed") {
-    const auto embedder = ember::pipelines::SentenceEmbedder::load(model);
-    std::ifstream in(sentences_path);
-    std::vector<std::string> texts;
-    for (std::string line; std::getline(in, line);) texts.push_back(line);
+  // Best wall and CPU time of `repeat` passes of `pass`, after `warmup` untimed ones.
+  const auto time_passes = [&](size_t sentences, size_t warmup, const auto& pass) {
+    for (size_t w = 0; w < warmup; ++w) pass();
     double best = 1e300, best_cpu = 1e300;
     for (size_t r = 0; r < repeat; ++r) {
       const auto t0 = std::chrono::steady_clock::now();
       const std::clock_t c0 = std::clock();
-      embedder.embed(texts, false, batch_size);
+      pass();
       best = std::min(best, seconds_since(t0));
       best_cpu = std::min(best_cpu, cpu_seconds_since(c0));
     }
-    out = {{"sentences", texts.size()},
-           {"seconds", best},
-           {"cpu_seconds", best_cpu},
-           {"sentences_per_s", static_cast<double>(texts.size()) / best}};
+    return nlohmann::json{{"sentences", sentences},
+                          {"seconds", best},
+                          {"cpu_seconds", best_cpu},
+                          {"sentences_per_s", static_cast<double>(sentences) / best}};
+  };
+  if (verb == "embed") {
+    const auto embedder = ember::pipelines::SentenceEmbedder::load(model);
+    const std::vector<std::string> texts = read_lines(sentences_path);
+    out = time_passes(texts.size(), 0, [&] { embedder.embed(texts, false, batch_size); });
+  } else if (verb == "classify") {
+    const auto classifier = ember::pipelines::TextClassifier::load(model);
+    const std::vector<std::string> texts = read_lines(sentences_path);
+    ember::pipelines::TextClassifier::Options options;
+    options.batch_size = batch_size;
+    out = time_passes(texts.size(), 1, [&] { classifier(texts, options); });
+  } else if (verb == "ner") {
+    const auto tagger = ember::pipelines::TokenClassifier::load(model);
+    const std::vector<std::string> texts = read_lines(sentences_path);
+    ember::pipelines::TokenClassifier::Options options;
+    options.batch_size = batch_size;
+    out = time_passes(texts.size(), 1, [&] { tagger(texts, options); });
   } else if (verb == "generate") {
     std::vector<int64_t> prompt;
     std::istringstream ids(prompt_ids);

@@ -15,8 +15,11 @@ std::unique_ptr<Encoder> load_encoder(const Config& config, const nn::Weights& w
   }
   if (type == "distilbert") return load_distilbert(config, weights);
   if (type == "deberta-v2") return load_deberta_v2(config, weights);
+  if (type == "albert") return load_albert(config, weights);
+  if (type == "electra") return load_electra(config, weights);
   config.fail("unknown encoder architecture model_type '" + type +
-              "' (supported: bert, roberta, xlm-roberta, camembert, distilbert, deberta-v2)");
+              "' (supported: bert, roberta, xlm-roberta, camembert, distilbert, deberta-v2, "
+              "albert, electra)");
 }
 
 std::unique_ptr<Encoder> load_encoder(const std::filesystem::path& folder) {
@@ -68,9 +71,14 @@ HeadModel load_head_model(const Config& config, const nn::Weights& weights, Head
       m.head = load_distilbert_head(config, weights, kind, outputs);
     } else if (type == "deberta-v2") {
       m.head = load_deberta_v2_head(config, weights, kind, outputs);
+    } else if (type == "albert") {
+      m.head = load_albert_head(config, weights, kind, outputs);
+    } else if (type == "electra") {
+      m.head = load_electra_head(config, weights, kind, outputs);
     } else {
       config.fail("no task heads for model_type '" + type +
-                  "' (supported: bert, roberta, xlm-roberta, camembert, distilbert, deberta-v2)");
+                  "' (supported: bert, roberta, xlm-roberta, camembert, distilbert, deberta-v2, "
+                  "albert, electra)");
     }
   } catch (const MissingHead& e) {
     if (pipeline.empty()) throw;

@@ -60,8 +60,8 @@ TaskModel TaskModel::load(const std::filesystem::path& folder, models::HeadKind 
                   "token_type_ids") != config["model_input_names"].end();
   } else {
     const std::string type = models::Config::load(folder).model_type();
-    t.token_types =
-        type != "roberta" && type != "xlm-roberta" && type != "camembert" && type != "distilbert";
+    t.token_types = type != "roberta" && type != "xlm-roberta" && type != "camembert" &&
+                    type != "distilbert" && type != "albert";
   }
   // transformers truncates at model_max_length (the token pipeline always, the others when
   // asked); longer inputs could not be encoded anyway, so every task truncates there.

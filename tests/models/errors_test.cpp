@@ -62,6 +62,11 @@ TEST(ModelErrors, ConfigFields) {
   expect_error([&] { models::load_causal_lm(dir); }, {"rope type 'longrope'"});
   dir = broken_copy("llama", "layers", [](nlohmann::json& c) { c["num_hidden_layers"] = "two"; });
   expect_error([&] { models::load_causal_lm(dir); }, {"'num_hidden_layers' is not an integer"});
+  // ALBERT's layer groups must each run at least once, as transformers indexes them.
+  dir = broken_copy("albert", "groups", [](nlohmann::json& c) { c["num_hidden_groups"] = 5; });
+  expect_error([&] { models::load_encoder(dir); }, {"num_hidden_groups 5", "num_hidden_layers"});
+  dir = broken_copy("albert", "inner", [](nlohmann::json& c) { c["inner_group_num"] = 0; });
+  expect_error([&] { models::load_encoder(dir); }, {"inner_group_num 0"});
 }
 
 TEST(ModelErrors, Weights) {
@@ -76,6 +81,13 @@ TEST(ModelErrors, Weights) {
       "lm_head.weight");
   expect_error([&] { models::load_causal_lm(dir); }, {"lm_head.weight"});
   expect_error([&] { models::load_encoder(kFixtures / "no_such_model"); }, {"no_such_model"});
+  // The embeddings are embedding_size wide, not hidden_size.
+  dir = broken_copy("electra", "width", [](nlohmann::json& c) { c["embedding_size"] = 16; });
+  expect_error([&] { models::load_encoder(dir); },
+               {"'embeddings.word_embeddings.weight'", "has shape"});
+  dir = broken_copy("albert", "mapping", unchanged, "encoder.embedding_hidden_mapping_in.weight");
+  expect_error([&] { models::load_encoder(dir); },
+               {"missing weight 'encoder.embedding_hidden_mapping_in.weight'"});
 }
 
 }  // namespace

@@ -203,12 +203,20 @@ def encoder_config(arch):
     if arch == "xlm_roberta":
         return transformers.XLMRobertaConfig(**common, type_vocab_size=1, pad_token_id=1,
                                              bos_token_id=0, eos_token_id=2)
+    if arch == "albert":  # narrower embeddings; one group of 2 layers, run num_hidden_layers times
+        return transformers.AlbertConfig(**common, embedding_size=16, num_hidden_groups=1,
+                                         inner_group_num=2, type_vocab_size=2, pad_token_id=0,
+                                         bos_token_id=2, eos_token_id=3)
+    if arch == "electra":  # embeddings as wide as the layers: no embeddings_project
+        return transformers.ElectraConfig(**common, embedding_size=s["hidden"],
+                                          type_vocab_size=2, pad_token_id=0)
     raise ValueError(arch)
 
 
 ENCODER_CLASSES = {"bert": transformers.BertModel, "roberta": transformers.RobertaModel,
                    "xlm_roberta": transformers.XLMRobertaModel,
-                   "distilbert": transformers.DistilBertModel}
+                   "distilbert": transformers.DistilBertModel,
+                   "albert": transformers.AlbertModel, "electra": transformers.ElectraModel}
 
 
 def encoder_case(name, arch, seed, weight_format="f32"):
@@ -661,6 +669,8 @@ def build_cases():
     add("bert_f16", lambda: encoder_case("bert_f16", "bert", 110, "f16"))
     add("bert_bf16", lambda: encoder_case("bert_bf16", "bert", 120, "bf16"))
     add("bert_bin", lambda: encoder_case("bert_bin", "bert", 130, "f32-bin"))
+    add("albert", lambda: encoder_case("albert", "albert", 500))
+    add("electra", lambda: encoder_case("electra", "electra", 600))
 
     add("gpt2", lambda: decoder_case("gpt2", transformers.GPT2LMHeadModel, gpt2_config, 1000))
     add("gpt2_bin", lambda: decoder_case("gpt2_bin", transformers.GPT2LMHeadModel, gpt2_config,

@@ -9,9 +9,10 @@ transformers.pipeline from disk, and run on the committed corpus (corpus.json be
 outputs). expected.json holds every pipeline call and its output.
 
 The tokenizers are small vocabularies counted from the corpus (deterministic, no trainer): a cased
-WordPiece (BERT), a lowercasing accent-stripping WordPiece (DistilBERT), a byte-level BPE made of
-the byte alphabet plus merges of frequent pairs (RoBERTa) and a SentencePiece-style Unigram with
-log-frequency scores (DeBERTa-v3). Some characters are kept out of the
+WordPiece (BERT), a lowercasing accent-stripping WordPiece (DistilBERT, ELECTRA), a byte-level BPE
+made of the byte alphabet plus merges of frequent pairs (RoBERTa), a SentencePiece-style Unigram
+with log-frequency scores (DeBERTa-v3) and a lowercasing Unigram of the corpus' characters, words
+and word endings scored by log frequency (ALBERT). Some characters are kept out of the
 WordPiece vocabularies so that [UNK] and its offsets are exercised. Before any output is recorded,
 the script checks that the pipeline's tokenizer (which transformers 5 may rebuild from
 tokenizer_config.json) gives exactly the ids and offsets of tokenizer.json read by the tokenizers
@@ -54,7 +55,8 @@ class NearTie(Exception):
 WORDPIECE_SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 BPE_SPECIALS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
 # DeBERTa-v3's ids: [PAD] [CLS] [SEP] [UNK] first, [MASK] after the pieces.
-UNIGRAM_SPECIALS = ["[PAD]", "[CLS]", "[SEP]", "[UNK]"]
+DEBERTA_SPECIALS = ["[PAD]", "[CLS]", "[SEP]", "[UNK]"]
+ALBERT_SPECIALS = ["<pad>", "<unk>", "[CLS]", "[SEP]", "[MASK]"]
 # Kept out of the WordPiece vocabularies: they become [UNK] (whose word is the input text).
 UNKNOWN_CHARS = set("🎉Ω")
 
@@ -75,13 +77,20 @@ def by_count(counter):
     return sorted(counter, key=lambda t: (-counter[t], t))
 
 
+def count_words(texts, pre_tokenizer, normalizer=None):
+    """How often each pre-tokenized word of the (normalized) texts occurs."""
+    words = collections.Counter()
+    for text in texts:
+        text = normalizer.normalize_str(text) if normalizer else text
+        words.update(w for w, _ in pre_tokenizer.pre_tokenize_str(text))
+    return words
+
+
 def wordpiece_tokenizer(folder, texts, lowercase):
     normalizer = tokenizers.normalizers.BertNormalizer(
         lowercase=lowercase, strip_accents=lowercase, handle_chinese_chars=True)
     pre_tokenizer = tokenizers.pre_tokenizers.BertPreTokenizer()
-    words = collections.Counter()
-    for text in texts:
-        words.update(w for w, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(text)))
+    words = count_words(texts, pre_tokenizer, normalizer)
     chars = sorted({c for w in words for c in w} - UNKNOWN_CHARS)
     pieces = collections.Counter()
     for w, n in words.items():
@@ -113,9 +122,7 @@ def bpe_tokenizer(folder, texts):
     """Byte-level BPE: the 256 byte symbols, then greedy merges of the most frequent pair."""
     pre_tokenizer = tokenizers.pre_tokenizers.ByteLevel(add_prefix_space=False)
     alphabet = sorted(tokenizers.pre_tokenizers.ByteLevel.alphabet())
-    words = collections.Counter()
-    for text in texts:
-        words.update(w for w, _ in pre_tokenizer.pre_tokenize_str(text))
+    words = count_words(texts, pre_tokenizer)
     split = {w: list(w) for w in words}
     merges = []
     for _ in range(90):
@@ -156,7 +163,28 @@ def bpe_tokenizer(folder, texts):
     return tok
 
 
-def unigram_tokenizer(folder, texts):
+def save_unigram(folder, vocab, specials, normalizer, pre_tokenizer, config):
+    """A SentencePiece-style Unigram tokenizer over `vocab` ((piece, score) pairs, the specials
+    among them) with a Metaspace decoder and [CLS] A [SEP] (B [SEP]) templates, saved with its
+    tokenizer_config.json (`config` plus the [CLS] and [MASK] tokens); the unknown piece is
+    `config["unk_token"]`."""
+    ids = {piece: i for i, (piece, _) in enumerate(vocab)}
+    tok = tokenizers.Tokenizer(tokenizers.models.Unigram(
+        vocab, unk_id=ids[config["unk_token"]], byte_fallback=False))
+    tok.add_special_tokens(specials)
+    tok.normalizer = normalizer
+    tok.pre_tokenizer = pre_tokenizer
+    tok.decoder = tokenizers.decoders.Metaspace(replacement="\u2581", prepend_scheme="always")
+    tok.post_processor = tokenizers.processors.TemplateProcessing(
+        single="[CLS]:0 $A:0 [SEP]:0", pair="[CLS]:0 $A:0 [SEP]:0 $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", ids["[CLS]"]), ("[SEP]", ids["[SEP]"])])
+    tok.save(str(folder / "tokenizer.json"))
+    config = dict(config, cls_token="[CLS]", mask_token="[MASK]")
+    (folder / "tokenizer_config.json").write_text(json.dumps(config, indent=2))
+    return tok
+
+
+def deberta_unigram_tokenizer(folder, texts):
     """DeBERTa-v3's SentencePiece Unigram, laid out as transformers' DebertaV2Tokenizer builds it
     (whitespace-run normalizer, NFC, right strip; Metaspace always prepending). Pieces: the
     characters, the frequent words and 2-4 character prefixes and suffixes of words, each scored
@@ -166,9 +194,7 @@ def unigram_tokenizer(folder, texts):
         tokenizers.normalizers.NFC(),
         tokenizers.normalizers.Strip(left=False, right=True)])
     pre_tokenizer = tokenizers.pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
-    words = collections.Counter()
-    for text in texts:
-        words.update(w for w, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(text)))
+    words = count_words(texts, pre_tokenizer, normalizer)
     counts = collections.Counter()
     for w, n in words.items():
         for c in w:
@@ -185,26 +211,52 @@ def unigram_tokenizer(folder, texts):
                and not set(p) & UNKNOWN_CHARS][:60]
     counts.update({p: pieces[p] for p in affixes})
     total = sum(counts[p] for p in chars + known + affixes)
-    vocab = [(t, 0.0) for t in UNIGRAM_SPECIALS]
+    vocab = [(t, 0.0) for t in DEBERTA_SPECIALS]
     for rank, piece in enumerate(chars + known + affixes):
         vocab.append((piece, float(np.log(counts[piece] / total)) - 1e-3 * rank))
     vocab.append(("[MASK]", 0.0))
-    tok = tokenizers.Tokenizer(tokenizers.models.Unigram(vocab, unk_id=3, byte_fallback=False))
-    tok.add_special_tokens(UNIGRAM_SPECIALS + ["[MASK]"])
-    tok.normalizer = normalizer
-    tok.pre_tokenizer = tokenizers.pre_tokenizers.Sequence([pre_tokenizer])
-    tok.decoder = tokenizers.decoders.Metaspace(replacement="▁", prepend_scheme="always")
-    tok.post_processor = tokenizers.processors.TemplateProcessing(
-        single="[CLS]:0 $A:0 [SEP]:0", pair="[CLS]:0 $A:0 [SEP]:0 $B:1 [SEP]:1",
-        special_tokens=[("[CLS]", 1), ("[SEP]", 2)])
-    tok.save(str(folder / "tokenizer.json"))
-    config = {"tokenizer_class": "DebertaV2Tokenizer", "do_lower_case": False,
-              "split_by_punct": False, "add_prefix_space": True, "vocab_type": "spm",
-              "model_max_length": 64, "bos_token": "[CLS]", "eos_token": "[SEP]",
-              "unk_token": "[UNK]", "sep_token": "[SEP]", "pad_token": "[PAD]",
-              "cls_token": "[CLS]", "mask_token": "[MASK]"}
-    (folder / "tokenizer_config.json").write_text(json.dumps(config, indent=2))
-    return tok
+    return save_unigram(
+        folder, vocab, DEBERTA_SPECIALS + ["[MASK]"], normalizer,
+        tokenizers.pre_tokenizers.Sequence([pre_tokenizer]),
+        {"tokenizer_class": "DebertaV2Tokenizer", "do_lower_case": False,
+         "split_by_punct": False, "add_prefix_space": True, "vocab_type": "spm",
+         "model_max_length": 64, "bos_token": "[CLS]", "eos_token": "[SEP]",
+         "unk_token": "[UNK]", "sep_token": "[SEP]", "pad_token": "[PAD]"})
+
+
+def albert_unigram_tokenizer(folder, texts):
+    """SentencePiece-style Unigram as AlbertTokenizer builds it (lowercasing, accent-stripping,
+    Metaspace). Pieces: the corpus' characters, its frequent words and word endings, scored by
+    log frequency; the UNKNOWN_CHARS are left out and become <unk>."""
+    normalizer = tokenizers.normalizers.Sequence([
+        tokenizers.normalizers.Replace("``", '"'), tokenizers.normalizers.Replace("''", '"'),
+        tokenizers.normalizers.NFKD(), tokenizers.normalizers.StripAccents(),
+        tokenizers.normalizers.Lowercase()])
+    pre_tokenizer = tokenizers.pre_tokenizers.Sequence([
+        tokenizers.pre_tokenizers.WhitespaceSplit(),
+        tokenizers.pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="always")])
+    words = count_words(texts, pre_tokenizer, normalizer)
+    chars = collections.Counter()
+    pieces = collections.Counter()
+    for w, n in words.items():
+        for c in w:
+            chars[c] += n
+        for k in range(2, min(len(w), 5)):
+            pieces[w[-k:]] += n
+    counts = {c: n for c, n in chars.items() if c not in UNKNOWN_CHARS}
+    for w in [w for w in by_count(words) if len(w) > 2 and not set(w) & UNKNOWN_CHARS][:60]:
+        counts[w] = words[w]
+    for p in [p for p in by_count(pieces) if p not in counts and not set(p) & UNKNOWN_CHARS][:40]:
+        counts[p] = pieces[p]
+    total = sum(counts.values())
+    vocab = [(t, 0.0) for t in ALBERT_SPECIALS]
+    vocab += [(t, float(np.log(counts[t] / total))) for t in sorted(counts)]
+    return save_unigram(
+        folder, vocab, ALBERT_SPECIALS, normalizer, pre_tokenizer,
+        {"tokenizer_class": "AlbertTokenizer", "do_lower_case": True,
+         "keep_accents": False, "model_max_length": 64,
+         "clean_up_tokenization_spaces": True, "bos_token": "[CLS]", "eos_token": "[SEP]",
+         "unk_token": "<unk>", "sep_token": "[SEP]", "pad_token": "<pad>"})
 
 
 def deberta_config(vocab, **overrides):
@@ -246,12 +298,35 @@ ARCHS = {
                  "tok": transformers.DistilBertForTokenClassification,
                  "mlm": transformers.DistilBertForMaskedLM}),
     "deberta": dict(
-        tokenizer=unigram_tokenizer,
+        tokenizer=deberta_unigram_tokenizer,
         config=deberta_config,
         seed=7000,  # its own seeds, whatever the order of the architectures
         classes={"seq": transformers.DebertaV2ForSequenceClassification,
                  "tok": transformers.DebertaV2ForTokenClassification,
                  "mlm": transformers.DebertaV2ForMaskedLM}),
+    # Embeddings narrower than the layers; 3 layer steps over 2 groups (groups do not divide the
+    # steps: steps 0 and 1 run group 0, as transformers rounds). More steps through shared
+    # weights make random models' tokens collapse to one NER label.
+    "albert": dict(
+        tokenizer=albert_unigram_tokenizer, seed=5000,
+        config=lambda vocab: transformers.AlbertConfig(
+            vocab_size=vocab, embedding_size=16, hidden_size=32, num_attention_heads=4,
+            num_hidden_layers=3, num_hidden_groups=2, inner_group_num=1, intermediate_size=48,
+            max_position_embeddings=64, pad_token_id=0, bos_token_id=2, eos_token_id=3),
+        classes={"seq": transformers.AlbertForSequenceClassification,
+                 "tok": transformers.AlbertForTokenClassification,
+                 "mlm": transformers.AlbertForMaskedLM}),
+    # embedding_size != hidden_size, so embeddings_project is used.
+    "electra": dict(
+        tokenizer=lambda folder, texts: wordpiece_tokenizer(folder, texts, lowercase=True),
+        seed=6000,
+        config=lambda vocab: transformers.ElectraConfig(
+            vocab_size=vocab, embedding_size=24, hidden_size=32, num_attention_heads=4,
+            num_hidden_layers=2, intermediate_size=48, max_position_embeddings=64,
+            pad_token_id=0),
+        classes={"seq": transformers.ElectraForSequenceClassification,
+                 "tok": transformers.ElectraForTokenClassification,
+                 "mlm": transformers.ElectraForMaskedLM}),
 }
 
 # Per architecture: the label sets and problem types of its heads (varied on purpose).
@@ -288,6 +363,18 @@ HEADS = {
         "nli": dict(labels=["not_entailment", "entailment"],
                     config=dict(conv_kernel_size=3, conv_act="gelu", pos_att_type=["p2c"],
                                 type_vocab_size=2, pooler_hidden_act="tanh")),
+    },
+    "albert": {
+        "seq": dict(labels=["sad", "happy"]),
+        "tok": dict(labels=["O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-ORG", "I-ORG"]),
+        "nli": dict(labels=["contradiction", "entailment", "neutral"]),
+    },
+    "electra": {
+        "seq": dict(labels=["toxic", "obscene", "insult", "threat"],
+                    problem_type="multi_label_classification"),
+        "tok": dict(labels=["O", "B-MISC", "I-MISC", "B-PER", "I-PER"]),
+        # Two-way NLI (as RTE/QNLI models): "not_entailment" does not start with "entail".
+        "nli": dict(labels=["not_entailment", "entailment"]),
     },
 }
 
@@ -461,6 +548,8 @@ def main():
                 shutil.rmtree(folder)
             folder.mkdir(parents=True)
             tok = ARCHS[arch]["tokenizer"](folder, texts)
+            # Architectures added later name their own seed base, so that their fixtures do not
+            # depend on where they sit in ARCHS.
             base = ARCHS[arch].get("seed", 1000 + 10 * arch_index)
             for attempt in range(SEED_TRIES):
                 seed = base + head_index + 100 * attempt

@@ -1,6 +1,7 @@
 #pragma once
-// Text encoders (BERT, RoBERTa, XLM-RoBERTa, DistilBERT, DeBERTa-v2): token ids in, one hidden
-// state per token out. Sequences are packed back to back with no padding, which costs nothing.
+// Text encoders (BERT, RoBERTa, XLM-RoBERTa, DistilBERT, DeBERTa-v2, ALBERT, ELECTRA): token ids
+// in, one hidden state per token out. Sequences are packed back to back with no padding, which
+// costs nothing.
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -40,9 +41,9 @@ class Encoder {
   virtual Tensor forward(const TokenBatch& batch) const = 0;
 };
 
-// By config.json's model_type: bert, roberta, xlm-roberta, camembert, distilbert, deberta-v2.
-// Weights come from `weights` (the folder's checkpoint when not given). Throws ember::Error for an
-// unknown architecture, a bad config or missing/misshapen weights.
+// By config.json's model_type: bert, roberta, xlm-roberta, camembert, distilbert, deberta-v2,
+// albert, electra. Weights come from `weights` (the folder's checkpoint when not given). Throws
+// ember::Error for an unknown architecture, a bad config or missing/misshapen weights.
 std::unique_ptr<Encoder> load_encoder(const std::filesystem::path& folder);
 std::unique_ptr<Encoder> load_encoder(const Config& config, const nn::Weights& weights);
 
@@ -50,5 +51,7 @@ std::unique_ptr<Encoder> load_encoder(const Config& config, const nn::Weights& w
 std::unique_ptr<Encoder> load_bert(const Config& config, const nn::Weights& weights);
 std::unique_ptr<Encoder> load_distilbert(const Config& config, const nn::Weights& weights);
 std::unique_ptr<Encoder> load_deberta_v2(const Config& config, const nn::Weights& weights);
+std::unique_ptr<Encoder> load_albert(const Config& config, const nn::Weights& weights);
+std::unique_ptr<Encoder> load_electra(const Config& config, const nn::Weights& weights);
 
 }  // namespace ember::models

@@ -91,6 +91,10 @@ std::unique_ptr<Head> load_distilbert_head(const Config& config, const nn::Weigh
                                            HeadKind kind, int64_t labels);
 std::unique_ptr<Head> load_deberta_v2_head(const Config& config, const nn::Weights& weights,
                                            HeadKind kind, int64_t labels);
+std::unique_ptr<Head> load_albert_head(const Config& config, const nn::Weights& weights,
+                                       HeadKind kind, int64_t labels);
+std::unique_ptr<Head> load_electra_head(const Config& config, const nn::Weights& weights,
+                                        HeadKind kind, int64_t labels);
 
 // Token classification (`classifier`, `labels` outputs) and question answering (`qa_outputs`,
 // start and end): one linear layer on every token under the names all these architectures use.
