@@ -31,7 +31,7 @@ import transformers
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from make_t5_fixtures import (CORPUS, OUT, init_weights, make_tokenizer,  # noqa: E402
-                              run, search_seed)
+                              run, search_seed, write_reference)
 
 SHAPE = dict(d_model=32, encoder_layers=2, decoder_layers=2, encoder_attention_heads=4,
              decoder_attention_heads=4, encoder_ffn_dim=48, decoder_ffn_dim=48,
@@ -221,15 +221,7 @@ def case(kind, base_seed):
         for name in ("source.spm", "target.spm", "vocab.json"):
             shutil.copy(SPM_DIR / name, folder / name)
         write_marian_tokenizations(folder, results["greedy"][0])
-    with torch.no_grad():
-        encoded = model.get_encoder()(input_ids=ids, attention_mask=mask).last_hidden_state
-        start = torch.full((2, 1), config.decoder_start_token_id, dtype=torch.int64)
-        logits = model(input_ids=ids, attention_mask=mask, decoder_input_ids=start).logits
-    encoded = torch.where(mask.unsqueeze(-1).bool(), encoded, torch.zeros(()))
-    safetensors.torch.save_file(
-        {"input_ids": ids, "attention_mask": mask, "encoder_output": encoded.contiguous(),
-         "first_logits": logits[:, 0].contiguous()},
-        str(folder / "reference.safetensors"))
+    write_reference(model, folder, ids, mask, config.decoder_start_token_id)
     out = {name: {"options": run_args[name], "outputs": rows}
            for name, (rows, _) in results.items()}
     (folder / "generate.json").write_text(json.dumps(

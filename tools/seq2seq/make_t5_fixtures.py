@@ -201,19 +201,25 @@ def case(version, base_seed, tok):
     safetensors.torch.save_file(state, str(folder / "model.safetensors"),
                                 metadata={"format": "pt"})
     tok.save(str(folder / "tokenizer.json"))
+    write_reference(model, folder, ids, mask, 0)
+    runs = {name: {"options": RUNS[name], "outputs": rows} for name, (rows, _) in results.items()}
+    (folder / "generate.json").write_text(json.dumps(
+        {"seed": seed, "transformers": transformers.__version__, "runs": runs}, indent=1) + "\n")
+    print(f"t5_{version}: seed {seed}")
+
+
+def write_reference(model, folder, ids, mask, start_id):
+    """reference.safetensors: the inputs, the encoder output (zero at padding) and the logits of
+    the first decoder step from start_id."""
     with torch.no_grad():
-        encoded = model.encoder(input_ids=ids, attention_mask=mask).last_hidden_state
-        start = torch.zeros((2, 1), dtype=torch.int64)
+        encoded = model.get_encoder()(input_ids=ids, attention_mask=mask).last_hidden_state
+        start = torch.full((ids.shape[0], 1), start_id, dtype=torch.int64)
         logits = model(input_ids=ids, attention_mask=mask, decoder_input_ids=start).logits
     encoded = torch.where(mask.unsqueeze(-1).bool(), encoded, torch.zeros(()))
     safetensors.torch.save_file(
         {"input_ids": ids, "attention_mask": mask, "encoder_output": encoded.contiguous(),
          "first_logits": logits[:, 0].contiguous()},
         str(folder / "reference.safetensors"))
-    runs = {name: {"options": RUNS[name], "outputs": rows} for name, (rows, _) in results.items()}
-    (folder / "generate.json").write_text(json.dumps(
-        {"seed": seed, "transformers": transformers.__version__, "runs": runs}, indent=1) + "\n")
-    print(f"t5_{version}: seed {seed}")
 
 
 def main():
