@@ -6,6 +6,7 @@
 #include <cmath>
 #include <functional>
 #include <limits>
+#include <memory>
 
 #include "ember/base/thread_pool.hpp"
 
@@ -729,6 +730,82 @@ double binary_logistic_loss_grad(const Matrix& x, const Vector& y, const double*
   return loss;
 }
 
+// Rows of X per block of the multinomial pass: about kBlockBytes of X, so the block read by the
+// score GEMM is still in L2 when the gradient GEMM reads it again, and each GEMM stays below
+// OpenBLAS's own threading size (256K multiply-adds) where k allows: the blocks already run in
+// parallel on the pool.
+constexpr int64_t kBlockBytes = 64 * 1024;
+constexpr int64_t kSingleThreadGemmWork = 131072;
+
+int64_t multinomial_block_rows(int64_t k, int64_t d) {
+  const int64_t by_cache = kBlockBytes / (d * static_cast<int64_t>(sizeof(double)));
+  const int64_t by_work = kSingleThreadGemmWork / std::max<int64_t>(k * d, 1);
+  return std::clamp<int64_t>(std::min(by_cache, by_work), 16, 1024);
+}
+
+// Multinomial cross-entropy sum_i [logsumexp(z_i) - z_i,y_i], Z = X W' + b, and its gradient
+// (P - Y)' [X, 1] in ONE pass over X: per block of rows, the scores (one GEMM), the softmax and
+// the block's gradient (a second GEMM) while the block is in cache, where a score GEMM over all
+// of X then a gradient GEMM read X twice from memory. Sums are per row group as in
+// column_stats, added in group order, so they do not depend on the thread count. Writes the
+// gradient wrt W into grad_w (k x d, row-major) and wrt b into grad_b (k); returns the loss.
+double multinomial_loss_grad(const Matrix& x, const Vector& y, const Matrix& coef,
+                             const Vector& intercept, std::vector<double>& partial, double* grad_w,
+                             double* grad_b) {
+  const int64_t d = x.cols, k = coef.rows;
+  const int64_t groups = row_group_count(x.rows);
+  const int64_t block = multinomial_block_rows(k, d);
+  const int64_t stride = k * d + k + 1;  // gradient wrt W, wrt b, then the loss
+  partial.assign(static_cast<size_t>(groups * stride), 0.0);
+  parallel_for(0, groups, 1, [&](int64_t g0, int64_t g1) {
+    const auto z = std::make_unique_for_overwrite<double[]>(static_cast<size_t>(block * k));
+    for (int64_t g = g0; g < g1; ++g) {
+      double* acc = partial.data() + g * stride;
+      double* gb = acc + k * d;
+      double loss = 0;
+      const int64_t end = row_group_begin(g + 1, groups, x.rows);
+      for (int64_t b0 = row_group_begin(g, groups, x.rows); b0 < end; b0 += block) {
+        const int64_t rows = std::min(block, end - b0);
+        for (int64_t i = 0; i < rows; ++i) std::copy_n(intercept.data(), k, z.get() + i * k);
+        // The block is a row range of X itself: no copy (row-major, leading dimension d).
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(rows),
+                    static_cast<int>(k), static_cast<int>(d), 1.0, x.row(b0), static_cast<int>(d),
+                    coef.data.data(), static_cast<int>(d), 1.0, z.get(), static_cast<int>(k));
+        for (int64_t i = 0; i < rows; ++i) {
+          double* zi = z.get() + i * k;
+          const auto label = static_cast<int64_t>(y[static_cast<size_t>(b0 + i)]);
+          double zmax = zi[0];
+          for (int64_t c = 1; c < k; ++c) zmax = std::max(zmax, zi[c]);
+          const double z_label = zi[label];
+          // Each class's exp serves both the log-sum-exp and its probability.
+          double sum = 0;
+          for (int64_t c = 0; c < k; ++c) sum += (zi[c] = std::exp(zi[c] - zmax));
+          loss += zmax + std::log(sum) - z_label;
+          const double inv_sum = 1.0 / sum;
+          for (int64_t c = 0; c < k; ++c) {
+            zi[c] = zi[c] * inv_sum - (c == label ? 1.0 : 0.0);  // now the residual p - t
+            gb[c] += zi[c];
+          }
+        }
+        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, static_cast<int>(k),
+                    static_cast<int>(d), static_cast<int>(rows), 1.0, z.get(), static_cast<int>(k),
+                    x.row(b0), static_cast<int>(d), 1.0, acc, static_cast<int>(d));
+      }
+      acc[k * d + k] = loss;
+    }
+  });
+  std::fill(grad_w, grad_w + k * d, 0.0);
+  std::fill(grad_b, grad_b + k, 0.0);
+  double loss = 0;
+  for (int64_t g = 0; g < groups; ++g) {
+    const double* acc = partial.data() + g * stride;
+    for (int64_t j = 0; j < k * d; ++j) grad_w[j] += acc[j];
+    for (int64_t c = 0; c < k; ++c) grad_b[c] += acc[k * d + c];
+    loss += acc[k * d + k];
+  }
+  return loss;
+}
+
 }  // namespace
 
 LogisticRegressionModel LogisticRegression::fit(const Matrix& x, const Vector& y) const {
@@ -744,9 +821,9 @@ LogisticRegressionModel LogisticRegression::fit(const Matrix& x, const Vector& y
 
   Matrix coef(rows, d);
   Vector intercept(static_cast<size_t>(rows), 0.0);
-  Matrix residual(n, rows);  // dLoss/dZ per sample (before the 1/n)
-  Vector row_loss(static_cast<size_t>(n));
-
+  std::vector<double> partial;
+  Matrix grad_w(rows, d);
+  Vector grad_b(static_cast<size_t>(rows));
   auto unpack = [&](const Vector& w) {
     for (int64_t r = 0; r < rows; ++r) {
       std::copy_n(w.data() + r * stride, d, coef.row(r));
@@ -755,57 +832,20 @@ LogisticRegressionModel LogisticRegression::fit(const Matrix& x, const Vector& y
   };
   auto fg = [&](const Vector& w, Vector& grad) {
     unpack(w);
-    const Matrix z = scores(x, coef, intercept);
-    parallel_for(0, n, 4096, [&](int64_t lo, int64_t hi) {
-      for (int64_t i = lo; i < hi; ++i) {
-        const int64_t label = static_cast<int64_t>(y[static_cast<size_t>(i)]);
-        const double* zi = z.row(i);
-        double* ri = residual.row(i);
-        if (rows == 1) {
-          // One exp serves both the loss log(1 + e^z) - t z and the sigmoid, computed
-          // from e = exp(-|z|) so neither overflows.
-          const double t = label == 1 ? 1.0 : 0.0;
-          const double e = std::exp(-std::fabs(zi[0]));
-          row_loss[static_cast<size_t>(i)] = std::max(zi[0], 0.0) + std::log1p(e) - t * zi[0];
-          const double p = zi[0] >= 0 ? 1.0 / (1.0 + e) : e / (1.0 + e);
-          ri[0] = p - t;
-        } else {
-          double zmax = zi[0];
-          for (int64_t c = 1; c < rows; ++c) zmax = std::max(zmax, zi[c]);
-          double sum = 0;
-          for (int64_t c = 0; c < rows; ++c) sum += std::exp(zi[c] - zmax);
-          const double lse = zmax + std::log(sum);
-          row_loss[static_cast<size_t>(i)] = lse - zi[label];
-          for (int64_t c = 0; c < rows; ++c)
-            ri[c] = std::exp(zi[c] - lse) - (c == label ? 1.0 : 0.0);
-        }
-      }
-    });
-    double loss = 0;
-    for (double v : row_loss) loss += v;
+    const double loss =
+        multinomial_loss_grad(x, y, coef, intercept, partial, grad_w.data.data(), grad_b.data());
     double penalty = 0;
     for (double v : coef.data) penalty += v * v;
-    // Gradient wrt W: residual' X / n + l2 W (a dgemm into a (rows x d) block).
-    Matrix gw(rows, d);
-    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, static_cast<int>(rows),
-                static_cast<int>(d), static_cast<int>(n), inv_n, residual.data.data(),
-                static_cast<int>(rows), x.data.data(), static_cast<int>(d), 0.0, gw.data.data(),
-                static_cast<int>(d));
-    std::fill(grad.begin(), grad.end(), 0.0);
     for (int64_t r = 0; r < rows; ++r) {
       for (int64_t j = 0; j < d; ++j) {
-        grad[static_cast<size_t>(r * stride + j)] = gw(r, j) + l2 * coef(r, j);
+        grad[static_cast<size_t>(r * stride + j)] = grad_w(r, j) * inv_n + l2 * coef(r, j);
       }
-      if (with_b) {
-        double gb = 0;
-        for (int64_t i = 0; i < n; ++i) gb += residual(i, r);
-        grad[static_cast<size_t>(r * stride + d)] = gb * inv_n;
-      }
+      grad[static_cast<size_t>(r * stride + d)] =
+          with_b ? grad_b[static_cast<size_t>(r)] * inv_n : 0.0;
     }
     return loss * inv_n + 0.5 * l2 * penalty;
   };
 
-  std::vector<double> partial;
   auto fg_binary = [&](const Vector& w, Vector& grad) {
     const double b = with_b ? w[static_cast<size_t>(d)] : 0.0;
     double gb = 0;
