@@ -8,6 +8,7 @@ Data are synthetic and seeded; they reach Ember as .npy files in a temporary dir
   tools/.venv/bin/python bench/ml_bench.py [--bin build/bin/bench_ml] [--threads 1,2]
         [--only NAME,...] [--scale 1.0] [--json results.json]
   tools/.venv/bin/python bench/ml_bench.py --grid [--grid-n 10000,100000] [--reps 3] [--only KMeans]
+        [--grid-wall-threads 2]
 
 --scale shrinks every row's sample counts (for a quick smoke run); the documented figures use 1.
 
@@ -15,7 +16,10 @@ Data are synthetic and seeded; they reach Ember as .npy files in a temporary dir
 over n x d x k, and KNeighborsClassifier (k=5) fit + predict of 2,000 queries over n x d. Each
 cell runs Ember and scikit-learn alternately --reps times and compares the medians of their
 process CPU times (other jobs on the machine inflate wall time, not CPU time); the summary gives
-the worst ratio of each row, and the load average before and after.
+the worst ratio of each row, and the load average before and after. Also LogisticRegression
+(3 classes, standardized features, fit + predict) over n x d, and HistGradientBoostingClassifier
+(binary) over n x d, the latter also as fit wall time at --grid-wall-threads threads
+(alternating, medians; 0 skips them).
 """
 import argparse
 import json
@@ -31,6 +35,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 from sklearn import cluster, ensemble, linear_model, metrics, neighbors, svm
 from sklearn.datasets import make_blobs, make_classification, make_regression
+from sklearn.preprocessing import StandardScaler
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -169,6 +174,40 @@ def grid_cells(ns):
     for n in ns:
         for d in (2, 10, 40, 100):
             yield ("KNeighborsClassifier", n, d, 5)
+    # LogisticRegression: 3 classes (the multinomial fit), standardized features.
+    for n in ns:
+        for d in (10, 40, 100):
+            yield ("LogisticRegression", n, d, 3)
+    # HistGradientBoostingClassifier: binary, also timed at 2 threads (wall time).
+    for n in ns:
+        for d in (10, 40):
+            yield ("HistGradientBoostingClassifier", n, d, 2)
+
+
+def wall_cell(args, algo, n, d, k, params, factory, files, data, worst, results, threads):
+    """Fit wall time at `threads` threads, Ember and scikit-learn alternately, medians."""
+    ember_s, sklearn_s = [], []
+    for rep in range(args.reps):
+        e = ember_run(args.bin, algo, params(rep), threads, files, "classification",
+                      ["--predict-reps", "1"])
+        if e.get("status") != "ok":
+            print(f"{algo} n={n} d={d} {threads} threads: Ember error: {e.get('error')}")
+            return
+        ember_s.append(e["fit_s"])
+        with threadpool_limits(limits=threads):
+            os.environ["OMP_NUM_THREADS"] = str(threads)
+            model = factory(rep)
+            start = time.perf_counter()
+            model.fit(data[0], data[1])
+            sklearn_s.append(time.perf_counter() - start)
+    os.environ["OMP_NUM_THREADS"] = "1"
+    em, sk = float(np.median(ember_s)), float(np.median(sklearn_s))
+    row = f"{algo} n={n} ({threads} threads, wall)"
+    worst[row] = min(worst.get(row, float("inf")), sk / em)
+    results.append({"algo": algo, "n": n, "d": d, "k": k, "threads": threads,
+                    "ember_wall_s": ember_s, "sklearn_wall_s": sklearn_s, "ratio": sk / em})
+    print(f"{algo + f' {threads}t wall':22s} {n:8d} {d:4d} {k:3d} {em:9.4f} {sk:10.4f} "
+          f"{sk / em:6.2f}", flush=True)
 
 
 def run_grid(args):
@@ -193,6 +232,18 @@ def run_grid(args):
                                             f"random_state={seed}"]
                 factory = lambda seed, k=k: cluster.KMeans(n_clusters=k, n_init=1,
                                                            random_state=seed)
+            elif algo in ("LogisticRegression", "HistGradientBoostingClassifier"):
+                x, y = make_classification(n_samples=n + 2000, n_features=d, n_classes=k,
+                                           n_informative=max(2, d // 2), n_redundant=0,
+                                           random_state=0)
+                if algo == "LogisticRegression":
+                    x = StandardScaler().fit_transform(x)
+                data, task = split(x, y.astype(float), 2000), "classification"
+                params = lambda seed, algo=algo: ([f"random_state={seed}"]
+                                                  if algo != "LogisticRegression" else [])
+                factory = lambda seed, algo=algo: (
+                    linear_model.LogisticRegression() if algo == "LogisticRegression" else
+                    ensemble.HistGradientBoostingClassifier(random_state=seed))
             else:
                 x, y = make_classification(n_samples=n + 2000, n_features=d,
                                            n_informative=max(2, d // 2), n_redundant=0,
@@ -227,6 +278,9 @@ def run_grid(args):
                             "sklearn_cpu_s": sklearn_s, "ratio": ratio})
             print(f"{algo:22s} {n:8d} {d:4d} {k:3d} {em:9.4f} {sk:10.4f} {ratio:6.2f}",
                   flush=True)
+            if algo == "HistGradientBoostingClassifier" and args.grid_wall_threads > 1:
+                wall_cell(args, algo, n, d, k, params, factory, files, data, worst, results,
+                          args.grid_wall_threads)
     load_after = os.getloadavg()
     print(f"load average after: {load_after[0]:.2f} {load_after[1]:.2f} {load_after[2]:.2f}")
     print("worst ratio (scikit-learn CPU time / Ember CPU time) of each row:")
@@ -247,6 +301,9 @@ def main():
     ap.add_argument("--grid", action="store_true")
     ap.add_argument("--grid-n", default="10000,100000,1000000")
     ap.add_argument("--reps", type=int, default=3)
+    # Threads of the HistGradientBoosting wall-time cells (0: skip them; only meaningful on an
+    # idle machine: scikit-learn's OpenMP threads spin and collapse when the CPUs are shared).
+    ap.add_argument("--grid-wall-threads", type=int, default=2)
     args = ap.parse_args()
     if args.grid:
         print(f"machine: {machine()}")

@@ -734,7 +734,7 @@ double binary_logistic_loss_grad(const Matrix& x, const Vector& y, const double*
 // score GEMM is still in L2 when the gradient GEMM reads it again, and each GEMM stays below
 // OpenBLAS's own threading size (256K multiply-adds) where k allows: the blocks already run in
 // parallel on the pool.
-constexpr int64_t kBlockBytes = 64 * 1024;
+constexpr int64_t kBlockBytes = int64_t{64} * 1024;
 constexpr int64_t kSingleThreadGemmWork = 131072;
 
 int64_t multinomial_block_rows(int64_t k, int64_t d) {
