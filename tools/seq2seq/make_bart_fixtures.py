@@ -22,8 +22,8 @@ What each case exercises:
 - marian_separate: Marian with separate_vocabs: vocab.json for the source, target_vocab.json for
   the decoder's embedding and head (decoder_vocab_size, share_encoder_decoder_embeddings false).
 
-The three spm cases also write tokenize.json: the reference tokenizer's ids of a few texts
-(with its language codes) and its decoding of the greedy outputs.
+The four sentencepiece cases (marian too) also write tokenize.json: the reference tokenizer's
+ids of a few texts (with its language codes) and its decoding of ids.
 
 Seeds are searched as in make_t5_fixtures.py until no reference decision is a near-tie.
 
@@ -107,7 +107,8 @@ def bart_like(kind):
                                            str(SPM_DIR / "m2m100.model"), src_lang="en",
                                            tgt_lang="fr")
         # As the Hub's checkpoints: vocab.json, the codes, then 8 "madeup words" padding the table.
-        config = transformers.M2M100Config(vocab_size=len(tok.encoder) + len(tok.lang_code_to_id) + 8, activation_function="relu",
+        vocab = len(tok.encoder) + len(tok.lang_code_to_id) + 8
+        config = transformers.M2M100Config(vocab_size=vocab, activation_function="relu",
                                            scale_embedding=True, **common, **SHAPE)
         return (tok, config, dict(common), runs(2, tok.get_lang_id("fr")),
                 [tok.get_lang_id("en")], [2])
