@@ -45,6 +45,18 @@ int64_t gemm_block_rows(int64_t cols, int64_t d) {
   return std::clamp<int64_t>(kSingleThreadGemmWork / std::max<int64_t>(cols * d, 1), 16, 2048);
 }
 
+// Rows per GEMM call of the label step: the k x rows products stay in cache (kLabelDots
+// doubles) for the label scan and the sums. Calls of `block` rows at most when a product could
+// start OpenBLAS threads inside a pool thread (more than one of each). How the rows of X are
+// grouped into calls changes no x.c.
+constexpr int64_t kLabelDots = 16384;
+int64_t label_gemm_rows(int64_t k, int64_t block) {
+  const int64_t rows = std::clamp<int64_t>(kLabelDots / k, 64, 4096);
+  const bool nested_blas_threads =
+      default_thread_pool().num_threads() > 1 && openblas_get_num_threads() > 1;
+  return nested_blas_threads ? std::min(rows, block) : rows;
+}
+
 // Rows are cut into a number of parts that depends on the data only, never on the thread count,
 // and sums over rows are formed per part and then added in part order: the centres come out bit
 // for bit the same on one thread or many.
@@ -105,13 +117,13 @@ void nearest_centres(const double* cc, const double* dots, int64_t k, int64_t ro
     const double* col = dots + c * rows;
     const double norm = cc[c];
     for (int64_t r = 0; r < rows; ++r) {
-      // Loaded into locals so that both stores are unconditional and the loop vectorizes.
+      // The label as a mask select: written as `nearer ? c : label[r]`, GCC stores only when
+      // some lane is nearer, a branch as unpredictable as the data.
       const double v = norm - 2.0 * col[r];
       const double old = best_v[r];
-      const int64_t old_label = label[r];
-      const bool nearer = v < old;
-      best_v[r] = nearer ? v : old;
-      label[r] = nearer ? c : old_label;
+      const int64_t nearer = -static_cast<int64_t>(v < old);
+      best_v[r] = v < old ? v : old;
+      label[r] ^= (label[r] ^ c) & nearer;
     }
   }
 }
@@ -137,8 +149,8 @@ bool assign_labels(const Matrix& x, const Matrix& centers, Label* labels,
                    ClusterSums* sums = nullptr, bool check_finite = true) {
   const Vector cc = detail::row_squared_norms(centers);
   const int64_t k = centers.rows, d = x.cols;
-  const int64_t block = gemm_block_rows(k, d);
-  const RowParts parts = row_parts(x.rows, block);
+  const RowParts parts = row_parts(x.rows, gemm_block_rows(k, d));
+  const int64_t block = label_gemm_rows(k, gemm_block_rows(k, d));
   std::vector<double> partial(sums ? static_cast<size_t>(parts.count * (k * d + k)) : 0, 0.0);
   std::atomic<bool> all_finite{true};
   parallel_for(0, parts.count, 1, [&](int64_t p0, int64_t p1) {
