@@ -59,15 +59,18 @@ int64_t label_gemm_rows(int64_t k, int64_t block) {
 
 // Rows are cut into a number of parts that depends on the data only, never on the thread count,
 // and sums over rows are formed per part and then added in part order: the centres come out bit
-// for bit the same on one thread or many.
+// for bit the same on one thread or many. Each part also costs a k x d partial sum to clear and
+// add, so a part holds kMinPartRows rows at least.
 constexpr int64_t kMaxParts = 64;
+constexpr int64_t kMinPartRows = 1024;
 struct RowParts {
   int64_t rows = 0;
   int64_t count = 1;
   int64_t begin(int64_t part) const { return rows * part / count; }
 };
 RowParts row_parts(int64_t rows, int64_t block) {
-  return {rows, std::clamp<int64_t>((rows + block - 1) / block, 1, kMaxParts)};
+  const int64_t part_rows = std::max(block, kMinPartRows);
+  return {rows, std::clamp<int64_t>((rows + part_rows - 1) / part_rows, 1, kMaxParts)};
 }
 
 // Per-centre sums and counts of the rows assigned to it: the M-step's input.
