@@ -2,6 +2,7 @@
 // (tools/ml/cluster_fixtures.py).
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cmath>
 #include <fstream>
 #include <map>
@@ -154,20 +155,32 @@ TEST(KMeans, ElkanBoundsGiveLloydsIterates) {
 }
 
 TEST(KMeans, DeterministicAcrossThreadCounts) {
-  const Matrix x = input("blobs");
-  KMeansParams p;
-  p.n_clusters = 6;
-  p.n_init = 3;
-  p.random_state = 42;
-  const int saved_threads = default_thread_pool().num_threads();
-  set_num_threads(1);
-  const KMeansModel one = KMeans{p}.fit(x);
-  set_num_threads(2);
-  const KMeansModel two = KMeans{p}.fit(x);
-  set_num_threads(saved_threads);
-  EXPECT_EQ(one.labels, two.labels);
-  EXPECT_EQ(one.centers.data, two.centers.data);
-  EXPECT_EQ(one.inertia, two.inertia);
+  // The blobs, and 6,000 rows made of them with jitter: several row parts, and label GEMM calls
+  // that group rows differently at one and at two threads.
+  const Matrix blobs = input("blobs");
+  Matrix many(6000, blobs.cols);
+  std::mt19937_64 rng(11);
+  std::uniform_real_distribution<double> jitter(-0.5, 0.5);
+  for (int64_t i = 0; i < many.rows; ++i)
+    for (int64_t j = 0; j < many.cols; ++j) many(i, j) = blobs(i % blobs.rows, j) + jitter(rng);
+  const std::array<const Matrix*, 2> inputs{&blobs, &many};
+  for (const Matrix* x : inputs) {
+    SCOPED_TRACE("rows=" + std::to_string(x->rows));
+    KMeansParams p;
+    p.n_clusters = 6;
+    p.n_init = 3;
+    p.random_state = 42;
+    const int saved_threads = default_thread_pool().num_threads();
+    set_num_threads(1);
+    const KMeansModel one = KMeans{p}.fit(*x);
+    set_num_threads(2);
+    const KMeansModel two = KMeans{p}.fit(*x);
+    set_num_threads(saved_threads);
+    EXPECT_EQ(one.labels, two.labels);
+    EXPECT_EQ(one.centers.data, two.centers.data);
+    EXPECT_EQ(one.inertia, two.inertia);
+    EXPECT_EQ(one.n_iter, two.n_iter);
+  }
 }
 
 // KMeans.predict judges X's finiteness from the products x.c (a NaN or infinity in a row makes
