@@ -20,6 +20,12 @@ the worst ratio of each row, and the load average before and after. Also Logisti
 (3 classes, standardized features, fit + predict) over n x d, and HistGradientBoostingClassifier
 (binary) over n x d, the latter also as fit wall time at --grid-wall-threads threads
 (alternating, medians; 0 skips them).
+
+KMeans cells also print both sides' iteration counts (n_iter_, medians) and, unless
+--no-equal-init, an equal-start comparison: both sides fit from the same explicit centres
+(scikit-learn's kmeans_plusplus with the run's seed, init=ndarray on both sides), so the
+iteration counts match and the ratio of CPU time per iteration shows the Lloyd step's cost apart
+from the seeding's (the headline ratio stays the default k-means++ fit's).
 """
 import argparse
 import json
@@ -166,6 +172,22 @@ def cpu_time_sklearn(model, xtr, ytr, xte, task):
         return time.process_time() - start
 
 
+def kmeans_equal_start(binary, x, k, seed, files, tmp):
+    """Both sides' KMeans fit from the same explicit centres: (Ember, scikit-learn) CPU seconds
+    per iteration and iteration counts."""
+    with threadpool_limits(limits=1):
+        init, _ = cluster.kmeans_plusplus(x, k, random_state=seed)
+    path = os.path.join(tmp, "init.npy")
+    np.save(path, np.ascontiguousarray(init, dtype=np.float64))
+    e = ember_run(binary, "KMeans", [], 1, files, "clustering",
+                  ["--predict-reps", "1", "--init-centers", path])
+    if e.get("status") != "ok":
+        raise RuntimeError(f"Ember error: {e.get('error')}")
+    model = cluster.KMeans(n_clusters=k, init=init, n_init=1)
+    sk = cpu_time_sklearn(model, x, None, None, "clustering")
+    return e["fit_cpu_s"] / e["n_iter"], sk / model.n_iter_, e["n_iter"], int(model.n_iter_)
+
+
 def grid_cells(ns):
     for n in ns:
         for d in (2, 10, 40, 100):
@@ -217,7 +239,8 @@ def run_grid(args):
     print(f"grid at 1 thread, medians of {args.reps} alternating runs, process CPU time; "
           f"load average before: {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}")
     print(f"{'algorithm':22s} {'n':>8s} {'d':>4s} {'k':>3s} {'ember s':>9s} {'sklearn s':>10s} "
-          f"{'ratio':>6s}")
+          f"{'ratio':>6s}  [KMeans: iterations Ember/sklearn; equal start: iterations, "
+          f"s/iteration Ember/sklearn, ratio]")
     worst = {}
     results = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -257,7 +280,7 @@ def run_grid(args):
                     arr = np.zeros(len(data[0] if key == "ytr" else data[2]))
                 files[key] = os.path.join(tmp, key + ".npy")
                 np.save(files[key], np.ascontiguousarray(arr, dtype=np.float64))
-            ember_s, sklearn_s = [], []
+            ember_s, sklearn_s, iters, same = [], [], [], []
             for rep in range(args.reps):
                 e = ember_run(args.bin, algo, params(rep), 1, files, task, ["--predict-reps", "1"])
                 if e.get("status") != "ok":
@@ -267,16 +290,36 @@ def run_grid(args):
                 ember_s.append(cost)
                 # KMeans: a different seed each run on both sides, so neither side's one lucky
                 # or unlucky initialisation decides the cell.
-                sklearn_s.append(cpu_time_sklearn(factory(rep), data[0], data[1], data[2], task))
+                model = factory(rep)
+                sklearn_s.append(cpu_time_sklearn(model, data[0], data[1], data[2], task))
+                if algo == "KMeans":
+                    iters.append((e["n_iter"], int(model.n_iter_)))
+                    if args.equal_init:
+                        same.append(kmeans_equal_start(args.bin, x, k, rep, files, tmp))
             if not ember_s:
                 continue
             em, sk = float(np.median(ember_s)), float(np.median(sklearn_s))
             ratio = sk / em
             row = f"{algo} n={n}"
             worst[row] = min(worst.get(row, float("inf")), ratio)
-            results.append({"algo": algo, "n": n, "d": d, "k": k, "ember_cpu_s": ember_s,
-                            "sklearn_cpu_s": sklearn_s, "ratio": ratio})
-            print(f"{algo:22s} {n:8d} {d:4d} {k:3d} {em:9.4f} {sk:10.4f} {ratio:6.2f}",
+            cell = {"algo": algo, "n": n, "d": d, "k": k, "ember_cpu_s": ember_s,
+                    "sklearn_cpu_s": sklearn_s, "ratio": ratio}
+            extra = ""
+            if iters:
+                cell["n_iter"] = iters
+                extra = (f"  iter {np.median([i[0] for i in iters]):g}/"
+                         f"{np.median([i[1] for i in iters]):g}")
+            if same:
+                cell["equal_start"] = same
+                per_e = float(np.median([s[0] for s in same]))
+                per_s = float(np.median([s[1] for s in same]))
+                worst[row + " equal start, per iteration"] = min(
+                    worst.get(row + " equal start, per iteration", float("inf")), per_s / per_e)
+                extra += (f"; equal start iter {np.median([s[2] for s in same]):g}/"
+                          f"{np.median([s[3] for s in same]):g}, {per_e * 1e3:.3g}/"
+                          f"{per_s * 1e3:.3g} ms/iter, {per_s / per_e:5.2f}")
+            results.append(cell)
+            print(f"{algo:22s} {n:8d} {d:4d} {k:3d} {em:9.4f} {sk:10.4f} {ratio:6.2f}{extra}",
                   flush=True)
             if algo == "HistGradientBoostingClassifier" and args.grid_wall_threads > 1:
                 wall_cell(args, algo, n, d, k, params, factory, files, data, worst, results,
@@ -301,6 +344,8 @@ def main():
     ap.add_argument("--grid", action="store_true")
     ap.add_argument("--grid-n", default="10000,100000,1000000")
     ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--no-equal-init", dest="equal_init", action="store_false",
+                    help="KMeans grid: skip the equal-start (same explicit centres) comparison")
     # Threads of the HistGradientBoosting wall-time cells (0: skip them; only meaningful on an
     # idle machine: scikit-learn's OpenMP threads spin and collapse when the CPUs are shared).
     ap.add_argument("--grid-wall-threads", type=int, default=2)

@@ -51,7 +51,7 @@ void run(const Seq2SeqOptions& opt, bool translate) {
   if (languages) {
     pair = gen::language_pair(tokenizer, type, opt.src, opt.tgt);
     if (pair->forced_bos >= 0) config.forced_bos_token_id = pair->forced_bos;
-    if (config.eos_ids.empty()) throw Error("translate: the model's config names no eos_token_id");
+    if (pair->decoder_start >= 0) config.decoder_start_token_id = pair->decoder_start;
   }
   if (opt.beams) config.num_beams = *opt.beams;
   if (opt.max_tokens) config.max_new_tokens = *opt.max_tokens;
@@ -67,11 +67,11 @@ void run(const Seq2SeqOptions& opt, bool translate) {
   ember::cli::for_each_text_batch(opt.lines, 1, [&](const std::vector<std::string>& texts) {
     std::vector<int64_t> ids;
     if (pair) {
-      // [language code] text </s>, whatever the tokenizer's own template says.
+      // The pair's codes around the text, whatever the tokenizer's own template says.
       ids = pair->prefix;
       const std::vector<int64_t> text = tokenizer.encode(texts[0], false);
       ids.insert(ids.end(), text.begin(), text.end());
-      ids.push_back(config.eos_ids.front());
+      ids.insert(ids.end(), pair->suffix.begin(), pair->suffix.end());
     } else {
       ids = tokenizer.encode(config.prefix + texts[0]);
     }

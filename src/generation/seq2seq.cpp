@@ -95,9 +95,9 @@ Batch pad_inputs(const models::Seq2SeqLM& model, const std::vector<std::vector<i
                   std::to_string(model.max_source_tokens()) + " positions");
     }
     for (int64_t id : inputs[i]) {
-      if (id < 0 || id >= model.vocab_size())
+      if (id < 0 || id >= model.source_vocab_size())
         throw Error("generate: input " + std::to_string(i) + " has id " + std::to_string(id) +
-                    " outside the vocabulary of " + std::to_string(model.vocab_size()));
+                    " outside the vocabulary of " + std::to_string(model.source_vocab_size()));
     }
     longest = std::max(longest, inputs[i].size());
   }
@@ -127,7 +127,7 @@ std::vector<std::vector<Seq2SeqOutput>> decode_one(const models::Seq2SeqLM& mode
   const Tensor encoded = model.encode(batch.ids, batch.mask);
   models::Seq2SeqCache cache = model.new_cache(encoded, batch.mask, max_len);
   const auto n = static_cast<size_t>(batch.ids.dim(0));
-  std::vector<std::vector<int64_t>> seqs(n, {model.decoder_start_token_id()});
+  std::vector<std::vector<int64_t>> seqs(n, {c.start_id(model)});
   std::vector<size_t> active(n);
   std::iota(active.begin(), active.end(), 0);
   SamplingParams warpers = c.sampling;
@@ -191,7 +191,7 @@ std::vector<std::vector<Seq2SeqOutput>> beam_search(const models::Seq2SeqLM& mod
   std::vector<int64_t> rows;  // cache row of each (active item, beam)
   for (size_t b = 0; b < n; ++b) {
     for (int64_t j = 0; j < k; ++j) {
-      items[b].running.push_back({{model.decoder_start_token_id()}, j == 0 ? 0.0f : kBeamOff});
+      items[b].running.push_back({{c.start_id(model)}, j == 0 ? 0.0f : kBeamOff});
       items[b].finished.push_back({});
       rows.push_back(static_cast<int64_t>(b));
     }
@@ -443,6 +443,7 @@ void Seq2SeqConfig::validate(int64_t vocab) const {
   };
   for (int64_t id : eos_ids) check_id(id, "eos_token_id");
   if (forced_bos_token_id >= 0) check_id(forced_bos_token_id, "forced_bos_token_id");
+  if (decoder_start_token_id >= 0) check_id(decoder_start_token_id, "decoder_start_token_id");
   if (forced_eos_token_id >= 0) check_id(forced_eos_token_id, "forced_eos_token_id");
   for (const auto& words : bad_words_ids) {
     if (words.empty()) fail("bad_words_ids has an empty sequence");

@@ -23,6 +23,8 @@ void dsyevr_(const char* jobz, const char* range, const char* uplo, const int* n
              double* work, const int* lwork, int* iwork, const int* liwork, int* info);
 void dgeqrf_(const int* m, const int* n, double* a, const int* lda, double* tau, double* work,
              const int* lwork, int* info);
+// OpenBLAS (the BLAS Ember links, see BLA_VENDOR): how many threads a large product may start.
+int openblas_get_num_threads(void);
 void dorgqr_(const int* m, const int* n, const int* k, double* a, const int* lda, const double* tau,
              double* work, const int* lwork, int* info);
 }

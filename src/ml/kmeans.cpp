@@ -7,6 +7,7 @@
 #include <limits>
 #include <memory>
 #include <numeric>
+#include <random>
 
 #include "decomposition_blas.hpp"
 #include "ember/base/thread_pool.hpp"
@@ -44,17 +45,32 @@ int64_t gemm_block_rows(int64_t cols, int64_t d) {
   return std::clamp<int64_t>(kSingleThreadGemmWork / std::max<int64_t>(cols * d, 1), 16, 2048);
 }
 
+// Rows per GEMM call of the label step: the k x rows products stay in cache (kLabelDots
+// doubles) for the label scan and the sums. Calls of `block` rows at most when a product could
+// start OpenBLAS threads inside a pool thread (more than one of each). How the rows of X are
+// grouped into calls changes no x.c.
+constexpr int64_t kLabelDots = 16384;
+int64_t label_gemm_rows(int64_t k, int64_t block) {
+  const int64_t rows = std::clamp<int64_t>(kLabelDots / k, 64, 4096);
+  const bool nested_blas_threads =
+      default_thread_pool().num_threads() > 1 && openblas_get_num_threads() > 1;
+  return nested_blas_threads ? std::min(rows, block) : rows;
+}
+
 // Rows are cut into a number of parts that depends on the data only, never on the thread count,
 // and sums over rows are formed per part and then added in part order: the centres come out bit
-// for bit the same on one thread or many.
+// for bit the same on one thread or many. Each part also costs a k x d partial sum to clear and
+// add, so a part holds kMinPartRows rows at least.
 constexpr int64_t kMaxParts = 64;
+constexpr int64_t kMinPartRows = 1024;
 struct RowParts {
   int64_t rows = 0;
   int64_t count = 1;
   int64_t begin(int64_t part) const { return rows * part / count; }
 };
 RowParts row_parts(int64_t rows, int64_t block) {
-  return {rows, std::clamp<int64_t>((rows + block - 1) / block, 1, kMaxParts)};
+  const int64_t part_rows = std::max(block, kMinPartRows);
+  return {rows, std::clamp<int64_t>((rows + part_rows - 1) / part_rows, 1, kMaxParts)};
 }
 
 // Per-centre sums and counts of the rows assigned to it: the M-step's input.
@@ -81,48 +97,85 @@ void add_row(const double* xr, int64_t label, int64_t k, int64_t d, double* part
   part[k * d + label] += 1;
 }
 
+// The AVX2 clone of the label scan below: GCC vectorizes its selects only with a blend
+// instruction, which baseline x86-64 lacks. Compares and selects are exact, so every clone
+// (and the plain build elsewhere) picks the same labels.
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define EMBER_KMEANS_AVX2_CLONE __attribute__((target_clones("avx2", "default")))
+#else
+#define EMBER_KMEANS_AVX2_CLONE
+#endif
+
+// Labels of a block of rows from their products with the centres, stored centre-major
+// (dots[c * rows + r] = x_r.c): label[r] = the first c minimising cc[c] - 2 x_r.c. The scan runs
+// over centres outside and rows inside, so each step is independent across rows and vectorizes,
+// where a per-row scan would be one dependency chain through all k centres. Same choice as that
+// scan: strict <, first minimum wins.
+EMBER_KMEANS_AVX2_CLONE
+void nearest_centres(const double* cc, const double* dots, int64_t k, int64_t rows, double* best_v,
+                     int64_t* label) {
+  std::fill_n(best_v, rows, std::numeric_limits<double>::infinity());
+  std::fill_n(label, rows, int64_t{0});
+  for (int64_t c = 0; c < k; ++c) {
+    const double* col = dots + c * rows;
+    const double norm = cc[c];
+    for (int64_t r = 0; r < rows; ++r) {
+      // The label as a mask select: written as `nearer ? c : label[r]`, GCC stores only when
+      // some lane is nearer, a branch as unpredictable as the data.
+      const double v = norm - 2.0 * col[r];
+      const double old = best_v[r];
+      const int64_t nearer = -static_cast<int64_t>(v < old);
+      best_v[r] = v < old ? v : old;
+      label[r] ^= (label[r] ^ c) & nearer;
+    }
+  }
+}
+
+// Whether every product is finite: x * 0 is 0 for finite x and NaN for infinities and NaN.
+bool all_finite_products(const double* dots, int64_t count, double* probe, int64_t lanes) {
+  std::fill_n(probe, lanes, 0.0);
+  for (int64_t i = 0; i < count; i += lanes) {
+    const int64_t m = std::min(lanes, count - i);
+    for (int64_t r = 0; r < m; ++r) probe[r] += dots[i + r] * 0.0;
+  }
+  double total = 0;
+  for (int64_t r = 0; r < lanes; ++r) total += probe[r];
+  return total == 0.0;
+}
+
 // Assigns each row to its nearest centre by ||c||^2 - 2 x.c (first minimum wins), one GEMM per
 // block of rows, and when `sums` is set also sums the rows per centre while the block is in
 // cache (scikit-learn's chunked Lloyd step). Returns whether every x.c was finite, which proves X
-// finite (see check_predict_outputs).
+// finite (see check_predict_outputs); fit, whose X is checked, skips that test.
 template <typename Label>
 bool assign_labels(const Matrix& x, const Matrix& centers, Label* labels,
-                   ClusterSums* sums = nullptr) {
+                   ClusterSums* sums = nullptr, bool check_finite = true) {
   const Vector cc = detail::row_squared_norms(centers);
   const int64_t k = centers.rows, d = x.cols;
-  const int64_t block = gemm_block_rows(k, d);
-  const RowParts parts = row_parts(x.rows, block);
+  const RowParts parts = row_parts(x.rows, gemm_block_rows(k, d));
+  const int64_t block = label_gemm_rows(k, gemm_block_rows(k, d));
   std::vector<double> partial(sums ? static_cast<size_t>(parts.count * (k * d + k)) : 0, 0.0);
   std::atomic<bool> all_finite{true};
   parallel_for(0, parts.count, 1, [&](int64_t p0, int64_t p1) {
     const auto dots = std::make_unique_for_overwrite<double[]>(static_cast<size_t>(block * k));
+    const auto best_v = std::make_unique_for_overwrite<double[]>(static_cast<size_t>(block));
+    const auto best = std::make_unique_for_overwrite<int64_t[]>(static_cast<size_t>(block));
     bool finite = true;
     for (int64_t p = p0; p < p1; ++p) {
       double* part = sums ? partial.data() + static_cast<size_t>(p * (k * d + k)) : nullptr;
       const int64_t r1 = parts.begin(p + 1);
       for (int64_t b0 = parts.begin(p); b0 < r1; b0 += block) {
         const int64_t rows = std::min(block, r1 - b0);
-        // The block is a row range of X itself: no copy, X is row-major with leading dimension d.
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(rows),
-                    static_cast<int>(k), static_cast<int>(d), 1.0, x.row(b0), static_cast<int>(d),
-                    centers.data.data(), static_cast<int>(centers.cols), 0.0, dots.get(),
-                    static_cast<int>(k));
+        // dots = C X_block^T (k x rows): the block is a row range of X itself, no copy.
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(k),
+                    static_cast<int>(rows), static_cast<int>(d), 1.0, centers.data.data(),
+                    static_cast<int>(centers.cols), x.row(b0), static_cast<int>(d), 0.0, dots.get(),
+                    static_cast<int>(rows));
+        if (check_finite) finite &= all_finite_products(dots.get(), rows * k, best_v.get(), rows);
+        nearest_centres(cc.data(), dots.get(), k, rows, best_v.get(), best.get());
         for (int64_t i = 0; i < rows; ++i) {
-          const double* di = dots.get() + i * k;
-          int64_t best = 0;
-          double best_v = std::numeric_limits<double>::infinity();
-          double sum = 0;  // non-finite if any x.c is (or, harmlessly, if the sum overflows)
-          for (int64_t c = 0; c < k; ++c) {
-            sum += di[c];
-            // Selects, not branches: which centre is nearer is unpredictable.
-            const double v = cc[static_cast<size_t>(c)] - 2.0 * di[c];
-            const bool nearer = v < best_v;
-            best_v = nearer ? v : best_v;
-            best = nearer ? c : best;
-          }
-          finite &= std::abs(sum) <= std::numeric_limits<double>::max();
-          labels[b0 + i] = static_cast<Label>(best);
-          if (part) add_row(x.row(b0 + i), best, k, d, part);
+          labels[b0 + i] = static_cast<Label>(best[static_cast<size_t>(i)]);
+          if (part) add_row(x.row(b0 + i), best[static_cast<size_t>(i)], k, d, part);
         }
       }
     }
@@ -222,7 +275,7 @@ SingleRun lloyd(const Matrix& x, Matrix centers, int64_t max_iter, double tol) {
   int64_t it = 0;
   for (; it < max_iter; ++it) {
     ClusterSums sums;
-    assign_labels(x, centers, labels.data(), &sums);
+    assign_labels(x, centers, labels.data(), &sums, false);
     Matrix next = update_centers(x, centers, labels, std::move(sums));
     double shift = 0;
     for (size_t i = 0; i < next.data.size(); ++i) {
@@ -236,7 +289,7 @@ SingleRun lloyd(const Matrix& x, Matrix centers, int64_t max_iter, double tol) {
     if (shift <= tol) break;
     labels_old = labels;
   }
-  if (!strict) assign_labels(x, centers, labels.data());
+  if (!strict) assign_labels(x, centers, labels.data(), nullptr, false);
   run.inertia = inertia_of(x, centers, labels);
   run.centers = std::move(centers);
   run.labels = std::move(labels);
@@ -350,7 +403,7 @@ SingleRun elkan(const Matrix& x, Matrix centers, int64_t max_iter, double tol) {
     });
   }
   // The returned labels must belong to the final centres.
-  if (!strict) assign_labels(x, centers, labels.data());
+  if (!strict) assign_labels(x, centers, labels.data(), nullptr, false);
   run.inertia = inertia_of(x, centers, labels);
   run.centers = std::move(centers);
   run.labels = std::move(labels);
@@ -371,17 +424,54 @@ Matrix random_init(const Matrix& x, int64_t k, detail::Rng& rng) {
   return c;
 }
 
+// numpy's legacy RandomState stream, which scikit-learn's random_state=int seeds: MT19937
+// initialised from the low 32 bits of the seed, doubles of 53 bits from two draws. k-means++
+// draws from it so that a seed picks the centres scikit-learn picks for the same seed (iteration
+// counts then compare run for run).
+class NumpyRandomState {
+ public:
+  explicit NumpyRandomState(uint64_t seed) : mt_(static_cast<uint32_t>(seed)) {}
+  // random_sample() / uniform(0, 1): uniform in [0, 1).
+  double uniform() {
+    const auto high = static_cast<uint32_t>(mt_()) >> 5;
+    const auto low = static_cast<uint32_t>(mt_()) >> 6;
+    return (high * 67108864.0 + low) / 9007199254740992.0;
+  }
+
+ private:
+  std::mt19937 mt_;
+};
+
+// choice(n, p=w / sum(w)) for unit weights w: the first index whose normalised cumulative
+// weight exceeds a uniform draw, with the running sums formed in order as numpy's cumsum does.
+int64_t choose_uniformly(int64_t n, NumpyRandomState& rng) {
+  const double u = rng.uniform();
+  const double p = 1.0 / static_cast<double>(n);
+  double total = 0;
+  for (int64_t i = 0; i < n; ++i) total += p;
+  double cum = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    cum += p;
+    if (cum / total > u) return i;
+  }
+  return n - 1;
+}
+
 // Squared distances from every row to the rows `ids` through one GEMM per block of rows
-// (||x||^2 + ||y||^2 - 2 x.y, clamped at 0), each lowered to `closest` when that is nearer:
-// out(i, t) = min(closest[i], |x_i - x_ids[t]|^2). Returns the column sums, formed per part in
-// part order (see RowParts).
+// (-2 x.y + ||y||^2 + ||x||^2 in scikit-learn's order, clamped at 0), each lowered to `closest`
+// when that is nearer: out(i, t) = min(closest[i], |x_i - x_ids[t]|^2). Returns the column sums,
+// formed per part in part order (see RowParts).
 std::vector<double> candidate_distances(const Matrix& x, const Vector& xx,
                                         const std::vector<int64_t>& ids,
                                         const std::vector<double>* closest, Matrix& out) {
   const auto t = static_cast<int64_t>(ids.size());
   const int64_t d = x.cols;
   Matrix cand(t, d);
-  for (int64_t c = 0; c < t; ++c) std::copy_n(x.row(ids[static_cast<size_t>(c)]), d, cand.row(c));
+  std::vector<double> cand_norms(static_cast<size_t>(t));
+  for (int64_t c = 0; c < t; ++c) {
+    std::copy_n(x.row(ids[static_cast<size_t>(c)]), d, cand.row(c));
+    cand_norms[static_cast<size_t>(c)] = xx[static_cast<size_t>(ids[static_cast<size_t>(c)])];
+  }
   const int64_t block = gemm_block_rows(t, d);
   const RowParts parts = row_parts(x.rows, block);
   std::vector<double> partial(static_cast<size_t>(parts.count * t), 0.0);
@@ -397,12 +487,12 @@ std::vector<double> candidate_distances(const Matrix& x, const Vector& xx,
                     cand.data.data(), static_cast<int>(d), 0.0, dots, static_cast<int>(t));
         for (int64_t i = b0; i < b0 + rows; ++i) {
           double* row = out.row(i);
+          const double norm = xx[static_cast<size_t>(i)];
           const double limit = closest ? (*closest)[static_cast<size_t>(i)]
                                        : std::numeric_limits<double>::infinity();
           for (int64_t c = 0; c < t; ++c) {
-            const double sq = std::max(
-                0.0, xx[static_cast<size_t>(i)] +
-                         xx[static_cast<size_t>(ids[static_cast<size_t>(c)])] - 2 * row[c]);
+            const double sq =
+                std::max(0.0, -2.0 * row[c] + cand_norms[static_cast<size_t>(c)] + norm);
             row[c] = std::min(sq, limit);
             pot[c] += row[c];
           }
@@ -416,15 +506,16 @@ std::vector<double> candidate_distances(const Matrix& x, const Vector& xx,
   return pots;
 }
 
-// Greedy k-means++ as scikit-learn runs it: 2 + log(k) candidates per centre, sampled in
-// proportion to the squared distance to the nearest centre so far; the one that lowers the
-// potential most is kept. All candidates of a round are measured by one GEMM pass over X.
-Matrix plusplus(const Matrix& x, int64_t k, detail::Rng& rng) {
+// Greedy k-means++ as scikit-learn runs it, draw for draw: the first centre uniformly, then per
+// centre 2 + log(k) candidates sampled in proportion to the squared distance to the nearest
+// centre so far; the one that lowers the potential most is kept. All candidates of a round are
+// measured by one GEMM pass over X.
+Matrix plusplus(const Matrix& x, int64_t k, NumpyRandomState& rng) {
   const int64_t n = x.rows;
   const int64_t trials = 2 + static_cast<int64_t>(std::log(static_cast<double>(k)));
   Matrix centers(k, x.cols);
   const Vector xx = detail::row_squared_norms(x);
-  const int64_t first = static_cast<int64_t>(rng.below(static_cast<uint64_t>(n)));
+  const int64_t first = choose_uniformly(n, rng);
   std::copy_n(x.row(first), x.cols, centers.row(0));
   Matrix dist(n, 1);
   double pot = candidate_distances(x, xx, {first}, nullptr, dist)[0];
@@ -457,7 +548,7 @@ Matrix kmeans_plusplus(const Matrix& x, int64_t n_clusters, uint64_t seed) {
   if (n_clusters < 1 || n_clusters > x.rows) {
     throw Error("kmeans_plusplus: n_clusters must be in [1, n_samples]");
   }
-  detail::Rng rng(seed);
+  NumpyRandomState rng(seed);
   return plusplus(x, n_clusters, rng);
 }
 
@@ -480,20 +571,26 @@ KMeansModel KMeans::fit(const Matrix& x_in) const {
   for (int64_t i = 0; i < x_in.rows; ++i)
     for (int64_t j = 0; j < x_in.cols; ++j) mean[static_cast<size_t>(j)] += x_in(i, j);
   for (double& m : mean) m /= static_cast<double>(x_in.rows);
-  Matrix x = x_in;
-  for (int64_t i = 0; i < x.rows; ++i)
-    for (int64_t j = 0; j < x.cols; ++j) x(i, j) -= mean[static_cast<size_t>(j)];
+  // Centring and the variance in one row-major pass: a column-wise pass would touch every cache
+  // line of X once per feature.
+  Matrix x(x_in.rows, x_in.cols);
   double var_sum = 0;
-  for (int64_t j = 0; j < x.cols; ++j) {
-    double s = 0;
-    for (int64_t i = 0; i < x.rows; ++i) s += x(i, j) * x(i, j);
-    var_sum += s / static_cast<double>(x.rows);
+  for (int64_t i = 0; i < x.rows; ++i) {
+    const double* src = x_in.row(i);
+    double* dst = x.row(i);
+    for (int64_t j = 0; j < x.cols; ++j) {
+      dst[j] = src[j] - mean[static_cast<size_t>(j)];
+      var_sum += dst[j] * dst[j];
+    }
   }
-  const double tol = params.tol == 0 ? 0 : var_sum / static_cast<double>(x.cols) * params.tol;
+  const double tol = params.tol == 0 ? 0
+                                     : var_sum / static_cast<double>(x.rows) /
+                                           static_cast<double>(x.cols) * params.tol;
 
   const bool is_random = !params.init_centers && params.init == "random";
   const int64_t n_init = params.n_init.value_or(is_random ? 10 : 1);
-  detail::Rng rng(params.random_state);
+  detail::Rng rng(params.random_state);  // init='random'
+  NumpyRandomState plusplus_rng(params.random_state);
   SingleRun best;
   bool have_best = false;
   for (int64_t run = 0; run < n_init; ++run) {
@@ -505,7 +602,7 @@ KMeansModel KMeans::fit(const Matrix& x_in) const {
     } else if (is_random) {
       init = random_init(x, params.n_clusters, rng);
     } else {
-      init = plusplus(x, params.n_clusters, rng);
+      init = plusplus(x, params.n_clusters, plusplus_rng);
     }
     SingleRun r = params.algorithm == "elkan" && params.n_clusters > 1
                       ? elkan(x, std::move(init), params.max_iter, tol)

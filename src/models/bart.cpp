@@ -2,7 +2,8 @@
 // tokenizer). They share one layout (q/k/v/out projections and an fc1/fc2 MLP, all with biases,
 // LayerNorms, token embeddings scaled by sqrt(d_model) when scale_embedding, q k^T scaled by
 // head_dim^-0.5, a head tied to the embeddings unless lm_head.weight exists, plus
-// final_logits_bias when present) and differ in four choices:
+// final_logits_bias when present; Marian's separate_vocabs gives the decoder's table and head
+// their own decoder_vocab_size) and differ in four choices:
 //   model_type  layers     positions                        layernorm_embedding  final norms
 //   bart        post-norm  learned, offset 2                yes                  no
 //   mbart       pre-norm   learned, offset 2                yes                  yes
@@ -117,7 +118,11 @@ class Bart final : public Seq2SeqLM {
  public:
   Bart(const Config& config, const nn::Weights& w) : variant_(variant_of(config)) {
     type_ = config.model_type();
-    vocab_ = config.positive("vocab_size");
+    source_vocab_ = config.positive("vocab_size");
+    // Marian with separate vocabularies: the decoder's table and head span the target's.
+    const bool shared = config.boolean("share_encoder_decoder_embeddings", true);
+    vocab_ = shared || !config.has("decoder_vocab_size") ? source_vocab_
+                                                         : config.positive("decoder_vocab_size");
     pad_ = config.integer("pad_token_id", 1);
     start_id_ = config.integer("decoder_start_token_id", pad_);
     max_positions_ = config.positive("max_position_embeddings");
@@ -126,18 +131,19 @@ class Bart final : public Seq2SeqLM {
         nn::parse_activation(config.string("activation_function", "gelu"), "activation_function");
     const float scale =
         config.boolean("scale_embedding", false) ? std::sqrt(static_cast<float>(hidden)) : 1.0f;
-    if (pad_ < 0 || pad_ >= vocab_) config.fail("pad_token_id is outside the vocabulary");
+    if (pad_ < 0 || pad_ >= std::min(vocab_, source_vocab_))
+      config.fail("pad_token_id is outside the vocabulary");
 
-    // Hub checkpoints name the shared table model.shared; some carry per-stack copies instead
-    // (Marian with separate vocabularies).
-    const auto table = [&](const std::string& stack) {
+    // Hub checkpoints name the shared table model.shared; some carry per-stack copies instead,
+    // and with separate vocabularies those are all there is.
+    const auto table = [&](const std::string& stack, int64_t rows) {
       const std::string own = "model." + stack + ".embed_tokens";
-      return nn::Embedding::load(w, w.contains(own + ".weight") ? own : "model.shared", vocab_,
-                                 hidden);
+      return nn::Embedding::load(w, !shared || w.contains(own + ".weight") ? own : "model.shared",
+                                 rows, hidden);
     };
-    const auto embeddings = [&](const std::string& stack) {
+    const auto embeddings = [&](const std::string& stack, int64_t rows) {
       Embeddings e;
-      e.tokens = table(stack);
+      e.tokens = table(stack, rows);
       e.scale = scale;
       const std::string p = "model." + stack + ".";
       switch (variant_.positions) {
@@ -159,8 +165,8 @@ class Bart final : public Seq2SeqLM {
       if (variant_.final_norms) e.final_norm = load_norm(w, p + "layer_norm", hidden);
       return e;
     };
-    encoder_embed_ = embeddings("encoder");
-    decoder_embed_ = embeddings("decoder");
+    encoder_embed_ = embeddings("encoder", source_vocab_);
+    decoder_embed_ = embeddings("decoder", vocab_);
 
     const auto stack_shape = [&](const char* prefix) {
       StackShape s{hidden, config.positive(std::string(prefix) + "_attention_heads"),
@@ -213,6 +219,7 @@ class Bart final : public Seq2SeqLM {
   }
 
   int64_t vocab_size() const override { return vocab_; }
+  int64_t source_vocab_size() const override { return source_vocab_; }
   int64_t max_source_tokens() const override { return max_positions_; }
   int64_t decoder_start_token_id() const override { return start_id_; }
 
@@ -289,7 +296,7 @@ class Bart final : public Seq2SeqLM {
 
   Variant variant_;
   std::string type_;
-  int64_t vocab_ = 0, pad_ = 0, start_id_ = 0, max_positions_ = 0;
+  int64_t vocab_ = 0, source_vocab_ = 0, pad_ = 0, start_id_ = 0, max_positions_ = 0;
   Embeddings encoder_embed_, decoder_embed_;
   std::vector<nn::Seq2SeqEncoderLayer> encoder_;
   std::vector<nn::Seq2SeqDecoderLayer> decoder_;

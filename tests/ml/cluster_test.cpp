@@ -2,6 +2,7 @@
 // (tools/ml/cluster_fixtures.py).
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cmath>
 #include <fstream>
 #include <map>
@@ -87,8 +88,8 @@ TEST(KMeans, SameInitialCentresGiveScikitLearnsLabelsAndInertia) {
 }
 
 TEST(KMeans, PlusPlusSeedingReachesScikitLearnsOptimum) {
-  // Different random streams, so no identical seeds; k-means++ from 10 seeds must reach the
-  // inertia scikit-learn reaches (its median over 10 seeds) within 0.1%.
+  // k-means++ from 10 seeds must reach the inertia scikit-learn reaches (its median over 10
+  // seeds) within 0.1%.
   const Matrix x = input("blobs");
   const json& ref = fixture()["kmeans_plusplus"];
   std::vector<double> inertias;
@@ -103,6 +104,34 @@ TEST(KMeans, PlusPlusSeedingReachesScikitLearnsOptimum) {
   EXPECT_NEAR(median, ref["inertia_median"].get<double>(),
               1e-3 * ref["inertia_median"].get<double>());
   EXPECT_GE(inertias[0], ref["inertia_min"].get<double>() * (1 - 1e-9));
+}
+
+TEST(KMeans, PlusPlusSeedPicksScikitLearnsCentresAndIterations) {
+  // Both draw from numpy's RandomState stream, so a seed picks the same rows (distances differ in
+  // the last bits at most, far from where a draw would change), and the fit from them takes the
+  // same iterations to the same labels. Inertia: the same sum in another order.
+  const Matrix x = input("blobs");
+  for (const json& c : fixture()["kmeans_plusplus_seeds"]) {
+    const auto seed = c["seed"].get<uint64_t>();
+    const auto k = c["n_clusters"].get<int64_t>();
+    SCOPED_TRACE("seed=" + std::to_string(seed) + " k=" + std::to_string(k));
+    const Matrix centres = kmeans_plusplus(x, k, seed);
+    const auto indices = c["indices"].get<std::vector<int64_t>>();
+    for (int64_t i = 0; i < k; ++i) {
+      const std::vector<double> got(centres.row(i), centres.row(i) + x.cols);
+      const std::vector<double> want(x.row(indices[static_cast<size_t>(i)]),
+                                     x.row(indices[static_cast<size_t>(i)]) + x.cols);
+      EXPECT_EQ(got, want) << "centre " << i;
+    }
+    KMeansParams p;
+    p.n_clusters = k;
+    p.n_init = c["n_init"].get<int64_t>();
+    p.random_state = seed;
+    const KMeansModel m = KMeans{p}.fit(x);
+    EXPECT_EQ(m.n_iter, c["n_iter"].get<int64_t>());
+    EXPECT_EQ(m.labels, c["labels"].get<std::vector<int64_t>>());
+    EXPECT_NEAR(m.inertia, c["inertia"].get<double>(), 1e-9 * c["inertia"].get<double>());
+  }
 }
 
 TEST(KMeans, ElkanBoundsGiveLloydsIterates) {
@@ -126,20 +155,32 @@ TEST(KMeans, ElkanBoundsGiveLloydsIterates) {
 }
 
 TEST(KMeans, DeterministicAcrossThreadCounts) {
-  const Matrix x = input("blobs");
-  KMeansParams p;
-  p.n_clusters = 6;
-  p.n_init = 3;
-  p.random_state = 42;
-  const int saved_threads = default_thread_pool().num_threads();
-  set_num_threads(1);
-  const KMeansModel one = KMeans{p}.fit(x);
-  set_num_threads(2);
-  const KMeansModel two = KMeans{p}.fit(x);
-  set_num_threads(saved_threads);
-  EXPECT_EQ(one.labels, two.labels);
-  EXPECT_EQ(one.centers.data, two.centers.data);
-  EXPECT_EQ(one.inertia, two.inertia);
+  // The blobs, and 6,000 rows made of them with jitter: several row parts, and label GEMM calls
+  // that group rows differently at one and at two threads.
+  const Matrix blobs = input("blobs");
+  Matrix many(6000, blobs.cols);
+  std::mt19937_64 rng(11);
+  std::uniform_real_distribution<double> jitter(-0.5, 0.5);
+  for (int64_t i = 0; i < many.rows; ++i)
+    for (int64_t j = 0; j < many.cols; ++j) many(i, j) = blobs(i % blobs.rows, j) + jitter(rng);
+  const std::array<const Matrix*, 2> inputs{&blobs, &many};
+  for (const Matrix* x : inputs) {
+    SCOPED_TRACE("rows=" + std::to_string(x->rows));
+    KMeansParams p;
+    p.n_clusters = 6;
+    p.n_init = 3;
+    p.random_state = 42;
+    const int saved_threads = default_thread_pool().num_threads();
+    set_num_threads(1);
+    const KMeansModel one = KMeans{p}.fit(*x);
+    set_num_threads(2);
+    const KMeansModel two = KMeans{p}.fit(*x);
+    set_num_threads(saved_threads);
+    EXPECT_EQ(one.labels, two.labels);
+    EXPECT_EQ(one.centers.data, two.centers.data);
+    EXPECT_EQ(one.inertia, two.inertia);
+    EXPECT_EQ(one.n_iter, two.n_iter);
+  }
 }
 
 // KMeans.predict judges X's finiteness from the products x.c (a NaN or infinity in a row makes

@@ -579,13 +579,15 @@ TEST(ModelsCli, TranslateAndSummarizeAnswerEachLineAsTheLibrary) {
       << encoder_only.err;
 }
 
-// translate --src/--tgt on the tiny M2M100 ([__en__] text </s>, __fr__ forced first) and
-// Marian (source.spm and vocab.json in, target.spm out) answers as the library does.
+// translate --src/--tgt on the tiny M2M100 ([__en__] text </s>, __fr__ forced first, from
+// tokenizer.json or sentencepiece.bpe.model + vocab.json), Marian (source.spm and vocab.json in,
+// target.spm out, with or without separate vocabularies) and mBART-cc25 (text </s> en_XX, the
+// decoder started by ro_RO) answers as the library does.
 TEST(ModelsCli, TranslateWithLanguageCodesAndMarianFiles) {
   const std::filesystem::path root =
       std::filesystem::path(EMBER_SOURCE_DIR) / "tests" / "fixtures" / "seq2seq";
   const std::string text = "the quick brown fox";
-  for (const char* name : {"m2m100", "marian"}) {
+  for (const char* name : {"m2m100", "m2m100_spm", "marian", "marian_separate", "mbart_cc25"}) {
     SCOPED_TRACE(name);
     const std::filesystem::path dir = root / name;
     const auto model = models::load_seq2seq(dir);
@@ -594,14 +596,19 @@ TEST(ModelsCli, TranslateWithLanguageCodesAndMarianFiles) {
     config.num_beams = 4;
     config.max_new_tokens = 6;
     std::vector<int64_t> ids = tok.encode(text);
-    if (std::string(name) == "m2m100") {
+    const bool mbart = std::string(name) == "mbart_cc25";
+    if (std::string(name).starts_with("m2m100")) {
       ids.insert(ids.begin(), *tok.token_id("__en__"));
       config.forced_bos_token_id = *tok.token_id("__fr__");
+    } else if (mbart) {
+      ids.push_back(*tok.token_id("en_XX"));
+      config.decoder_start_token_id = *tok.token_id("ro_RO");
     }
     const auto want = generation::generate_seq2seq(*model, {ids}, config)[0][0];
-    const auto r = run_ember(
-        "translate --src en --tgt fr --beams 4 --max-tokens 6 --model " + shell_quote(dir.string()),
-        nlohmann::json(text).dump() + "\n");
+    const auto r = run_ember(std::string("translate ") +
+                                 (mbart ? "--src en_XX --tgt ro_RO" : "--src en --tgt fr") +
+                                 " --beams 4 --max-tokens 6 --model " + shell_quote(dir.string()),
+                             nlohmann::json(text).dump() + "\n");
     ASSERT_EQ(r.status, 0) << r.err;
     const auto got = nlohmann::json::parse(r.out);
     EXPECT_EQ(got.at("ids").get<std::vector<int64_t>>(), want.ids);

@@ -16,6 +16,7 @@
 #include "ember/formats/safetensors.hpp"
 #include "ember/generation/seq2seq.hpp"
 #include "ember/generation/seq2seq_tokenizer.hpp"
+#include "ember/models/config.hpp"
 #include "ember/models/seq2seq_lm.hpp"
 #include "model_fixtures.hpp"
 
@@ -27,7 +28,8 @@ using test::i64_values;
 
 const std::filesystem::path kSeq2Seq =
     std::filesystem::path(EMBER_SOURCE_DIR) / "tests" / "fixtures" / "seq2seq";
-const char* const kCases[] = {"t5_v1_0", "t5_v1_1", "bart", "mbart", "marian", "m2m100"};
+const char* const kCases[] = {"t5_v1_0", "t5_v1_1",    "bart",       "mbart",          "marian",
+                              "m2m100",  "m2m100_spm", "mbart_cc25", "marian_separate"};
 
 // Values are O(1) (normed encoder output; logits of std ~3); the reference's F32 rounding is
 // ~1e-6, so 1e-4 (the issue's bar) leaves two orders of magnitude for another summation order.
@@ -99,6 +101,7 @@ Seq2SeqConfig config_from(const std::string& name, const nlohmann::json& options
       options.value("repetition_penalty", c.sampling.repetition_penalty);
   c.forced_bos_token_id = options.value("forced_bos_token_id", c.forced_bos_token_id);
   c.forced_eos_token_id = options.value("forced_eos_token_id", c.forced_eos_token_id);
+  c.decoder_start_token_id = options.value("decoder_start_token_id", c.decoder_start_token_id);
   if (options.contains("bad_words_ids"))
     c.bad_words_ids = options["bad_words_ids"].get<std::vector<std::vector<int64_t>>>();
   if (options.contains("early_stopping")) {
@@ -308,28 +311,96 @@ TEST(Seq2Seq, BadInputGetsClearErrors) {
                "not an encoder-decoder model");
 }
 
-// Marian's source.spm / target.spm / vocab.json against transformers' MarianTokenizer
-// (tokenize.json): sentencepiece pieces mapped through vocab.json (<unk> for the rest), </s>
-// appended, >>lang<< one token; decoding through target.spm, special tokens skipped.
-TEST(Seq2Seq, MarianTokenizerMatchesTransformers) {
-  const auto tok = generation::Seq2SeqTokenizer::load(kSeq2Seq / "marian");
-  const nlohmann::json ref = read_json_file(kSeq2Seq / "marian" / "tokenize.json");
-  ASSERT_GE(ref["encode"].size(), 5u);
-  for (const nlohmann::json& e : ref["encode"]) {
-    EXPECT_EQ(tok.encode(e["text"].get<std::string>()), e["ids"].get<std::vector<int64_t>>())
-        << e["text"];
+// The folders without tokenizer.json against transformers' tokenizers (tokenize.json): Marian's
+// source.spm / target.spm / vocab.json (target_vocab.json with separate_vocabs), M2M100's
+// sentencepiece.bpe.model + vocab.json and mBART-cc25's sentencepiece.bpe.model alone. The
+// texts' ids with the special tokens the reference adds (its language codes placed as
+// language_pair places them), and the decoding of ids, special tokens skipped.
+TEST(Seq2Seq, SentencePieceFoldersTokenizeAsTransformers) {
+  for (const char* name : {"marian", "marian_separate", "m2m100_spm", "mbart_cc25"}) {
+    SCOPED_TRACE(name);
+    const auto tok = generation::Seq2SeqTokenizer::load(kSeq2Seq / name);
+    const nlohmann::json ref = read_json_file(kSeq2Seq / name / "tokenize.json");
+    ASSERT_GE(ref["encode"].size(), 5u);
+    for (const nlohmann::json& e : ref["encode"]) {
+      const auto text = e["text"].get<std::string>();
+      std::vector<int64_t> ids = tok.encode(text);
+      if (ref.contains("src")) {
+        const generation::LanguagePair pair =
+            generation::language_pair(tok, models::Config::load(kSeq2Seq / name).model_type(),
+                                      ref["src"].get<std::string>(), ref["tgt"].get<std::string>());
+        ids = pair.prefix;
+        const std::vector<int64_t> body = tok.encode(text, false);
+        ids.insert(ids.end(), body.begin(), body.end());
+        ids.insert(ids.end(), pair.suffix.begin(), pair.suffix.end());
+      }
+      EXPECT_EQ(ids, e["ids"].get<std::vector<int64_t>>()) << text;
+    }
+    ASSERT_GE(ref["decode"].size(), 5u);
+    for (const nlohmann::json& d : ref["decode"])
+      EXPECT_EQ(tok.decode(d["ids"].get<std::vector<int64_t>>()), d["text"].get<std::string>());
   }
-  for (const nlohmann::json& d : ref["decode"])
-    EXPECT_EQ(tok.decode(d["ids"].get<std::vector<int64_t>>()), d["text"].get<std::string>());
-  const std::filesystem::path dir = std::filesystem::path(testing::TempDir()) / "marian_no_vocab";
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  std::filesystem::copy(kSeq2Seq / "marian" / "source.spm", dir / "source.spm");
-  std::filesystem::copy(kSeq2Seq / "marian" / "target.spm", dir / "target.spm");
-  expect_error([&] { generation::Seq2SeqTokenizer::load(dir); }, "vocab.json");
+}
+
+// A folder lacking one of its form's files names it; a bad vocab.json names the entry.
+TEST(Seq2Seq, SentencePieceFoldersMissingAFileAreClearErrors) {
+  const std::filesystem::path dir = std::filesystem::path(testing::TempDir()) / "spm_folder";
+  const auto fresh = [&](const char* from, std::initializer_list<const char*> files) {
+    std::filesystem::remove_all(dir);
+    std::filesystem::create_directories(dir);
+    for (const char* f : files) std::filesystem::copy(kSeq2Seq / from / f, dir / f);
+  };
+  fresh("marian", {"source.spm", "target.spm"});
+  expect_error([&] { generation::Seq2SeqTokenizer::load(dir); }, "no vocab.json for Marian's");
   std::ofstream(dir / "vocab.json") << R"({"</s>": 0, "<unk>": 7})";
   expect_error([&] { generation::Seq2SeqTokenizer::load(dir); }, "'<unk>' is not an integer below");
+  fresh("marian_separate", {"source.spm", "target.spm", "vocab.json", "tokenizer_config.json"});
+  expect_error([&] { generation::Seq2SeqTokenizer::load(dir); },
+               "no target_vocab.json for Marian's (separate_vocabs)");
+  fresh("m2m100_spm", {"sentencepiece.bpe.model", "tokenizer_config.json"});
+  expect_error([&] { generation::Seq2SeqTokenizer::load(dir); }, "no vocab.json for M2M100's");
+  std::filesystem::copy(kSeq2Seq / "m2m100_spm" / "vocab.json", dir / "vocab.json");
+  std::ofstream(dir / "tokenizer_config.json")
+      << R"({"language_codes": "wmt22", "tokenizer_class": "M2M100Tokenizer"})";
+  expect_error([&] { generation::Seq2SeqTokenizer::load(dir); },
+               "language_codes 'wmt22' is neither m2m100 nor wmt21");
+  // The wmt21 set numbers its 8 codes after vocab.json.
+  std::ofstream(dir / "tokenizer_config.json")
+      << R"({"language_codes": "wmt21", "tokenizer_class": "M2M100Tokenizer"})";
+  const auto wmt21 = generation::Seq2SeqTokenizer::load(dir);
+  const auto entries = read_json_file(dir / "vocab.json").size();
+  EXPECT_EQ(wmt21.token_id("__en__"), static_cast<int64_t>(entries));
+  EXPECT_EQ(wmt21.token_id("__de__"), static_cast<int64_t>(entries) + 7);
+  EXPECT_EQ(wmt21.token_id("__fr__"), std::nullopt);
+  // NLLB's sentencepiece.bpe.model alone is not read as mBART's.
+  std::ofstream(dir / "tokenizer_config.json") << R"({"tokenizer_class": "NllbTokenizerFast"})";
+  std::filesystem::remove(dir / "vocab.json");
+  expect_error([&] { generation::Seq2SeqTokenizer::load(dir); },
+               "the folder's tokenizer is NllbTokenizer");
+  std::filesystem::remove(dir / "sentencepiece.bpe.model");
+  expect_error([&] { generation::Seq2SeqTokenizer::load(dir); },
+               "neither Marian's source.spm nor the sentencepiece.bpe.model");
   std::filesystem::remove_all(dir);
+}
+
+// mBART-cc25: the source's code follows "text </s>", the target's starts the decoder (no forced
+// BOS); an unknown code lists the 25.
+TEST(Seq2Seq, MBartCc25LanguageCodes) {
+  const auto tok = generation::Seq2SeqTokenizer::load(kSeq2Seq / "mbart_cc25");
+  EXPECT_TRUE(tok.codes_follow_text());
+  const std::optional<int64_t> en = tok.token_id("en_XX"), ro = tok.token_id("ro_RO");
+  ASSERT_TRUE(en && ro);
+  const generation::LanguagePair pair = generation::language_pair(tok, "mbart", "en_XX", "ro_RO");
+  EXPECT_TRUE(pair.prefix.empty());
+  EXPECT_EQ(pair.suffix, (std::vector<int64_t>{2, *en}));
+  EXPECT_EQ(pair.decoder_start, *ro);
+  EXPECT_EQ(pair.forced_bos, -1);
+  // The reference's runs start the decoder from ro_RO (generate.json).
+  const nlohmann::json runs = read_json_file(kSeq2Seq / "mbart_cc25" / "generate.json")["runs"];
+  EXPECT_EQ(runs["greedy"]["options"]["decoder_start_token_id"].get<int64_t>(), *ro);
+  expect_error([&] { generation::language_code_id(tok, "xx_XX", "--src"); },
+               "(the vocabulary has ar_AR, cs_CZ, de_DE, en_XX, es_XX, et_EE, fi_FI, fr_XX, ... "
+               "(25 in all))");
 }
 
 // Language codes: M2M100's __xx__ found from "xx", the source built as [code] text </s> with the
@@ -342,7 +413,9 @@ TEST(Seq2Seq, LanguageCodesOfMultilingualModels) {
   EXPECT_EQ(generation::language_code_id(tok, "__en__", "--src"), *en);
   const generation::LanguagePair pair = generation::language_pair(tok, "m2m_100", "en", "fr");
   EXPECT_EQ(pair.prefix, std::vector<int64_t>{*en});
+  EXPECT_EQ(pair.suffix, std::vector<int64_t>{*tok.token_id("</s>")});
   EXPECT_EQ(pair.forced_bos, *fr);
+  EXPECT_EQ(pair.decoder_start, -1);
   // The reference's inputs start with __en__ and its runs force __fr__ (generate.json).
   const SafeTensors ref = SafeTensors::open(kSeq2Seq / "m2m100" / "reference.safetensors");
   EXPECT_EQ(reference_inputs(ref)[0].front(), *en);

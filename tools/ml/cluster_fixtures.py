@@ -8,7 +8,7 @@ import json
 import pathlib
 
 import numpy as np
-from sklearn.cluster import DBSCAN, AgglomerativeClustering, KMeans
+from sklearn.cluster import DBSCAN, AgglomerativeClustering, KMeans, kmeans_plusplus
 from sklearn.datasets import make_blobs, make_moons
 
 OUT = pathlib.Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "ml" / "cluster"
@@ -43,6 +43,17 @@ def main():
     plusplus = [KMeans(n_clusters=5, random_state=s).fit(blobs).inertia_ for s in range(10)]
     out["kmeans_plusplus"] = {"n_clusters": 5, "inertia_min": float(min(plusplus)),
                               "inertia_median": float(np.median(plusplus))}
+    # Ember's k-means++ draws from numpy's RandomState stream: the same seed picks the same rows,
+    # and KMeans from it takes scikit-learn's iterations (n_init=3 continues one stream).
+    out["kmeans_plusplus_seeds"] = []
+    for seed, k, n_init in ((0, 5, 1), (1, 8, 1), (7, 3, 1), (2, 5, 3)):
+        _, indices = kmeans_plusplus(blobs, k, random_state=seed)
+        km = KMeans(n_clusters=k, n_init=n_init, random_state=seed).fit(blobs)
+        out["kmeans_plusplus_seeds"].append({"seed": seed, "n_clusters": k, "n_init": n_init,
+                                             "indices": flat(indices),
+                                             "inertia": float(km.inertia_),
+                                             "n_iter": int(km.n_iter_),
+                                             "labels": flat(km.labels_)})
 
     for data, params in (("moons", dict(eps=0.2, min_samples=5)),
                          ("moons", dict(eps=0.12, min_samples=8, algorithm="brute")),

@@ -13,10 +13,22 @@ What each case exercises:
   trained by sentencepiece plus vocab.json, as Marian checkpoints ship them.
 - m2m100: pre-norm, sinusoidal positions with offset 2 and padding_idx, ReLU, language codes
   (__en__, __fr__, __de__) as the source's first token and the forced BOS.
+- m2m100_spm: M2M100 as the Hub ships it: sentencepiece.bpe.model (a BPE model) and vocab.json
+  (fairseq's dictionary, pieces in another order than the model's, a few missing), no
+  tokenizer.json; transformers' M2M100Tokenizer appends its 100 language codes after vocab.json.
+- mbart_cc25: mBART-cc25's form: sentencepiece.bpe.model alone (fairseq's offset of 1, the 25
+  language codes and <mask> after the pieces), the source as text </s> en_XX and the decoder
+  started by the target's code (generate()'s decoder_start_token_id).
+- marian_separate: Marian with separate_vocabs: vocab.json for the source, target_vocab.json for
+  the decoder's embedding and head (decoder_vocab_size, share_encoder_decoder_embeddings false).
+
+The four sentencepiece cases (marian too) also write tokenize.json: the reference tokenizer's
+ids of a few texts (with its language codes) and its decoding of ids.
 
 Seeds are searched as in make_t5_fixtures.py until no reference decision is a near-tie.
 
-Usage: make_bart_fixtures.py [bart|mbart|marian|m2m100 ...]   (no argument: all)
+Usage: make_bart_fixtures.py [bart|mbart|marian|m2m100|m2m100_spm|mbart_cc25|marian_separate ...]
+(no argument: all)
 """
 import json
 import pathlib
@@ -41,10 +53,14 @@ LANGS = ["__en__", "__fr__", "__de__"]
 SPM_DIR = OUT / "marian_spm.tmp"
 
 
-def runs(eos, forced_bos=None):
+def runs(eos, forced_bos=None, start=None):
     """transformers generate() keyword arguments of each run (those of make_t5_fixtures.py with
-    this family's ids); the generation_config.json defaults apply to what a run leaves out."""
+    this family's ids, `start` overriding the decoder start); the generation_config.json
+    defaults apply to what a run leaves out."""
     bos = {} if forced_bos is None else dict(forced_bos_token_id=forced_bos)
+    if start is not None:
+        return {name: dict(kw, decoder_start_token_id=start)
+                for name, kw in runs(eos, forced_bos).items()}
     return {
         "greedy": dict(num_beams=1, max_new_tokens=12, **bos),
         "greedy_processors": dict(num_beams=1, max_length=10, min_length=6,
@@ -66,20 +82,44 @@ def runs(eos, forced_bos=None):
 
 def bart_like(kind):
     """(tokenizer, config, generation config, runs, first-input ids, last-input ids) of a case."""
-    if kind == "marian":
+    if kind in ("marian", "marian_separate"):
         tok = None  # Marian folders have source.spm, target.spm and vocab.json instead
         vocab = json.loads((SPM_DIR / "vocab.json").read_text())
+        shape = dict(SHAPE)
+        if kind == "marian_separate":
+            vocab = json.loads((SPM_DIR / "source_vocab.json").read_text())
+            target = json.loads((SPM_DIR / "target_vocab.json").read_text())
+            shape.update(decoder_vocab_size=len(target), share_encoder_decoder_embeddings=False)
+        # The source's <pad> starts the decoder and is banned, as transformers takes it from
+        # config.json whichever vocabulary the ids index.
         pad = vocab["<pad>"]
         config = transformers.MarianConfig(
             vocab_size=len(vocab), pad_token_id=pad, eos_token_id=0,
             decoder_start_token_id=pad, forced_eos_token_id=0, activation_function="swish",
-            scale_embedding=True, **SHAPE)
+            scale_embedding=True, **shape)
         gen = dict(bad_words_ids=[[pad]], bos_token_id=0, decoder_start_token_id=pad,
                    eos_token_id=0, forced_eos_token_id=0, pad_token_id=pad,
                    renormalize_logits=True)
         return tok, config, gen, runs(0), [], [0]
-    specials = ("<s>", "<pad>", "</s>", "<unk>")
     common = dict(pad_token_id=1, bos_token_id=0, eos_token_id=2, decoder_start_token_id=2)
+    if kind == "m2m100_spm":
+        tok = transformers.M2M100Tokenizer(str(SPM_DIR / "m2m100_vocab.json"),
+                                           str(SPM_DIR / "m2m100.model"), src_lang="en",
+                                           tgt_lang="fr")
+        # As the Hub's checkpoints: vocab.json, the codes, then 8 "madeup words" padding the table.
+        vocab = len(tok.encoder) + len(tok.lang_code_to_id) + 8
+        config = transformers.M2M100Config(vocab_size=vocab, activation_function="relu",
+                                           scale_embedding=True, **common, **SHAPE)
+        return (tok, config, dict(common), runs(2, tok.get_lang_id("fr")),
+                [tok.get_lang_id("en")], [2])
+    if kind == "mbart_cc25":
+        tok = transformers.MBartTokenizer.from_pretrained(str(SPM_DIR / "mbart"), src_lang="en_XX",
+                                                          tgt_lang="ro_RO")
+        config = transformers.MBartConfig(vocab_size=len(tok), activation_function="gelu",
+                                          scale_embedding=True, **common, **SHAPE)
+        codes = tok.convert_tokens_to_ids(["en_XX", "ro_RO"])
+        return tok, config, dict(common), runs(2, start=codes[1]), [], [2, codes[0]]
+    specials = ("<s>", "<pad>", "</s>", "<unk>")
     if kind == "m2m100":
         tok = make_tokenizer(100, specials=specials, single="__en__ $A </s>", added=LANGS)
         config = transformers.M2M100Config(vocab_size=tok.get_vocab_size(),
@@ -103,7 +143,10 @@ def bart_like(kind):
 MODELS = {"bart": transformers.BartForConditionalGeneration,
           "mbart": transformers.MBartForConditionalGeneration,
           "marian": transformers.MarianMTModel,
-          "m2m100": transformers.M2M100ForConditionalGeneration}
+          "m2m100": transformers.M2M100ForConditionalGeneration,
+          "m2m100_spm": transformers.M2M100ForConditionalGeneration,
+          "mbart_cc25": transformers.MBartForConditionalGeneration,
+          "marian_separate": transformers.MarianMTModel}
 
 
 def build(kind, config, seed):
@@ -139,53 +182,119 @@ def inputs(seed, first, last, low, high):
     return ids, mask
 
 
+def train_sentencepiece(text, prefix, size, model_type, **ids):
+    """A sentencepiece model at prefix.model trained on the corpus file `text` without a
+    normalizer (whose table would take ~240 KB)."""
+    sentencepiece.SentencePieceTrainer.train(
+        input=str(text), model_prefix=str(prefix), vocab_size=size, model_type=model_type,
+        character_coverage=0.995, normalization_rule_name="identity", minloglevel=2, **ids)
+    pathlib.Path(f"{prefix}.vocab").unlink()
+    return sentencepiece.SentencePieceProcessor(model_file=f"{prefix}.model")
+
+
 def train_spm(folder):
-    """Marian's tokenizer files: source.spm and target.spm (sentencepiece Unigram models trained
-    on the lowercased corpus without a normalizer, whose table would take ~240 KB; different
-    sizes so the two are told apart) and vocab.json, the
-    union of their pieces (</s> 0, <unk> 1) and <pad> last, as Marian's conversion writes it."""
+    """The tokenizer files of the spm cases, trained on the ASCII corpus lines.
+    Marian: source.spm and target.spm (Unigram, lowercased corpus; different sizes so the two are
+    told apart) and vocab.json, the union of their pieces (</s> 0, <unk> 1) and <pad> last, as
+    Marian's conversion writes it; with separate vocabularies, source_vocab.json and
+    target_vocab.json, each its model's pieces and <pad>.
+    M2M100: m2m100.model (BPE) and m2m100_vocab.json, fairseq's dictionary (<s> <pad> </s> <unk>,
+    then the pieces in a shuffled order, a few left out so they read as <unk>).
+    mBART-cc25: mbart/sentencepiece.bpe.model (Unigram, <unk> <s> </s> first as fairseq's are)."""
     folder.mkdir(parents=True, exist_ok=True)
     lines = [json.loads(line) for line in CORPUS.read_text().splitlines()]
+    lines = [line for line in lines if 0 < len(line) < 500 and line.isascii()]
     text = folder / "corpus.txt"
-    text.write_text("\n".join(line.lower() for line in lines
-                              if 0 < len(line) < 500 and line.isascii()))
-    for name, size in (("source", 120), ("target", 140)):
-        sentencepiece.SentencePieceTrainer.train(
-            input=str(text), model_prefix=str(folder / name), vocab_size=size,
-            model_type="unigram", character_coverage=0.995, unk_id=1, eos_id=0, bos_id=-1,
-            pad_id=-1, normalization_rule_name="identity", minloglevel=2)
-        (folder / f"{name}.model").rename(folder / f"{name}.spm")
-        (folder / f"{name}.vocab").unlink()
-    text.unlink()
+    text.write_text("\n".join(line.lower() for line in lines))
     vocab = {}
-    for name in ("source", "target"):
-        sp = sentencepiece.SentencePieceProcessor(model_file=str(folder / f"{name}.spm"))
+    for name, size in (("source", 120), ("target", 140)):
+        sp = train_sentencepiece(text, folder / name, size, "unigram", unk_id=1, eos_id=0,
+                                 bos_id=-1, pad_id=-1)
+        (folder / f"{name}.model").rename(folder / f"{name}.spm")
+        own = {sp.id_to_piece(i): i for i in range(sp.get_piece_size())}
+        own["<pad>"] = len(own)
+        (folder / f"{name}_vocab.json").write_text(json.dumps(own, indent=1) + "\n")
         for i in range(sp.get_piece_size()):
             vocab.setdefault(sp.id_to_piece(i), len(vocab))
     vocab["<pad>"] = len(vocab)
     (folder / "vocab.json").write_text(json.dumps(vocab, indent=1, ensure_ascii=False) + "\n")
+    text.write_text("\n".join(lines))
+    sp = train_sentencepiece(text, folder / "m2m100", 150, "bpe")
+    pieces = [sp.id_to_piece(i) for i in range(3, sp.get_piece_size())]
+    rng = np.random.default_rng(7)
+    pieces = [pieces[i] for i in rng.permutation(len(pieces))][:-3]
+    fairseq = {t: i for i, t in enumerate(["<s>", "<pad>", "</s>", "<unk>"] + pieces)}
+    (folder / "m2m100_vocab.json").write_text(json.dumps(fairseq, indent=1) + "\n")
+    (folder / "mbart").mkdir(exist_ok=True)
+    train_sentencepiece(text, folder / "mbart" / "sentencepiece.bpe", 150, "unigram")
+    text.unlink()
 
 
-def write_marian_tokenizations(folder, greedy_rows):
-    """tokenize.json: transformers' MarianTokenizer on these files (without sacremoses, whose
-    punctuation normalizer it would otherwise apply): the ids of a few texts (unknown characters,
-    a >>lang<< code) and the decoded greedy outputs."""
-    tok = transformers.MarianTokenizer(str(folder / "source.spm"), str(folder / "target.spm"),
-                                       str(folder / "vocab.json"))
+def texts_to_tokenize():
     lines = [json.loads(line) for line in CORPUS.read_text().splitlines()]
     texts = [line.lower() for line in lines if 20 < len(line) < 80 and line.isascii()][:4]
-    texts += ["Hello, World! caf\u00e9", ">>fr<< the tokenizer", "  two  spaces "]
-    encoded = [{"text": t, "ids": tok(t).input_ids} for t in texts]
-    decoded = [{"ids": r["ids"], "text": tok.decode(r["ids"], skip_special_tokens=True)}
-               for r in greedy_rows]
+    return texts + ["Hello, World! caf\u00e9", ">>fr<< the tokenizer", "  two  spaces "]
+
+
+def write_tokenizations(folder, encode, decode, greedy_rows, target=None, **languages):
+    """tokenize.json: the reference tokenizer's ids of a few texts (unknown characters, a
+    >>lang<< code, extra spaces) with its special tokens, and its decoding, special tokens
+    skipped, of the greedy outputs and of the texts' ids (`target`'s, the decoder side's, when
+    given); `languages` (src, tgt) as the tokenizer was set."""
+    texts = texts_to_tokenize()
+    encoded = [{"text": t, "ids": encode(t)} for t in texts]
+    rows = [r["ids"] for r in greedy_rows] + [target(t) if target else e["ids"]
+                                             for t, e in zip(texts, encoded)]
+    decoded = [{"ids": ids, "text": decode(ids)} for ids in rows]
     (folder / "tokenize.json").write_text(json.dumps(
-        {"encode": encoded, "decode": decoded}, indent=1, ensure_ascii=False) + "\n")
+        dict(languages, encode=encoded, decode=decoded), indent=1, ensure_ascii=False) + "\n")
+
+
+def marian_tokenizer(folder):
+    """transformers' MarianTokenizer on the folder's files (without sacremoses, whose punctuation
+    normalizer it would otherwise apply)."""
+    separate = (folder / "target_vocab.json").exists()
+    return transformers.MarianTokenizer(
+        str(folder / "source.spm"), str(folder / "target.spm"), str(folder / "vocab.json"),
+        target_vocab_file=str(folder / "target_vocab.json") if separate else None,
+        separate_vocabs=separate)
+
+
+def write_tokenizer_files(kind, tok, folder):
+    """The tokenizer files of a case, as its Hub checkpoints ship them."""
+    if kind in ("marian", "marian_separate"):
+        for name in ("source.spm", "target.spm"):
+            shutil.copy(SPM_DIR / name, folder / name)
+        if kind == "marian":
+            shutil.copy(SPM_DIR / "vocab.json", folder / "vocab.json")
+            return
+        shutil.copy(SPM_DIR / "source_vocab.json", folder / "vocab.json")
+        shutil.copy(SPM_DIR / "target_vocab.json", folder / "target_vocab.json")
+        (folder / "tokenizer_config.json").write_text(json.dumps(
+            {"separate_vocabs": True, "tokenizer_class": "MarianTokenizer"}, indent=2) + "\n")
+    elif kind == "m2m100_spm":
+        shutil.copy(SPM_DIR / "m2m100.model", folder / "sentencepiece.bpe.model")
+        shutil.copy(SPM_DIR / "m2m100_vocab.json", folder / "vocab.json")
+        (folder / "tokenizer_config.json").write_text(json.dumps(
+            {"language_codes": "m2m100", "tokenizer_class": "M2M100Tokenizer"}, indent=2) + "\n")
+    elif kind == "mbart_cc25":
+        shutil.copy(SPM_DIR / "mbart" / "sentencepiece.bpe.model",
+                    folder / "sentencepiece.bpe.model")
+    else:
+        tok.save(str(folder / "tokenizer.json"))
 
 
 def case(kind, base_seed):
     tok, config, gen, run_args, first, last = bart_like(kind)
-    vocab = config.vocab_size
-    low, high = (1 + len(first) + 3, vocab - 3) if kind == "m2m100" else (4, vocab - 1)
+    # Random input ids: past the specials (and the first code), before the language codes.
+    if kind == "m2m100":
+        low, high = 5, config.vocab_size - 3
+    elif kind == "m2m100_spm":
+        low, high = 5, len(tok.encoder)
+    elif kind == "mbart_cc25":
+        low, high = 5, tok.convert_tokens_to_ids("ar_AR")
+    else:
+        low, high = 4, config.vocab_size - 1
     eos = config.eos_token_id
 
     def attempt(seed):
@@ -209,18 +318,34 @@ def case(kind, base_seed):
     saved["architectures"] = [MODELS[kind].__name__]
     (folder / "config.json").write_text(json.dumps(saved, indent=2, sort_keys=True) + "\n")
     (folder / "generation_config.json").write_text(json.dumps(gen, indent=2) + "\n")
-    # Hub checkpoints leave out the tied head and the per-stack copies of the shared embeddings.
+    # Hub checkpoints leave out the tied head and the per-stack copies of the shared embeddings
+    # (with separate vocabularies the stacks' own tables are all there is).
+    dropped = ["lm_head.weight"]
+    if config.to_dict().get("share_encoder_decoder_embeddings", True):
+        dropped += ["model.encoder.embed_tokens.weight", "model.decoder.embed_tokens.weight"]
     state = {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()
-             if k not in ("lm_head.weight", "model.encoder.embed_tokens.weight",
-                          "model.decoder.embed_tokens.weight")}
+             if k not in dropped}
     safetensors.torch.save_file(state, str(folder / "model.safetensors"),
                                 metadata={"format": "pt"})
-    if tok is not None:
-        tok.save(str(folder / "tokenizer.json"))
-    else:
-        for name in ("source.spm", "target.spm", "vocab.json"):
-            shutil.copy(SPM_DIR / name, folder / name)
-        write_marian_tokenizations(folder, results["greedy"][0])
+    write_tokenizer_files(kind, tok, folder)
+    greedy = results["greedy"][0]
+    if kind in ("marian", "marian_separate"):
+        marian = marian_tokenizer(folder)
+        write_tokenizations(folder, lambda t: marian(t).input_ids,
+                            lambda i: marian.decode(i, skip_special_tokens=True), greedy,
+                            target=lambda t: marian(text_target=t).input_ids)
+    elif kind == "m2m100_spm":
+        # transformers 5.23's M2M100Tokenizer no longer registers the codes as special tokens
+        # (its check for them is always false), so decode() would keep "__fr__"; they are
+        # removed first, as earlier versions and the other multilingual tokenizers skip them.
+        write_tokenizations(folder, lambda t: tok(t).input_ids,
+                            lambda i: tok.decode([j for j in i if j not in tok.id_to_lang_token],
+                                                 skip_special_tokens=True),
+                            greedy, src="en", tgt="fr")
+    elif kind == "mbart_cc25":
+        write_tokenizations(folder, lambda t: tok(t).input_ids,
+                            lambda i: tok.decode(i, skip_special_tokens=True), greedy,
+                            src="en_XX", tgt="ro_RO")
     write_reference(model, folder, ids, mask, config.decoder_start_token_id)
     out = {name: {"options": run_args[name], "outputs": rows}
            for name, (rows, _) in results.items()}
@@ -232,9 +357,10 @@ def case(kind, base_seed):
 def main():
     torch.set_num_threads(1)  # tiny models: threads only add overhead
     kinds = sys.argv[1:] or list(MODELS)
-    if "marian" in kinds:
+    if set(kinds) & {"marian", "m2m100_spm", "mbart_cc25", "marian_separate"}:
         train_spm(SPM_DIR)
-    for kind, seed in [("bart", 3000), ("mbart", 4000), ("marian", 5000), ("m2m100", 6000)]:
+    for kind, seed in [("bart", 3000), ("mbart", 4000), ("marian", 5000), ("m2m100", 6000),
+                       ("m2m100_spm", 7000), ("mbart_cc25", 8000), ("marian_separate", 9000)]:
         if kind in kinds:
             case(kind, seed)
     shutil.rmtree(SPM_DIR, ignore_errors=True)

@@ -32,6 +32,8 @@ struct Seq2SeqConfig {
   int64_t no_repeat_ngram_size = 0;
   std::vector<std::vector<int64_t>> bad_words_ids;
   int64_t forced_bos_token_id = -1;  // -1: none
+  // -1: the model's. mBART-cc25 starts from the target's language code.
+  int64_t decoder_start_token_id = -1;
   int64_t forced_eos_token_id = -1;
   std::vector<int64_t> eos_ids;
   int64_t pad_token_id = 0;
@@ -51,6 +53,9 @@ struct Seq2SeqConfig {
                                    bool task_optional = true);
   // max_length after max_new_tokens.
   int64_t total_length() const { return max_new_tokens > 0 ? max_new_tokens + 1 : max_length; }
+  int64_t start_id(const models::Seq2SeqLM& model) const {
+    return decoder_start_token_id >= 0 ? decoder_start_token_id : model.decoder_start_token_id();
+  }
   // ember::Error naming the first bad option (beams < 1, num_return_sequences above the beams,
   // max_length below min_length, ids outside the vocabulary...).
   void validate(int64_t vocab) const;

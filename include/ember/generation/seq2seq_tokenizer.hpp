@@ -1,8 +1,16 @@
 #pragma once
-// The text side of encoder-decoder models: the folder's tokenizer.json, or Marian's files
-// (source.spm for the source, target.spm for decoding, and vocab.json mapping their pieces to the
-// model's ids, as transformers' MarianTokenizer does: a piece vocab.json lacks is <unk>, </s> is
-// appended, a leading ">>lang<<" is one token). Plus the language codes of multilingual models.
+// The text side of encoder-decoder models, from the files transformers' tokenizers read:
+// - the folder's tokenizer.json when it has one;
+// - Marian's: source.spm for the source, target.spm for decoding, and vocab.json mapping their
+//   pieces to the model's ids (MarianTokenizer); with tokenizer_config.json's separate_vocabs,
+//   target_vocab.json maps the target's. A leading ">>lang<<" is one token;
+// - M2M100's: sentencepiece.bpe.model and vocab.json (fairseq's dictionary), the "__xx__"
+//   language codes numbered after vocab.json (M2M100Tokenizer);
+// - mBART-cc25's: sentencepiece.bpe.model alone, with fairseq's ids (<s> <pad> </s> <unk>, then
+//   the model's pieces one id further on), its 25 language codes and <mask> after them
+//   (MBartTokenizer).
+// Without tokenizer.json, a piece the vocabulary lacks is <unk> and encode appends </s>.
+// Plus the language codes of multilingual models.
 #include <cstdint>
 #include <filesystem>
 #include <optional>
@@ -17,27 +25,35 @@ namespace ember::generation {
 
 class Seq2SeqTokenizer {
  public:
-  // tokenizer.json when the folder has one, else source.spm + target.spm + vocab.json. Throws
-  // ember::Error naming what is missing or malformed.
+  // The folder's form, as above. Throws ember::Error naming what is missing or malformed.
   static Seq2SeqTokenizer load(const std::filesystem::path& folder);
 
   // The model's ids of `text` with the special tokens the tokenizer adds (EOS), or none.
   std::vector<int64_t> encode(std::string_view text, bool add_special_tokens = true) const;
-  // Special tokens (EOS, pad, language codes...) skipped.
+  // The decoder's ids to text; special tokens (EOS, pad, language codes...) skipped.
   std::string decode(const std::vector<int64_t>& ids) const;
+  // The source side's id of `token`.
   std::optional<int64_t> token_id(std::string_view token) const;
-  // Every token of the vocabulary, by id.
+  // Every token of the source side's vocabulary, by id ("" for an id without one).
   std::vector<std::string> tokens() const;
+  // mBART-cc25's MBartTokenizer: the source's language code follows its text ("text </s>
+  // en_XX") and the target's starts the decoder, where mBART-50's comes first.
+  bool codes_follow_text() const { return codes_follow_text_; }
 
  private:
   explicit Seq2SeqTokenizer(tokenizers::Tokenizer source) : source_(std::move(source)) {}
 
   tokenizers::Tokenizer source_;
-  // Marian only: target.spm, vocab.json and its inverse, and the specials decode skips.
+  // Marian's target.spm; the other sentencepiece forms decode with source_.
   std::optional<tokenizers::Tokenizer> target_;
+  // Without tokenizer.json: ids through vocab_ (source pieces and language codes) and pieces_
+  // (the decoder's ids).
+  bool mapped_ = false;
+  bool marian_ = false;
+  bool codes_follow_text_ = false;
   std::unordered_map<std::string, int64_t> vocab_;
   std::vector<std::string> pieces_;
-  int64_t eos_ = -1, unk_ = -1, pad_ = -1;
+  int64_t eos_ = -1, unk_ = -1;
 };
 
 // The token id of language `lang` in a multilingual vocabulary: the token itself (NLLB's
@@ -46,14 +62,18 @@ class Seq2SeqTokenizer {
 int64_t language_code_id(const Seq2SeqTokenizer& tokenizer, std::string_view lang,
                          std::string_view what);
 
-// How translation from `src` to `tgt` reaches a model of config.json's `model_type`: m2m_100
-// (NLLB too) and mbart (mBART-50's form) start the source with its code ([src] text </s>) and
-// force the target's code as the first generated id; marian starts the source with >>tgt<< when
-// its vocabulary has such codes (a bilingual one, without them, takes the pair as given).
+// How translation from `src` to `tgt` reaches a model of config.json's `model_type`, the input
+// being prefix + the text's ids + suffix:
+// - m2m_100 (NLLB too) and mBART-50: [src] text </s>, the target's code forced as the first
+//   generated id;
+// - mBART-cc25 (codes_follow_text): text </s> [src], the decoder started by the target's code;
+// - marian: >>tgt<< text </s> when its vocabulary has such codes (a bilingual one, without them,
+//   takes the pair as given).
 // Other types have no language codes: ember::Error.
 struct LanguagePair {
-  std::vector<int64_t> prefix;  // ids before the text's
-  int64_t forced_bos = -1;      // -1: none
+  std::vector<int64_t> prefix, suffix;
+  int64_t forced_bos = -1;     // -1: none
+  int64_t decoder_start = -1;  // -1: the model's
 };
 LanguagePair language_pair(const Seq2SeqTokenizer& tokenizer, std::string_view model_type,
                            std::string_view src, std::string_view tgt);

@@ -20,6 +20,8 @@ struct KMeansParams {
   int64_t max_iter = 300;
   double tol = 1e-4;
   std::string algorithm = "lloyd";  // lloyd | elkan
+  // k-means++ draws from numpy's RandomState stream seeded with the low 32 bits, so a seed picks
+  // the same initial centres as scikit-learn's random_state; init='random' uses Ember's own.
   uint64_t random_state = 0;
   void validate() const;
 };
@@ -43,7 +45,8 @@ struct KMeans {
   KMeansModel fit(const Matrix& x) const;
 };
 
-// k-means++ seeding as scikit-learn does it (greedy, 2 + log(k) local trials), seeded.
+// k-means++ seeding as scikit-learn does it (greedy, 2 + log(k) local trials): the same seed picks
+// the same rows as sklearn.cluster.kmeans_plusplus(x, n_clusters, random_state=seed).
 Matrix kmeans_plusplus(const Matrix& x, int64_t n_clusters, uint64_t seed);
 
 struct DBSCANParams {

@@ -39,7 +39,11 @@ Seq2SeqCache new_decoder_cache(std::span<const nn::Seq2SeqDecoderLayer> decoder,
 class Seq2SeqLM {
  public:
   virtual ~Seq2SeqLM() = default;
+  // The decoder's vocabulary: the logits' width.
   virtual int64_t vocab_size() const = 0;
+  // The encoder's, which differs where source and target have their own (Marian's
+  // separate_vocabs).
+  virtual int64_t source_vocab_size() const { return vocab_size(); }
   // The longest input the encoder takes (its positions), or INT64_MAX for relative positions.
   virtual int64_t max_source_tokens() const = 0;
   // The id the decoder starts from (T5: pad).
