@@ -1,7 +1,7 @@
 // Throughput of the tensor core ops: GEMM GFLOP/s (matmul / linear) and GB/s of the
 // bandwidth-bound kernels, SIMD next to the scalar references.
 //
-//   build-core/bin/bench_core [--quick]
+//   build-core/bin/bench_core [--quick | --small-m | --large-m]
 //
 // Threads: EMBER_NUM_THREADS for the pool, OPENBLAS_NUM_THREADS for BLAS (defaults: all cores).
 #include <chrono>
@@ -55,18 +55,25 @@ int main(int argc, char** argv) {
   std::printf("threads=%d simd=%s\n", default_thread_pool().num_threads(),
               kernels::simd_active_target().c_str());
 
-  // Where linear's packed small-M kernel stops beating BLAS (ops::kSmallGemmRows), on the
-  // all-MiniLM-L6-v2 (K 384/1536) and SmolLM2-135M (K 576) projection shapes.
+  // linear with its packed weight (ember's kernel at every M) against BLAS on the same weight.
+  // --small-m: the all-MiniLM-L6-v2 (K 384/1536) and SmolLM2-135M (K 576) projection shapes up
+  // to 1024 rows; --large-m: t5-small (512/2048), BERT-base (768/3072) and MiniLM shapes at the
+  // rows of batched encoders (16 x 400 tokens = 6400).
+  const bool large_m = argc > 1 && std::strcmp(argv[1], "--large-m") == 0;
+  using Shapes = std::vector<std::pair<int64_t, int64_t>>;
+  const Shapes shapes =
+      large_m ? Shapes{{512, 512},  {2048, 512}, {512, 2048}, {768, 768},
+                       {3072, 768}, {768, 3072}, {1152, 384}, {384, 1536}}
+              : Shapes{{1152, 384}, {1536, 384}, {384, 1536}, {1536, 576}, {576, 1536}};
+  const std::vector<int64_t> row_counts =
+      large_m ? std::vector<int64_t>{256, 1024, 2048, 6400}
+              : std::vector<int64_t>{1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024};
   std::printf("\n%-24s %4s %12s %12s %8s\n", "linear N x K", "M", "BLAS us", "packed us",
               "speedup");
-  for (const auto& [n, k] : {std::pair<int64_t, int64_t>{1152, 384},
-                             {1536, 384},
-                             {384, 1536},
-                             {1536, 576},
-                             {576, 1536}}) {
+  for (const auto& [n, k] : shapes) {
     const Tensor w = random_f32({n, k}, 8);
     const Tensor packed = ops::pack_linear_weight(w);
-    for (int64_t m : {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024}) {
+    for (const int64_t m : row_counts) {
       const Tensor x = random_f32({m, k}, 9);
       const double blas = time_per_call([&] { ops::linear(x, w); }, quick ? 0.02 : 0.2);
       const double own =
@@ -76,7 +83,7 @@ int main(int argc, char** argv) {
                   static_cast<long long>(m), blas * 1e6, own * 1e6, blas / own);
     }
   }
-  if (small_m) return 0;
+  if (small_m || large_m) return 0;
 
   std::printf("\n%-34s %12s %10s\n", "gemm", "ms/call", "GFLOP/s");
   struct Gemm {

@@ -1,9 +1,12 @@
 #!/usr/bin/env python3
 """Encoder-decoder speed: Ember vs transformers (PyTorch CPU) vs CTranslate2, interleaved, F32.
 
-Model: tools/models/make_synthetic_t5.py's t5-small-sized random T5 v1.0 (made on first use under
-$EMBER_BENCH_CACHE, default ~/.cache/ember-bench-s2s), and CTranslate2's conversion of that
-folder by its own converter (ct2-transformers-converter --quantization float32).
+Models (--models, made on first use under $EMBER_BENCH_CACHE, default ~/.cache/ember-bench-s2s,
+by tools/models/make_synthetic_seq2seq.py), each with CTranslate2's conversion of its folder by
+its own converter (ct2-transformers-converter --quantization float32):
+  t5     t5-small-sized random T5 v1.0; inputs carry T5's task prefixes
+  bart   bart-base-sized random BART (forced BOS <s>, which counts as one of the new tokens);
+         no prefixes, so "translate" is short inputs and "summarize" long ones
 
 Inputs (committed text, tests/fixtures/models/minilm/sentences.jsonl, ASCII lines only):
   translate   16 sentences of 8-20 words, "translate English to German: " prefix, 32 new tokens
@@ -12,20 +15,24 @@ Every engine runs 4 beams (length penalty 1) with EOS banned until the last toke
 max length), so all three generate exactly the same number of tokens whatever the random weights
 say; the script checks that they did, and reports how often their outputs agree token for token.
 
-Per cell (task, batch 1 or 16, threads 1 or 2) each engine translates the whole set once per
+Per cell (model, task, batch 1 or 16, threads 1 or 2) each engine translates the whole set once per
 timed pass (batch 1: 16 calls; batch 16: one call), after one warm-up pass, --reps passes, in its
 own process with the model loaded once and untimed:
   - Ember:         build/bin/bench_models seq2seq (EMBER_NUM_THREADS = OPENBLAS_NUM_THREADS = N)
-  - transformers:  model.generate(num_beams=4, min_new_tokens = max_new_tokens), torch N threads
+  - transformers:  AutoModelForSeq2SeqLM's generate(num_beams=4, min_new_tokens = max_new_tokens),
+                   torch N threads
   - CTranslate2:   Translator(intra_threads=N, compute_type="float32").translate_batch(beam_size=4,
                    min_decoding_length = max_decoding_length)
 Each round runs the three engines in turn for every cell; --rounds rounds. Printed: each engine's
 median seconds per pass with its min-max over all passes of all rounds, and the medians of the
-per-round ratios Ember/transformers and Ember/CTranslate2 as speedups (> 1: Ember faster), plus
-CPU seconds per pass (steadier than wall time on a shared machine).
+per-round ratios Ember/transformers and Ember/CTranslate2 as speedups (> 1: Ember faster) with
+their min-max over rounds, plus CPU seconds per pass (steadier than wall time on a shared
+machine) and the 1-minute load average before each round. --engines leaves engines out (Ember
+always runs: the ratios are to it).
 
 Usage: tools/.venv/bin/python bench/seq2seq_bench.py [--rounds 3] [--reps 2] [--threads 1,2]
-       [--batches 1,16] [--tasks translate,summarize]
+       [--batches 1,16] [--tasks translate,summarize] [--models t5,bart]
+       [--engines transformers,ctranslate2]
 """
 import argparse
 import json
@@ -38,8 +45,7 @@ import sys
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SENTENCES = ROOT / "tests" / "fixtures" / "models" / "minilm" / "sentences.jsonl"
 CACHE = pathlib.Path(os.environ.get("EMBER_BENCH_CACHE", pathlib.Path.home() / ".cache" / "ember-bench-s2s"))
-MODEL = CACHE / "t5-small-random"
-CT2_MODEL = CACHE / "t5-small-random-ct2"
+MODELS = {"t5": "t5-small-random", "bart": "bart-base-random"}  # name: folder under CACHE
 BEAMS = 4
 TASKS = {  # name: (prefix, new tokens, word range)
     "translate": ("translate English to German: ", 32, (8, 20)),
@@ -51,7 +57,7 @@ ENGINES = ("ember", "transformers", "ctranslate2")
 # and `reps` timed passes. Prints one JSON line per (task, batch).
 PEER = r'''
 import json, resource, sys, time
-engine, threads, reps, model_dir, ct2_dir, jobs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5], json.loads(sys.argv[6])
+engine, threads, reps, model_dir, ct2_dir, pad, jobs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5], int(sys.argv[6]), json.loads(sys.argv[7])
 import tokenizers
 tok = tokenizers.Tokenizer.from_file(model_dir + "/tokenizer.json")
 def cpu():
@@ -60,11 +66,11 @@ def cpu():
 if engine == "transformers":
     import torch, transformers
     torch.set_num_threads(threads)
-    model = transformers.T5ForConditionalGeneration.from_pretrained(model_dir, dtype=torch.float32).eval()
+    model = transformers.AutoModelForSeq2SeqLM.from_pretrained(model_dir, dtype=torch.float32).eval()
     def generate(texts, n):
         enc = [tok.encode(t).ids for t in texts]
         width = max(map(len, enc))
-        ids = torch.tensor([e + [0] * (width - len(e)) for e in enc])
+        ids = torch.tensor([e + [pad] * (width - len(e)) for e in enc])
         mask = torch.tensor([[1] * len(e) + [0] * (width - len(e)) for e in enc])
         with torch.no_grad():
             out = model.generate(input_ids=ids, attention_mask=mask, num_beams=4, do_sample=False,
@@ -100,13 +106,17 @@ def python() -> str:
     return str(ROOT / "tools" / ".venv" / "bin" / "python")
 
 
-def ensure_models() -> None:
-    if not (MODEL / "model.safetensors").exists():
-        subprocess.run([python(), str(ROOT / "tools" / "models" / "make_synthetic_t5.py"), str(MODEL)], check=True)
-    if not (CT2_MODEL / "model.bin").exists():
+def ensure_model(name: str) -> pathlib.Path:
+    model = CACHE / MODELS[name]
+    ct2 = CACHE / (MODELS[name] + "-ct2")
+    if not (model / "model.safetensors").exists():
+        subprocess.run([python(), str(ROOT / "tools" / "models" / "make_synthetic_seq2seq.py"), str(model), name],
+                       check=True)
+    if not (ct2 / "model.bin").exists():
         converter = ROOT / "tools" / ".venv" / "bin" / "ct2-transformers-converter"
-        subprocess.run([str(converter), "--model", str(MODEL), "--output_dir", str(CT2_MODEL),
+        subprocess.run([str(converter), "--model", str(model), "--output_dir", str(ct2),
                         "--quantization", "float32", "--force"], check=True)
+    return model
 
 
 def task_texts(words: tuple[int, int]) -> list[str]:
@@ -117,7 +127,7 @@ def task_texts(words: tuple[int, int]) -> list[str]:
     return [" ".join(s.split()) for s in picked[:16]]
 
 
-def run_engine(engine: str, threads: int, reps: int, jobs: list[dict]) -> list[dict]:
+def run_engine(engine: str, model: pathlib.Path, threads: int, reps: int, jobs: list[dict]) -> list[dict]:
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads),
                EMBER_NUM_THREADS=str(threads), TOKENIZERS_PARALLELISM="false")
     results = []
@@ -125,7 +135,7 @@ def run_engine(engine: str, threads: int, reps: int, jobs: list[dict]) -> list[d
         for job in jobs:
             texts = pathlib.Path(f"/tmp/ember_s2s_bench_{os.getpid()}.txt")
             texts.write_text("".join(t + "\n" for t in job["texts"]))
-            cmd = [str(ROOT / "build" / "bin" / "bench_models"), "seq2seq", "--model", str(MODEL), "--texts", str(texts),
+            cmd = [str(ROOT / "build" / "bin" / "bench_models"), "seq2seq", "--model", str(model), "--texts", str(texts),
                    "--prefix", job["prefix"], "--batch-size", str(job["batch"]), "--beams", str(BEAMS),
                    "--new-tokens", str(job["new_tokens"]), "--repeat", str(reps + 1)]
             out = json.loads(subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout)
@@ -133,9 +143,11 @@ def run_engine(engine: str, threads: int, reps: int, jobs: list[dict]) -> list[d
             # Drop the warm-up pass, as the peers do.
             results.append({"seconds": out["seconds"][1:], "cpu_seconds": out["cpu_seconds"][1:], "ids": out["ids"]})
         return results
+    pad = json.loads((model / "config.json").read_text())["pad_token_id"]
     peer_jobs = [dict(job, texts=[job["prefix"] + t for t in job["texts"]]) for job in jobs]
-    proc = subprocess.run([python(), "-c", PEER, engine, str(threads), str(reps), str(MODEL), str(CT2_MODEL),
-                           json.dumps(peer_jobs)], env=env, check=True, capture_output=True, text=True)
+    proc = subprocess.run([python(), "-c", PEER, engine, str(threads), str(reps), str(model),
+                           str(model.parent / (model.name + "-ct2")), str(pad), json.dumps(peer_jobs)],
+                          env=env, check=True, capture_output=True, text=True)
     return [json.loads(line) for line in proc.stdout.strip().splitlines()]
 
 
@@ -146,32 +158,42 @@ def main() -> None:
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--batches", default="1,16")
     ap.add_argument("--tasks", default="translate,summarize")
+    ap.add_argument("--models", default="t5,bart")
+    ap.add_argument("--engines", default="transformers,ctranslate2")
     args = ap.parse_args()
-    ensure_models()
+    engines = ("ember",) + tuple(e for e in args.engines.split(",") if e and e != "ember")
+    if any(e not in ENGINES for e in engines):
+        sys.exit(f"--engines: choose among {ENGINES[1:]}")
+    models = {name: ensure_model(name) for name in args.models.split(",")}
     threads_list = [int(t) for t in args.threads.split(",")]
-    jobs = [{"task": task, "prefix": TASKS[task][0], "new_tokens": TASKS[task][1], "batch": int(b),
-             "texts": task_texts(TASKS[task][2])}
-            for task in args.tasks.split(",") for b in args.batches.split(",")]
-    print(f"load average at start: {os.getloadavg()}", flush=True)
-    # results[(threads, job index)][engine] = list of per-round results
+    jobs = {name: [{"task": task, "prefix": TASKS[task][0] if name == "t5" else "",
+                    "new_tokens": TASKS[task][1], "batch": int(b), "texts": task_texts(TASKS[task][2])}
+                   for task in args.tasks.split(",") for b in args.batches.split(",")]
+            for name in models}
+    # results[(model, threads, job index)][engine] = list of per-round results
     results: dict = {}
+    loads = []
     for r in range(args.rounds):
-        for threads in threads_list:
-            for engine in ENGINES:
-                for j, out in enumerate(run_engine(engine, threads, args.reps, jobs)):
-                    results.setdefault((threads, j), {}).setdefault(engine, []).append(out)
+        loads.append(os.getloadavg()[0])
+        for name, model in models.items():
+            for threads in threads_list:
+                for engine in engines:
+                    for j, out in enumerate(run_engine(engine, model, threads, args.reps, jobs[name])):
+                        results.setdefault((name, threads, j), {}).setdefault(engine, []).append(out)
         print(f"round {r + 1}/{args.rounds} done, load average {os.getloadavg()}", flush=True)
+    loads.append(os.getloadavg()[0])
 
-    print("\n| task | batch | threads | Ember s | transformers s | CTranslate2 s | vs transformers | vs CTranslate2 |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("\n| model | task | batch | threads | " + " | ".join(f"{e} s" for e in engines) + " | "
+          + " | ".join(f"vs {e}" for e in engines[1:]) + " |")
+    print("|---" * (4 + 2 * len(engines) - 1) + "|")
     notes = []
-    for (threads, j), per_engine in sorted(results.items(), key=lambda kv: (kv[0][1], kv[0][0])):
-        job = jobs[j]
+    for (name, threads, j), per_engine in sorted(results.items(), key=lambda kv: (kv[0][0], kv[0][2], kv[0][1])):
+        job = jobs[name][j]
         for engine, rounds in per_engine.items():
             for out in rounds:
                 lengths = {len(ids) for ids in out["ids"]}
                 if lengths != {job["new_tokens"]}:
-                    sys.exit(f"{engine} {job['task']} batch {job['batch']}: generated lengths {lengths}, "
+                    sys.exit(f"{engine} {name} {job['task']} batch {job['batch']}: generated lengths {lengths}, "
                              f"expected all {job['new_tokens']}")
 
         def cell(engine):
@@ -183,20 +205,21 @@ def main() -> None:
                          for e, p in zip(per_engine["ember"], per_engine[peer])]
             return f"{statistics.median(per_round):.2f}x ({min(per_round):.2f}-{max(per_round):.2f})"
 
-        cells = " | ".join(f"{m:.2f} ({lo:.2f}-{hi:.2f})" for m, lo, hi in map(cell, ENGINES))
-        print(f"| {job['task']} | {job['batch']} | {threads} | {cells} | {ratio('transformers')} | "
-              f"{ratio('ctranslate2')} |")
-        cpu = {e: statistics.median(x for out in per_engine[e] for x in out["cpu_seconds"]) for e in ENGINES}
-        last = {e: per_engine[e][-1]["ids"] for e in ENGINES}
-        same = {p: sum(a == b for a, b in zip(last["ember"], last[p])) for p in ENGINES[1:]}
-        notes.append(f"{job['task']} batch {job['batch']} threads {threads}: CPU s per pass "
-                     + ", ".join(f"{e} {cpu[e]:.2f}" for e in ENGINES)
-                     + f"; best beams identical to Ember: transformers {same['transformers']}/16, "
-                       f"CTranslate2 {same['ctranslate2']}/16")
+        cells = " | ".join(f"{m:.2f} ({lo:.2f}-{hi:.2f})" for m, lo, hi in map(cell, engines))
+        ratios = " | ".join(ratio(e) for e in engines[1:])
+        print(f"| {name} | {job['task']} | {job['batch']} | {threads} | {cells} | {ratios} |")
+        cpu = {e: statistics.median(x for out in per_engine[e] for x in out["cpu_seconds"]) for e in engines}
+        last = {e: per_engine[e][-1]["ids"] for e in engines}
+        notes.append(f"{name} {job['task']} batch {job['batch']} threads {threads}: CPU s per pass "
+                     + ", ".join(f"{e} {cpu[e]:.2f}" for e in engines)
+                     + "; best beams identical to Ember: "
+                     + ", ".join(f"{p} {sum(a == b for a, b in zip(last['ember'], last[p]))}/16"
+                                 for p in engines[1:]))
     print()
     for n in notes:
         print(n)
-    print(f"\nload average at end: {os.getloadavg()}")
+    print(f"\n1-minute load average before each round and at the end: {loads} "
+          f"(median {statistics.median(loads):.1f})")
 
 
 if __name__ == "__main__":

@@ -335,19 +335,40 @@ int64_t check_linear(const Tensor& x, const Tensor& weight, const Tensor& bias) 
   return k > 0 ? x.numel() / k : shape_numel(std::span(x.shape()).first(x.shape().size() - 1));
 }
 
-// y[m, n] = x[m, k] @ w^T from the packed panels, threaded over panels so each thread streams
-// its share of the weight once and reuses it, from cache, for every row of x.
-void linear_small_m(const float* x, int64_t m, int64_t k, const Tensor& packed, int64_t n,
-                    float* y) {
+// y[m, n] = x[m, k] @ w^T from the packed panels. The work is cut into tiles of a block of x
+// rows by a group of panels, and the pool's threads take runs of consecutive tiles:
+// - a row block (at most kRowBlockBytes of x) stays in L2 while its thread streams the group's
+//   panels past it, so x is read from memory once per row block rather than once per panel pair
+//   (the kernel walks all of its rows for one pair before the next, which at m in the thousands
+//   pushed x out of cache for every pair);
+// - each panel pair, k * 128 bytes, is reused from L1/L2 for every row of the block, so weights
+//   come from L3 at most once per row block: mb / 2 FLOPs per weight byte.
+// A few rows make one row block, and the tiles are then a split over panels.
+void linear_packed(const float* x, int64_t m, int64_t k, const Tensor& packed, int64_t n,
+                   float* y) {
+  constexpr int64_t kRowBlockBytes = int64_t{256} << 10;
   const auto panel = static_cast<int64_t>(kernels::kGemmPanel);
   const int64_t panels = (n + panel - 1) / panel;
-  const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(1, m * k * panel));
+  // Multiples of 8 rows: whole register blocks of the AVX-512 kernel (and of 4 elsewhere).
+  const int64_t fit = std::max<int64_t>(8, kRowBlockBytes / (k * int64_t{sizeof(float)}) / 8 * 8);
+  const int64_t row_blocks = (m + fit - 1) / fit;
+  const int64_t rows = (m + row_blocks - 1) / row_blocks;
+  // Panel groups of about 32768 multiply-adds or more, so that a tile amortizes the pool's
+  // per-chunk cost; an even count, so AVX-512's panel pairs stay whole.
+  const int64_t group = std::min(
+      panels, (std::max<int64_t>(2, 32768 / std::max<int64_t>(1, rows * k * panel)) + 1) / 2 * 2);
+  const int64_t groups = (panels + group - 1) / group;
   const float* pw = packed.data_as<float>();
-  parallel_for(0, panels, grain, [&](int64_t lo, int64_t hi) {
-    kernels::gemm_panels_f32(x, static_cast<size_t>(k), static_cast<size_t>(m),
-                             static_cast<size_t>(k), pw, static_cast<size_t>(lo),
-                             static_cast<size_t>(hi), static_cast<size_t>(n), y,
-                             static_cast<size_t>(n));
+  parallel_for(0, row_blocks * groups, 1, [&](int64_t lo, int64_t hi) {
+    for (int64_t t = lo; t < hi; ++t) {
+      const int64_t r0 = (t / groups) * rows;
+      const int64_t p0 = (t % groups) * group;
+      kernels::gemm_panels_f32(x + r0 * k, static_cast<size_t>(k),
+                               static_cast<size_t>(std::min(rows, m - r0)), static_cast<size_t>(k),
+                               pw, static_cast<size_t>(p0),
+                               static_cast<size_t>(std::min(panels, p0 + group)),
+                               static_cast<size_t>(n), y + r0 * n, static_cast<size_t>(n));
+    }
   });
 }
 
@@ -378,8 +399,8 @@ void linear_checked_into(const Tensor& x, const Tensor& weight, const Tensor& bi
     const Tensor w = weight.contiguous();
     const Tensor x32 = to_f32(x);
     const float* px = x32.data_as<float>();
-    if (m < kSmallGemmRows && usable_packing(packed, weight)) {
-      linear_small_m(px, m, k, packed, n, py);
+    if (usable_packing(packed, weight)) {
+      linear_packed(px, m, k, packed, n, py);
     } else if (w.dtype() == DType::F32) {
       sgemm_xwt(px, m, k, w.data_as<float>(), n, n, py);
     } else if (m >= kPackedGemmRows && prompt_uses_tiles(w.dtype())) {

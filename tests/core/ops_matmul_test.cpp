@@ -238,11 +238,13 @@ TEST(Linear, HalfWeightsOnBothDriverPaths) {
   }
 }
 
-// A packed F32 weight sends fewer than kSmallGemmRows rows to the small-M kernel and the rest to
-// BLAS. Both must meet the worst-case F32 bound of a K-term dot product plus the bias add,
+// A packed F32 weight sends any number of rows to the packed kernel: one tile for a few rows;
+// from 497 rows on (K = 131: row blocks of at most 496) several row blocks, 1101 rows as three
+// of 367 (not whole register blocks), each over two panel groups, the second holding the odd
+// third panel. Each must meet the worst-case F32 bound of a K-term dot product plus the bias add,
 // gamma_(K+1) * (sum |x w| + |b|) with gamma_n = n u / (1 - n u), u = 2^-24, whatever their
 // summation order (K = 131 makes a fixed 1e-5 too tight for cancelling sums).
-TEST(Linear, PackedWeightOnBothSidesOfTheCrossover) {
+TEST(Linear, PackedWeightAtAnyRowCount) {
   const int64_t n = 37, k = 131;
   const Tensor w = random_tensor({n, k}, 70);
   const Tensor b = random_tensor({n}, 71);
@@ -267,8 +269,7 @@ TEST(Linear, PackedWeightOnBothSidesOfTheCrossover) {
       }
     }
   };
-  for (int64_t m : {int64_t{1}, int64_t{5}, int64_t{70}, ops::kSmallGemmRows - 1,
-                    ops::kSmallGemmRows, ops::kSmallGemmRows + 77}) {
+  for (int64_t m : {1, 5, 70, 496, 497, 1101}) {
     const Tensor x = random_tensor({m, k}, 72 + static_cast<uint32_t>(m));
     check(x, ops::linear(x, w, b, packed), "packed m=" + std::to_string(m));
     Tensor out = Tensor::zeros(DType::F32, {m * n});

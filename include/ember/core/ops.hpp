@@ -104,10 +104,12 @@ Tensor matmul(const Tensor& a, const Tensor& b);
 // weight rows, reading each weight byte once per call. From 16 input rows on, blocks of weight
 // rows are widened to F32 for sgemm instead (GEMM arithmetic then dominates). F64 operands take
 // the dgemm path and return F64.
-// `packed` (optional) is pack_linear_weight(weight): then fewer than kSmallGemmRows input rows
-// go to ember's kernel over the packed panels (kernels::gemm_panels_f32, threaded over panels)
-// instead of BLAS, which re-packs the whole weight on every call; that matters most at the
-// few-token shapes of batch-1 inference (docs/benchmarks.md, "Packed F32 linear").
+// `packed` (optional) is pack_linear_weight(weight): then every call goes to ember's kernel over
+// the packed panels (kernels::gemm_panels_f32, cache-blocked over x rows and threaded over row
+// blocks x panels on the pool) instead of BLAS, which re-packs the whole weight on every call
+// and threads on its own. It leads OpenBLAS at the few-token shapes of batch-1 inference and is
+// level with or ahead of its AVX-512 and AVX2 kernels up to thousands of rows
+// (docs/benchmarks.md, "Packed F32 linear").
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(),
               const Tensor& packed = Tensor());
 // linear into a caller-owned buffer: `out` is a contiguous F32 tensor of m * N elements (any
@@ -118,12 +120,6 @@ void linear_into(const Tensor& x, const Tensor& weight, const Tensor& bias, Tens
 // F32 [ceil(N / 16), K, 16], zero past N. The copy costs as much memory as the weight. Other
 // dtypes return an undefined Tensor (they have their own kernels).
 Tensor pack_linear_weight(const Tensor& weight);
-// Input rows below which linear prefers a packed weight. Measured with bench_core --small-m on
-// the MiniLM and SmolLM2 shapes against Debian's OpenBLAS 0.3.21 on its auto-detected AVX-512
-// kernel: the packed kernel (8 rows x 32 columns per register block there) wins 1.2-9x up to
-// M = 64 and is level or ahead (0.9-1.45x) up to 1024; with OpenBLAS's Haswell kernel it leads
-// at every M (docs/benchmarks.md, "Packed F32 linear"). Above this, BLAS's cache blocking.
-inline constexpr int64_t kSmallGemmRows = 1024;
 
 // ---- in-place writes
 // Writes src's values into dst, a view of writable storage with any strides (e.g. the rows of a
