@@ -113,18 +113,25 @@ class QuantType : public ::testing::TestWithParam<DType> {};
 TEST_P(QuantType, DequantizeMatchesGgmlBitForBit) {
   const DType t = GetParam();
   const TypeFixture f = load(t);
-  const auto to_f32 = quant::reference(t).to_f32;
-  ASSERT_EQ(dtype_traits(t).to_f32, to_f32);
-  std::vector<float> got(f.deq.size());
-  to_f32(f.q.data(), got.data(), got.size());
-  const int64_t at = first_bit_difference(got, f.deq);
-  EXPECT_EQ(at, -1) << "element " << at << ": " << got[static_cast<size_t>(at)] << " vs ggml "
-                    << f.deq[static_cast<size_t>(at)];
-  // Random blocks reach bit patterns the quantizers never write (every scale and level).
-  std::vector<float> rgot(f.random_deq.size());
-  to_f32(f.random_q.data(), rgot.data(), rgot.size());
-  const int64_t rat = first_bit_difference(rgot, f.random_deq);
-  EXPECT_EQ(rat, -1) << "random element " << rat;
+  // The scalar reference, then dtype_traits' to_f32 (SIMD for the common types) on every target.
+  const auto check = [&](void (*to_f32)(const std::byte*, float*, size_t), const std::string& by) {
+    std::vector<float> got(f.deq.size());
+    to_f32(f.q.data(), got.data(), got.size());
+    const int64_t at = first_bit_difference(got, f.deq);
+    EXPECT_EQ(at, -1) << by << ", element " << at << ": " << got[static_cast<size_t>(at)]
+                      << " vs ggml " << f.deq[static_cast<size_t>(at)];
+    // Random blocks reach bit patterns the quantizers never write (every scale and level).
+    std::vector<float> rgot(f.random_deq.size());
+    to_f32(f.random_q.data(), rgot.data(), rgot.size());
+    const int64_t rat = first_bit_difference(rgot, f.random_deq);
+    EXPECT_EQ(rat, -1) << by << ", random element " << rat;
+  };
+  check(quant::reference(t).to_f32, "reference");
+  for (const std::string& target : kernels::simd_targets()) {
+    kernels::simd_force_target(target);
+    check(dtype_traits(t).to_f32, target);
+  }
+  kernels::simd_force_target("");
 }
 
 TEST_P(QuantType, QuantizeMatchesGgmlBytes) {
