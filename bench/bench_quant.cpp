@@ -103,8 +103,9 @@ const bool registered = [] {
     const std::pair<const char*, PromptPath> paths[] = {{"panels", PromptPath::kPanels},
                                                         {"tile", PromptPath::kTile},
                                                         {"widened", PromptPath::kWidened}};
-    for (const auto& [path_name, path] : paths) {
-      benchmark::RegisterBenchmark(("prompt/" + name + "/" + path_name).c_str(),
+    for (const auto& entry : paths) {
+      const PromptPath path = entry.second;
+      benchmark::RegisterBenchmark(("prompt/" + name + "/" + entry.first).c_str(),
                                    [t, path](benchmark::State& s) { run_prompt(s, t, path); })
           ->Unit(benchmark::kMillisecond);
     }

@@ -940,7 +940,8 @@ void DequantQ6_K(const void* src, float* dst, size_t n) {
       for (size_t k = 0; k < 4; ++k) {
         for (size_t l = 0; l < 32; l += hn::Lanes(df)) {
           const size_t e = half * 128 + k * 32 + l;
-          const auto dl = hn::Set(df, d * static_cast<float>(sc[e / 16]));
+          const size_t group = e / 16;
+          const auto dl = hn::Set(df, d * static_cast<float>(sc[group]));
           const auto low = hn::PromoteTo(du, hn::LoadU(DQ8(), ql + l + 32 * (k % 2)));
           const auto nibble = k < 2 ? hn::And(low, hn::Set(du, 15u)) : hn::ShiftRight<4>(low);
           const auto high = hn::And(hn::ShiftRightSame(hn::PromoteTo(du, hn::LoadU(DQ8(), qh + l)),
