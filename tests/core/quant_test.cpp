@@ -466,11 +466,11 @@ TEST_P(QuantType, LinearOnFewRowsUsesVecDot) {
 // 16 rows or more (without EMBER_QUANT_TILES) widen the weights into F32 GEMM panels: every
 // output is the F32 dot of the activation row with the to_f32 weight row, in some summation
 // order, on every SIMD target. Row counts on and off the register blocks (16, 17, 64, 513);
-// 70 columns are two whole strips of 32 and a partial panel; k crosses the 256-element
+// 37 columns are a whole strip of 32 and a partial panel; k crosses the 256-element
 // dequantization chunk (288 for 32-element blocks, 512 for super-blocks).
 TEST_P(QuantType, LinearOnManyRowsIsTheDequantizedF32Product) {
   const DType t = GetParam();
-  constexpr size_t kN = 70, kMaxM = 513;
+  constexpr size_t kN = 37, kMaxM = 513;
   const size_t block = dtype_info(t).block_elems;
   const size_t k = block * (block >= 256 ? 2 : 9);
   const RandomRows r = random_rows(t, kN, kMaxM, k, 11);
