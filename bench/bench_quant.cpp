@@ -3,16 +3,19 @@
 // row with one activation row in the type's vec_dot_type, as linear does for a single token.
 // "dispatched" is dtype_traits' kernel (SIMD where the type has one, best target or
 // EMBER_SIMD), "reference" the scalar kernel of ember/core/quant.hpp.
-// prompt/<type>/tile is linear for a 512-row prompt, [512, 2048] @ [1024, 2048]^T, through the
-// type's tile kernel (what linear runs from 16 rows on); prompt/<type>/widened the same product
-// with the weights widened to F32 (to_f32, timed) and sgemm, the path it replaced. Items are
-// multiply-adds; run with EMBER_NUM_THREADS=1 for the one-core figure.
+// prompt/<type>/panels is linear for a 512-row prompt, [512, 2048] @ [1024, 2048]^T, as linear
+// runs it from 16 rows on (weights widened strip by strip into F32 GEMM panels);
+// prompt/<type>/tile the same with EMBER_QUANT_TILES=1 (the type's tile kernel, vec_dot's
+// arithmetic); prompt/<type>/widened the whole weight widened to F32 first (to_f32, timed), then
+// the F32 linear. Items are multiply-adds; run with EMBER_NUM_THREADS=1 for the one-core figure.
 //
 //   build/bin/bench_quant [--benchmark_filter=Q4_K]
 #include <benchmark/benchmark.h>
 
+#include <cstdlib>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "ember/core/convert.hpp"
@@ -66,7 +69,9 @@ void run(benchmark::State& state, DType t, bool reference) {
                           static_cast<int64_t>(op.w.size()));
 }
 
-void run_prompt(benchmark::State& state, DType t, bool widened) {
+enum class PromptPath { kPanels, kTile, kWidened };
+
+void run_prompt(benchmark::State& state, DType t, PromptPath path) {
   constexpr int64_t kM = 512, kN = 1024, kK = 2048;
   std::mt19937 rng(7);
   std::normal_distribution<float> normal(0.0f, 1.0f);
@@ -75,10 +80,13 @@ void run_prompt(benchmark::State& state, DType t, bool widened) {
   for (float& v : wv) v = normal(rng);
   const ember::Tensor x = ember::Tensor::from_f32({kM, kK}, xv);
   const ember::Tensor w = ember::Tensor::from_f32({kN, kK}, wv).to(t);
+  if (path == PromptPath::kTile) ::setenv("EMBER_QUANT_TILES", "1", 1);
   for (auto _ : state) {
-    const ember::Tensor y = ember::ops::linear(x, widened ? ember::to_f32(w) : w);
+    const ember::Tensor y =
+        ember::ops::linear(x, path == PromptPath::kWidened ? ember::to_f32(w) : w);
     benchmark::DoNotOptimize(y.data());
   }
+  ::unsetenv("EMBER_QUANT_TILES");
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations()) * kM * kN * kK);
 }
 
@@ -92,12 +100,15 @@ const bool registered = [] {
                                  [t](benchmark::State& s) { run(s, t, false); });
     benchmark::RegisterBenchmark(("vec_dot/" + name + "/reference").c_str(),
                                  [t](benchmark::State& s) { run(s, t, true); });
-    benchmark::RegisterBenchmark(("prompt/" + name + "/tile").c_str(), [t](benchmark::State& s) {
-      run_prompt(s, t, false);
-    })->Unit(benchmark::kMillisecond);
-    benchmark::RegisterBenchmark(("prompt/" + name + "/widened").c_str(), [t](benchmark::State& s) {
-      run_prompt(s, t, true);
-    })->Unit(benchmark::kMillisecond);
+    const std::pair<const char*, PromptPath> paths[] = {{"panels", PromptPath::kPanels},
+                                                        {"tile", PromptPath::kTile},
+                                                        {"widened", PromptPath::kWidened}};
+    for (const auto& entry : paths) {
+      const PromptPath path = entry.second;
+      benchmark::RegisterBenchmark(("prompt/" + name + "/" + entry.first).c_str(),
+                                   [t, path](benchmark::State& s) { run_prompt(s, t, path); })
+          ->Unit(benchmark::kMillisecond);
+    }
   }
   return true;
 }();

@@ -819,6 +819,141 @@ void TileQ6_KQ8_K(const void* w, size_t w_stride, size_t nw, const void* x, size
   Tile<WK<Q6K>, XK>(w, w_stride, nw, x, x_stride, nx, n, out, ldo);
 }
 
+// ---------------------------------------------------------------------------------------------
+// Dequantization (to_f32) of the block types that linear widens for prompts. Levels are
+// unpacked with vector bit operations into int32 lanes and scaled with the reference's float
+// operations in its order (a product, then the min subtracted or added, never fused), so every
+// value is bit-identical to quant_ref.cpp's. A vector holds at most 16 floats: one K-quant
+// scale group.
+using DQ = hn::CappedTag<float, 16>;
+using DQi = hn::Rebind<int32_t, DQ>;
+using DQu = hn::Rebind<uint32_t, DQ>;
+using DQ8 = hn::Rebind<uint8_t, DQ>;
+
+// Float lanes of unsigned bytes, minus `offset`.
+HWY_INLINE hn::Vec<DQ> Levels(hn::Vec<DQu> q, int32_t offset) {
+  return hn::ConvertTo(DQ(), hn::Sub(hn::BitCast(DQi(), q), hn::Set(DQi(), offset)));
+}
+
+// 32-element blocks with 4-bit levels in 16 bytes at qs: element j is the low nibble of byte
+// j, element j + 16 the high one; d * (q - offset), plus m where the type has a min.
+template <bool kHasMin>
+HWY_INLINE void Dequant4(const uint8_t* qs, float d, float m, int32_t offset, float* dst) {
+  const DQ df;
+  const DQu du;
+  const auto vd = hn::Set(df, d);
+  for (size_t i = 0; i < 16; i += hn::Lanes(df)) {
+    const auto bytes = hn::PromoteTo(du, hn::LoadU(DQ8(), qs + i));
+    const auto lo = hn::Mul(Levels(hn::And(bytes, hn::Set(du, 15u)), offset), vd);
+    const auto hi = hn::Mul(Levels(hn::ShiftRight<4>(bytes), offset), vd);
+    hn::StoreU(kHasMin ? hn::Add(lo, hn::Set(df, m)) : lo, df, dst + i);
+    hn::StoreU(kHasMin ? hn::Add(hi, hn::Set(df, m)) : hi, df, dst + 16 + i);
+  }
+}
+
+void DequantQ4_0(const void* src, float* dst, size_t n) {
+  const auto* b = static_cast<const uint8_t*>(src);
+  for (size_t blk = 0; blk < n / 32; ++blk, b += 18, dst += 32)
+    Dequant4<false>(b + 2, F16(b), 0.0f, 8, dst);
+}
+
+void DequantQ4_1(const void* src, float* dst, size_t n) {
+  const auto* b = static_cast<const uint8_t*>(src);
+  for (size_t blk = 0; blk < n / 32; ++blk, b += 20, dst += 32)
+    Dequant4<true>(b + 4, F16(b), F16(b + 2), 0, dst);
+}
+
+// Q5_0: the 4-bit levels of Dequant4 plus 16 where bit e of the 32-bit qh is set, minus 16.
+void DequantQ5_0(const void* src, float* dst, size_t n) {
+  const DQ df;
+  const DQu du;
+  const auto* b = static_cast<const uint8_t*>(src);
+  for (size_t blk = 0; blk < n / 32; ++blk, b += 22, dst += 32) {
+    uint32_t qh;
+    std::memcpy(&qh, b + 2, 4);
+    const auto vd = hn::Set(df, F16(b));
+    const auto bits = hn::Set(du, qh);
+    for (size_t i = 0; i < 16; i += hn::Lanes(df)) {
+      const auto bytes = hn::PromoteTo(du, hn::LoadU(DQ8(), b + 6 + i));
+      const auto e = hn::Iota(du, static_cast<uint32_t>(i));
+      const auto h0 = hn::ShiftLeft<4>(hn::And(hn::Shr(bits, e), hn::Set(du, 1u)));
+      const auto h1 =
+          hn::ShiftLeft<4>(hn::And(hn::Shr(bits, hn::Add(e, hn::Set(du, 16u))), hn::Set(du, 1u)));
+      const auto lo = hn::Or(hn::And(bytes, hn::Set(du, 15u)), h0);
+      const auto hi = hn::Or(hn::ShiftRight<4>(bytes), h1);
+      hn::StoreU(hn::Mul(Levels(lo, 16), vd), df, dst + i);
+      hn::StoreU(hn::Mul(Levels(hi, 16), vd), df, dst + 16 + i);
+    }
+  }
+}
+
+void DequantQ8_0(const void* src, float* dst, size_t n) {
+  const DQ df;
+  const hn::Rebind<int8_t, DQ> d8;
+  const auto* b = static_cast<const uint8_t*>(src);
+  for (size_t blk = 0; blk < n / 32; ++blk, b += 34, dst += 32) {
+    const auto vd = hn::Set(df, F16(b));
+    const auto* q = reinterpret_cast<const int8_t*>(b + 2);
+    for (size_t i = 0; i < 32; i += hn::Lanes(df)) {
+      const auto levels = hn::ConvertTo(df, hn::PromoteTo(DQi(), hn::LoadU(d8, q + i)));
+      hn::StoreU(hn::Mul(levels, vd), df, dst + i);
+    }
+  }
+}
+
+// Q4_K: 32-byte groups of qs hold 64 elements, low nibbles first; sub-block j (32 elements) is
+// (d * scale_j) * q - dmin * min_j.
+void DequantQ4_K(const void* src, float* dst, size_t n) {
+  const DQ df;
+  const DQu du;
+  const auto* b = static_cast<const uint8_t*>(src);
+  for (size_t blk = 0; blk < n / 256; ++blk, b += 144, dst += 256) {
+    const float d = F16(b), dmin = F16(b + 2);
+    uint8_t sc[8], mn[8];
+    quant::unpack_k4_scales(reinterpret_cast<const std::byte*>(b + 4), sc, mn);
+    for (size_t j = 0; j < 8; ++j) {
+      const auto dl = hn::Set(df, d * static_cast<float>(sc[j]));
+      const auto ml = hn::Set(df, dmin * static_cast<float>(mn[j]));
+      const uint8_t* qs = b + 16 + (j / 2) * 32;
+      for (size_t i = 0; i < 32; i += hn::Lanes(df)) {
+        const auto bytes = hn::PromoteTo(du, hn::LoadU(DQ8(), qs + i));
+        const auto q = j % 2 == 0 ? hn::And(bytes, hn::Set(du, 15u)) : hn::ShiftRight<4>(bytes);
+        hn::StoreU(hn::Sub(hn::Mul(dl, Levels(q, 0)), ml), df, dst + j * 32 + i);
+      }
+    }
+  }
+}
+
+// Q6_K: per 128 elements, element 32 k + l (k < 4, l < 32) takes the low (k < 2) or high nibble
+// of ql[l + 32 (k % 2)] and bit pair k of qh[l], minus 32; 16-element groups are scaled by
+// d * scale (ggml's min term is zero for Q6_K, and x - 0 is x).
+void DequantQ6_K(const void* src, float* dst, size_t n) {
+  const DQ df;
+  const DQu du;
+  const auto* b = static_cast<const uint8_t*>(src);
+  for (size_t blk = 0; blk < n / 256; ++blk, b += 210, dst += 256) {
+    const float d = F16(b + 208);
+    const auto* sc = reinterpret_cast<const int8_t*>(b + 192);
+    for (size_t half = 0; half < 2; ++half) {
+      const uint8_t* ql = b + half * 64;
+      const uint8_t* qh = b + 128 + half * 32;
+      for (size_t k = 0; k < 4; ++k) {
+        for (size_t l = 0; l < 32; l += hn::Lanes(df)) {
+          const size_t e = half * 128 + k * 32 + l;
+          const size_t group = e / 16;
+          const auto dl = hn::Set(df, d * static_cast<float>(sc[group]));
+          const auto low = hn::PromoteTo(du, hn::LoadU(DQ8(), ql + l + 32 * (k % 2)));
+          const auto nibble = k < 2 ? hn::And(low, hn::Set(du, 15u)) : hn::ShiftRight<4>(low);
+          const auto high = hn::And(hn::ShiftRightSame(hn::PromoteTo(du, hn::LoadU(DQ8(), qh + l)),
+                                                       static_cast<int>(2 * k)),
+                                    hn::Set(du, 3u));
+          hn::StoreU(hn::Mul(dl, Levels(hn::Or(nibble, hn::ShiftLeft<4>(high)), 32)), df, dst + e);
+        }
+      }
+    }
+  }
+}
+
 }  // namespace HWY_NAMESPACE
 }  // namespace ember::kernels
 HWY_AFTER_NAMESPACE();
@@ -846,6 +981,12 @@ HWY_EXPORT(TileQ3_KQ8_K);
 HWY_EXPORT(TileQ4_KQ8_K);
 HWY_EXPORT(TileQ5_KQ8_K);
 HWY_EXPORT(TileQ6_KQ8_K);
+HWY_EXPORT(DequantQ4_0);
+HWY_EXPORT(DequantQ4_1);
+HWY_EXPORT(DequantQ5_0);
+HWY_EXPORT(DequantQ8_0);
+HWY_EXPORT(DequantQ4_K);
+HWY_EXPORT(DequantQ6_K);
 
 namespace {
 // EMBER_SIMD must limit the targets before the first dispatch; simd_targets() applies it (once).
@@ -945,6 +1086,31 @@ void tile_q6_k_q8_k(const void* w, size_t w_stride, size_t nw, const void* x, si
                     size_t nx, size_t n, float* out, size_t ldo) {
   apply_simd_limit();
   HWY_DYNAMIC_DISPATCH(TileQ6_KQ8_K)(w, w_stride, nw, x, x_stride, nx, n, out, ldo);
+}
+
+void dequant_q4_0(const void* src, float* dst, size_t n) {
+  apply_simd_limit();
+  HWY_DYNAMIC_DISPATCH(DequantQ4_0)(src, dst, n);
+}
+void dequant_q4_1(const void* src, float* dst, size_t n) {
+  apply_simd_limit();
+  HWY_DYNAMIC_DISPATCH(DequantQ4_1)(src, dst, n);
+}
+void dequant_q5_0(const void* src, float* dst, size_t n) {
+  apply_simd_limit();
+  HWY_DYNAMIC_DISPATCH(DequantQ5_0)(src, dst, n);
+}
+void dequant_q8_0(const void* src, float* dst, size_t n) {
+  apply_simd_limit();
+  HWY_DYNAMIC_DISPATCH(DequantQ8_0)(src, dst, n);
+}
+void dequant_q4_k(const void* src, float* dst, size_t n) {
+  apply_simd_limit();
+  HWY_DYNAMIC_DISPATCH(DequantQ4_K)(src, dst, n);
+}
+void dequant_q6_k(const void* src, float* dst, size_t n) {
+  apply_simd_limit();
+  HWY_DYNAMIC_DISPATCH(DequantQ6_K)(src, dst, n);
 }
 
 }  // namespace ember::kernels

@@ -50,8 +50,8 @@ void sgemm_xwt(const float* x, int64_t m, int64_t k, const float* w, int64_t n, 
 
 // Below this many activation rows, F16/BF16 and quantized weights go through the dtype's dot
 // product, reading each weight byte once (the decode step); from it on, GEMM's arithmetic
-// dominates: quantized weights go through their tile kernel (vec_dot's arithmetic), others
-// widen a bounded block of weight rows to F32 for sgemm, as any GEMM packs its panels.
+// dominates: the weights are widened, a strip at a time, into Ember's packed F32 GEMM panels
+// (or, with EMBER_QUANT_TILES=1, quantized ones go through their tile kernel).
 constexpr int64_t kPackedGemmRows = 16;
 
 // Activations as vec_dot wants them: x itself for F32, else each row converted once (not once
@@ -124,36 +124,75 @@ void linear_vec_dot_tiles(const float* x, int64_t m, int64_t k, const std::byte*
   });
 }
 
-// y[m, n] = x[m, k] @ w[n, k]^T for many rows: widen blocks of weight rows to F32 (bounded
-// scratch) and sgemm each block into the matching columns of y.
-void linear_packed_gemm(const float* x, int64_t m, int64_t k, const std::byte* w, DType w_dtype,
-                        int64_t n, float* y) {
-  const DTypeTraits& traits = dtype_traits(w_dtype);
-  const uint64_t w_row_bytes = *dtype_bytes(w_dtype, static_cast<uint64_t>(k));
-  const int64_t rows_per_block = std::max<int64_t>(1, (int64_t{1} << 20) / std::max<int64_t>(1, k));
-  std::vector<float> scratch(static_cast<size_t>(std::min(n, rows_per_block) * k));
-  for (int64_t n0 = 0; n0 < n; n0 += rows_per_block) {
-    const int64_t nb = std::min(rows_per_block, n - n0);
-    // The conversion may use the pool; the sgemm below runs on this thread only.
-    parallel_for(0, nb, std::max<int64_t>(1, 65536 / std::max<int64_t>(1, k)),
-                 [&](int64_t lo, int64_t hi) {
-                   for (int64_t r = lo; r < hi; ++r)
-                     traits.to_f32(w + static_cast<uint64_t>(n0 + r) * w_row_bytes,
-                                   scratch.data() + r * k, static_cast<size_t>(k));
-                 });
-    sgemm_xwt(x, m, k, scratch.data(), nb, n, y + n0);
+// Weight rows of a strip dequantized in one go: kGemmPanel rows of this many elements (whole
+// blocks of every type: 32 or 256) stay in L1 until they are transposed into the panel.
+constexpr int64_t kDequantChunk = 256;
+
+// Weight rows [j0, j0 + cols) (cols <= kGemmPanel) widened with to_f32 into one panel of
+// kernels::gemm_panels_f32's layout: panel[kk * kGemmPanel + j] = w[j0 + j][kk], zero for
+// j >= cols. The values are exactly to_f32's; only their order in memory changes.
+void dequantize_panel(const std::byte* w, uint64_t w_row_bytes, const DTypeTraits& traits,
+                      DType w_dtype, int64_t k, int64_t cols, float* rows, float* panel) {
+  const auto width = static_cast<int64_t>(kernels::kGemmPanel);
+  for (int64_t k0 = 0; k0 < k; k0 += kDequantChunk) {
+    const int64_t len = std::min(kDequantChunk, k - k0);
+    const uint64_t offset = *dtype_bytes(w_dtype, static_cast<uint64_t>(k0));
+    for (int64_t j = 0; j < cols; ++j) {
+      traits.to_f32(w + static_cast<uint64_t>(j) * w_row_bytes + offset, rows + j * kDequantChunk,
+                    static_cast<size_t>(len));
+    }
+    float* out = panel + k0 * width;
+    for (int64_t kk = 0; kk < len; ++kk) {
+      for (int64_t j = 0; j < width; ++j) {
+        out[kk * width + j] = j < cols ? rows[j * kDequantChunk + kk] : 0.0f;
+      }
+    }
   }
 }
 
-// Many rows of a quantized weight widen blocks of it to F32 for sgemm, unless EMBER_QUANT_TILES=1
-// asks for the dtype's tile kernel: vec_dot's exact arithmetic (activations quantized to 8 bits,
-// as llama.cpp does), so prompt rows get the numbers single tokens get. Measured on SmolLM2
-// (docs/llm_agreement.md): the tiles bring the Q4_1 perplexity within 0.5% of llama.cpp's (+0.43%
-// against -0.82%), but the teacher-forced KL against llama.cpp leaves its bar on the Q8_0 file,
-// and on AVX2 on the Q4_K_M file (activations with outliers re-quantize differently after any
-// change of summation order), while the widened path stays within every bar on every SIMD
-// target; and the 32-element block types' tiles run at half of sgemm's speed. Read per call (a
-// getenv beside a GEMM of 16 rows or more), so a test or caller can switch it.
+// y[m, n] = x[m, k] @ w[n, k]^T for many rows of a non-F32 weight. Each task widens a strip of
+// kStripPanels panels (weight rows) straight into gemm_panels_f32's packed layout and runs
+// that kernel over all m rows, so the strip, 2 * 16 columns x k floats (256 KB at k = 2048),
+// is written once and then read from L2 by every row block while x streams past. Strips are
+// threaded over the pool. Only summation order separates the result from an F32 GEMM of the
+// to_f32 weights.
+void linear_dequant_panels(const float* x, int64_t m, int64_t k, const std::byte* w, DType w_dtype,
+                           int64_t n, float* y) {
+  const DTypeTraits& traits = dtype_traits(w_dtype);
+  const uint64_t w_row_bytes = *dtype_bytes(w_dtype, static_cast<uint64_t>(k));
+  // Two panels: the AVX-512 register block's width (the narrower targets take one at a time).
+  constexpr int64_t kStripPanels = 2;
+  const auto width = static_cast<int64_t>(kernels::kGemmPanel);
+  const int64_t strip_cols = kStripPanels * width;
+  const int64_t strips = (n + strip_cols - 1) / strip_cols;
+  parallel_for(0, strips, 1, [&](int64_t lo, int64_t hi) {
+    std::vector<float> rows(static_cast<size_t>(width * kDequantChunk));
+    std::vector<float> panels(static_cast<size_t>(kStripPanels * width * k));
+    for (int64_t s = lo; s < hi; ++s) {
+      const int64_t c0 = s * strip_cols;
+      const int64_t cols = std::min(strip_cols, n - c0);
+      const int64_t used = (cols + width - 1) / width;
+      for (int64_t p = 0; p < used; ++p) {
+        const int64_t j0 = c0 + p * width;
+        dequantize_panel(w + static_cast<uint64_t>(j0) * w_row_bytes, w_row_bytes, traits, w_dtype,
+                         k, std::min(width, n - j0), rows.data(), panels.data() + p * width * k);
+      }
+      kernels::gemm_panels_f32(x, static_cast<size_t>(k), static_cast<size_t>(m),
+                               static_cast<size_t>(k), panels.data(), 0, static_cast<size_t>(used),
+                               static_cast<size_t>(cols), y + c0, static_cast<size_t>(n));
+    }
+  });
+}
+
+// Many rows of a quantized weight widen strips of it into F32 GEMM panels, unless
+// EMBER_QUANT_TILES=1 asks for the dtype's tile kernel: vec_dot's exact arithmetic (activations
+// quantized to 8 bits, as llama.cpp does), so prompt rows get the numbers single tokens get.
+// Measured on SmolLM2 (docs/llm_agreement.md): the tiles bring the Q4_1 perplexity within 0.5% of
+// llama.cpp's (+0.43% against -0.82%), but the teacher-forced KL against llama.cpp leaves its bar
+// on the Q8_0 file, and on AVX2 on the Q4_K_M file (activations with outliers re-quantize
+// differently after any change of summation order), while the widened path stays within every bar
+// on every SIMD target; and the 32-element block types' tiles run at half of sgemm's speed. Read
+// per call (a getenv beside a GEMM of 16 rows or more), so a test or caller can switch it.
 bool prompt_uses_tiles(DType dtype) {
   const char* tiles = std::getenv("EMBER_QUANT_TILES");
   return tiles != nullptr && std::string_view(tiles) == "1" &&
@@ -406,7 +445,7 @@ void linear_checked_into(const Tensor& x, const Tensor& weight, const Tensor& bi
     } else if (m >= kPackedGemmRows && prompt_uses_tiles(w.dtype())) {
       linear_vec_dot_tiles(px, m, k, w.data(), w.dtype(), n, py);
     } else if (m >= kPackedGemmRows && dtype_traits(w.dtype()).to_f32 != nullptr) {
-      linear_packed_gemm(px, m, k, w.data(), w.dtype(), n, py);
+      linear_dequant_panels(px, m, k, w.data(), w.dtype(), n, py);
     } else {
       linear_vec_dot(px, m, k, w.data(), w.dtype(), n, py);
     }

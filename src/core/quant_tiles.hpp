@@ -31,4 +31,13 @@ void tile_q5_k_q8_k(const void* w, size_t w_stride, size_t nw, const void* x, si
 void tile_q6_k_q8_k(const void* w, size_t w_stride, size_t nw, const void* x, size_t x_stride,
                     size_t nx, size_t n, float* out, size_t ldo);
 
+// SIMD dequantization of the block types linear widens for prompts, served through
+// DTypeTraits::to_f32: every value bit-identical to quant::reference(type).to_f32's.
+void dequant_q4_0(const void* src, float* dst, size_t n);
+void dequant_q4_1(const void* src, float* dst, size_t n);
+void dequant_q5_0(const void* src, float* dst, size_t n);
+void dequant_q8_0(const void* src, float* dst, size_t n);
+void dequant_q4_k(const void* src, float* dst, size_t n);
+void dequant_q6_k(const void* src, float* dst, size_t n);
+
 }  // namespace ember::kernels

@@ -224,7 +224,7 @@ TEST(Linear, DispatchesOnTheWeightDtypeTraits) {
 }
 
 // Both paths of the driver for 16-bit weights: the per-row dot product (fewer than 16 input
-// rows, the decode step) and the widened-block sgemm (16 rows and more), on odd K so vector
+// rows, the decode step) and the widened F32 GEMM panels (16 rows and more), on odd K so vector
 // tails run. The weights are exact in F32, so both are as accurate as F32 arithmetic.
 TEST(Linear, HalfWeightsOnBothDriverPaths) {
   for (DType dt : {DType::F16, DType::BF16}) {

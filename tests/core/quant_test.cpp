@@ -113,18 +113,25 @@ class QuantType : public ::testing::TestWithParam<DType> {};
 TEST_P(QuantType, DequantizeMatchesGgmlBitForBit) {
   const DType t = GetParam();
   const TypeFixture f = load(t);
-  const auto to_f32 = quant::reference(t).to_f32;
-  ASSERT_EQ(dtype_traits(t).to_f32, to_f32);
-  std::vector<float> got(f.deq.size());
-  to_f32(f.q.data(), got.data(), got.size());
-  const int64_t at = first_bit_difference(got, f.deq);
-  EXPECT_EQ(at, -1) << "element " << at << ": " << got[static_cast<size_t>(at)] << " vs ggml "
-                    << f.deq[static_cast<size_t>(at)];
-  // Random blocks reach bit patterns the quantizers never write (every scale and level).
-  std::vector<float> rgot(f.random_deq.size());
-  to_f32(f.random_q.data(), rgot.data(), rgot.size());
-  const int64_t rat = first_bit_difference(rgot, f.random_deq);
-  EXPECT_EQ(rat, -1) << "random element " << rat;
+  // The scalar reference, then dtype_traits' to_f32 (SIMD for the common types) on every target.
+  const auto check = [&](void (*to_f32)(const std::byte*, float*, size_t), const std::string& by) {
+    std::vector<float> got(f.deq.size());
+    to_f32(f.q.data(), got.data(), got.size());
+    const int64_t at = first_bit_difference(got, f.deq);
+    EXPECT_EQ(at, -1) << by << ", element " << at << ": " << got[static_cast<size_t>(at)]
+                      << " vs ggml " << f.deq[static_cast<size_t>(at)];
+    // Random blocks reach bit patterns the quantizers never write (every scale and level).
+    std::vector<float> rgot(f.random_deq.size());
+    to_f32(f.random_q.data(), rgot.data(), rgot.size());
+    const int64_t rat = first_bit_difference(rgot, f.random_deq);
+    EXPECT_EQ(rat, -1) << by << ", random element " << rat;
+  };
+  check(quant::reference(t).to_f32, "reference");
+  for (const std::string& target : kernels::simd_targets()) {
+    kernels::simd_force_target(target);
+    check(dtype_traits(t).to_f32, target);
+  }
+  kernels::simd_force_target("");
 }
 
 TEST_P(QuantType, QuantizeMatchesGgmlBytes) {
@@ -433,11 +440,9 @@ TEST_P(QuantType, LinearOnManyRowsEqualsVecDot) {
   }
 }
 
-// linear's paths: few activation rows go through vec_dot (activations quantized once), so
-// each output is exactly the dispatched dot of that row pair; many rows widen the weights with
-// to_f32 for sgemm (unless EMBER_QUANT_TILES=1), matching the F32 linear of the dequantized
-// weights.
-TEST_P(QuantType, LinearUsesVecDotOrWidenedGemm) {
+// Few activation rows go through vec_dot (activations quantized once), so each output is
+// exactly the dispatched dot of that row pair.
+TEST_P(QuantType, LinearOnFewRowsUsesVecDot) {
   const DType t = GetParam();
   const Input& in = input();
   const auto n = static_cast<int64_t>(in.rows), k = static_cast<int64_t>(in.cols);
@@ -456,27 +461,50 @@ TEST_P(QuantType, LinearUsesVecDotOrWidenedGemm) {
       EXPECT_EQ(y.data_as<float>()[i * n + j], want) << "row " << i << ", column " << j;
     }
   }
+}
 
-  std::vector<float> many_values;
-  for (int rep = 0; rep < 4; ++rep) many_values.insert(many_values.end(), in.x.begin(), in.x.end());
-  const Tensor many = Tensor::from_f32({4 * n, k}, many_values);
-  const Tensor got = ops::linear(many, w);
-  const Tensor want = ops::linear(many, to_f32(w));
-  // Both are float GEMMs of the same operands that may block K differently: each output
-  // within k * 2^-24 * sum_i |w_i x_i| (the F32 summation bound) of the other.
-  const Tensor w32 = to_f32(w);
-  for (int64_t i = 0; i < 4 * n; ++i) {
-    for (int64_t j = 0; j < n; ++j) {
-      double abs_sum = 0.0;
-      for (int64_t c = 0; c < k; ++c) {
-        abs_sum += std::fabs(static_cast<double>(many_values[static_cast<size_t>(i * k + c)]) *
-                             w32.data_as<float>()[j * k + c]);
+// 16 rows or more (without EMBER_QUANT_TILES) widen the weights into F32 GEMM panels: every
+// output is the F32 dot of the activation row with the to_f32 weight row, in some summation
+// order, on every SIMD target. Row counts on and off the register blocks (16, 17, 64, 513);
+// 37 columns are a whole strip of 32 and a partial panel; k crosses the 256-element
+// dequantization chunk (288 for 32-element blocks, 512 for super-blocks).
+TEST_P(QuantType, LinearOnManyRowsIsTheDequantizedF32Product) {
+  const DType t = GetParam();
+  constexpr size_t kN = 37, kMaxM = 513;
+  const size_t block = dtype_info(t).block_elems;
+  const size_t k = block * (block >= 256 ? 2 : 9);
+  const RandomRows r = random_rows(t, kN, kMaxM, k, 11);
+  const Tensor w = Tensor::from_f32({kN, static_cast<int64_t>(k)}, r.wf).to(t);
+  ASSERT_EQ(std::memcmp(w.data(), r.wq.data(), r.wq.size()), 0);
+  // Exact dot (double) of each row pair, and sum_i |w_i x_i| for the bound.
+  std::vector<double> exact(kMaxM * kN), magnitude(kMaxM * kN);
+  for (size_t i = 0; i < kMaxM; ++i) {
+    for (size_t j = 0; j < kN; ++j) {
+      for (size_t c = 0; c < k; ++c) {
+        const double p = static_cast<double>(r.x[i * k + c]) * r.w[j][c];
+        exact[i * kN + j] += p;
+        magnitude[i * kN + j] += std::fabs(p);
       }
-      EXPECT_NEAR(got.data_as<float>()[i * n + j], want.data_as<float>()[i * n + j],
-                  2.0 * static_cast<double>(k) * 0x1p-24 * abs_sum)
-          << "row " << i << ", column " << j;
     }
   }
+  // Any order of F32 multiply-adds of k products is within gamma_k * sum |w_i x_i| of the exact
+  // sum, gamma_k = k u / (1 - k u), u = 2^-24 (Higham, Accuracy and Stability, 3.1); the to_f32
+  // weights and the F32 inputs are the operands, so nothing else rounds.
+  const double u = 0x1p-24;
+  const double gamma = static_cast<double>(k) * u / (1.0 - static_cast<double>(k) * u);
+  for (const std::string& target : kernels::simd_targets()) {
+    kernels::simd_force_target(target);
+    for (const int64_t m : {16, 17, 64, 513}) {
+      const Tensor x = Tensor::from_f32({m, static_cast<int64_t>(k)},
+                                        std::span(r.x).first(static_cast<size_t>(m) * k));
+      const Tensor y = ops::linear(x, w);
+      for (size_t e = 0; e < static_cast<size_t>(m) * kN; ++e) {
+        ASSERT_LE(std::fabs(y.data_as<float>()[e] - exact[e]), gamma * magnitude[e])
+            << target << ", m " << m << ", row " << e / kN << ", column " << e % kN;
+      }
+    }
+  }
+  kernels::simd_force_target("");
 }
 
 INSTANTIATE_TEST_SUITE_P(AllBlockTypes, QuantType, ::testing::ValuesIn(kTypes),

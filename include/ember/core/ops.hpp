@@ -101,9 +101,9 @@ Tensor matmul(const Tensor& a, const Tensor& b);
 // Dispatches on weight.dtype() through dtype_traits() (ember/core/dtype_traits.hpp): F32 weights
 // go to BLAS; any other dtype with a vec_dot entry (F16, BF16, quantized block types) through
 // one driver that converts the activations once to the dtype's vec_dot format and threads over
-// weight rows, reading each weight byte once per call. From 16 input rows on, blocks of weight
-// rows are widened to F32 for sgemm instead (GEMM arithmetic then dominates). F64 operands take
-// the dgemm path and return F64.
+// weight rows, reading each weight byte once per call. From 16 input rows on, strips of weight
+// rows are widened with to_f32 straight into kernels::gemm_panels_f32's panels instead, threaded
+// over strips (GEMM arithmetic then dominates). F64 operands take the dgemm path and return F64.
 // `packed` (optional) is pack_linear_weight(weight): then every call goes to ember's kernel over
 // the packed panels (kernels::gemm_panels_f32, cache-blocked over x rows and threaded over row
 // blocks x panels on the pool) instead of BLAS, which re-packs the whole weight on every call
