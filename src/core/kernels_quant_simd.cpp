@@ -589,6 +589,9 @@ float DotQ6_KQ8_K(const void* w, const void* x, size_t n) {
     const __m256i offset =
         _mm256_madd_epi16(scales16, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(px + 260)));
     __m256i lanes = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(offset, 5));
+    // Each half's eight scales in both 128-bit halves.
+    const __m256i halves[2] = {_mm256_permute4x64_epi64(scales16, 0x44),
+                               _mm256_permute4x64_epi64(scales16, 0xEE)};
     for (int h = 0; h < 2; ++h) {
       const auto load = [](const uint8_t* p) {
         return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
@@ -600,8 +603,8 @@ float DotQ6_KQ8_K(const void* w, const void* x, size_t n) {
         const __m256i pair = _mm256_and_si256(_mm256_srli_epi16(hi, pair_shift), low2);
         return _mm256_or_si256(nibble, _mm256_slli_epi16(pair, 4));
       };
-      // This half's eight scales in both 128-bit halves; 32 elements take scales s and s + 1.
-      const __m256i half = _mm256_permute4x64_epi64(scales16, h == 0 ? 0x44 : 0xEE);
+      // 32 elements take scales s and s + 1 of this half's eight.
+      const __m256i half = halves[h];
       const uint8_t* xh = px + 4 + 128 * h;
       lanes = _mm256_add_epi32(lanes, ScaledPairs(level(a, 0, 0), xh, PickScales(half, 0, 1)));
       lanes = _mm256_add_epi32(lanes, ScaledPairs(level(c, 0, 2), xh + 32, PickScales(half, 2, 3)));
