@@ -208,18 +208,89 @@ float DotQ45(const void* w, const void* x, size_t n) {
   return Total(df, acc) + min_sum;
 }
 
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
+// x86 with AVX2 and up, Q5_0 and Q5_1: a block's levels are built in one 256-bit register, in
+// element order, and go into vpmaddubsw with the activation's int8 (Q5_1's unsigned levels
+// directly, Q5_0's signed ones through their sign: |w| * sign(x, w) = w * x). The int32 lanes are
+// DotLanes<32>'s on 16-lane int16 vectors (lane l holds elements 2l, 2l+1, 2l+16 and 2l+17), so
+// every lane sum, its float product and the float sums are the generic kernel's, bit for bit, and
+// the tiles (which follow DotLanes) still match. Storing the levels and reloading them, as the
+// generic kernel does, cost more than the block's arithmetic. (Q4_0 and Q4_1 gain nothing from
+// this: their generic kernels are as fast.)
+template <bool kSigned>
+HWY_INLINE __m256i Levels5(const uint8_t* qs, const uint8_t* qh) {
+  const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
+  const __m128i low4 = _mm_set1_epi8(0x0F);
+  const __m256i nibbles =
+      _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(packed, 4), low4), _mm_and_si128(packed, low4));
+  uint32_t bits;
+  std::memcpy(&bits, qh, 4);
+  // Byte e gets byte e / 8 of the bits (vpshufb stays within each 128-bit half, which both hold
+  // the broadcast word), then is tested against bit e % 8.
+  const __m256i spread = _mm256_shuffle_epi8(
+      _mm256_set1_epi32(static_cast<int32_t>(bits)),
+      _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0));
+  const __m256i bit = _mm256_set1_epi64x(static_cast<int64_t>(0x8040201008040201));
+  const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit);
+  // Q5_1: nibble + 16 for a set bit. Q5_0: that minus 16, which for a clear bit is the nibble
+  // with the int8's high bits set.
+  if constexpr (kSigned)
+    return _mm256_or_si256(nibbles, _mm256_andnot_si256(set, _mm256_set1_epi8(-16)));
+  return _mm256_or_si256(nibbles, _mm256_and_si256(set, _mm256_set1_epi8(16)));
+}
+
+// DotLanes<32>'s int32 lanes of w . x, x 32 int8 levels within +-127 (as the Q8 quantizers make
+// them, so the sign trick cannot overflow); pair sums are at most 2 * 31 * 127, so vpmaddubsw
+// does not saturate.
+template <bool kSigned>
+HWY_INLINE __m256i BlockLanes(__m256i w, const uint8_t* x) {
+  const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x));
+  const __m256i pairs = kSigned ? _mm256_maddubs_epi16(_mm256_abs_epi8(w), _mm256_sign_epi8(xv, w))
+                                : _mm256_maddubs_epi16(w, xv);
+  // int16 lane i holds elements 2i and 2i + 1; lane l + 8 the same pair 16 elements on.
+  return _mm256_add_epi32(_mm256_cvtepi16_epi32(_mm256_castsi256_si128(pairs)),
+                          _mm256_cvtepi16_epi32(_mm256_extracti128_si256(pairs, 1)));
+}
+
+template <bool kHasMin>
+float DotQ5(const void* w, const void* x, size_t n) {
+  using F = Q45<kHasMin, true>;
+  const auto* pw = static_cast<const uint8_t*>(w);
+  const auto* px = static_cast<const uint8_t*>(x);
+  const hn::Repartition<float, D16G> df;
+  __m256 acc = _mm256_setzero_ps();
+  float min_sum = 0.0f;
+  for (size_t b = 0; b < n / 32; ++b, pw += F::kWBytes, px += F::kXBytes) {
+    const __m256i lanes = BlockLanes<!kHasMin>(Levels5<!kHasMin>(pw + F::kHead, pw + F::kHead - 4),
+                                               px + F::kXBytes - 32);
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(lanes), _mm256_set1_ps(F16(pw) * F16(px)), acc);
+    if constexpr (kHasMin) min_sum += F16(pw + 2) * F16(px + 2);
+  }
+  return Total(df, hn::Vec<decltype(df)>{acc}) + min_sum;
+}
+#endif
+
 float DotQ4_0Q8_0(const void* w, const void* x, size_t n) {
   return DotQ45<false, false>(w, x, n);
 }
 float DotQ4_1Q8_1(const void* w, const void* x, size_t n) {
   return DotQ45<true, false>(w, x, n);
 }
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
+float DotQ5_0Q8_0(const void* w, const void* x, size_t n) {
+  return DotQ5<false>(w, x, n);
+}
+float DotQ5_1Q8_1(const void* w, const void* x, size_t n) {
+  return DotQ5<true>(w, x, n);
+}
+#else
 float DotQ5_0Q8_0(const void* w, const void* x, size_t n) {
   return DotQ45<false, true>(w, x, n);
 }
 float DotQ5_1Q8_1(const void* w, const void* x, size_t n) {
   return DotQ45<true, true>(w, x, n);
 }
+#endif
 
 float DotQ8_0Q8_0(const void* w, const void* x, size_t n) {
   const D16 d16;
@@ -435,13 +506,30 @@ HWY_INLINE int32_t HorizontalSum(__m256i v) {
   return _mm_cvtsi128_si32(_mm_add_epi32(t, _mm_shuffle_epi32(t, 0xB1)));
 }
 
-// sum over 32 elements of scale(element) * u[i] * x[i], the first 16 elements with scale_a and
-// the next 16 with scale_b.
-HWY_INLINE __m256i ScaledPairs(__m256i u, const uint8_t* x, int16_t scale_a, int16_t scale_b) {
+// sum over 32 elements of scale(element) * u[i] * x[i]: the int16 lanes of `scales` (eight per
+// 128-bit half) are the scales of the element pairs in the same lanes of the products.
+HWY_INLINE __m256i ScaledPairs(__m256i u, const uint8_t* x, __m256i scales) {
   const __m256i products =
       _mm256_maddubs_epi16(u, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x)));
-  const __m256i scales = _mm256_set_m128i(_mm_set1_epi16(scale_b), _mm_set1_epi16(scale_a));
   return _mm256_madd_epi16(products, scales);
+}
+
+// `scales` (int16 lanes) with lane a broadcast to the low 128-bit half and lane b to the high one.
+HWY_INLINE __m256i PickScales(__m256i scales, int a, int b) {
+  const auto pair = [](int lane) {
+    const auto lo = static_cast<uint64_t>(2 * lane);
+    return static_cast<int64_t>(((lo + 1) << 8 | lo) * 0x0001000100010001ULL);
+  };
+  return _mm256_shuffle_epi8(scales, _mm256_set_epi64x(pair(b), pair(b), pair(a), pair(a)));
+}
+
+// The exact totals of the int32 lanes of a (8) and of b (4): the super-block's two sums.
+HWY_INLINE void TwoSums(__m256i a, __m128i b, int32_t& sum_a, int32_t& sum_b) {
+  const __m128i a4 = _mm_add_epi32(_mm256_castsi256_si128(a), _mm256_extracti128_si256(a, 1));
+  const __m128i pairs = _mm_hadd_epi32(a4, b);
+  const __m128i sums = _mm_hadd_epi32(pairs, pairs);
+  sum_a = _mm_cvtsi128_si32(sums);
+  sum_b = _mm_extract_epi32(sums, 1);
 }
 
 float DotQ4_KQ8_K(const void* w, const void* x, size_t n) {
@@ -450,23 +538,38 @@ float DotQ4_KQ8_K(const void* w, const void* x, size_t n) {
   const __m256i low4 = _mm256_set1_epi8(0x0F);
   float sum = 0.0f;
   for (size_t i = 0; i < n / 256; ++i, pw += 144, px += 292) {
-    uint8_t sc[8], m[8];
-    quant::unpack_k4_scales(reinterpret_cast<const std::byte*>(pw + 4), sc, m);
+    // The 6-bit scales and mins of the 12 packed bytes (as quant::scale_min_k4), four at a time
+    // in 32-bit words: bytes 0-3 hold scales 0-3 and the high bits of scales 4-7, bytes 4-7 mins
+    // 0-3 and the high bits of mins 4-7, bytes 8-11 the low nibbles of scales and mins 4-7.
+    uint32_t k[3];
+    std::memcpy(k, pw + 4, 12);
+    const uint32_t scales_lo = k[0] & 0x3F3F3F3Fu;
+    const uint32_t mins_lo = k[1] & 0x3F3F3F3Fu;
+    const uint32_t scales_hi = (k[2] & 0x0F0F0F0Fu) | ((k[0] >> 2) & 0x30303030u);
+    const uint32_t mins_hi = ((k[2] >> 4) & 0x0F0F0F0Fu) | ((k[1] >> 2) & 0x30303030u);
+    const __m128i scales8 = _mm_cvtepu8_epi16(
+        _mm_set_epi32(0, 0, static_cast<int32_t>(scales_hi), static_cast<int32_t>(scales_lo)));
+    const __m128i mins8 = _mm_cvtepu8_epi16(
+        _mm_set_epi32(0, 0, static_cast<int32_t>(mins_hi), static_cast<int32_t>(mins_lo)));
+    const __m256i scales = _mm256_broadcastsi128_si256(scales8);
     __m256i lanes = _mm256_setzero_si256();
-    for (size_t g = 0; g < 4; ++g) {
+    for (int g = 0; g < 4; ++g) {
       const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(pw + 16 + 32 * g));
       const uint8_t* xg = px + 4 + 64 * g;
-      const auto lo_scale = static_cast<int16_t>(sc[2 * g]);
-      const auto hi_scale = static_cast<int16_t>(sc[2 * g + 1]);
+      lanes = _mm256_add_epi32(
+          lanes, ScaledPairs(_mm256_and_si256(v, low4), xg, PickScales(scales, 2 * g, 2 * g)));
       lanes =
-          _mm256_add_epi32(lanes, ScaledPairs(_mm256_and_si256(v, low4), xg, lo_scale, lo_scale));
-      lanes = _mm256_add_epi32(lanes, ScaledPairs(_mm256_and_si256(_mm256_srli_epi16(v, 4), low4),
-                                                  xg + 32, hi_scale, hi_scale));
+          _mm256_add_epi32(lanes, ScaledPairs(_mm256_and_si256(_mm256_srli_epi16(v, 4), low4),
+                                              xg + 32, PickScales(scales, 2 * g + 1, 2 * g + 1)));
     }
-    int32_t summ = 0;
-    for (size_t j = 0; j < 8; ++j)
-      summ += m[j] * (load_i16(px + 260 + 4 * j) + load_i16(px + 262 + 4 * j));
-    sum += KBlockSum(F16(pw), F16(pw + 2), load_f32(px), HorizontalSum(lanes), summ);
+    // Sub-block j's activation sum is group sums 2j and 2j + 1 (at most 2 * 16 * 127 each, so
+    // their int16 sum cannot overflow).
+    const __m128i bsums_lo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(px + 260));
+    const __m128i bsums_hi = _mm_loadu_si128(reinterpret_cast<const __m128i*>(px + 276));
+    const __m128i mins = _mm_madd_epi16(mins8, _mm_hadd_epi16(bsums_lo, bsums_hi));
+    int32_t sumi = 0, summ = 0;
+    TwoSums(lanes, mins, sumi, summ);
+    sum += KBlockSum(F16(pw), F16(pw + 2), load_f32(px), sumi, summ);
   }
   return sum;
 }
@@ -478,9 +581,18 @@ float DotQ6_KQ8_K(const void* w, const void* x, size_t n) {
   const __m256i low2 = _mm256_set1_epi8(0x03);
   float sum = 0.0f;
   for (size_t i = 0; i < n / 256; ++i, pw += 210, px += 292) {
-    const auto* sc = reinterpret_cast<const int8_t*>(pw + 192);
-    __m256i lanes = _mm256_setzero_si256();
-    for (size_t h = 0; h < 2; ++h) {
+    // The 16 int8 group scales as int16: lanes 0-7 in the low half, 8-15 in the high one.
+    const __m256i scales16 =
+        _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(pw + 192)));
+    // The stored levels are level + 32: sum_j scale_j * 32 * (group j's activation sum) comes
+    // off, as lanes before the one reduction.
+    const __m256i offset =
+        _mm256_madd_epi16(scales16, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(px + 260)));
+    __m256i lanes = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(offset, 5));
+    // Each half's eight scales in both 128-bit halves.
+    const __m256i halves[2] = {_mm256_permute4x64_epi64(scales16, 0x44),
+                               _mm256_permute4x64_epi64(scales16, 0xEE)};
+    for (int h = 0; h < 2; ++h) {
       const auto load = [](const uint8_t* p) {
         return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
       };
@@ -491,17 +603,15 @@ float DotQ6_KQ8_K(const void* w, const void* x, size_t n) {
         const __m256i pair = _mm256_and_si256(_mm256_srli_epi16(hi, pair_shift), low2);
         return _mm256_or_si256(nibble, _mm256_slli_epi16(pair, 4));
       };
+      // 32 elements take scales s and s + 1 of this half's eight.
+      const __m256i half = halves[h];
       const uint8_t* xh = px + 4 + 128 * h;
-      const int8_t* s = sc + 8 * h;
-      lanes = _mm256_add_epi32(lanes, ScaledPairs(level(a, 0, 0), xh, s[0], s[1]));
-      lanes = _mm256_add_epi32(lanes, ScaledPairs(level(c, 0, 2), xh + 32, s[2], s[3]));
-      lanes = _mm256_add_epi32(lanes, ScaledPairs(level(a, 4, 4), xh + 64, s[4], s[5]));
-      lanes = _mm256_add_epi32(lanes, ScaledPairs(level(c, 4, 6), xh + 96, s[6], s[7]));
+      lanes = _mm256_add_epi32(lanes, ScaledPairs(level(a, 0, 0), xh, PickScales(half, 0, 1)));
+      lanes = _mm256_add_epi32(lanes, ScaledPairs(level(c, 0, 2), xh + 32, PickScales(half, 2, 3)));
+      lanes = _mm256_add_epi32(lanes, ScaledPairs(level(a, 4, 4), xh + 64, PickScales(half, 4, 5)));
+      lanes = _mm256_add_epi32(lanes, ScaledPairs(level(c, 4, 6), xh + 96, PickScales(half, 6, 7)));
     }
-    // The stored levels are level + 32: sum_j scale_j * 32 * (group j's activation sum) comes off.
-    int32_t offset = 0;
-    for (size_t j = 0; j < 16; ++j) offset += sc[j] * load_i16(px + 260 + 2 * j);
-    sum += KBlockSum(F16(pw + 208), 0.0f, load_f32(px), HorizontalSum(lanes) - 32 * offset, 0);
+    sum += KBlockSum(F16(pw + 208), 0.0f, load_f32(px), HorizontalSum(lanes), 0);
   }
   return sum;
 }
