@@ -155,11 +155,13 @@ def save_unigram(folder, vocab, specials, normalizer, pre_tokenizer, config):
     return tok
 
 
-def deberta_unigram_tokenizer(folder, texts):
+def deberta_unigram_tokenizer(folder, texts, punctuated_words=True):
     """DeBERTa-v3's SentencePiece Unigram, laid out as transformers' DebertaV2Tokenizer builds it
     (whitespace-run normalizer, NFC, right strip; Metaspace always prepending). Pieces: the
     characters, the frequent words and 2-4 character prefixes and suffixes of words, each scored
-    log(count / total) minus a small rank term, so that no two segmentations tie."""
+    log(count / total) minus a small rank term, so that no two segmentations tie. Without
+    `punctuated_words`, no whole word that ends in punctuation is a piece (a one-word context
+    such as "Nobody." is then more than one token)."""
     normalizer = tokenizers.normalizers.Sequence([
         tokenizers.normalizers.Replace(tokenizers.Regex(r"\s{2,}|[\n\r\t]"), " "),
         tokenizers.normalizers.NFC(),
@@ -176,7 +178,8 @@ def deberta_unigram_tokenizer(folder, texts):
         for k in range(2, min(len(w), 5)):
             pieces[w[:k]] += n
             pieces[w[-k:]] += n
-    known = [w for w in by_count(words) if len(w) > 2 and not set(w) & UNKNOWN_CHARS][:60]
+    known = [w for w in by_count(words) if len(w) > 2 and not set(w) & UNKNOWN_CHARS
+             and (punctuated_words or w[-1].isalnum())][:60]
     counts.update({w: words[w] for w in known})
     affixes = [p for p in by_count(pieces) if p not in known and len(p) > 1
                and not set(p) & UNKNOWN_CHARS][:60]
