@@ -15,6 +15,9 @@
 //     runs the text-classification (top 1) or token-classification (no aggregation) pipeline on
 //     every line of FILE and prints {"sentences", "seconds", "cpu_seconds", "sentences_per_s"}
 //     for the best of R passes after one untimed pass (the model is loaded once, untimed).
+//   bench_models qa --model DIR --sentences FILE --batch-size B [--repeat R]
+//     the same for the question-answering pipeline (top 1, transformers' default windows) on
+//     every line of FILE, a JSON object {"question", "context"}; B windows per forward pass.
 // Threads: EMBER_NUM_THREADS and OPENBLAS_NUM_THREADS, set by the caller.
 #include <nlohmann/json.hpp>
 
@@ -91,7 +94,7 @@ nlohmann::json seq2seq(const std::string& model_dir, const std::string& texts_pa
 int run(int argc, char** argv) {
   if (argc < 2)
     throw std::runtime_error(
-        "usage: bench_models embed|classify|ner|generate|seq2seq --model DIR ...");
+        "usage: bench_models embed|classify|ner|qa|generate|seq2seq --model DIR ...");
   const std::string verb = argv[1];
   std::string model, sentences_path, prompt_ids, prefix;
   size_t batch_size = 32, repeat = 3;
@@ -152,6 +155,16 @@ int run(int argc, char** argv) {
     ember::pipelines::TokenClassifier::Options options;
     options.batch_size = batch_size;
     out = time_passes(texts.size(), 1, [&] { tagger(texts, options); });
+  } else if (verb == "qa") {
+    const auto answerer = ember::pipelines::QuestionAnswerer::load(model);
+    std::vector<ember::pipelines::QaInput> inputs;
+    for (const std::string& line : read_lines(sentences_path)) {
+      const auto pair = nlohmann::json::parse(line);
+      inputs.push_back({pair.at("question"), pair.at("context")});
+    }
+    ember::pipelines::QuestionAnswerer::Options options;
+    options.batch_size = batch_size;
+    out = time_passes(inputs.size(), 1, [&] { answerer(inputs, options); });
   } else if (verb == "generate") {
     std::vector<int64_t> prompt;
     std::istringstream ids(prompt_ids);

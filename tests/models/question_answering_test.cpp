@@ -54,7 +54,7 @@ std::vector<pl::QaInput> inputs_of(const json& call) {
 
 TEST(QuestionAnswering, MatchesTransformers) {
   const json expected = read_json_file(kDir / "qa_expected.json");
-  ASSERT_EQ(expected["calls"].size(), 20u);  // 4 models x 5 option sets
+  ASSERT_EQ(expected["calls"].size(), 35u);  // 7 models x 5 option sets
   for (const json& call : expected["calls"]) {
     const std::string name = call["model"];
     pl::QuestionAnswerer::Options options = options_of(call["options"]);

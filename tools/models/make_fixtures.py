@@ -455,50 +455,72 @@ HUB_TOKENIZER_CONFIG = {  # as all-MiniLM-L6-v2 and most Hub BERT models ship it
     "strip_accents": None, "tokenizer_class": "BertTokenizer", "model_max_length": 512}
 
 
-ST_SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+WORDPIECE_SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+
+
+def by_count(counter):
+    """Most frequent first, ties broken alphabetically (deterministic, unlike a trainer)."""
+    return sorted(counter, key=lambda t: (-counter[t], t))
+
+
+def count_words(texts, pre_tokenizer, normalizer=None):
+    """How often each pre-tokenized word of the (normalized) texts occurs."""
+    words = collections.Counter()
+    for text in texts:
+        text = normalizer.normalize_str(text) if normalizer else text
+        words.update(w for w, _ in pre_tokenizer.pre_tokenize_str(text))
+    return words
+
+
+def counted_wordpiece(texts, normalizer, words_kept, endings_kept, longest_ending,
+                      unknown_chars=frozenset()):
+    """A BERT WordPiece tokenizer whose vocab is counted from `texts` (shared by the model and
+    pipeline fixtures): WORDPIECE_SPECIALS, every character alone and as a ##continuation, then
+    the `words_kept` most frequent words of 2+ characters and the `endings_kept` most frequent
+    word endings of 2..`longest_ending` characters. `unknown_chars` are kept out of the
+    characters and words, so that they become [UNK]. [CLS] A [SEP] (B [SEP]) templates."""
+    pre_tokenizer = tokenizers.pre_tokenizers.BertPreTokenizer()
+    words = count_words(texts, pre_tokenizer, normalizer)
+    chars = sorted({c for w in words for c in w} - set(unknown_chars))
+    endings = collections.Counter()
+    for w, n in words.items():
+        for k in range(2, min(len(w), longest_ending + 1)):
+            endings["##" + w[-k:]] += n
+    vocab = WORDPIECE_SPECIALS + chars + ["##" + c for c in chars]
+    vocab += [w for w in by_count(words)
+              if len(w) > 1 and not set(w) & set(unknown_chars)][:words_kept]
+    vocab += [e for e in by_count(endings) if e not in vocab][:endings_kept]
+    tok = tokenizers.Tokenizer(tokenizers.models.WordPiece(
+        {t: i for i, t in enumerate(vocab)}, unk_token="[UNK]"))
+    tok.add_special_tokens(WORDPIECE_SPECIALS)
+    tok.normalizer = normalizer
+    tok.pre_tokenizer = pre_tokenizer
+    tok.decoder = tokenizers.decoders.WordPiece()
+    tok.post_processor = tokenizers.processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", 2), ("[SEP]", 3)])
+    return tok
 
 
 def st_tokenizer(folder):
     """A small lowercasing BERT WordPiece tokenizer, built with the tokenizers library.
 
-    Its vocab is learned from the ASCII lines of the committed tokenizer corpus plus the case
-    texts by counting (tokenizers' own WordPiece trainer breaks ties differently on every run):
-    the specials, every character alone and as a ##continuation, then the most frequent words and
-    word endings, ties broken alphabetically. Characters outside that text become [UNK].
-    Returns the vocab size.
+    Its vocab is counted (counted_wordpiece; tokenizers' own WordPiece trainer breaks ties
+    differently on every run) from the ASCII lines of the committed tokenizer corpus plus the
+    case texts: 300 words and 120 endings of up to 5 characters. Characters outside that text
+    become [UNK]. Returns the vocab size.
     """
     lines = [json.loads(line) for line in TOKENIZER_CORPUS.read_text().splitlines()]
     lines = [line for line in lines if 0 < len(line) < 2000 and line.isascii()] + ST_TEXTS
-    normalizer = tokenizers.normalizers.BertNormalizer(lowercase=True)
-    pre_tokenizer = tokenizers.pre_tokenizers.BertPreTokenizer()
-    words = collections.Counter()
-    for line in lines:
-        words.update(w for w, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(line)))
-    chars = sorted({c for w in words for c in w})
-    endings = collections.Counter()
-    for w, n in words.items():
-        for k in range(2, min(len(w), 6)):
-            endings["##" + w[-k:]] += n
-    by_count = lambda counter: sorted(counter, key=lambda t: (-counter[t], t))
-    vocab = ST_SPECIAL_TOKENS + chars + ["##" + c for c in chars]
-    vocab += [w for w in by_count(words) if len(w) > 1][:300]
-    vocab += [e for e in by_count(endings) if e not in vocab][:120]
-    wordpiece = tokenizers.Tokenizer(tokenizers.models.WordPiece(
-        {t: i for i, t in enumerate(vocab)}, unk_token="[UNK]"))
-    wordpiece.add_special_tokens(ST_SPECIAL_TOKENS)
-    wordpiece.normalizer = normalizer
-    wordpiece.pre_tokenizer = pre_tokenizer
-    wordpiece.decoder = tokenizers.decoders.WordPiece()
-    wordpiece.post_processor = tokenizers.processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
-        special_tokens=[("[CLS]", 2), ("[SEP]", 3)])
+    wordpiece = counted_wordpiece(lines, tokenizers.normalizers.BertNormalizer(lowercase=True),
+                                  words_kept=300, endings_kept=120, longest_ending=5)
     # The tokenizer.json's own truncation/padding differ from what sentence-transformers uses, as
     # in all-MiniLM-L6-v2: a reader must take the length from the sentence-transformers files.
     wordpiece.enable_truncation(max_length=12)
     wordpiece.enable_padding(length=12, pad_id=0, pad_token="[PAD]")
     wordpiece.save(str(folder / "tokenizer.json"))
     (folder / "tokenizer_config.json").write_text(json.dumps(HUB_TOKENIZER_CONFIG, indent=2))
-    return len(vocab)
+    return wordpiece.get_vocab_size()
 
 
 def st_base_model(folder, seed):

@@ -1,16 +1,17 @@
 #!/usr/bin/env python3
 """Writes the models bench/pipelines_bench.py times: BERT-base-sized (12 layers, hidden 768, 12
-heads, intermediate 3072, vocabulary 30522) BertForSequenceClassification (3 labels) and
-BertForTokenClassification (9 BIO tags) with random weights, which cost the same time as trained
-ones. The tokenizer is all-MiniLM-L6-v2's uncased BERT WordPiece (same vocabulary size), so
+heads, intermediate 3072, vocabulary 30522) BertForSequenceClassification (3 labels),
+BertForTokenClassification (9 BIO tags) and BertForQuestionAnswering with random weights, which
+cost the same time as trained ones. The tokenizer is all-MiniLM-L6-v2's uncased BERT WordPiece (same vocabulary size), so
 sentences split into as many tokens as with a real BERT-base checkpoint.
 
-Output: $EMBER_MODEL_CACHE/derived/bert-base-random-{seq,tok} (~440 MB each; not committed).
-Usage: tools/.venv/bin/python tools/pipelines/make_bench_models.py
+Output: $EMBER_MODEL_CACHE/derived/bert-base-random-{seq,tok,qa} (~440 MB each; not committed).
+Usage: tools/.venv/bin/python tools/pipelines/make_bench_models.py [seq|tok|qa ...]  (default: all)
 """
 import os
 import pathlib
 import shutil
+import sys
 
 import tokenizers
 import torch
@@ -25,11 +26,14 @@ HEADS = {
     "seq": (transformers.BertForSequenceClassification, ["negative", "neutral", "positive"]),
     "tok": (transformers.BertForTokenClassification,
             ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]),
+    "qa": (transformers.BertForQuestionAnswering, ["start", "end"]),  # qa_outputs' 2 columns
 }
 
 
-def main():
+def main(wanted):
     for index, (head, (cls, labels)) in enumerate(HEADS.items()):
+        if wanted and head not in wanted:
+            continue
         folder = OUT / f"bert-base-random-{head}"
         if folder.exists():
             shutil.rmtree(folder)
@@ -52,4 +56,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

@@ -39,7 +39,9 @@ import transformers
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 OUT = ROOT / "tests" / "fixtures" / "pipelines"
 sys.path.insert(0, str(ROOT / "tools" / "models"))
-from make_fixtures import init_weights  # noqa: E402  (the model fixtures' weight scales)
+# The model fixtures' weight scales and counted vocabularies.
+from make_fixtures import (WORDPIECE_SPECIALS, by_count, count_words,  # noqa: E402
+                           counted_wordpiece, init_weights)
 
 # Scores closer than this within one output (or a winning label closer than this to the runner-up)
 # would let F32 rounding differences reorder labels; the script fails instead of recording them.
@@ -52,7 +54,6 @@ class NearTie(Exception):
     pass
 
 
-WORDPIECE_SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 BPE_SPECIALS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
 # DeBERTa-v3's ids: [PAD] [CLS] [SEP] [UNK] first, [MASK] after the pieces.
 DEBERTA_SPECIALS = ["[PAD]", "[CLS]", "[SEP]", "[UNK]"]
@@ -73,41 +74,11 @@ def all_texts(c):
     return texts
 
 
-def by_count(counter):
-    return sorted(counter, key=lambda t: (-counter[t], t))
-
-
-def count_words(texts, pre_tokenizer, normalizer=None):
-    """How often each pre-tokenized word of the (normalized) texts occurs."""
-    words = collections.Counter()
-    for text in texts:
-        text = normalizer.normalize_str(text) if normalizer else text
-        words.update(w for w, _ in pre_tokenizer.pre_tokenize_str(text))
-    return words
-
-
 def wordpiece_tokenizer(folder, texts, lowercase):
     normalizer = tokenizers.normalizers.BertNormalizer(
         lowercase=lowercase, strip_accents=lowercase, handle_chinese_chars=True)
-    pre_tokenizer = tokenizers.pre_tokenizers.BertPreTokenizer()
-    words = count_words(texts, pre_tokenizer, normalizer)
-    chars = sorted({c for w in words for c in w} - UNKNOWN_CHARS)
-    pieces = collections.Counter()
-    for w, n in words.items():
-        for k in range(2, min(len(w), 5)):
-            pieces["##" + w[-k:]] += n
-    vocab = WORDPIECE_SPECIALS + chars + ["##" + c for c in chars]
-    vocab += [w for w in by_count(words) if len(w) > 1 and not set(w) & UNKNOWN_CHARS][:60]
-    vocab += [p for p in by_count(pieces) if p not in vocab][:40]
-    tok = tokenizers.Tokenizer(tokenizers.models.WordPiece(
-        {t: i for i, t in enumerate(vocab)}, unk_token="[UNK]"))
-    tok.add_special_tokens(WORDPIECE_SPECIALS)
-    tok.normalizer = normalizer
-    tok.pre_tokenizer = pre_tokenizer
-    tok.decoder = tokenizers.decoders.WordPiece()
-    tok.post_processor = tokenizers.processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
-        special_tokens=[("[CLS]", 2), ("[SEP]", 3)])
+    tok = counted_wordpiece(texts, normalizer, words_kept=60, endings_kept=40, longest_ending=4,
+                            unknown_chars=UNKNOWN_CHARS)
     tok.save(str(folder / "tokenizer.json"))
     config = {"tokenizer_class": "BertTokenizer", "do_lower_case": lowercase,
               "strip_accents": lowercase, "tokenize_chinese_chars": True,
@@ -184,11 +155,13 @@ def save_unigram(folder, vocab, specials, normalizer, pre_tokenizer, config):
     return tok
 
 
-def deberta_unigram_tokenizer(folder, texts):
+def deberta_unigram_tokenizer(folder, texts, punctuated_words=True):
     """DeBERTa-v3's SentencePiece Unigram, laid out as transformers' DebertaV2Tokenizer builds it
     (whitespace-run normalizer, NFC, right strip; Metaspace always prepending). Pieces: the
     characters, the frequent words and 2-4 character prefixes and suffixes of words, each scored
-    log(count / total) minus a small rank term, so that no two segmentations tie."""
+    log(count / total) minus a small rank term, so that no two segmentations tie. Without
+    `punctuated_words`, no whole word that ends in punctuation is a piece (a one-word context
+    such as "Nobody." is then more than one token)."""
     normalizer = tokenizers.normalizers.Sequence([
         tokenizers.normalizers.Replace(tokenizers.Regex(r"\s{2,}|[\n\r\t]"), " "),
         tokenizers.normalizers.NFC(),
@@ -205,7 +178,8 @@ def deberta_unigram_tokenizer(folder, texts):
         for k in range(2, min(len(w), 5)):
             pieces[w[:k]] += n
             pieces[w[-k:]] += n
-    known = [w for w in by_count(words) if len(w) > 2 and not set(w) & UNKNOWN_CHARS][:60]
+    known = [w for w in by_count(words) if len(w) > 2 and not set(w) & UNKNOWN_CHARS
+             and (punctuated_words or w[-1].isalnum())][:60]
     counts.update({w: words[w] for w in known})
     affixes = [p for p in by_count(pieces) if p not in known and len(p) > 1
                and not set(p) & UNKNOWN_CHARS][:60]

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""Writes the question-answering fixtures of tests/fixtures/pipelines/: tiny random BERT, RoBERTa
-and DistilBERT ForQuestionAnswering models (*_qa, and bert_qa_left: a BERT whose
-tokenizer_config.json says padding_side "left", for which transformers puts the question second
-and masks no token) and the outputs of
+"""Writes the question-answering fixtures of tests/fixtures/pipelines/: tiny random BERT, RoBERTa,
+DistilBERT, ALBERT, ELECTRA and DeBERTa-v2 ForQuestionAnswering models (*_qa, and bert_qa_left: a
+BERT whose tokenizer_config.json says padding_side "left", for which transformers puts the
+question second and masks no token) and the outputs of
 transformers' question-answering pipeline on qa_corpus.json (qa_expected.json).
 
 Reference: transformers 5.2.0, the last release with that pipeline, in its own venv
@@ -195,7 +195,10 @@ def make_model(text_fixtures, arch, folder, vocab_size, seed, transformers, torc
     config = text_fixtures.ARCHS[arch]["config"](vocab_size)
     cls = {"bert": transformers.BertForQuestionAnswering,
            "roberta": transformers.RobertaForQuestionAnswering,
-           "distilbert": transformers.DistilBertForQuestionAnswering}[arch]
+           "distilbert": transformers.DistilBertForQuestionAnswering,
+           "albert": transformers.AlbertForQuestionAnswering,
+           "electra": transformers.ElectraForQuestionAnswering,
+           "deberta": transformers.DebertaV2ForQuestionAnswering}[arch]
     torch.manual_seed(seed)
     model = cls(config).eval()
     text_fixtures.init_weights(model, seed)
@@ -218,14 +221,22 @@ def main():
     inputs = qa_inputs()
     texts = [t for item in inputs for t in (item["question"], item["context"])]
     calls, window_cases = [], []
+    # Appended models keep the seeds of those before them (seeds follow the list's order).
     models = [("bert", "bert_qa", False), ("roberta", "roberta_qa", False),
-              ("distilbert", "distilbert_qa", False), ("bert", "bert_qa_left", True)]
+              ("distilbert", "distilbert_qa", False), ("bert", "bert_qa_left", True),
+              ("albert", "albert_qa", False), ("electra", "electra_qa", False),
+              ("deberta", "deberta_qa", False)]
     for arch_index, (arch, name, left) in enumerate(models):
         folder = OUT / name
         if folder.exists():
             shutil.rmtree(folder)
         folder.mkdir(parents=True)
-        tok = text_fixtures.ARCHS[arch]["tokenizer"](folder, texts)
+        if arch == "deberta":
+            # Its corpus words keep their punctuation ("Nobody."): as whole pieces they would
+            # leave the one-word context fewer spans than top_k asks for.
+            tok = text_fixtures.deberta_unigram_tokenizer(folder, texts, punctuated_words=False)
+        else:
+            tok = text_fixtures.ARCHS[arch]["tokenizer"](folder, texts)
         if left:
             config_file = folder / "tokenizer_config.json"
             config = json.loads(config_file.read_text())
