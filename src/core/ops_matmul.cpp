@@ -191,8 +191,9 @@ void linear_dequant_panels(const float* x, int64_t m, int64_t k, const std::byte
 // llama.cpp's (+0.43% against -0.82%), but the teacher-forced KL against llama.cpp leaves its bar
 // on the Q8_0 file, and on AVX2 on the Q4_K_M file (activations with outliers re-quantize
 // differently after any change of summation order), while the widened path stays within every bar
-// on every SIMD target; and the 32-element block types' tiles run at half of sgemm's speed. Read
-// per call (a getenv beside a GEMM of 16 rows or more), so a test or caller can switch it.
+// on every SIMD target; and the tiles are slower than the widened panels (a Q4_K prompt linear
+// in bench_quant: 16.3 against 10.0 ms). Read per call (a getenv beside a GEMM of 16 rows or
+// more), so a test or caller can switch it.
 bool prompt_uses_tiles(DType dtype) {
   const char* tiles = std::getenv("EMBER_QUANT_TILES");
   return tiles != nullptr && std::string_view(tiles) == "1" &&
