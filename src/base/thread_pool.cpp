@@ -7,6 +7,7 @@
 #include <system_error>
 
 #include "ember/base/error.hpp"
+#include "ember/base/pool_stay_awake.hpp"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -26,6 +27,10 @@ constexpr int64_t kChunksPerThread = 4;
 // microseconds, so a worker that spins this long is awake for the next one; a sleeping worker
 // costs a futex wake-up (tens of microseconds) per call.
 constexpr auto kSpinTime = std::chrono::microseconds(50);
+
+// Live PoolStayAwake scopes: while there is one, a wait that has spun for kSpinTime goes on
+// spinning, yielding the CPU once per clock check, instead of sleeping.
+std::atomic<int> g_stay_awake{0};
 
 inline void cpu_relax() {
 #if defined(__x86_64__) || defined(__i386__)
@@ -56,7 +61,8 @@ void ThreadPool::wait_until(Parking& parking, Ready ready) {
       if (spins == 64) {
         deadline = now + kSpinTime;
       } else if (now >= deadline) {
-        break;
+        if (g_stay_awake.load(std::memory_order_relaxed) == 0) break;
+        std::this_thread::yield();
       }
     }
   }
@@ -68,6 +74,14 @@ void ThreadPool::wait_until(Parking& parking, Ready ready) {
   std::atomic_thread_fence(std::memory_order_seq_cst);
   parking.cv.wait(lock, ready);
   parking.sleepers.fetch_sub(1, std::memory_order_relaxed);
+}
+
+PoolStayAwake::PoolStayAwake() {
+  g_stay_awake.fetch_add(1, std::memory_order_relaxed);
+}
+
+PoolStayAwake::~PoolStayAwake() {
+  g_stay_awake.fetch_sub(1, std::memory_order_relaxed);
 }
 
 void ThreadPool::wake_all(Parking& parking) {

@@ -7,6 +7,7 @@
 #include <numeric>
 #include <queue>
 
+#include "ember/base/pool_stay_awake.hpp"
 #include "ember/base/thread_pool.hpp"
 #include "ember/ml/hist_gradient_boosting.hpp"
 
@@ -677,6 +678,10 @@ bool should_stop(const std::vector<double>& scores, int64_t n_iter_no_change, do
 FittedHistGradientBoosting fit_hgb(const HistGradientBoostingParams& p, const Matrix& x_all,
                                    const Vector& y_all, bool classification, int64_t n_classes,
                                    const char* who) {
+  // A fit issues one to three short parallel passes per split, thousands in all, with serial
+  // steps between them that often outlast the pool's spin: without this the worker would sleep
+  // and be woken once per split.
+  const PoolStayAwake awake;
   const LossKind loss = !classification  ? LossKind::SquaredError
                         : n_classes == 2 ? LossKind::BinaryLogLoss
                                          : LossKind::Multinomial;

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstring>
 #include <functional>
 #include <mutex>
@@ -16,6 +17,7 @@
 
 #include "../test_env.hpp"
 #include "ember/base/error.hpp"
+#include "ember/base/pool_stay_awake.hpp"
 #include "refuse_threads.hpp"
 
 namespace ember {
@@ -142,6 +144,25 @@ TEST(ThreadPool, ParallelForEachVisitsEveryItemOnce) {
 
 // Several outside threads submit work while another keeps resizing the same pool: every job
 // must still see each index once, and nothing may race (run under ASan; TSan-clean by design).
+// Inside a PoolStayAwake scope idle threads spin past the usual spin time instead of sleeping:
+// calls separated by pauses longer than that spin still run every chunk once, and a resize and
+// the pool's destruction stop the spinning workers (a hang fails the test by its timeout).
+TEST(ThreadPool, StayAwakeScopeKeepsWorkCorrectAndWorkersStoppable) {
+  ThreadPool pool(3);
+  {
+    const PoolStayAwake awake;
+    for (int i = 0; i < 20; ++i) {
+      EXPECT_EQ(pool_sum(pool, 0, 10000, 100), exact_sum(0, 10000));
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+    pool.resize(2);
+    EXPECT_EQ(pool_sum(pool, 0, 10000, 100), exact_sum(0, 10000));
+  }
+  // After the scope the workers fall asleep again and are woken by the next call.
+  std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  EXPECT_EQ(pool_sum(pool, 5, 7777, 10), exact_sum(5, 7777));
+}
+
 TEST(ThreadPool, ResizingWhileOtherThreadsSubmitNeverLosesWork) {
   ThreadPool pool(2);
   std::atomic<int> resizes{0};
