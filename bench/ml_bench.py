@@ -8,18 +8,20 @@ Data are synthetic and seeded; they reach Ember as .npy files in a temporary dir
   tools/.venv/bin/python bench/ml_bench.py [--bin build/bin/bench_ml] [--threads 1,2]
         [--only NAME,...] [--scale 1.0] [--json results.json]
   tools/.venv/bin/python bench/ml_bench.py --grid [--grid-n 10000,100000] [--reps 3] [--only KMeans]
-        [--grid-wall-threads 2]
+        [--grid-threads 2]
 
 --scale shrinks every row's sample counts (for a quick smoke run); the documented figures use 1.
 
---grid sweeps shapes instead of one point per row, at 1 thread: KMeans (k-means++, n_init=1) fit
-over n x d x k, and KNeighborsClassifier (k=5) fit + predict of 2,000 queries over n x d. Each
-cell runs Ember and scikit-learn alternately --reps times and compares the medians of their
-process CPU times (other jobs on the machine inflate wall time, not CPU time); the summary gives
-the worst ratio of each row, and the load average before and after. Also LogisticRegression
-(3 classes, standardized features, fit + predict) over n x d, and HistGradientBoostingClassifier
-(binary) over n x d, the latter also as fit wall time at --grid-wall-threads threads
-(alternating, medians; 0 skips them).
+--grid sweeps shapes instead of one point per row, at --grid-threads threads (default 1): KMeans
+(k-means++, n_init=1) fit over n x d x k, and KNeighborsClassifier (k=5) fit + predict of 2,000
+queries over n x d. Each cell runs Ember and scikit-learn alternately --reps times and compares
+the medians of their process CPU times (other jobs on the machine inflate wall time, not CPU
+time); the summary gives the worst ratio of each row, and the load average before and after.
+Also LogisticRegression (3 classes, standardized features, fit + predict) over n x d, and
+HistGradientBoostingClassifier (binary) over n x d. At more than one thread each cell also
+compares the medians of wall times (what parallelism buys; only meaningful on an idle machine,
+as a busy sibling core slows both sides, scikit-learn's spinning OpenMP threads most), and CPU
+time then includes the time threads spin waiting for work on both sides.
 
 KMeans cells also print both sides' iteration counts (n_iter_, medians) and, unless
 --no-equal-init, an equal-start comparison: both sides fit from the same explicit centres
@@ -161,30 +163,31 @@ def machine():
     return f"{model}, {os.cpu_count()} CPUs"
 
 
-def cpu_time_sklearn(model, xtr, ytr, xte, task):
-    with threadpool_limits(limits=1):
-        start = time.process_time()
+def cpu_time_sklearn(model, xtr, ytr, xte, task, threads=1):
+    """(process CPU seconds, wall seconds) of scikit-learn's fit (+ predict unless clustering)."""
+    with threadpool_limits(limits=threads):
+        start, wall_start = time.process_time(), time.perf_counter()
         if task == "clustering":
             model.fit(xtr)
         else:
             model.fit(xtr, ytr)
             model.predict(xte)
-        return time.process_time() - start
+        return time.process_time() - start, time.perf_counter() - wall_start
 
 
-def kmeans_equal_start(binary, x, k, seed, files, tmp):
+def kmeans_equal_start(binary, x, k, seed, files, tmp, threads):
     """Both sides' KMeans fit from the same explicit centres: (Ember, scikit-learn) CPU seconds
     per iteration and iteration counts."""
     with threadpool_limits(limits=1):
         init, _ = cluster.kmeans_plusplus(x, k, random_state=seed)
     path = os.path.join(tmp, "init.npy")
     np.save(path, np.ascontiguousarray(init, dtype=np.float64))
-    e = ember_run(binary, "KMeans", [], 1, files, "clustering",
+    e = ember_run(binary, "KMeans", [], threads, files, "clustering",
                   ["--predict-reps", "1", "--init-centers", path])
     if e.get("status") != "ok":
         raise RuntimeError(f"Ember error: {e.get('error')}")
     model = cluster.KMeans(n_clusters=k, init=init, n_init=1)
-    sk = cpu_time_sklearn(model, x, None, None, "clustering")
+    sk, _ = cpu_time_sklearn(model, x, None, None, "clustering", threads)
     return e["fit_cpu_s"] / e["n_iter"], sk / model.n_iter_, e["n_iter"], int(model.n_iter_)
 
 
@@ -200,46 +203,23 @@ def grid_cells(ns):
     for n in ns:
         for d in (10, 40, 100):
             yield ("LogisticRegression", n, d, 3)
-    # HistGradientBoostingClassifier: binary, also timed at 2 threads (wall time).
+    # HistGradientBoostingClassifier: binary.
     for n in ns:
         for d in (10, 40):
             yield ("HistGradientBoostingClassifier", n, d, 2)
 
 
-def wall_cell(args, algo, n, d, k, params, factory, files, data, worst, results, threads):
-    """Fit wall time at `threads` threads, Ember and scikit-learn alternately, medians."""
-    ember_s, sklearn_s = [], []
-    for rep in range(args.reps):
-        e = ember_run(args.bin, algo, params(rep), threads, files, "classification",
-                      ["--predict-reps", "1"])
-        if e.get("status") != "ok":
-            print(f"{algo} n={n} d={d} {threads} threads: Ember error: {e.get('error')}")
-            return
-        ember_s.append(e["fit_s"])
-        with threadpool_limits(limits=threads):
-            os.environ["OMP_NUM_THREADS"] = str(threads)
-            model = factory(rep)
-            start = time.perf_counter()
-            model.fit(data[0], data[1])
-            sklearn_s.append(time.perf_counter() - start)
-    os.environ["OMP_NUM_THREADS"] = "1"
-    em, sk = float(np.median(ember_s)), float(np.median(sklearn_s))
-    row = f"{algo} n={n} ({threads} threads, wall)"
-    worst[row] = min(worst.get(row, float("inf")), sk / em)
-    results.append({"algo": algo, "n": n, "d": d, "k": k, "threads": threads,
-                    "ember_wall_s": ember_s, "sklearn_wall_s": sklearn_s, "ratio": sk / em})
-    print(f"{algo + f' {threads}t wall':22s} {n:8d} {d:4d} {k:3d} {em:9.4f} {sk:10.4f} "
-          f"{sk / em:6.2f}", flush=True)
-
-
 def run_grid(args):
     ns = [int(v) for v in args.grid_n.split(",")]
-    os.environ["OMP_NUM_THREADS"] = "1"
+    threads = args.grid_threads
+    os.environ["OMP_NUM_THREADS"] = str(threads)
     load_before = os.getloadavg()
-    print(f"grid at 1 thread, medians of {args.reps} alternating runs, process CPU time; "
-          f"load average before: {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}")
+    print(f"grid at {threads} thread(s), medians of {args.reps} alternating runs, process CPU "
+          f"time{' (and wall time)' if threads > 1 else ''}; load average before: "
+          f"{load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}")
     print(f"{'algorithm':22s} {'n':>8s} {'d':>4s} {'k':>3s} {'ember s':>9s} {'sklearn s':>10s} "
-          f"{'ratio':>6s}  [KMeans: iterations Ember/sklearn; equal start: iterations, "
+          f"{'ratio':>6s}  {'[wall: ember s, sklearn s, ratio] ' if threads > 1 else ''}"
+          f"[KMeans: iterations Ember/sklearn; equal start: iterations, "
           f"s/iteration Ember/sklearn, ratio]")
     worst = {}
     results = []
@@ -273,42 +253,54 @@ def run_grid(args):
                                            random_state=0)
                 data, task = split(x, y.astype(float), 2000), "classification"
                 params = lambda seed, k=k: [f"n_neighbors={k}"]
-                factory = lambda seed, k=k: neighbors.KNeighborsClassifier(n_neighbors=k)
+                factory = lambda seed, k=k: neighbors.KNeighborsClassifier(n_neighbors=k,
+                                                                           n_jobs=threads)
             files = {}
             for key, arr in zip(["xtr", "ytr", "xte", "yte"], data):
                 if arr is None:
                     arr = np.zeros(len(data[0] if key == "ytr" else data[2]))
                 files[key] = os.path.join(tmp, key + ".npy")
                 np.save(files[key], np.ascontiguousarray(arr, dtype=np.float64))
-            ember_s, sklearn_s, iters, same = [], [], [], []
+            ember_s, sklearn_s, ember_wall, sklearn_wall, iters, same = [], [], [], [], [], []
             for rep in range(args.reps):
-                e = ember_run(args.bin, algo, params(rep), 1, files, task, ["--predict-reps", "1"])
+                e = ember_run(args.bin, algo, params(rep), threads, files, task,
+                              ["--predict-reps", "1"])
                 if e.get("status") != "ok":
                     print(f"{algo} n={n} d={d} k={k}: Ember error: {e.get('error')}")
                     break
-                cost = e["fit_cpu_s"] + (e["predict_cpu_s"] if task != "clustering" else 0)
-                ember_s.append(cost)
+                predicts = task != "clustering"
+                ember_s.append(e["fit_cpu_s"] + (e["predict_cpu_s"] if predicts else 0))
+                ember_wall.append(e["fit_s"] + (e["predict_s"] if predicts else 0))
                 # KMeans: a different seed each run on both sides, so neither side's one lucky
                 # or unlucky initialisation decides the cell.
                 model = factory(rep)
-                sklearn_s.append(cpu_time_sklearn(model, data[0], data[1], data[2], task))
+                cpu, wall = cpu_time_sklearn(model, data[0], data[1], data[2], task, threads)
+                sklearn_s.append(cpu)
+                sklearn_wall.append(wall)
                 if algo == "KMeans":
                     iters.append((e["n_iter"], int(model.n_iter_)))
                     if args.equal_init:
-                        same.append(kmeans_equal_start(args.bin, x, k, rep, files, tmp))
+                        same.append(kmeans_equal_start(args.bin, x, k, rep, files, tmp, threads))
             if not ember_s:
                 continue
             em, sk = float(np.median(ember_s)), float(np.median(sklearn_s))
             ratio = sk / em
-            row = f"{algo} n={n}"
+            row = f"{algo} n={n}" + (f" ({threads} threads, CPU)" if threads > 1 else "")
             worst[row] = min(worst.get(row, float("inf")), ratio)
-            cell = {"algo": algo, "n": n, "d": d, "k": k, "ember_cpu_s": ember_s,
-                    "sklearn_cpu_s": sklearn_s, "ratio": ratio}
+            cell = {"algo": algo, "n": n, "d": d, "k": k, "threads": threads,
+                    "ember_cpu_s": ember_s, "sklearn_cpu_s": sklearn_s, "ratio": ratio}
             extra = ""
+            if threads > 1:
+                em_w, sk_w = float(np.median(ember_wall)), float(np.median(sklearn_wall))
+                wall_row = f"{algo} n={n} ({threads} threads, wall)"
+                worst[wall_row] = min(worst.get(wall_row, float("inf")), sk_w / em_w)
+                cell.update({"ember_wall_s": ember_wall, "sklearn_wall_s": sklearn_wall,
+                             "wall_ratio": sk_w / em_w})
+                extra = f"  wall {em_w:.4f} {sk_w:.4f} {sk_w / em_w:5.2f}"
             if iters:
                 cell["n_iter"] = iters
-                extra = (f"  iter {np.median([i[0] for i in iters]):g}/"
-                         f"{np.median([i[1] for i in iters]):g}")
+                extra += (f"  iter {np.median([i[0] for i in iters]):g}/"
+                          f"{np.median([i[1] for i in iters]):g}")
             if same:
                 cell["equal_start"] = same
                 per_e = float(np.median([s[0] for s in same]))
@@ -321,14 +313,11 @@ def run_grid(args):
             results.append(cell)
             print(f"{algo:22s} {n:8d} {d:4d} {k:3d} {em:9.4f} {sk:10.4f} {ratio:6.2f}{extra}",
                   flush=True)
-            if algo == "HistGradientBoostingClassifier" and args.grid_wall_threads > 1:
-                wall_cell(args, algo, n, d, k, params, factory, files, data, worst, results,
-                          args.grid_wall_threads)
     load_after = os.getloadavg()
     print(f"load average after: {load_after[0]:.2f} {load_after[1]:.2f} {load_after[2]:.2f}")
-    print("worst ratio (scikit-learn CPU time / Ember CPU time) of each row:")
+    print("worst ratio (scikit-learn time / Ember time) of each row:")
     for row, r in worst.items():
-        print(f"  {row:36s} {r:5.2f}x")
+        print(f"  {row:50s} {r:5.2f}x")
     if args.json:
         pathlib.Path(args.json).write_text(json.dumps(results, indent=1))
     return 0
@@ -346,9 +335,9 @@ def main():
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--no-equal-init", dest="equal_init", action="store_false",
                     help="KMeans grid: skip the equal-start (same explicit centres) comparison")
-    # Threads of the HistGradientBoosting wall-time cells (0: skip them; only meaningful on an
-    # idle machine: scikit-learn's OpenMP threads spin and collapse when the CPUs are shared).
-    ap.add_argument("--grid-wall-threads", type=int, default=2)
+    # Threads of every grid cell, on both sides (Ember's pool and OpenBLAS, scikit-learn's
+    # OpenMP/BLAS and n_jobs); above 1 the cells also report wall time.
+    ap.add_argument("--grid-threads", type=int, default=1)
     args = ap.parse_args()
     if args.grid:
         print(f"machine: {machine()}")
