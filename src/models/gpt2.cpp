@@ -59,7 +59,6 @@ class Gpt2 final : public CausalLM {
     stack_.head = checkpoint.contains("lm_head.weight")
                       ? checkpoint.get("lm_head.weight", {vocab_, hidden_})
                       : tokens_.weight;
-    set_kv_cache_dtype(checkpoint.source().kv_cache_dtype());
   }
 
   int64_t vocab_size() const override { return vocab_; }

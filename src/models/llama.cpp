@@ -153,7 +153,6 @@ class Llama final : public CausalLM {
       stack_.layers.push_back(std::move(layer));
     }
     stack_.final_norm.norm = nn::RmsNorm::load(w, "norm", hidden, eps);
-    set_kv_cache_dtype(checkpoint.source().kv_cache_dtype());
     if (checkpoint.contains("lm_head.weight")) {
       stack_.head = checkpoint.get("lm_head.weight", {vocab_, hidden});
     } else if (config.boolean("tie_word_embeddings", false)) {

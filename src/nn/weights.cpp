@@ -152,7 +152,6 @@ class GgufSource final : public WeightSource {
     return file_.mapped_file() ? file_.mapped_file()->path().string() : std::string("GGUF bytes");
   }
   ops::RopeLayout rope_layout() const override { return layout_; }
-  DType kv_cache_dtype() const override { return DType::F16; }
 
  private:
   struct Entry {

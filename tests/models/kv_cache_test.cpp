@@ -130,13 +130,14 @@ TEST(KvSession, RestoreAndContinueEqualsNeverStopping) {
   }
 }
 
-// A GGUF model's F16 cache is saved as F16 (half the bytes), restores bit for bit, and converts
+// An F16 cache is saved as F16 (half the bytes), restores bit for bit, and converts
 // to and from an F32 cache of the same shape: F16 values widen exactly, and an F32 file restored
 // into an F16 cache is rounded as the cache would have rounded it.
 TEST(KvSession, F16CachesSaveHalfTheBytesAndConvert) {
   const fs::path gguf = test::kModelFixtures / "gguf" / "llama.f32.gguf";
   const auto model = models::load_causal_lm(gguf);
-  ASSERT_EQ(model->kv_cache_dtype(), DType::F16);
+  EXPECT_EQ(model->kv_cache_dtype(), DType::F32);
+  model->set_kv_cache_dtype(DType::F16);
   const std::string id = "a model";
   gen::PromptCache cached(*model, 32);
   gen::generate_cached(*model, nullptr, {1, 17, 33, 5}, cached, greedy(4));
@@ -324,24 +325,22 @@ TEST(ContextShift, RotaryKeysAreReRotated) {
        {fixtures / "llama", fixtures / "gguf" / "llama.f32.gguf", fixtures / "llama_rope_yarn"}) {
     SCOPED_TRACE(path.string());
     const auto full = models::load_causal_lm(path);
-    full->set_kv_cache_dtype(DType::F32);
     EXPECT_LE(shift_against_fresh(*full).first_layer, kTolerance);
     const auto single = one_layer(path);
-    single->set_kv_cache_dtype(DType::F32);
     const ShiftResult r = shift_against_fresh(*single);
     EXPECT_LE(r.first_layer, kTolerance);
     EXPECT_LE(r.logits, kTolerance);
   }
 }
 
-// In an F16 cache (a GGUF model's default) a moved key is widened, rotated and rounded again, as
+// In an F16 cache (llama.cpp's default) a moved key is widened, rotated and rounded again, as
 // llama.cpp's K-shift does, where a fresh run rounds it once. Each rounding is within half an F16
 // step (2^-11 of the largest value), and the rotation (|cos| + |sin| <= 1.5) carries the first
 // one over: within 2^-9 of the largest value in all, while a key left at its old position moves
 // by the size of the keys themselves.
 TEST(ContextShift, F16KeysAreReRotatedWithinF16Rounding) {
   const auto single = one_layer(test::kModelFixtures / "gguf" / "llama.f32.gguf");
-  ASSERT_EQ(single->kv_cache_dtype(), DType::F16);
+  single->set_kv_cache_dtype(DType::F16);
   const ShiftResult r = shift_against_fresh(*single);
   EXPECT_GT(r.largest, 0.1);
   EXPECT_LE(r.first_layer, 0x1p-9 * r.largest);

@@ -27,8 +27,9 @@ class CausalLM {
   // for rotary ones, which may run past their context as the reference lets them.
   virtual int64_t max_tokens() const = 0;
   virtual KvCache new_cache(int64_t batch, int64_t capacity) const = 0;
-  // The dtype of the caches new_cache makes: F16 for GGUF files (llama.cpp's default cache and
-  // arithmetic, half the memory), F32 otherwise (transformers'); either may be chosen.
+  // The dtype of the caches new_cache makes: F32 (the default), or F16, llama.cpp's default
+  // cache and through ops::attention its arithmetic, at half the memory. F16 is not the default
+  // for GGUF files yet: docs/llm_agreement.md has the agreement figures that keep it out.
   DType kv_cache_dtype() const { return kv_cache_dtype_; }
   void set_kv_cache_dtype(DType dtype);  // F32 or F16, else ember::Error
   // Runs ids [B, T] as the tokens after the cache's, at `positions` (B * T values) and appends

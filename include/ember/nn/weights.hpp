@@ -25,9 +25,6 @@ class WeightSource {
   // The rotary layout of the query and key rows: Hugging Face's half-split pairs, or GGML's
   // interleaved ones where llama.cpp's converter permuted the rows (llama-architecture GGUF).
   virtual ops::RopeLayout rope_layout() const { return ops::RopeLayout::HalfSplit; }
-  // The KV cache dtype of the runtime the format's files are made for and measured against:
-  // llama.cpp's default F16 cache for GGUF, transformers' F32 otherwise.
-  virtual DType kv_cache_dtype() const { return DType::F32; }
 };
 
 // A GGUF file's tensors under the Hugging Face names the model files ask for, by
