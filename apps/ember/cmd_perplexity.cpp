@@ -23,7 +23,7 @@ namespace gen = ember::generation;
 constexpr uint64_t kMaxTextBytes = uint64_t{1} << 30;
 
 struct PerplexityOptions {
-  std::string model, file, kl_base;
+  std::string model, file, kl_base, kv_cache = "f32";
   int64_t context = 512, chunks = 0;
   double margin = 0;
   bool json = false;
@@ -138,11 +138,16 @@ const ember::cli::CommandRegistrar perplexity_registrar{
        chunks->excludes(kl);
        margin->excludes(file);
        cmd->add_flag("--json", opt->json, "print the result as one JSON line");
+       cmd->add_option("--kv-cache", opt->kv_cache,
+                       "KV cache type: f32, or f16 (llama.cpp's default cache and arithmetic)")
+           ->check(CLI::IsMember({"f32", "f16"}))
+           ->capture_default_str();
        cmd->callback([opt, file, kl] {
          if (!*file && !*kl) throw Error("perplexity: give --file or --kl-base");
          const std::filesystem::path folder =
              ember::hub::resolve_model(opt->model, ember::hub::HubOptions::from_environment());
          const auto model = ember::models::load_causal_lm(folder);
+         model->set_kv_cache_dtype(opt->kv_cache == "f16" ? ember::DType::F16 : ember::DType::F32);
          if (*file) {
            run_text(*opt, *model, folder);
          } else {

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <utility>
 #include <vector>
 
 #include "ember/base/thread_pool.hpp"
@@ -171,9 +172,22 @@ struct HeadLayout {
   int64_t q_head, k_head, v_head;        // element strides between heads
 };
 
+// Rounds n floats to their nearest F16 values (ties to even), in place.
+void round_through_f16(float* x, size_t n) {
+  constexpr size_t kChunk = 256;
+  uint16_t half[kChunk];
+  for (size_t i = 0; i < n; i += kChunk) {
+    const size_t m = std::min(kChunk, n - i);
+    convert_f32_to_f16(x + i, half, m);
+    convert_f16_to_f32(half, x + i, m);
+  }
+}
+
 // softmax(q k^T * scale + mask) v for query rows [row0, row0 + rows) of head h of one sequence.
+// f16_weights: the softmax weights are rounded to F16 before the product with v (an F16 cache).
 void attend_rows(const SeqView& s, const HeadLayout& l, int64_t h, int64_t row0, int64_t rows,
-                 bool causal, int64_t window, float scale, std::vector<float>& scores) {
+                 bool causal, int64_t window, float scale, std::vector<float>& scores,
+                 bool f16_weights = false) {
   constexpr float kNegInf = -std::numeric_limits<float>::infinity();
   const int64_t kvh = h / (l.hq / l.hkv);
   const int64_t tk = s.tk;
@@ -204,6 +218,7 @@ void attend_rows(const SeqView& s, const HeadLayout& l, int64_t h, int64_t row0,
       std::fill(row, row + tk, 0.0f);
     } else {
       kernels::softmax_row_f32(row, row, static_cast<size_t>(tk));
+      if (f16_weights) round_through_f16(row, static_cast<size_t>(tk));
     }
   }
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(rows),
@@ -215,7 +230,7 @@ void attend_rows(const SeqView& s, const HeadLayout& l, int64_t h, int64_t row0,
 // Runs every (sequence, head, block of query rows) on the pool. Row blocks keep each product
 // under OpenBLAS's single-thread size.
 void attend_all(const std::vector<SeqView>& seqs, const HeadLayout& l, bool causal, int64_t window,
-                float scale) {
+                float scale, bool f16_weights = false) {
   int64_t max_tk = 1;
   for (const SeqView& s : seqs) max_tk = std::max(max_tk, s.tk);
   const int64_t rows_per_block =
@@ -235,7 +250,7 @@ void attend_all(const std::vector<SeqView>& seqs, const HeadLayout& l, bool caus
       const Task& task = tasks[static_cast<size_t>(t)];
       const SeqView& s = seqs[static_cast<size_t>(task.seq)];
       attend_rows(s, l, task.head, task.row0, std::min(rows_per_block, s.tq - task.row0), causal,
-                  window, scale, scores);
+                  window, scale, scores, f16_weights);
     }
   });
 }
@@ -246,8 +261,17 @@ namespace {
 
 Shape attention_shape(const Tensor& q, const Tensor& k, const Tensor& v, bool causal) {
   require_f32_rows("attention", q, "q", 4);
-  require_f32_rows("attention", k, "k", 4);
-  require_f32_rows("attention", v, "v", 4);
+  for (const auto& [t, name] : {std::pair{&k, "k"}, std::pair{&v, "v"}}) {
+    detail::require_defined("attention", *t, name);
+    const bool rows = t->rank() == 4 && (t->dim(-1) <= 1 || t->strides().back() == 1);
+    if (!rows || (t->dtype() != DType::F32 && t->dtype() != DType::F16) ||
+        t->dtype() != k.dtype()) {
+      throw Error(std::string("attention: ") + name +
+                  " must be an F32 or F16 tensor (k and v alike) of rank 4 with unit stride in "
+                  "its last dim, got " +
+                  dtype_str(t->dtype()) + " " + shape_to_string(t->shape()));
+    }
+  }
   const int64_t batch = q.dim(0), tq = q.dim(1), hq = q.dim(2), d = q.dim(3);
   const int64_t tk = k.dim(1), hkv = k.dim(2);
   if (k.dim(0) != batch || v.shape() != k.shape() || k.dim(3) != d || hkv == 0 || hq % hkv != 0 ||
@@ -263,7 +287,17 @@ Shape attention_shape(const Tensor& q, const Tensor& k, const Tensor& v, bool ca
 
 // attention once the shapes are checked; out is contiguous [B, Tq, Hq, D] F32.
 void attention_checked_into(const Tensor& q, const Tensor& k, const Tensor& v,
-                            const AttentionMask& mask, float scale, Tensor& out) {
+                            const AttentionMask& mask, float scale, Tensor& out,
+                            bool f16_weights = false) {
+  if (k.dtype() == DType::F16) {
+    // An F16 KV cache, multiplied as ggml's CPU backend does: the F32 operand of each product is
+    // converted to F16 (q for q k^T, the softmax weights for p v) and the products are summed in
+    // F32. A product of two F16 values is exact in F32, so widening k and v to F32 (exact) and
+    // rounding q gives those products; only the order of the F32 sums differs.
+    attention_checked_into(to_f32(convert_to(q, DType::F16)), to_f32(k), to_f32(v), mask, scale,
+                           out, true);
+    return;
+  }
   const int64_t batch = q.dim(0), tq = q.dim(1), hq = q.dim(2), d = q.dim(3);
   const int64_t tk = k.dim(1), hkv = k.dim(2);
   const std::vector<uint8_t> key_valid =
@@ -294,7 +328,7 @@ void attention_checked_into(const Tensor& q, const Tensor& k, const Tensor& v,
          v.data_as<float>() + b * v.strides()[0], out.mutable_data_as<float>() + b * tq * hq * d,
          tq, tk, key_valid.empty() ? nullptr : key_valid.data() + b * tk, bias});
   }
-  attend_all(seqs, layout, mask.causal, mask.sliding_window, scale);
+  attend_all(seqs, layout, mask.causal, mask.sliding_window, scale, f16_weights);
 }
 
 }  // namespace

@@ -8,6 +8,8 @@
 
 #include "ember/base/error.hpp"
 #include "ember/core/atomic_file.hpp"
+#include "ember/core/convert.hpp"
+#include "ember/core/ops.hpp"
 
 namespace ember::generation {
 namespace {
@@ -16,14 +18,18 @@ constexpr char kMagic[8] = {'E', 'M', 'B', 'E', 'R', 'K', 'V', '\0'};
 
 struct CacheShape {
   int64_t layers = 0, kv_heads = 0, head_dim = 0, capacity = 0;
+  DType dtype = DType::F32;
 };
+
+// The element type's code in version 3 files: GGML's type numbers.
+constexpr uint32_t kStoredF32 = 0, kStoredF16 = 1;
 
 CacheShape shape_of(const models::KvCache& cache) {
   if (cache.layers.empty() || cache.layers[0].keys.dim(0) != 1) {
     throw Error("KV session: the cache must hold exactly one sequence");
   }
   const Tensor& k = cache.layers[0].keys;
-  return {static_cast<int64_t>(cache.layers.size()), k.dim(2), k.dim(3), k.dim(1)};
+  return {static_cast<int64_t>(cache.layers.size()), k.dim(2), k.dim(3), k.dim(1), k.dtype()};
 }
 
 // Cursor over the file's bytes: every read is checked against what is left.
@@ -69,7 +75,7 @@ std::string restore(std::span<const uint8_t> bytes, std::string_view identity, i
     throw Error("KV session: bad magic (not an Ember KV session file)");
   }
   const auto version = in.value<uint32_t>("the version");
-  if (version != 1 && version != kKvSessionVersion) {
+  if (version < 1 || version > kKvSessionVersion) {
     throw Error("KV session: version " + std::to_string(version) + " is not supported (1 to " +
                 std::to_string(kKvSessionVersion) + ")");
   }
@@ -101,11 +107,23 @@ std::string restore(std::span<const uint8_t> bytes, std::string_view identity, i
     throw Error("KV session: " + std::to_string(n) + " tokens exceed the cache's capacity of " +
                 std::to_string(shape.capacity));
   }
+  // Versions 1 and 2 stored F32; a file's dtype may differ from the cache's (an F32 session
+  // restored into an F16 cache is rounded, as the cache would have rounded it).
+  DType stored = DType::F32;
+  if (version >= 3) {
+    const auto code = in.value<uint32_t>("the element type");
+    if (code != kStoredF32 && code != kStoredF16) {
+      throw Error("KV session: element type " + std::to_string(code) +
+                  " is not supported (0 = F32, 1 = F16)");
+    }
+    stored = code == kStoredF16 ? DType::F16 : DType::F32;
+  }
   // n <= capacity and the shape matches a cache that exists, so these sizes do not overflow.
   const auto tokens = static_cast<int64_t>(n);
-  const auto row_floats = static_cast<size_t>(tokens * shape.kv_heads * shape.head_dim);
+  const auto row_bytes =
+      static_cast<size_t>(tokens * shape.kv_heads * shape.head_dim) * dtype_size(stored);
   const size_t expected = in.at + static_cast<size_t>(tokens) * sizeof(int64_t) +
-                          static_cast<size_t>(shape.layers) * 2 * row_floats * sizeof(float);
+                          static_cast<size_t>(shape.layers) * 2 * row_bytes;
   if (bytes.size() != expected) {
     throw Error("KV session: the file has " + std::to_string(bytes.size()) + " bytes, " +
                 std::to_string(tokens) + " tokens need " + std::to_string(expected));
@@ -119,8 +137,16 @@ std::string restore(std::span<const uint8_t> bytes, std::string_view identity, i
     }
   }
   for (nn::LayerCache& layer : cached.cache.layers) {
-    for (Tensor* t : {&layer.keys, &layer.values})  // contiguous: the first n rows are a prefix
-      in.take(t->mutable_data_as<float>(), row_floats * sizeof(float), "the keys and values");
+    for (Tensor* t : {&layer.keys, &layer.values}) {
+      Tensor rows = t->narrow(1, 0, tokens);  // contiguous: the first n rows are a prefix
+      if (stored == t->dtype()) {
+        in.take(rows.mutable_data(), row_bytes, "the keys and values");
+        continue;
+      }
+      Tensor file = Tensor::empty(stored, rows.shape());
+      in.take(file.mutable_data(), row_bytes, "the keys and values");
+      ops::copy_into(rows, to_f32(file));
+    }
   }
   cached.cache.length = tokens;
   return note;
@@ -166,8 +192,13 @@ std::string serialize_kv_session(std::string_view identity, const PromptCache& c
   out += note;
   for (const int64_t v : {shape.layers, shape.kv_heads, shape.head_dim, n})
     put(out, static_cast<uint64_t>(v));
+  if (shape.dtype != DType::F32 && shape.dtype != DType::F16) {
+    throw Error("KV session: cannot save a cache of " + std::string(dtype_name(shape.dtype)));
+  }
+  put(out, shape.dtype == DType::F16 ? kStoredF16 : kStoredF32);
   for (const int64_t t : cached.tokens) put(out, t);
-  const auto row_bytes = static_cast<size_t>(n * shape.kv_heads * shape.head_dim) * sizeof(float);
+  const auto row_bytes =
+      static_cast<size_t>(n * shape.kv_heads * shape.head_dim) * dtype_size(shape.dtype);
   for (const nn::LayerCache& layer : cached.cache.layers) {
     for (const Tensor* t : {&layer.keys, &layer.values})
       out.append(reinterpret_cast<const char*>(t->data()), row_bytes);
@@ -195,8 +226,9 @@ std::string load_kv_session(const std::filesystem::path& path, std::string_view 
                             int64_t vocab, PromptCache& cached) {
   const CacheShape shape = shape_of(cached.cache);
   // The largest file this cache can take: bounds what is read before parsing.
+  // (F32, the widest element type a file may hold.)
   const uint64_t limit =
-      sizeof kMagic + 12 + kMaxModelIdentityBytes + kMaxKvSessionNoteBytes + 32 +
+      sizeof kMagic + 16 + kMaxModelIdentityBytes + kMaxKvSessionNoteBytes + 32 +
       static_cast<uint64_t>(shape.capacity) *
           (sizeof(int64_t) +
            static_cast<uint64_t>(shape.layers * 2 * shape.kv_heads * shape.head_dim) *

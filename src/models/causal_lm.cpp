@@ -24,6 +24,13 @@ void CausalLM::discard_tokens(KvCache& cache, int64_t start, int64_t count,
   move_tokens(cache, start, count, tokens);
 }
 
+void CausalLM::set_kv_cache_dtype(DType dtype) {
+  if (dtype != DType::F32 && dtype != DType::F16) {
+    throw Error("KV cache: the dtype must be F32 or F16, got " + std::string(dtype_name(dtype)));
+  }
+  kv_cache_dtype_ = dtype;
+}
+
 void CausalLM::move_tokens(KvCache& cache, int64_t start, int64_t count,
                            std::span<const int64_t> tokens) {
   // A learned position is added to the embedding before the first layer, so every layer's keys

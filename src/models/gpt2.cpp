@@ -66,7 +66,7 @@ class Gpt2 final : public CausalLM {
   int64_t max_tokens() const override { return max_positions_; }
 
   KvCache new_cache(int64_t batch, int64_t capacity) const override {
-    return stack_.new_cache(batch, capacity);
+    return stack_.new_cache(batch, capacity, kv_cache_dtype());
   }
 
   Tensor forward(const Tensor& ids, std::span<const int64_t> positions, const Tensor& key_mask,

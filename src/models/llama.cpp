@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "ember/base/error.hpp"
+#include "ember/core/convert.hpp"
 #include "ember/core/ops.hpp"
 #include "ember/models/causal_lm.hpp"
 
@@ -167,7 +168,7 @@ class Llama final : public CausalLM {
   int64_t max_tokens() const override { return std::numeric_limits<int64_t>::max(); }
 
   KvCache new_cache(int64_t batch, int64_t capacity) const override {
-    return stack_.new_cache(batch, capacity);
+    return stack_.new_cache(batch, capacity, kv_cache_dtype());
   }
 
   Tensor forward(const Tensor& ids, std::span<const int64_t> positions, const Tensor& key_mask,
@@ -197,7 +198,14 @@ class Llama final : public CausalLM {
     if (moved == 0) return;
     for (nn::LayerCache& layer : cache.layers) {
       Tensor keys = layer.keys.narrow(1, start, moved);
-      rope_.rotate_by(keys, -count);
+      if (keys.dtype() == DType::F32) {
+        rope_.rotate_by(keys, -count);
+        continue;
+      }
+      // An F16 cache: rotate in F32 and round back, as ggml's rope does on an F16 tensor.
+      Tensor rotated = to_f32(keys);
+      rope_.rotate_by(rotated, -count);
+      ops::copy_into(keys, rotated);
     }
   }
 

@@ -99,11 +99,11 @@ void DecoderLayer::operator()(DecoderScratch& s, const RotaryEmbedding* rope,
   add_(s.residual, s.branch);
 }
 
-KvCache DecoderStack::new_cache(int64_t batch, int64_t capacity) const {
+KvCache DecoderStack::new_cache(int64_t batch, int64_t capacity, DType dtype) const {
   KvCache cache;
   for (const DecoderLayer& l : layers) {
-    cache.layers.push_back({Tensor::zeros(DType::F32, {batch, capacity, l.kv_heads, l.head_dim}),
-                            Tensor::zeros(DType::F32, {batch, capacity, l.kv_heads, l.head_dim})});
+    const Shape shape{batch, capacity, l.kv_heads, l.head_dim};
+    cache.layers.push_back({Tensor::zeros(dtype, shape), Tensor::zeros(dtype, shape)});
   }
   return cache;
 }
@@ -117,13 +117,14 @@ void discard_cache_rows(KvCache& cache, int64_t start, int64_t count) {
   for (LayerCache& layer : cache.layers) {
     for (Tensor* t : {&layer.keys, &layer.values}) {
       // [B, capacity, kv_heads, head_dim], contiguous as new_cache made it: a token is one run of
-      // `row` floats, and the kept tail of a sequence moves down as one overlapping block.
-      const int64_t row = t->dim(2) * t->dim(3), per_sequence = t->dim(1) * row;
-      float* data = t->mutable_data_as<float>();
+      // `row` bytes, and the kept tail of a sequence moves down as one overlapping block.
+      const auto row = static_cast<int64_t>(dtype_size(t->dtype())) * t->dim(2) * t->dim(3);
+      const int64_t per_sequence = t->dim(1) * row;
+      std::byte* data = t->mutable_data();
       for (int64_t b = 0; b < t->dim(0); ++b) {
-        float* seq = data + b * per_sequence;
+        std::byte* seq = data + b * per_sequence;
         std::memmove(seq + start * row, seq + (start + count) * row,
-                     static_cast<size_t>(moved * row) * sizeof(float));
+                     static_cast<size_t>(moved * row));
       }
     }
   }

@@ -1,6 +1,7 @@
 // rope, attention and copy_into against direct double-precision evaluations of their definitions.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -193,6 +194,45 @@ TEST(Attention, PackedSequencesMatchSeparateCalls) {
                {"attention_packed", "seq_offsets"});
 }
 
+// F16 keys and values (an F16 KV cache) are multiplied as ggml's CPU backend does: q rounded to
+// F16 for q k^T, the softmax weights rounded to F16 for p v, exact products summed in F32.
+TEST(Attention, F16KeysAndValuesRoundTheQueryAndTheWeights) {
+  const auto round16 = [](double x) { return f16_to_f32(f32_to_f16(static_cast<float>(x))); };
+  const auto one_query = [](std::vector<float> q, std::vector<float> k, std::vector<float> v,
+                            int64_t tk, float scale, DType kv) {
+    const auto d = static_cast<int64_t>(q.size());
+    const Tensor out =
+        ops::attention(Tensor::from_f32({1, 1, 1, d}, q), Tensor::from_f32({1, tk, 1, d}, k).to(kv),
+                       Tensor::from_f32({1, tk, 1, d}, v).to(kv), {}, scale);
+    return out.to_f64_vector()[0];
+  };
+  // Three keys of equal score: weights of 1/3 each, and v reads the first one out. F16's 1/3 is
+  // 8e-5 below F32's.
+  const std::vector<float> q3 = {0.5f, -0.25f}, k3 = {1, 2, 1, 2, 1, 2}, v3 = {1, 0, 0, 0, 0, 0};
+  EXPECT_NEAR(one_query(q3, k3, v3, 3, 1.0f, DType::F32), 1.0 / 3.0, 1e-7);
+  EXPECT_EQ(one_query(q3, k3, v3, 3, 1.0f, DType::F16), round16(1.0 / 3.0));
+  // The query: 64 components of 1 + 2^-12, which F16 rounds to 1, against a key of -1/8 and one
+  // of 0: the weight of the first is sigmoid(-8) rather than sigmoid(-8 (1 + 2^-12)), about 3 F16
+  // steps apart at that size (and 0.06 of a step, 4e-5 relative, from a rounding boundary: far
+  // beyond F32's softmax error).
+  const std::vector<float> q(64, 1.0f + 0x1p-12f);
+  std::vector<float> k(128, 0.0f), v(128, 0.0f);
+  std::fill(k.begin(), k.begin() + 64, -0.125f);
+  v[0] = 1;
+  const double rounded = round16(1 / (1 + std::exp(8.0)));
+  ASSERT_NE(rounded, round16(1 / (1 + std::exp(8.0 * (1 + 0x1p-12)))));
+  EXPECT_EQ(one_query(q, k, v, 2, 1.0f, DType::F16), rounded);
+  // A general case against the F32 reference on the rounded query: the weights' rounding moves
+  // the output by at most half an F16 step of each weight (2^-11 relative) times |v| <= 2, summed
+  // over weights that sum to 1: 1e-3.
+  const Tensor qr = random_tensor({2, 3, 4, 16}, 41).to(DType::F16);
+  const Tensor kr = random_tensor({2, 9, 2, 16}, 42).to(DType::F16);
+  const Tensor vr = random_tensor({2, 9, 2, 16}, 43).to(DType::F16);
+  const MaskSpec m{true, 0, {}, {}};
+  expect_close(ops::attention(qr.to(DType::F32), kr, vr, make_mask(m, 2, 9), 0.25f),
+               attention_reference(qr, kr, vr, m, 0.25), 0, 1e-3, "F16 cache");
+}
+
 TEST(Attention, Errors) {
   const Tensor q = random_tensor({1, 2, 3, 4}, 1);
   const Tensor k = random_tensor({1, 2, 2, 4}, 2);
@@ -202,6 +242,10 @@ TEST(Attention, Errors) {
   bad.key_mask = Tensor::zeros(DType::I64, {1, 3});
   expect_error([&] { ops::attention(q, k3, k3, bad, 1.0f); }, {"key_mask", "[1, 2]"});
   expect_error([&] { ops::attention(q.to(DType::F16), k3, k3, {}, 1.0f); }, {"attention", "F32"});
+  expect_error([&] { ops::attention(q, k3.to(DType::F16), k3, {}, 1.0f); },
+               {"attention", "k and v alike"});
+  expect_error([&] { ops::attention(q, k3.to(DType::BF16), k3.to(DType::BF16), {}, 1.0f); },
+               {"attention", "F32 or F16"});
   ops::AttentionMask bad_bias;
   bad_bias.bias = Tensor::zeros(DType::F32, {3, 2, 3});
   expect_error([&] { ops::attention(q, k3, k3, bad_bias, 1.0f); }, {"bias", "[3, 2, 2]"});

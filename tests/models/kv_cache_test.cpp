@@ -113,15 +113,59 @@ TEST(KvSession, RestoreAndContinueEqualsNeverStopping) {
             "a note\n");
   EXPECT_EQ(loaded.tokens, again.tokens);
   fs::remove(path);
-  // A version 1 file (no note field) still restores.
-  std::string v1 = file;
+  // Version 2 files (F32, no element type) and version 1 files (no note either) still restore.
+  const size_t note_at = 16 + gen::model_identity(kLlama).size(), type_at = note_at + 4 + 32;
+  std::string v2 = file;
+  v2[8] = 2;
+  v2.erase(type_at, 4);
+  std::string v1 = v2;
   v1[8] = 1;
-  v1.erase(16 + gen::model_identity(kLlama).size(), 4);
-  gen::PromptCache old(*model, 64);
-  EXPECT_EQ(
-      gen::restore_kv_session(bytes_of(v1), gen::model_identity(kLlama), model->vocab_size(), old),
-      "");
-  EXPECT_EQ(old.tokens, again.tokens);
+  v1.erase(note_at, 4);
+  for (const std::string& old_file : {v1, v2}) {
+    gen::PromptCache old(*model, 64);
+    EXPECT_EQ(gen::restore_kv_session(bytes_of(old_file), gen::model_identity(kLlama),
+                                      model->vocab_size(), old),
+              "");
+    EXPECT_EQ(gen::serialize_kv_session(gen::model_identity(kLlama), old), file);
+  }
+}
+
+// An F16 cache is saved as F16 (half the bytes), restores bit for bit, and converts
+// to and from an F32 cache of the same shape: F16 values widen exactly, and an F32 file restored
+// into an F16 cache is rounded as the cache would have rounded it.
+TEST(KvSession, F16CachesSaveHalfTheBytesAndConvert) {
+  const fs::path gguf = test::kModelFixtures / "gguf" / "llama.f32.gguf";
+  const auto model = models::load_causal_lm(gguf);
+  EXPECT_EQ(model->kv_cache_dtype(), DType::F32);
+  model->set_kv_cache_dtype(DType::F16);
+  const std::string id = "a model";
+  gen::PromptCache cached(*model, 32);
+  gen::generate_cached(*model, nullptr, {1, 17, 33, 5}, cached, greedy(4));
+  ASSERT_EQ(cached.cache.layers[0].keys.dtype(), DType::F16);
+  const std::string f16 = gen::serialize_kv_session(id, cached);
+  const nn::LayerCache& first = cached.cache.layers[0];
+  const auto n = static_cast<size_t>(cached.cache.length);
+  const size_t per_token = static_cast<size_t>(first.keys.dim(2) * first.keys.dim(3));
+  const size_t header = 16 + id.size() + 4 + 32 + 4 + n * sizeof(int64_t);
+  EXPECT_EQ(f16.size(), header + cached.cache.layers.size() * 2 * n * per_token * 2);
+
+  gen::PromptCache same(*model, 32);
+  gen::restore_kv_session(bytes_of(f16), id, model->vocab_size(), same);
+  EXPECT_EQ(gen::serialize_kv_session(id, same), f16);
+
+  model->set_kv_cache_dtype(DType::F32);
+  gen::PromptCache wide(*model, 32);
+  gen::restore_kv_session(bytes_of(f16), id, model->vocab_size(), wide);
+  ASSERT_EQ(wide.cache.layers[0].keys.dtype(), DType::F32);
+  EXPECT_EQ(wide.cache.layers[0].keys.narrow(1, 0, wide.cache.length).contiguous().to_f64_vector(),
+            first.keys.narrow(1, 0, cached.cache.length).contiguous().to_f64_vector());
+  const std::string f32 = gen::serialize_kv_session(id, wide);
+  EXPECT_EQ(f32.size() - header, 2 * (f16.size() - header));
+  model->set_kv_cache_dtype(DType::F16);
+  gen::PromptCache narrow(*model, 32);
+  gen::restore_kv_session(bytes_of(f32), id, model->vocab_size(), narrow);
+  EXPECT_EQ(gen::serialize_kv_session(id, narrow), f16);
+  EXPECT_THROW(model->set_kv_cache_dtype(DType::BF16), Error);
 }
 
 TEST(KvSession, RefusesBadFiles) {
@@ -144,8 +188,11 @@ TEST(KvSession, RefusesBadFiles) {
   };
   refuses(std::string("XMBERKV") + good.substr(7), id, "bad magic");
   std::string version = good;
-  version[8] = 3;
-  refuses(version, id, "version 3");
+  version[8] = 4;
+  refuses(version, id, "version 4");
+  std::string element = good;
+  element[16 + id.size() + 4 + 32] = 7;
+  refuses(element, id, "element type 7");
   // A note longer than the bound.
   std::string long_note = good;
   const uint32_t huge = (16u << 20) + 1;
@@ -156,9 +203,10 @@ TEST(KvSession, RefusesBadFiles) {
   refuses(good, id, "capacity", 4);
   // Every truncation is an error, never a read past the end.
   for (size_t n = 0; n < good.size(); n += 7) refuses(good.substr(0, n), id, "KV session");
-  // A token id outside the vocabulary (the first id follows the empty note and 4 shape fields).
+  // A token id outside the vocabulary (the first id follows the empty note, 4 shape fields and
+  // the element type).
   std::string token = good;
-  const size_t first_id = 8 + 4 + 4 + id.size() + 4 + 32;
+  const size_t first_id = 8 + 4 + 4 + id.size() + 4 + 32 + 4;
   const int64_t bad = 1 << 20;
   std::memcpy(token.data() + first_id, &bad, sizeof bad);
   refuses(token, id, "outside the model's vocabulary");
@@ -218,6 +266,7 @@ std::unique_ptr<models::CausalLM> one_layer(const fs::path& path) {
 // difference of the first layer's keys and values.
 struct ShiftResult {
   double logits = 0, first_layer = 0;
+  double largest = 0;  // the largest |key| or |value| of the fresh run's first layer
 };
 ShiftResult shift_against_fresh(models::CausalLM& model) {
   gen::PromptCache cached(model, 16);
@@ -244,8 +293,10 @@ ShiftResult shift_against_fresh(models::CausalLM& model) {
         std::pair{&cached.cache.layers[0].values, &fresh_cache.layers[0].values}}) {
     const std::vector<double> x = a->narrow(1, 0, n).contiguous().to_f64_vector();
     const std::vector<double> y = b->narrow(1, 0, n).contiguous().to_f64_vector();
-    for (size_t i = 0; i < x.size(); ++i)
+    for (size_t i = 0; i < x.size(); ++i) {
       r.first_layer = std::max(r.first_layer, std::abs(x[i] - y[i]));
+      r.largest = std::max(r.largest, std::abs(y[i]));
+    }
   }
   const std::vector<int64_t> next = {g.ids.back()}, at = {n};
   const Tensor shifted = model.forward(Tensor::from_values<int64_t>(DType::I64, {1, 1}, next), at,
@@ -280,6 +331,19 @@ TEST(ContextShift, RotaryKeysAreReRotated) {
     EXPECT_LE(r.first_layer, kTolerance);
     EXPECT_LE(r.logits, kTolerance);
   }
+}
+
+// In an F16 cache (llama.cpp's default) a moved key is widened, rotated and rounded again, as
+// llama.cpp's K-shift does, where a fresh run rounds it once. Each rounding is within half an F16
+// step (2^-11 of the largest value), and the rotation (|cos| + |sin| <= 1.5) carries the first
+// one over: within 2^-9 of the largest value in all, while a key left at its old position moves
+// by the size of the keys themselves.
+TEST(ContextShift, F16KeysAreReRotatedWithinF16Rounding) {
+  const auto single = one_layer(test::kModelFixtures / "gguf" / "llama.f32.gguf");
+  single->set_kv_cache_dtype(DType::F16);
+  const ShiftResult r = shift_against_fresh(*single);
+  EXPECT_GT(r.largest, 0.1);
+  EXPECT_LE(r.first_layer, 0x1p-9 * r.largest);
 }
 
 // Learned positions (GPT-2) and dynamic rope, whose frequencies depend on the length, recompute

@@ -158,9 +158,9 @@ struct AttentionMask {
   Tensor bias;
 };
 // softmax(q k^T * scale + bias + mask) v per head. q [B, Tq, Hq, D], k and v [B, Tk, Hkv, D]
-// (Tk >= Tq when causal; cross-attention has any Tk) with Hq a multiple of Hkv (grouped-query:
-// query head h reads kv head h / (Hq / Hkv)); any F32 views whose last dim has unit stride. Returns
-// [B, Tq, Hq, D] F32. A query that sees no key gets zeros.
+// (Tk >= Tq when causal), Hq a multiple of Hkv (query head h reads kv head h / (Hq / Hkv)): F32
+// rows of unit stride, or F16 k and v (a KV cache; q and the softmax weights then round to F16
+// for their products, as in ggml). Returns [B, Tq, Hq, D] F32; a query seeing no key gets zeros.
 Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionMask& mask,
                  float scale);
 // attention into a caller-owned contiguous F32 buffer of B * Tq * Hq * D elements.

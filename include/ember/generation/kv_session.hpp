@@ -2,11 +2,13 @@
 // Saving a PromptCache to a file and restoring it: a chat or a prompt cache survives the process
 // (llama.cpp's --prompt-cache and session files).
 //
-// Format, little-endian: magic "EMBERKV\0", u32 version (2), u32 length and bytes of the model
+// Format, little-endian: magic "EMBERKV\0", u32 version (3), u32 length and bytes of the model
 // identity, u32 length and bytes of a note (what the application keeps with the cache: `ember
 // chat` its conversation; version 1 files have no note), u64 layers, kv_heads, head_dim and
-// token count n, n i64 token ids, then per layer the first n rows of keys and of values as F32
-// [n, kv_heads, head_dim]. Nothing follows. Version 1 files are still read.
+// token count n, u32 element type (0 = F32, 1 = F16, GGML's numbers; versions 1 and 2 have none
+// and hold F32), n i64 token ids, then per layer the first n rows of keys and of values
+// [n, kv_heads, head_dim] in that type. Nothing follows. Versions 1 and 2 are still read; a file
+// whose element type differs from the cache's is converted (F32 into an F16 cache is rounded).
 #include <cstdint>
 #include <filesystem>
 #include <span>
@@ -17,7 +19,7 @@
 
 namespace ember::generation {
 
-inline constexpr uint32_t kKvSessionVersion = 2;
+inline constexpr uint32_t kKvSessionVersion = 3;
 inline constexpr size_t kMaxModelIdentityBytes = 4096;
 inline constexpr size_t kMaxKvSessionNoteBytes = size_t{16} << 20;
 

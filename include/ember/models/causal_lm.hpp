@@ -27,6 +27,11 @@ class CausalLM {
   // for rotary ones, which may run past their context as the reference lets them.
   virtual int64_t max_tokens() const = 0;
   virtual KvCache new_cache(int64_t batch, int64_t capacity) const = 0;
+  // The dtype of the caches new_cache makes: F32 (the default), or F16, llama.cpp's default
+  // cache and through ops::attention its arithmetic, at half the memory. F16 is not the default
+  // for GGUF files yet: docs/llm_agreement.md has the agreement figures that keep it out.
+  DType kv_cache_dtype() const { return kv_cache_dtype_; }
+  void set_kv_cache_dtype(DType dtype);  // F32 or F16, else ember::Error
   // Runs ids [B, T] as the tokens after the cache's, at `positions` (B * T values) and appends
   // them to the cache. key_mask [B, cache.length + T] marks padding with 0 (or is undefined).
   // Returns logits [B, T, V] F32 when all_logits, else those of the last position [B, 1, V].
@@ -44,6 +49,9 @@ class CausalLM {
   // positions need; rotary models re-rotate their keys instead.
   virtual void move_tokens(KvCache& cache, int64_t start, int64_t count,
                            std::span<const int64_t> tokens);
+
+ private:
+  DType kv_cache_dtype_ = DType::F32;
 };
 
 // By config.json's model_type: gpt2, llama, mistral, qwen2; or a .gguf file (llama, qwen2, gpt2),

@@ -17,7 +17,8 @@ struct Norm {
   void into(const Tensor& x, Tensor& out) const;  // contiguous F32 x and out
 };
 
-// One layer's slice of the KV cache: keys and values [B, capacity, kv_heads, head_dim] F32.
+// One layer's slice of the KV cache: keys (after rotation) and values
+// [B, capacity, kv_heads, head_dim], F32 or F16 (CausalLM::kv_cache_dtype).
 struct LayerCache {
   Tensor keys, values;
 };
@@ -80,7 +81,8 @@ struct DecoderStack {
   Norm final_norm;
   Tensor head;  // [vocab, hidden], any dtype linear dispatches on (often the tied embeddings)
 
-  KvCache new_cache(int64_t batch, int64_t capacity) const;
+  // `dtype`: F32, or F16 (llama.cpp's default cache, and through ops::attention its arithmetic).
+  KvCache new_cache(int64_t batch, int64_t capacity, DType dtype) const;
   // The cache's residual rows [B, T, hidden] for a forward pass of that shape: a model embeds
   // its tokens there and passes them to operator(), which then copies nothing.
   Tensor& input(KvCache& cache, int64_t batch, int64_t tokens, int64_t hidden) const;
