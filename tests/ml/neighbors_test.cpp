@@ -220,8 +220,8 @@ TEST(NeighborIndex, BruteEuclideanGemmMatchesDirectDistances) {
 }
 
 TEST(NeighborIndex, BruteEuclideanOverSeveralTilesMatchesADirectScan) {
-  // More queries and training rows than one GEMM tile holds (64 x 2048), so the heaps carry
-  // candidates across tiles.
+  // More training rows than one GEMM tile holds (2048) and several tiles of queries, so the heaps
+  // carry candidates across tiles.
   const Matrix data = random_matrix(4500, 20, 7), queries = random_matrix(300, 20, 8);
   const MetricSpec m = parse_metric("euclidean", 2);
   const int64_t k = 6;
