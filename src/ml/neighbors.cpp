@@ -3,10 +3,14 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <mutex>
 #include <numeric>
 
 #include "decomposition_blas.hpp"
 #include "ember/base/thread_pool.hpp"
+
+// OpenBLAS (see decomposition_blas.hpp): sets how many threads a large product may start.
+extern "C" void openblas_set_num_threads(int num_threads);
 
 namespace ember::ml {
 
@@ -427,60 +431,110 @@ void for_each_distance_block(const Matrix& queries, const Matrix& data, const Me
   }
 }
 
+// OpenBLAS's thread count is process-wide. While pool tasks run their own GEMMs it is held at 1
+// (scikit-learn's argkmin does the same through threadpoolctl): an OpenBLAS call that started its
+// own threads inside a pool task would have them compete with the pool's. Concurrent holders share
+// one override; the last to leave restores the count the first one found.
+class SingleThreadedBlas {
+ public:
+  SingleThreadedBlas() {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    if (holders_++ == 0) {
+      saved_ = openblas_get_num_threads();
+      if (saved_ > 1) openblas_set_num_threads(1);
+    }
+  }
+  ~SingleThreadedBlas() {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    if (--holders_ == 0 && saved_ > 1) openblas_set_num_threads(saved_);
+  }
+  SingleThreadedBlas(const SingleThreadedBlas&) = delete;
+  SingleThreadedBlas& operator=(const SingleThreadedBlas&) = delete;
+  SingleThreadedBlas(SingleThreadedBlas&&) = delete;
+  SingleThreadedBlas& operator=(SingleThreadedBlas&&) = delete;
+
+ private:
+  static inline std::mutex mutex_;
+  static inline int holders_ = 0;
+  static inline int saved_ = 1;
+};
+
+// Offers candidates c0 + j of one query's row of squared distances to its k-heap. The row is
+// scanned in chunks: a vectorized count of the entries that could enter the heap, and the
+// branchy offers only in the rare chunk that has one (once the heap holds k good candidates).
+void offer_row(const double* row, int64_t n, int64_t c0, KBest& best) {
+  constexpr int64_t kChunk = 64;
+  double worst = best.worst();
+  for (int64_t j0 = 0; j0 < n; j0 += kChunk) {
+    const int64_t j1 = std::min(n, j0 + kChunk);
+    int64_t hits = 0;
+    for (int64_t j = j0; j < j1; ++j) hits += row[j] <= worst ? 1 : 0;
+    if (hits == 0) continue;
+    for (int64_t j = j0; j < j1; ++j) {
+      if (row[j] <= worst) {
+        best.offer({row[j], c0 + j});
+        worst = best.worst();
+      }
+    }
+  }
+}
+
 // Euclidean k nearest neighbours by brute force, as scikit-learn's argkmin reduction does it:
-// one GEMM per tile of queries x training rows, and each candidate's squared distance
-// ||q||^2 + ||x||^2 - 2 q.x offered to its query's k-heap while the tile is in cache, so neither
-// the whole distance matrix nor a sort of all candidates is ever built and only the k kept take a
-// square root. The values are those pairwise_distances gives, ties broken by index. As there,
-// BLAS runs on the calling thread (OpenBLAS threads itself) and the heaps over the pool.
+// each pool task takes a tile of queries and, for each tile of training rows, runs its own
+// single-threaded GEMM and offers each candidate's squared distance ||q||^2 + ||x||^2 - 2 q.x to
+// its query's k-heap while the products are in cache. So every thread alternates GEMM and
+// selection on its own data, none waits for another, the whole distance matrix is never built
+// and only the k kept take a square root. The values are those pairwise_distances gives, ties
+// broken by index; tiles depend on the data only, so results do not depend on the thread count.
 void euclidean_kneighbors(const Matrix& queries, const Matrix& data, int64_t k,
                           KNeighborsResult& out) {
-  constexpr int64_t kQueryTile = 256, kDataTile = 4096;  // 8 MiB of products per tile
+  // Up to 256 x 2048 products (4 MiB) per task, as fast at 1 thread as the 256 x 4096 tiles the
+  // calling thread used before; 64-row tiles pack the same training rows for fewer queries and
+  // cost 10% at d=100. A few hundred queries are still cut into 8 tiles for the pool, by their
+  // count alone so that the tiles, and the products, never depend on the thread count.
+  const int64_t query_tile = std::clamp<int64_t>((queries.rows + 7) / 8, 32, 256);
+  constexpr int64_t kDataTile = 2048;
   const Vector qq = detail::row_squared_norms(queries);
   const Vector dd = detail::row_squared_norms(data);
   const int64_t d = data.cols;
   const int64_t data_tile = std::min(kDataTile, data.rows);
-  std::vector<double> dots(static_cast<size_t>(std::min(kQueryTile, queries.rows) * data_tile));
-  std::vector<KBest> best(static_cast<size_t>(std::min(kQueryTile, queries.rows)), KBest{k, {}});
-  for (KBest& b : best) b.heap.reserve(static_cast<size_t>(k));
-  for (int64_t q0 = 0; q0 < queries.rows; q0 += kQueryTile) {
-    const int64_t nq = std::min(kQueryTile, queries.rows - q0);
-    for (KBest& b : best) b.heap.clear();
-    for (int64_t c0 = 0; c0 < data.rows; c0 += data_tile) {
-      const int64_t nc = std::min(data_tile, data.rows - c0);
-      cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(nq),
-                  static_cast<int>(nc), static_cast<int>(d), 1.0, queries.row(q0),
-                  static_cast<int>(d), data.row(c0), static_cast<int>(d), 0.0, dots.data(),
-                  static_cast<int>(nc));
-      parallel_for(0, nq, 8, [&](int64_t i0, int64_t i1) {
-        for (int64_t i = i0; i < i1; ++i) {
-          KBest& b = best[static_cast<size_t>(i)];
+  const int64_t tiles = (queries.rows + query_tile - 1) / query_tile;
+  // Held on one pool thread too: OpenBLAS's threaded and single-threaded products may round
+  // differently, and the distances must not depend on the thread count.
+  const SingleThreadedBlas single_threaded_blas;
+  parallel_for(0, tiles, 1, [&](int64_t t0, int64_t t1) {
+    std::vector<double> dots(static_cast<size_t>(std::min(query_tile, queries.rows) * data_tile));
+    std::vector<KBest> best(static_cast<size_t>(std::min(query_tile, queries.rows)), KBest{k, {}});
+    for (KBest& b : best) b.heap.reserve(static_cast<size_t>(k));
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t q0 = t * query_tile;
+      const int64_t nq = std::min(query_tile, queries.rows - q0);
+      for (KBest& b : best) b.heap.clear();
+      for (int64_t c0 = 0; c0 < data.rows; c0 += data_tile) {
+        const int64_t nc = std::min(data_tile, data.rows - c0);
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(nq),
+                    static_cast<int>(nc), static_cast<int>(d), 1.0, queries.row(q0),
+                    static_cast<int>(d), data.row(c0), static_cast<int>(d), 0.0, dots.data(),
+                    static_cast<int>(nc));
+        const double* dj = dd.data() + c0;
+        for (int64_t i = 0; i < nq; ++i) {
           const double qi = qq[static_cast<size_t>(q0 + i)];
           double* row = dots.data() + i * nc;
-          const double* dj = dd.data() + c0;
-          // Distances first, in a loop the compiler vectorizes; then a scan whose branch is
-          // almost never taken once the heap holds k good candidates.
           for (int64_t j = 0; j < nc; ++j) row[j] = std::max(0.0, qi + dj[j] - 2.0 * row[j]);
-          double worst = b.worst();
-          for (int64_t j = 0; j < nc; ++j) {
-            if (row[j] <= worst) {
-              b.offer({row[j], c0 + j});
-              worst = b.worst();
-            }
-          }
+          offer_row(row, nc, c0, best[static_cast<size_t>(i)]);
         }
-      });
-    }
-    for (int64_t i = 0; i < nq; ++i) {
-      std::vector<Candidate>& heap = best[static_cast<size_t>(i)].heap;
-      std::sort_heap(heap.begin(), heap.end());
-      for (int64_t j = 0; j < k; ++j) {
-        const auto at = static_cast<size_t>((q0 + i) * k + j);
-        out.distances[at] = std::sqrt(heap[static_cast<size_t>(j)].dist);
-        out.indices[at] = heap[static_cast<size_t>(j)].index;
+      }
+      for (int64_t i = 0; i < nq; ++i) {
+        std::vector<Candidate>& heap = best[static_cast<size_t>(i)].heap;
+        std::sort_heap(heap.begin(), heap.end());
+        for (int64_t j = 0; j < k; ++j) {
+          const auto at = static_cast<size_t>((q0 + i) * k + j);
+          out.distances[at] = std::sqrt(heap[static_cast<size_t>(j)].dist);
+          out.indices[at] = heap[static_cast<size_t>(j)].index;
+        }
       }
     }
-  }
+  });
 }
 
 }  // namespace

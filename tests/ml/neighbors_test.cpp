@@ -220,8 +220,8 @@ TEST(NeighborIndex, BruteEuclideanGemmMatchesDirectDistances) {
 }
 
 TEST(NeighborIndex, BruteEuclideanOverSeveralTilesMatchesADirectScan) {
-  // More queries and training rows than one GEMM tile holds (256 x 4096), so the heaps carry
-  // candidates across tiles.
+  // More training rows than one GEMM tile holds (2048) and several tiles of queries, so the heaps
+  // carry candidates across tiles.
   const Matrix data = random_matrix(4500, 20, 7), queries = random_matrix(300, 20, 8);
   const MetricSpec m = parse_metric("euclidean", 2);
   const int64_t k = 6;
@@ -242,15 +242,27 @@ TEST(NeighborIndex, BruteEuclideanOverSeveralTilesMatchesADirectScan) {
   }
 }
 
+// OpenBLAS (the BLAS Ember links): its process-wide thread count, which brute-force kNN holds at
+// one thread while pool tasks run their own GEMMs.
+extern "C" int openblas_get_num_threads(void);
+extern "C" void openblas_set_num_threads(int num_threads);
+
 TEST(NeighborIndex, ResultsDoNotDependOnThreadCount) {
   const Matrix data = random_matrix(2000, 20, 5), queries = random_matrix(300, 20, 6);
   const NeighborIndex index(data, parse_metric("euclidean", 2), NeighborAlgorithm::Brute, 30);
   const int saved_threads = default_thread_pool().num_threads();
+  const int saved_blas_threads = openblas_get_num_threads();
+  // OpenBLAS allowed two threads of its own: kneighbors holds it at one while it runs, on one
+  // pool thread as on two, and gives the count back afterwards.
+  openblas_set_num_threads(2);
   set_num_threads(1);
   const KNeighborsResult one = index.kneighbors(queries, 5);
   set_num_threads(2);
   const KNeighborsResult two = index.kneighbors(queries, 5);
+  const int blas_threads_after = openblas_get_num_threads();
   set_num_threads(saved_threads);
+  openblas_set_num_threads(saved_blas_threads);
+  EXPECT_EQ(blas_threads_after, 2);
   EXPECT_EQ(one.indices, two.indices);
   EXPECT_EQ(one.distances, two.distances);
 }
