@@ -163,7 +163,7 @@ TEST_P(QuantType, QuantizeMatchesGgmlBytes) {
 // half (ties away from zero, 0.49999997 down), and keep zero blocks, signs and the extremes:
 // byte for byte the reference's on every target. A block with max |x| = 127 has d = 1.
 TEST(QuantizeQ8, SimdRoundsTiesLikeTheReference) {
-  std::vector<float> x(4 * 32, 0.0f);  // block 3 stays all zero (d = 0)
+  std::vector<float> x(size_t{4} * 32, 0.0f);  // block 3 stays all zero (d = 0)
   const float cases[] = {0.5f,   -0.5f,   1.5f,       -2.5f,       0.49999997f, -0.49999997f,
                          126.5f, -126.5f, 2.5000002f, -3.4999998f, 7.0f,        -7.0f};
   for (size_t b = 0; b < 3; ++b) {
