@@ -165,6 +165,11 @@ std::array<DTypeTraits, kDTypeCount> make_table() {
         [](const std::byte* src, float* dst, size_t n) { kernels::dequant_q4_k(src, dst, n); });
   widen(DType::Q6_K,
         [](const std::byte* src, float* dst, size_t n) { kernels::dequant_q6_k(src, dst, n); });
+  // SIMD quantization (byte-identical to the references) of the activations most dots take.
+  table[static_cast<size_t>(DType::Q8_0)].from_f32 =
+      [](const float* src, std::byte* dst, size_t n) { kernels::quantize_q8_0(src, dst, n); };
+  table[static_cast<size_t>(DType::Q8_1)].from_f32 =
+      [](const float* src, std::byte* dst, size_t n) { kernels::quantize_q8_1(src, dst, n); };
   return table;
 }
 

@@ -26,6 +26,7 @@
 #include "ember/base/error.hpp"
 #include "ember/core/convert.hpp"
 #include "ember/core/kernels.hpp"
+#include "quant_tiles.hpp"
 
 HWY_BEFORE_NAMESPACE();
 namespace ember::kernels {
@@ -643,10 +644,6 @@ void GemmPanelsF32(const float* x, size_t ldx, size_t m, size_t k, const float* 
   for (; p < p1; ++p) PanelColumns<kRows, 1>(d, x, ldx, m, k, panels, p, n, y, ldy);
 }
 
-const char* ActiveTargetName() {
-  return hwy::TargetName(HWY_TARGET);
-}
-
 }  // namespace HWY_NAMESPACE
 }  // namespace ember::kernels
 HWY_AFTER_NAMESPACE();
@@ -674,12 +671,12 @@ HWY_EXPORT(DotF32);
 HWY_EXPORT(DotF16);
 HWY_EXPORT(DotBF16);
 HWY_EXPORT(GemmPanelsF32);
-HWY_EXPORT(ActiveTargetName);
 
 namespace {
 // Captured once, before any limiting: SupportedAndGeneratedTargets() reflects the current mock.
+// The quantized kernels' file is built for these targets and AVX3_DL, so its list is the union.
 const std::vector<int64_t>& available_targets() {
-  static const std::vector<int64_t> targets = hwy::SupportedAndGeneratedTargets();
+  static const std::vector<int64_t> targets = quant_simd_targets();
   return targets;
 }
 
@@ -800,12 +797,16 @@ void simd_force_target(const std::string& name) {
   }
   const int64_t index = target_index(targets, name);
   if (index < 0) throw Error("simd_force_target: target '" + name + "' is not available");
-  hwy::SetSupportedTargetsForTest(targets[static_cast<size_t>(index)]);
+  // The target and those below it: a file not built for it (AVX3_DL is only in the quantized
+  // kernels') takes its best one below, as under EMBER_SIMD.
+  int64_t mask = 0;
+  for (size_t i = static_cast<size_t>(index); i < targets.size(); ++i) mask |= targets[i];
+  hwy::SetSupportedTargetsForTest(mask);
 }
 
 std::string simd_active_target() {
   apply_simd_limit();
-  return HWY_DYNAMIC_DISPATCH(ActiveTargetName)();
+  return quant_active_target();
 }
 
 namespace {

@@ -7,6 +7,8 @@
 // kernels::dot_*(w row j, x row i, n), with the dot's integer products and per-block scales;
 // only the order of float sums differs.
 #include <cstddef>
+#include <cstdint>
+#include <vector>
 
 namespace ember::kernels {
 
@@ -39,5 +41,16 @@ void dequant_q5_0(const void* src, float* dst, size_t n);
 void dequant_q8_0(const void* src, float* dst, size_t n);
 void dequant_q4_k(const void* src, float* dst, size_t n);
 void dequant_q6_k(const void* src, float* dst, size_t n);
+
+// SIMD quantization of activations to Q8_0 and Q8_1, served through DTypeTraits::from_f32:
+// every byte identical to quant::reference(type).from_f32's.
+void quantize_q8_0(const float* x, void* dst, size_t n);
+void quantize_q8_1(const float* x, void* dst, size_t n);
+
+// The SIMD targets kernels_quant_simd.cpp is built for that the CPU supports, best first: every
+// target of kernels_simd.cpp and AVX3_DL (AVX-512 VNNI), which only that file builds. And the
+// name of the one its dispatch picks now, the best that simd_targets() and any forcing allow.
+std::vector<int64_t> quant_simd_targets();
+const char* quant_active_target();
 
 }  // namespace ember::kernels

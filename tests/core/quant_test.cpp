@@ -138,15 +138,50 @@ TEST_P(QuantType, QuantizeMatchesGgmlBytes) {
   const DType t = GetParam();
   const TypeFixture f = load(t);
   const Input& in = input();
-  const auto from_f32 = quant::reference(t).from_f32;
-  ASSERT_EQ(dtype_traits(t).from_f32, from_f32);
-  for (size_t r = 0; r < in.rows; ++r) {
-    std::vector<std::byte> got(f.row_bytes, std::byte{0xAA});
-    from_f32(in.row(r), got.data(), in.cols);
-    const std::byte* want = f.q.data() + r * f.row_bytes;
-    size_t diff = 0;
-    while (diff < f.row_bytes && got[diff] == want[diff]) ++diff;
-    EXPECT_EQ(diff, f.row_bytes) << "row " << r << " differs from ggml at byte " << diff;
+  // The reference, then dtype_traits' from_f32 (SIMD for the Q8_0 and Q8_1 activations) on
+  // every target.
+  const auto check = [&](void (*from_f32)(const float*, std::byte*, size_t),
+                         const std::string& by) {
+    for (size_t r = 0; r < in.rows; ++r) {
+      std::vector<std::byte> got(f.row_bytes, std::byte{0xAA});
+      from_f32(in.row(r), got.data(), in.cols);
+      const std::byte* want = f.q.data() + r * f.row_bytes;
+      size_t diff = 0;
+      while (diff < f.row_bytes && got[diff] == want[diff]) ++diff;
+      EXPECT_EQ(diff, f.row_bytes) << by << ", row " << r << " differs from ggml at byte " << diff;
+    }
+  };
+  check(quant::reference(t).from_f32, "reference");
+  for (const std::string& target : kernels::simd_targets()) {
+    kernels::simd_force_target(target);
+    check(dtype_traits(t).from_f32, target);
+  }
+  kernels::simd_force_target("");
+}
+
+// The SIMD Q8_0 / Q8_1 quantizers round as std::round does where x / d falls on or next to a
+// half (ties away from zero, 0.49999997 down), and keep zero blocks, signs and the extremes:
+// byte for byte the reference's on every target. A block with max |x| = 127 has d = 1.
+TEST(QuantizeQ8, SimdRoundsTiesLikeTheReference) {
+  std::vector<float> x(size_t{4} * 32, 0.0f);  // block 3 stays all zero (d = 0)
+  const float cases[] = {0.5f,   -0.5f,   1.5f,       -2.5f,       0.49999997f, -0.49999997f,
+                         126.5f, -126.5f, 2.5000002f, -3.4999998f, 7.0f,        -7.0f};
+  for (size_t b = 0; b < 3; ++b) {
+    const float scale = b == 0 ? 1.0f : (b == 1 ? 0.03125f : 1000.0f);
+    for (size_t i = 0; i < 32; ++i) x[32 * b + i] = scale * cases[i % std::size(cases)];
+    x[32 * b + 31] = scale * (b == 2 ? -127.0f : 127.0f);
+  }
+  for (const DType t : {DType::Q8_0, DType::Q8_1}) {
+    const size_t bytes = *dtype_bytes(t, x.size());
+    std::vector<std::byte> want(bytes);
+    quant::reference(t).from_f32(x.data(), want.data(), x.size());
+    for (const std::string& target : kernels::simd_targets()) {
+      kernels::simd_force_target(target);
+      std::vector<std::byte> got(bytes, std::byte{0xAA});
+      dtype_traits(t).from_f32(x.data(), got.data(), x.size());
+      EXPECT_EQ(got, want) << dtype_name(t) << " on " << target;
+    }
+    kernels::simd_force_target("");
   }
 }
 
