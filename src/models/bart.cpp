@@ -214,6 +214,9 @@ class Bart final : public Seq2SeqLM {
     }
     head_.weight = w.contains("lm_head.weight") ? w.get("lm_head.weight", {vocab_, hidden})
                                                 : decoder_embed_.tokens.weight;
+    // Packed, as T5's: a step's few rows (the beams) then take the small-M kernel on the pool,
+    // where OpenBLAS re-packed the whole head on every call (60% of a batch-1 beam search).
+    head_.packed = ops::pack_linear_weight(head_.weight);
     if (w.contains("final_logits_bias"))
       head_.bias = w.get_f32("final_logits_bias", {1, vocab_}).view({vocab_});
   }
