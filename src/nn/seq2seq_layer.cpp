@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "ember/base/error.hpp"
+#include "ember/core/convert.hpp"
 #include "ember/core/ops.hpp"
 
 namespace ember::nn {
@@ -110,7 +111,7 @@ Tensor gather_tokens(const Tensor& x, const PackedTokens& tokens) {
   Shape shape = x.shape();
   shape.erase(shape.begin());
   shape[0] = static_cast<int64_t>(tokens.rows.size());
-  const Tensor src = x.to(DType::F32).contiguous();
+  const Tensor src = to_f32(x);
   const int64_t width = src.numel() / std::max<int64_t>(1, tokens.batch * tokens.length);
   Tensor out = Tensor::empty(DType::F32, shape);
   const float* from = src.data_as<float>();
