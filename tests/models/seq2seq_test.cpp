@@ -261,7 +261,9 @@ TEST(Seq2Seq, EncoderComputesTokensOnly) {
       return std::pair{Tensor::from_values<int64_t>(DType::I64, shape, std::span(ids)),
                        Tensor::from_values<int64_t>(DType::I64, shape, std::span(mask))};
     };
-    const auto [ids, mask] = padded(false);
+    const std::pair<Tensor, Tensor> right = padded(false);  // named: lambdas capture it below
+    const Tensor& ids = right.first;
+    const Tensor& mask = right.second;
     const Tensor encoded = m.encode(ids, mask);
     const int64_t hidden = encoded.dim(2);
     const std::vector<float> got = encoded.to_f32_vector();
@@ -284,8 +286,9 @@ TEST(Seq2Seq, EncoderComputesTokensOnly) {
                               [](float v) { return v == 0.0f; }));
     }
     if (std::string(name) == "t5_v1_0") {
-      const auto [left_ids, left_mask] = padded(true);
-      const std::vector<float> left = m.encode(left_ids, left_mask).to_f32_vector();
+      const std::pair<Tensor, Tensor> left_padded = padded(true);
+      const std::vector<float> left =
+          m.encode(left_padded.first, left_padded.second).to_f32_vector();
       for (size_t b = 0; b < inputs.size(); ++b) {
         const auto len = static_cast<int64_t>(inputs[b].size());
         const auto r = got.begin() + static_cast<ptrdiff_t>(b) * width * hidden;
