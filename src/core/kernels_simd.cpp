@@ -563,9 +563,10 @@ float DotBF16(const void* w, const float* x, size_t n) {
 
 // Few rows leave too few accumulators to hide the FMA latency, so those blocks also split k
 // into kSplit interleaved partial sums (added at the end), keeping about 8 chains in flight.
+// With `resume`, the sums continue from what y holds (an earlier block of k) instead of zero.
 template <size_t kRows, size_t kPanels, class D>
 HWY_INLINE void PanelBlock(D d, const float* x, size_t ldx, size_t k, const float* panel,
-                           size_t panel_stride, float* y, size_t ldy, size_t cols) {
+                           size_t panel_stride, float* y, size_t ldy, size_t cols, bool resume) {
   constexpr size_t kLanes = HWY_LANES(float);
   constexpr size_t kVecs = kPanels * kGemmPanel / kLanes;
   constexpr size_t kPanelVecs = kGemmPanel / kLanes;
@@ -576,6 +577,17 @@ HWY_INLINE void PanelBlock(D d, const float* x, size_t ldx, size_t k, const floa
   for (size_t s = 0; s < kSplit; ++s)
     for (size_t r = 0; r < kRows; ++r)
       for (size_t v = 0; v < kVecs; ++v) acc[s][r][v] = hn::Zero(d);
+  HWY_ALIGN float tail[kPanels * kGemmPanel];
+  if (resume) {
+    for (size_t r = 0; r < kRows; ++r) {
+      const float* in = y + r * ldy;
+      if (cols != kPanels * kGemmPanel) {
+        std::copy(in, in + cols, tail);
+        in = tail;
+      }
+      for (size_t v = 0; v < kVecs; ++v) acc[0][r][v] = hn::LoadU(d, in + v * kLanes);
+    }
+  }
   const auto step = [&](size_t s, size_t kk) HWY_ATTR {
     V w[kVecs];
     for (size_t v = 0; v < kVecs; ++v) {
@@ -594,7 +606,6 @@ HWY_INLINE void PanelBlock(D d, const float* x, size_t ldx, size_t k, const floa
   for (size_t s = 1; s < kSplit; ++s)
     for (size_t r = 0; r < kRows; ++r)
       for (size_t v = 0; v < kVecs; ++v) acc[0][r][v] = hn::Add(acc[0][r][v], acc[s][r][v]);
-  HWY_ALIGN float tail[kPanels * kGemmPanel];
   for (size_t r = 0; r < kRows; ++r) {
     float* out = cols == kPanels * kGemmPanel ? y + r * ldy : tail;
     for (size_t v = 0; v < kVecs; ++v) hn::StoreU(acc[0][r][v], d, out + v * kLanes);
@@ -602,33 +613,42 @@ HWY_INLINE void PanelBlock(D d, const float* x, size_t ldx, size_t k, const floa
   }
 }
 
-// All rows of x against panels [p0, p0 + kPanels): blocks of kRows rows, then the leftover rows
-// in blocks of 4, 2 and 1.
+// All rows of x against panels [p0, p0 + kPanels) over one block of k (x, panels and y advanced
+// to it; panel_stride is a whole panel's): blocks of kRows rows, then the leftover rows in
+// blocks of 4, 2 and 1.
 template <size_t kRows, size_t kPanels, class D>
 HWY_INLINE void PanelColumns(D d, const float* x, size_t ldx, size_t m, size_t k,
-                             const float* panels, size_t p0, size_t n, float* y, size_t ldy) {
-  const float* panel = panels + p0 * k * kGemmPanel;
-  const size_t stride = k * kGemmPanel;
+                             const float* panels, size_t panel_stride, size_t p0, size_t n,
+                             float* y, size_t ldy, bool resume) {
+  const float* panel = panels + p0 * panel_stride;
   const size_t col0 = p0 * kGemmPanel;
   const size_t cols = std::min(kPanels * kGemmPanel, n - col0);
   size_t i = 0;
   for (; i + kRows <= m; i += kRows)
-    PanelBlock<kRows, kPanels>(d, x + i * ldx, ldx, k, panel, stride, y + i * ldy + col0, ldy,
-                               cols);
+    PanelBlock<kRows, kPanels>(d, x + i * ldx, ldx, k, panel, panel_stride, y + i * ldy + col0, ldy,
+                               cols, resume);
   if constexpr (kRows > 4) {
     if (i + 4 <= m) {
-      PanelBlock<4, kPanels>(d, x + i * ldx, ldx, k, panel, stride, y + i * ldy + col0, ldy, cols);
+      PanelBlock<4, kPanels>(d, x + i * ldx, ldx, k, panel, panel_stride, y + i * ldy + col0, ldy,
+                             cols, resume);
       i += 4;
     }
   }
   if (i + 2 <= m) {
-    PanelBlock<2, kPanels>(d, x + i * ldx, ldx, k, panel, stride, y + i * ldy + col0, ldy, cols);
+    PanelBlock<2, kPanels>(d, x + i * ldx, ldx, k, panel, panel_stride, y + i * ldy + col0, ldy,
+                           cols, resume);
     i += 2;
   }
   if (i < m)
-    PanelBlock<1, kPanels>(d, x + i * ldx, ldx, k, panel, stride, y + i * ldy + col0, ldy, cols);
+    PanelBlock<1, kPanels>(d, x + i * ldx, ldx, k, panel, panel_stride, y + i * ldy + col0, ldy,
+                           cols, resume);
 }
 
+// k is cut into blocks of kGemmKBlock: within one, each panel group's weights (32 KiB for
+// AVX-512's pair, 16 KiB for one panel) stay in L1 while every row of x passes them, and the x
+// rows' block stays in L2 while the panels pass; the sums carry over between blocks through y.
+// (Unblocked, a panel pair at k = 3072 is 384 KiB, streamed from L2 or L3 once per register
+// block of rows.)
 void GemmPanelsF32(const float* x, size_t ldx, size_t m, size_t k, const float* panels, size_t p0,
                    size_t p1, size_t n, float* y, size_t ldy) {
   const hn::ScalableTag<float> d;
@@ -638,10 +658,19 @@ void GemmPanelsF32(const float* x, size_t ldx, size_t m, size_t k, const float* 
   constexpr size_t kLanes = HWY_LANES(float);
   constexpr size_t kRows = kLanes >= 16 ? 8 : kLanes == 8 ? 6 : 4;
   constexpr size_t kPanels = kLanes >= 16 ? 2 : 1;
-  size_t p = p0;
-  for (; p + kPanels <= p1; p += kPanels)
-    PanelColumns<kRows, kPanels>(d, x, ldx, m, k, panels, p, n, y, ldy);
-  for (; p < p1; ++p) PanelColumns<kRows, 1>(d, x, ldx, m, k, panels, p, n, y, ldy);
+  const size_t stride = k * kGemmPanel;
+  size_t k0 = 0;
+  do {  // once at k = 0, which stores zeros
+    const size_t len = std::min(kGemmKBlock, k - k0);
+    const float* block = panels + k0 * kGemmPanel;
+    const bool resume = k0 > 0;
+    size_t p = p0;
+    for (; p + kPanels <= p1; p += kPanels)
+      PanelColumns<kRows, kPanels>(d, x + k0, ldx, m, len, block, stride, p, n, y, ldy, resume);
+    for (; p < p1; ++p)
+      PanelColumns<kRows, 1>(d, x + k0, ldx, m, len, block, stride, p, n, y, ldy, resume);
+    k0 += kGemmKBlock;
+  } while (k0 < k);
 }
 
 }  // namespace HWY_NAMESPACE

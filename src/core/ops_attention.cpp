@@ -162,8 +162,9 @@ struct SeqView {
   const float* v;
   float* out;
   int64_t tq, tk;
-  const uint8_t* key_valid;  // tk flags, or null
-  const float* bias;         // [Hq, tq, tk] additive scores, or null
+  const uint8_t* key_valid;     // tk flags, or null
+  const float* bias;            // additive scores of head h, query row r at bias[h * bias_head +
+  int64_t bias_head, bias_row;  // r * bias_row + key], or null
 };
 
 struct HeadLayout {
@@ -200,7 +201,8 @@ void attend_rows(const SeqView& s, const HeadLayout& l, int64_t h, int64_t row0,
   for (int64_t r = 0; r < rows; ++r) {
     float* row = scores.data() + r * tk;
     if (s.bias != nullptr) {
-      kernels::binary_f32(kernels::BinaryOp::Add, row, s.bias + (h * s.tq + row0 + r) * tk, row,
+      kernels::binary_f32(kernels::BinaryOp::Add, row,
+                          s.bias + h * s.bias_head + (row0 + r) * s.bias_row, row,
                           static_cast<size_t>(tk));
     }
     const int64_t pos = past + row0 + r;
@@ -323,10 +325,17 @@ void attention_checked_into(const Tensor& q, const Tensor& k, const Tensor& v,
                           v.strides()[2]};
   std::vector<SeqView> seqs;
   for (int64_t b = 0; b < batch; ++b) {
+    const uint8_t* valid = key_valid.empty() ? nullptr : key_valid.data() + b * tk;
+    // Without a causal mask, keys after a row's last valid one carry no weight: a right-padded
+    // row (cross-attention over a batch of inputs) is attended over its true length only. A row
+    // without any valid key keeps one, for the all-masked rule (zeros) below.
+    int64_t keys = tk;
+    if (valid != nullptr && !mask.causal)
+      while (keys > 1 && valid[keys - 1] == 0) --keys;
     seqs.push_back(
         {q.data_as<float>() + b * q.strides()[0], k.data_as<float>() + b * k.strides()[0],
          v.data_as<float>() + b * v.strides()[0], out.mutable_data_as<float>() + b * tq * hq * d,
-         tq, tk, key_valid.empty() ? nullptr : key_valid.data() + b * tk, bias});
+         tq, keys, valid, bias, tq * tk, tk});
   }
   attend_all(seqs, layout, mask.causal, mask.sliding_window, scale, f16_weights);
 }
@@ -352,7 +361,8 @@ void attention_into(const Tensor& q, const Tensor& k, const Tensor& v, const Att
 }
 
 Tensor attention_packed(const Tensor& q, const Tensor& k, const Tensor& v,
-                        std::span<const int64_t> seq_offsets, bool causal, float scale) {
+                        std::span<const int64_t> seq_offsets, bool causal, float scale,
+                        const Tensor& bias) {
   require_f32_rows("attention_packed", q, "q", 3);
   require_f32_rows("attention_packed", k, "k", 3);
   require_f32_rows("attention_packed", v, "v", 3);
@@ -368,6 +378,17 @@ Tensor attention_packed(const Tensor& q, const Tensor& k, const Tensor& v,
       !std::is_sorted(seq_offsets.begin(), seq_offsets.end())) {
     throw Error("attention_packed: seq_offsets must rise from 0 to N = " + std::to_string(n));
   }
+  int64_t longest = 0;
+  for (size_t s = 0; s + 1 < seq_offsets.size(); ++s)
+    longest = std::max(longest, seq_offsets[s + 1] - seq_offsets[s]);
+  const int64_t span = bias.defined() ? bias.dim(-1) : 0;
+  if (bias.defined() && (bias.dtype() != DType::F32 || !bias.is_contiguous() || bias.rank() != 3 ||
+                         bias.dim(0) != hq || bias.dim(1) != span || span < longest)) {
+    throw Error("attention_packed: bias must be a contiguous F32 [Hq, S, S] with Hq = " +
+                std::to_string(hq) + " and S >= the longest sequence (" + std::to_string(longest) +
+                "), got " + dtype_str(bias.dtype()) + " " + shape_to_string(bias.shape()));
+  }
+  const float* bias_data = bias.defined() ? bias.data_as<float>() : nullptr;
   Tensor out = Tensor::empty(DType::F32, {n, hq, d});
   if (out.numel() == 0) return out;
   const HeadLayout layout{hq,
@@ -384,10 +405,10 @@ Tensor attention_packed(const Tensor& q, const Tensor& k, const Tensor& v,
   for (size_t s = 0; s + 1 < seq_offsets.size(); ++s) {
     const int64_t begin = seq_offsets[s], len = seq_offsets[s + 1] - begin;
     if (len == 0) continue;
-    seqs.push_back({q.data_as<float>() + begin * q.strides()[0],
-                    k.data_as<float>() + begin * k.strides()[0],
-                    v.data_as<float>() + begin * v.strides()[0],
-                    out.mutable_data_as<float>() + begin * hq * d, len, len, nullptr, nullptr});
+    seqs.push_back(
+        {q.data_as<float>() + begin * q.strides()[0], k.data_as<float>() + begin * k.strides()[0],
+         v.data_as<float>() + begin * v.strides()[0], out.mutable_data_as<float>() + begin * hq * d,
+         len, len, nullptr, bias_data, span * span, span});
   }
   attend_all(seqs, layout, causal, 0, scale);
   return out;

@@ -376,27 +376,35 @@ int64_t check_linear(const Tensor& x, const Tensor& weight, const Tensor& bias) 
 }
 
 // y[m, n] = x[m, k] @ w^T from the packed panels. The work is cut into tiles of a block of x
-// rows by a group of panels, and the pool's threads take runs of consecutive tiles:
-// - a row block (at most kRowBlockBytes of x) stays in L2 while its thread streams the group's
-//   panels past it, so x is read from memory once per row block rather than once per panel pair
-//   (the kernel walks all of its rows for one pair before the next, which at m in the thousands
-//   pushed x out of cache for every pair);
-// - each panel pair, k * 128 bytes, is reused from L1/L2 for every row of the block, so weights
-//   come from L3 at most once per row block: mb / 2 FLOPs per weight byte.
-// A few rows make one row block, and the tiles are then a split over panels.
+// rows by a group of panels, and the pool's threads take runs of consecutive tiles. The kernel
+// walks k in blocks (kernels::kGemmKBlock) and, within one, every panel of the group over every
+// row of the tile, so:
+// - a row block's share of one k block (at most kRowBlockBytes) stays in L2 while the group's
+//   panels pass it, and each panel's k block (16-32 KiB) stays in L1 for every row of the tile:
+//   weights come from L3 once per row block (rows / 2 FLOPs per weight byte), x once per tile;
+// - the tile's y (rows x group columns, at most kRowBlockBytes) stays in L2 between k blocks.
+// Groups are as wide as that allows (fewer passes over x), narrowed so that each thread gets a
+// few tiles. A few rows make one row block, and the tiles are then a split over panels.
 void linear_packed(const float* x, int64_t m, int64_t k, const Tensor& packed, int64_t n,
                    float* y) {
   constexpr int64_t kRowBlockBytes = int64_t{256} << 10;
+  constexpr auto kBytes = int64_t{sizeof(float)};
   const auto panel = static_cast<int64_t>(kernels::kGemmPanel);
   const int64_t panels = (n + panel - 1) / panel;
+  const int64_t k_block = std::min(k, static_cast<int64_t>(kernels::kGemmKBlock));
   // Multiples of 8 rows: whole register blocks of the AVX-512 kernel (and of 4 elsewhere).
-  const int64_t fit = std::max<int64_t>(8, kRowBlockBytes / (k * int64_t{sizeof(float)}) / 8 * 8);
+  const int64_t fit = std::max<int64_t>(8, kRowBlockBytes / (k_block * kBytes) / 8 * 8);
   const int64_t row_blocks = (m + fit - 1) / fit;
   const int64_t rows = (m + row_blocks - 1) / row_blocks;
-  // Panel groups of about 32768 multiply-adds or more, so that a tile amortizes the pool's
-  // per-chunk cost; an even count, so AVX-512's panel pairs stay whole.
-  const int64_t group = std::min(
-      panels, (std::max<int64_t>(2, 32768 / std::max<int64_t>(1, rows * k * panel)) + 1) / 2 * 2);
+  // At least about 32768 multiply-adds per tile, so that it amortizes the pool's per-chunk cost;
+  // an even count, so AVX-512's panel pairs stay whole.
+  const int64_t least = std::max<int64_t>(2, 32768 / std::max<int64_t>(1, rows * k * panel));
+  const int64_t most = std::max<int64_t>(2, kRowBlockBytes / (rows * panel * kBytes));
+  const int64_t tiles_wanted = 4 * int64_t{default_thread_pool().num_threads()};
+  const int64_t split = (tiles_wanted + row_blocks - 1) / row_blocks;
+  const int64_t balanced = (panels + split - 1) / split;
+  const int64_t group =
+      std::min(panels, (std::clamp(balanced, least, std::max(least, most)) + 1) / 2 * 2);
   const int64_t groups = (panels + group - 1) / group;
   const float* pw = packed.data_as<float>();
   parallel_for(0, row_blocks * groups, 1, [&](int64_t lo, int64_t hi) {

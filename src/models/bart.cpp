@@ -226,11 +226,13 @@ class Bart final : public Seq2SeqLM {
   int64_t max_source_tokens() const override { return max_positions_; }
   int64_t decoder_start_token_id() const override { return start_id_; }
 
+  // On the tokens alone, packed (positions are those of the padded rows).
   Tensor encode(const Tensor& ids, const Tensor& mask) const override {
-    check_ids(ids, "encode");
-    Tensor x = embed(encoder_embed_, ids, 0);
-    for (const nn::Seq2SeqEncoderLayer& l : encoder_) x = l(x, mask, Tensor());
-    return encoder_embed_.final_norm ? (*encoder_embed_.final_norm)(x) : x;
+    const nn::PackedTokens tokens = pack_encoder_input(type_, ids, mask);
+    Tensor x = nn::gather_tokens(embed(encoder_embed_, ids, 0), tokens);
+    for (const nn::Seq2SeqEncoderLayer& l : encoder_) x = l(x, tokens.offsets, Tensor());
+    if (encoder_embed_.final_norm) x = (*encoder_embed_.final_norm)(x);
+    return nn::scatter_tokens(x, tokens);
   }
 
   Seq2SeqCache new_cache(const Tensor& encoded, const Tensor& mask,
@@ -252,12 +254,6 @@ class Bart final : public Seq2SeqLM {
   }
 
  private:
-  void check_ids(const Tensor& ids, const char* what) const {
-    if (ids.rank() != 2)
-      throw Error(type_ + " " + what + ": ids must be [batch, tokens], got " +
-                  shape_to_string(ids.shape()));
-  }
-
   // Position-table rows of ids [B, T] that follow `past` tokens.
   Tensor position_rows(const Tensor& ids, int64_t past) const {
     const int64_t batch = ids.dim(0), tokens = ids.dim(1);

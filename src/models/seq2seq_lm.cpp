@@ -73,14 +73,28 @@ void check_decode_input(std::string_view model, const Tensor& ids, const Seq2Seq
   }
 }
 
+nn::PackedTokens pack_encoder_input(std::string_view model, const Tensor& ids, const Tensor& mask) {
+  const std::string name(model);
+  if (ids.rank() != 2)
+    throw Error(name + " encode: ids must be [batch, tokens], got " + shape_to_string(ids.shape()));
+  if (mask.shape() != ids.shape()) {
+    throw Error(name + " encode: the attention mask " + shape_to_string(mask.shape()) +
+                " does not match ids " + shape_to_string(ids.shape()));
+  }
+  return nn::pack_tokens(mask);
+}
+
 Seq2SeqCache new_decoder_cache(std::span<const nn::Seq2SeqDecoderLayer> decoder,
                                const Tensor& encoded, const Tensor& mask, int64_t capacity) {
   Seq2SeqCache cache;
   const int64_t batch = encoded.dim(0);
+  // The cross keys and values of padding are never attended to: only the tokens are projected.
+  const nn::PackedTokens tokens = nn::pack_tokens(mask);
+  const Tensor packed = nn::gather_tokens(encoded, tokens);
   for (const nn::Seq2SeqDecoderLayer& l : decoder) {
     const Shape rows{batch, capacity, l.shape.heads, l.shape.head_dim};
     cache.self.layers.push_back({Tensor::zeros(DType::F32, rows), Tensor::zeros(DType::F32, rows)});
-    cache.cross.layers.push_back(l.cross_cache(encoded));
+    cache.cross.layers.push_back(l.cross_cache(packed, tokens));
   }
   cache.cross.mask = mask;
   return cache;

@@ -4,6 +4,7 @@
 // lm_head.weight when the checkpoint has one (v1.1), else the shared embeddings; the decoder
 // output is scaled by d_model^-0.5 before the head unless the config says otherwise: Hub configs
 // say so with tie_word_embeddings: false, transformers 5.24's with scale_decoder_outputs: false.
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <string>
@@ -134,12 +135,22 @@ class T5 final : public Seq2SeqLM {
   int64_t max_source_tokens() const override { return max_source_; }
   int64_t decoder_start_token_id() const override { return start_id_; }
 
+  // On the tokens alone, packed: a relative position bias over the longest input serves every
+  // input (its top-left block), as their positions all start at 0.
   Tensor encode(const Tensor& ids, const Tensor& mask) const override {
-    check_ids(ids, "encode");
-    Tensor x = tokens_(ids);
-    const Tensor bias = encoder_bias_(ids.dim(1), ids.dim(1), 0);
-    for (const nn::Seq2SeqEncoderLayer& l : encoder_) x = l(x, mask, bias);
-    return encoder_norm_(x);
+    const nn::PackedTokens tokens = pack_encoder_input("t5", ids, mask);
+    if (!tokens.contiguous) {
+      throw Error(
+          "t5 encode: the attention mask has padding between an input's tokens; relative "
+          "positions need each input's tokens side by side");
+    }
+    int64_t longest = 0;
+    for (size_t b = 0; b + 1 < tokens.offsets.size(); ++b)
+      longest = std::max(longest, tokens.offsets[b + 1] - tokens.offsets[b]);
+    Tensor x = nn::gather_tokens(tokens_(ids), tokens);
+    const Tensor bias = encoder_bias_(longest, longest, 0);
+    for (const nn::Seq2SeqEncoderLayer& l : encoder_) x = l(x, tokens.offsets, bias);
+    return nn::scatter_tokens(encoder_norm_(x), tokens);
   }
 
   Seq2SeqCache new_cache(const Tensor& encoded, const Tensor& mask,
@@ -162,12 +173,6 @@ class T5 final : public Seq2SeqLM {
   }
 
  private:
-  static void check_ids(const Tensor& ids, const char* what) {
-    if (ids.rank() != 2)
-      throw Error(std::string("t5 ") + what + ": ids must be [batch, tokens], got " +
-                  shape_to_string(ids.shape()));
-  }
-
   int64_t vocab_ = 0, start_id_ = 0, max_source_ = 0;
   float output_scale_ = 1.0f;
   nn::Embedding tokens_;

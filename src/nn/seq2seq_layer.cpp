@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "ember/base/error.hpp"
+#include "ember/core/convert.hpp"
 #include "ember/core/ops.hpp"
 
 namespace ember::nn {
@@ -79,25 +80,84 @@ Tensor FeedForward::operator()(const Tensor& x) const {
   return down(hidden);
 }
 
-Tensor Seq2SeqEncoderLayer::operator()(const Tensor& x, const Tensor& mask,
+PackedTokens pack_tokens(const Tensor& mask) {
+  if (mask.rank() != 2 || is_float(mask.dtype()) || is_quantized(mask.dtype())) {
+    throw Error(
+        "encoder: the attention mask must be an integer or bool [batch, tokens] tensor, got " +
+        shape_to_string(mask.shape()));
+  }
+  PackedTokens p;
+  p.batch = mask.dim(0);
+  p.length = mask.dim(1);
+  const std::vector<double> values = mask.to_f64_vector();
+  p.offsets.push_back(0);
+  for (int64_t b = 0; b < p.batch; ++b) {
+    const size_t first = p.rows.size();
+    for (int64_t t = 0; t < p.length; ++t)
+      if (values[static_cast<size_t>(b * p.length + t)] != 0.0) p.rows.push_back(b * p.length + t);
+    if (p.rows.size() > first &&
+        p.rows.back() - p.rows[first] + 1 != static_cast<int64_t>(p.rows.size() - first))
+      p.contiguous = false;
+    p.offsets.push_back(static_cast<int64_t>(p.rows.size()));
+  }
+  return p;
+}
+
+Tensor gather_tokens(const Tensor& x, const PackedTokens& tokens) {
+  if (x.rank() < 2 || x.dim(0) != tokens.batch || x.dim(1) != tokens.length) {
+    throw Error("gather_tokens: expected [" + std::to_string(tokens.batch) + ", " +
+                std::to_string(tokens.length) + ", ...], got " + shape_to_string(x.shape()));
+  }
+  Shape shape = x.shape();
+  shape.erase(shape.begin());
+  shape[0] = static_cast<int64_t>(tokens.rows.size());
+  const Tensor src = to_f32(x);
+  const int64_t width = src.numel() / std::max<int64_t>(1, tokens.batch * tokens.length);
+  Tensor out = Tensor::empty(DType::F32, shape);
+  const float* from = src.data_as<float>();
+  float* to = out.mutable_data_as<float>();
+  for (size_t i = 0; i < tokens.rows.size(); ++i)
+    std::copy_n(from + tokens.rows[i] * width, width, to + static_cast<int64_t>(i) * width);
+  return out;
+}
+
+Tensor scatter_tokens(const Tensor& packed, const PackedTokens& tokens) {
+  const auto n = static_cast<int64_t>(tokens.rows.size());
+  if (packed.dtype() != DType::F32 || packed.rank() != 2 || packed.dim(0) != n ||
+      (packed.dim(1) > 1 && packed.strides()[1] != 1)) {
+    throw Error("scatter_tokens: expected F32 [" + std::to_string(n) + ", C], got " +
+                shape_to_string(packed.shape()));
+  }
+  const int64_t width = packed.dim(1);
+  Tensor out = Tensor::zeros(DType::F32, {tokens.batch, tokens.length, width});
+  const float* from = packed.data_as<float>();
+  float* to = out.mutable_data_as<float>();
+  for (int64_t i = 0; i < n; ++i)
+    std::copy_n(from + i * packed.strides()[0], width,
+                to + tokens.rows[static_cast<size_t>(i)] * width);
+  return out;
+}
+
+Tensor Seq2SeqEncoderLayer::operator()(const Tensor& x, std::span<const int64_t> offsets,
                                        const Tensor& bias) const {
-  const int64_t heads = shape.heads;
-  ops::AttentionMask m;
-  m.key_mask = mask;
-  m.bias = bias;
+  const int64_t n = x.dim(0), heads = shape.heads;
   const Tensor y = residual(x, attention_norm, post_norm, [&](const Tensor& in) {
-    const Tensor projected = qkv(in).view({x.dim(0), x.dim(1), 3 * heads, shape.head_dim});
-    return attention_out(attend(projected.narrow(2, 0, heads), projected.narrow(2, heads, heads),
-                                projected.narrow(2, 2 * heads, heads), m, shape));
+    const Tensor projected = qkv(in).view({n, 3 * heads, shape.head_dim});
+    const Tensor context = ops::attention_packed(
+        projected.narrow(1, 0, heads), projected.narrow(1, heads, heads),
+        projected.narrow(1, 2 * heads, heads), offsets, false, shape.scale, bias);
+    return attention_out(context.view({n, heads * shape.head_dim}));
   });
   return residual(y, mlp_norm, post_norm, mlp);
 }
 
-LayerCache Seq2SeqDecoderLayer::cross_cache(const Tensor& encoded) const {
-  const int64_t heads = shape.heads;
-  const Tensor kv =
-      cross_kv(encoded).view({encoded.dim(0), encoded.dim(1), 2 * heads, shape.head_dim});
-  return {kv.narrow(2, 0, heads).contiguous(), kv.narrow(2, heads, heads).contiguous()};
+LayerCache Seq2SeqDecoderLayer::cross_cache(const Tensor& packed,
+                                            const PackedTokens& tokens) const {
+  const int64_t width = shape.heads * shape.head_dim;
+  const Tensor kv = cross_kv(packed);
+  const Shape rows{tokens.batch, tokens.length, shape.heads, shape.head_dim};
+  return {scatter_tokens(kv.narrow(1, 0, width), tokens).view(rows),
+          scatter_tokens(kv.narrow(1, width, width), tokens).view(rows)};
 }
 
 Tensor Seq2SeqDecoderLayer::operator()(const Tensor& x, const Tensor& self_bias, LayerCache& self,

@@ -147,6 +147,8 @@ TEST(Attention, MasksGroupsAndPastKeys) {
       // more queries than keys.
       {"bias, causal with past", 3, 6, 2, 2, {true, 0, {}, biases(36)}},
       {"bias, cross (Tq > Tk), padding", 5, 3, 2, 2, {false, 0, {1, 1, 0, 1, 1, 1}, biases(30)}},
+      // Right padding is attended over the true length only; a row of padding alone gives zeros.
+      {"right padding, a row without keys", 3, 4, 2, 1, {false, 0, {1, 1, 0, 0, 0, 0, 0, 0}, {}}},
   };
   for (const Case& c : cases) {
     const Tensor q = random_tensor({2, c.tq, c.hq, 16}, 21);
@@ -231,6 +233,35 @@ TEST(Attention, F16KeysAndValuesRoundTheQueryAndTheWeights) {
   const MaskSpec m{true, 0, {}, {}};
   expect_close(ops::attention(qr.to(DType::F32), kr, vr, make_mask(m, 2, 9), 0.25f),
                attention_reference(qr, kr, vr, m, 0.25), 0, 1e-3, "F16 cache");
+}
+
+// A bias over a span longer than the longest sequence: each sequence adds its top-left block, as
+// T5's relative positions (counted from each sequence's start) do.
+TEST(Attention, PackedSequencesTakeTheirBlockOfTheBias) {
+  const std::vector<int64_t> offsets = {0, 3, 10, 11};
+  const int64_t heads = 4, span = 9;
+  const Tensor q = random_tensor({11, heads, 8}, 38);
+  const Tensor k = random_tensor({11, 2, 8}, 39);
+  const Tensor v = random_tensor({11, 2, 8}, 40);
+  const std::vector<float> bias = biases(static_cast<size_t>(heads * span * span));
+  const Tensor got = ops::attention_packed(q, k, v, offsets, false, 0.3f,
+                                           Tensor::from_f32({heads, span, span}, bias));
+  for (size_t s = 0; s + 1 < offsets.size(); ++s) {
+    const int64_t len = offsets[s + 1] - offsets[s];
+    auto seq = [&](const Tensor& t) { return t.narrow(0, offsets[s], len).unsqueeze(0); };
+    MaskSpec m{false, 0, {}, {}};
+    for (int64_t h = 0; h < heads; ++h)
+      for (int64_t i = 0; i < len; ++i)
+        for (int64_t j = 0; j < len; ++j) m.bias.push_back(bias[(h * span + i) * span + j]);
+    expect_close(seq(got), attention_reference(seq(q), seq(k), seq(v), m, 0.3), 1e-5, 1e-5,
+                 "sequence " + std::to_string(s));
+  }
+  expect_error(
+      [&] {
+        ops::attention_packed(q, k, v, offsets, false, 1.0f,
+                              Tensor::from_f32({heads, 6, 6}, biases(heads * 36)));
+      },
+      {"attention_packed", "bias", "longest sequence (7)"});
 }
 
 TEST(Attention, Errors) {

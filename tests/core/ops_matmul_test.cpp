@@ -2,6 +2,9 @@
 
 #include <cmath>
 #include <cstring>
+#include <initializer_list>
+#include <string>
+#include <vector>
 
 #include "ember/core/dtype_traits.hpp"
 #include "ember/core/half.hpp"
@@ -238,18 +241,16 @@ TEST(Linear, HalfWeightsOnBothDriverPaths) {
   }
 }
 
-// A packed F32 weight sends any number of rows to the packed kernel: one tile for a few rows;
-// from 497 rows on (K = 131: row blocks of at most 496) several row blocks, 1101 rows as three
-// of 367 (not whole register blocks), each over two panel groups, the second holding the odd
-// third panel. Each must meet the worst-case F32 bound of a K-term dot product plus the bias add,
-// gamma_(K+1) * (sum |x w| + |b|) with gamma_n = n u / (1 - n u), u = 2^-24, whatever their
-// summation order (K = 131 makes a fixed 1e-5 too tight for cancelling sums).
-TEST(Linear, PackedWeightAtAnyRowCount) {
-  const int64_t n = 37, k = 131;
-  const Tensor w = random_tensor({n, k}, 70);
-  const Tensor b = random_tensor({n}, 71);
+// linear with a packed [n, k] weight against the worst-case F32 bound of a K-term dot product
+// plus the bias add, gamma_(K+1) * (sum |x w| + |b|) with gamma_n = n u / (1 - n u), u = 2^-24,
+// whatever the summation order (a fixed 1e-5 is too tight for cancelling sums at these K), for
+// each of `rows` row counts, through linear and linear_into.
+void expect_packed_linear_within_bound(int64_t n, int64_t k, std::initializer_list<int64_t> rows,
+                                       uint32_t seed) {
+  const Tensor w = random_tensor({n, k}, seed);
+  const Tensor b = random_tensor({n}, seed + 1);
   const Tensor packed = ops::pack_linear_weight(w);
-  EXPECT_EQ(packed.shape(), (Shape{3, 131, 16}));
+  EXPECT_EQ(packed.shape(), (Shape{(n + 15) / 16, k, 16}));
   const std::vector<double> wv = w.to_f64_vector(), bv = b.to_f64_vector();
   const double u = 0x1p-24, gamma = double(k + 1) * u / (1.0 - double(k + 1) * u);
   const auto check = [&](const Tensor& x, const Tensor& y, const std::string& what) {
@@ -269,21 +270,39 @@ TEST(Linear, PackedWeightAtAnyRowCount) {
       }
     }
   };
-  for (int64_t m : {1, 5, 70, 496, 497, 1101}) {
-    const Tensor x = random_tensor({m, k}, 72 + static_cast<uint32_t>(m));
-    check(x, ops::linear(x, w, b, packed), "packed m=" + std::to_string(m));
+  for (int64_t m : rows) {
+    const Tensor x = random_tensor({m, k}, seed + 2 + static_cast<uint32_t>(m));
+    const std::string what =
+        std::to_string(n) + " x " + std::to_string(k) + " m=" + std::to_string(m);
+    check(x, ops::linear(x, w, b, packed), "packed " + what);
     Tensor out = Tensor::zeros(DType::F32, {m * n});
     ops::linear_into(x, w, b, out, packed);
-    check(x, out, "packed into m=" + std::to_string(m));
+    check(x, out, "packed into " + what);
   }
+}
+
+// A packed F32 weight sends any number of rows to the packed kernel: one tile for a few rows;
+// from 497 rows on (K = 131: row blocks of at most 496) several row blocks, 1101 rows as three
+// of 367 (not whole register blocks), each over two panel groups, the second holding the odd
+// third panel.
+TEST(Linear, PackedWeightAtAnyRowCount) {
+  expect_packed_linear_within_bound(37, 131, {1, 5, 70, 496, 497, 1101}, 70);
   // Only F32 weights are packed; a packing of another weight is refused.
   EXPECT_FALSE(ops::pack_linear_weight(random_tensor({4, 8}, 73, -1, 1, DType::BF16)).defined());
   const Tensor x = random_tensor({2, 131}, 74);
   expect_error(
       [&] {
-        ops::linear(x, w, b, ops::pack_linear_weight(random_tensor({15, 131}, 75)));
+        ops::linear(x, random_tensor({37, 131}, 70), Tensor(),
+                    ops::pack_linear_weight(random_tensor({15, 131}, 75)));
       },
       {"linear", "packed", "[1, 131, 16]", "[37, 131]"});
+}
+
+// Past kernels::kGemmKBlock (256), the kernel carries its sums over blocks of k through y, and
+// row blocks hold 256 rows of one block of k: K = 600 is two whole blocks and a partial one, and
+// 300 rows are two row blocks.
+TEST(Linear, PackedWeightOverSeveralBlocksOfK) {
+  expect_packed_linear_within_bound(40, 600, {1, 9, 300}, 80);
 }
 
 TEST(Linear, IntoCallerBuffer) {

@@ -321,7 +321,7 @@ TEST_P(SimdTarget, F32ToBF16MatchesScalarBits) {
 TEST_P(SimdTarget, PackedGemmWithinTheSummationBound) {
   std::mt19937 rng(31);
   std::normal_distribution<float> normal(0.0f, 1.0f);
-  for (int64_t k : {1, 7, 33, 259}) {
+  for (int64_t k : {1, 7, 33, 259, 520}) {   // 259, 520: two and three blocks of k
     for (int64_t n : {1, 15, 17, 40, 49}) {  // 1 to 4 panels: pairs and a single
       Tensor w = Tensor::empty(DType::F32, {n, k});
       float* pw = w.mutable_data_as<float>();

@@ -5,10 +5,12 @@
 // Plus the errors of bad generation options and of a model without a decoder.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "ember/base/error.hpp"
@@ -231,6 +233,76 @@ TEST(Seq2Seq, ReadsBothConfigForms) {
 }
 
 void expect_error(const std::function<void()>& f, const std::string& needle);
+
+// The encoder runs on the tokens alone: a batch padded past its longest input gives each input
+// what it gives alone, zeros at padding (and T5, whose positions are relative, the same with
+// left padding); its cross keys and values are zero there too.
+TEST(Seq2Seq, EncoderComputesTokensOnly) {
+  for (const char* name : {"t5_v1_0", "bart", "m2m100"}) {
+    SCOPED_TRACE(name);
+    const models::Seq2SeqLM& m = model(name);
+    const SafeTensors ref = SafeTensors::open(kSeq2Seq / name / "reference.safetensors");
+    const std::vector<std::vector<int64_t>> inputs = reference_inputs(ref);
+    const auto pad = read_json_file(kSeq2Seq / name / "config.json")["pad_token_id"].get<int64_t>();
+    size_t longest = 0;
+    for (const auto& in : inputs) longest = std::max(longest, in.size());
+    const auto width = static_cast<int64_t>(longest + 3);
+    const auto padded = [&](bool left) {
+      std::vector<int64_t> ids, mask;
+      for (const auto& in : inputs) {
+        const size_t fill = static_cast<size_t>(width) - in.size();
+        std::vector<int64_t> row(in), ones(in.size(), 1), zeros(fill, 0);
+        row.insert(left ? row.begin() : row.end(), fill, pad);
+        ones.insert(left ? ones.begin() : ones.end(), zeros.begin(), zeros.end());
+        ids.insert(ids.end(), row.begin(), row.end());
+        mask.insert(mask.end(), ones.begin(), ones.end());
+      }
+      const Shape shape{static_cast<int64_t>(inputs.size()), width};
+      return std::pair{Tensor::from_values<int64_t>(DType::I64, shape, std::span(ids)),
+                       Tensor::from_values<int64_t>(DType::I64, shape, std::span(mask))};
+    };
+    const std::pair<Tensor, Tensor> right = padded(false);  // named: lambdas capture it below
+    const Tensor& ids = right.first;
+    const Tensor& mask = right.second;
+    const Tensor encoded = m.encode(ids, mask);
+    const int64_t hidden = encoded.dim(2);
+    const std::vector<float> got = encoded.to_f32_vector();
+    models::Seq2SeqCache cache = m.new_cache(encoded, mask, 2);
+    const std::vector<float> keys = cache.cross.layers[0].keys.to_f32_vector();
+    const int64_t key_width = keys.size() / (inputs.size() * static_cast<size_t>(width));
+    for (size_t b = 0; b < inputs.size(); ++b) {
+      const auto len = static_cast<int64_t>(inputs[b].size());
+      const Shape shape{1, len};
+      const Tensor one =
+          m.encode(Tensor::from_values<int64_t>(DType::I64, shape, std::span(inputs[b])),
+                   Tensor::from_values<int64_t>(
+                       DType::I64, shape, std::span<const int64_t>(std::vector<int64_t>(len, 1))));
+      const auto row = got.begin() + static_cast<ptrdiff_t>(b) * width * hidden;
+      EXPECT_LE(max_diff({row, row + len * hidden}, one.to_f32_vector()), kTolerance);
+      EXPECT_TRUE(
+          std::all_of(row + len * hidden, row + width * hidden, [](float v) { return v == 0.0f; }));
+      const auto key_row = keys.begin() + static_cast<ptrdiff_t>(b) * width * key_width;
+      EXPECT_TRUE(std::all_of(key_row + len * key_width, key_row + width * key_width,
+                              [](float v) { return v == 0.0f; }));
+    }
+    if (std::string(name) == "t5_v1_0") {
+      const std::pair<Tensor, Tensor> left_padded = padded(true);
+      const std::vector<float> left =
+          m.encode(left_padded.first, left_padded.second).to_f32_vector();
+      for (size_t b = 0; b < inputs.size(); ++b) {
+        const auto len = static_cast<int64_t>(inputs[b].size());
+        const auto r = got.begin() + static_cast<ptrdiff_t>(b) * width * hidden;
+        const auto l = left.begin() + static_cast<ptrdiff_t>((b + 1) * width - len) * hidden;
+        EXPECT_LE(max_diff({r, r + len * hidden}, {l, l + len * hidden}), kTolerance);
+      }
+      // Relative positions need an input's tokens side by side.
+      const std::vector<int64_t> hole = {1, 0, 1};
+      const Tensor holed = Tensor::from_values<int64_t>(DType::I64, {1, 3}, std::span(hole));
+      expect_error([&] { m.encode(holed, holed); }, "padding between an input's tokens");
+    }
+    expect_error([&] { m.encode(ids, mask.narrow(1, 0, 2)); }, "does not match ids");
+  }
+}
 
 // generation_config.json, then the task's task_specific_params (T5's and BART's form).
 TEST(Seq2Seq, ConfigDefaultsComeFromTheFolderAndTheTask) {

@@ -168,9 +168,12 @@ void attention_into(const Tensor& q, const Tensor& k, const Tensor& v, const Att
                     float scale, Tensor& out);
 // Packed variable-length sequences, no padding anywhere: q [N, Hq, D], k and v [N, Hkv, D], and
 // rows [seq_offsets[s], seq_offsets[s + 1]) form sequence s, which attends only within itself
-// (causally if asked). Returns [N, Hq, D] F32.
+// (causally if asked). bias, if defined, is a contiguous F32 [Hq, S, S] with S at least the
+// longest sequence: each sequence adds its top-left block to its scores, as if it alone were
+// attention's batch (T5's relative position bias). Returns [N, Hq, D] F32.
 Tensor attention_packed(const Tensor& q, const Tensor& k, const Tensor& v,
-                        std::span<const int64_t> seq_offsets, bool causal, float scale);
+                        std::span<const int64_t> seq_offsets, bool causal, float scale,
+                        const Tensor& bias = Tensor());
 
 // ---- neural-network ops
 Tensor softmax(const Tensor& x, int64_t axis = -1);

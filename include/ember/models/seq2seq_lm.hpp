@@ -31,6 +31,10 @@ void select_rows(Seq2SeqCache& cache, std::span<const int64_t> rows);
 void check_decode_input(std::string_view model, const Tensor& ids, const Seq2SeqCache& cache,
                         size_t layers);
 
+// encode's argument checks (ids [B, S], mask of the same shape; ember::Error naming `model`
+// otherwise) and its tokens packed without padding.
+nn::PackedTokens pack_encoder_input(std::string_view model, const Tensor& ids, const Tensor& mask);
+
 // The cache every architecture's new_cache makes: `capacity` zeroed self-attention rows per
 // decoder layer, and each layer's cross keys and values of encoded [B, S, hidden].
 Seq2SeqCache new_decoder_cache(std::span<const nn::Seq2SeqDecoderLayer> decoder,

@@ -43,6 +43,21 @@ struct AttentionShape {
   float scale = 1.0f;  // applied to q k^T (T5: 1; BART: head_dim^-0.5)
 };
 
+// The tokens of a [B, S] padding mask (0 = padding), packed back to back: packed row i is row
+// rows[i] of the flattened [B * S], and input b's tokens are packed rows [offsets[b],
+// offsets[b + 1]). The encoder runs on these rows only, so padding costs no compute.
+struct PackedTokens {
+  std::vector<int64_t> rows;
+  std::vector<int64_t> offsets;   // B + 1 entries, from 0
+  int64_t batch = 0, length = 0;  // B and S
+  bool contiguous = true;         // each input's tokens are adjacent (right or left padding)
+};
+PackedTokens pack_tokens(const Tensor& mask);
+// The packed rows of x [B, S, ...]: [N, ...] F32.
+Tensor gather_tokens(const Tensor& x, const PackedTokens& tokens);
+// packed [N, C] (F32, unit stride along C) back to [B, S, C], zeros at padding.
+Tensor scatter_tokens(const Tensor& packed, const PackedTokens& tokens);
+
 struct Seq2SeqEncoderLayer {
   Norm attention_norm;
   Linear qkv;  // fused [q; k; v]
@@ -51,8 +66,10 @@ struct Seq2SeqEncoderLayer {
   FeedForward mlp;
   AttentionShape shape;
   bool post_norm = false;  // norm(x + f(x)) instead of x + f(norm(x))
-  // x [B, S, hidden] -> [B, S, hidden]; mask [B, S] (0 = padding); bias [H, S, S] or undefined.
-  Tensor operator()(const Tensor& x, const Tensor& mask, const Tensor& bias) const;
+  // x [N, hidden]: packed sequences, rows [offsets[s], offsets[s + 1]) are sequence s -> [N,
+  // hidden]. bias [H, S, S] with S at least the longest sequence (each reads its top-left
+  // block), or undefined.
+  Tensor operator()(const Tensor& x, std::span<const int64_t> offsets, const Tensor& bias) const;
 };
 
 // Keys and values of the encoder output for every decoder layer, and its padding mask. One row
@@ -76,8 +93,9 @@ struct Seq2SeqDecoderLayer {
   AttentionShape shape;
   bool post_norm = false;
 
-  // This layer's cross keys and values of encoded [B, S, hidden].
-  LayerCache cross_cache(const Tensor& encoded) const;
+  // This layer's cross keys and values [B, S, heads, head_dim] of the encoder output's tokens
+  // `packed` [N, hidden] (zeros at padding, which the cross mask hides).
+  LayerCache cross_cache(const Tensor& packed, const PackedTokens& tokens) const;
   // x [B, T, hidden]: T new tokens after `past` cached ones; writes their keys and values into
   // `self` and returns the layer's output. self_bias [H, T, past + T] or undefined. `cross` has
   // B or a divisor of B rows (see CrossCache).
