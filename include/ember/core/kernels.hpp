@@ -87,8 +87,9 @@ float dot_q6_k_q8_k(const void* w, const void* x, size_t n);
 // and the columns of panels [p0, p1) below n; x rows are ldx floats apart, y rows ldy. Each
 // output is one F32 sum along k in order (fused multiply-add where the target has it).
 inline constexpr size_t kGemmPanel = 16;
-// The SIMD kernel walks k in blocks of this many (carrying its sums through y), so a caller that
-// keeps a block of x rows in cache needs only this much of each row there.
+// For more rows than one register block, the SIMD kernel walks k in blocks of this many
+// (carrying its sums through y), so a caller that keeps a block of x rows in cache needs only
+// this much of each row there.
 inline constexpr size_t kGemmKBlock = 256;
 void gemm_panels_f32(const float* x, size_t ldx, size_t m, size_t k, const float* panels, size_t p0,
                      size_t p1, size_t n, float* y, size_t ldy);
