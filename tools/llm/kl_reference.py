@@ -14,9 +14,9 @@ What "agrees with llama.cpp" means is measured against llama.cpp's agreement wit
    variant picks another top-1; above it all agree) and each variant's mean KL(default || variant)
    over all positions, on the full vocabulary and on the truncated support the CI fixture keeps
    (the default's top-K ids plus one bin for the remaining mass). The bar is the worst variant.
-4. Perplexity of tests/fixtures/text/declaration_of_independence.txt by llama.cpp's method
-   (perplexity.cpp: chunks of --ctx tokens, BOS put first in each chunk when the vocabulary adds
-   one, the second half of each chunk scored), running value after each chunk.
+4. Perplexity of --text (default tests/fixtures/text/declaration_of_independence.txt) by
+   llama.cpp's method (perplexity.cpp: chunks of 512 tokens, BOS put first in each chunk when the
+   vocabulary adds one, the second half of each chunk scored), running value after each chunk.
 
 Written to --out (default tests/fixtures/models/smollm2/, for the packaged Q4_1 file):
   kl_base_<name>.safetensors  per sequence i: tokens.i (I64 [T]), top_ids.i (I32 [T, K]),
@@ -34,8 +34,16 @@ With --ember BIN, Ember is measured too (full vocabulary, through a K = vocabula
 --work, and free-running greedy through `ember generate`) and the figures printed; they go to
 docs/llm_agreement.md, not into the fixture.
 
+With --perplexity-only, nothing is written to the fixtures: only the perplexity of --text is
+measured, under llama.cpp's default and every variant of PPL_VARIANTS (F32 KV cache, flash
+attention on, flash attention "auto" as llama.cpp's own tools default to, 1 thread), and with
+--ember BIN under Ember's settings (EMBER_PPL_RUNS: default, F16 KV cache, quantized tiles, both).
+It prints a markdown table (running value after each chunk, final, difference from llama.cpp's
+default) and writes the figures to --work/perplexity_<name>.json. The long text of
+docs/llm_agreement.md is /usr/share/common-licenses/GPL-3 (every Debian has it; not committed).
+
 Usage: kl_reference.py [--gguf FILE] [--name q4_1] [--out DIR] [--work DIR] [--ember BIN]
-                       [--requantize q8_0|q4_k_m|f16]
+                       [--requantize q8_0|q4_k_m|f16|f32] [--text FILE] [--perplexity-only]
 """
 import argparse
 import json
@@ -60,6 +68,10 @@ TOP_K = 16        # ids kept per position in the committed fixture (~8 bytes eac
 PPL_CTX = 512
 N_CTX = 512       # every prompt + continuation fits
 
+# llama-cpp-python's Llama() turns flash attention off unless asked; llama.cpp's own default
+# (llama_context_default_params, and so llama-perplexity) is "auto", which resolves to on for the
+# CPU in this version ("resolve_fused_ops: Flash Attention enabled" in its log). The KL fixtures
+# keep the former as their reference; PPL_VARIANTS measures both.
 DEFAULT = {"n_threads": 2, "n_batch": 512, "flash_attn": False, "kv": "f16"}
 VARIANTS = {
     "token_by_token": {"n_batch": 1},
@@ -67,10 +79,23 @@ VARIANTS = {
     "flash_attn": {"flash_attn": True},
     "threads_1": {"n_threads": 1},
 }
+PPL_VARIANTS = {
+    "kv_f32": {"kv": "f32"},
+    "flash_attn": {"flash_attn": True},
+    "flash_attn_auto": {"flash_attn": "auto"},
+    "threads_1": {"n_threads": 1},
+}
+# Ember's perplexity settings: extra CLI arguments and environment.
+EMBER_PPL_RUNS = {
+    "ember": ([], {}),
+    "ember_kv_f16": (["--kv-cache", "f16"], {}),
+    "ember_tiles": ([], {"EMBER_QUANT_TILES": "1"}),
+    "ember_tiles_kv_f16": (["--kv-cache", "f16"], {"EMBER_QUANT_TILES": "1"}),
+}
 
 
 FTYPES = {"q8_0": "LLAMA_FTYPE_MOSTLY_Q8_0", "q4_k_m": "LLAMA_FTYPE_MOSTLY_Q4_K_M",
-          "f16": "LLAMA_FTYPE_MOSTLY_F16"}
+          "f16": "LLAMA_FTYPE_MOSTLY_F16", "f32": "LLAMA_FTYPE_ALL_F32"}
 
 
 def requantize(gguf, kind, work):
@@ -85,10 +110,20 @@ def requantize(gguf, kind, work):
 
 def load(gguf, settings):
     kv = llama_cpp.GGML_TYPE_F32 if settings["kv"] == "f32" else llama_cpp.GGML_TYPE_F16
-    return llama_cpp.Llama(
-        str(gguf), n_ctx=N_CTX, n_batch=settings["n_batch"], n_ubatch=settings["n_batch"],
-        n_threads=settings["n_threads"], n_threads_batch=settings["n_threads"],
-        flash_attn=settings["flash_attn"], type_k=kv, type_v=kv, logits_all=True, verbose=False)
+    # Llama() maps flash_attn to ENABLED or DISABLED only; for "auto" (llama.cpp's own default)
+    # its DISABLED constant is pointed at AUTO while the context is made.
+    constants = llama_cpp.llama.llama_cpp
+    disabled = constants.LLAMA_FLASH_ATTN_TYPE_DISABLED
+    if settings["flash_attn"] == "auto":
+        constants.LLAMA_FLASH_ATTN_TYPE_DISABLED = constants.LLAMA_FLASH_ATTN_TYPE_AUTO
+    try:
+        return llama_cpp.Llama(
+            str(gguf), n_ctx=N_CTX, n_batch=settings["n_batch"], n_ubatch=settings["n_batch"],
+            n_threads=settings["n_threads"], n_threads_batch=settings["n_threads"],
+            flash_attn=settings["flash_attn"] is True, type_k=kv, type_v=kv, logits_all=True,
+            verbose=False)
+    finally:
+        constants.LLAMA_FLASH_ATTN_TYPE_DISABLED = disabled
 
 
 def log_softmax(logits):
@@ -189,14 +224,24 @@ def perplexity(llm, text):
     mean = nll / count
     var = nll2 / count - mean * mean
     ppl = math.exp(mean)
-    return {"tokens": len(tokens), "ctx": PPL_CTX, "bos": bos[0] if bos else None, "running": running, "ppl": ppl,
+    return {"tokens": len(tokens), "ctx": PPL_CTX, "bos": bos[0] if bos else None,
+            "scored": count, "running": running, "ppl": ppl,
             "ppl_error": math.sqrt(var / (count - 1)) * ppl}
+
+
+def run_ember(binary, cmd, env=None):
+    """stdout of `binary cmd...`, with `env` added to this process's environment."""
+    return subprocess.run([str(binary)] + cmd, check=True, capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}).stdout
+
+
+def last_json_line(out):
+    return json.loads(out.strip().splitlines()[-1])
 
 
 def ember_figures(args, base_full, base_fixture, threshold, cases):
     def run(cmd):
-        return subprocess.run([str(args.ember)] + cmd, check=True, capture_output=True,
-                              text=True).stdout
+        return run_ember(args.ember, cmd)
     figures = {}
     for label, base in (("full", base_full), ("truncated", base_fixture)):
         out = run(["perplexity", "--model", str(args.gguf), "--kl-base", str(base),
@@ -213,9 +258,59 @@ def ember_figures(args, base_full, base_fixture, threshold, cases):
             n += 1
         match.append(n)
     figures["greedy_match"] = match
-    ppl = run(["perplexity", "--model", str(args.gguf), "--file", str(TEXT), "--json"])
-    figures["perplexity"] = json.loads(ppl.strip().splitlines()[-1])
+    ppl = run(["perplexity", "--model", str(args.gguf), "--file", str(args.text), "--json"])
+    figures["perplexity"] = last_json_line(ppl)
     return figures
+
+
+def perplexity_table(args):
+    """The perplexity of --text under llama.cpp's default and variants, and Ember's settings."""
+    text = args.text.read_text()
+    runs = {}
+    for name, change in {"llama.cpp": {}, **PPL_VARIANTS}.items():
+        label = name if name == "llama.cpp" else f"llama.cpp {name}"
+        runs[label] = perplexity(load(args.gguf, {**DEFAULT, **change}), text)
+        print(f"{label}: {runs[label]['ppl']:.4f}", flush=True)
+    if args.ember:
+        for name, (extra, env) in EMBER_PPL_RUNS.items():
+            out = run_ember(args.ember, ["perplexity", "--model", str(args.gguf), "--file",
+                                         str(args.text), "--json"] + extra, env)
+            runs[name] = last_json_line(out)
+            print(f"{name}: {runs[name]['ppl']:.4f}", flush=True)
+    print(f"\n{args.gguf.name} on {args.text}:")
+    print_perplexity_table(runs)
+    out = args.work / f"perplexity_{args.name}.json"
+    out.write_text(json.dumps({"model": args.gguf.name, "text": str(args.text),
+                               "versions": {"llama_cpp_python": llama_cpp.__version__},
+                               "default_settings": DEFAULT, "runs": runs}, indent=1) + "\n")
+    print(f"written to {out}")
+
+
+def print_perplexity_table(runs):
+    """Markdown: running perplexity per chunk, final, and against runs["llama.cpp"]."""
+    reference = runs["llama.cpp"]
+    print(f"{reference['tokens']} tokens, {len(reference['running'])} chunks of {PPL_CTX}, "
+          f"{reference['scored']} scored")
+    chunks = len(reference["running"])
+
+    def chunk_nll(r):
+        """Each chunk's own mean NLL, from the running perplexities (every chunk scores the
+        same number of tokens)."""
+        total = [k * math.log(v) for k, v in enumerate(r["running"], 1)]
+        return np.diff([0.0] + total)
+
+    print("| run | " + " | ".join(f"[{c + 1}]" for c in range(chunks)) +
+          " | final | vs llama.cpp | chunks lower / higher |")
+    print("| --- " * (chunks + 4) + "|")
+    for label, r in runs.items():
+        if r["tokens"] != reference["tokens"] or r["scored"] != reference["scored"]:
+            raise SystemExit(f"{label}: {r['tokens']} tokens, {r['scored']} scored; llama.cpp "
+                             f"{reference['tokens']}, {reference['scored']}")
+        cells = " | ".join(f"{v:.4f}" for v in r["running"])
+        rel = 100.0 * (r["ppl"] / reference["ppl"] - 1.0)
+        delta = chunk_nll(r) - chunk_nll(reference)
+        print(f"| {label} | {cells} | {r['ppl']:.4f} +/- {r['ppl_error']:.4f} | {rel:+.2f}% | "
+              f"{int((delta < 0).sum())} / {int((delta > 0).sum())} |")
 
 
 def main():
@@ -226,6 +321,8 @@ def main():
     parser.add_argument("--work", type=pathlib.Path, default=pathlib.Path("/tmp/ember-kl"))
     parser.add_argument("--ember", type=pathlib.Path)
     parser.add_argument("--requantize", choices=sorted(FTYPES))
+    parser.add_argument("--text", type=pathlib.Path, default=TEXT)
+    parser.add_argument("--perplexity-only", action="store_true")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     if args.requantize:
@@ -242,6 +339,9 @@ def main():
               f"{'the same bytes as' if same else 'OTHER BYTES THAN'} llama.cpp's file")
         if not same:
             raise SystemExit("ember quantize differs from llama.cpp's quantizer")
+    if args.perplexity_only:
+        perplexity_table(args)
+        return
 
     default = load(args.gguf, DEFAULT)
     eos = {default.token_eos()} | {t for t in range(default.n_vocab())
@@ -289,7 +389,7 @@ def main():
                default.n_vocab())
     del base
     del default
-    ppl = perplexity(load(args.gguf, DEFAULT), TEXT.read_text())
+    ppl = perplexity(load(args.gguf, DEFAULT), args.text.read_text())
 
     doc = {
         "generator": "tools/llm/kl_reference.py",
@@ -302,7 +402,9 @@ def main():
         "worst_mean_kl": max(v["mean_kl"] for v in variants.values()),
         "worst_mean_kl_truncated": max(v["mean_kl_truncated"] for v in variants.values()),
         "variants": variants,
-        "perplexity": {"file": str(TEXT.relative_to(ROOT)), **ppl},
+        "perplexity": {"file": str(args.text.resolve().relative_to(ROOT)
+                               if args.text.resolve().is_relative_to(ROOT) else args.text),
+                       **ppl},
         "cases": cases,
     }
     (args.out / f"agreement_{args.name}.json").write_text(
