@@ -505,7 +505,8 @@ TEST_P(QuantType, LinearOnManyRowsEqualsVecDot) {
 }
 
 // Few activation rows go through vec_dot (activations quantized once), so each output is
-// exactly the dispatched dot of that row pair.
+// exactly the dispatched dot of that row pair: for one row (a decode step, which takes the
+// dtype's multi-row dot over whole ranges where it has one) and for two.
 TEST_P(QuantType, LinearOnFewRowsUsesVecDot) {
   const DType t = GetParam();
   const Input& in = input();
@@ -514,15 +515,19 @@ TEST_P(QuantType, LinearOnFewRowsUsesVecDot) {
   const DTypeTraits& traits = dtype_traits(t);
   const DTypeTraits& act = dtype_traits(traits.vec_dot_type);
 
-  const Tensor few = Tensor::from_f32({2, k}, std::span(in.x).subspan(in.cols, 2 * in.cols));
-  const Tensor y = ops::linear(few, w);
-  std::vector<std::byte> xq(*dtype_bytes(traits.vec_dot_type, in.cols));
-  for (int64_t i = 0; i < 2; ++i) {
-    act.from_f32(in.row(static_cast<size_t>(i) + 1), xq.data(), in.cols);
-    for (int64_t j = 0; j < n; ++j) {
-      const float want = traits.vec_dot(w.data() + static_cast<size_t>(j) * w.nbytes() / in.rows,
-                                        xq.data(), in.cols);
-      EXPECT_EQ(y.data_as<float>()[i * n + j], want) << "row " << i << ", column " << j;
+  for (const int64_t m : {1, 2}) {
+    const Tensor few = Tensor::from_f32(
+        {m, k}, std::span(in.x).subspan(in.cols, static_cast<size_t>(m) * in.cols));
+    const Tensor y = ops::linear(few, w);
+    std::vector<std::byte> xq(*dtype_bytes(traits.vec_dot_type, in.cols));
+    for (int64_t i = 0; i < m; ++i) {
+      act.from_f32(in.row(static_cast<size_t>(i) + 1), xq.data(), in.cols);
+      for (int64_t j = 0; j < n; ++j) {
+        const float want = traits.vec_dot(w.data() + static_cast<size_t>(j) * w.nbytes() / in.rows,
+                                          xq.data(), in.cols);
+        EXPECT_EQ(y.data_as<float>()[i * n + j], want)
+            << m << " rows: row " << i << ", column " << j;
+      }
     }
   }
 }
