@@ -2,7 +2,8 @@
 // a [1024, 4096] weight matrix (1.1 to 8.7 MiB depending on the type, past L2) dotted row by
 // row with one activation row in the type's vec_dot_type, as linear does for a single token.
 // "dispatched" is dtype_traits' kernel (SIMD where the type has one, best target or
-// EMBER_SIMD), "reference" the scalar kernel of ember/core/quant.hpp.
+// EMBER_SIMD), "reference" the scalar kernel of ember/core/quant.hpp, "rows" the type's
+// multi-row dot (vec_dot_rows, decode's path where the type has one) over the same rows.
 // prompt/<type>/panels is linear for a 512-row prompt, [512, 2048] @ [1024, 2048]^T, as linear
 // runs it from 16 rows on (weights widened strip by strip into F32 GEMM panels);
 // prompt/<type>/tile the same with EMBER_QUANT_TILES=1 (the type's tile kernel, vec_dot's
@@ -69,6 +70,19 @@ void run(benchmark::State& state, DType t, bool reference) {
                           static_cast<int64_t>(op.w.size()));
 }
 
+void run_rows(benchmark::State& state, DType t) {
+  const Operands op = make_operands(t);
+  std::vector<float> out(kRows);
+  for (auto _ : state) {
+    ember::dtype_traits(t).vec_dot_rows(op.w.data(), op.row_bytes, kRows, op.x.data(), kCols,
+                                        out.data());
+    benchmark::DoNotOptimize(out.data());
+    benchmark::ClobberMemory();
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) *
+                          static_cast<int64_t>(op.w.size()));
+}
+
 enum class PromptPath { kPanels, kTile, kWidened };
 
 void run_prompt(benchmark::State& state, DType t, PromptPath path) {
@@ -100,6 +114,10 @@ const bool registered = [] {
                                  [t](benchmark::State& s) { run(s, t, false); });
     benchmark::RegisterBenchmark(("vec_dot/" + name + "/reference").c_str(),
                                  [t](benchmark::State& s) { run(s, t, true); });
+    if (ember::dtype_traits(t).vec_dot_rows != nullptr) {
+      benchmark::RegisterBenchmark(("vec_dot/" + name + "/rows").c_str(),
+                                   [t](benchmark::State& s) { run_rows(s, t); });
+    }
     const std::pair<const char*, PromptPath> paths[] = {{"panels", PromptPath::kPanels},
                                                         {"tile", PromptPath::kTile},
                                                         {"widened", PromptPath::kWidened}};

@@ -55,8 +55,8 @@ std::array<DTypeTraits, kDTypeCount> make_table() {
     const auto dtype = static_cast<DType>(i);
     if (!is_quantized(dtype)) continue;
     const quant::BlockKernels& ref = quant::reference(dtype);
-    table[static_cast<size_t>(i)] = {ref.to_f32, ref.from_f32, ref.vec_dot_type, ref.vec_dot,
-                                     nullptr};
+    table[static_cast<size_t>(i)] = {ref.to_f32,  ref.from_f32, ref.vec_dot_type,
+                                     ref.vec_dot, nullptr,      nullptr};
   }
   // Every weight block type has a SIMD dot product and tile (Q8_1 and Q8_K, activation
   // formats, keep the reference dot and no tile); the references define their expected results.
@@ -165,6 +165,11 @@ std::array<DTypeTraits, kDTypeCount> make_table() {
         [](const std::byte* src, float* dst, size_t n) { kernels::dequant_q4_k(src, dst, n); });
   widen(DType::Q6_K,
         [](const std::byte* src, float* dst, size_t n) { kernels::dequant_q6_k(src, dst, n); });
+  // A multi-row dot for decoding: most of a Q4_K_M file's step is Q4_K dots.
+  table[static_cast<size_t>(DType::Q4_K)].vec_dot_rows =
+      [](const std::byte* w, size_t ws, size_t nw, const std::byte* x, size_t n, float* out) {
+        kernels::dot_rows_q4_k_q8_k(w, ws, nw, x, n, out);
+      };
   // SIMD quantization (byte-identical to the references) of the activations most dots take.
   table[static_cast<size_t>(DType::Q8_0)].from_f32 =
       [](const float* src, std::byte* dst, size_t n) { kernels::quantize_q8_0(src, dst, n); };

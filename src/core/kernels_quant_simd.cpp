@@ -29,6 +29,7 @@
 #include <cstdint>
 #include <cstring>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "ember/core/half.hpp"
@@ -394,10 +395,15 @@ float DotQ8_0Q8_0(const void* w, const void* x, size_t n) {
 }
 
 // A K-quant super-block's part of the dot from its exact integer sums: sumi = sum_j scale_j
-// (q_w . q_x)_j, summ = sum_j min_j bsum_j. One function for the dot and the tile, so both
-// round the same way.
+// (q_w . q_x)_j, summ = sum_j min_j bsum_j. One function for the dots and the tile, so all
+// round the same way. The fused multiply-subtract is spelled out (fused where the target has
+// FMA): written as a * b - c * e, the compiler contracts one product or the other depending on
+// the code around the inlined call, and the dots of one row and of four disagreed in the last
+// bit.
 HWY_INLINE float KBlockSum(float d, float dmin, float dx, int32_t sumi, int32_t summ) {
-  return (d * dx) * static_cast<float>(sumi) - (dmin * dx) * static_cast<float>(summ);
+  const hn::CappedTag<float, 1> df;
+  const auto mins = hn::Mul(hn::Set(df, dmin * dx), hn::Set(df, static_cast<float>(summ)));
+  return hn::GetLane(hn::MulSub(hn::Set(df, d * dx), hn::Set(df, static_cast<float>(sumi)), mins));
 }
 
 // One K-quant super-block against a Q8_K block (F32 d, 256 int8, 16 int16 group sums), given
@@ -625,40 +631,55 @@ HWY_INLINE void TwoSums(__m256i a, __m128i b, int32_t& sum_a, int32_t& sum_b) {
   sum_b = _mm_extract_epi32(sums, 1);
 }
 
+// Sub-block j's activation sum of a Q8_K block: group sums 2j and 2j + 1 (at most 2 * 16 * 127
+// each, so their int16 sum cannot overflow). Shared by every weight row dotted with the block.
+HWY_INLINE __m128i SubBlockSums(const uint8_t* px) {
+  const __m128i bsums_lo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(px + 260));
+  const __m128i bsums_hi = _mm_loadu_si128(reinterpret_cast<const __m128i*>(px + 276));
+  return _mm_hadd_epi16(bsums_lo, bsums_hi);
+}
+
+// One Q4_K super-block against a Q8_K block as exact integer lanes: the eight int32 lanes of
+// `lanes` add up to sum_j scale_j (q_w . q_x)_j, the four of `mins` to sum_j min_j bsum_j.
+HWY_INLINE void Q4KLanes(const uint8_t* pw, const uint8_t* px, __m128i sub_sums, __m256i& lanes,
+                         __m128i& mins) {
+  const __m256i low4 = _mm256_set1_epi8(0x0F);
+  // The 6-bit scales and mins of the 12 packed bytes (as quant::scale_min_k4), four at a time
+  // in 32-bit words: bytes 0-3 hold scales 0-3 and the high bits of scales 4-7, bytes 4-7 mins
+  // 0-3 and the high bits of mins 4-7, bytes 8-11 the low nibbles of scales and mins 4-7.
+  uint32_t k[3];
+  std::memcpy(k, pw + 4, 12);
+  const uint32_t scales_lo = k[0] & 0x3F3F3F3Fu;
+  const uint32_t mins_lo = k[1] & 0x3F3F3F3Fu;
+  const uint32_t scales_hi = (k[2] & 0x0F0F0F0Fu) | ((k[0] >> 2) & 0x30303030u);
+  const uint32_t mins_hi = ((k[2] >> 4) & 0x0F0F0F0Fu) | ((k[1] >> 2) & 0x30303030u);
+  const __m128i scales8 = _mm_cvtepu8_epi16(
+      _mm_set_epi32(0, 0, static_cast<int32_t>(scales_hi), static_cast<int32_t>(scales_lo)));
+  const __m128i mins8 = _mm_cvtepu8_epi16(
+      _mm_set_epi32(0, 0, static_cast<int32_t>(mins_hi), static_cast<int32_t>(mins_lo)));
+  const __m256i scales = _mm256_broadcastsi128_si256(scales8);
+  // Low and high nibbles sum into separate lanes: two dependency chains of four, not one of
+  // eight (the integer sums are exact in any order).
+  __m256i even = _mm256_setzero_si256(), odd = _mm256_setzero_si256();
+  for (int g = 0; g < 4; ++g) {
+    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(pw + 16 + 32 * g));
+    const uint8_t* xg = px + 4 + 64 * g;
+    even = AddScaledPairs(even, _mm256_and_si256(v, low4), xg, PickScales(scales, 2 * g, 2 * g));
+    odd = AddScaledPairs(odd, _mm256_and_si256(_mm256_srli_epi16(v, 4), low4), xg + 32,
+                         PickScales(scales, 2 * g + 1, 2 * g + 1));
+  }
+  lanes = _mm256_add_epi32(even, odd);
+  mins = _mm_madd_epi16(mins8, sub_sums);
+}
+
 float DotQ4_KQ8_K(const void* w, const void* x, size_t n) {
   const auto* pw = static_cast<const uint8_t*>(w);
   const auto* px = static_cast<const uint8_t*>(x);
-  const __m256i low4 = _mm256_set1_epi8(0x0F);
   float sum = 0.0f;
   for (size_t i = 0; i < n / 256; ++i, pw += 144, px += 292) {
-    // The 6-bit scales and mins of the 12 packed bytes (as quant::scale_min_k4), four at a time
-    // in 32-bit words: bytes 0-3 hold scales 0-3 and the high bits of scales 4-7, bytes 4-7 mins
-    // 0-3 and the high bits of mins 4-7, bytes 8-11 the low nibbles of scales and mins 4-7.
-    uint32_t k[3];
-    std::memcpy(k, pw + 4, 12);
-    const uint32_t scales_lo = k[0] & 0x3F3F3F3Fu;
-    const uint32_t mins_lo = k[1] & 0x3F3F3F3Fu;
-    const uint32_t scales_hi = (k[2] & 0x0F0F0F0Fu) | ((k[0] >> 2) & 0x30303030u);
-    const uint32_t mins_hi = ((k[2] >> 4) & 0x0F0F0F0Fu) | ((k[1] >> 2) & 0x30303030u);
-    const __m128i scales8 = _mm_cvtepu8_epi16(
-        _mm_set_epi32(0, 0, static_cast<int32_t>(scales_hi), static_cast<int32_t>(scales_lo)));
-    const __m128i mins8 = _mm_cvtepu8_epi16(
-        _mm_set_epi32(0, 0, static_cast<int32_t>(mins_hi), static_cast<int32_t>(mins_lo)));
-    const __m256i scales = _mm256_broadcastsi128_si256(scales8);
-    __m256i lanes = _mm256_setzero_si256();
-    for (int g = 0; g < 4; ++g) {
-      const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(pw + 16 + 32 * g));
-      const uint8_t* xg = px + 4 + 64 * g;
-      lanes =
-          AddScaledPairs(lanes, _mm256_and_si256(v, low4), xg, PickScales(scales, 2 * g, 2 * g));
-      lanes = AddScaledPairs(lanes, _mm256_and_si256(_mm256_srli_epi16(v, 4), low4), xg + 32,
-                             PickScales(scales, 2 * g + 1, 2 * g + 1));
-    }
-    // Sub-block j's activation sum is group sums 2j and 2j + 1 (at most 2 * 16 * 127 each, so
-    // their int16 sum cannot overflow).
-    const __m128i bsums_lo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(px + 260));
-    const __m128i bsums_hi = _mm_loadu_si128(reinterpret_cast<const __m128i*>(px + 276));
-    const __m128i mins = _mm_madd_epi16(mins8, _mm_hadd_epi16(bsums_lo, bsums_hi));
+    __m256i lanes;
+    __m128i mins;
+    Q4KLanes(pw, px, SubBlockSums(px), lanes, mins);
     int32_t sumi = 0, summ = 0;
     TwoSums(lanes, mins, sumi, summ);
     sum += KBlockSum(F16(pw), F16(pw + 2), load_f32(px), sumi, summ);
@@ -666,53 +687,137 @@ float DotQ4_KQ8_K(const void* w, const void* x, size_t n) {
   return sum;
 }
 
+// One Q6_K super-block against a Q8_K block: eight int32 lanes that add up to
+// sum_j scale_j (q_w . q_x)_j.
+HWY_INLINE __m256i Q6KLanes(const uint8_t* pw, const uint8_t* px) {
+  const __m256i low4 = _mm256_set1_epi8(0x0F);
+  const __m256i low2 = _mm256_set1_epi8(0x03);
+  // The 16 int8 group scales as int16: lanes 0-7 in the low half, 8-15 in the high one.
+  const __m256i scales16 =
+      _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(pw + 192)));
+  // The stored levels are level + 32: sum_j scale_j * 32 * (group j's activation sum) comes
+  // off, as lanes before the one reduction.
+  const __m256i offset =
+      _mm256_madd_epi16(scales16, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(px + 260)));
+  __m256i lanes = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(offset, 5));
+  // A second accumulator: two dependency chains of four, not one of eight (exact in any order).
+  __m256i more = _mm256_setzero_si256();
+  // Each half's eight scales in both 128-bit halves.
+  const __m256i halves[2] = {_mm256_permute4x64_epi64(scales16, 0x44),
+                             _mm256_permute4x64_epi64(scales16, 0xEE)};
+  for (int h = 0; h < 2; ++h) {
+    const auto load = [](const uint8_t* p) {
+      return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+    };
+    const __m256i a = load(pw + 64 * h), c = load(pw + 64 * h + 32), hi = load(pw + 128 + 32 * h);
+    // Unsigned 6-bit levels (stored level + 32): a nibble and a high bit pair each.
+    const auto level = [&](__m256i nibbles, int nibble_shift, int pair_shift) {
+      const __m256i nibble = _mm256_and_si256(_mm256_srli_epi16(nibbles, nibble_shift), low4);
+      const __m256i pair = _mm256_and_si256(_mm256_srli_epi16(hi, pair_shift), low2);
+      return _mm256_or_si256(nibble, _mm256_slli_epi16(pair, 4));
+    };
+    // 32 elements take scales s and s + 1 of this half's eight.
+    const __m256i half = halves[h];
+    const uint8_t* xh = px + 4 + 128 * h;
+    lanes = AddScaledPairs(lanes, level(a, 0, 0), xh, PickScales(half, 0, 1));
+    more = AddScaledPairs(more, level(c, 0, 2), xh + 32, PickScales(half, 2, 3));
+    lanes = AddScaledPairs(lanes, level(a, 4, 4), xh + 64, PickScales(half, 4, 5));
+    more = AddScaledPairs(more, level(c, 4, 6), xh + 96, PickScales(half, 6, 7));
+  }
+  return _mm256_add_epi32(lanes, more);
+}
+
 float DotQ6_KQ8_K(const void* w, const void* x, size_t n) {
   const auto* pw = static_cast<const uint8_t*>(w);
   const auto* px = static_cast<const uint8_t*>(x);
-  const __m256i low4 = _mm256_set1_epi8(0x0F);
-  const __m256i low2 = _mm256_set1_epi8(0x03);
   float sum = 0.0f;
   for (size_t i = 0; i < n / 256; ++i, pw += 210, px += 292) {
-    // The 16 int8 group scales as int16: lanes 0-7 in the low half, 8-15 in the high one.
-    const __m256i scales16 =
-        _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(pw + 192)));
-    // The stored levels are level + 32: sum_j scale_j * 32 * (group j's activation sum) comes
-    // off, as lanes before the one reduction.
-    const __m256i offset =
-        _mm256_madd_epi16(scales16, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(px + 260)));
-    __m256i lanes = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(offset, 5));
-    // Each half's eight scales in both 128-bit halves.
-    const __m256i halves[2] = {_mm256_permute4x64_epi64(scales16, 0x44),
-                               _mm256_permute4x64_epi64(scales16, 0xEE)};
-    for (int h = 0; h < 2; ++h) {
-      const auto load = [](const uint8_t* p) {
-        return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
-      };
-      const __m256i a = load(pw + 64 * h), c = load(pw + 64 * h + 32), hi = load(pw + 128 + 32 * h);
-      // Unsigned 6-bit levels (stored level + 32): a nibble and a high bit pair each.
-      const auto level = [&](__m256i nibbles, int nibble_shift, int pair_shift) {
-        const __m256i nibble = _mm256_and_si256(_mm256_srli_epi16(nibbles, nibble_shift), low4);
-        const __m256i pair = _mm256_and_si256(_mm256_srli_epi16(hi, pair_shift), low2);
-        return _mm256_or_si256(nibble, _mm256_slli_epi16(pair, 4));
-      };
-      // 32 elements take scales s and s + 1 of this half's eight.
-      const __m256i half = halves[h];
-      const uint8_t* xh = px + 4 + 128 * h;
-      lanes = AddScaledPairs(lanes, level(a, 0, 0), xh, PickScales(half, 0, 1));
-      lanes = AddScaledPairs(lanes, level(c, 0, 2), xh + 32, PickScales(half, 2, 3));
-      lanes = AddScaledPairs(lanes, level(a, 4, 4), xh + 64, PickScales(half, 4, 5));
-      lanes = AddScaledPairs(lanes, level(c, 4, 6), xh + 96, PickScales(half, 6, 7));
-    }
-    sum += KBlockSum(F16(pw + 208), 0.0f, load_f32(px), HorizontalSum(lanes), 0);
+    sum += KBlockSum(F16(pw + 208), 0.0f, load_f32(px), HorizontalSum(Q6KLanes(pw, px)), 0);
   }
   return sum;
 }
+
+// Decode (one activation row) walks four Q4_K weight rows per pass over the activations: the
+// rows' block sums are independent chains the core overlaps, the activation's sub-block sums are
+// formed once, and the four rows' lane totals come out of one transposing reduction instead of
+// four. Each row still gets DotQ4_KQ8_K's exact integer sums and KBlockSum over its blocks in
+// order, so every output equals the single-row dot bit for bit. (Q6_K's four rows at once, with
+// more live vectors a row, measured slower than its single-row dot, so it has none.)
+constexpr size_t kDotRows = 4;
+
+// The totals of the int32 lanes of each of four vectors, in lanes 0-3.
+HWY_INLINE __m128i RowTotals(const __m256i (&v)[kDotRows]) {
+  const __m256i pairs =
+      _mm256_hadd_epi32(_mm256_hadd_epi32(v[0], v[1]), _mm256_hadd_epi32(v[2], v[3]));
+  return _mm_add_epi32(_mm256_castsi256_si128(pairs), _mm256_extracti128_si256(pairs, 1));
+}
+HWY_INLINE __m128i RowTotals(const __m128i (&v)[kDotRows]) {
+  return _mm_hadd_epi32(_mm_hadd_epi32(v[0], v[1]), _mm_hadd_epi32(v[2], v[3]));
+}
+
+// Q4KLanes of rows 0 to kDotRows - 1, written out: as a loop the compiler keeps the rows' lanes
+// in memory and walks them one by one, slower than the single-row dot.
+template <size_t... kRow>
+HWY_INLINE void Q4KRowLanes(const uint8_t* pw, size_t w_stride, const uint8_t* px, __m128i sub_sums,
+                            __m256i (&lanes)[kDotRows], __m128i (&mins)[kDotRows],
+                            std::index_sequence<kRow...> /*rows*/) {
+  (Q4KLanes(pw + kRow * w_stride, px, sub_sums, lanes[kRow], mins[kRow]), ...);
+}
+
+void DotRowsQ4_KQ8_K(const void* w, size_t w_stride, size_t nw, const void* x, size_t n,
+                     float* out) {
+  const auto* pw = static_cast<const uint8_t*>(w);
+  // Four rows read side by side are four short streams, which the hardware prefetchers follow
+  // worse than the one stream of rows read in turn (from DRAM the four-row kernel was slower
+  // than the one-row one): each block step prefetches its share of the group kPrefetchGroups
+  // ahead, so that group's rows (contiguous) are requested in order, as one stream.
+  constexpr size_t kPrefetchGroups = 2;
+  const size_t blocks = n / 256;
+  const size_t ahead = kPrefetchGroups * kDotRows * w_stride;
+  const size_t total = nw * w_stride;
+  size_t j = 0;
+  for (; j + kDotRows <= nw; j += kDotRows, pw += kDotRows * w_stride) {
+    const auto* px = static_cast<const uint8_t*>(x);
+    float sum[kDotRows] = {};
+    const size_t at = j * w_stride + ahead;
+    for (size_t b = 0; b < blocks; ++b, px += 292) {
+      for (size_t line = 0; line < kDotRows * 144; line += 64) {
+        if (at + kDotRows * 144 * b + line < total) {
+          _mm_prefetch(reinterpret_cast<const char*>(pw + ahead + kDotRows * 144 * b + line),
+                       _MM_HINT_T0);
+        }
+      }
+      __m256i lanes[kDotRows];
+      __m128i mins[kDotRows];
+      Q4KRowLanes(pw + 144 * b, w_stride, px, SubBlockSums(px), lanes, mins,
+                  std::make_index_sequence<kDotRows>());
+      alignas(16) int32_t sumi[kDotRows], summ[kDotRows];
+      _mm_store_si128(reinterpret_cast<__m128i*>(sumi), RowTotals(lanes));
+      _mm_store_si128(reinterpret_cast<__m128i*>(summ), RowTotals(mins));
+      const float dx = load_f32(px);
+      for (size_t r = 0; r < kDotRows; ++r) {
+        const uint8_t* block = pw + r * w_stride + 144 * b;
+        sum[r] += KBlockSum(F16(block), F16(block + 2), dx, sumi[r], summ[r]);
+      }
+    }
+    std::copy(sum, sum + kDotRows, out + j);
+  }
+  for (; j < nw; ++j, pw += w_stride) out[j] = DotQ4_KQ8_K(pw, x, n);
+}
+
 #else
 float DotQ4_KQ8_K(const void* w, const void* x, size_t n) {
   return DotKQ8_K<Q45K<false>>(w, x, n);
 }
 float DotQ6_KQ8_K(const void* w, const void* x, size_t n) {
   return DotKQ8_K<Q6K>(w, x, n);
+}
+// Below AVX2 the rows are the single-row dot's, one by one (the reference of the multi-row
+// kernels above).
+void DotRowsQ4_KQ8_K(const void* w, size_t w_stride, size_t nw, const void* x, size_t n,
+                     float* out) {
+  const auto* pw = static_cast<const uint8_t*>(w);
+  for (size_t j = 0; j < nw; ++j) out[j] = DotQ4_KQ8_K(pw + j * w_stride, x, n);
 }
 #endif
 float DotQ5_KQ8_K(const void* w, const void* x, size_t n) {
@@ -1246,6 +1351,7 @@ HWY_EXPORT(DotQ3_KQ8_K);
 HWY_EXPORT(DotQ4_KQ8_K);
 HWY_EXPORT(DotQ5_KQ8_K);
 HWY_EXPORT(DotQ6_KQ8_K);
+HWY_EXPORT(DotRowsQ4_KQ8_K);
 HWY_EXPORT(TileQ4_0Q8_0);
 HWY_EXPORT(TileQ4_1Q8_1);
 HWY_EXPORT(TileQ5_0Q8_0);
@@ -1320,6 +1426,12 @@ float dot_q5_k_q8_k(const void* w, const void* x, size_t n) {
 float dot_q6_k_q8_k(const void* w, const void* x, size_t n) {
   apply_simd_limit();
   return HWY_DYNAMIC_DISPATCH(DotQ6_KQ8_K)(w, x, n);
+}
+
+void dot_rows_q4_k_q8_k(const void* w, size_t w_stride, size_t nw, const void* x, size_t n,
+                        float* out) {
+  apply_simd_limit();
+  HWY_DYNAMIC_DISPATCH(DotRowsQ4_KQ8_K)(w, w_stride, nw, x, n, out);
 }
 
 void tile_q4_0_q8_0(const void* w, size_t w_stride, size_t nw, const void* x, size_t x_stride,

@@ -82,7 +82,8 @@ VecDotActivations vec_dot_activations(const float* x, int64_t m, int64_t k, DTyp
   return a;
 }
 
-// y[m, n] = x[m, k] @ w[n, k]^T via the dtype's vec_dot, threaded over weight rows.
+// y[m, n] = x[m, k] @ w[n, k]^T via the dtype's vec_dot (its multi-row vec_dot_rows where it
+// has one: the same numbers), threaded over weight rows.
 void linear_vec_dot(const float* x, int64_t m, int64_t k, const std::byte* w, DType w_dtype,
                     int64_t n, float* y) {
   const DTypeTraits& traits = dtype_traits(w_dtype);
@@ -91,6 +92,20 @@ void linear_vec_dot(const float* x, int64_t m, int64_t k, const std::byte* w, DT
   // Each weight row is read once and dotted with every activation row.
   const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, k * m));
   parallel_for(0, n, grain, [&](int64_t lo, int64_t hi) {
+    if (traits.vec_dot_rows != nullptr) {
+      // One token: the whole range in one call (the kernel prefetches ahead within it). More:
+      // a few rows at a time (a few KB: they stay in L1 for the next activation rows).
+      const int64_t rows = m == 1 ? hi - lo : 8;
+      for (int64_t j0 = lo; j0 < hi; j0 += rows) {
+        for (int64_t i = 0; i < m; ++i) {
+          traits.vec_dot_rows(w + static_cast<uint64_t>(j0) * w_row_bytes, w_row_bytes,
+                              static_cast<size_t>(std::min(rows, hi - j0)),
+                              xq.data + static_cast<uint64_t>(i) * xq.row_bytes,
+                              static_cast<size_t>(k), y + i * n + j0);
+        }
+      }
+      return;
+    }
     for (int64_t j = lo; j < hi; ++j) {
       const std::byte* wj = w + static_cast<uint64_t>(j) * w_row_bytes;
       for (int64_t i = 0; i < m; ++i) {

@@ -1,6 +1,7 @@
 #pragma once
 // Tile kernels of the GGML block types (kernels_quant_simd.cpp), served through
-// DTypeTraits::vec_dot_tile. Internal to core: only dtype_traits.cpp wires them in.
+// DTypeTraits::vec_dot_tile, and the other multi-row kernels of that file. Internal to core: only
+// dtype_traits.cpp wires them in.
 //
 // Each computes, for a panel of nw weight rows (w_stride bytes apart) and nx activation rows in
 // the type's 8-bit format (x_stride bytes apart), out[i * ldo + j] = the matching
@@ -32,6 +33,12 @@ void tile_q5_k_q8_k(const void* w, size_t w_stride, size_t nw, const void* x, si
                     size_t nx, size_t n, float* out, size_t ldo);
 void tile_q6_k_q8_k(const void* w, size_t w_stride, size_t nw, const void* x, size_t x_stride,
                     size_t nx, size_t n, float* out, size_t ldo);
+
+// Decode's multi-row dot, served through DTypeTraits::vec_dot_rows: out[j] = the matching
+// kernels::dot_*(w row j, x, n) bit for bit, for nw weight rows w_stride bytes apart and one
+// activation row x in Q8_K.
+void dot_rows_q4_k_q8_k(const void* w, size_t w_stride, size_t nw, const void* x, size_t n,
+                        float* out);
 
 // SIMD dequantization of the block types linear widens for prompts, served through
 // DTypeTraits::to_f32: every value bit-identical to quant::reference(type).to_f32's.

@@ -438,6 +438,35 @@ TEST_P(QuantType, TileEqualsDispatchedDotOnEveryTarget) {
   kernels::simd_force_target("");
 }
 
+// Decode's multi-row dot gives every weight row exactly the dispatched vec_dot on every target,
+// for row counts below, on and past its four-row groups (0 to 11: partial groups at the end),
+// and writes nothing past the rows it was given.
+TEST_P(QuantType, RowsEqualDispatchedDotOnEveryTarget) {
+  const DType t = GetParam();
+  const DTypeTraits& traits = dtype_traits(t);
+  if (traits.vec_dot_rows == nullptr) GTEST_SKIP() << "linear calls vec_dot row by row";
+  constexpr size_t kW = 11;
+  const RandomRows r = random_rows(t, kW, 2, size_t{3} * dtype_info(t).block_elems, 13);
+  for (const std::string& target : kernels::simd_targets()) {
+    kernels::simd_force_target(target);
+    for (size_t nw = 0; nw <= kW; ++nw) {
+      for (size_t i = 0; i < 2; ++i) {
+        const std::byte* xi = r.xq.data() + i * r.x_bytes;
+        std::vector<float> out(kW + 1, -1234.0f);
+        traits.vec_dot_rows(r.wq.data(), r.w_bytes, nw, xi, r.n, out.data());
+        for (size_t j = 0; j < nw; ++j) {
+          EXPECT_EQ(out[j], traits.vec_dot(r.wq.data() + j * r.w_bytes, xi, r.n))
+              << target << ", " << nw << " rows, weight row " << j << ", activation row " << i;
+        }
+        for (size_t j = nw; j <= kW; ++j) {
+          EXPECT_EQ(out[j], -1234.0f) << target << ", " << nw << " rows: wrote past the rows";
+        }
+      }
+    }
+  }
+  kernels::simd_force_target("");
+}
+
 // EMBER_QUANT_TILES=1 for one test's scope (linear reads it per call).
 struct QuantTilesOn {
   QuantTilesOn() { ::setenv("EMBER_QUANT_TILES", "1", 1); }
@@ -476,7 +505,8 @@ TEST_P(QuantType, LinearOnManyRowsEqualsVecDot) {
 }
 
 // Few activation rows go through vec_dot (activations quantized once), so each output is
-// exactly the dispatched dot of that row pair.
+// exactly the dispatched dot of that row pair: for one row (a decode step, which takes the
+// dtype's multi-row dot over whole ranges where it has one) and for two.
 TEST_P(QuantType, LinearOnFewRowsUsesVecDot) {
   const DType t = GetParam();
   const Input& in = input();
@@ -485,15 +515,19 @@ TEST_P(QuantType, LinearOnFewRowsUsesVecDot) {
   const DTypeTraits& traits = dtype_traits(t);
   const DTypeTraits& act = dtype_traits(traits.vec_dot_type);
 
-  const Tensor few = Tensor::from_f32({2, k}, std::span(in.x).subspan(in.cols, 2 * in.cols));
-  const Tensor y = ops::linear(few, w);
-  std::vector<std::byte> xq(*dtype_bytes(traits.vec_dot_type, in.cols));
-  for (int64_t i = 0; i < 2; ++i) {
-    act.from_f32(in.row(static_cast<size_t>(i) + 1), xq.data(), in.cols);
-    for (int64_t j = 0; j < n; ++j) {
-      const float want = traits.vec_dot(w.data() + static_cast<size_t>(j) * w.nbytes() / in.rows,
-                                        xq.data(), in.cols);
-      EXPECT_EQ(y.data_as<float>()[i * n + j], want) << "row " << i << ", column " << j;
+  for (const int64_t m : {1, 2}) {
+    const Tensor few = Tensor::from_f32(
+        {m, k}, std::span(in.x).subspan(in.cols, static_cast<size_t>(m) * in.cols));
+    const Tensor y = ops::linear(few, w);
+    std::vector<std::byte> xq(*dtype_bytes(traits.vec_dot_type, in.cols));
+    for (int64_t i = 0; i < m; ++i) {
+      act.from_f32(in.row(static_cast<size_t>(i) + 1), xq.data(), in.cols);
+      for (int64_t j = 0; j < n; ++j) {
+        const float want = traits.vec_dot(w.data() + static_cast<size_t>(j) * w.nbytes() / in.rows,
+                                          xq.data(), in.cols);
+        EXPECT_EQ(y.data_as<float>()[i * n + j], want)
+            << m << " rows: row " << i << ", column " << j;
+      }
     }
   }
 }

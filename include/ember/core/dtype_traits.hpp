@@ -26,6 +26,12 @@ struct DTypeTraits {
   // weights and sgemm. The scalar reference is vec_dot's, pair by pair.
   void (*vec_dot_tile)(const std::byte* w, size_t w_stride, size_t nw, const std::byte* x,
                        size_t x_stride, size_t nx, size_t n, float* out, size_t ldo) = nullptr;
+  // vec_dot of nw weight rows (w_stride bytes apart) with one activation row (vec_dot_type):
+  // out[j] = vec_dot(w row j, x), bit for bit. Linear's path for decoding: the kernel walks
+  // several rows per pass over x, sharing its loads and the rows' reductions. Null where linear
+  // calls vec_dot row by row; the reference is that loop.
+  void (*vec_dot_rows)(const std::byte* w, size_t w_stride, size_t nw, const std::byte* x, size_t n,
+                       float* out) = nullptr;
 };
 
 const DTypeTraits& dtype_traits(DType dtype);
