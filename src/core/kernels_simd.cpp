@@ -677,6 +677,77 @@ void GemmPanelsF32(const float* x, size_t ldx, size_t m, size_t k, const float* 
   } while (k0 < k);
 }
 
+// ---------------------------------------------------------------------------------------------
+// Attention for a few query rows and the log-softmax of beam scoring. A decode step's (beam,
+// head) products are too small for a GEMM: BLAS would pack the cached keys and values on every
+// call. Here the keys and values are read where they are.
+
+void DotRowsF32(const float* q, const float* k, size_t stride, size_t n, size_t d, float scale,
+                float* scores) {
+  for (size_t j = 0; j < n; ++j) scores[j] = scale * DotLoop<0>(k + j * stride, q, d);
+}
+
+// out[i..] over one group of kVecs vectors (or one lane with D = CappedTag<float, 1>): each lane
+// sums its column along the rows in order.
+template <size_t kVecs, class D>
+HWY_INLINE void WeightedColumns(D d, const float* p, const float* v, size_t stride, size_t n,
+                                float* out) {
+  const size_t lanes = hn::Lanes(d);
+  hn::Vec<D> acc[kVecs];
+  for (size_t c = 0; c < kVecs; ++c) acc[c] = hn::Zero(d);
+  for (size_t j = 0; j < n; ++j) {
+    const auto weight = hn::Set(d, p[j]);
+    const float* row = v + j * stride;
+    for (size_t c = 0; c < kVecs; ++c)
+      acc[c] = hn::MulAdd(weight, hn::LoadU(d, row + c * lanes), acc[c]);
+  }
+  for (size_t c = 0; c < kVecs; ++c) hn::StoreU(acc[c], d, out + c * lanes);
+}
+
+void WeightedRowsF32(const float* p, const float* v, size_t stride, size_t n, size_t d,
+                     float* out) {
+  const hn::ScalableTag<float> df;
+  const hn::CappedTag<float, 1> d1;
+  const size_t lanes = hn::Lanes(df);
+  size_t i = 0;
+  // Four independent chains hide the multiply-add latency (a head of 64 is one group on
+  // AVX-512).
+  for (; i + 4 * lanes <= d; i += 4 * lanes) WeightedColumns<4>(df, p, v + i, stride, n, out + i);
+  for (; i + lanes <= d; i += lanes) WeightedColumns<1>(df, p, v + i, stride, n, out + i);
+  for (; i < d; ++i) WeightedColumns<1>(d1, p, v + i, stride, n, out + i);
+}
+
+void LogSoftmaxRowF32(const float* x, float* y, size_t n) {
+  if (n == 0) return;
+  const float m = RowMax(x, n);
+  const hn::ScalableTag<float> d;
+  const hn::CappedTag<float, 1> d1;
+  const hn::Repartition<double, decltype(d)> dd;
+  const hn::Rebind<float, decltype(dd)> dhalf;
+  const size_t lanes = hn::Lanes(d), wide = hn::Lanes(dd);
+  const auto vm = hn::Set(d, m);
+  // In double: over a vocabulary row of 50k terms an F32 sum would drift by ~1e-4 relative,
+  // which shifts every log-prob by as much. The exponentials are widened from a store (every
+  // target, the one-lane scalar one included, has these loads).
+  HWY_ALIGN float e[HWY_LANES(float)];
+  auto acc = hn::Zero(dd);
+  size_t i = 0;
+  for (; i + lanes <= n; i += lanes) {
+    hn::Store(ExpV(d, hn::Sub(hn::LoadU(d, x + i), vm)), d, e);
+    for (size_t j = 0; j < lanes; j += wide)
+      acc = hn::Add(acc, hn::PromoteTo(dd, hn::Load(dhalf, e + j)));
+  }
+  double sum = hn::GetLane(hn::SumOfLanes(dd, acc));
+  const auto vm1 = hn::Set(d1, m);
+  for (size_t t = i; t < n; ++t) sum += hn::GetLane(ExpV(d1, hn::Sub(hn::LoadU(d1, x + t), vm1)));
+  const auto shift = static_cast<float>(std::log(sum));
+  // (x - max) - log(sum): rounded twice, as the reference does.
+  const auto vs = hn::Set(d, shift);
+  for (i = 0; i + lanes <= n; i += lanes)
+    hn::StoreU(hn::Sub(hn::Sub(hn::LoadU(d, x + i), vm), vs), d, y + i);
+  for (; i < n; ++i) y[i] = (x[i] - m) - shift;
+}
+
 }  // namespace HWY_NAMESPACE
 }  // namespace ember::kernels
 HWY_AFTER_NAMESPACE();
@@ -704,6 +775,9 @@ HWY_EXPORT(DotF32);
 HWY_EXPORT(DotF16);
 HWY_EXPORT(DotBF16);
 HWY_EXPORT(GemmPanelsF32);
+HWY_EXPORT(DotRowsF32);
+HWY_EXPORT(WeightedRowsF32);
+HWY_EXPORT(LogSoftmaxRowF32);
 
 namespace {
 // Captured once, before any limiting: SupportedAndGeneratedTargets() reflects the current mock.
@@ -809,6 +883,20 @@ void gemm_panels_f32(const float* x, size_t ldx, size_t m, size_t k, const float
                      size_t p1, size_t n, float* y, size_t ldy) {
   apply_simd_limit();
   HWY_DYNAMIC_DISPATCH(GemmPanelsF32)(x, ldx, m, k, panels, p0, p1, n, y, ldy);
+}
+void dot_rows_f32(const float* q, const float* k, size_t stride, size_t n, size_t d, float scale,
+                  float* scores) {
+  apply_simd_limit();
+  HWY_DYNAMIC_DISPATCH(DotRowsF32)(q, k, stride, n, d, scale, scores);
+}
+void weighted_rows_f32(const float* p, const float* v, size_t stride, size_t n, size_t d,
+                       float* out) {
+  apply_simd_limit();
+  HWY_DYNAMIC_DISPATCH(WeightedRowsF32)(p, v, stride, n, d, out);
+}
+void log_softmax_row_f32(const float* x, float* y, size_t n) {
+  apply_simd_limit();
+  HWY_DYNAMIC_DISPATCH(LogSoftmaxRowF32)(x, y, n);
 }
 
 std::vector<std::string> simd_targets() {
