@@ -257,6 +257,12 @@ void log_softmax_row_f32(const float* x, float* y, size_t n) {
   for (size_t i = 0; i < n; ++i) y[i] = (x[i] - m) - shift;
 }
 
+size_t first_above_f32(const float* x, size_t n, float base, float threshold) {
+  for (size_t i = 0; i < n; ++i)
+    if (x[i] + base > threshold) return i;
+  return n;
+}
+
 }  // namespace ref
 }  // namespace ember::kernels
 

@@ -717,6 +717,22 @@ void WeightedRowsF32(const float* p, const float* v, size_t stride, size_t n, si
   for (; i < d; ++i) WeightedColumns<1>(d1, p, v + i, stride, n, out + i);
 }
 
+size_t FirstAboveF32(const float* x, size_t n, float base, float threshold) {
+  const hn::ScalableTag<float> d;
+  const size_t lanes = hn::Lanes(d);
+  const auto vb = hn::Set(d, base);
+  const auto vt = hn::Set(d, threshold);
+  size_t i = 0;
+  for (; i + 2 * lanes <= n; i += 2 * lanes) {
+    const auto a = hn::Gt(hn::Add(hn::LoadU(d, x + i), vb), vt);
+    const auto b = hn::Gt(hn::Add(hn::LoadU(d, x + i + lanes), vb), vt);
+    if (!hn::AllFalse(d, hn::Or(a, b))) break;
+  }
+  for (; i < n; ++i)
+    if (x[i] + base > threshold) return i;
+  return n;
+}
+
 void LogSoftmaxRowF32(const float* x, float* y, size_t n) {
   if (n == 0) return;
   const float m = RowMax(x, n);
@@ -729,15 +745,20 @@ void LogSoftmaxRowF32(const float* x, float* y, size_t n) {
   // In double: over a vocabulary row of 50k terms an F32 sum would drift by ~1e-4 relative,
   // which shifts every log-prob by as much. The exponentials are widened from a store (every
   // target, the one-lane scalar one included, has these loads).
-  HWY_ALIGN float e[HWY_LANES(float)];
-  auto acc = hn::Zero(dd);
+  // Two vectors a step over four sums keep the double additions' latency off the critical path.
+  HWY_ALIGN float e[2 * HWY_LANES(float)];
+  hn::Vec<decltype(dd)> acc[4] = {hn::Zero(dd), hn::Zero(dd), hn::Zero(dd), hn::Zero(dd)};
   size_t i = 0;
-  for (; i + lanes <= n; i += lanes) {
+  for (; i + 2 * lanes <= n; i += 2 * lanes) {
     hn::Store(ExpV(d, hn::Sub(hn::LoadU(d, x + i), vm)), d, e);
-    for (size_t j = 0; j < lanes; j += wide)
-      acc = hn::Add(acc, hn::PromoteTo(dd, hn::Load(dhalf, e + j)));
+    hn::Store(ExpV(d, hn::Sub(hn::LoadU(d, x + i + lanes), vm)), d, e + lanes);
+    for (size_t j = 0; j < 2 * lanes; j += wide) {
+      auto& a = acc[(j / wide) % 4];
+      a = hn::Add(a, hn::PromoteTo(dd, hn::Load(dhalf, e + j)));
+    }
   }
-  double sum = hn::GetLane(hn::SumOfLanes(dd, acc));
+  double sum =
+      hn::GetLane(hn::SumOfLanes(dd, hn::Add(hn::Add(acc[0], acc[1]), hn::Add(acc[2], acc[3]))));
   const auto vm1 = hn::Set(d1, m);
   for (size_t t = i; t < n; ++t) sum += hn::GetLane(ExpV(d1, hn::Sub(hn::LoadU(d1, x + t), vm1)));
   const auto shift = static_cast<float>(std::log(sum));
@@ -778,6 +799,7 @@ HWY_EXPORT(GemmPanelsF32);
 HWY_EXPORT(DotRowsF32);
 HWY_EXPORT(WeightedRowsF32);
 HWY_EXPORT(LogSoftmaxRowF32);
+HWY_EXPORT(FirstAboveF32);
 
 namespace {
 // Captured once, before any limiting: SupportedAndGeneratedTargets() reflects the current mock.
@@ -897,6 +919,10 @@ void weighted_rows_f32(const float* p, const float* v, size_t stride, size_t n, 
 void log_softmax_row_f32(const float* x, float* y, size_t n) {
   apply_simd_limit();
   HWY_DYNAMIC_DISPATCH(LogSoftmaxRowF32)(x, y, n);
+}
+size_t first_above_f32(const float* x, size_t n, float base, float threshold) {
+  apply_simd_limit();
+  return HWY_DYNAMIC_DISPATCH(FirstAboveF32)(x, n, base, threshold);
 }
 
 std::vector<std::string> simd_targets() {

@@ -58,10 +58,13 @@ void best_continuations(const std::vector<float>& lp, float base, int64_t offset
   std::vector<Scored> top;
   top.reserve(keep + 1);
   for (size_t v = 0; v < lp.size(); ++v) {
-    const float s = lp[v] + base;
-    // Later indices lose ties, so only a strictly higher score enters a full list.
-    if (top.size() == keep && !(s > top.back().score)) continue;
-    const Scored c{s, offset + static_cast<int64_t>(v)};
+    // Later indices lose ties, so only a strictly higher score enters a full list: the SIMD
+    // scan skips to the next one.
+    if (top.size() == keep) {
+      v += kernels::first_above_f32(lp.data() + v, lp.size() - v, base, top.back().score);
+      if (v == lp.size()) break;
+    }
+    const Scored c{lp[v] + base, offset + static_cast<int64_t>(v)};
     top.insert(std::upper_bound(top.begin(), top.end(), c, better), c);
     if (top.size() > keep) top.pop_back();
   }

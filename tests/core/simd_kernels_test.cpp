@@ -304,6 +304,28 @@ TEST_P(SimdTarget, LogSoftmaxRowMatchesScalar) {
   }
 }
 
+// An exact comparison of the same F32 sums on both sides: the same index, wherever the first
+// score above the threshold lies relative to the vector blocks.
+TEST_P(SimdTarget, FirstAboveMatchesScalar) {
+  std::mt19937 rng(15);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (size_t n : kLengths) {
+    std::vector<float> x(n);
+    for (float& v : x) v = normal(rng);
+    if (n > 4) x[n / 2] = kNaN;
+    for (float threshold : {-kInf, -0.5f, 1.0f, 2.5f, kInf}) {
+      for (size_t from = 0; from <= std::min<size_t>(n, 3); ++from) {
+        const size_t got = kernels::first_above_f32(x.data() + from, n - from, 0.25f, threshold);
+        ASSERT_EQ(got, kernels::ref::first_above_f32(x.data() + from, n - from, 0.25f, threshold))
+            << "n=" << n << " from=" << from << " threshold=" << threshold;
+        if (got < n - from) {
+          EXPECT_GT(x[from + got] + 0.25f, threshold);
+        }
+      }
+    }
+  }
+}
+
 TEST_P(SimdTarget, SoftmaxSpecialRows) {
   // Large logits must not overflow; -inf entries get probability 0; a NaN poisons the row.
   std::vector<float> x = {1000.0f, 999.0f, -kInf, 998.0f, -1000.0f};

@@ -105,6 +105,9 @@ void weighted_rows_f32(const float* p, const float* v, size_t stride, size_t n, 
 // Log-softmax of one row: y = x - max(x) - log(sum exp(x - max(x))), the sum in double. y may
 // be x.
 void log_softmax_row_f32(const float* x, float* y, size_t n);
+// The first i < n with x[i] + base > threshold (the sum rounded to F32), or n: beam search's
+// scan of a vocabulary row for scores that enter its list of best continuations.
+size_t first_above_f32(const float* x, size_t n, float base, float threshold);
 
 namespace ref {
 float unary(UnaryOp op, float x);
@@ -130,6 +133,7 @@ void dot_rows_f32(const float* q, const float* k, size_t stride, size_t n, size_
 void weighted_rows_f32(const float* p, const float* v, size_t stride, size_t n, size_t d,
                        float* out);
 void log_softmax_row_f32(const float* x, float* y, size_t n);
+size_t first_above_f32(const float* x, size_t n, float base, float threshold);
 }  // namespace ref
 
 // Which SIMD targets this build holds that the CPU supports, best first (e.g. "AVX3", "AVX2",
