@@ -233,6 +233,36 @@ void gemm_panels_f32(const float* x, size_t ldx, size_t m, size_t k, const float
   }
 }
 
+void dot_rows_f32(const float* q, const float* k, size_t stride, size_t n, size_t d, float scale,
+                  float* scores) {
+  for (size_t j = 0; j < n; ++j) scores[j] = scale * dot_f32(k + j * stride, q, d);
+}
+
+void weighted_rows_f32(const float* p, const float* v, size_t stride, size_t n, size_t d,
+                       float* out) {
+  for (size_t i = 0; i < d; ++i) {
+    double sum = 0.0;
+    for (size_t j = 0; j < n; ++j) sum += static_cast<double>(p[j]) * v[j * stride + i];
+    out[i] = static_cast<float>(sum);
+  }
+}
+
+void log_softmax_row_f32(const float* x, float* y, size_t n) {
+  if (n == 0) return;
+  float m = -std::numeric_limits<float>::infinity();
+  for (size_t i = 0; i < n; ++i) m = x[i] > m ? x[i] : m;
+  double sum = 0.0;
+  for (size_t i = 0; i < n; ++i) sum += std::exp(x[i] - m);
+  const auto shift = static_cast<float>(std::log(sum));
+  for (size_t i = 0; i < n; ++i) y[i] = (x[i] - m) - shift;
+}
+
+size_t first_above_f32(const float* x, size_t n, float base, float threshold) {
+  for (size_t i = 0; i < n; ++i)
+    if (x[i] + base > threshold) return i;
+  return n;
+}
+
 }  // namespace ref
 }  // namespace ember::kernels
 

@@ -677,6 +677,98 @@ void GemmPanelsF32(const float* x, size_t ldx, size_t m, size_t k, const float* 
   } while (k0 < k);
 }
 
+// ---------------------------------------------------------------------------------------------
+// Attention for a few query rows and the log-softmax of beam scoring. A decode step's (beam,
+// head) products are too small for a GEMM: BLAS would pack the cached keys and values on every
+// call. Here the keys and values are read where they are.
+
+void DotRowsF32(const float* q, const float* k, size_t stride, size_t n, size_t d, float scale,
+                float* scores) {
+  for (size_t j = 0; j < n; ++j) scores[j] = scale * DotLoop<0>(k + j * stride, q, d);
+}
+
+// out[i..] over one group of kVecs vectors (or one lane with D = CappedTag<float, 1>): each lane
+// sums its column along the rows in order.
+template <size_t kVecs, class D>
+HWY_INLINE void WeightedColumns(D d, const float* p, const float* v, size_t stride, size_t n,
+                                float* out) {
+  const size_t lanes = hn::Lanes(d);
+  hn::Vec<D> acc[kVecs];
+  for (size_t c = 0; c < kVecs; ++c) acc[c] = hn::Zero(d);
+  for (size_t j = 0; j < n; ++j) {
+    const auto weight = hn::Set(d, p[j]);
+    const float* row = v + j * stride;
+    for (size_t c = 0; c < kVecs; ++c)
+      acc[c] = hn::MulAdd(weight, hn::LoadU(d, row + c * lanes), acc[c]);
+  }
+  for (size_t c = 0; c < kVecs; ++c) hn::StoreU(acc[c], d, out + c * lanes);
+}
+
+void WeightedRowsF32(const float* p, const float* v, size_t stride, size_t n, size_t d,
+                     float* out) {
+  const hn::ScalableTag<float> df;
+  const hn::CappedTag<float, 1> d1;
+  const size_t lanes = hn::Lanes(df);
+  size_t i = 0;
+  // Four independent chains hide the multiply-add latency (a head of 64 is one group on
+  // AVX-512).
+  for (; i + 4 * lanes <= d; i += 4 * lanes) WeightedColumns<4>(df, p, v + i, stride, n, out + i);
+  for (; i + lanes <= d; i += lanes) WeightedColumns<1>(df, p, v + i, stride, n, out + i);
+  for (; i < d; ++i) WeightedColumns<1>(d1, p, v + i, stride, n, out + i);
+}
+
+size_t FirstAboveF32(const float* x, size_t n, float base, float threshold) {
+  const hn::ScalableTag<float> d;
+  const size_t lanes = hn::Lanes(d);
+  const auto vb = hn::Set(d, base);
+  const auto vt = hn::Set(d, threshold);
+  size_t i = 0;
+  for (; i + 2 * lanes <= n; i += 2 * lanes) {
+    const auto a = hn::Gt(hn::Add(hn::LoadU(d, x + i), vb), vt);
+    const auto b = hn::Gt(hn::Add(hn::LoadU(d, x + i + lanes), vb), vt);
+    if (!hn::AllFalse(d, hn::Or(a, b))) break;
+  }
+  for (; i < n; ++i)
+    if (x[i] + base > threshold) return i;
+  return n;
+}
+
+void LogSoftmaxRowF32(const float* x, float* y, size_t n) {
+  if (n == 0) return;
+  const float m = RowMax(x, n);
+  const hn::ScalableTag<float> d;
+  const hn::CappedTag<float, 1> d1;
+  const hn::Repartition<double, decltype(d)> dd;
+  const hn::Rebind<float, decltype(dd)> dhalf;
+  const size_t lanes = hn::Lanes(d), wide = hn::Lanes(dd);
+  const auto vm = hn::Set(d, m);
+  // In double: over a vocabulary row of 50k terms an F32 sum would drift by ~1e-4 relative,
+  // which shifts every log-prob by as much. The exponentials are widened from a store (every
+  // target, the one-lane scalar one included, has these loads).
+  // Two vectors a step over four sums keep the double additions' latency off the critical path.
+  HWY_ALIGN float e[2 * HWY_LANES(float)];
+  hn::Vec<decltype(dd)> acc[4] = {hn::Zero(dd), hn::Zero(dd), hn::Zero(dd), hn::Zero(dd)};
+  size_t i = 0;
+  for (; i + 2 * lanes <= n; i += 2 * lanes) {
+    hn::Store(ExpV(d, hn::Sub(hn::LoadU(d, x + i), vm)), d, e);
+    hn::Store(ExpV(d, hn::Sub(hn::LoadU(d, x + i + lanes), vm)), d, e + lanes);
+    for (size_t j = 0; j < 2 * lanes; j += wide) {
+      auto& a = acc[(j / wide) % 4];
+      a = hn::Add(a, hn::PromoteTo(dd, hn::Load(dhalf, e + j)));
+    }
+  }
+  double sum =
+      hn::GetLane(hn::SumOfLanes(dd, hn::Add(hn::Add(acc[0], acc[1]), hn::Add(acc[2], acc[3]))));
+  const auto vm1 = hn::Set(d1, m);
+  for (size_t t = i; t < n; ++t) sum += hn::GetLane(ExpV(d1, hn::Sub(hn::LoadU(d1, x + t), vm1)));
+  const auto shift = static_cast<float>(std::log(sum));
+  // (x - max) - log(sum): rounded twice, as the reference does.
+  const auto vs = hn::Set(d, shift);
+  for (i = 0; i + lanes <= n; i += lanes)
+    hn::StoreU(hn::Sub(hn::Sub(hn::LoadU(d, x + i), vm), vs), d, y + i);
+  for (; i < n; ++i) y[i] = (x[i] - m) - shift;
+}
+
 }  // namespace HWY_NAMESPACE
 }  // namespace ember::kernels
 HWY_AFTER_NAMESPACE();
@@ -704,6 +796,10 @@ HWY_EXPORT(DotF32);
 HWY_EXPORT(DotF16);
 HWY_EXPORT(DotBF16);
 HWY_EXPORT(GemmPanelsF32);
+HWY_EXPORT(DotRowsF32);
+HWY_EXPORT(WeightedRowsF32);
+HWY_EXPORT(LogSoftmaxRowF32);
+HWY_EXPORT(FirstAboveF32);
 
 namespace {
 // Captured once, before any limiting: SupportedAndGeneratedTargets() reflects the current mock.
@@ -809,6 +905,24 @@ void gemm_panels_f32(const float* x, size_t ldx, size_t m, size_t k, const float
                      size_t p1, size_t n, float* y, size_t ldy) {
   apply_simd_limit();
   HWY_DYNAMIC_DISPATCH(GemmPanelsF32)(x, ldx, m, k, panels, p0, p1, n, y, ldy);
+}
+void dot_rows_f32(const float* q, const float* k, size_t stride, size_t n, size_t d, float scale,
+                  float* scores) {
+  apply_simd_limit();
+  HWY_DYNAMIC_DISPATCH(DotRowsF32)(q, k, stride, n, d, scale, scores);
+}
+void weighted_rows_f32(const float* p, const float* v, size_t stride, size_t n, size_t d,
+                       float* out) {
+  apply_simd_limit();
+  HWY_DYNAMIC_DISPATCH(WeightedRowsF32)(p, v, stride, n, d, out);
+}
+void log_softmax_row_f32(const float* x, float* y, size_t n) {
+  apply_simd_limit();
+  HWY_DYNAMIC_DISPATCH(LogSoftmaxRowF32)(x, y, n);
+}
+size_t first_above_f32(const float* x, size_t n, float base, float threshold) {
+  apply_simd_limit();
+  return HWY_DYNAMIC_DISPATCH(FirstAboveF32)(x, n, base, threshold);
 }
 
 std::vector<std::string> simd_targets() {

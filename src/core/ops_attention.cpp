@@ -3,7 +3,8 @@
 //
 // attention runs one task per (batch, query head, block of query rows) on the pool. Each task's
 // two products (scores = q k^T, out = p v) go to sgemm on the pool thread, in row blocks small
-// enough that OpenBLAS computes them on the calling thread (see ops_matmul.cpp).
+// enough that OpenBLAS computes them on the calling thread (see ops_matmul.cpp), or, for a few
+// rows, to the dot-product kernels.
 #include <cblas.h>
 
 #include <algorithm>
@@ -24,6 +25,11 @@ namespace {
 using detail::dtype_str;
 
 constexpr int64_t kBlasSingleThreadWork = 262144;
+// A sequence of up to this many query rows (a decode step: one per beam, or an input's beams
+// over its cross-attention keys) takes dot products over the keys where they lie; BLAS would
+// first pack every key and value row, which cost more than the products. (Longer ones may also
+// come in blocks this small, when the keys are many; those stay with BLAS.)
+constexpr int64_t kDirectRows = 8;
 
 void require_f32_rows(const char* op, const Tensor& t, const char* what, int64_t rank) {
   detail::require_defined(op, t, what);
@@ -193,10 +199,21 @@ void attend_rows(const SeqView& s, const HeadLayout& l, int64_t h, int64_t row0,
   const int64_t kvh = h / (l.hq / l.hkv);
   const int64_t tk = s.tk;
   scores.resize(static_cast<size_t>(rows * tk));
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(rows), static_cast<int>(tk),
-              static_cast<int>(l.d), scale, s.q + row0 * l.q_row + h * l.q_head,
-              static_cast<int>(l.q_row), s.k + kvh * l.k_head, static_cast<int>(l.k_row), 0.0f,
-              scores.data(), static_cast<int>(tk));
+  const float* q = s.q + row0 * l.q_row + h * l.q_head;
+  const float* k = s.k + kvh * l.k_head;
+  const float* v = s.v + kvh * l.v_head;
+  float* out = s.out + row0 * l.out_row + h * l.d;
+  const bool direct = s.tq <= kDirectRows;
+  if (direct) {
+    for (int64_t r = 0; r < rows; ++r)
+      kernels::dot_rows_f32(q + r * l.q_row, k, static_cast<size_t>(l.k_row),
+                            static_cast<size_t>(tk), static_cast<size_t>(l.d), scale,
+                            scores.data() + r * tk);
+  } else {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(rows),
+                static_cast<int>(tk), static_cast<int>(l.d), scale, q, static_cast<int>(l.q_row), k,
+                static_cast<int>(l.k_row), 0.0f, scores.data(), static_cast<int>(tk));
+  }
   const int64_t past = tk - s.tq;
   for (int64_t r = 0; r < rows; ++r) {
     float* row = scores.data() + r * tk;
@@ -223,10 +240,17 @@ void attend_rows(const SeqView& s, const HeadLayout& l, int64_t h, int64_t row0,
       if (f16_weights) round_through_f16(row, static_cast<size_t>(tk));
     }
   }
+  if (direct) {
+    for (int64_t r = 0; r < rows; ++r)
+      kernels::weighted_rows_f32(scores.data() + r * tk, v, static_cast<size_t>(l.v_row),
+                                 static_cast<size_t>(tk), static_cast<size_t>(l.d),
+                                 out + r * l.out_row);
+    return;
+  }
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(rows),
               static_cast<int>(l.d), static_cast<int>(tk), 1.0f, scores.data(),
-              static_cast<int>(tk), s.v + kvh * l.v_head, static_cast<int>(l.v_row), 0.0f,
-              s.out + row0 * l.out_row + h * l.d, static_cast<int>(l.out_row));
+              static_cast<int>(tk), v, static_cast<int>(l.v_row), 0.0f, out,
+              static_cast<int>(l.out_row));
 }
 
 // Runs every (sequence, head, block of query rows) on the pool. Row blocks keep each product

@@ -24,17 +24,6 @@ bool is_eos(int64_t id, const std::vector<int64_t>& eos) {
   return std::find(eos.begin(), eos.end(), id) != eos.end();
 }
 
-// In place over a vocabulary row; `exps` is scratch of the same size. The exponentials take the
-// SIMD kernel (a few ulp of libm's) and are summed in double.
-void log_softmax(std::vector<float>& x, std::vector<float>& exps) {
-  const float top = *std::max_element(x.begin(), x.end());
-  kernels::binary_f32_scalar_rhs(kernels::BinaryOp::Sub, x.data(), top, x.data(), x.size());
-  kernels::unary_f32(kernels::UnaryOp::Exp, x.data(), exps.data(), x.size());
-  const double sum = std::accumulate(exps.begin(), exps.end(), 0.0);
-  const auto log_sum = static_cast<float>(std::log(sum));
-  kernels::binary_f32_scalar_rhs(kernels::BinaryOp::Sub, x.data(), log_sum, x.data(), x.size());
-}
-
 // Indices of the k largest values, largest first; ties keep the lower index first.
 std::vector<int64_t> top_indices(const std::vector<float>& values, int64_t k) {
   std::vector<int64_t> idx(values.size());
@@ -69,10 +58,13 @@ void best_continuations(const std::vector<float>& lp, float base, int64_t offset
   std::vector<Scored> top;
   top.reserve(keep + 1);
   for (size_t v = 0; v < lp.size(); ++v) {
-    const float s = lp[v] + base;
-    // Later indices lose ties, so only a strictly higher score enters a full list.
-    if (top.size() == keep && !(s > top.back().score)) continue;
-    const Scored c{s, offset + static_cast<int64_t>(v)};
+    // Later indices lose ties, so only a strictly higher score enters a full list: the SIMD
+    // scan skips to the next one.
+    if (top.size() == keep) {
+      v += kernels::first_above_f32(lp.data() + v, lp.size() - v, base, top.back().score);
+      if (v == lp.size()) break;
+    }
+    const Scored c{lp[v] + base, offset + static_cast<int64_t>(v)};
     top.insert(std::upper_bound(top.begin(), top.end(), c, better), c);
     if (top.size() > keep) top.pop_back();
   }
@@ -188,21 +180,22 @@ std::vector<std::vector<Seq2SeqOutput>> beam_search(const models::Seq2SeqLM& mod
   const Tensor encoded = model.encode(batch.ids, batch.mask);
   models::Seq2SeqCache cache = model.new_cache(encoded, batch.mask, max_len);
   std::vector<BeamItem> items(n);
-  std::vector<int64_t> rows;  // cache row of each (active item, beam)
   for (size_t b = 0; b < n; ++b) {
     for (int64_t j = 0; j < k; ++j) {
       items[b].running.push_back({{c.start_id(model)}, j == 0 ? 0.0f : kBeamOff});
       items[b].finished.push_back({});
-      rows.push_back(static_cast<int64_t>(b));
     }
   }
-  models::select_rows(cache, rows);
   std::vector<size_t> active(n);
   std::iota(active.begin(), active.end(), 0);
   for (int64_t len = 1; len < max_len && !active.empty(); ++len) {
+    // At the first step an input's beams all hold just the start token: the decoder runs one
+    // row per input, which its beams share, and the cache grows to one row per beam after it.
+    const bool first = len == 1;
     std::vector<const std::vector<int64_t>*> seqs;
     for (size_t b : active)
-      for (const Beam& beam : items[b].running) seqs.push_back(&beam.ids);
+      for (int64_t j = 0; j < (first ? 1 : k); ++j)
+        seqs.push_back(&items[b].running[static_cast<size_t>(j)].ids);
     const Tensor logits = model.decode(last_tokens(seqs), cache);
     const float* data = logits.data_as<float>();
     std::vector<int64_t> next_rows;
@@ -213,14 +206,13 @@ std::vector<std::vector<Seq2SeqOutput>> beam_search(const models::Seq2SeqLM& mod
     const auto rows = static_cast<int64_t>(active.size()) * k;
     std::vector<std::vector<Scored>> row_top(static_cast<size_t>(rows));
     parallel_for(0, rows, 1, [&](int64_t begin, int64_t end) {
-      std::vector<float> lp(static_cast<size_t>(vocab)), exps(lp.size());
+      std::vector<float> lp(static_cast<size_t>(vocab));
       for (int64_t row = begin; row < end; ++row) {
         const Beam& beam =
             items[active[static_cast<size_t>(row / k)]].running[static_cast<size_t>(row % k)];
-        std::copy_n(data + row * vocab, vocab, lp.begin());
-        log_softmax(lp, exps);
+        kernels::log_softmax_row_f32(data + (first ? row / k : row) * vocab, lp.data(), lp.size());
         process_scores(lp, beam.ids, c, max_len);
-        if (c.renormalize_logits) log_softmax(lp, exps);
+        if (c.renormalize_logits) kernels::log_softmax_row_f32(lp.data(), lp.data(), lp.size());
         best_continuations(lp, beam.score, (row % k) * vocab, static_cast<size_t>(keep),
                            row_top[static_cast<size_t>(row)]);
       }
@@ -295,7 +287,8 @@ std::vector<std::vector<Seq2SeqOutput>> beam_search(const models::Seq2SeqLM& mod
       item.done = !item.improvable || (c.early_stopping == EarlyStopping::True && all_finished);
       if (!item.done) {
         next_active.push_back(active[a]);
-        for (int64_t s : sources) next_rows.push_back(static_cast<int64_t>(a) * k + s);
+        for (int64_t s : sources)
+          next_rows.push_back(static_cast<int64_t>(a) * (first ? 1 : k) + (first ? 0 : s));
       }
     }
     active = std::move(next_active);

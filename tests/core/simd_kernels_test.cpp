@@ -230,6 +230,103 @@ TEST_P(SimdTarget, DotProductsMatchScalarWithinTheSummationBound) {
   }
 }
 
+// The decode-attention kernels: keys and values are rows `stride` apart (a KV cache's heads
+// interleaved). Each output is one sum of exact-in-double products, so F32 accumulation in any
+// order stays within n * eps * sum |terms|; dot_rows' scaling adds one rounding on each side.
+TEST_P(SimdTarget, AttentionRowKernelsMatchScalarWithinTheSummationBound) {
+  std::mt19937 rng(13);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  const float scale = 0.125f;
+  for (size_t d : {size_t{1}, size_t{7}, size_t{16}, size_t{33}, size_t{64}, size_t{80}}) {
+    for (size_t n : {size_t{0}, size_t{1}, size_t{5}, size_t{17}, size_t{100}}) {
+      const size_t stride = 3 * d + 5;
+      std::vector<float> q(d), rows(n * stride + d), p(n);
+      for (float& x : q) x = normal(rng);
+      for (float& x : rows) x = normal(rng);
+      for (float& x : p) x = std::fabs(normal(rng));
+      std::vector<float> got(n + 1, -7.0f), want(n + 1, -7.0f);
+      kernels::dot_rows_f32(q.data(), rows.data(), stride, n, d, scale, got.data());
+      kernels::ref::dot_rows_f32(q.data(), rows.data(), stride, n, d, scale, want.data());
+      for (size_t j = 0; j < n; ++j) {
+        double abs_sum = 0;
+        for (size_t i = 0; i < d; ++i) abs_sum += std::fabs(double{q[i]} * rows[j * stride + i]);
+        const double bound = 2.0 * static_cast<double>(d + 3) * 0x1p-24 * scale * abs_sum + 1e-30;
+        ASSERT_LE(std::fabs(double{got[j]} - double{want[j]}), bound)
+            << "dot_rows d=" << d << " n=" << n << " j=" << j;
+      }
+      EXPECT_EQ(got[n], -7.0f) << "dot_rows wrote past its n scores";
+      std::vector<float> out(d + 1, -7.0f), out_want(d);
+      kernels::weighted_rows_f32(p.data(), rows.data(), stride, n, d, out.data());
+      kernels::ref::weighted_rows_f32(p.data(), rows.data(), stride, n, d, out_want.data());
+      for (size_t i = 0; i < d; ++i) {
+        double abs_sum = 0;
+        for (size_t j = 0; j < n; ++j) abs_sum += std::fabs(double{p[j]} * rows[j * stride + i]);
+        const double bound = 2.0 * static_cast<double>(n + 1) * 0x1p-24 * abs_sum + 1e-30;
+        ASSERT_LE(std::fabs(double{out[i]} - double{out_want[i]}), bound)
+            << "weighted_rows d=" << d << " n=" << n << " i=" << i;
+      }
+      EXPECT_EQ(out[d], -7.0f) << "weighted_rows wrote past its d outputs";
+    }
+  }
+}
+
+// Both sides compute x - max exactly alike and sum the exponentials in double, so they differ
+// by the exponentials' error (the 4e-6 relative of UnaryMatchesScalar's Exp, which moves
+// log(sum) by at most as much) and one rounding of log(sum) and of the final subtraction each.
+TEST_P(SimdTarget, LogSoftmaxRowMatchesScalar) {
+  std::mt19937 rng(14);
+  std::normal_distribution<float> normal(0.0f, 4.0f);
+  for (size_t n : kLengths) {
+    // The longest length stands for a vocabulary row of BART's size instead.
+    std::vector<float> x(n == 1000 ? size_t{50265} : n);
+    for (float& v : x) v = normal(rng);
+    if (x.size() > 3) x[2] = -kInf;  // a banned token
+    std::vector<float> got(x.size()), want(x.size());
+    kernels::log_softmax_row_f32(x.data(), got.data(), x.size());
+    kernels::ref::log_softmax_row_f32(x.data(), want.data(), x.size());
+    double exp_sum = 0;
+    float top = -kInf;
+    for (float v : x) top = std::max(top, v);
+    for (float v : x) exp_sum += std::exp(double{v} - top);
+    const double shift = std::log(exp_sum);
+    for (size_t i = 0; i < x.size(); ++i) {
+      if (std::isinf(want[i])) {
+        ASSERT_EQ(got[i], want[i]) << "n=" << x.size() << " i=" << i;
+        continue;
+      }
+      const double bound = 4e-6 + 0x1p-23 * (std::fabs(shift) + std::fabs(double{want[i]}));
+      ASSERT_LE(std::fabs(double{got[i]} - double{want[i]}), bound)
+          << "n=" << x.size() << " i=" << i << ": " << got[i] << " vs " << want[i];
+    }
+    // In place gives the same row.
+    std::vector<float> in_place = x;
+    kernels::log_softmax_row_f32(in_place.data(), in_place.data(), in_place.size());
+    for (size_t i = 0; i < x.size(); ++i) ASSERT_EQ(in_place[i], got[i]) << "i=" << i;
+  }
+}
+
+// An exact comparison of the same F32 sums on both sides: the same index, wherever the first
+// score above the threshold lies relative to the vector blocks.
+TEST_P(SimdTarget, FirstAboveMatchesScalar) {
+  std::mt19937 rng(15);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (size_t n : kLengths) {
+    std::vector<float> x(n);
+    for (float& v : x) v = normal(rng);
+    if (n > 4) x[n / 2] = kNaN;
+    for (float threshold : {-kInf, -0.5f, 1.0f, 2.5f, kInf}) {
+      for (size_t from = 0; from <= std::min<size_t>(n, 3); ++from) {
+        const size_t got = kernels::first_above_f32(x.data() + from, n - from, 0.25f, threshold);
+        ASSERT_EQ(got, kernels::ref::first_above_f32(x.data() + from, n - from, 0.25f, threshold))
+            << "n=" << n << " from=" << from << " threshold=" << threshold;
+        if (got < n - from) {
+          EXPECT_GT(x[from + got] + 0.25f, threshold);
+        }
+      }
+    }
+  }
+}
+
 TEST_P(SimdTarget, SoftmaxSpecialRows) {
   // Large logits must not overflow; -inf entries get probability 0; a NaN poisons the row.
   std::vector<float> x = {1000.0f, 999.0f, -kInf, 998.0f, -1000.0f};

@@ -94,6 +94,21 @@ inline constexpr size_t kGemmKBlock = 256;
 void gemm_panels_f32(const float* x, size_t ldx, size_t m, size_t k, const float* panels, size_t p0,
                      size_t p1, size_t n, float* y, size_t ldy);
 
+// Attention for a few query rows (a decode step) without a GEMM: the keys and values are read
+// in place, rows `stride` floats apart, with nothing packed.
+// scores[j] = scale * dot(q, k + j * stride) over d floats, for j < n.
+void dot_rows_f32(const float* q, const float* k, size_t stride, size_t n, size_t d, float scale,
+                  float* scores);
+// out[i] = sum over j < n, in order, of p[j] * v[j * stride + i], for i < d.
+void weighted_rows_f32(const float* p, const float* v, size_t stride, size_t n, size_t d,
+                       float* out);
+// Log-softmax of one row: y = x - max(x) - log(sum exp(x - max(x))), the sum in double. y may
+// be x.
+void log_softmax_row_f32(const float* x, float* y, size_t n);
+// The first i < n with x[i] + base > threshold (the sum rounded to F32), or n: beam search's
+// scan of a vocabulary row for scores that enter its list of best continuations.
+size_t first_above_f32(const float* x, size_t n, float base, float threshold);
+
 namespace ref {
 float unary(UnaryOp op, float x);
 double unary(UnaryOp op, double x);
@@ -112,6 +127,13 @@ float dot_bf16(const void* w, const float* x, size_t n);
 // Plain F32 multiply-then-add along k in order.
 void gemm_panels_f32(const float* x, size_t ldx, size_t m, size_t k, const float* panels, size_t p0,
                      size_t p1, size_t n, float* y, size_t ldy);
+// Sums in double, sequential.
+void dot_rows_f32(const float* q, const float* k, size_t stride, size_t n, size_t d, float scale,
+                  float* scores);
+void weighted_rows_f32(const float* p, const float* v, size_t stride, size_t n, size_t d,
+                       float* out);
+void log_softmax_row_f32(const float* x, float* y, size_t n);
+size_t first_above_f32(const float* x, size_t n, float base, float threshold);
 }  // namespace ref
 
 // Which SIMD targets this build holds that the CPU supports, best first (e.g. "AVX3", "AVX2",
