@@ -91,6 +91,22 @@ ClusterSums reduce_parts(const std::vector<double>& partial, int64_t parts, int6
   return out;
 }
 
+// The sum of row_value(i) over all rows, formed per part on the pool and added in part order
+// (see RowParts): at 2 threads a serial pass over X would be a large share of a small fit.
+template <typename RowValue>
+double sum_over_rows(int64_t rows, const RowValue& row_value) {
+  const RowParts parts = row_parts(rows, kMinPartRows);
+  std::vector<double> partial(static_cast<size_t>(parts.count), 0.0);
+  parallel_for(0, parts.count, 1, [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p) {
+      double s = 0;
+      for (int64_t i = parts.begin(p); i < parts.begin(p + 1); ++i) s += row_value(i);
+      partial[static_cast<size_t>(p)] = s;
+    }
+  });
+  return std::accumulate(partial.begin(), partial.end(), 0.0);
+}
+
 void add_row(const double* xr, int64_t label, int64_t k, int64_t d, double* part) {
   double* sum = part + label * d;
   for (int64_t j = 0; j < d; ++j) sum[j] += xr[j];
@@ -203,15 +219,13 @@ ClusterSums cluster_sums(const Matrix& x, const std::vector<int64_t>& labels, in
 }
 
 double inertia_of(const Matrix& x, const Matrix& centers, const std::vector<int64_t>& labels) {
-  double total = 0;
-  for (int64_t i = 0; i < x.rows; ++i) {
+  return sum_over_rows(x.rows, [&](int64_t i) {
     const double* xr = x.row(i);
     const double* cr = centers.row(labels[static_cast<size_t>(i)]);
     double s = 0;
     for (int64_t j = 0; j < x.cols; ++j) s += (xr[j] - cr[j]) * (xr[j] - cr[j]);
-    total += s;
-  }
-  return total;
+    return s;
+  });
 }
 
 // New centres as label means; empty clusters are relocated to the points farthest from their
@@ -514,7 +528,16 @@ Matrix plusplus(const Matrix& x, int64_t k, NumpyRandomState& rng) {
   const int64_t n = x.rows;
   const int64_t trials = 2 + static_cast<int64_t>(std::log(static_cast<double>(k)));
   Matrix centers(k, x.cols);
-  const Vector xx = detail::row_squared_norms(x);
+  // detail::row_squared_norms on the pool (each row's value is the same).
+  Vector xx(static_cast<size_t>(n));
+  parallel_for(0, n, kMinPartRows, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      const double* r = x.row(i);
+      double s = 0;
+      for (int64_t j = 0; j < x.cols; ++j) s += r[j] * r[j];
+      xx[static_cast<size_t>(i)] = s;
+    }
+  });
   const int64_t first = choose_uniformly(n, rng);
   std::copy_n(x.row(first), x.cols, centers.row(0));
   Matrix dist(n, 1);
@@ -574,15 +597,16 @@ KMeansModel KMeans::fit(const Matrix& x_in) const {
   // Centring and the variance in one row-major pass: a column-wise pass would touch every cache
   // line of X once per feature.
   Matrix x(x_in.rows, x_in.cols);
-  double var_sum = 0;
-  for (int64_t i = 0; i < x.rows; ++i) {
+  const double var_sum = sum_over_rows(x.rows, [&](int64_t i) {
     const double* src = x_in.row(i);
     double* dst = x.row(i);
+    double s = 0;
     for (int64_t j = 0; j < x.cols; ++j) {
       dst[j] = src[j] - mean[static_cast<size_t>(j)];
-      var_sum += dst[j] * dst[j];
+      s += dst[j] * dst[j];
     }
-  }
+    return s;
+  });
   const double tol = params.tol == 0 ? 0
                                      : var_sum / static_cast<double>(x.rows) /
                                            static_cast<double>(x.cols) * params.tol;

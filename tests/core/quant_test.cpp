@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <limits>
 #include <random>
@@ -31,6 +32,16 @@ const DType kTypes[] = {DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1,
                         DType::Q8_0, DType::Q8_1, DType::Q2_K, DType::Q3_K,
                         DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::Q8_K};
 constexpr size_t kRandomRows = 2;  // RANDOM_ROWS of the fixture script
+
+// Runs `body` with each SIMD target this CPU has forced in turn, then restores the dispatch (an
+// ASSERT in the body leaves only the body).
+void on_every_simd_target(const std::function<void(const std::string&)>& body) {
+  for (const std::string& target : kernels::simd_targets()) {
+    kernels::simd_force_target(target);
+    body(target);
+  }
+  kernels::simd_force_target("");
+}
 
 std::vector<std::byte> read_file(const std::string& name) {
   const std::string path = std::string(EMBER_SOURCE_DIR) + "/tests/fixtures/quant/" + name;
@@ -127,11 +138,7 @@ TEST_P(QuantType, DequantizeMatchesGgmlBitForBit) {
     EXPECT_EQ(rat, -1) << by << ", random element " << rat;
   };
   check(quant::reference(t).to_f32, "reference");
-  for (const std::string& target : kernels::simd_targets()) {
-    kernels::simd_force_target(target);
-    check(dtype_traits(t).to_f32, target);
-  }
-  kernels::simd_force_target("");
+  on_every_simd_target([&](const std::string& target) { check(dtype_traits(t).to_f32, target); });
 }
 
 TEST_P(QuantType, QuantizeMatchesGgmlBytes) {
@@ -152,11 +159,7 @@ TEST_P(QuantType, QuantizeMatchesGgmlBytes) {
     }
   };
   check(quant::reference(t).from_f32, "reference");
-  for (const std::string& target : kernels::simd_targets()) {
-    kernels::simd_force_target(target);
-    check(dtype_traits(t).from_f32, target);
-  }
-  kernels::simd_force_target("");
+  on_every_simd_target([&](const std::string& target) { check(dtype_traits(t).from_f32, target); });
 }
 
 // The SIMD Q8_0 / Q8_1 quantizers round as std::round does where x / d falls on or next to a
@@ -175,13 +178,11 @@ TEST(QuantizeQ8, SimdRoundsTiesLikeTheReference) {
     const size_t bytes = *dtype_bytes(t, x.size());
     std::vector<std::byte> want(bytes);
     quant::reference(t).from_f32(x.data(), want.data(), x.size());
-    for (const std::string& target : kernels::simd_targets()) {
-      kernels::simd_force_target(target);
+    on_every_simd_target([&](const std::string& target) {
       std::vector<std::byte> got(bytes, std::byte{0xAA});
       dtype_traits(t).from_f32(x.data(), got.data(), x.size());
       EXPECT_EQ(got, want) << dtype_name(t) << " on " << target;
-    }
-    kernels::simd_force_target("");
+    });
   }
 }
 
@@ -288,11 +289,8 @@ TEST_P(QuantType, ReferenceDotWithinRoundingBound) {
 // dtype_traits' vec_dot is the SIMD kernel where the type has one: check it on each target.
 TEST_P(QuantType, DispatchedDotWithinRoundingBoundOnEveryTarget) {
   const DType t = GetParam();
-  for (const std::string& target : kernels::simd_targets()) {
-    kernels::simd_force_target(target);
-    check_dots(t, dtype_traits(t).vec_dot, target);
-  }
-  kernels::simd_force_target("");
+  on_every_simd_target(
+      [&](const std::string& target) { check_dots(t, dtype_traits(t).vec_dot, target); });
 }
 
 // The SIMD kernels against their scalar references on rows of an odd number of blocks (7: the
@@ -320,13 +318,11 @@ TEST_P(QuantType, DispatchedDotMatchesReferenceOnOddBlockCounts) {
     act.to_f32(xq.data(), x.data(), n);
     const float want = quant::reference(t).vec_dot(wq.data(), xq.data(), n);
     const double bound = 2 * dot_bound(t, wq.data(), w, xq.data(), x);
-    for (const std::string& target : kernels::simd_targets()) {
-      kernels::simd_force_target(target);
+    on_every_simd_target([&](const std::string& target) {
       EXPECT_LE(std::fabs(static_cast<double>(traits.vec_dot(wq.data(), xq.data(), n)) - want),
                 bound)
           << target << ", trial " << trial;
-    }
-    kernels::simd_force_target("");
+    });
   }
 }
 
@@ -413,8 +409,7 @@ TEST_P(QuantType, TileEqualsDispatchedDotOnEveryTarget) {
   ASSERT_NE(traits.vec_dot_tile, nullptr);
   constexpr size_t kW = 7, kX = 6, kLdo = kW + 3;
   const RandomRows r = random_rows(t, kW, kX, size_t{3} * dtype_info(t).block_elems, 5);
-  for (const std::string& target : kernels::simd_targets()) {
-    kernels::simd_force_target(target);
+  on_every_simd_target([&](const std::string& target) {
     std::vector<float> out(kX * kLdo, -1234.0f);
     traits.vec_dot_tile(r.wq.data(), r.w_bytes, kW, r.xq.data(), r.x_bytes, kX, r.n, out.data(),
                         kLdo);
@@ -434,8 +429,7 @@ TEST_P(QuantType, TileEqualsDispatchedDotOnEveryTarget) {
             << target << ", weight row " << j << ", activation row " << i;
       }
     }
-  }
-  kernels::simd_force_target("");
+  });
 }
 
 // Decode's multi-row dot gives every weight row exactly the dispatched vec_dot on every target,
@@ -447,8 +441,7 @@ TEST_P(QuantType, RowsEqualDispatchedDotOnEveryTarget) {
   if (traits.vec_dot_rows == nullptr) GTEST_SKIP() << "linear calls vec_dot row by row";
   constexpr size_t kW = 11;
   const RandomRows r = random_rows(t, kW, 2, size_t{3} * dtype_info(t).block_elems, 13);
-  for (const std::string& target : kernels::simd_targets()) {
-    kernels::simd_force_target(target);
+  on_every_simd_target([&](const std::string& target) {
     for (size_t nw = 0; nw <= kW; ++nw) {
       for (size_t i = 0; i < 2; ++i) {
         const std::byte* xi = r.xq.data() + i * r.x_bytes;
@@ -463,8 +456,7 @@ TEST_P(QuantType, RowsEqualDispatchedDotOnEveryTarget) {
         }
       }
     }
-  }
-  kernels::simd_force_target("");
+  });
 }
 
 // EMBER_QUANT_TILES=1 for one test's scope (linear reads it per call).
@@ -561,8 +553,7 @@ TEST_P(QuantType, LinearOnManyRowsIsTheDequantizedF32Product) {
   // weights and the F32 inputs are the operands, so nothing else rounds.
   const double u = 0x1p-24;
   const double gamma = static_cast<double>(k) * u / (1.0 - static_cast<double>(k) * u);
-  for (const std::string& target : kernels::simd_targets()) {
-    kernels::simd_force_target(target);
+  on_every_simd_target([&](const std::string& target) {
     for (const int64_t m : {16, 17, 64, 513}) {
       const Tensor x = Tensor::from_f32({m, static_cast<int64_t>(k)},
                                         std::span(r.x).first(static_cast<size_t>(m) * k));
@@ -572,8 +563,7 @@ TEST_P(QuantType, LinearOnManyRowsIsTheDequantizedF32Product) {
             << target << ", m " << m << ", row " << e / kN << ", column " << e % kN;
       }
     }
-  }
-  kernels::simd_force_target("");
+  });
 }
 
 INSTANTIATE_TEST_SUITE_P(AllBlockTypes, QuantType, ::testing::ValuesIn(kTypes),
