@@ -604,16 +604,21 @@ GgufFile GgufFile::parse(std::span<const std::byte> bytes, std::shared_ptr<const
              std::to_string(kGgufMaxDims) + " are allowed");
     }
     t.shape.assign(n_dims, 0);
-    uint64_t numel = 1;
+    // The non-zero extents' product must fit as well, not just the element count: tensor code
+    // multiplies extents in its own order, where a zero extent need not come first.
+    constexpr auto kMaxCount = static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
+    uint64_t nonzero_product = 1;
+    bool empty = false;
     for (uint32_t d = 0; d < n_dims; ++d) {
       const auto ne = r.scalar<uint64_t>(named + " extent");
-      if (ne > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) ||
-          (ne != 0 && numel > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) / ne)) {
+      if (ne > kMaxCount || (ne != 0 && nonzero_product > kMaxCount / ne)) {
         r.fail(named + ": element count overflows");
       }
-      numel *= ne;
+      empty = empty || ne == 0;
+      nonzero_product *= ne == 0 ? 1 : ne;
       t.shape[n_dims - 1 - d] = static_cast<int64_t>(ne);
     }
+    const uint64_t numel = empty ? 0 : nonzero_product;
     t.ggml_type = r.scalar<uint32_t>(named + " type");
     const auto dtype = dtype_from_ggml_type(t.ggml_type);
     if (!dtype) r.fail(named + " has unsupported ggml type id " + std::to_string(t.ggml_type));

@@ -322,6 +322,14 @@ TEST(GgufReader, RefusesMutatedFiles) {
                    put<uint64_t>(b, tensor_fields(b, "f32_matrix") + 12, 4);
                  }),
                  "element count overflows");
+  // Zero elements, but the other extents' product overflows (a fuzzer's find: Tensor multiplies
+  // the extents outermost first). f32_3d: n_dims (4), ne[0..2] (8 each).
+  expect_refused(mutated([](auto& b) {
+                   put<uint64_t>(b, tensor_fields(b, "f32_3d") + 4, 0);
+                   put<uint64_t>(b, tensor_fields(b, "f32_3d") + 12, uint64_t{1} << 40);
+                   put<uint64_t>(b, tensor_fields(b, "f32_3d") + 20, uint64_t{1} << 40);
+                 }),
+                 "element count overflows");
   expect_refused(mutated([](auto& b) {
                    put<uint64_t>(b, tensor_fields(b, "f32_matrix") + 4, uint64_t{1} << 61);
                  }),
