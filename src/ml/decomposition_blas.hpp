@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <limits>
 
+#include "ember/base/thread_pool.hpp"
 #include "ember/ml/common.hpp"
 
 extern "C" {
@@ -54,14 +55,18 @@ inline Matrix matmul(const Matrix& a, bool trans_a, const Matrix& b, bool trans_
   return c;
 }
 
+// On the pool in chunks of 1024 rows or more (each row's value does not depend on the split; a
+// call from inside a pool task runs on its caller).
 inline Vector row_squared_norms(const Matrix& x) {
   Vector out(static_cast<size_t>(x.rows));
-  for (int64_t i = 0; i < x.rows; ++i) {
-    const double* r = x.row(i);
-    double s = 0;
-    for (int64_t j = 0; j < x.cols; ++j) s += r[j] * r[j];
-    out[static_cast<size_t>(i)] = s;
-  }
+  parallel_for(0, x.rows, 1024, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      const double* r = x.row(i);
+      double s = 0;
+      for (int64_t j = 0; j < x.cols; ++j) s += r[j] * r[j];
+      out[static_cast<size_t>(i)] = s;
+    }
+  });
   return out;
 }
 

@@ -528,16 +528,7 @@ Matrix plusplus(const Matrix& x, int64_t k, NumpyRandomState& rng) {
   const int64_t n = x.rows;
   const int64_t trials = 2 + static_cast<int64_t>(std::log(static_cast<double>(k)));
   Matrix centers(k, x.cols);
-  // detail::row_squared_norms on the pool (each row's value is the same).
-  Vector xx(static_cast<size_t>(n));
-  parallel_for(0, n, kMinPartRows, [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; ++i) {
-      const double* r = x.row(i);
-      double s = 0;
-      for (int64_t j = 0; j < x.cols; ++j) s += r[j] * r[j];
-      xx[static_cast<size_t>(i)] = s;
-    }
-  });
+  const Vector xx = detail::row_squared_norms(x);
   const int64_t first = choose_uniformly(n, rng);
   std::copy_n(x.row(first), x.cols, centers.row(0));
   Matrix dist(n, 1);
