@@ -2,12 +2,15 @@
 // ||c||^2 - 2 x.c, strict convergence when labels stop changing, otherwise a centre shift within
 // tol * mean feature variance; empty clusters take the points farthest from their centres.
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <memory>
 #include <numeric>
 #include <random>
+#include <utility>
 
 #include "decomposition_blas.hpp"
 #include "ember/base/thread_pool.hpp"
@@ -120,6 +123,15 @@ void add_row(const double* xr, int64_t label, int64_t k, int64_t d, double* part
 #define EMBER_KMEANS_AVX2_CLONE __attribute__((target_clones("avx2", "default")))
 #else
 #define EMBER_KMEANS_AVX2_CLONE
+#endif
+// Clones for the direct dots below, with no fused multiply-adds: the AVX-512 clone would fuse
+// and the AVX2 one could not, and every clone must round alike (GCC's `optimize` attribute; the
+// release build is GCC's).
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define EMBER_KMEANS_VECTOR_CLONES \
+  __attribute__((target_clones("avx512f", "avx2", "default"), optimize("fp-contract=off")))
+#else
+#define EMBER_KMEANS_VECTOR_CLONES
 #endif
 
 // Labels of a block of rows from their products with the centres, stored centre-major
@@ -471,7 +483,67 @@ int64_t choose_uniformly(int64_t n, NumpyRandomState& rng) {
   return n - 1;
 }
 
-// Squared distances from every row to the rows `ids` through one GEMM per block of rows
+// k-means++ measures each round's few candidates (2 + log k of them) against every row. A GEMM
+// with so few columns spends its time packing X (OpenBLAS copies each block of rows into its
+// panel layout), so up to kDirectCandidates candidates are dotted with each row directly, X read
+// once. Each dot sums in kDotLanes interleaved lanes (lane l takes features l, l + 8, ...) that
+// are then added pairwise: an order fixed by the code, the same in every clone, so every machine
+// gets the same distances and so the same centres.
+constexpr int64_t kDirectCandidates = 8;
+constexpr int64_t kDotLanes = 8;
+// Below this many features the lanes' tail and their final sums cost more than BLAS's packing.
+constexpr int64_t kDirectMinFeatures = 24;
+
+// The lanes as one GCC vector (each clone maps it to its registers; element-wise operations
+// round exactly as scalar ones), so the accumulators stay in registers.
+using DotLanes = double __attribute__((vector_size(kDotLanes * sizeof(double))));
+
+template <int64_t T>
+EMBER_KMEANS_VECTOR_CLONES void direct_candidate_dots(const double* x, int64_t rows, int64_t d,
+                                                      const double* cand, double* dots) {
+  const int64_t full = d / kDotLanes * kDotLanes;
+  for (int64_t r = 0; r < rows; ++r) {
+    const double* xr = x + r * d;
+    DotLanes acc[T] = {};
+    for (int64_t j = 0; j < full; j += kDotLanes) {
+      DotLanes xv;
+      std::memcpy(&xv, xr + j, sizeof xv);
+      for (int64_t c = 0; c < T; ++c) {
+        DotLanes cv;
+        std::memcpy(&cv, cand + c * d + j, sizeof cv);
+        acc[c] += xv * cv;
+      }
+    }
+    for (int64_t j = full; j < d; ++j)
+      for (int64_t c = 0; c < T; ++c) acc[c][j - full] += xr[j] * cand[c * d + j];
+    for (int64_t c = 0; c < T; ++c) {
+      const DotLanes& a = acc[c];
+      dots[r * T + c] = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+    }
+  }
+}
+
+using CandidateDots = void (*)(const double*, int64_t, int64_t, const double*, double*);
+template <size_t... I>
+std::array<CandidateDots, sizeof...(I)> direct_dots_table(std::index_sequence<I...> /*counts*/) {
+  return {&direct_candidate_dots<static_cast<int64_t>(I) + 1>...};
+}
+const std::array<CandidateDots, kDirectCandidates> kDirectDots =
+    direct_dots_table(std::make_index_sequence<kDirectCandidates>());
+
+// dots (rows x t, row-major) = X_block cand^T.
+void candidate_dots(const double* x, int64_t rows, int64_t d, const double* cand, int64_t t,
+                    double* dots) {
+  if (t >= 1 && t <= kDirectCandidates && d >= kDirectMinFeatures) {
+    kDirectDots[static_cast<size_t>(t - 1)](x, rows, d, cand, dots);
+    return;
+  }
+  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(rows), static_cast<int>(t),
+              static_cast<int>(d), 1.0, x, static_cast<int>(d), cand, static_cast<int>(d), 0.0,
+              dots, static_cast<int>(t));
+}
+
+// Squared distances from every row to the rows `ids`, their products per block of rows
 // (-2 x.y + ||y||^2 + ||x||^2 in scikit-learn's order, clamped at 0), each lowered to `closest`
 // when that is nearer: out(i, t) = min(closest[i], |x_i - x_ids[t]|^2). Returns the column sums,
 // formed per part in part order (see RowParts).
@@ -496,9 +568,7 @@ std::vector<double> candidate_distances(const Matrix& x, const Vector& xx,
       for (int64_t b0 = parts.begin(p); b0 < r1; b0 += block) {
         const int64_t rows = std::min(block, r1 - b0);
         double* dots = out.row(b0);
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(rows),
-                    static_cast<int>(t), static_cast<int>(d), 1.0, x.row(b0), static_cast<int>(d),
-                    cand.data.data(), static_cast<int>(d), 0.0, dots, static_cast<int>(t));
+        candidate_dots(x.row(b0), rows, d, cand.data.data(), t, dots);
         for (int64_t i = b0; i < b0 + rows; ++i) {
           double* row = out.row(i);
           const double norm = xx[static_cast<size_t>(i)];

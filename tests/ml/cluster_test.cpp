@@ -110,11 +110,13 @@ TEST(KMeans, PlusPlusSeedPicksScikitLearnsCentresAndIterations) {
   // Both draw from numpy's RandomState stream, so a seed picks the same rows (distances differ in
   // the last bits at most, far from where a draw would change), and the fit from them takes the
   // same iterations to the same labels. Inertia: the same sum in another order.
-  const Matrix x = input("blobs");
+  // "wide" has 27 features: the distances' 8-feature lanes and their tail.
   for (const json& c : fixture()["kmeans_plusplus_seeds"]) {
+    const Matrix x = input(c["data"].get<std::string>());
     const auto seed = c["seed"].get<uint64_t>();
     const auto k = c["n_clusters"].get<int64_t>();
-    SCOPED_TRACE("seed=" + std::to_string(seed) + " k=" + std::to_string(k));
+    SCOPED_TRACE(c["data"].get<std::string>() + " seed=" + std::to_string(seed) +
+                 " k=" + std::to_string(k));
     const Matrix centres = kmeans_plusplus(x, k, seed);
     const auto indices = c["indices"].get<std::vector<int64_t>>();
     for (int64_t i = 0; i < k; ++i) {

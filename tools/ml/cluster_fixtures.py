@@ -26,8 +26,13 @@ def main():
     moons = np.round(moons, 4)
     small, _ = make_blobs(n_samples=90, n_features=2, centers=4, cluster_std=1.2, random_state=3)
     small = np.round(small, 4)
+    # 27 features: k-means++ sums its distances in 8-feature lanes plus a tail (kmeans.cpp).
+    wide, _ = make_blobs(n_samples=300, n_features=27, centers=6, cluster_std=2.0,
+                         random_state=4)
+    wide = np.round(wide, 4)
     out = {"blobs": flat(blobs), "blobs_cols": 3, "moons": flat(moons), "moons_cols": 2,
-           "small": flat(small), "small_cols": 2, "kmeans": [], "dbscan": [],
+           "small": flat(small), "small_cols": 2, "wide": flat(wide), "wide_cols": 27,
+           "kmeans": [], "dbscan": [],
            "agglomerative": []}
 
     rng = np.random.RandomState(5)
@@ -46,10 +51,13 @@ def main():
     # Ember's k-means++ draws from numpy's RandomState stream: the same seed picks the same rows,
     # and KMeans from it takes scikit-learn's iterations (n_init=3 continues one stream).
     out["kmeans_plusplus_seeds"] = []
-    for seed, k, n_init in ((0, 5, 1), (1, 8, 1), (7, 3, 1), (2, 5, 3)):
-        _, indices = kmeans_plusplus(blobs, k, random_state=seed)
-        km = KMeans(n_clusters=k, n_init=n_init, random_state=seed).fit(blobs)
-        out["kmeans_plusplus_seeds"].append({"seed": seed, "n_clusters": k, "n_init": n_init,
+    for name, seed, k, n_init in (("blobs", 0, 5, 1), ("blobs", 1, 8, 1), ("blobs", 7, 3, 1),
+                                  ("blobs", 2, 5, 3), ("wide", 3, 6, 1), ("wide", 9, 12, 1)):
+        data = {"blobs": blobs, "wide": wide}[name]
+        _, indices = kmeans_plusplus(data, k, random_state=seed)
+        km = KMeans(n_clusters=k, n_init=n_init, random_state=seed).fit(data)
+        out["kmeans_plusplus_seeds"].append({"data": name, "seed": seed, "n_clusters": k,
+                                             "n_init": n_init,
                                              "indices": flat(indices),
                                              "inertia": float(km.inertia_),
                                              "n_iter": int(km.n_iter_),
