@@ -291,10 +291,11 @@ float DotQ5(const void* w, const void* x, size_t n) {
 
 #if HWY_TARGET == HWY_AVX3_DL
 // The VNNI instructions are written as EVEX assembly: Highway 1.0.3 compiles AVX3_DL for
-// "avxvnni", so the compilers' intrinsics emit the VEX form (AVX-VNNI), which Ice Lake and Zen 4
-// lack although Highway dispatches AVX3_DL to them (it checks AVX512_VNNI).
-HWY_INLINE __m256i Dpwssd(__m256i sum, __m256i a, __m256i b) {
-  asm("%{evex%} vpdpwssd %2, %1, %0" : "+v"(sum) : "v"(a), "v"(b));
+// "avxvnni", so the compilers' 256-bit intrinsics emit the VEX form (AVX-VNNI), which Ice Lake
+// and Zen 4 lack although Highway dispatches AVX3_DL to them (it checks AVX512_VNNI). (On zmm
+// registers there is only the EVEX form.)
+HWY_INLINE __m512i Dpwssd(__m512i sum, __m512i a, __m512i b) {
+  asm("vpdpwssd %2, %1, %0" : "+v"(sum) : "v"(a), "v"(b));
   return sum;
 }
 
@@ -600,26 +601,10 @@ HWY_INLINE int32_t HorizontalSum(__m256i v) {
   return _mm_cvtsi128_si32(_mm_add_epi32(t, _mm_shuffle_epi32(t, 0xB1)));
 }
 
-// lanes + (sum over 32 elements of scale(element) * u[i] * x[i]): the int16 lanes of `scales`
-// (eight per 128-bit half) are the scales of the element pairs in the same lanes of the
-// products. AVX-512 VNNI's vpdpwssd is vpmaddwd and the add in one instruction, exactly.
-HWY_INLINE __m256i AddScaledPairs(__m256i lanes, __m256i u, const uint8_t* x, __m256i scales) {
-  const __m256i products =
-      _mm256_maddubs_epi16(u, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x)));
-#if HWY_TARGET == HWY_AVX3_DL
-  return Dpwssd(lanes, products, scales);
-#else
-  return _mm256_add_epi32(lanes, _mm256_madd_epi16(products, scales));
-#endif
-}
-
-// `scales` (int16 lanes) with lane a broadcast to the low 128-bit half and lane b to the high one.
-HWY_INLINE __m256i PickScales(__m256i scales, int a, int b) {
-  const auto pair = [](int lane) {
-    const auto lo = static_cast<uint64_t>(2 * lane);
-    return static_cast<int64_t>(((lo + 1) << 8 | lo) * 0x0001000100010001ULL);
-  };
-  return _mm256_shuffle_epi8(scales, _mm256_set_epi64x(pair(b), pair(b), pair(a), pair(a)));
+// The vpshufb indices of 64 bits that broadcast int16 lane `lane` of a 128-bit lane.
+constexpr int64_t ScaleIndices(int lane) {
+  const auto lo = static_cast<uint64_t>(2 * lane);
+  return static_cast<int64_t>(((lo + 1) << 8 | lo) * 0x0001000100010001ULL);
 }
 
 // The exact totals of the int32 lanes of a (8) and of b (4): the super-block's two sums.
@@ -639,24 +624,146 @@ HWY_INLINE __m128i SubBlockSums(const uint8_t* px) {
   return _mm_hadd_epi16(bsums_lo, bsums_hi);
 }
 
-// One Q4_K super-block against a Q8_K block as exact integer lanes: the eight int32 lanes of
-// `lanes` add up to sum_j scale_j (q_w . q_x)_j, the four of `mins` to sum_j min_j bsum_j.
-HWY_INLINE void Q4KLanes(const uint8_t* pw, const uint8_t* px, __m128i sub_sums, __m256i& lanes,
-                         __m128i& mins) {
-  const __m256i low4 = _mm256_set1_epi8(0x0F);
-  // The 6-bit scales and mins of the 12 packed bytes (as quant::scale_min_k4), four at a time
-  // in 32-bit words: bytes 0-3 hold scales 0-3 and the high bits of scales 4-7, bytes 4-7 mins
-  // 0-3 and the high bits of mins 4-7, bytes 8-11 the low nibbles of scales and mins 4-7.
+// A Q4_K block's eight 6-bit scales (as int16 lanes) and mins (as quant::scale_min_k4) from its
+// 12 packed bytes, four at a time in 32-bit words: bytes 0-3 hold scales 0-3 and the high bits of
+// scales 4-7, bytes 4-7 mins 0-3 and the high bits of mins 4-7, bytes 8-11 the low nibbles of
+// scales and mins 4-7.
+HWY_INLINE void Q4KScales(const uint8_t* pw, __m128i& scales, __m128i& mins) {
   uint32_t k[3];
   std::memcpy(k, pw + 4, 12);
   const uint32_t scales_lo = k[0] & 0x3F3F3F3Fu;
   const uint32_t mins_lo = k[1] & 0x3F3F3F3Fu;
   const uint32_t scales_hi = (k[2] & 0x0F0F0F0Fu) | ((k[0] >> 2) & 0x30303030u);
   const uint32_t mins_hi = ((k[2] >> 4) & 0x0F0F0F0Fu) | ((k[1] >> 2) & 0x30303030u);
-  const __m128i scales8 = _mm_cvtepu8_epi16(
+  scales = _mm_cvtepu8_epi16(
       _mm_set_epi32(0, 0, static_cast<int32_t>(scales_hi), static_cast<int32_t>(scales_lo)));
-  const __m128i mins8 = _mm_cvtepu8_epi16(
+  mins = _mm_cvtepu8_epi16(
       _mm_set_epi32(0, 0, static_cast<int32_t>(mins_hi), static_cast<int32_t>(mins_lo)));
+}
+
+// A Q6_K block's 16 int8 group scales as int16: lanes 0-7 in the low half, 8-15 in the high one.
+HWY_INLINE __m256i Q6KScales(const uint8_t* pw) {
+  return _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(pw + 192)));
+}
+
+// The stored levels are level + 32: lanes that add up to sum_j scale_j * 32 * (group j's
+// activation sum), which comes off the lanes before the one reduction.
+HWY_INLINE __m256i Q6KOffset(__m256i scales16, const uint8_t* px) {
+  return _mm256_slli_epi32(
+      _mm256_madd_epi16(scales16, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(px + 260))),
+      5);
+}
+
+#if HWY_TARGET <= HWY_AVX3
+// GCC 12's AVX-512 broadcast and extract intrinsics pass an "undefined" vector that its
+// -Wmaybe-uninitialized flags; Highway's own AVX-512 ops turn the warning off the same way.
+HWY_DIAGNOSTICS(push)
+HWY_DIAGNOSTICS_OFF(disable : 4703 6001 26494, ignored "-Wmaybe-uninitialized")
+// AVX-512 (AVX3, AVX3_DL): the same exact sums on 512-bit vectors, 64 elements per vpmaddubsw
+// and per vpmaddwd / vpdpwssd, half the instructions of the 256-bit form; the 256-bit lanes
+// are folded from the 512-bit ones once per super-block (int32 sums, exact in any order).
+HWY_INLINE __m512i AddScaledPairs(__m512i lanes, __m512i u, const uint8_t* x, __m512i scales) {
+  const __m512i products = _mm512_maddubs_epi16(u, _mm512_loadu_si512(x));
+#if HWY_TARGET == HWY_AVX3_DL
+  return Dpwssd(lanes, products, scales);
+#else
+  return _mm512_add_epi32(lanes, _mm512_madd_epi16(products, scales));
+#endif
+}
+
+HWY_INLINE __m256i Fold(__m512i v) {
+  return _mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1));
+}
+
+// `scales` (int16 lanes, the same eight in every 128-bit lane) with lane a broadcast to 128-bit
+// lane 0, b to lane 1, c to lane 2 and e to lane 3.
+HWY_INLINE __m512i PickScales(__m512i scales, int a, int b, int c, int e) {
+  const int64_t ia = ScaleIndices(a), ib = ScaleIndices(b), ic = ScaleIndices(c),
+                ie = ScaleIndices(e);
+  return _mm512_shuffle_epi8(scales, _mm512_set_epi64(ie, ie, ic, ic, ib, ib, ia, ia));
+}
+
+// One Q4_K super-block against a Q8_K block as exact integer lanes: the eight int32 lanes of
+// `lanes` add up to sum_j scale_j (q_w . q_x)_j, the four of `mins` to sum_j min_j bsum_j.
+// A 32-byte group of nibbles enters both 256-bit halves of a vector, the upper one shifted by
+// 4: its low nibbles (sub-block 2g, 128-bit lanes 0-1) then its high ones (sub-block 2g + 1,
+// lanes 2-3), which is the order of the group's 64 activations in memory.
+HWY_INLINE void Q4KLanes(const uint8_t* pw, const uint8_t* px, __m128i sub_sums, __m256i& lanes,
+                         __m128i& mins) {
+  const __m512i low4 = _mm512_set1_epi8(0x0F);
+  __m128i scales8, mins8;
+  Q4KScales(pw, scales8, mins8);
+  const __m512i scales = _mm512_broadcast_i32x4(scales8);
+  // Two dependency chains of two (exact in any order).
+  __m512i even = _mm512_setzero_si512(), odd = _mm512_setzero_si512();
+  for (int g = 0; g < 4; ++g) {
+    const __m512i v = _mm512_broadcast_i64x4(
+        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(pw + 16 + 32 * g)));
+    const __m512i u = _mm512_and_si512(_mm512_mask_srli_epi16(v, 0xFFFF0000u, v, 4), low4);
+    __m512i& sum = g % 2 == 0 ? even : odd;
+    sum = AddScaledPairs(sum, u, px + 4 + 64 * g,
+                         PickScales(scales, 2 * g, 2 * g, 2 * g + 1, 2 * g + 1));
+  }
+  lanes = Fold(_mm512_add_epi32(even, odd));
+  mins = _mm_madd_epi16(mins8, sub_sums);
+}
+
+// One Q6_K super-block against a Q8_K block: eight int32 lanes that add up to
+// sum_j scale_j (q_w . q_x)_j. Per 128 elements, the 64 nibble bytes ql[0..63] are one vector:
+// their low nibbles are elements 0-63 in order, their high ones 64-127, and each 128-bit lane
+// (16 elements) is one group, so it takes one scale.
+HWY_INLINE __m256i Q6KLanes(const uint8_t* pw, const uint8_t* px) {
+  const __m512i low4 = _mm512_set1_epi8(0x0F);
+  const __m512i pair_bits = _mm512_set1_epi8(0x30);
+  const __m256i scales16 = Q6KScales(pw);
+  // Each half's eight scales in every 128-bit lane.
+  const __m512i halves[2] = {_mm512_broadcast_i32x4(_mm256_castsi256_si128(scales16)),
+                             _mm512_broadcast_i32x4(_mm256_extracti128_si256(scales16, 1))};
+  // Two dependency chains of two (exact in any order).
+  __m512i lanes = _mm512_setzero_si512(), more = _mm512_setzero_si512();
+  for (int h = 0; h < 2; ++h) {
+    const __m512i v = _mm512_loadu_si512(pw + 64 * h);
+    // qh[l] in both 256-bit halves, the upper one shifted down by 2: the high pairs of
+    // elements l and l + 64 (bits 0-1 and 4-5) below, of l + 32 and l + 96 above.
+    const __m512i hi = _mm512_broadcast_i64x4(
+        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(pw + 128 + 32 * h)));
+    const __m512i pairs = _mm512_mask_srli_epi16(hi, 0xFFFF0000u, hi, 2);
+    // Unsigned 6-bit levels (stored level + 32) of elements 0-63 and 64-127.
+    const __m512i first = _mm512_or_si512(_mm512_and_si512(v, low4),
+                                          _mm512_and_si512(_mm512_slli_epi16(pairs, 4), pair_bits));
+    const __m512i second = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(v, 4), low4),
+                                           _mm512_and_si512(pairs, pair_bits));
+    const uint8_t* xh = px + 4 + 128 * h;
+    lanes = AddScaledPairs(lanes, first, xh, PickScales(halves[h], 0, 1, 2, 3));
+    more = AddScaledPairs(more, second, xh + 64, PickScales(halves[h], 4, 5, 6, 7));
+  }
+  return _mm256_sub_epi32(Fold(_mm512_add_epi32(lanes, more)), Q6KOffset(scales16, px));
+}
+HWY_DIAGNOSTICS(pop)
+
+#else
+// lanes + (sum over 32 elements of scale(element) * u[i] * x[i]): the int16 lanes of `scales`
+// (eight per 128-bit half) are the scales of the element pairs in the same lanes of the
+// products.
+HWY_INLINE __m256i AddScaledPairs(__m256i lanes, __m256i u, const uint8_t* x, __m256i scales) {
+  const __m256i products =
+      _mm256_maddubs_epi16(u, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x)));
+  return _mm256_add_epi32(lanes, _mm256_madd_epi16(products, scales));
+}
+
+// `scales` (int16 lanes) with lane a broadcast to the low 128-bit half and lane b to the high one.
+HWY_INLINE __m256i PickScales(__m256i scales, int a, int b) {
+  const int64_t ia = ScaleIndices(a), ib = ScaleIndices(b);
+  return _mm256_shuffle_epi8(scales, _mm256_set_epi64x(ib, ib, ia, ia));
+}
+
+// One Q4_K super-block against a Q8_K block as exact integer lanes: the eight int32 lanes of
+// `lanes` add up to sum_j scale_j (q_w . q_x)_j, the four of `mins` to sum_j min_j bsum_j.
+HWY_INLINE void Q4KLanes(const uint8_t* pw, const uint8_t* px, __m128i sub_sums, __m256i& lanes,
+                         __m128i& mins) {
+  const __m256i low4 = _mm256_set1_epi8(0x0F);
+  __m128i scales8, mins8;
+  Q4KScales(pw, scales8, mins8);
   const __m256i scales = _mm256_broadcastsi128_si256(scales8);
   // Low and high nibbles sum into separate lanes: two dependency chains of four, not one of
   // eight (the integer sums are exact in any order).
@@ -672,34 +779,13 @@ HWY_INLINE void Q4KLanes(const uint8_t* pw, const uint8_t* px, __m128i sub_sums,
   mins = _mm_madd_epi16(mins8, sub_sums);
 }
 
-float DotQ4_KQ8_K(const void* w, const void* x, size_t n) {
-  const auto* pw = static_cast<const uint8_t*>(w);
-  const auto* px = static_cast<const uint8_t*>(x);
-  float sum = 0.0f;
-  for (size_t i = 0; i < n / 256; ++i, pw += 144, px += 292) {
-    __m256i lanes;
-    __m128i mins;
-    Q4KLanes(pw, px, SubBlockSums(px), lanes, mins);
-    int32_t sumi = 0, summ = 0;
-    TwoSums(lanes, mins, sumi, summ);
-    sum += KBlockSum(F16(pw), F16(pw + 2), load_f32(px), sumi, summ);
-  }
-  return sum;
-}
-
 // One Q6_K super-block against a Q8_K block: eight int32 lanes that add up to
 // sum_j scale_j (q_w . q_x)_j.
 HWY_INLINE __m256i Q6KLanes(const uint8_t* pw, const uint8_t* px) {
   const __m256i low4 = _mm256_set1_epi8(0x0F);
   const __m256i low2 = _mm256_set1_epi8(0x03);
-  // The 16 int8 group scales as int16: lanes 0-7 in the low half, 8-15 in the high one.
-  const __m256i scales16 =
-      _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(pw + 192)));
-  // The stored levels are level + 32: sum_j scale_j * 32 * (group j's activation sum) comes
-  // off, as lanes before the one reduction.
-  const __m256i offset =
-      _mm256_madd_epi16(scales16, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(px + 260)));
-  __m256i lanes = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(offset, 5));
+  const __m256i scales16 = Q6KScales(pw);
+  __m256i lanes = _mm256_sub_epi32(_mm256_setzero_si256(), Q6KOffset(scales16, px));
   // A second accumulator: two dependency chains of four, not one of eight (exact in any order).
   __m256i more = _mm256_setzero_si256();
   // Each half's eight scales in both 128-bit halves.
@@ -725,6 +811,22 @@ HWY_INLINE __m256i Q6KLanes(const uint8_t* pw, const uint8_t* px) {
     more = AddScaledPairs(more, level(c, 4, 6), xh + 96, PickScales(half, 6, 7));
   }
   return _mm256_add_epi32(lanes, more);
+}
+#endif
+
+float DotQ4_KQ8_K(const void* w, const void* x, size_t n) {
+  const auto* pw = static_cast<const uint8_t*>(w);
+  const auto* px = static_cast<const uint8_t*>(x);
+  float sum = 0.0f;
+  for (size_t i = 0; i < n / 256; ++i, pw += 144, px += 292) {
+    __m256i lanes;
+    __m128i mins;
+    Q4KLanes(pw, px, SubBlockSums(px), lanes, mins);
+    int32_t sumi = 0, summ = 0;
+    TwoSums(lanes, mins, sumi, summ);
+    sum += KBlockSum(F16(pw), F16(pw + 2), load_f32(px), sumi, summ);
+  }
+  return sum;
 }
 
 float DotQ6_KQ8_K(const void* w, const void* x, size_t n) {
