@@ -401,10 +401,16 @@ float DotQ8_0Q8_0(const void* w, const void* x, size_t n) {
 // FMA): written as a * b - c * e, the compiler contracts one product or the other depending on
 // the code around the inlined call, and the dots of one row and of four disagreed in the last
 // bit.
+// KBlockSums does it lane-wise, for several rows' blocks at once, in the same operations.
+template <class V>
+HWY_INLINE V KBlockSums(V d, V dmin, V dx, V sumi, V summ) {
+  return hn::MulSub(hn::Mul(d, dx), sumi, hn::Mul(hn::Mul(dmin, dx), summ));
+}
 HWY_INLINE float KBlockSum(float d, float dmin, float dx, int32_t sumi, int32_t summ) {
   const hn::CappedTag<float, 1> df;
-  const auto mins = hn::Mul(hn::Set(df, dmin * dx), hn::Set(df, static_cast<float>(summ)));
-  return hn::GetLane(hn::MulSub(hn::Set(df, d * dx), hn::Set(df, static_cast<float>(sumi)), mins));
+  return hn::GetLane(KBlockSums(hn::Set(df, d), hn::Set(df, dmin), hn::Set(df, dx),
+                                hn::Set(df, static_cast<float>(sumi)),
+                                hn::Set(df, static_cast<float>(summ))));
 }
 
 // One K-quant super-block against a Q8_K block (F32 d, 256 int8, 16 int16 group sums), given
@@ -842,8 +848,9 @@ float DotQ6_KQ8_K(const void* w, const void* x, size_t n) {
 // Decode (one activation row) walks four Q4_K weight rows per pass over the activations: the
 // rows' block sums are independent chains the core overlaps, the activation's sub-block sums are
 // formed once, and the four rows' lane totals come out of one transposing reduction instead of
-// four. Each row still gets DotQ4_KQ8_K's exact integer sums and KBlockSum over its blocks in
-// order, so every output equals the single-row dot bit for bit. (Q6_K's four rows at once, with
+// four, as do their block sums (KBlockSums, one row a lane). Each row still gets DotQ4_KQ8_K's
+// exact integer sums and KBlockSum's operations over its blocks in order, so every output
+// equals the single-row dot bit for bit. (Q6_K's four rows at once, with
 // more live vectors a row, measured slower than its single-row dot, so it has none.)
 constexpr size_t kDotRows = 4;
 
@@ -880,7 +887,10 @@ void DotRowsQ4_KQ8_K(const void* w, size_t w_stride, size_t nw, const void* x, s
   size_t j = 0;
   for (; j + kDotRows <= nw; j += kDotRows, pw += kDotRows * w_stride) {
     const auto* px = static_cast<const uint8_t*>(x);
-    float sum[kDotRows] = {};
+    // Row r's running sum in lane r: KBlockSum's operations and the single-row dot's order.
+    const hn::Full128<float> df4;
+    using V4 = hn::Vec<decltype(df4)>;
+    V4 sum = hn::Zero(df4);
     const size_t at = j * w_stride + ahead;
     for (size_t b = 0; b < blocks; ++b, px += 292) {
       for (size_t line = 0; line < kDotRows * 144; line += 64) {
@@ -893,16 +903,22 @@ void DotRowsQ4_KQ8_K(const void* w, size_t w_stride, size_t nw, const void* x, s
       __m128i mins[kDotRows];
       Q4KRowLanes(pw + 144 * b, w_stride, px, SubBlockSums(px), lanes, mins,
                   std::make_index_sequence<kDotRows>());
-      alignas(16) int32_t sumi[kDotRows], summ[kDotRows];
-      _mm_store_si128(reinterpret_cast<__m128i*>(sumi), RowTotals(lanes));
-      _mm_store_si128(reinterpret_cast<__m128i*>(summ), RowTotals(mins));
-      const float dx = load_f32(px);
-      for (size_t r = 0; r < kDotRows; ++r) {
-        const uint8_t* block = pw + r * w_stride + 144 * b;
-        sum[r] += KBlockSum(F16(block), F16(block + 2), dx, sumi[r], summ[r]);
-      }
+      // The rows' d and dmin (F16 pairs at each block's start) as float, one row a lane.
+      const auto d_dmin = [&](size_t r) {
+        uint32_t bits;
+        std::memcpy(&bits, pw + r * w_stride + 144 * b, 4);
+        return static_cast<int32_t>(bits);
+      };
+      const __m256 pairs =
+          _mm256_cvtph_ps(_mm_set_epi32(d_dmin(3), d_dmin(2), d_dmin(1), d_dmin(0)));
+      const __m128 lo = _mm256_castps256_ps128(pairs), hi = _mm256_extractf128_ps(pairs, 1);
+      const V4 d{_mm_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0))};
+      const V4 dmin{_mm_shuffle_ps(lo, hi, _MM_SHUFFLE(3, 1, 3, 1))};
+      const V4 sumi = hn::ConvertTo(df4, hn::Vec128<int32_t>{RowTotals(lanes)});
+      const V4 summ = hn::ConvertTo(df4, hn::Vec128<int32_t>{RowTotals(mins)});
+      sum = hn::Add(sum, KBlockSums(d, dmin, hn::Set(df4, load_f32(px)), sumi, summ));
     }
-    std::copy(sum, sum + kDotRows, out + j);
+    hn::StoreU(sum, df4, out + j);
   }
   for (; j < nw; ++j, pw += w_stride) out[j] = DotQ4_KQ8_K(pw, x, n);
 }
