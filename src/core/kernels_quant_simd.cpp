@@ -845,13 +845,12 @@ float DotQ6_KQ8_K(const void* w, const void* x, size_t n) {
   return sum;
 }
 
-// Decode (one activation row) walks four Q4_K weight rows per pass over the activations: the
-// rows' block sums are independent chains the core overlaps, the activation's sub-block sums are
-// formed once, and the four rows' lane totals come out of one transposing reduction instead of
-// four, as do their block sums (KBlockSums, one row a lane). Each row still gets DotQ4_KQ8_K's
-// exact integer sums and KBlockSum's operations over its blocks in order, so every output
-// equals the single-row dot bit for bit. (Q6_K's four rows at once, with
-// more live vectors a row, measured slower than its single-row dot, so it has none.)
+// Decode (one activation row) walks four Q4_K or Q6_K weight rows per pass over the
+// activations: the rows' block sums are independent chains the core overlaps, the activation's
+// sub-block sums are formed once, and the four rows' lane totals come out of one transposing
+// reduction instead of four, as do their block sums (KBlockSums, one row a lane). Each row still
+// gets the single-row dot's exact integer sums and KBlockSum's operations over its blocks in
+// order, so every output equals the single-row dot bit for bit.
 constexpr size_t kDotRows = 4;
 
 // The totals of the int32 lanes of each of four vectors, in lanes 0-3.
@@ -864,17 +863,47 @@ HWY_INLINE __m128i RowTotals(const __m128i (&v)[kDotRows]) {
   return _mm_hadd_epi32(_mm_hadd_epi32(v[0], v[1]), _mm_hadd_epi32(v[2], v[3]));
 }
 
+// One block of four rows: the rows' exact integer sums (sumi, summ) and their F16 d and dmin,
+// one row a lane. Q6_K has no minimum: its summ and dmin are zero, as DotQ6_KQ8_K's KBlockSum.
+struct RowBlocks {
+  __m128i sumi, summ;
+  __m128 d, dmin;
+};
+
+// The F16 at byte `at` of four rows' blocks as float, one row a lane.
+HWY_INLINE __m128 RowHalves(const uint8_t* pw, size_t w_stride, size_t at) {
+  const auto half = [&](size_t r) {
+    uint16_t bits;
+    std::memcpy(&bits, pw + r * w_stride + at, 2);
+    return static_cast<int16_t>(bits);
+  };
+  return _mm_cvtph_ps(_mm_setr_epi16(half(0), half(1), half(2), half(3), 0, 0, 0, 0));
+}
+
 // Q4KLanes of rows 0 to kDotRows - 1, written out: as a loop the compiler keeps the rows' lanes
 // in memory and walks them one by one, slower than the single-row dot.
 template <size_t... kRow>
-HWY_INLINE void Q4KRowLanes(const uint8_t* pw, size_t w_stride, const uint8_t* px, __m128i sub_sums,
-                            __m256i (&lanes)[kDotRows], __m128i (&mins)[kDotRows],
-                            std::index_sequence<kRow...> /*rows*/) {
+HWY_INLINE RowBlocks Q4KRowBlocks(const uint8_t* pw, size_t w_stride, const uint8_t* px,
+                                  std::index_sequence<kRow...> /*rows*/) {
+  const __m128i sub_sums = SubBlockSums(px);
+  __m256i lanes[kDotRows];
+  __m128i mins[kDotRows];
   (Q4KLanes(pw + kRow * w_stride, px, sub_sums, lanes[kRow], mins[kRow]), ...);
+  return {RowTotals(lanes), RowTotals(mins), RowHalves(pw, w_stride, 0),
+          RowHalves(pw, w_stride, 2)};
+}
+template <size_t... kRow>
+HWY_INLINE RowBlocks Q6KRowBlocks(const uint8_t* pw, size_t w_stride, const uint8_t* px,
+                                  std::index_sequence<kRow...> /*rows*/) {
+  const __m256i lanes[kDotRows] = {Q6KLanes(pw + kRow * w_stride, px)...};
+  return {RowTotals(lanes), _mm_setzero_si128(), RowHalves(pw, w_stride, 208), _mm_setzero_ps()};
 }
 
-void DotRowsQ4_KQ8_K(const void* w, size_t w_stride, size_t nw, const void* x, size_t n,
-                     float* out) {
+template <size_t kBytes,
+          RowBlocks (*kRowBlocks)(const uint8_t*, size_t, const uint8_t*,
+                                  std::make_index_sequence<kDotRows>),
+          float (*kDot)(const void*, const void*, size_t)>
+void DotRowsK(const void* w, size_t w_stride, size_t nw, const void* x, size_t n, float* out) {
   const auto* pw = static_cast<const uint8_t*>(w);
   // Four rows read side by side are four short streams, which the hardware prefetchers follow
   // worse than the one stream of rows read in turn (from DRAM the four-row kernel was slower
@@ -884,43 +913,38 @@ void DotRowsQ4_KQ8_K(const void* w, size_t w_stride, size_t nw, const void* x, s
   const size_t blocks = n / 256;
   const size_t ahead = kPrefetchGroups * kDotRows * w_stride;
   const size_t total = nw * w_stride;
+  const hn::Full128<float> df4;
+  using V4 = hn::Vec<decltype(df4)>;
   size_t j = 0;
   for (; j + kDotRows <= nw; j += kDotRows, pw += kDotRows * w_stride) {
     const auto* px = static_cast<const uint8_t*>(x);
     // Row r's running sum in lane r: KBlockSum's operations and the single-row dot's order.
-    const hn::Full128<float> df4;
-    using V4 = hn::Vec<decltype(df4)>;
     V4 sum = hn::Zero(df4);
     const size_t at = j * w_stride + ahead;
     for (size_t b = 0; b < blocks; ++b, px += 292) {
-      for (size_t line = 0; line < kDotRows * 144; line += 64) {
-        if (at + kDotRows * 144 * b + line < total) {
-          _mm_prefetch(reinterpret_cast<const char*>(pw + ahead + kDotRows * 144 * b + line),
+      for (size_t line = 0; line < kDotRows * kBytes; line += 64) {
+        if (at + kDotRows * kBytes * b + line < total) {
+          _mm_prefetch(reinterpret_cast<const char*>(pw + ahead + kDotRows * kBytes * b + line),
                        _MM_HINT_T0);
         }
       }
-      __m256i lanes[kDotRows];
-      __m128i mins[kDotRows];
-      Q4KRowLanes(pw + 144 * b, w_stride, px, SubBlockSums(px), lanes, mins,
-                  std::make_index_sequence<kDotRows>());
-      // The rows' d and dmin (F16 pairs at each block's start) as float, one row a lane.
-      const auto d_dmin = [&](size_t r) {
-        uint32_t bits;
-        std::memcpy(&bits, pw + r * w_stride + 144 * b, 4);
-        return static_cast<int32_t>(bits);
-      };
-      const __m256 pairs =
-          _mm256_cvtph_ps(_mm_set_epi32(d_dmin(3), d_dmin(2), d_dmin(1), d_dmin(0)));
-      const __m128 lo = _mm256_castps256_ps128(pairs), hi = _mm256_extractf128_ps(pairs, 1);
-      const V4 d{_mm_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0))};
-      const V4 dmin{_mm_shuffle_ps(lo, hi, _MM_SHUFFLE(3, 1, 3, 1))};
-      const V4 sumi = hn::ConvertTo(df4, hn::Vec128<int32_t>{RowTotals(lanes)});
-      const V4 summ = hn::ConvertTo(df4, hn::Vec128<int32_t>{RowTotals(mins)});
-      sum = hn::Add(sum, KBlockSums(d, dmin, hn::Set(df4, load_f32(px)), sumi, summ));
+      const RowBlocks r = kRowBlocks(pw + kBytes * b, w_stride, px, {});
+      sum = hn::Add(sum, KBlockSums(V4{r.d}, V4{r.dmin}, hn::Set(df4, load_f32(px)),
+                                    hn::ConvertTo(df4, hn::Vec128<int32_t>{r.sumi}),
+                                    hn::ConvertTo(df4, hn::Vec128<int32_t>{r.summ})));
     }
     hn::StoreU(sum, df4, out + j);
   }
-  for (; j < nw; ++j, pw += w_stride) out[j] = DotQ4_KQ8_K(pw, x, n);
+  for (; j < nw; ++j, pw += w_stride) out[j] = kDot(pw, x, n);
+}
+
+void DotRowsQ4_KQ8_K(const void* w, size_t w_stride, size_t nw, const void* x, size_t n,
+                     float* out) {
+  DotRowsK<144, Q4KRowBlocks, DotQ4_KQ8_K>(w, w_stride, nw, x, n, out);
+}
+void DotRowsQ6_KQ8_K(const void* w, size_t w_stride, size_t nw, const void* x, size_t n,
+                     float* out) {
+  DotRowsK<210, Q6KRowBlocks, DotQ6_KQ8_K>(w, w_stride, nw, x, n, out);
 }
 
 #else
@@ -932,10 +956,18 @@ float DotQ6_KQ8_K(const void* w, const void* x, size_t n) {
 }
 // Below AVX2 the rows are the single-row dot's, one by one (the reference of the multi-row
 // kernels above).
+template <float (*kDot)(const void*, const void*, size_t)>
+void DotRowsK(const void* w, size_t w_stride, size_t nw, const void* x, size_t n, float* out) {
+  const auto* pw = static_cast<const uint8_t*>(w);
+  for (size_t j = 0; j < nw; ++j) out[j] = kDot(pw + j * w_stride, x, n);
+}
 void DotRowsQ4_KQ8_K(const void* w, size_t w_stride, size_t nw, const void* x, size_t n,
                      float* out) {
-  const auto* pw = static_cast<const uint8_t*>(w);
-  for (size_t j = 0; j < nw; ++j) out[j] = DotQ4_KQ8_K(pw + j * w_stride, x, n);
+  DotRowsK<DotQ4_KQ8_K>(w, w_stride, nw, x, n, out);
+}
+void DotRowsQ6_KQ8_K(const void* w, size_t w_stride, size_t nw, const void* x, size_t n,
+                     float* out) {
+  DotRowsK<DotQ6_KQ8_K>(w, w_stride, nw, x, n, out);
 }
 #endif
 float DotQ5_KQ8_K(const void* w, const void* x, size_t n) {
@@ -1470,6 +1502,7 @@ HWY_EXPORT(DotQ4_KQ8_K);
 HWY_EXPORT(DotQ5_KQ8_K);
 HWY_EXPORT(DotQ6_KQ8_K);
 HWY_EXPORT(DotRowsQ4_KQ8_K);
+HWY_EXPORT(DotRowsQ6_KQ8_K);
 HWY_EXPORT(TileQ4_0Q8_0);
 HWY_EXPORT(TileQ4_1Q8_1);
 HWY_EXPORT(TileQ5_0Q8_0);
@@ -1550,6 +1583,11 @@ void dot_rows_q4_k_q8_k(const void* w, size_t w_stride, size_t nw, const void* x
                         float* out) {
   apply_simd_limit();
   HWY_DYNAMIC_DISPATCH(DotRowsQ4_KQ8_K)(w, w_stride, nw, x, n, out);
+}
+void dot_rows_q6_k_q8_k(const void* w, size_t w_stride, size_t nw, const void* x, size_t n,
+                        float* out) {
+  apply_simd_limit();
+  HWY_DYNAMIC_DISPATCH(DotRowsQ6_KQ8_K)(w, w_stride, nw, x, n, out);
 }
 
 void tile_q4_0_q8_0(const void* w, size_t w_stride, size_t nw, const void* x, size_t x_stride,
