@@ -165,10 +165,14 @@ std::array<DTypeTraits, kDTypeCount> make_table() {
         [](const std::byte* src, float* dst, size_t n) { kernels::dequant_q4_k(src, dst, n); });
   widen(DType::Q6_K,
         [](const std::byte* src, float* dst, size_t n) { kernels::dequant_q6_k(src, dst, n); });
-  // A multi-row dot for decoding: most of a Q4_K_M file's step is Q4_K dots.
+  // Multi-row dots for decoding: most of a Q4_K_M file's step is Q4_K and Q6_K dots.
   table[static_cast<size_t>(DType::Q4_K)].vec_dot_rows =
       [](const std::byte* w, size_t ws, size_t nw, const std::byte* x, size_t n, float* out) {
         kernels::dot_rows_q4_k_q8_k(w, ws, nw, x, n, out);
+      };
+  table[static_cast<size_t>(DType::Q6_K)].vec_dot_rows =
+      [](const std::byte* w, size_t ws, size_t nw, const std::byte* x, size_t n, float* out) {
+        kernels::dot_rows_q6_k_q8_k(w, ws, nw, x, n, out);
       };
   // SIMD quantization (byte-identical to the references) of the activations most dots take.
   table[static_cast<size_t>(DType::Q8_0)].from_f32 =

@@ -291,10 +291,11 @@ float DotQ5(const void* w, const void* x, size_t n) {
 
 #if HWY_TARGET == HWY_AVX3_DL
 // The VNNI instructions are written as EVEX assembly: Highway 1.0.3 compiles AVX3_DL for
-// "avxvnni", so the compilers' intrinsics emit the VEX form (AVX-VNNI), which Ice Lake and Zen 4
-// lack although Highway dispatches AVX3_DL to them (it checks AVX512_VNNI).
-HWY_INLINE __m256i Dpwssd(__m256i sum, __m256i a, __m256i b) {
-  asm("%{evex%} vpdpwssd %2, %1, %0" : "+v"(sum) : "v"(a), "v"(b));
+// "avxvnni", so the compilers' 256-bit intrinsics emit the VEX form (AVX-VNNI), which Ice Lake
+// and Zen 4 lack although Highway dispatches AVX3_DL to them (it checks AVX512_VNNI). (On zmm
+// registers there is only the EVEX form.)
+HWY_INLINE __m512i Dpwssd(__m512i sum, __m512i a, __m512i b) {
+  asm("vpdpwssd %2, %1, %0" : "+v"(sum) : "v"(a), "v"(b));
   return sum;
 }
 
@@ -400,10 +401,16 @@ float DotQ8_0Q8_0(const void* w, const void* x, size_t n) {
 // FMA): written as a * b - c * e, the compiler contracts one product or the other depending on
 // the code around the inlined call, and the dots of one row and of four disagreed in the last
 // bit.
+// KBlockSums does it lane-wise, for several rows' blocks at once, in the same operations.
+template <class V>
+HWY_INLINE V KBlockSums(V d, V dmin, V dx, V sumi, V summ) {
+  return hn::MulSub(hn::Mul(d, dx), sumi, hn::Mul(hn::Mul(dmin, dx), summ));
+}
 HWY_INLINE float KBlockSum(float d, float dmin, float dx, int32_t sumi, int32_t summ) {
   const hn::CappedTag<float, 1> df;
-  const auto mins = hn::Mul(hn::Set(df, dmin * dx), hn::Set(df, static_cast<float>(summ)));
-  return hn::GetLane(hn::MulSub(hn::Set(df, d * dx), hn::Set(df, static_cast<float>(sumi)), mins));
+  return hn::GetLane(KBlockSums(hn::Set(df, d), hn::Set(df, dmin), hn::Set(df, dx),
+                                hn::Set(df, static_cast<float>(sumi)),
+                                hn::Set(df, static_cast<float>(summ))));
 }
 
 // One K-quant super-block against a Q8_K block (F32 d, 256 int8, 16 int16 group sums), given
@@ -600,26 +607,10 @@ HWY_INLINE int32_t HorizontalSum(__m256i v) {
   return _mm_cvtsi128_si32(_mm_add_epi32(t, _mm_shuffle_epi32(t, 0xB1)));
 }
 
-// lanes + (sum over 32 elements of scale(element) * u[i] * x[i]): the int16 lanes of `scales`
-// (eight per 128-bit half) are the scales of the element pairs in the same lanes of the
-// products. AVX-512 VNNI's vpdpwssd is vpmaddwd and the add in one instruction, exactly.
-HWY_INLINE __m256i AddScaledPairs(__m256i lanes, __m256i u, const uint8_t* x, __m256i scales) {
-  const __m256i products =
-      _mm256_maddubs_epi16(u, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x)));
-#if HWY_TARGET == HWY_AVX3_DL
-  return Dpwssd(lanes, products, scales);
-#else
-  return _mm256_add_epi32(lanes, _mm256_madd_epi16(products, scales));
-#endif
-}
-
-// `scales` (int16 lanes) with lane a broadcast to the low 128-bit half and lane b to the high one.
-HWY_INLINE __m256i PickScales(__m256i scales, int a, int b) {
-  const auto pair = [](int lane) {
-    const auto lo = static_cast<uint64_t>(2 * lane);
-    return static_cast<int64_t>(((lo + 1) << 8 | lo) * 0x0001000100010001ULL);
-  };
-  return _mm256_shuffle_epi8(scales, _mm256_set_epi64x(pair(b), pair(b), pair(a), pair(a)));
+// The vpshufb indices of 64 bits that broadcast int16 lane `lane` of a 128-bit lane.
+constexpr int64_t ScaleIndices(int lane) {
+  const auto lo = static_cast<uint64_t>(2 * lane);
+  return static_cast<int64_t>(((lo + 1) << 8 | lo) * 0x0001000100010001ULL);
 }
 
 // The exact totals of the int32 lanes of a (8) and of b (4): the super-block's two sums.
@@ -639,24 +630,146 @@ HWY_INLINE __m128i SubBlockSums(const uint8_t* px) {
   return _mm_hadd_epi16(bsums_lo, bsums_hi);
 }
 
-// One Q4_K super-block against a Q8_K block as exact integer lanes: the eight int32 lanes of
-// `lanes` add up to sum_j scale_j (q_w . q_x)_j, the four of `mins` to sum_j min_j bsum_j.
-HWY_INLINE void Q4KLanes(const uint8_t* pw, const uint8_t* px, __m128i sub_sums, __m256i& lanes,
-                         __m128i& mins) {
-  const __m256i low4 = _mm256_set1_epi8(0x0F);
-  // The 6-bit scales and mins of the 12 packed bytes (as quant::scale_min_k4), four at a time
-  // in 32-bit words: bytes 0-3 hold scales 0-3 and the high bits of scales 4-7, bytes 4-7 mins
-  // 0-3 and the high bits of mins 4-7, bytes 8-11 the low nibbles of scales and mins 4-7.
+// A Q4_K block's eight 6-bit scales (as int16 lanes) and mins (as quant::scale_min_k4) from its
+// 12 packed bytes, four at a time in 32-bit words: bytes 0-3 hold scales 0-3 and the high bits of
+// scales 4-7, bytes 4-7 mins 0-3 and the high bits of mins 4-7, bytes 8-11 the low nibbles of
+// scales and mins 4-7.
+HWY_INLINE void Q4KScales(const uint8_t* pw, __m128i& scales, __m128i& mins) {
   uint32_t k[3];
   std::memcpy(k, pw + 4, 12);
   const uint32_t scales_lo = k[0] & 0x3F3F3F3Fu;
   const uint32_t mins_lo = k[1] & 0x3F3F3F3Fu;
   const uint32_t scales_hi = (k[2] & 0x0F0F0F0Fu) | ((k[0] >> 2) & 0x30303030u);
   const uint32_t mins_hi = ((k[2] >> 4) & 0x0F0F0F0Fu) | ((k[1] >> 2) & 0x30303030u);
-  const __m128i scales8 = _mm_cvtepu8_epi16(
+  scales = _mm_cvtepu8_epi16(
       _mm_set_epi32(0, 0, static_cast<int32_t>(scales_hi), static_cast<int32_t>(scales_lo)));
-  const __m128i mins8 = _mm_cvtepu8_epi16(
+  mins = _mm_cvtepu8_epi16(
       _mm_set_epi32(0, 0, static_cast<int32_t>(mins_hi), static_cast<int32_t>(mins_lo)));
+}
+
+// A Q6_K block's 16 int8 group scales as int16: lanes 0-7 in the low half, 8-15 in the high one.
+HWY_INLINE __m256i Q6KScales(const uint8_t* pw) {
+  return _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(pw + 192)));
+}
+
+// The stored levels are level + 32: lanes that add up to sum_j scale_j * 32 * (group j's
+// activation sum), which comes off the lanes before the one reduction.
+HWY_INLINE __m256i Q6KOffset(__m256i scales16, const uint8_t* px) {
+  return _mm256_slli_epi32(
+      _mm256_madd_epi16(scales16, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(px + 260))),
+      5);
+}
+
+#if HWY_TARGET <= HWY_AVX3
+// GCC 12's AVX-512 broadcast and extract intrinsics pass an "undefined" vector that its
+// -Wmaybe-uninitialized flags; Highway's own AVX-512 ops turn the warning off the same way.
+HWY_DIAGNOSTICS(push)
+HWY_DIAGNOSTICS_OFF(disable : 4703 6001 26494, ignored "-Wmaybe-uninitialized")
+// AVX-512 (AVX3, AVX3_DL): the same exact sums on 512-bit vectors, 64 elements per vpmaddubsw
+// and per vpmaddwd / vpdpwssd, half the instructions of the 256-bit form; the 256-bit lanes
+// are folded from the 512-bit ones once per super-block (int32 sums, exact in any order).
+HWY_INLINE __m512i AddScaledPairs(__m512i lanes, __m512i u, const uint8_t* x, __m512i scales) {
+  const __m512i products = _mm512_maddubs_epi16(u, _mm512_loadu_si512(x));
+#if HWY_TARGET == HWY_AVX3_DL
+  return Dpwssd(lanes, products, scales);
+#else
+  return _mm512_add_epi32(lanes, _mm512_madd_epi16(products, scales));
+#endif
+}
+
+HWY_INLINE __m256i Fold(__m512i v) {
+  return _mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1));
+}
+
+// `scales` (int16 lanes, the same eight in every 128-bit lane) with lane a broadcast to 128-bit
+// lane 0, b to lane 1, c to lane 2 and e to lane 3.
+HWY_INLINE __m512i PickScales(__m512i scales, int a, int b, int c, int e) {
+  const int64_t ia = ScaleIndices(a), ib = ScaleIndices(b), ic = ScaleIndices(c),
+                ie = ScaleIndices(e);
+  return _mm512_shuffle_epi8(scales, _mm512_set_epi64(ie, ie, ic, ic, ib, ib, ia, ia));
+}
+
+// One Q4_K super-block against a Q8_K block as exact integer lanes: the eight int32 lanes of
+// `lanes` add up to sum_j scale_j (q_w . q_x)_j, the four of `mins` to sum_j min_j bsum_j.
+// A 32-byte group of nibbles enters both 256-bit halves of a vector, the upper one shifted by
+// 4: its low nibbles (sub-block 2g, 128-bit lanes 0-1) then its high ones (sub-block 2g + 1,
+// lanes 2-3), which is the order of the group's 64 activations in memory.
+HWY_INLINE void Q4KLanes(const uint8_t* pw, const uint8_t* px, __m128i sub_sums, __m256i& lanes,
+                         __m128i& mins) {
+  const __m512i low4 = _mm512_set1_epi8(0x0F);
+  __m128i scales8, mins8;
+  Q4KScales(pw, scales8, mins8);
+  const __m512i scales = _mm512_broadcast_i32x4(scales8);
+  // Two dependency chains of two (exact in any order).
+  __m512i even = _mm512_setzero_si512(), odd = _mm512_setzero_si512();
+  for (int g = 0; g < 4; ++g) {
+    const __m512i v = _mm512_broadcast_i64x4(
+        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(pw + 16 + 32 * g)));
+    const __m512i u = _mm512_and_si512(_mm512_mask_srli_epi16(v, 0xFFFF0000u, v, 4), low4);
+    __m512i& sum = g % 2 == 0 ? even : odd;
+    sum = AddScaledPairs(sum, u, px + 4 + 64 * g,
+                         PickScales(scales, 2 * g, 2 * g, 2 * g + 1, 2 * g + 1));
+  }
+  lanes = Fold(_mm512_add_epi32(even, odd));
+  mins = _mm_madd_epi16(mins8, sub_sums);
+}
+
+// One Q6_K super-block against a Q8_K block: eight int32 lanes that add up to
+// sum_j scale_j (q_w . q_x)_j. Per 128 elements, the 64 nibble bytes ql[0..63] are one vector:
+// their low nibbles are elements 0-63 in order, their high ones 64-127, and each 128-bit lane
+// (16 elements) is one group, so it takes one scale.
+HWY_INLINE __m256i Q6KLanes(const uint8_t* pw, const uint8_t* px) {
+  const __m512i low4 = _mm512_set1_epi8(0x0F);
+  const __m512i pair_bits = _mm512_set1_epi8(0x30);
+  const __m256i scales16 = Q6KScales(pw);
+  // Each half's eight scales in every 128-bit lane.
+  const __m512i halves[2] = {_mm512_broadcast_i32x4(_mm256_castsi256_si128(scales16)),
+                             _mm512_broadcast_i32x4(_mm256_extracti128_si256(scales16, 1))};
+  // Two dependency chains of two (exact in any order).
+  __m512i lanes = _mm512_setzero_si512(), more = _mm512_setzero_si512();
+  for (int h = 0; h < 2; ++h) {
+    const __m512i v = _mm512_loadu_si512(pw + 64 * h);
+    // qh[l] in both 256-bit halves, the upper one shifted down by 2: the high pairs of
+    // elements l and l + 64 (bits 0-1 and 4-5) below, of l + 32 and l + 96 above.
+    const __m512i hi = _mm512_broadcast_i64x4(
+        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(pw + 128 + 32 * h)));
+    const __m512i pairs = _mm512_mask_srli_epi16(hi, 0xFFFF0000u, hi, 2);
+    // Unsigned 6-bit levels (stored level + 32) of elements 0-63 and 64-127.
+    const __m512i first = _mm512_or_si512(_mm512_and_si512(v, low4),
+                                          _mm512_and_si512(_mm512_slli_epi16(pairs, 4), pair_bits));
+    const __m512i second = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(v, 4), low4),
+                                           _mm512_and_si512(pairs, pair_bits));
+    const uint8_t* xh = px + 4 + 128 * h;
+    lanes = AddScaledPairs(lanes, first, xh, PickScales(halves[h], 0, 1, 2, 3));
+    more = AddScaledPairs(more, second, xh + 64, PickScales(halves[h], 4, 5, 6, 7));
+  }
+  return _mm256_sub_epi32(Fold(_mm512_add_epi32(lanes, more)), Q6KOffset(scales16, px));
+}
+HWY_DIAGNOSTICS(pop)
+
+#else
+// lanes + (sum over 32 elements of scale(element) * u[i] * x[i]): the int16 lanes of `scales`
+// (eight per 128-bit half) are the scales of the element pairs in the same lanes of the
+// products.
+HWY_INLINE __m256i AddScaledPairs(__m256i lanes, __m256i u, const uint8_t* x, __m256i scales) {
+  const __m256i products =
+      _mm256_maddubs_epi16(u, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x)));
+  return _mm256_add_epi32(lanes, _mm256_madd_epi16(products, scales));
+}
+
+// `scales` (int16 lanes) with lane a broadcast to the low 128-bit half and lane b to the high one.
+HWY_INLINE __m256i PickScales(__m256i scales, int a, int b) {
+  const int64_t ia = ScaleIndices(a), ib = ScaleIndices(b);
+  return _mm256_shuffle_epi8(scales, _mm256_set_epi64x(ib, ib, ia, ia));
+}
+
+// One Q4_K super-block against a Q8_K block as exact integer lanes: the eight int32 lanes of
+// `lanes` add up to sum_j scale_j (q_w . q_x)_j, the four of `mins` to sum_j min_j bsum_j.
+HWY_INLINE void Q4KLanes(const uint8_t* pw, const uint8_t* px, __m128i sub_sums, __m256i& lanes,
+                         __m128i& mins) {
+  const __m256i low4 = _mm256_set1_epi8(0x0F);
+  __m128i scales8, mins8;
+  Q4KScales(pw, scales8, mins8);
   const __m256i scales = _mm256_broadcastsi128_si256(scales8);
   // Low and high nibbles sum into separate lanes: two dependency chains of four, not one of
   // eight (the integer sums are exact in any order).
@@ -672,34 +785,13 @@ HWY_INLINE void Q4KLanes(const uint8_t* pw, const uint8_t* px, __m128i sub_sums,
   mins = _mm_madd_epi16(mins8, sub_sums);
 }
 
-float DotQ4_KQ8_K(const void* w, const void* x, size_t n) {
-  const auto* pw = static_cast<const uint8_t*>(w);
-  const auto* px = static_cast<const uint8_t*>(x);
-  float sum = 0.0f;
-  for (size_t i = 0; i < n / 256; ++i, pw += 144, px += 292) {
-    __m256i lanes;
-    __m128i mins;
-    Q4KLanes(pw, px, SubBlockSums(px), lanes, mins);
-    int32_t sumi = 0, summ = 0;
-    TwoSums(lanes, mins, sumi, summ);
-    sum += KBlockSum(F16(pw), F16(pw + 2), load_f32(px), sumi, summ);
-  }
-  return sum;
-}
-
 // One Q6_K super-block against a Q8_K block: eight int32 lanes that add up to
 // sum_j scale_j (q_w . q_x)_j.
 HWY_INLINE __m256i Q6KLanes(const uint8_t* pw, const uint8_t* px) {
   const __m256i low4 = _mm256_set1_epi8(0x0F);
   const __m256i low2 = _mm256_set1_epi8(0x03);
-  // The 16 int8 group scales as int16: lanes 0-7 in the low half, 8-15 in the high one.
-  const __m256i scales16 =
-      _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(pw + 192)));
-  // The stored levels are level + 32: sum_j scale_j * 32 * (group j's activation sum) comes
-  // off, as lanes before the one reduction.
-  const __m256i offset =
-      _mm256_madd_epi16(scales16, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(px + 260)));
-  __m256i lanes = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(offset, 5));
+  const __m256i scales16 = Q6KScales(pw);
+  __m256i lanes = _mm256_sub_epi32(_mm256_setzero_si256(), Q6KOffset(scales16, px));
   // A second accumulator: two dependency chains of four, not one of eight (exact in any order).
   __m256i more = _mm256_setzero_si256();
   // Each half's eight scales in both 128-bit halves.
@@ -726,6 +818,22 @@ HWY_INLINE __m256i Q6KLanes(const uint8_t* pw, const uint8_t* px) {
   }
   return _mm256_add_epi32(lanes, more);
 }
+#endif
+
+float DotQ4_KQ8_K(const void* w, const void* x, size_t n) {
+  const auto* pw = static_cast<const uint8_t*>(w);
+  const auto* px = static_cast<const uint8_t*>(x);
+  float sum = 0.0f;
+  for (size_t i = 0; i < n / 256; ++i, pw += 144, px += 292) {
+    __m256i lanes;
+    __m128i mins;
+    Q4KLanes(pw, px, SubBlockSums(px), lanes, mins);
+    int32_t sumi = 0, summ = 0;
+    TwoSums(lanes, mins, sumi, summ);
+    sum += KBlockSum(F16(pw), F16(pw + 2), load_f32(px), sumi, summ);
+  }
+  return sum;
+}
 
 float DotQ6_KQ8_K(const void* w, const void* x, size_t n) {
   const auto* pw = static_cast<const uint8_t*>(w);
@@ -737,12 +845,12 @@ float DotQ6_KQ8_K(const void* w, const void* x, size_t n) {
   return sum;
 }
 
-// Decode (one activation row) walks four Q4_K weight rows per pass over the activations: the
-// rows' block sums are independent chains the core overlaps, the activation's sub-block sums are
-// formed once, and the four rows' lane totals come out of one transposing reduction instead of
-// four. Each row still gets DotQ4_KQ8_K's exact integer sums and KBlockSum over its blocks in
-// order, so every output equals the single-row dot bit for bit. (Q6_K's four rows at once, with
-// more live vectors a row, measured slower than its single-row dot, so it has none.)
+// Decode (one activation row) walks four Q4_K or Q6_K weight rows per pass over the
+// activations: the rows' block sums are independent chains the core overlaps, the activation's
+// sub-block sums are formed once, and the four rows' lane totals come out of one transposing
+// reduction instead of four, as do their block sums (KBlockSums, one row a lane). Each row still
+// gets the single-row dot's exact integer sums and KBlockSum's operations over its blocks in
+// order, so every output equals the single-row dot bit for bit.
 constexpr size_t kDotRows = 4;
 
 // The totals of the int32 lanes of each of four vectors, in lanes 0-3.
@@ -755,17 +863,47 @@ HWY_INLINE __m128i RowTotals(const __m128i (&v)[kDotRows]) {
   return _mm_hadd_epi32(_mm_hadd_epi32(v[0], v[1]), _mm_hadd_epi32(v[2], v[3]));
 }
 
+// One block of four rows: the rows' exact integer sums (sumi, summ) and their F16 d and dmin,
+// one row a lane. Q6_K has no minimum: its summ and dmin are zero, as DotQ6_KQ8_K's KBlockSum.
+struct RowBlocks {
+  __m128i sumi, summ;
+  __m128 d, dmin;
+};
+
+// The F16 at byte `at` of four rows' blocks as float, one row a lane.
+HWY_INLINE __m128 RowHalves(const uint8_t* pw, size_t w_stride, size_t at) {
+  const auto half = [&](size_t r) {
+    uint16_t bits;
+    std::memcpy(&bits, pw + r * w_stride + at, 2);
+    return static_cast<int16_t>(bits);
+  };
+  return _mm_cvtph_ps(_mm_setr_epi16(half(0), half(1), half(2), half(3), 0, 0, 0, 0));
+}
+
 // Q4KLanes of rows 0 to kDotRows - 1, written out: as a loop the compiler keeps the rows' lanes
 // in memory and walks them one by one, slower than the single-row dot.
 template <size_t... kRow>
-HWY_INLINE void Q4KRowLanes(const uint8_t* pw, size_t w_stride, const uint8_t* px, __m128i sub_sums,
-                            __m256i (&lanes)[kDotRows], __m128i (&mins)[kDotRows],
-                            std::index_sequence<kRow...> /*rows*/) {
+HWY_INLINE RowBlocks Q4KRowBlocks(const uint8_t* pw, size_t w_stride, const uint8_t* px,
+                                  std::index_sequence<kRow...> /*rows*/) {
+  const __m128i sub_sums = SubBlockSums(px);
+  __m256i lanes[kDotRows];
+  __m128i mins[kDotRows];
   (Q4KLanes(pw + kRow * w_stride, px, sub_sums, lanes[kRow], mins[kRow]), ...);
+  return {RowTotals(lanes), RowTotals(mins), RowHalves(pw, w_stride, 0),
+          RowHalves(pw, w_stride, 2)};
+}
+template <size_t... kRow>
+HWY_INLINE RowBlocks Q6KRowBlocks(const uint8_t* pw, size_t w_stride, const uint8_t* px,
+                                  std::index_sequence<kRow...> /*rows*/) {
+  const __m256i lanes[kDotRows] = {Q6KLanes(pw + kRow * w_stride, px)...};
+  return {RowTotals(lanes), _mm_setzero_si128(), RowHalves(pw, w_stride, 208), _mm_setzero_ps()};
 }
 
-void DotRowsQ4_KQ8_K(const void* w, size_t w_stride, size_t nw, const void* x, size_t n,
-                     float* out) {
+template <size_t kBytes,
+          RowBlocks (*kRowBlocks)(const uint8_t*, size_t, const uint8_t*,
+                                  std::make_index_sequence<kDotRows>),
+          float (*kDot)(const void*, const void*, size_t)>
+void DotRowsK(const void* w, size_t w_stride, size_t nw, const void* x, size_t n, float* out) {
   const auto* pw = static_cast<const uint8_t*>(w);
   // Four rows read side by side are four short streams, which the hardware prefetchers follow
   // worse than the one stream of rows read in turn (from DRAM the four-row kernel was slower
@@ -775,34 +913,38 @@ void DotRowsQ4_KQ8_K(const void* w, size_t w_stride, size_t nw, const void* x, s
   const size_t blocks = n / 256;
   const size_t ahead = kPrefetchGroups * kDotRows * w_stride;
   const size_t total = nw * w_stride;
+  const hn::Full128<float> df4;
+  using V4 = hn::Vec<decltype(df4)>;
   size_t j = 0;
   for (; j + kDotRows <= nw; j += kDotRows, pw += kDotRows * w_stride) {
     const auto* px = static_cast<const uint8_t*>(x);
-    float sum[kDotRows] = {};
+    // Row r's running sum in lane r: KBlockSum's operations and the single-row dot's order.
+    V4 sum = hn::Zero(df4);
     const size_t at = j * w_stride + ahead;
     for (size_t b = 0; b < blocks; ++b, px += 292) {
-      for (size_t line = 0; line < kDotRows * 144; line += 64) {
-        if (at + kDotRows * 144 * b + line < total) {
-          _mm_prefetch(reinterpret_cast<const char*>(pw + ahead + kDotRows * 144 * b + line),
+      for (size_t line = 0; line < kDotRows * kBytes; line += 64) {
+        if (at + kDotRows * kBytes * b + line < total) {
+          _mm_prefetch(reinterpret_cast<const char*>(pw + ahead + kDotRows * kBytes * b + line),
                        _MM_HINT_T0);
         }
       }
-      __m256i lanes[kDotRows];
-      __m128i mins[kDotRows];
-      Q4KRowLanes(pw + 144 * b, w_stride, px, SubBlockSums(px), lanes, mins,
-                  std::make_index_sequence<kDotRows>());
-      alignas(16) int32_t sumi[kDotRows], summ[kDotRows];
-      _mm_store_si128(reinterpret_cast<__m128i*>(sumi), RowTotals(lanes));
-      _mm_store_si128(reinterpret_cast<__m128i*>(summ), RowTotals(mins));
-      const float dx = load_f32(px);
-      for (size_t r = 0; r < kDotRows; ++r) {
-        const uint8_t* block = pw + r * w_stride + 144 * b;
-        sum[r] += KBlockSum(F16(block), F16(block + 2), dx, sumi[r], summ[r]);
-      }
+      const RowBlocks r = kRowBlocks(pw + kBytes * b, w_stride, px, {});
+      sum = hn::Add(sum, KBlockSums(V4{r.d}, V4{r.dmin}, hn::Set(df4, load_f32(px)),
+                                    hn::ConvertTo(df4, hn::Vec128<int32_t>{r.sumi}),
+                                    hn::ConvertTo(df4, hn::Vec128<int32_t>{r.summ})));
     }
-    std::copy(sum, sum + kDotRows, out + j);
+    hn::StoreU(sum, df4, out + j);
   }
-  for (; j < nw; ++j, pw += w_stride) out[j] = DotQ4_KQ8_K(pw, x, n);
+  for (; j < nw; ++j, pw += w_stride) out[j] = kDot(pw, x, n);
+}
+
+void DotRowsQ4_KQ8_K(const void* w, size_t w_stride, size_t nw, const void* x, size_t n,
+                     float* out) {
+  DotRowsK<144, Q4KRowBlocks, DotQ4_KQ8_K>(w, w_stride, nw, x, n, out);
+}
+void DotRowsQ6_KQ8_K(const void* w, size_t w_stride, size_t nw, const void* x, size_t n,
+                     float* out) {
+  DotRowsK<210, Q6KRowBlocks, DotQ6_KQ8_K>(w, w_stride, nw, x, n, out);
 }
 
 #else
@@ -814,10 +956,18 @@ float DotQ6_KQ8_K(const void* w, const void* x, size_t n) {
 }
 // Below AVX2 the rows are the single-row dot's, one by one (the reference of the multi-row
 // kernels above).
+template <float (*kDot)(const void*, const void*, size_t)>
+void DotRowsK(const void* w, size_t w_stride, size_t nw, const void* x, size_t n, float* out) {
+  const auto* pw = static_cast<const uint8_t*>(w);
+  for (size_t j = 0; j < nw; ++j) out[j] = kDot(pw + j * w_stride, x, n);
+}
 void DotRowsQ4_KQ8_K(const void* w, size_t w_stride, size_t nw, const void* x, size_t n,
                      float* out) {
-  const auto* pw = static_cast<const uint8_t*>(w);
-  for (size_t j = 0; j < nw; ++j) out[j] = DotQ4_KQ8_K(pw + j * w_stride, x, n);
+  DotRowsK<DotQ4_KQ8_K>(w, w_stride, nw, x, n, out);
+}
+void DotRowsQ6_KQ8_K(const void* w, size_t w_stride, size_t nw, const void* x, size_t n,
+                     float* out) {
+  DotRowsK<DotQ6_KQ8_K>(w, w_stride, nw, x, n, out);
 }
 #endif
 float DotQ5_KQ8_K(const void* w, const void* x, size_t n) {
@@ -1352,6 +1502,7 @@ HWY_EXPORT(DotQ4_KQ8_K);
 HWY_EXPORT(DotQ5_KQ8_K);
 HWY_EXPORT(DotQ6_KQ8_K);
 HWY_EXPORT(DotRowsQ4_KQ8_K);
+HWY_EXPORT(DotRowsQ6_KQ8_K);
 HWY_EXPORT(TileQ4_0Q8_0);
 HWY_EXPORT(TileQ4_1Q8_1);
 HWY_EXPORT(TileQ5_0Q8_0);
@@ -1432,6 +1583,11 @@ void dot_rows_q4_k_q8_k(const void* w, size_t w_stride, size_t nw, const void* x
                         float* out) {
   apply_simd_limit();
   HWY_DYNAMIC_DISPATCH(DotRowsQ4_KQ8_K)(w, w_stride, nw, x, n, out);
+}
+void dot_rows_q6_k_q8_k(const void* w, size_t w_stride, size_t nw, const void* x, size_t n,
+                        float* out) {
+  apply_simd_limit();
+  HWY_DYNAMIC_DISPATCH(DotRowsQ6_KQ8_K)(w, w_stride, nw, x, n, out);
 }
 
 void tile_q4_0_q8_0(const void* w, size_t w_stride, size_t nw, const void* x, size_t x_stride,

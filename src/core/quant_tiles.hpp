@@ -39,6 +39,8 @@ void tile_q6_k_q8_k(const void* w, size_t w_stride, size_t nw, const void* x, si
 // activation row x in Q8_K.
 void dot_rows_q4_k_q8_k(const void* w, size_t w_stride, size_t nw, const void* x, size_t n,
                         float* out);
+void dot_rows_q6_k_q8_k(const void* w, size_t w_stride, size_t nw, const void* x, size_t n,
+                        float* out);
 
 // SIMD dequantization of the block types linear widens for prompts, served through
 // DTypeTraits::to_f32: every value bit-identical to quant::reference(type).to_f32's.

@@ -459,6 +459,57 @@ TEST_P(QuantType, RowsEqualDispatchedDotOnEveryTarget) {
   });
 }
 
+// The fixture's random blocks reach every scale, minimum and level bit pattern, which the
+// quantizers never write (Q4_K 6-bit scales of 63, Q6_K scales of -128, all-15 nibbles): cut
+// into rows of 256 elements (one K-quant super-block), against the input's rows quantized to the
+// activation type, on every target the dispatched dot stays within dot_bound of the exact dot of
+// the dequantized rows, and the tile (the generic integer sums) and the multi-row dot give it
+// bit for bit, so the hand-written x86 kernels' integer sums are checked on the whole range.
+TEST_P(QuantType, DotsAgreeOnRandomBlocksOnEveryTarget) {
+  const DType t = GetParam();
+  const DTypeTraits& traits = dtype_traits(t);
+  if (traits.vec_dot_tile == nullptr) GTEST_SKIP() << "activation formats have no tile";
+  const TypeFixture f = load(t);
+  const Input& in = input();
+  const DTypeTraits& act = dtype_traits(traits.vec_dot_type);
+  constexpr size_t kN = 256;
+  const size_t nw = kRandomRows * in.cols / kN, w_bytes = *dtype_bytes(t, kN);
+  const size_t x_bytes = *dtype_bytes(traits.vec_dot_type, kN);
+  std::vector<std::byte> xq(in.rows * x_bytes);
+  std::vector<std::vector<float>> xdeq(in.rows, std::vector<float>(kN));
+  for (size_t s = 0; s < in.rows; ++s) {
+    act.from_f32(in.row(s), xq.data() + s * x_bytes, kN);
+    act.to_f32(xq.data() + s * x_bytes, xdeq[s].data(), kN);
+  }
+  on_every_simd_target([&](const std::string& target) {
+    std::vector<float> tile(in.rows * nw), rows(nw);
+    traits.vec_dot_tile(f.random_q.data(), w_bytes, nw, xq.data(), x_bytes, in.rows, kN,
+                        tile.data(), nw);
+    for (size_t s = 0; s < in.rows; ++s) {
+      const std::byte* xs = xq.data() + s * x_bytes;
+      if (traits.vec_dot_rows != nullptr) {
+        traits.vec_dot_rows(f.random_q.data(), w_bytes, nw, xs, kN, rows.data());
+      }
+      for (size_t j = 0; j < nw; ++j) {
+        const std::byte* wj = f.random_q.data() + j * w_bytes;
+        const std::vector<float> w(
+            f.random_deq.begin() + static_cast<std::ptrdiff_t>(j * kN),
+            f.random_deq.begin() + static_cast<std::ptrdiff_t>((j + 1) * kN));
+        double want = 0.0;
+        for (size_t i = 0; i < kN; ++i) want += static_cast<double>(w[i]) * xdeq[s][i];
+        const float got = traits.vec_dot(wj, xs, kN);
+        EXPECT_LE(std::fabs(got - want), dot_bound(t, wj, w, xs, xdeq[s]))
+            << target << ", weight row " << j << ", activation row " << s;
+        EXPECT_EQ(tile[s * nw + j], got)
+            << target << ", weight row " << j << ", activation row " << s;
+        if (traits.vec_dot_rows != nullptr) {
+          EXPECT_EQ(rows[j], got) << target << ", weight row " << j << ", activation row " << s;
+        }
+      }
+    }
+  });
+}
+
 // EMBER_QUANT_TILES=1 for one test's scope (linear reads it per call).
 struct QuantTilesOn {
   QuantTilesOn() { ::setenv("EMBER_QUANT_TILES", "1", 1); }
