@@ -4,7 +4,6 @@
 #include <unistd.h>
 
 #include <cmath>
-#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -102,8 +101,13 @@ int64_t resident_bytes_of_mapping(const void* p) {
   const auto at = reinterpret_cast<uintptr_t>(p);
   bool inside = false;
   for (std::string line; std::getline(smaps, line);) {
-    uintptr_t lo = 0, hi = 0;
-    if (std::sscanf(line.c_str(), "%lx-%lx ", &lo, &hi) == 2 && line.find('-') < 17) {
+    // A mapping's first line is "lo-hi perms ..." in hex; its fields ("Rss:   8 kB") follow.
+    const size_t dash = line.find('-');
+    const size_t space = line.find(' ');
+    if (dash != std::string::npos && space != std::string::npos && dash < space &&
+        line.find(':') > space) {
+      const uintptr_t lo = std::stoull(line.substr(0, dash), nullptr, 16);
+      const uintptr_t hi = std::stoull(line.substr(dash + 1, space - dash - 1), nullptr, 16);
       inside = lo <= at && at < hi;
     } else if (inside && line.rfind("Rss:", 0) == 0) {
       return std::stoll(line.substr(4)) * 1024;
