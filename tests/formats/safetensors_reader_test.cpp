@@ -124,7 +124,7 @@ TEST(SafeTensorsReader, PackingAMappedWeightReleasesItsPages) {
       std::filesystem::temp_directory_path() / ("ember_release_test." + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   const auto path = dir / "w.safetensors";
-  std::vector<float> values(512 * 1024);  // 2 MiB
+  std::vector<float> values(size_t{512} * 1024);  // 2 MiB
   for (size_t i = 0; i < values.size(); ++i) values[i] = static_cast<float>(i % 1000) - 500.0f;
   write_safetensors(path, {{"w", Tensor::from_f32({512, 1024}, values)}});
   const SafeTensors st = SafeTensors::open(path);
