@@ -538,15 +538,32 @@ Tensor pack_linear_weight(const Tensor& weight) {
   Tensor packed = Tensor::zeros(DType::F32, {panels, k, panel});
   const float* src = w.data_as<float>();
   float* dst = packed.mutable_data_as<float>();
-  parallel_for(0, panels, 1, [&](int64_t lo, int64_t hi) {
-    for (int64_t p = lo; p < hi; ++p) {
-      for (int64_t j = 0; j < panel && p * panel + j < n; ++j) {
-        const float* row = src + (p * panel + j) * k;
-        float* out = dst + p * k * panel + j;
-        for (int64_t kk = 0; kk < k; ++kk) out[kk * panel] = row[kk];
+  // The panels serve every later call, so a weight that views a file mapping need not keep the
+  // pages this pass faults in: each stretch of rows is released once packed, so the process
+  // never holds the weight twice, not even at its peak during load (every packed weight, a tied
+  // head included, stayed resident until the kernel reclaimed it: bart-base's 558 MB file
+  // peaked at 1.28 GB). Whatever else reads the weight (the rows a tied embedding looks up)
+  // faults just those pages back in. Stretches of about 4 MiB of rows.
+  const int64_t row_bytes = k * int64_t{sizeof(float)};
+  const int64_t stretch =
+      std::max<int64_t>(1, (int64_t{4} << 20) / std::max<int64_t>(1, panel * row_bytes));
+  const auto first_byte = static_cast<size_t>(w.offset() * int64_t{sizeof(float)});
+  for (int64_t p0 = 0; p0 < panels; p0 += stretch) {
+    const int64_t p1 = std::min(panels, p0 + stretch);
+    parallel_for(p0, p1, 1, [&](int64_t lo, int64_t hi) {
+      for (int64_t p = lo; p < hi; ++p) {
+        for (int64_t j = 0; j < panel && p * panel + j < n; ++j) {
+          const float* row = src + (p * panel + j) * k;
+          float* out = dst + p * k * panel + j;
+          for (int64_t kk = 0; kk < k; ++kk) out[kk * panel] = row[kk];
+        }
       }
-    }
-  });
+    });
+    w.storage()->release_pages(first_byte + static_cast<size_t>(p0 * panel * row_bytes),
+                               static_cast<size_t>((p1 - p0) * panel * row_bytes));
+  }
+  // The pages that straddle two stretches, and those of a strided weight that contiguous() read.
+  weight.storage()->release_pages();
   return packed;
 }
 

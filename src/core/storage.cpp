@@ -1,5 +1,6 @@
 #include "ember/core/storage.hpp"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -28,13 +29,24 @@ std::shared_ptr<Storage> Storage::allocate(size_t bytes) {
 }
 
 std::shared_ptr<Storage> Storage::borrow(const std::byte* data, size_t bytes,
-                                         std::shared_ptr<const void> keepalive) {
+                                         std::shared_ptr<const void> keepalive,
+                                         const PageReleaser* pages) {
   std::shared_ptr<Storage> s(new Storage());
   s->data_ = const_cast<std::byte*>(data);  // never written through: mutable_data() refuses
   s->size_ = bytes;
   s->owned_ = false;
   s->keepalive_ = std::move(keepalive);
+  s->pages_ = pages;
   return s;
+}
+
+void Storage::release_pages() const {
+  release_pages(0, size_);
+}
+
+void Storage::release_pages(size_t offset, size_t bytes) const {
+  if (pages_ == nullptr || offset >= size_) return;
+  pages_->release_pages(data_ + offset, std::min(bytes, size_ - offset));
 }
 
 Storage::~Storage() {

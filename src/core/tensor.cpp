@@ -266,7 +266,7 @@ Tensor Tensor::from_f32(Shape shape, std::span<const float> values) {
 }
 
 Tensor Tensor::borrow(DType dtype, Shape shape, const std::byte* data, size_t bytes,
-                      std::shared_ptr<const void> keepalive) {
+                      std::shared_ptr<const void> keepalive, const PageReleaser* pages) {
   const auto need = dtype_bytes(dtype, static_cast<uint64_t>(shape_numel(shape)));
   if (!need || *need != bytes) {
     throw Error("Tensor::borrow: " + std::to_string(bytes) + " bytes do not hold shape " +
@@ -274,7 +274,7 @@ Tensor Tensor::borrow(DType dtype, Shape shape, const std::byte* data, size_t by
   }
   Shape strides = contiguous_strides(shape);
   return Tensor(dtype, std::move(shape), std::move(strides), 0,
-                Storage::borrow(data, bytes, std::move(keepalive)));
+                Storage::borrow(data, bytes, std::move(keepalive), pages));
 }
 
 int64_t Tensor::dim(int64_t axis) const {

@@ -706,7 +706,7 @@ Tensor GgufFile::tensor(std::string_view name) const {
     if (!b.empty()) std::memcpy(copy.mutable_data(), b.data(), b.size());
     return copy;
   }
-  return Tensor::borrow(t.dtype, t.shape, b.data(), b.size(), keepalive_);
+  return Tensor::borrow(t.dtype, t.shape, b.data(), b.size(), keepalive_, mapped_.get());
 }
 
 std::vector<std::byte> serialize_gguf(const std::vector<GgufKeyValue>& metadata,

@@ -81,4 +81,15 @@ bool MappedFile::populate_read(size_t offset, size_t length) const {
   return advise_range(data_, size_, offset, length, MADV_POPULATE_READ);
 }
 
+void MappedFile::release_pages(const std::byte* data, size_t bytes) const {
+  if (data_ == nullptr || data < data_ || data >= data_ + size_) return;
+  const auto offset = static_cast<size_t>(data - data_);
+  bytes = std::min(bytes, size_ - offset);
+  // Inward to whole pages (data_ is page-aligned, so offsets from it align as addresses do).
+  const auto page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  const size_t first = (offset + page - 1) / page * page;
+  const size_t last = (offset + bytes) / page * page;
+  if (first < last) (void)advise_range(data_, size_, first, last - first, MADV_DONTNEED);
+}
+
 }  // namespace ember

@@ -282,10 +282,11 @@ int64_t check_tensor_bounds(const formats_detail::PickleTensorRef& t, const Stor
 // A view of the record's bytes where they are aligned for every dtype that views them (always,
 // in zip archives: torch aligns records to 64 bytes), else an owned copy.
 std::shared_ptr<Storage> make_storage(const StorageRecord& r, size_t alignment,
-                                      const std::shared_ptr<const void>& keepalive) {
+                                      const std::shared_ptr<const void>& keepalive,
+                                      const PageReleaser* pages) {
   const size_t n = r.bytes.size();
   if (reinterpret_cast<uintptr_t>(r.bytes.data()) % alignment == 0) {
-    return Storage::borrow(r.bytes.data(), n, keepalive);
+    return Storage::borrow(r.bytes.data(), n, keepalive, pages);
   }
   std::shared_ptr<Storage> copy = Storage::allocate_uninitialized(n);
   if (n > 0) std::memcpy(copy->mutable_data(), r.bytes.data(), n);
@@ -303,9 +304,10 @@ bool PyTorchTensorInfo::is_contiguous() const {
 }
 
 struct PyTorchCheckpointBuilder {
+  // `pages`: the mapping `bytes` is, when opened from a file.
   static PyTorchCheckpoint build(std::span<const std::byte> bytes,
                                  const std::shared_ptr<const void>& keepalive,
-                                 const std::string& source) {
+                                 const std::string& source, const PageReleaser* pages) {
     PyTorchCheckpoint out;
     std::map<std::string, StorageRecord> records;
     PickleResult p;
@@ -328,7 +330,7 @@ struct PyTorchCheckpointBuilder {
       a = std::max(a, dtype_size(t.dtype));
     }
     for (const auto& [key, r] : records) {
-      out.storages_.emplace(key, make_storage(r, alignment[key], keepalive));
+      out.storages_.emplace(key, make_storage(r, alignment[key], keepalive, pages));
     }
 
     const PickleObject* dict = &p.objects[p.root];
@@ -378,13 +380,13 @@ struct PyTorchCheckpointBuilder {
 PyTorchCheckpoint PyTorchCheckpoint::open(const std::filesystem::path& path) {
   const std::shared_ptr<const MappedFile> mapped = MappedFile::open(path);
   const auto bytes = mapped->bytes();
-  return PyTorchCheckpointBuilder::build(bytes, mapped, path.string());
+  return PyTorchCheckpointBuilder::build(bytes, mapped, path.string(), mapped.get());
 }
 
 PyTorchCheckpoint PyTorchCheckpoint::from_bytes(std::span<const std::byte> bytes,
                                                 const std::shared_ptr<const void>& keepalive,
                                                 const std::string& source) {
-  return PyTorchCheckpointBuilder::build(bytes, keepalive, source);
+  return PyTorchCheckpointBuilder::build(bytes, keepalive, source, nullptr);
 }
 
 std::vector<std::string> PyTorchCheckpoint::names() const {

@@ -841,7 +841,7 @@ Tensor SafeTensors::view(const SafeTensorInfo& info, uint64_t byte_begin, uint64
     if (nbytes > 0) std::memcpy(copy.mutable_data(), p, nbytes);
     return copy;
   }
-  return Tensor::borrow(info.dtype, std::move(shape), p, nbytes, keepalive_);
+  return Tensor::borrow(info.dtype, std::move(shape), p, nbytes, keepalive_, mapped_.get());
 }
 
 Tensor SafeTensors::tensor(std::string_view name) const {

@@ -125,6 +125,8 @@ Linear Linear::fuse(const std::vector<Linear>& parts) {
     }
   } else {
     fused.weight = ops::concat(weights, 0);
+    // The copy replaces the parts, whose mapped pages (if any) concat faulted in again.
+    for (const Tensor& w : weights) w.storage()->release_pages();
   }
   if (with_bias) fused.bias = ops::concat(biases, 0);
   fused.packed = ops::pack_linear_weight(fused.weight);

@@ -1,9 +1,11 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <initializer_list>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "ember/core/dtype_traits.hpp"
@@ -303,6 +305,54 @@ TEST(Linear, PackedWeightAtAnyRowCount) {
 // 300 rows are two row blocks.
 TEST(Linear, PackedWeightOverSeveralBlocksOfK) {
   expect_packed_linear_within_bound(40, 600, {1, 9, 300}, 80);
+}
+
+// A PageReleaser that records what it is asked to release, over a heap buffer standing in for a
+// file mapping.
+struct RecordingReleaser final : PageReleaser {
+  mutable std::vector<std::pair<const std::byte*, size_t>> calls;
+  void release_pages(const std::byte* data, size_t bytes) const override {
+    calls.emplace_back(data, bytes);
+  }
+};
+
+// Packing reads each weight exactly into its panel slot (zero past N) and then releases every
+// byte of a weight that views a mapping, in stretches as it goes, never outside the weight's
+// bytes. N = 16 * 32 + 5 rows of K = 2048 are more than one stretch (4 MiB of rows, 32 panels)
+// and end in a panel of 5 rows; 40 x 3 is a single stretch.
+TEST(Linear, PackingPlacesEveryWeightAndReleasesTheMappedRows) {
+  for (const auto& [n, k] : {std::pair<int64_t, int64_t>{16 * 32 + 5, 2048}, {40, 3}}) {
+    SCOPED_TRACE(std::to_string(n) + " x " + std::to_string(k));
+    const Tensor owned = random_tensor({n, k}, 90);
+    RecordingReleaser releaser;
+    const Tensor w =
+        Tensor::borrow(DType::F32, {n, k}, owned.data(), owned.nbytes(), nullptr, &releaser);
+    const Tensor packed = ops::pack_linear_weight(w);
+    ASSERT_EQ(packed.shape(), (Shape{(n + 15) / 16, k, 16}));
+    const float* pw = packed.data_as<float>();
+    const float* ww = owned.data_as<float>();
+    for (int64_t p = 0; p < packed.dim(0); ++p) {
+      for (int64_t kk = 0; kk < k; ++kk) {
+        for (int64_t j = 0; j < 16; ++j) {
+          const float want = p * 16 + j < n ? ww[(p * 16 + j) * k + kk] : 0.0f;
+          ASSERT_EQ(pw[(p * k + kk) * 16 + j], want) << "panel " << p << " k " << kk << " j " << j;
+        }
+      }
+    }
+    const std::byte* begin = owned.data();
+    std::vector<bool> released(owned.nbytes(), false);
+    ASSERT_FALSE(releaser.calls.empty());
+    // The large weight is released in parts while it is packed, not only at the end.
+    if (k == 2048) {
+      EXPECT_LT(releaser.calls.front().second, owned.nbytes());
+    }
+    for (const auto& [data, bytes] : releaser.calls) {
+      ASSERT_GE(data, begin);
+      ASSERT_LE(data + bytes, begin + owned.nbytes());
+      std::fill_n(released.begin() + (data - begin), bytes, true);
+    }
+    EXPECT_EQ(std::count(released.begin(), released.end(), false), 0);
+  }
 }
 
 TEST(Linear, IntoCallerBuffer) {

@@ -6,10 +6,14 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
+#include <string>
+#include <vector>
 
 #include "../test_env.hpp"
 #include "ember/base/error.hpp"
+#include "ember/core/ops.hpp"
 #include "ember/formats/safetensors.hpp"
 #include "safetensors_fixtures.hpp"
 
@@ -88,6 +92,54 @@ TEST(SafeTensorsReader, TensorsAreZeroCopyViewsThatOutliveTheReader) {
   const nlohmann::json want = read_json(fixture_dir() / "good" / "rows.json");
   test::expect_tensor_matches(matrix, want["tensors"]["matrix"], "matrix");
   EXPECT_THROW(matrix.mutable_data(), Error);
+}
+
+// The resident bytes (Rss in /proc/self/smaps) of the mapping that holds `p`, or -1 where that
+// cannot be read.
+int64_t resident_bytes_of_mapping(const void* p) {
+  std::ifstream smaps("/proc/self/smaps");
+  const auto at = reinterpret_cast<uintptr_t>(p);
+  bool inside = false;
+  for (std::string line; std::getline(smaps, line);) {
+    // A mapping's first line is "lo-hi perms ..." in hex; its fields ("Rss:   8 kB") follow.
+    const size_t dash = line.find('-');
+    const size_t space = line.find(' ');
+    if (dash != std::string::npos && space != std::string::npos && dash < space &&
+        line.find(':') > space) {
+      const uintptr_t lo = std::stoull(line.substr(0, dash), nullptr, 16);
+      const uintptr_t hi = std::stoull(line.substr(dash + 1, space - dash - 1), nullptr, 16);
+      inside = lo <= at && at < hi;
+    } else if (inside && line.rfind("Rss:", 0) == 0) {
+      return std::stoll(line.substr(4)) * 1024;
+    }
+  }
+  return -1;
+}
+
+// Packing a weight that views the mapped file gives its pages back: the mapping keeps at most
+// the header's page and the two pages the weight may share with its neighbours, and the view
+// still reads the file's values (faulted in again from the page cache).
+TEST(SafeTensorsReader, PackingAMappedWeightReleasesItsPages) {
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("ember_release_test." + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const auto path = dir / "w.safetensors";
+  std::vector<float> values(size_t{512} * 1024);  // 2 MiB
+  for (size_t i = 0; i < values.size(); ++i) values[i] = static_cast<float>(i % 1000) - 500.0f;
+  write_safetensors(path, {{"w", Tensor::from_f32({512, 1024}, values)}});
+  const SafeTensors st = SafeTensors::open(path);
+  const Tensor w = st.tensor("w");
+  ASSERT_FALSE(w.storage()->owned());
+  EXPECT_EQ(w.to_f32_vector(), values);  // every page of w resident now
+  const int64_t before = resident_bytes_of_mapping(w.data());
+  if (before < 0) GTEST_SKIP() << "no /proc/self/smaps";
+  EXPECT_GE(before, static_cast<int64_t>(values.size() * sizeof(float)));
+  const Tensor packed = ops::pack_linear_weight(w);
+  ASSERT_TRUE(packed.defined());
+  const auto page = static_cast<int64_t>(::sysconf(_SC_PAGESIZE));
+  EXPECT_LE(resident_bytes_of_mapping(w.data()), 3 * page);
+  EXPECT_EQ(w.to_f32_vector(), values);
+  std::filesystem::remove_all(dir);
 }
 
 TEST(SafeTensorsReader, SliceAlongAxisZeroViewsOnlyThoseRows) {

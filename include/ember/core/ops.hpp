@@ -117,8 +117,10 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor
 void linear_into(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& out,
                  const Tensor& packed = Tensor());
 // An F32 weight [N, K] copied once (at load) into the layout kernels::gemm_panels_f32 streams:
-// F32 [ceil(N / 16), K, 16], zero past N. The copy costs as much memory as the weight. Other
-// dtypes return an undefined Tensor (they have their own kernels).
+// F32 [ceil(N / 16), K, 16], zero past N. The copy costs as much memory as the weight; when the
+// weight views a file mapping, its pages are then released (Storage::release_pages), so the
+// process holds those bytes once. Other dtypes return an undefined Tensor (they have their own
+// kernels).
 Tensor pack_linear_weight(const Tensor& weight);
 
 // ---- in-place writes

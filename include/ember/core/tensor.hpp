@@ -37,9 +37,10 @@ class Tensor {
   static Tensor from_f32(Shape shape, std::span<const float> values);
   template <typename T>
   static Tensor from_values(DType dtype, Shape shape, std::span<const T> values);
-  // Zero-copy view over borrowed bytes (e.g. a memory-mapped file region).
+  // Zero-copy view over borrowed bytes (e.g. a memory-mapped file region; then `pages` is the
+  // mapping, see Storage::borrow).
   static Tensor borrow(DType dtype, Shape shape, const std::byte* data, size_t bytes,
-                       std::shared_ptr<const void> keepalive);
+                       std::shared_ptr<const void> keepalive, const PageReleaser* pages = nullptr);
 
   DType dtype() const { return dtype_; }
   const Shape& shape() const { return shape_; }

@@ -1,15 +1,17 @@
 #pragma once
 // A read-only memory mapping of a whole file, shared by the weight-file readers (safetensors,
-// GGUF). Tensors that view the mapping hold a shared_ptr to it, so the mapping lives as long as
-// any view does.
+// GGUF, PyTorch). Tensors that view the mapping hold a shared_ptr to it, so the mapping lives as
+// long as any view does, and name it as their PageReleaser (ember/core/storage.hpp).
 #include <cstddef>
 #include <filesystem>
 #include <memory>
 #include <span>
 
+#include "ember/core/storage.hpp"
+
 namespace ember {
 
-class MappedFile {
+class MappedFile final : public PageReleaser {
  public:
   // Maps `path` read-only (MAP_PRIVATE). Throws ember::Error naming the path if the file cannot
   // be opened or mapped. An empty file gives an empty span.
@@ -17,6 +19,8 @@ class MappedFile {
 
   MappedFile(const MappedFile&) = delete;
   MappedFile& operator=(const MappedFile&) = delete;
+  MappedFile(MappedFile&&) = delete;
+  MappedFile& operator=(MappedFile&&) = delete;
   ~MappedFile();
 
   std::span<const std::byte> bytes() const { return {data_, size_}; }
@@ -32,6 +36,11 @@ class MappedFile {
   // page fault per page on first touch. Returns false where unsupported; the pages then fault in
   // as usual.
   bool populate_read(size_t offset, size_t length) const;
+  // Drops the whole pages inside [data, data + bytes) (a range of this mapping) from the
+  // process's resident set (MADV_DONTNEED): the mapping is private and never written, so a later
+  // read faults them in again from the page cache with the file's bytes. Pages shared with the
+  // bytes around the range stay.
+  void release_pages(const std::byte* data, size_t bytes) const override;
 
  private:
   MappedFile() = default;
