@@ -175,10 +175,14 @@ TEST(ModelsCli, GenerateStreamsGreedyTokensOfTheReference) {
   EXPECT_NE(too_long.err.find("context"), std::string::npos) << too_long.err;
 }
 
-// The llama fixture with the numbered tokenizer (WordPiece-joined) and a chat template.
+// The llama fixture with the numbered tokenizer (WordPiece-joined) and a chat template, in a
+// folder of the running test's own: ctest runs tests in parallel, and one test rewriting a
+// shared folder's files while another reads them made the reader see an empty file.
 std::filesystem::path chat_folder() {
   const std::filesystem::path src = kFixtures / "llama";
-  auto dir = std::filesystem::path(EMBER_BINARY_DIR) / "cli_runs" / "llama_chat";
+  auto dir = std::filesystem::path(EMBER_BINARY_DIR) / "cli_runs" /
+             (std::string("llama_chat_") +
+              ::testing::UnitTest::GetInstance()->current_test_info()->name());
   std::filesystem::create_directories(dir);
   for (const char* f : {"config.json", "generation_config.json", "model.safetensors"})
     std::filesystem::copy_file(src / f, dir / f, std::filesystem::copy_options::overwrite_existing);
