@@ -119,10 +119,18 @@ std::string numbered_tokenizer_json(const std::string& decoder = "Fuse") {
   return t.dump();
 }
 
+// The running test's name: a folder of its own for the fixtures it writes (ctest runs tests in
+// parallel; one test rewriting a shared folder's files while another read them made the reader
+// see an empty file).
+std::string test_name() {
+  return ::testing::UnitTest::GetInstance()->current_test_info()->name();
+}
+
 // A copy of a decoder fixture folder with numbered_tokenizer_json() beside it.
 std::filesystem::path with_tokenizer(const std::string& name) {
   const std::filesystem::path src = kFixtures / name;
-  auto dir = std::filesystem::path(EMBER_BINARY_DIR) / "cli_runs" / (name + "_with_tokenizer");
+  auto dir = std::filesystem::path(EMBER_BINARY_DIR) / "cli_runs" /
+             (name + "_with_tokenizer_" + test_name());
   std::filesystem::create_directories(dir);
   for (const char* f : {"config.json", "generation_config.json", "model.safetensors"})
     std::filesystem::copy_file(src / f, dir / f, std::filesystem::copy_options::overwrite_existing);
@@ -175,14 +183,10 @@ TEST(ModelsCli, GenerateStreamsGreedyTokensOfTheReference) {
   EXPECT_NE(too_long.err.find("context"), std::string::npos) << too_long.err;
 }
 
-// The llama fixture with the numbered tokenizer (WordPiece-joined) and a chat template, in a
-// folder of the running test's own: ctest runs tests in parallel, and one test rewriting a
-// shared folder's files while another reads them made the reader see an empty file.
+// The llama fixture with the numbered tokenizer (WordPiece-joined) and a chat template.
 std::filesystem::path chat_folder() {
   const std::filesystem::path src = kFixtures / "llama";
-  auto dir = std::filesystem::path(EMBER_BINARY_DIR) / "cli_runs" /
-             (std::string("llama_chat_") +
-              ::testing::UnitTest::GetInstance()->current_test_info()->name());
+  auto dir = std::filesystem::path(EMBER_BINARY_DIR) / "cli_runs" / ("llama_chat_" + test_name());
   std::filesystem::create_directories(dir);
   for (const char* f : {"config.json", "generation_config.json", "model.safetensors"})
     std::filesystem::copy_file(src / f, dir / f, std::filesystem::copy_options::overwrite_existing);
