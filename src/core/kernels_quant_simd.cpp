@@ -17,6 +17,7 @@
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "../src/core/kernels_quant_simd.cpp"
 #include <hwy/aligned_allocator.h>
+#include <hwy/cache_control.h>
 #include <hwy/foreach_target.h>  // IWYU pragma: keep
 #include <hwy/highway.h>
 #if HWY_ARCH_X86
@@ -103,14 +104,6 @@ HWY_INLINE hn::Vec<hn::Repartition<int32_t, D16T>> DotLanes(D16T d16, const int8
   }
   return hn::Add(sum0, sum1);
 #endif
-}
-
-// acc += scale * (lane sums of one 32-element block), lane-wise.
-template <class D16T, class DF = hn::Repartition<float, D16T>>
-HWY_INLINE hn::Vec<DF> AddBlock(D16T d16, const int8_t* q, const int8_t* qx, float scale,
-                                hn::Vec<DF> acc) {
-  const DF df;
-  return hn::MulAdd(hn::ConvertTo(df, DotLanes<32>(d16, q, qx)), hn::Set(df, scale), acc);
 }
 
 template <class DF>
@@ -203,24 +196,25 @@ struct Q8 {
   static HWY_INLINE void Levels(const uint8_t* pw, int8_t* q) { std::memcpy(q, pw + 2, 32); }
 };
 
-template <bool kHasMin, bool kFifthBit>
-float DotQ45(const void* w, const void* x, size_t n) {
-  using F = Q45<kHasMin, kFifthBit>;
-  const auto* pw = static_cast<const uint8_t*>(w);
-  const auto* px = static_cast<const uint8_t*>(x);
-  const D16G d16;
-  const hn::Repartition<float, D16G> df;
-  HWY_ALIGN int8_t q[32];
-  auto acc = hn::Zero(df);
-  float min_sum = 0.0f;
-  for (size_t b = 0; b < n / 32; ++b, pw += F::kWBytes, px += F::kXBytes) {
-    F::Levels(pw, q);
+// The int32 lanes of one 32-element block's w . x (F: Q45 or Q8), in F::Tag's int16 vectors
+// (DotLanes' grouping) on every target; the x86 specializations below give the same lanes
+// faster, or (VNNI) their own. Every dot of this type then takes the same float step per block
+// (Dot32's), so the single-row and multi-row dots agree bit for bit.
+template <class F>
+struct Lanes32 {
+  using D32 = hn::Repartition<int32_t, typename F::Tag>;
+  static HWY_INLINE hn::Vec<D32> Of(const uint8_t* pw, const uint8_t* px) {
+    const typename F::Tag d16;
     const auto* qx = reinterpret_cast<const int8_t*>(px + F::kXBytes - 32);
-    acc = AddBlock(d16, q, qx, F16(pw) * F16(px), acc);
-    if constexpr (kHasMin) min_sum += F16(pw + 2) * F16(px + 2);
+    if constexpr (std::is_same_v<F, Q8>) {
+      return DotLanes<32>(d16, reinterpret_cast<const int8_t*>(pw + 2), qx);
+    } else {
+      HWY_ALIGN int8_t q[32];
+      F::Levels(pw, q);
+      return DotLanes<32>(d16, q, qx);
+    }
   }
-  return Total(df, acc) + min_sum;
-}
+};
 
 #if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
 // x86 with AVX2 and up, Q5_0 and Q5_1: a block's levels are built in one 256-bit register, in
@@ -257,36 +251,6 @@ HWY_INLINE __m256i Levels5(const uint8_t* qs, const uint8_t* qh) {
     return _mm256_or_si256(nibbles, _mm256_andnot_si256(set, _mm256_set1_epi8(-16)));
   return _mm256_or_si256(nibbles, _mm256_and_si256(set, _mm256_set1_epi8(16)));
 }
-
-// DotLanes<32>'s int32 lanes of w . x, x 32 int8 levels within +-127 (as the Q8 quantizers make
-// them, so the sign trick cannot overflow); pair sums are at most 2 * 31 * 127, so vpmaddubsw
-// does not saturate.
-template <bool kSigned>
-HWY_INLINE __m256i BlockLanes(__m256i w, const uint8_t* x) {
-  const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x));
-  const __m256i pairs = kSigned ? _mm256_maddubs_epi16(_mm256_abs_epi8(w), _mm256_sign_epi8(xv, w))
-                                : _mm256_maddubs_epi16(w, xv);
-  // int16 lane i holds elements 2i and 2i + 1; lane l + 8 the same pair 16 elements on.
-  return _mm256_add_epi32(_mm256_cvtepi16_epi32(_mm256_castsi256_si128(pairs)),
-                          _mm256_cvtepi16_epi32(_mm256_extracti128_si256(pairs, 1)));
-}
-
-template <bool kHasMin>
-float DotQ5(const void* w, const void* x, size_t n) {
-  using F = Q45<kHasMin, true>;
-  const auto* pw = static_cast<const uint8_t*>(w);
-  const auto* px = static_cast<const uint8_t*>(x);
-  const hn::Repartition<float, D16G> df;
-  __m256 acc = _mm256_setzero_ps();
-  float min_sum = 0.0f;
-  for (size_t b = 0; b < n / 32; ++b, pw += F::kWBytes, px += F::kXBytes) {
-    const __m256i lanes = BlockLanes<!kHasMin>(Levels5<!kHasMin>(pw + F::kHead, pw + F::kHead - 4),
-                                               px + F::kXBytes - 32);
-    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(lanes), _mm256_set1_ps(F16(pw) * F16(px)), acc);
-    if constexpr (kHasMin) min_sum += F16(pw + 2) * F16(px + 2);
-  }
-  return Total(df, hn::Vec<decltype(df)>{acc}) + min_sum;
-}
 #endif
 
 #if HWY_TARGET == HWY_AVX3_DL
@@ -318,81 +282,181 @@ HWY_INLINE __m256i DpbusdSigned(__m256i w, __m256i x) {
 }
 
 template <bool kHasMin, bool kFifthBit>
-float DotQ45Vnni(const void* w, const void* x, size_t n) {
+struct Lanes32<Q45<kHasMin, kFifthBit>> {
   using F = Q45<kHasMin, kFifthBit>;
-  const auto* pw = static_cast<const uint8_t*>(w);
-  const auto* px = static_cast<const uint8_t*>(x);
-  const hn::Repartition<float, D16G> df;
-  const __m256i eight = _mm256_set1_epi8(8);
-  __m256 acc = _mm256_setzero_ps();
-  float min_sum = 0.0f;
-  for (size_t b = 0; b < n / 32; ++b, pw += F::kWBytes, px += F::kXBytes) {
+  using D32 = hn::Repartition<int32_t, D16G>;
+  static HWY_INLINE hn::Vec<D32> Of(const uint8_t* pw, const uint8_t* px) {
     const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(px + F::kXBytes - 32));
-    __m256i lanes;
     if constexpr (kFifthBit) {
       const __m256i levels = Levels5<!kHasMin>(pw + F::kHead, pw + F::kHead - 4);
-      lanes = kHasMin ? Dpbusd(levels, xv) : DpbusdSigned(levels, xv);
+      return hn::Vec<D32>{kHasMin ? Dpbusd(levels, xv) : DpbusdSigned(levels, xv)};
     } else {
       // Q4_0's level - 8 as (level . x) - (8 . x), both exact in int32.
-      lanes = Dpbusd(Nibbles32(pw + F::kHead), xv);
-      if constexpr (!kHasMin) lanes = _mm256_sub_epi32(lanes, Dpbusd(eight, xv));
+      const __m256i lanes = Dpbusd(Nibbles32(pw + F::kHead), xv);
+      if constexpr (kHasMin) return hn::Vec<D32>{lanes};
+      return hn::Vec<D32>{_mm256_sub_epi32(lanes, Dpbusd(_mm256_set1_epi8(8), xv))};
     }
-    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(lanes), _mm256_set1_ps(F16(pw) * F16(px)), acc);
-    if constexpr (kHasMin) min_sum += F16(pw + 2) * F16(px + 2);
   }
-  return Total(df, hn::Vec<decltype(df)>{acc}) + min_sum;
+};
+#elif HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
+// DotLanes<32>'s int32 lanes of w . x, x 32 int8 levels within +-127 (as the Q8 quantizers make
+// them, so the sign trick cannot overflow); pair sums are at most 2 * 31 * 127, so vpmaddubsw
+// does not saturate.
+template <bool kSigned>
+HWY_INLINE __m256i BlockLanes(__m256i w, const uint8_t* x) {
+  const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x));
+  const __m256i pairs = kSigned ? _mm256_maddubs_epi16(_mm256_abs_epi8(w), _mm256_sign_epi8(xv, w))
+                                : _mm256_maddubs_epi16(w, xv);
+  // int16 lane i holds elements 2i and 2i + 1; lane l + 8 the same pair 16 elements on.
+  return _mm256_add_epi32(_mm256_cvtepi16_epi32(_mm256_castsi256_si128(pairs)),
+                          _mm256_cvtepi16_epi32(_mm256_extracti128_si256(pairs, 1)));
+}
+
+template <bool kHasMin>
+struct Lanes32<Q45<kHasMin, true>> {
+  using F = Q45<kHasMin, true>;
+  using D32 = hn::Repartition<int32_t, D16G>;
+  static HWY_INLINE hn::Vec<D32> Of(const uint8_t* pw, const uint8_t* px) {
+    return hn::Vec<D32>{BlockLanes<!kHasMin>(Levels5<!kHasMin>(pw + F::kHead, pw + F::kHead - 4),
+                                             px + F::kXBytes - 32)};
+  }
+};
+#endif
+
+// Q4_1 and Q5_1's minimum term: the weight's m times Q8_1's s, both F16 at byte 2.
+HWY_INLINE float MinTerm(const uint8_t* pw, const uint8_t* px) {
+  return F16(pw + 2) * F16(px + 2);
+}
+
+// A 32-element block's float step: acc += its lanes as float times d_w * d_x, lane-wise.
+template <class DF>
+HWY_INLINE hn::Vec<DF> AddBlock(DF df, hn::Vec<hn::RebindToSigned<DF>> lanes, float scale,
+                                hn::Vec<DF> acc) {
+  return hn::MulAdd(hn::ConvertTo(df, lanes), hn::Set(df, scale), acc);
+}
+
+template <class F>
+float Dot32(const void* w, const void* x, size_t n) {
+  const auto* pw = static_cast<const uint8_t*>(w);
+  const auto* px = static_cast<const uint8_t*>(x);
+  const hn::Repartition<float, typename F::Tag> df;
+  auto acc = hn::Zero(df);
+  float min_sum = 0.0f;
+  for (size_t b = 0; b < n / 32; ++b, pw += F::kWBytes, px += F::kXBytes) {
+    acc = AddBlock(df, Lanes32<F>::Of(pw, px), F16(pw) * F16(px), acc);
+    if constexpr (F::kMin) min_sum += MinTerm(pw, px);
+  }
+  return Total(df, acc) + min_sum;
 }
 
 float DotQ4_0Q8_0(const void* w, const void* x, size_t n) {
-  return DotQ45Vnni<false, false>(w, x, n);
+  return Dot32<Q45<false, false>>(w, x, n);
 }
 float DotQ4_1Q8_1(const void* w, const void* x, size_t n) {
-  return DotQ45Vnni<true, false>(w, x, n);
+  return Dot32<Q45<true, false>>(w, x, n);
 }
 float DotQ5_0Q8_0(const void* w, const void* x, size_t n) {
-  return DotQ45Vnni<false, true>(w, x, n);
+  return Dot32<Q45<false, true>>(w, x, n);
 }
 float DotQ5_1Q8_1(const void* w, const void* x, size_t n) {
-  return DotQ45Vnni<true, true>(w, x, n);
+  return Dot32<Q45<true, true>>(w, x, n);
 }
-
-#else
-float DotQ4_0Q8_0(const void* w, const void* x, size_t n) {
-  return DotQ45<false, false>(w, x, n);
-}
-float DotQ4_1Q8_1(const void* w, const void* x, size_t n) {
-  return DotQ45<true, false>(w, x, n);
-}
-#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
-float DotQ5_0Q8_0(const void* w, const void* x, size_t n) {
-  return DotQ5<false>(w, x, n);
-}
-float DotQ5_1Q8_1(const void* w, const void* x, size_t n) {
-  return DotQ5<true>(w, x, n);
-}
-#else
-float DotQ5_0Q8_0(const void* w, const void* x, size_t n) {
-  return DotQ45<false, true>(w, x, n);
-}
-float DotQ5_1Q8_1(const void* w, const void* x, size_t n) {
-  return DotQ45<true, true>(w, x, n);
-}
-#endif
-#endif
-
 // Q8_0 keeps DotLanes on every target: on AVX-512, a block is one 32-lane int16 vector, and
 // that ran 10% faster than vpdpbusd with the sign trick on 256 bits.
 float DotQ8_0Q8_0(const void* w, const void* x, size_t n) {
-  const D16 d16;
-  const hn::Repartition<float, D16> df;
-  const auto* pw = static_cast<const uint8_t*>(w);
-  const auto* px = static_cast<const uint8_t*>(x);
-  auto acc = hn::Zero(df);
-  for (size_t b = 0; b < n / 32; ++b, pw += 34, px += 34) {
-    acc = AddBlock(d16, reinterpret_cast<const int8_t*>(pw + 2),
-                   reinterpret_cast<const int8_t*>(px + 2), F16(pw) * F16(px), acc);
+  return Dot32<Q8>(w, x, n);
+}
+
+// Decode's multi-row dots (one activation row) read kDotRows weight rows per pass.
+constexpr size_t kDotRows = 4;
+
+// Rows read side by side are short parallel streams, which the hardware prefetchers follow worse
+// than the one stream of rows read in turn (from DRAM the four-row kernels were slower than the
+// one-row ones). So each block step prefetches its share of a row group further on, whose rows
+// are contiguous: that group is requested in order, as one stream.
+class RowGroupPrefetch {
+ public:
+  // step_bytes: the bytes of one block of every row of a group.
+  RowGroupPrefetch(const void* w, size_t w_stride, size_t nw, size_t step_bytes)
+      : w_(static_cast<const uint8_t*>(w)),
+        w_stride_(w_stride),
+        total_(nw * w_stride),
+        step_(step_bytes),
+        ahead_(kDotRows *
+               std::max<size_t>(kMinGroupsAhead,
+                                (kAheadBytes + kDotRows * w_stride - 1) / (kDotRows * w_stride))) {}
+  // Called at block b of the group whose first row is j.
+  HWY_INLINE void operator()(size_t j, size_t b) const {
+    const size_t at = (j + ahead_) * w_stride_ + step_ * b;
+    for (size_t line = 0; line < step_; line += 64) {
+      if (at + line < total_) hwy::Prefetch(w_ + at + line);
+    }
   }
-  return Total(df, acc);
+
+ private:
+  // At least 8 KB and two groups ahead: on the Zen 5 VM a SmolLM2 Q4_1 decode (360-byte rows)
+  // ran at 206 tokens/s two groups (2.9 KB) ahead, 241 at 8 KB, 230 at 16 KB.
+  static constexpr size_t kAheadBytes = 8192, kMinGroupsAhead = 2;
+  const uint8_t* w_;
+  size_t w_stride_, total_, step_, ahead_;
+};
+
+// Decode's multi-row dot for 32-element blocks. A single row's blocks form one chain of dependent
+// FMAs (and of minimum-term adds), and at one block per FMA latency that chain, not memory, set
+// the speed of a Q4_1 decode (about 20 GB/s). Four rows are four independent chains; each row
+// keeps its own accumulators and takes the single-row dot's steps in order, so every output
+// equals the single-row dot bit for bit.
+
+template <class F, class DF, size_t... kRow>
+HWY_INLINE void Rows32Block(DF df, const uint8_t* pw, size_t w_stride, const uint8_t* px,
+                            hn::Vec<DF> (&acc)[kDotRows], float (&min_sum)[kDotRows],
+                            std::index_sequence<kRow...> /*rows*/) {
+  ((acc[kRow] = AddBlock(df, Lanes32<F>::Of(pw + kRow * w_stride, px),
+                         F16(pw + kRow * w_stride) * F16(px), acc[kRow])),
+   ...);
+  if constexpr (F::kMin) ((min_sum[kRow] += MinTerm(pw + kRow * w_stride, px)), ...);
+}
+
+template <class F>
+void DotRows32(const void* w, size_t w_stride, size_t nw, const void* x, size_t n, float* out) {
+  const hn::Repartition<float, typename F::Tag> df;
+  const auto* pw = static_cast<const uint8_t*>(w);
+  const RowGroupPrefetch prefetch(w, w_stride, nw, kDotRows * F::kWBytes);
+  size_t j = 0;
+  for (; j + kDotRows <= nw; j += kDotRows, pw += kDotRows * w_stride) {
+    hn::Vec<decltype(df)> acc[kDotRows];
+    float min_sum[kDotRows] = {};
+    for (auto& a : acc) a = hn::Zero(df);
+    const auto* px = static_cast<const uint8_t*>(x);
+    for (size_t b = 0; b < n / 32; ++b, px += F::kXBytes) {
+      prefetch(j, b);
+      Rows32Block<F>(df, pw + b * F::kWBytes, w_stride, px, acc, min_sum,
+                     std::make_index_sequence<kDotRows>());
+    }
+    for (size_t r = 0; r < kDotRows; ++r) out[j + r] = Total(df, acc[r]) + min_sum[r];
+  }
+  for (; j < nw; ++j, pw += w_stride) out[j] = Dot32<F>(pw, x, n);
+}
+
+void DotRowsQ4_0Q8_0(const void* w, size_t w_stride, size_t nw, const void* x, size_t n,
+                     float* out) {
+  DotRows32<Q45<false, false>>(w, w_stride, nw, x, n, out);
+}
+void DotRowsQ4_1Q8_1(const void* w, size_t w_stride, size_t nw, const void* x, size_t n,
+                     float* out) {
+  DotRows32<Q45<true, false>>(w, w_stride, nw, x, n, out);
+}
+void DotRowsQ5_0Q8_0(const void* w, size_t w_stride, size_t nw, const void* x, size_t n,
+                     float* out) {
+  DotRows32<Q45<false, true>>(w, w_stride, nw, x, n, out);
+}
+void DotRowsQ5_1Q8_1(const void* w, size_t w_stride, size_t nw, const void* x, size_t n,
+                     float* out) {
+  DotRows32<Q45<true, true>>(w, w_stride, nw, x, n, out);
+}
+void DotRowsQ8_0Q8_0(const void* w, size_t w_stride, size_t nw, const void* x, size_t n,
+                     float* out) {
+  DotRows32<Q8>(w, w_stride, nw, x, n, out);
 }
 
 // A K-quant super-block's part of the dot from its exact integer sums: sumi = sum_j scale_j
@@ -851,7 +915,6 @@ float DotQ6_KQ8_K(const void* w, const void* x, size_t n) {
 // reduction instead of four, as do their block sums (KBlockSums, one row a lane). Each row still
 // gets the single-row dot's exact integer sums and KBlockSum's operations over its blocks in
 // order, so every output equals the single-row dot bit for bit.
-constexpr size_t kDotRows = 4;
 
 // The totals of the int32 lanes of each of four vectors, in lanes 0-3.
 HWY_INLINE __m128i RowTotals(const __m256i (&v)[kDotRows]) {
@@ -905,14 +968,8 @@ template <size_t kBytes,
           float (*kDot)(const void*, const void*, size_t)>
 void DotRowsK(const void* w, size_t w_stride, size_t nw, const void* x, size_t n, float* out) {
   const auto* pw = static_cast<const uint8_t*>(w);
-  // Four rows read side by side are four short streams, which the hardware prefetchers follow
-  // worse than the one stream of rows read in turn (from DRAM the four-row kernel was slower
-  // than the one-row one): each block step prefetches its share of the group kPrefetchGroups
-  // ahead, so that group's rows (contiguous) are requested in order, as one stream.
-  constexpr size_t kPrefetchGroups = 2;
+  const RowGroupPrefetch prefetch(w, w_stride, nw, kDotRows * kBytes);
   const size_t blocks = n / 256;
-  const size_t ahead = kPrefetchGroups * kDotRows * w_stride;
-  const size_t total = nw * w_stride;
   const hn::Full128<float> df4;
   using V4 = hn::Vec<decltype(df4)>;
   size_t j = 0;
@@ -920,14 +977,8 @@ void DotRowsK(const void* w, size_t w_stride, size_t nw, const void* x, size_t n
     const auto* px = static_cast<const uint8_t*>(x);
     // Row r's running sum in lane r: KBlockSum's operations and the single-row dot's order.
     V4 sum = hn::Zero(df4);
-    const size_t at = j * w_stride + ahead;
     for (size_t b = 0; b < blocks; ++b, px += 292) {
-      for (size_t line = 0; line < kDotRows * kBytes; line += 64) {
-        if (at + kDotRows * kBytes * b + line < total) {
-          _mm_prefetch(reinterpret_cast<const char*>(pw + ahead + kDotRows * kBytes * b + line),
-                       _MM_HINT_T0);
-        }
-      }
+      prefetch(j, b);
       const RowBlocks r = kRowBlocks(pw + kBytes * b, w_stride, px, {});
       sum = hn::Add(sum, KBlockSums(V4{r.d}, V4{r.dmin}, hn::Set(df4, load_f32(px)),
                                     hn::ConvertTo(df4, hn::Vec128<int32_t>{r.sumi}),
@@ -1501,6 +1552,11 @@ HWY_EXPORT(DotQ3_KQ8_K);
 HWY_EXPORT(DotQ4_KQ8_K);
 HWY_EXPORT(DotQ5_KQ8_K);
 HWY_EXPORT(DotQ6_KQ8_K);
+HWY_EXPORT(DotRowsQ4_0Q8_0);
+HWY_EXPORT(DotRowsQ4_1Q8_1);
+HWY_EXPORT(DotRowsQ5_0Q8_0);
+HWY_EXPORT(DotRowsQ5_1Q8_1);
+HWY_EXPORT(DotRowsQ8_0Q8_0);
 HWY_EXPORT(DotRowsQ4_KQ8_K);
 HWY_EXPORT(DotRowsQ6_KQ8_K);
 HWY_EXPORT(TileQ4_0Q8_0);
@@ -1579,6 +1635,31 @@ float dot_q6_k_q8_k(const void* w, const void* x, size_t n) {
   return HWY_DYNAMIC_DISPATCH(DotQ6_KQ8_K)(w, x, n);
 }
 
+void dot_rows_q4_0_q8_0(const void* w, size_t w_stride, size_t nw, const void* x, size_t n,
+                        float* out) {
+  apply_simd_limit();
+  HWY_DYNAMIC_DISPATCH(DotRowsQ4_0Q8_0)(w, w_stride, nw, x, n, out);
+}
+void dot_rows_q4_1_q8_1(const void* w, size_t w_stride, size_t nw, const void* x, size_t n,
+                        float* out) {
+  apply_simd_limit();
+  HWY_DYNAMIC_DISPATCH(DotRowsQ4_1Q8_1)(w, w_stride, nw, x, n, out);
+}
+void dot_rows_q5_0_q8_0(const void* w, size_t w_stride, size_t nw, const void* x, size_t n,
+                        float* out) {
+  apply_simd_limit();
+  HWY_DYNAMIC_DISPATCH(DotRowsQ5_0Q8_0)(w, w_stride, nw, x, n, out);
+}
+void dot_rows_q5_1_q8_1(const void* w, size_t w_stride, size_t nw, const void* x, size_t n,
+                        float* out) {
+  apply_simd_limit();
+  HWY_DYNAMIC_DISPATCH(DotRowsQ5_1Q8_1)(w, w_stride, nw, x, n, out);
+}
+void dot_rows_q8_0_q8_0(const void* w, size_t w_stride, size_t nw, const void* x, size_t n,
+                        float* out) {
+  apply_simd_limit();
+  HWY_DYNAMIC_DISPATCH(DotRowsQ8_0Q8_0)(w, w_stride, nw, x, n, out);
+}
 void dot_rows_q4_k_q8_k(const void* w, size_t w_stride, size_t nw, const void* x, size_t n,
                         float* out) {
   apply_simd_limit();

@@ -36,7 +36,17 @@ void tile_q6_k_q8_k(const void* w, size_t w_stride, size_t nw, const void* x, si
 
 // Decode's multi-row dot, served through DTypeTraits::vec_dot_rows: out[j] = the matching
 // kernels::dot_*(w row j, x, n) bit for bit, for nw weight rows w_stride bytes apart and one
-// activation row x in Q8_K.
+// activation row x in the type's 8-bit format.
+void dot_rows_q4_0_q8_0(const void* w, size_t w_stride, size_t nw, const void* x, size_t n,
+                        float* out);
+void dot_rows_q4_1_q8_1(const void* w, size_t w_stride, size_t nw, const void* x, size_t n,
+                        float* out);
+void dot_rows_q5_0_q8_0(const void* w, size_t w_stride, size_t nw, const void* x, size_t n,
+                        float* out);
+void dot_rows_q5_1_q8_1(const void* w, size_t w_stride, size_t nw, const void* x, size_t n,
+                        float* out);
+void dot_rows_q8_0_q8_0(const void* w, size_t w_stride, size_t nw, const void* x, size_t n,
+                        float* out);
 void dot_rows_q4_k_q8_k(const void* w, size_t w_stride, size_t nw, const void* x, size_t n,
                         float* out);
 void dot_rows_q6_k_q8_k(const void* w, size_t w_stride, size_t nw, const void* x, size_t n,
