@@ -26,9 +26,21 @@ using ember::test::RunOptions;
 using ember::test::RunResult;
 using ember::test::slurp;
 
+// CTest runs every test as its own process, several at once: each process writes in a folder
+// named by its pid, removed when the process ends.
+struct ProcessFolder {
+  std::filesystem::path path =
+      std::filesystem::path(EMBER_BINARY_DIR) / "ml_cli_test" / std::to_string(::getpid());
+  ProcessFolder() { std::filesystem::create_directories(path); }
+  ~ProcessFolder() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path, ignored);
+  }
+};
+
 std::string tmp_path(const std::string& name) {
-  // CTest runs every test as its own process, several at once: the pid keeps paths apart.
-  return std::string(EMBER_BINARY_DIR) + "/ml_cli_test_" + std::to_string(::getpid()) + "_" + name;
+  static const ProcessFolder folder;
+  return (folder.path / name).string();
 }
 
 void write(const std::string& path, const std::string& text) {
