@@ -458,26 +458,51 @@ HWY_INLINE __m512i Dpbusd512(__m512i u, __m512i s) {
   return sum;
 }
 
-// AVX-512 VNNI, Q4_0 and Q4_1: two rows per 512-bit vector, which halves the vector
-// instructions per block (DotRows32 ran one 256-bit vpdpbusd, conversion and FMA per row and
-// block, about 14 instructions, and was bound by them rather than by memory). The 128-bit
-// chunks of a pair's vector hold row a's elements 0-15, row b's 0-15, a's 16-31 and b's 16-31,
-// against the activation's 0-15, 0-15, 16-31, 16-31: every int32 lane is one of the single-row
-// dot's lanes (DotQ45's VNNI step), scaled by the same d_w * d_x and accumulated by the same
-// FMA. At the end each row's eight lanes are put back in the single-row order and reduced by
-// the same Total, so every output still equals the single-row dot bit for bit.
 // GCC 12's AVX-512 insert and zero-extend intrinsics pass an undefined vector as the merge source
 // of their masked builtin, which -Wmaybe-uninitialized reports at every use.
 #if HWY_COMPILER_GCC_ACTUAL
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
-template <bool kHasMin>
-void DotRowsQ4Vnni(const void* w, size_t w_stride, size_t nw, const void* x, size_t n, float* out) {
-  using F = Q45<kHasMin, false>;
+
+// AVX-512 VNNI, Q4_0, Q4_1, Q5_0 and Q5_1: two rows per 512-bit vector, which halves the vector
+// instructions per block (DotRows32 ran one 256-bit vpdpbusd, conversion and FMA per row and
+// block, about 14 instructions, and was bound by them rather than by memory). The 128-bit
+// chunks of a pair's vector hold row a's elements 0-15, row b's 0-15, a's 16-31 and b's 16-31,
+// against the activation's 0-15, 0-15, 16-31, 16-31: every int32 lane is one of the single-row
+// dot's lanes (Lanes32's VNNI step), scaled by the same d_w * d_x and accumulated by the same
+// FMA. At the end each row's eight lanes are put back in the single-row order and reduced by
+// the same Total, so every output still equals the single-row dot bit for bit.
+// The levels go in unsigned (nibble, plus 16 for a fifth bit), and the offsets of Q4_0 (8) and
+// Q5_0 (16) come off as offset . x, as in Lanes32 for Q4_0: the same exact int32 sums.
+template <bool kHasMin, bool kFifthBit>
+HWY_INLINE __m512i PairLevels(const uint8_t* a, size_t w_stride) {
+  using F = Q45<kHasMin, kFifthBit>;
+  const uint8_t* b = a + w_stride;
+  const __m256i packed = _mm256_inserti128_si256(
+      _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a + F::kHead))),
+      _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + F::kHead)), 1);
+  const __m512i nibbles = _mm512_and_si512(
+      _mm512_inserti64x4(_mm512_zextsi256_si512(packed), _mm256_srli_epi16(packed, 4), 1),
+      _mm512_set1_epi8(0x0F));
+  if constexpr (!kFifthBit) return nibbles;
+  // The fifth bits as a byte mask in the chunks' element order: a's bits 0-15, b's 0-15, a's
+  // 16-31, b's 16-31.
+  uint32_t bits_a, bits_b;
+  std::memcpy(&bits_a, a + F::kHead - 4, 4);
+  std::memcpy(&bits_b, b + F::kHead - 4, 4);
+  const uint64_t mask = (bits_a & 0xFFFFu) | (uint64_t{bits_b & 0xFFFFu} << 16) |
+                        (uint64_t{bits_a >> 16} << 32) | (uint64_t{bits_b >> 16} << 48);
+  return _mm512_mask_add_epi8(nibbles, mask, nibbles, _mm512_set1_epi8(16));
+}
+
+template <bool kHasMin, bool kFifthBit>
+void DotRowsPairsVnni(const void* w, size_t w_stride, size_t nw, const void* x, size_t n,
+                      float* out) {
+  using F = Q45<kHasMin, kFifthBit>;
+  constexpr int8_t kOffset = kHasMin ? 0 : (kFifthBit ? 16 : 8);
   const hn::Repartition<float, D16G> df;
   const RowGroupPrefetch prefetch(w, w_stride, nw, kDotRows * F::kWBytes);
-  const __m512i low4 = _mm512_set1_epi8(0x0F);
   // Lane l of a pair's vector belongs to the pair's row (l / 4) % 2; scale lanes per pair.
   const __m512i scale_of[2] = {_mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1),
                                _mm512_setr_epi32(2, 2, 2, 2, 3, 3, 3, 3, 2, 2, 2, 2, 3, 3, 3, 3)};
@@ -499,18 +524,12 @@ void DotRowsQ4Vnni(const void* w, size_t w_stride, size_t nw, const void* x, siz
       const __m512i x_pair = _mm512_shuffle_i64x2(xv, xv, _MM_SHUFFLE(1, 1, 0, 0));
       const __m512 scales =
           _mm512_zextps128_ps512(_mm_mul_ps(RowHalves(block, w_stride, 0), _mm_set1_ps(F16(px))));
-      __m512i eight_x = _mm512_setzero_si512();
-      if constexpr (!kHasMin) eight_x = Dpbusd512(_mm512_set1_epi8(8), x_pair);
+      __m512i offset_x = _mm512_setzero_si512();
+      if constexpr (kOffset != 0) offset_x = Dpbusd512(_mm512_set1_epi8(kOffset), x_pair);
       for (size_t pair = 0; pair < 2; ++pair) {
-        const uint8_t* a = block + 2 * pair * w_stride + F::kHead;
-        const __m256i packed = _mm256_inserti128_si256(
-            _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a))),
-            _mm_loadu_si128(reinterpret_cast<const __m128i*>(a + w_stride)), 1);
-        const __m512i levels = _mm512_and_si512(
-            _mm512_inserti64x4(_mm512_zextsi256_si512(packed), _mm256_srli_epi16(packed, 4), 1),
-            low4);
-        __m512i lanes = Dpbusd512(levels, x_pair);
-        if constexpr (!kHasMin) lanes = _mm512_sub_epi32(lanes, eight_x);
+        __m512i lanes = Dpbusd512(
+            PairLevels<kHasMin, kFifthBit>(block + 2 * pair * w_stride, w_stride), x_pair);
+        if constexpr (kOffset != 0) lanes = _mm512_sub_epi32(lanes, offset_x);
         acc[pair] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(lanes),
                                     _mm512_permutexvar_ps(scale_of[pair], scales), acc[pair]);
       }
@@ -529,31 +548,32 @@ void DotRowsQ4Vnni(const void* w, size_t w_stride, size_t nw, const void* x, siz
 #pragma GCC diagnostic pop
 #endif
 
-void DotRowsQ4_0Q8_0(const void* w, size_t w_stride, size_t nw, const void* x, size_t n,
-                     float* out) {
-  DotRowsQ4Vnni<false>(w, w_stride, nw, x, n, out);
-}
-void DotRowsQ4_1Q8_1(const void* w, size_t w_stride, size_t nw, const void* x, size_t n,
-                     float* out) {
-  DotRowsQ4Vnni<true>(w, w_stride, nw, x, n, out);
+template <bool kHasMin, bool kFifthBit>
+void DotRows45(const void* w, size_t w_stride, size_t nw, const void* x, size_t n, float* out) {
+  DotRowsPairsVnni<kHasMin, kFifthBit>(w, w_stride, nw, x, n, out);
 }
 #else
+template <bool kHasMin, bool kFifthBit>
+void DotRows45(const void* w, size_t w_stride, size_t nw, const void* x, size_t n, float* out) {
+  DotRows32<Q45<kHasMin, kFifthBit>>(w, w_stride, nw, x, n, out);
+}
+#endif
+
 void DotRowsQ4_0Q8_0(const void* w, size_t w_stride, size_t nw, const void* x, size_t n,
                      float* out) {
-  DotRows32<Q45<false, false>>(w, w_stride, nw, x, n, out);
+  DotRows45<false, false>(w, w_stride, nw, x, n, out);
 }
 void DotRowsQ4_1Q8_1(const void* w, size_t w_stride, size_t nw, const void* x, size_t n,
                      float* out) {
-  DotRows32<Q45<true, false>>(w, w_stride, nw, x, n, out);
+  DotRows45<true, false>(w, w_stride, nw, x, n, out);
 }
-#endif
 void DotRowsQ5_0Q8_0(const void* w, size_t w_stride, size_t nw, const void* x, size_t n,
                      float* out) {
-  DotRows32<Q45<false, true>>(w, w_stride, nw, x, n, out);
+  DotRows45<false, true>(w, w_stride, nw, x, n, out);
 }
 void DotRowsQ5_1Q8_1(const void* w, size_t w_stride, size_t nw, const void* x, size_t n,
                      float* out) {
-  DotRows32<Q45<true, true>>(w, w_stride, nw, x, n, out);
+  DotRows45<true, true>(w, w_stride, nw, x, n, out);
 }
 void DotRowsQ8_0Q8_0(const void* w, size_t w_stride, size_t nw, const void* x, size_t n,
                      float* out) {

@@ -1,7 +1,6 @@
 #include "ember/nn/layers.hpp"
 
 #include <algorithm>
-#include <cstring>
 
 #include "ember/base/error.hpp"
 #include "ember/base/thread_pool.hpp"
@@ -95,7 +94,7 @@ Linear Linear::fuse(const std::vector<Linear>& parts) {
   const bool with_bias = parts[0].bias.defined();
   bool mixed = false;
   for (const Linear& p : parts) {
-    if (!p.parts.empty()) throw Error("Linear::fuse: a part is itself fused from mixed dtypes");
+    if (!p.parts.empty()) throw Error("Linear::fuse: a part is itself fused");
     if (p.in_features() != parts[0].in_features() || p.bias.defined() != with_bias) {
       throw Error("Linear::fuse: parts differ in input size or bias");
     }
@@ -111,23 +110,9 @@ Linear Linear::fuse(const std::vector<Linear>& parts) {
     weights.push_back(p.weight);
     if (with_bias) biases.push_back(p.bias);
   }
-  if (is_quantized(weights[0].dtype())) {
-    // Block rows are whole and contiguous, so stacking rows is appending their bytes (concat
-    // works element-wise and takes no block types).
-    int64_t rows = 0;
-    for (const Tensor& w : weights) rows += w.dim(0);
-    fused.weight = Tensor::empty(weights[0].dtype(), {rows, weights[0].dim(1)});
-    std::byte* out = fused.weight.mutable_data();
-    for (const Tensor& w : weights) {
-      const Tensor c = w.contiguous();
-      std::memcpy(out, c.data(), c.nbytes());
-      out += c.nbytes();
-    }
-  } else {
-    fused.weight = ops::concat(weights, 0);
-    // The copy replaces the parts, whose mapped pages (if any) concat faulted in again.
-    for (const Tensor& w : weights) w.storage()->release_pages();
-  }
+  fused.weight = ops::concat(weights, 0);
+  // The copy replaces the parts, whose mapped pages (if any) concat faulted in again.
+  for (const Tensor& w : weights) w.storage()->release_pages();
   if (with_bias) fused.bias = ops::concat(biases, 0);
   fused.packed = ops::pack_linear_weight(fused.weight);
   return fused;
