@@ -47,6 +47,11 @@ inline float load_f32(const uint8_t* p) {
   std::memcpy(&v, p, 4);
   return v;
 }
+inline int32_t load_i32(const uint8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
 inline int16_t load_i16(const uint8_t* p) {
   int16_t v;
   std::memcpy(&v, p, 2);
@@ -62,6 +67,7 @@ namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 using quant_detail::load_f32;
 using quant_detail::load_i16;
+using quant_detail::load_i32;
 
 // Q8_0 levels come straight from memory: a whole 32-element block per AVX-512 int16 vector
 // (two on AVX2). Levels the kernels unpack were stored 16 bytes at a time, and are reloaded 16
@@ -323,9 +329,16 @@ struct Lanes32<Q45<kHasMin, true>> {
 };
 #endif
 
-// Q4_1 and Q5_1's minimum term: the weight's m times Q8_1's s, both F16 at byte 2.
-HWY_INLINE float MinTerm(const uint8_t* pw, const uint8_t* px) {
-  return F16(pw + 2) * F16(px + 2);
+// sum + m * s, fused where the target has FMA: the running sum of Q4_1 and Q5_1's minimum terms
+// (the weight's m times Q8_1's s). Spelled out so that every dot and tile rounds it the same
+// way, whatever the compiler would contract.
+HWY_INLINE float AddMinTerm(float sum, float m, float s) {
+  const hn::CappedTag<float, 1> d1;
+  return hn::GetLane(hn::MulAdd(hn::Set(d1, m), hn::Set(d1, s), hn::Set(d1, sum)));
+}
+// The same with m and s read at byte 2 of a weight and an activation block.
+HWY_INLINE float AddMinTerm(float sum, const uint8_t* pw, const uint8_t* px) {
+  return AddMinTerm(sum, F16(pw + 2), F16(px + 2));
 }
 
 // A 32-element block's float step: acc += its lanes as float times d_w * d_x, lane-wise.
@@ -344,7 +357,7 @@ float Dot32(const void* w, const void* x, size_t n) {
   float min_sum = 0.0f;
   for (size_t b = 0; b < n / 32; ++b, pw += F::kWBytes, px += F::kXBytes) {
     acc = AddBlock(df, Lanes32<F>::Of(pw, px), F16(pw) * F16(px), acc);
-    if constexpr (F::kMin) min_sum += MinTerm(pw, px);
+    if constexpr (F::kMin) min_sum = AddMinTerm(min_sum, pw, px);
   }
   return Total(df, acc) + min_sum;
 }
@@ -414,7 +427,8 @@ HWY_INLINE void Rows32Block(DF df, const uint8_t* pw, size_t w_stride, const uin
   ((acc[kRow] = AddBlock(df, Lanes32<F>::Of(pw + kRow * w_stride, px),
                          F16(pw + kRow * w_stride) * F16(px), acc[kRow])),
    ...);
-  if constexpr (F::kMin) ((min_sum[kRow] += MinTerm(pw + kRow * w_stride, px)), ...);
+  if constexpr (F::kMin)
+    ((min_sum[kRow] = AddMinTerm(min_sum[kRow], pw + kRow * w_stride, px)), ...);
 }
 
 template <class F>
@@ -438,20 +452,17 @@ void DotRows32(const void* w, size_t w_stride, size_t nw, const void* x, size_t 
   for (; j < nw; ++j, pw += w_stride) out[j] = Dot32<F>(pw, x, n);
 }
 
-#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
-// The F16 at byte `at` of four rows' blocks as float, one row a lane.
-HWY_INLINE __m128 RowHalves(const uint8_t* pw, size_t w_stride, size_t at) {
-  const auto half = [&](size_t r) {
-    uint16_t bits;
-    std::memcpy(&bits, pw + r * w_stride + at, 2);
-    return static_cast<int16_t>(bits);
+#if HWY_TARGET == HWY_AVX3_DL
+// Bytes 0-3 of four rows' blocks as eight F16 (d, then m or other bytes) widened to float.
+HWY_INLINE __m256 RowHeads(const uint8_t* pw, size_t w_stride) {
+  const auto word = [&](size_t r) {
+    int32_t v;
+    std::memcpy(&v, pw + r * w_stride, 4);
+    return v;
   };
-  return _mm_cvtph_ps(_mm_setr_epi16(half(0), half(1), half(2), half(3), 0, 0, 0, 0));
+  return _mm256_cvtph_ps(_mm_setr_epi32(word(0), word(1), word(2), word(3)));
 }
 
-#endif
-
-#if HWY_TARGET == HWY_AVX3_DL
 HWY_INLINE __m512i Dpbusd512(__m512i u, __m512i s) {
   __m512i sum = _mm512_setzero_si512();
   asm("vpdpbusd %2, %1, %0" : "+v"(sum) : "v"(u), "v"(s));
@@ -503,9 +514,9 @@ void DotRowsPairsVnni(const void* w, size_t w_stride, size_t nw, const void* x, 
   constexpr int8_t kOffset = kHasMin ? 0 : (kFifthBit ? 16 : 8);
   const hn::Repartition<float, D16G> df;
   const RowGroupPrefetch prefetch(w, w_stride, nw, kDotRows * F::kWBytes);
-  // Lane l of a pair's vector belongs to the pair's row (l / 4) % 2; scale lanes per pair.
-  const __m512i scale_of[2] = {_mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1),
-                               _mm512_setr_epi32(2, 2, 2, 2, 3, 3, 3, 3, 2, 2, 2, 2, 3, 3, 3, 3)};
+  // Lane l of a pair's vector belongs to the pair's row (l / 4) % 2: its scale lanes per pair.
+  const __m512i scale_of[2] = {_mm512_setr_epi32(0, 0, 0, 0, 2, 2, 2, 2, 0, 0, 0, 0, 2, 2, 2, 2),
+                               _mm512_setr_epi32(4, 4, 4, 4, 6, 6, 6, 6, 4, 4, 4, 4, 6, 6, 6, 6)};
   // A row's lanes in the single-row order: the pair's first row, then its second.
   const __m512i row_lanes[2] = {
       _mm512_setr_epi32(0, 1, 2, 3, 8, 9, 10, 11, 0, 0, 0, 0, 0, 0, 0, 0),
@@ -514,7 +525,7 @@ void DotRowsPairsVnni(const void* w, size_t w_stride, size_t nw, const void* x, 
   size_t j = 0;
   for (; j + kDotRows <= nw; j += kDotRows, pw += kDotRows * w_stride) {
     __m512 acc[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
-    float min_sum[kDotRows] = {};
+    __m256 min_sums = _mm256_setzero_ps();
     const auto* px = static_cast<const uint8_t*>(x);
     for (size_t b = 0; b < n / 32; ++b, px += F::kXBytes) {
       prefetch(j, b);
@@ -522,8 +533,12 @@ void DotRowsPairsVnni(const void* w, size_t w_stride, size_t nw, const void* x, 
       const __m512i xv = _mm512_zextsi256_si512(
           _mm256_loadu_si256(reinterpret_cast<const __m256i*>(px + F::kXBytes - 32)));
       const __m512i x_pair = _mm512_shuffle_i64x2(xv, xv, _MM_SHUFFLE(1, 1, 0, 0));
-      const __m512 scales =
-          _mm512_zextps128_ps512(_mm_mul_ps(RowHalves(block, w_stride, 0), _mm_set1_ps(F16(px))));
+      // Lanes 2r and 2r + 1: row r's d * d_x and (Q4_1, Q5_1) its m * s_x, the single-row
+      // dot's products; the minimum terms accumulate in the odd lanes with its fused step.
+      const __m256 heads = RowHeads(block, w_stride);
+      const __m256 x_heads = _mm256_cvtph_ps(_mm_set1_epi32(load_i32(px)));
+      const __m512 scales = _mm512_zextps256_ps512(_mm256_mul_ps(heads, x_heads));
+      if constexpr (kHasMin) min_sums = _mm256_fmadd_ps(heads, x_heads, min_sums);
       __m512i offset_x = _mm512_setzero_si512();
       if constexpr (kOffset != 0) offset_x = Dpbusd512(_mm512_set1_epi8(kOffset), x_pair);
       for (size_t pair = 0; pair < 2; ++pair) {
@@ -533,13 +548,13 @@ void DotRowsPairsVnni(const void* w, size_t w_stride, size_t nw, const void* x, 
         acc[pair] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(lanes),
                                     _mm512_permutexvar_ps(scale_of[pair], scales), acc[pair]);
       }
-      if constexpr (kHasMin) {
-        for (size_t r = 0; r < kDotRows; ++r) min_sum[r] += MinTerm(block + r * w_stride, px);
-      }
     }
+    HWY_ALIGN float min_sum[2 * kDotRows];
+    _mm256_store_ps(min_sum, min_sums);
     for (size_t r = 0; r < kDotRows; ++r) {
       const __m512 row = _mm512_permutexvar_ps(row_lanes[r % 2], acc[r / 2]);
-      out[j + r] = Total(df, hn::Vec<decltype(df)>{_mm512_castps512_ps256(row)}) + min_sum[r];
+      out[j + r] =
+          Total(df, hn::Vec<decltype(df)>{_mm512_castps512_ps256(row)}) + min_sum[2 * r + 1];
     }
   }
   for (; j < nw; ++j, pw += w_stride) out[j] = Dot32<F>(pw, x, n);
@@ -1054,6 +1069,16 @@ struct RowBlocks {
   __m128 d, dmin;
 };
 
+// The F16 at byte `at` of four rows' blocks as float, one row a lane.
+HWY_INLINE __m128 RowHalves(const uint8_t* pw, size_t w_stride, size_t at) {
+  const auto half = [&](size_t r) {
+    uint16_t bits;
+    std::memcpy(&bits, pw + r * w_stride + at, 2);
+    return static_cast<int16_t>(bits);
+  };
+  return _mm_cvtph_ps(_mm_setr_epi16(half(0), half(1), half(2), half(3), 0, 0, 0, 0));
+}
+
 // Q4KLanes of rows 0 to kDotRows - 1, written out: as a loop the compiler keeps the rows' lanes
 // in memory and walks them one by one, slower than the single-row dot.
 template <size_t... kRow>
@@ -1338,7 +1363,8 @@ HWY_INLINE void Tile32Decoded(const Decoded& l, const TileSide<kTileW>& w,
   for (size_t i = 0; i < kTileX; ++i) {
     for (size_t j = 0; j < kTileW; ++j) {
       float min_sum = 0.0f;
-      for (size_t b = 0; b < l.nb; ++b) min_sum += l.M(w.row[j])[b] * l.M(x.row[i])[b];
+      for (size_t b = 0; b < l.nb; ++b)
+        min_sum = AddMinTerm(min_sum, l.M(w.row[j])[b], l.M(x.row[i])[b]);
       out[i][j] = Total(df, acc[i][j]) + min_sum;
     }
   }
