@@ -8,6 +8,7 @@
 #include <cblas.h>
 
 #include <algorithm>
+#include <atomic>
 #include <climits>
 #include <cstdlib>
 #include <cstring>
@@ -199,8 +200,11 @@ void linear_dequant_panels(const float* x, int64_t m, int64_t k, const std::byte
   });
 }
 
+std::atomic<QuantizedPrompts> g_quantized_prompts{QuantizedPrompts::Widened};
+
 // Many rows of a quantized weight widen strips of it into F32 GEMM panels, unless
-// EMBER_QUANT_TILES=1 asks for the dtype's tile kernel: vec_dot's exact arithmetic (activations
+// set_quantized_prompts or EMBER_QUANT_TILES=1 asks for the dtype's tile kernel: vec_dot's exact
+// arithmetic (activations
 // quantized to 8 bits, as llama.cpp does), so prompt rows get the numbers single tokens get.
 // Measured on SmolLM2 (docs/llm_agreement.md): the tiles bring the Q4_1 perplexity within 0.5% of
 // llama.cpp's (+0.43% against -0.82%), but the teacher-forced KL against llama.cpp leaves its bar
@@ -210,9 +214,12 @@ void linear_dequant_panels(const float* x, int64_t m, int64_t k, const std::byte
 // in bench_quant: 16.3 against 10.0 ms). Read per call (a getenv beside a GEMM of 16 rows or
 // more), so a test or caller can switch it.
 bool prompt_uses_tiles(DType dtype) {
+  if (dtype_traits(dtype).vec_dot_tile == nullptr) return false;
+  if (g_quantized_prompts.load(std::memory_order_relaxed) == QuantizedPrompts::Int8Activations) {
+    return true;
+  }
   const char* tiles = std::getenv("EMBER_QUANT_TILES");
-  return tiles != nullptr && std::string_view(tiles) == "1" &&
-         dtype_traits(dtype).vec_dot_tile != nullptr;
+  return tiles != nullptr && std::string_view(tiles) == "1";
 }
 
 // BLAS description of a 2-D strided view [rows, cols]: transpose flag and leading dimension,
@@ -521,6 +528,10 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, const T
   Tensor y = Tensor::empty(DType::F32, out_shape);
   linear_checked_into(x, weight, bias, packed, m, y);
   return y;
+}
+
+void set_quantized_prompts(QuantizedPrompts path) {
+  g_quantized_prompts.store(path, std::memory_order_relaxed);
 }
 
 Tensor pack_linear_weight(const Tensor& weight) {

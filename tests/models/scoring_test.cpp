@@ -23,8 +23,11 @@
 
 #include "../test_env.hpp"
 #include "ember/base/error.hpp"
+#include "ember/core/atomic_file.hpp"
+#include "ember/core/ops.hpp"
 #include "ember/formats/json_file.hpp"
 #include "ember/formats/safetensors.hpp"
+#include "ember/generation/generate.hpp"
 #include "ember/generation/scoring.hpp"
 #include "ember/models/causal_lm.hpp"
 #include "model_fixtures.hpp"
@@ -263,6 +266,46 @@ TEST(SmolLM2LlamaCpp, TeacherForcedAgreementIsWithinLlamaCppsOwnSpread) {
   EXPECT_EQ(a.clear_top1_same, a.clear_positions);
   // The bar: the worst llama.cpp variant's mean KL to the default on this same support.
   EXPECT_LE(a.mean_kl, doc.at("worst_mean_kl_truncated").get<double>());
+}
+
+// Issue 16's perplexity bar, "within 0.5% of llama.cpp's", with llama.cpp's arithmetic for
+// quantized weights: 8-bit activations (QuantizedPrompts::Int8Activations, which `ember perplexity
+// --activations q8` selects). The text is the GNU GPL v3, which base-files (an Essential package)
+// puts on every Debian system: 7639 tokens, 14 chunks of 512, 3570 scored; on a text as short as
+// the Declaration one chunk moves by 1-2% between llama.cpp's own settings. The references are
+// llama.cpp's figures under its perplexity tool's default (flash attention auto, on for the CPU)
+// and llama-cpp-python's (off), tests/fixtures/models/smollm2/perplexity_q4_1_gpl-3.json from
+// tools/llm/kl_reference.py --perplexity-only --fixture. Measured: -0.14% to +0.07% of the latter
+// and +0.05% to +0.26% of the former on the AVX-512, AVX2, SSE4 and scalar targets. The default
+// (F32 activations) is 0.43% below llama-cpp-python's figure here: docs/llm_agreement.md.
+TEST(SmolLM2LlamaCpp, PerplexityWithInt8ActivationsIsWithinHalfAPercent) {
+  EMBER_REQUIRE_OR_SKIP(std::filesystem::exists(smollm2_gguf()),
+                        smollm2_gguf() << " (run scripts/fetch_models.sh)");
+  const std::filesystem::path text_file = "/usr/share/common-licenses/GPL-3";
+  EMBER_REQUIRE_OR_SKIP(std::filesystem::exists(text_file),
+                        text_file << " (Debian's base-files package)");
+  const nlohmann::json doc =
+      read_json_file(test::kModelFixtures / "smollm2" / "perplexity_q4_1_gpl-3.json");
+  const nlohmann::json& runs = doc.at("runs");
+  const std::string text = read_regular_file(text_file, uint64_t{1} << 20);
+  const std::vector<uint32_t> encoded =
+      generation::load_tokenizer(smollm2_gguf()).encode_ids(text, true);
+  const std::vector<int64_t> tokens(encoded.begin(), encoded.end());
+  ASSERT_EQ(static_cast<int64_t>(tokens.size()), runs.at("llama.cpp").at("tokens").get<int64_t>());
+
+  ops::set_quantized_prompts(ops::QuantizedPrompts::Int8Activations);
+  generation::PerplexityOptions options;
+  options.context = 512;
+  const auto result = generation::perplexity(smollm2(), tokens, options);
+  ops::set_quantized_prompts(ops::QuantizedPrompts::Widened);
+
+  for (const char* run : {"llama.cpp", "llama.cpp flash_attn_auto"}) {
+    const nlohmann::json& reference = runs.at(run);
+    EXPECT_EQ(result.scored, reference.at("scored").get<int64_t>()) << run;
+    const double ppl = reference.at("ppl").get<double>();
+    EXPECT_LE(std::fabs(result.ppl / ppl - 1.0), 0.005)
+        << run << ": Ember " << result.ppl << ", llama.cpp " << ppl;
+  }
 }
 
 }  // namespace

@@ -41,9 +41,12 @@ attention on, flash attention "auto" as llama.cpp's own tools default to, 1 thre
 It prints a markdown table (running value after each chunk, final, difference from llama.cpp's
 default) and writes the figures to --work/perplexity_<name>.json. The long text of
 docs/llm_agreement.md is /usr/share/common-licenses/GPL-3 (every Debian has it; not committed).
+With --fixture, llama.cpp's runs (not Ember's) also go to --out/perplexity_<name>_<text>.json,
+which the CI test of `--activations q8` reads (tests/models/scoring_test.cpp).
 
 Usage: kl_reference.py [--gguf FILE] [--name q4_1] [--out DIR] [--work DIR] [--ember BIN]
                        [--requantize q8_0|q4_k_m|f16|f32] [--text FILE] [--perplexity-only]
+                       [--fixture]
 """
 import argparse
 import json
@@ -89,8 +92,8 @@ PPL_VARIANTS = {
 EMBER_PPL_RUNS = {
     "ember": ([], {}),
     "ember_kv_f16": (["--kv-cache", "f16"], {}),
-    "ember_tiles": ([], {"EMBER_QUANT_TILES": "1"}),
-    "ember_tiles_kv_f16": (["--kv-cache", "f16"], {"EMBER_QUANT_TILES": "1"}),
+    "ember_q8": (["--activations", "q8"], {}),
+    "ember_q8_kv_f16": (["--kv-cache", "f16", "--activations", "q8"], {}),
 }
 
 
@@ -284,6 +287,15 @@ def perplexity_table(args):
                                "versions": {"llama_cpp_python": llama_cpp.__version__},
                                "default_settings": DEFAULT, "runs": runs}, indent=1) + "\n")
     print(f"written to {out}")
+    if args.fixture:
+        fixture = args.out / f"perplexity_{args.name}_{args.text.stem.lower()}.json"
+        fixture.write_text(json.dumps({
+            "generator": "tools/llm/kl_reference.py --perplexity-only --fixture",
+            "model": args.gguf.name, "text": str(args.text),
+            "versions": {"llama_cpp_python": llama_cpp.__version__},
+            "default_settings": DEFAULT, "variants": PPL_VARIANTS,
+            "runs": {k: v for k, v in runs.items() if k.startswith("llama.cpp")}}, indent=1) + "\n")
+        print(f"written to {fixture}")
 
 
 def print_perplexity_table(runs):
@@ -323,6 +335,7 @@ def main():
     parser.add_argument("--requantize", choices=sorted(FTYPES))
     parser.add_argument("--text", type=pathlib.Path, default=TEXT)
     parser.add_argument("--perplexity-only", action="store_true")
+    parser.add_argument("--fixture", action="store_true")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     if args.requantize:

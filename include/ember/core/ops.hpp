@@ -116,6 +116,15 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor
 // shape), e.g. a model's preallocated activations. F64 operands are refused.
 void linear_into(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& out,
                  const Tensor& packed = Tensor());
+// How linear multiplies 16 rows or more by a block-quantized weight, process-wide: Widened (the
+// default) widens strips of the weight into F32 GEMM panels; Int8Activations quantizes the
+// activations to the weight type's 8-bit format and runs its integer tile kernel, whose results
+// equal vec_dot's (what single tokens get) and llama.cpp's arithmetic: `ember perplexity
+// --activations q8` uses it to reproduce llama.cpp's perplexities (docs/llm_agreement.md).
+// EMBER_QUANT_TILES=1 in the environment also selects Int8Activations.
+enum class QuantizedPrompts { Widened, Int8Activations };
+void set_quantized_prompts(QuantizedPrompts path);
+
 // An F32 weight [N, K] copied once (at load) into the layout kernels::gemm_panels_f32 streams:
 // F32 [ceil(N / 16), K, 16], zero past N. The copy costs as much memory as the weight; when the
 // weight views a file mapping, its pages are then released (Storage::release_pages), so the
