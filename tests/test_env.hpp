@@ -45,3 +45,13 @@ inline std::string error_of(const std::function<void()>& body) {
     }                                                                             \
   } while (0)
 // NOLINTEND(bugprone-macro-parentheses)
+
+// Defined in builds under AddressSanitizer (GCC spells it __SANITIZE_ADDRESS__, clang
+// __has_feature), for the tests that cannot run there or would take minutes.
+#if defined(__SANITIZE_ADDRESS__)
+#define EMBER_TEST_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define EMBER_TEST_ASAN 1
+#endif
+#endif

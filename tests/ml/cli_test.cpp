@@ -414,15 +414,6 @@ TEST(MlCli, ThreadPoolFailuresAreOneErrorLine) {
   EXPECT_EQ(run_ember(fit, after(env)).status, 0);  // the same command with threads allowed
 }
 
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define EMBER_TEST_ASAN 1
-#endif
-#endif
-#if defined(__SANITIZE_ADDRESS__) && !defined(EMBER_TEST_ASAN)
-#define EMBER_TEST_ASAN 1
-#endif
-
 // Some workers start and then the system says no (here: 2 GB of address space, room for a few
 // hundred 8 MB thread stacks, not a thousand). The started workers must be joined, not left
 // waiting: this used to hang in the pool's destructor.

@@ -278,7 +278,14 @@ TEST(SmolLM2LlamaCpp, TeacherForcedAgreementIsWithinLlamaCppsOwnSpread) {
 // tools/llm/kl_reference.py --perplexity-only --fixture. Measured: -0.14% to +0.07% of the latter
 // and +0.05% to +0.26% of the former on the AVX-512, AVX2, SSE4 and scalar targets. The default
 // (F32 activations) is 0.43% below llama-cpp-python's figure here: docs/llm_agreement.md.
+// Without 8-bit activations this file also lands inside 0.5% (the Q8_0 and Q4_K_M files do not),
+// so the test guards the 8-bit path's agreement rather than telling the two paths apart.
 TEST(SmolLM2LlamaCpp, PerplexityWithInt8ActivationsIsWithinHalfAPercent) {
+#ifdef EMBER_TEST_ASAN
+  // 3.5 minutes there; the tiles and the perplexity loop run under the sanitizers in the
+  // quant and tiny-model tests.
+  GTEST_SKIP() << "checked by the release build's runs on every SIMD target";
+#endif
   EMBER_REQUIRE_OR_SKIP(std::filesystem::exists(smollm2_gguf()),
                         smollm2_gguf() << " (run scripts/fetch_models.sh)");
   const std::filesystem::path text_file = "/usr/share/common-licenses/GPL-3";
