@@ -166,7 +166,7 @@ HWY_INLINE void FifthBits(const uint8_t* qh, int8_t offset, int8_t* q) {
 #endif
 }
 
-// Whether this target's Q4_0, Q4_1, Q5_0 and Q5_1 dots sum a block with vpdpbusd (DotQ45Vnni),
+// Whether this target's Q4_0, Q4_1, Q5_0 and Q5_1 dots sum a block with vpdpbusd (Lanes32),
 // into lanes of four consecutive elements, rather than DotLanes' pairs.
 constexpr bool kQuadLanes = HWY_TARGET == HWY_AVX3_DL;
 
@@ -178,7 +178,7 @@ struct Q45 {
   static constexpr size_t kHead = (kHasMin ? 4 : 2) + (kFifthBit ? 4 : 0);
   static constexpr size_t kWBytes = kHead + 16, kXBytes = kHasMin ? 36 : 34;
   static constexpr bool kMin = kHasMin;
-  // The int16 vectors DotQ45 sums a block with, and whether DotQ45Vnni's lanes replace them.
+  // The int16 vectors Lanes32 sums a block with, and whether its VNNI lanes replace them.
   using Tag = D16G;
   static constexpr bool kQuads = kQuadLanes;
   // The block's 32 int8 levels, offset removed.
@@ -1327,7 +1327,7 @@ struct TileSide {
   }
 };
 
-// 32-element blocks: per pair, DotQ45's (DotQ8_0Q8_0's) lane-wise sum in int16 vectors of
+// 32-element blocks: per pair, Dot32's lane-wise sum in int16 vectors of
 // tag D16T, and the in-order minimum sum.
 template <class D16T>
 HWY_INLINE void Tile32Decoded(const Decoded& l, const TileSide<kTileW>& w,
