@@ -19,6 +19,13 @@ const auto* as_u16(const std::byte* p) {
   return reinterpret_cast<const uint16_t*>(p);
 }
 
+// A kernels::dot_rows_* (untyped bytes) as DTypeTraits::vec_dot_rows.
+template <void (*kDotRows)(const void*, size_t, size_t, const void*, size_t, float*)>
+void dot_rows(const std::byte* w, size_t w_stride, size_t nw, const std::byte* x, size_t n,
+              float* out) {
+  kDotRows(w, w_stride, nw, x, n, out);
+}
+
 std::array<DTypeTraits, kDTypeCount> make_table() {
   std::array<DTypeTraits, kDTypeCount> table{};
   DTypeTraits& f32 = table[static_cast<size_t>(DType::F32)];
@@ -166,24 +173,13 @@ std::array<DTypeTraits, kDTypeCount> make_table() {
   widen(DType::Q6_K,
         [](const std::byte* src, float* dst, size_t n) { kernels::dequant_q6_k(src, dst, n); });
   // Multi-row dots for decoding, for the types GGUF files hold their large weights in.
-  using DotRows = void (*)(const std::byte*, size_t, size_t, const std::byte*, size_t, float*);
-  auto rows = [&table](DType dtype, DotRows dot_rows) {
-    table[static_cast<size_t>(dtype)].vec_dot_rows = dot_rows;
-  };
-  rows(DType::Q4_0, [](const std::byte* w, size_t ws, size_t nw, const std::byte* x, size_t n,
-                       float* out) { kernels::dot_rows_q4_0_q8_0(w, ws, nw, x, n, out); });
-  rows(DType::Q4_1, [](const std::byte* w, size_t ws, size_t nw, const std::byte* x, size_t n,
-                       float* out) { kernels::dot_rows_q4_1_q8_1(w, ws, nw, x, n, out); });
-  rows(DType::Q5_0, [](const std::byte* w, size_t ws, size_t nw, const std::byte* x, size_t n,
-                       float* out) { kernels::dot_rows_q5_0_q8_0(w, ws, nw, x, n, out); });
-  rows(DType::Q5_1, [](const std::byte* w, size_t ws, size_t nw, const std::byte* x, size_t n,
-                       float* out) { kernels::dot_rows_q5_1_q8_1(w, ws, nw, x, n, out); });
-  rows(DType::Q8_0, [](const std::byte* w, size_t ws, size_t nw, const std::byte* x, size_t n,
-                       float* out) { kernels::dot_rows_q8_0_q8_0(w, ws, nw, x, n, out); });
-  rows(DType::Q4_K, [](const std::byte* w, size_t ws, size_t nw, const std::byte* x, size_t n,
-                       float* out) { kernels::dot_rows_q4_k_q8_k(w, ws, nw, x, n, out); });
-  rows(DType::Q6_K, [](const std::byte* w, size_t ws, size_t nw, const std::byte* x, size_t n,
-                       float* out) { kernels::dot_rows_q6_k_q8_k(w, ws, nw, x, n, out); });
+  table[static_cast<size_t>(DType::Q4_0)].vec_dot_rows = dot_rows<kernels::dot_rows_q4_0_q8_0>;
+  table[static_cast<size_t>(DType::Q4_1)].vec_dot_rows = dot_rows<kernels::dot_rows_q4_1_q8_1>;
+  table[static_cast<size_t>(DType::Q5_0)].vec_dot_rows = dot_rows<kernels::dot_rows_q5_0_q8_0>;
+  table[static_cast<size_t>(DType::Q5_1)].vec_dot_rows = dot_rows<kernels::dot_rows_q5_1_q8_1>;
+  table[static_cast<size_t>(DType::Q8_0)].vec_dot_rows = dot_rows<kernels::dot_rows_q8_0_q8_0>;
+  table[static_cast<size_t>(DType::Q4_K)].vec_dot_rows = dot_rows<kernels::dot_rows_q4_k_q8_k>;
+  table[static_cast<size_t>(DType::Q6_K)].vec_dot_rows = dot_rows<kernels::dot_rows_q6_k_q8_k>;
   // SIMD quantization (byte-identical to the references) of the activations most dots take.
   table[static_cast<size_t>(DType::Q8_0)].from_f32 =
       [](const float* src, std::byte* dst, size_t n) { kernels::quantize_q8_0(src, dst, n); };

@@ -419,7 +419,6 @@ class RowGroupPrefetch {
 // tokens/s) the single-row dot ran at 194, with the prefetch at 215-227, four rows with it at
 // 230-241. Each row keeps its own accumulators and takes the single-row dot's steps in order, so
 // every output equals the single-row dot bit for bit.
-
 template <class F, class DF, size_t... kRow>
 HWY_INLINE void Rows32Block(DF df, const uint8_t* pw, size_t w_stride, const uint8_t* px,
                             hn::Vec<DF> (&acc)[kDotRows], float (&min_sum)[kDotRows],
@@ -455,12 +454,8 @@ void DotRows32(const void* w, size_t w_stride, size_t nw, const void* x, size_t 
 #if HWY_TARGET == HWY_AVX3_DL
 // Bytes 0-3 of four rows' blocks as eight F16 (d, then m or other bytes) widened to float.
 HWY_INLINE __m256 RowHeads(const uint8_t* pw, size_t w_stride) {
-  const auto word = [&](size_t r) {
-    int32_t v;
-    std::memcpy(&v, pw + r * w_stride, 4);
-    return v;
-  };
-  return _mm256_cvtph_ps(_mm_setr_epi32(word(0), word(1), word(2), word(3)));
+  return _mm256_cvtph_ps(_mm_setr_epi32(load_i32(pw), load_i32(pw + w_stride),
+                                        load_i32(pw + 2 * w_stride), load_i32(pw + 3 * w_stride)));
 }
 
 HWY_INLINE __m512i Dpbusd512(__m512i u, __m512i s) {
@@ -469,12 +464,10 @@ HWY_INLINE __m512i Dpbusd512(__m512i u, __m512i s) {
   return sum;
 }
 
-// GCC 12's AVX-512 insert and zero-extend intrinsics pass an undefined vector as the merge source
-// of their masked builtin, which -Wmaybe-uninitialized reports at every use.
-#if HWY_COMPILER_GCC_ACTUAL
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
+// GCC 12's AVX-512 insert and zero-extend intrinsics pass an "undefined" vector that its
+// -Wmaybe-uninitialized flags, as the K-quant kernels' broadcasts below do.
+HWY_DIAGNOSTICS(push)
+HWY_DIAGNOSTICS_OFF(disable : 4703 6001 26494, ignored "-Wmaybe-uninitialized")
 
 // AVX-512 VNNI, Q4_0, Q4_1, Q5_0 and Q5_1: two rows per 512-bit vector, which halves the vector
 // instructions per block (DotRows32 runs a 256-bit vpdpbusd, conversion and FMA per row and
@@ -499,9 +492,8 @@ HWY_INLINE __m512i PairLevels(const uint8_t* a, size_t w_stride) {
   if constexpr (!kFifthBit) return nibbles;
   // The fifth bits as a byte mask in the chunks' element order: a's bits 0-15, b's 0-15, a's
   // 16-31, b's 16-31.
-  uint32_t bits_a, bits_b;
-  std::memcpy(&bits_a, a + F::kHead - 4, 4);
-  std::memcpy(&bits_b, b + F::kHead - 4, 4);
+  const auto bits_a = static_cast<uint32_t>(load_i32(a + F::kHead - 4));
+  const auto bits_b = static_cast<uint32_t>(load_i32(b + F::kHead - 4));
   const uint64_t mask = (bits_a & 0xFFFFu) | (uint64_t{bits_b & 0xFFFFu} << 16) |
                         (uint64_t{bits_a >> 16} << 32) | (uint64_t{bits_b >> 16} << 48);
   return _mm512_mask_add_epi8(nibbles, mask, nibbles, _mm512_set1_epi8(16));
@@ -559,9 +551,7 @@ void DotRowsPairsVnni(const void* w, size_t w_stride, size_t nw, const void* x, 
   }
   for (; j < nw; ++j, pw += w_stride) out[j] = Dot32<F>(pw, x, n);
 }
-#if HWY_COMPILER_GCC_ACTUAL
-#pragma GCC diagnostic pop
-#endif
+HWY_DIAGNOSTICS(pop)
 
 template <bool kHasMin, bool kFifthBit>
 void DotRows45(const void* w, size_t w_stride, size_t nw, const void* x, size_t n, float* out) {

@@ -204,8 +204,8 @@ std::atomic<QuantizedPrompts> g_quantized_prompts{QuantizedPrompts::Widened};
 
 // Many rows of a quantized weight widen strips of it into F32 GEMM panels, unless
 // set_quantized_prompts or EMBER_QUANT_TILES=1 asks for the dtype's tile kernel: vec_dot's exact
-// arithmetic (activations
-// quantized to 8 bits, as llama.cpp does), so prompt rows get the numbers single tokens get.
+// arithmetic (activations quantized to 8 bits, as llama.cpp does), so prompt rows get the numbers
+// single tokens get.
 // Measured on SmolLM2 (docs/llm_agreement.md): the tiles bring the Q4_1 perplexity within 0.5% of
 // llama.cpp's (+0.43% against -0.82%), but the teacher-forced KL against llama.cpp leaves its bar
 // on the Q8_0 file, and on AVX2 on the Q4_K_M file (activations with outliers re-quantize
