@@ -120,9 +120,7 @@ int64_t resident_bytes_of_mapping(const void* p) {
 // the header's page and the two pages the weight may share with its neighbours, and the view
 // still reads the file's values (faulted in again from the page cache).
 TEST(SafeTensorsReader, PackingAMappedWeightReleasesItsPages) {
-  const auto dir =
-      std::filesystem::temp_directory_path() / ("ember_release_test." + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
+  const test::TempDir dir;
   const auto path = dir / "w.safetensors";
   std::vector<float> values(size_t{512} * 1024);  // 2 MiB
   for (size_t i = 0; i < values.size(); ++i) values[i] = static_cast<float>(i % 1000) - 500.0f;
@@ -139,7 +137,6 @@ TEST(SafeTensorsReader, PackingAMappedWeightReleasesItsPages) {
   const auto page = static_cast<int64_t>(::sysconf(_SC_PAGESIZE));
   EXPECT_LE(resident_bytes_of_mapping(w.data()), 3 * page);
   EXPECT_EQ(w.to_f32_vector(), values);
-  std::filesystem::remove_all(dir);
 }
 
 TEST(SafeTensorsReader, SliceAlongAxisZeroViewsOnlyThoseRows) {

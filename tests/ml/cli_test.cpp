@@ -26,21 +26,10 @@ using ember::test::RunOptions;
 using ember::test::RunResult;
 using ember::test::slurp;
 
-// CTest runs every test as its own process, several at once: each process writes in a folder
-// named by its pid, removed when the process ends.
-struct ProcessFolder {
-  std::filesystem::path path =
-      std::filesystem::path(EMBER_BINARY_DIR) / "ml_cli_test" / std::to_string(::getpid());
-  ProcessFolder() { std::filesystem::create_directories(path); }
-  ~ProcessFolder() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path, ignored);
-  }
-};
-
+// The test's files, in a folder of its own removed when the process ends.
 std::string tmp_path(const std::string& name) {
-  static const ProcessFolder folder;
-  return (folder.path / name).string();
+  static const ember::test::TempDir folder;
+  return (folder / name).string();
 }
 
 void write(const std::string& path, const std::string& text) {

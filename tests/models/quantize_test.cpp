@@ -47,26 +47,7 @@ std::string sha256_hex(std::span<const std::byte> bytes) {
   return out;
 }
 
-// A scratch directory per test, removed at the end.
-class TempDir {
- public:
-  TempDir() {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    path_ = fs::temp_directory_path() /
-            ("ember-quantize-" + std::string(info->name()) + "-" + std::to_string(::getpid()));
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  fs::path operator/(const std::string& name) const { return path_ / name; }
-
- private:
-  fs::path path_;
-};
+using test::TempDir;
 
 TEST(QuantizeSmolLM2, TypesAndBytesMatchLlamaCpp) {
   const fs::path source =
