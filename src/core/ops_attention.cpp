@@ -2,11 +2,8 @@
 // needs beyond linear and the norms.
 //
 // attention runs one task per (batch, query head, block of query rows) on the pool. Each task's
-// two products (scores = q k^T, out = p v) go to sgemm on the pool thread, in row blocks small
-// enough that OpenBLAS computes them on the calling thread (see ops_matmul.cpp), or, for a few
-// rows, to the dot-product kernels.
-#include <cblas.h>
-
+// two products (scores = q k^T, out = p v) go to Ember's GEMM panel kernel, or, for a few rows,
+// to the dot-product kernels.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -24,11 +21,9 @@ namespace {
 
 using detail::dtype_str;
 
-constexpr int64_t kBlasSingleThreadWork = 262144;
 // A sequence of up to this many query rows (a decode step: one per beam, or an input's beams
-// over its cross-attention keys) takes dot products over the keys where they lie; BLAS would
-// first pack every key and value row, which cost more than the products. (Longer ones may also
-// come in blocks this small, when the keys are many; those stay with BLAS.)
+// over its cross-attention keys) takes dot products over the keys where they lie; a GEMM would
+// first pack every key and value row, which cost more than the products.
 constexpr int64_t kDirectRows = 8;
 
 void require_f32_rows(const char* op, const Tensor& t, const char* what, int64_t rank) {
@@ -190,14 +185,54 @@ void round_through_f16(float* x, size_t n) {
   }
 }
 
+// A task's buffers, kept across its tasks: the scores and the packed keys and values.
+struct AttendScratch {
+  std::vector<float> scores, keys, values;
+};
+
+// Rows [0, n) of a [n, d] view (rows `stride` floats apart) as kernels::gemm_panels_f32's panels
+// of the product with k^T: panel p holds, for each c < d, rows p * kGemmPanel.. side by side.
+void pack_rows(const float* src, int64_t stride, int64_t n, int64_t d, std::vector<float>& panels) {
+  const auto width = static_cast<int64_t>(kernels::kGemmPanel);
+  const int64_t count = (n + width - 1) / width;
+  panels.assign(static_cast<size_t>(count * d * width), 0.0f);
+  for (int64_t j = 0; j < n; ++j) {
+    const float* row = src + j * stride;
+    float* out = panels.data() + (j / width) * d * width + j % width;
+    for (int64_t c = 0; c < d; ++c) out[c * width] = row[c];
+  }
+}
+
+// A [n, d] view's columns as the panels of the product p v: panel q holds, for each row j < n,
+// its columns q * kGemmPanel.. (zero past d), a plain copy of 16-float runs.
+void pack_columns(const float* src, int64_t stride, int64_t n, int64_t d,
+                  std::vector<float>& panels) {
+  const auto width = static_cast<int64_t>(kernels::kGemmPanel);
+  const int64_t count = (d + width - 1) / width;
+  panels.assign(static_cast<size_t>(count * n * width), 0.0f);
+  for (int64_t q = 0; q < count; ++q) {
+    const int64_t cols = std::min(width, d - q * width);
+    float* out = panels.data() + q * n * width;
+    for (int64_t j = 0; j < n; ++j)
+      std::memcpy(out + j * width, src + j * stride + q * width,
+                  static_cast<size_t>(cols) * sizeof(float));
+  }
+}
+
 // softmax(q k^T * scale + mask) v for query rows [row0, row0 + rows) of head h of one sequence.
 // f16_weights: the softmax weights are rounded to F16 before the product with v (an F16 cache).
+// A few rows read the keys and values in place (dot-product kernels); more pack them into
+// Ember's GEMM panels, where a causal block stops at its last row's position (the masked keys
+// only add zeros). Not OpenBLAS: its CPU detection picks a generic SSE3 kernel on CPUs newer
+// than the library (Debian 12's on Emerald Rapids), which made attention a third of a prompt.
 void attend_rows(const SeqView& s, const HeadLayout& l, int64_t h, int64_t row0, int64_t rows,
-                 bool causal, int64_t window, float scale, std::vector<float>& scores,
+                 bool causal, int64_t window, float scale, AttendScratch& scratch,
                  bool f16_weights = false) {
   constexpr float kNegInf = -std::numeric_limits<float>::infinity();
   const int64_t kvh = h / (l.hq / l.hkv);
-  const int64_t tk = s.tk;
+  const int64_t past = s.tk - s.tq;
+  const int64_t tk = causal ? std::min(s.tk, past + row0 + rows) : s.tk;
+  std::vector<float>& scores = scratch.scores;
   scores.resize(static_cast<size_t>(rows * tk));
   const float* q = s.q + row0 * l.q_row + h * l.q_head;
   const float* k = s.k + kvh * l.k_head;
@@ -210,13 +245,18 @@ void attend_rows(const SeqView& s, const HeadLayout& l, int64_t h, int64_t row0,
                             static_cast<size_t>(tk), static_cast<size_t>(l.d), scale,
                             scores.data() + r * tk);
   } else {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(rows),
-                static_cast<int>(tk), static_cast<int>(l.d), scale, q, static_cast<int>(l.q_row), k,
-                static_cast<int>(l.k_row), 0.0f, scores.data(), static_cast<int>(tk));
+    pack_rows(k, l.k_row, tk, l.d, scratch.keys);
+    const auto width = static_cast<int64_t>(kernels::kGemmPanel);
+    kernels::gemm_panels_f32(q, static_cast<size_t>(l.q_row), static_cast<size_t>(rows),
+                             static_cast<size_t>(l.d), scratch.keys.data(), 0,
+                             static_cast<size_t>((tk + width - 1) / width), static_cast<size_t>(tk),
+                             scores.data(), static_cast<size_t>(tk));
   }
-  const int64_t past = tk - s.tq;
   for (int64_t r = 0; r < rows; ++r) {
     float* row = scores.data() + r * tk;
+    if (!direct) {
+      for (int64_t j = 0; j < tk; ++j) row[j] *= scale;
+    }
     if (s.bias != nullptr) {
       kernels::binary_f32(kernels::BinaryOp::Add, row,
                           s.bias + h * s.bias_head + (row0 + r) * s.bias_row, row,
@@ -247,20 +287,22 @@ void attend_rows(const SeqView& s, const HeadLayout& l, int64_t h, int64_t row0,
                                  out + r * l.out_row);
     return;
   }
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(rows),
-              static_cast<int>(l.d), static_cast<int>(tk), 1.0f, scores.data(),
-              static_cast<int>(tk), v, static_cast<int>(l.v_row), 0.0f, out,
-              static_cast<int>(l.out_row));
+  pack_columns(v, l.v_row, tk, l.d, scratch.values);
+  const auto width = static_cast<int64_t>(kernels::kGemmPanel);
+  kernels::gemm_panels_f32(scores.data(), static_cast<size_t>(tk), static_cast<size_t>(rows),
+                           static_cast<size_t>(tk), scratch.values.data(), 0,
+                           static_cast<size_t>((l.d + width - 1) / width), static_cast<size_t>(l.d),
+                           out, static_cast<size_t>(l.out_row));
 }
 
-// Runs every (sequence, head, block of query rows) on the pool. Row blocks keep each product
-// under OpenBLAS's single-thread size.
+// Runs every (sequence, head, block of query rows) on the pool. A block is at most 64 rows (the
+// packing of its keys and values is then a small part of its products), fewer where the keys
+// are many, so that its scores stay near 256 KB.
 void attend_all(const std::vector<SeqView>& seqs, const HeadLayout& l, bool causal, int64_t window,
                 float scale, bool f16_weights = false) {
   int64_t max_tk = 1;
   for (const SeqView& s : seqs) max_tk = std::max(max_tk, s.tk);
-  const int64_t rows_per_block =
-      std::max<int64_t>(1, kBlasSingleThreadWork / std::max<int64_t>(1, max_tk * l.d));
+  const int64_t rows_per_block = std::clamp<int64_t>(65536 / max_tk / 8 * 8, 8, 64);
   // Task list: (sequence, head, first row).
   struct Task {
     int64_t seq, head, row0;
@@ -271,12 +313,12 @@ void attend_all(const std::vector<SeqView>& seqs, const HeadLayout& l, bool caus
       for (int64_t r = 0; r < seqs[si].tq; r += rows_per_block)
         tasks.push_back({static_cast<int64_t>(si), h, r});
   parallel_for(0, static_cast<int64_t>(tasks.size()), 1, [&](int64_t lo, int64_t hi) {
-    std::vector<float> scores;
+    AttendScratch scratch;
     for (int64_t t = lo; t < hi; ++t) {
       const Task& task = tasks[static_cast<size_t>(t)];
       const SeqView& s = seqs[static_cast<size_t>(task.seq)];
       attend_rows(s, l, task.head, task.row0, std::min(rows_per_block, s.tq - task.row0), causal,
-                  window, scale, scores, f16_weights);
+                  window, scale, scratch, f16_weights);
     }
   });
 }

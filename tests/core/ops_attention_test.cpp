@@ -174,6 +174,32 @@ TEST(Attention, StridedViewsAndRowBlocks) {
                attention_reference(q, k, v, m, 0.125), 1e-5, 1e-5, "strided");
 }
 
+// More than a decode step's rows go through the packed GEMM path, where a causal row block stops
+// at its last row's key: past keys, a sliding window, padding keys and a bias there, with a head
+// size that is not a whole number of panels.
+TEST(Attention, ManyRowsWithPastKeysWindowsPaddingAndBias) {
+  const float scale = 0.2f;
+  std::vector<int> padded(2 * 45, 1);
+  padded[3] = padded[44] = padded[45 + 30] = 0;
+  struct Case {
+    const char* name;
+    int64_t tq, tk;
+    MaskSpec mask;
+  };
+  const std::vector<Case> cases = {
+      {"causal after past", 20, 45, {true, 0, {}, {}}},
+      {"window and padding after past", 20, 45, {true, 7, padded, {}}},
+      {"bias, cross (Tq > Tk)", 30, 12, {false, 0, {}, biases(4 * 30 * 12)}},
+  };
+  for (const Case& c : cases) {
+    const Tensor q = random_tensor({2, c.tq, 4, 24}, 41);
+    const Tensor k = random_tensor({2, c.tk, 2, 24}, 42);
+    const Tensor v = random_tensor({2, c.tk, 2, 24}, 43);
+    expect_close(ops::attention(q, k, v, make_mask(c.mask, 2, c.tk, 4, c.tq), scale),
+                 attention_reference(q, k, v, c.mask, scale), 1e-5, 1e-5, c.name);
+  }
+}
+
 // Packed sequences give what each sequence gives alone.
 TEST(Attention, PackedSequencesMatchSeparateCalls) {
   const std::vector<int64_t> offsets = {0, 3, 3, 10, 11};
