@@ -23,6 +23,10 @@ Models (made on first use under $EMBER_BENCH_CACHE, default ~/.cache/ember-bench
 
 Usage: tools/.venv/bin/python bench/llm_bench.py [--models smollm2-q4_1,...] [--threads 1,2]
        [--rounds 3] [--reps 2] [-p 512] [-n 128]
+An AVX2-only CPU, approximated on a better one: EMBER_SIMD=AVX2 for Ember, and
+EMBER_BENCH_LLAMA_PYTHON naming the python of a venv whose llama-cpp-python was built with
+CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_BMI2=ON -DGGML_FMA=ON -DGGML_F16C=ON"
+(it runs only the llama.cpp side; the tools venv still makes the models).
 """
 import argparse
 import json
@@ -169,7 +173,8 @@ def run_ember(path: pathlib.Path, threads: int, args) -> dict:
 
 
 def run_llama(path: pathlib.Path, threads: int, args) -> dict:
-    cmd = [python(), "-c", LLAMA_WORKER, str(path), str(threads), str(args.p), str(args.n), str(args.reps)]
+    llama_python = os.environ.get("EMBER_BENCH_LLAMA_PYTHON", python())
+    cmd = [llama_python, "-c", LLAMA_WORKER, str(path), str(threads), str(args.p), str(args.n), str(args.reps)]
     env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads))
     return parse_lines(subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout)
 

@@ -185,7 +185,7 @@ void round_through_f16(float* x, size_t n) {
   }
 }
 
-// A task's buffers, kept across its tasks: the scores and the packed keys and values.
+// The buffers of one pool chunk's tasks: the scores and the packed keys and values.
 struct AttendScratch {
   std::vector<float> scores, keys, values;
 };
@@ -229,6 +229,7 @@ void attend_rows(const SeqView& s, const HeadLayout& l, int64_t h, int64_t row0,
                  bool causal, int64_t window, float scale, AttendScratch& scratch,
                  bool f16_weights = false) {
   constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+  const auto width = static_cast<int64_t>(kernels::kGemmPanel);
   const int64_t kvh = h / (l.hq / l.hkv);
   const int64_t past = s.tk - s.tq;
   const int64_t tk = causal ? std::min(s.tk, past + row0 + rows) : s.tk;
@@ -246,7 +247,6 @@ void attend_rows(const SeqView& s, const HeadLayout& l, int64_t h, int64_t row0,
                             scores.data() + r * tk);
   } else {
     pack_rows(k, l.k_row, tk, l.d, scratch.keys);
-    const auto width = static_cast<int64_t>(kernels::kGemmPanel);
     kernels::gemm_panels_f32(q, static_cast<size_t>(l.q_row), static_cast<size_t>(rows),
                              static_cast<size_t>(l.d), scratch.keys.data(), 0,
                              static_cast<size_t>((tk + width - 1) / width), static_cast<size_t>(tk),
@@ -288,7 +288,6 @@ void attend_rows(const SeqView& s, const HeadLayout& l, int64_t h, int64_t row0,
     return;
   }
   pack_columns(v, l.v_row, tk, l.d, scratch.values);
-  const auto width = static_cast<int64_t>(kernels::kGemmPanel);
   kernels::gemm_panels_f32(scores.data(), static_cast<size_t>(tk), static_cast<size_t>(rows),
                            static_cast<size_t>(tk), scratch.values.data(), 0,
                            static_cast<size_t>((l.d + width - 1) / width), static_cast<size_t>(l.d),
