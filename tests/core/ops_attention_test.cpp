@@ -179,7 +179,7 @@ TEST(Attention, StridedViewsAndRowBlocks) {
 // size that is not a whole number of panels.
 TEST(Attention, ManyRowsWithPastKeysWindowsPaddingAndBias) {
   const float scale = 0.2f;
-  std::vector<int> padded(2 * 45, 1);
+  std::vector<int> padded(size_t{2} * 45, 1);
   padded[3] = padded[44] = padded[45 + 30] = 0;
   struct Case {
     const char* name;
@@ -189,7 +189,7 @@ TEST(Attention, ManyRowsWithPastKeysWindowsPaddingAndBias) {
   const std::vector<Case> cases = {
       {"causal after past", 20, 45, {true, 0, {}, {}}},
       {"window and padding after past", 20, 45, {true, 7, padded, {}}},
-      {"bias, cross (Tq > Tk)", 30, 12, {false, 0, {}, biases(4 * 30 * 12)}},
+      {"bias, cross (Tq > Tk)", 30, 12, {false, 0, {}, biases(size_t{4} * 30 * 12)}},
   };
   for (const Case& c : cases) {
     const Tensor q = random_tensor({2, c.tq, 4, 24}, 41);
