@@ -429,7 +429,6 @@ HWY_INLINE __m128 RowHalves(const uint8_t* pw, size_t w_stride, size_t at) {
   };
   return _mm_cvtph_ps(_mm_setr_epi16(half(0), half(1), half(2), half(3), 0, 0, 0, 0));
 }
-
 #endif
 
 // The four rows' block scales d_w * d_x, the single-row dot's products: on x86 the rows' F16 d in

@@ -196,10 +196,9 @@ void pack_rows(const float* src, int64_t stride, int64_t n, int64_t d, std::vect
   const auto width = static_cast<int64_t>(kernels::kGemmPanel);
   const int64_t count = (n + width - 1) / width;
   panels.assign(static_cast<size_t>(count * d * width), 0.0f);
-  for (int64_t j = 0; j < n; ++j) {
-    const float* row = src + j * stride;
-    float* out = panels.data() + (j / width) * d * width + j % width;
-    for (int64_t c = 0; c < d; ++c) out[c * width] = row[c];
+  for (int64_t p = 0; p < count; ++p) {
+    detail::pack_panel_rows(src + p * width * stride, stride, std::min(width, n - p * width), d,
+                            panels.data() + p * d * width);
   }
 }
 

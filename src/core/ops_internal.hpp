@@ -3,6 +3,7 @@
 #include <string>
 
 #include "ember/base/error.hpp"
+#include "ember/core/kernels.hpp"
 #include "ember/core/tensor.hpp"
 
 namespace ember::ops::detail {
@@ -34,6 +35,18 @@ inline void require_float(const char* op, const Tensor& x, const char* what = "i
   if (!is_float_compute_dtype(x.dtype())) {
     throw Error(std::string(op) + ": " + what + " dtype " + dtype_str(x.dtype()) + " (shape " +
                 shape_to_string(x.shape()) + ") is not supported; expected F32, F64, F16 or BF16");
+  }
+}
+
+// Rows [0, rows) (rows <= kernels::kGemmPanel; k floats each, `stride` floats apart) into one
+// panel of kernels::gemm_panels_f32's layout: panel[kk * kGemmPanel + j] = row j's kk. The slots
+// of later rows are left as they are (zero in a zeroed panel).
+inline void pack_panel_rows(const float* src, int64_t stride, int64_t rows, int64_t k,
+                            float* panel) {
+  const auto width = static_cast<int64_t>(kernels::kGemmPanel);
+  for (int64_t j = 0; j < rows; ++j) {
+    const float* row = src + j * stride;
+    for (int64_t kk = 0; kk < k; ++kk) panel[kk * width + j] = row[kk];
   }
 }
 

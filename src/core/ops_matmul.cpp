@@ -563,11 +563,8 @@ Tensor pack_linear_weight(const Tensor& weight) {
     const int64_t p1 = std::min(panels, p0 + stretch);
     parallel_for(p0, p1, 1, [&](int64_t lo, int64_t hi) {
       for (int64_t p = lo; p < hi; ++p) {
-        for (int64_t j = 0; j < panel && p * panel + j < n; ++j) {
-          const float* row = src + (p * panel + j) * k;
-          float* out = dst + p * k * panel + j;
-          for (int64_t kk = 0; kk < k; ++kk) out[kk * panel] = row[kk];
-        }
+        detail::pack_panel_rows(src + p * panel * k, k, std::min(panel, n - p * panel), k,
+                                dst + p * k * panel);
       }
     });
     w.storage()->release_pages(first_byte + static_cast<size_t>(p0 * panel * row_bytes),
