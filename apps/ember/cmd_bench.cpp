@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "activations_option.hpp"
 #include "command.hpp"
 #include "ember/base/error.hpp"
 #include "ember/base/thread_pool.hpp"
@@ -27,7 +28,7 @@ using ember::Error;
 using ember::Tensor;
 
 struct BenchOptions {
-  std::string model;
+  std::string model, activations = "f32";
   int64_t prompt = 512, generate = 128, repetitions = 5;
   int threads = 0;
   bool json = false;
@@ -96,6 +97,7 @@ void run_bench(const BenchOptions& opt) {
   const int threads = ember::default_thread_pool().num_threads();
   const std::filesystem::path path =
       ember::hub::resolve_model(opt.model, ember::hub::HubOptions::from_environment());
+  ember::cli::apply_activations_option(opt.activations);
   const auto model = ember::models::load_causal_lm(path);
   std::error_code ec;
   const auto file_bytes = std::filesystem::is_regular_file(path, ec)
@@ -157,6 +159,7 @@ const ember::cli::CommandRegistrar bench_registrar{
            "bench", "Prompt (ppN) and generation (tgN) tokens/s of a causal LM, as llama-bench");
        cmd->add_option("--model", opt->model, "model folder, .gguf file or built-in name")
            ->required();
+       ember::cli::add_activations_option(cmd, opt->activations);
        cmd->add_option("-p,--prompt", opt->prompt, "prompt tokens processed in one pass (0: skip)")
            ->check(CLI::Range(int64_t{0}, int64_t{1} << 20));
        cmd->add_option("-n,--generate", opt->generate, "tokens generated one by one (0: skip)")

@@ -7,6 +7,7 @@
 #include <iostream>
 #include <string>
 
+#include "activations_option.hpp"
 #include "command.hpp"
 #include "ember/generation/chat.hpp"
 #include "ember/generation/kv_session.hpp"
@@ -20,7 +21,7 @@ namespace {
 namespace gen = ember::generation;
 
 struct ChatOptions {
-  std::string model, system;
+  std::string model, system, activations = "f32";
   ember::cli::SamplingOptions sampling;
 };
 
@@ -28,6 +29,7 @@ void run_chat(const ChatOptions& opt) {
   const std::filesystem::path folder =
       ember::hub::resolve_model(opt.model, ember::hub::HubOptions::from_environment());
   const auto format = gen::ChatFormat::from_folder(folder);
+  ember::cli::apply_activations_option(opt.activations);
   const auto model = ember::models::load_causal_lm(folder);
   const auto tokenizer = gen::load_tokenizer(folder);
   gen::GenerationConfig config = gen::GenerationConfig::from_folder(folder);
@@ -85,6 +87,7 @@ const ember::cli::CommandRegistrar chat_registrar{
        cmd->add_option("--model", opt->model,
                        "model folder, Hugging Face model id, or built-in name")
            ->required();
+       ember::cli::add_activations_option(cmd, opt->activations);
        cmd->add_option("--system", opt->system, "a system message that starts the conversation");
        ember::cli::add_sampling_options(cmd, opt->sampling);
        cmd->callback([opt] { run_chat(*opt); });

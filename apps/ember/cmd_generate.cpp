@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "activations_option.hpp"
 #include "command.hpp"
 #include "ember/base/error.hpp"
 #include "ember/generation/generate.hpp"
@@ -20,7 +21,7 @@ using ember::Error;
 namespace gen = ember::generation;
 
 struct GenerateOptions {
-  std::string model, prompt, prompt_cache;
+  std::string model, prompt, prompt_cache, activations = "f32";
   std::vector<int64_t> prompt_ids;
   ember::cli::SamplingOptions sampling;
   int64_t logprobs = 0;
@@ -91,6 +92,7 @@ std::vector<int64_t> request_ids(const nlohmann::json& request, size_t line,
 void run_generate(const GenerateOptions& opt) {
   const std::filesystem::path folder =
       ember::hub::resolve_model(opt.model, ember::hub::HubOptions::from_environment());
+  ember::cli::apply_activations_option(opt.activations);
   const auto model = ember::models::load_causal_lm(folder);
   const auto tokenizer = gen::load_tokenizer(folder);
   gen::GenerationConfig config = gen::GenerationConfig::from_folder(folder);
@@ -144,6 +146,7 @@ const ember::cli::CommandRegistrar generate_registrar{
        cmd->add_option("--model", opt->model,
                        "model folder, Hugging Face model id, or built-in name")
            ->required();
+       ember::cli::add_activations_option(cmd, opt->activations);
        auto* prompt = cmd->add_option("--prompt", opt->prompt, "text to continue");
        auto* ids = cmd->add_option("--prompt-ids", opt->prompt_ids,
                                    "the prompt as token ids instead of text: 1,2,3")

@@ -7,10 +7,10 @@
 #include <string>
 #include <vector>
 
+#include "activations_option.hpp"
 #include "command.hpp"
 #include "ember/base/error.hpp"
 #include "ember/core/atomic_file.hpp"
-#include "ember/core/ops.hpp"
 #include "ember/generation/generate.hpp"
 #include "ember/generation/scoring.hpp"
 #include "ember/hub/hub.hpp"
@@ -143,21 +143,14 @@ const ember::cli::CommandRegistrar perplexity_registrar{
                        "KV cache type: f32, or f16 (llama.cpp's default cache and arithmetic)")
            ->check(CLI::IsMember({"f32", "f16"}))
            ->capture_default_str();
-       cmd->add_option("--activations", opt->activations,
-                       "activations of quantized-weight products in prompts and chunks: f32 "
-                       "(the weights widened to F32), or q8 (quantized to 8 bits as llama.cpp "
-                       "does: its perplexities, and the numbers single tokens get)")
-           ->check(CLI::IsMember({"f32", "q8"}))
-           ->capture_default_str();
+       ember::cli::add_activations_option(cmd, opt->activations);
        cmd->callback([opt, file, kl] {
          if (!*file && !*kl) throw Error("perplexity: give --file or --kl-base");
          const std::filesystem::path folder =
              ember::hub::resolve_model(opt->model, ember::hub::HubOptions::from_environment());
          const auto model = ember::models::load_causal_lm(folder);
          model->set_kv_cache_dtype(opt->kv_cache == "f16" ? ember::DType::F16 : ember::DType::F32);
-         if (opt->activations == "q8") {
-           ember::ops::set_quantized_prompts(ember::ops::QuantizedPrompts::Int8Activations);
-         }
+         ember::cli::apply_activations_option(opt->activations);
          if (*file) {
            run_text(*opt, *model, folder);
          } else {

