@@ -1452,27 +1452,38 @@ void Tile(const void* w, size_t w_stride, size_t nw, const void* x, size_t x_str
   }
 }
 
-#if HWY_TARGET == HWY_AVX3_DL
-// Q4_K and Q6_K prompts on AVX-512 VNNI: an integer GEMM, one weight row an int32 lane. The
-// generic tile widens levels to int16 and sums each pair's products into lanes of its own,
-// reduced at every super-block; here one vpdpbusd takes four unsigned levels of 16 weight rows
-// at once against four int8 activations broadcast from one row, and no lane is ever reduced.
-// Each call packs its weight rows 32 at a time (two vectors) into a panel, per super-block:
-//   levels  [group][quad][32 rows][4 bytes], unsigned (Q6_K's stored level + 32), in
-//           vpdpbusd's order, so a quad of 32 rows is two aligned loads;
-//   scales  [group][32 rows] int32, one per scale group (Q4_K's 32 elements, Q6_K's 16);
-//   pairs   [pair][32 rows][2 int16], for vpdpwssd against pairs of the activations' group sums:
-//           Q4_K's mins (summ), Q6_K's scales (the 32 * sum scale * bsum its offset takes off);
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
+// Q4_K and Q6_K prompts as an integer GEMM on x86 (AVX2 and up), one weight row an integer
+// lane. The generic tile widens levels to int16 and sums each pair's products into lanes of its
+// own, reduced at every super-block; here each instruction takes four unsigned levels of 8 or 16
+// weight rows at once against four int8 activations broadcast from one row, and no lane is ever
+// reduced. Each call packs its weight rows 32 at a time into a panel, per super-block:
+//   levels  [group][quad][32 rows][4 bytes], unsigned (Q6_K's stored level + 32), so a quad of
+//           16 rows is one aligned 64-byte load (two on 256 bits);
+//   scales  [group][32 rows], one per scale group (Q4_K's 32 elements, Q6_K's 16): int32 for
+//           vpmulld (AVX-512 VNNI), else the int16 scale twice, for vpmaddwd;
+//   pairs   [pair][32 rows][2 int16], for vpdpwssd / vpmaddwd against pairs of the activations'
+//           group sums: Q4_K's mins (summ), Q6_K's scales (the 32 * sum scale * bsum its offset
+//           takes off);
 //   d, dmin [32] float each (Q6_K's dmin 0).
-// A group's products accumulate in int32 and are multiplied by its scale, all exact (Q6_K's
+// AVX-512 VNNI sums a group's products with vpdpbusd in int32, then multiplies by the scale.
+// AVX2 (and AVX-512 without VNNI, on 256 bits) sums them with vpmaddubsw into int16 pairs,
+// kInt16Quads quads at a time (at most 8 * 2 * 15 * 128 for Q4_K, 2 * 2 * 63 * 128 for Q6_K:
+// below 2^15), then vpmaddwd with the scale pair gives the scaled int32. All exact (Q6_K's
 // largest sum, 16 * 63 * 128 * 128 per group, stays far below 2^31 over a super-block); each
 // super-block ends in KBlockSums, lane-wise, over the dot's exact sumi and summ, added in block
 // order: every output is the dot's (DotQ4_KQ8_K, DotQ6_KQ8_K) bit for bit.
 constexpr size_t kPanelRows = 32;
+constexpr bool kScalePairs = HWY_TARGET != HWY_AVX3_DL;
+// GCC 12's AVX-512 conversion and shift intrinsics pass an "undefined" vector that its
+// -Wmaybe-uninitialized flags, as for the K-quant dots above.
+HWY_DIAGNOSTICS(push)
+HWY_DIAGNOSTICS_OFF(disable : 4703 6001 26494, ignored "-Wmaybe-uninitialized")
 
-template <size_t kGroups, size_t kPairs>
+template <size_t kGroups, size_t kPairs, size_t kQuadsInt16>
 struct KPanel {
-  static constexpr size_t kGroupCount = kGroups, kPairCount = kPairs, kGroupQuads = 64 / kGroups;
+  static constexpr size_t kGroupCount = kGroups, kPairCount = kPairs, kGroupQuads = 64 / kGroups,
+                          kInt16Quads = kQuadsInt16;
   static constexpr size_t kLevelBytes = 256 * kPanelRows, kScaleBytes = kGroups * kPanelRows * 4,
                           kPairBytes = kPairs * kPanelRows * 4;
   static constexpr size_t kBlockBytes = kLevelBytes + kScaleBytes + kPairBytes + 2 * kPanelRows * 4;
@@ -1491,45 +1502,35 @@ struct KPanel {
     return reinterpret_cast<float*>(block + kLevelBytes + kScaleBytes + kPairBytes);
   }
   float* DMin() const { return D() + kPanelRows; }
+  void SetScale(size_t group, size_t row, int16_t scale) const {
+    const auto bits = static_cast<uint16_t>(scale);
+    Scales(group)[row] = kScalePairs ? static_cast<int32_t>(bits | (uint32_t{bits} << 16)) : scale;
+  }
 };
 
-HWY_INLINE __m512i DpbusdAdd(__m512i sum, __m512i u, __m512i s) {
-  asm("vpdpbusd %2, %1, %0" : "+v"(sum) : "v"(u), "v"(s));
-  return sum;
+// The 4-byte words at byte `at` of the super-blocks of 32 weight rows (rows past nw repeat row
+// nw - 1: their results are not stored).
+HWY_INLINE void RowWords(const uint8_t* at, size_t w_stride, size_t nw, uint32_t* words) {
+  for (size_t c = 0; c < kPanelRows; ++c)
+    words[c] = static_cast<uint32_t>(load_i32(at + std::min(c, nw - 1) * w_stride));
 }
 
-HWY_DIAGNOSTICS(push)
-HWY_DIAGNOSTICS_OFF(disable : 4703 6001 26494, ignored "-Wmaybe-uninitialized")
-// The 4-byte words at byte `at` of 32 weight rows' super-blocks, gathered.
-struct RowWords {
-  __m512i index[2];
-  RowWords(size_t w_stride, size_t nw) {
-    HWY_ALIGN int32_t offsets[kPanelRows];
-    for (size_t c = 0; c < kPanelRows; ++c)
-      offsets[c] = static_cast<int32_t>(std::min(c, nw - 1) * w_stride);
-    index[0] = _mm512_load_si512(offsets);
-    index[1] = _mm512_load_si512(offsets + 16);
-  }
-  __m512i At(const uint8_t* base, size_t h) const {
-    return _mm512_i32gather_epi32(index[h], base, 1);
-  }
-};
-
-struct Q4KPanel : KPanel<8, 4> {
+struct Q4KPanel : KPanel<8, 4, 8> {
   static constexpr size_t kWBytes = 144;
   static constexpr bool kMin = true;
   // Q8_K's group sums as the pairs go against: sub-block sums 2p and 2p + 1 in dword p.
   static __m128i XPairs(const uint8_t* px, size_t /*pair*/) { return SubBlockSums(px); }
-  void Pack(const uint8_t* pw, size_t w_stride, size_t nw, const RowWords& words) const {
-    const __m512i low4 = _mm512_set1_epi8(0x0F);
+  void Pack(const uint8_t* pw, size_t w_stride, size_t nw) const {
+    HWY_ALIGN uint32_t words[kPanelRows];
     // Group g's 32 bytes hold sub-block 2g in their low nibbles, 2g + 1 in the high ones.
     for (size_t g = 0; g < 4; ++g) {
       for (size_t q = 0; q < 8; ++q) {
-        for (size_t h = 0; h < 2; ++h) {
-          const __m512i v = words.At(pw + 16 + 32 * g + 4 * q, h);
-          _mm512_store_si512(Levels(2 * g, q) + 64 * h, _mm512_and_si512(v, low4));
-          _mm512_store_si512(Levels(2 * g + 1, q) + 64 * h,
-                             _mm512_and_si512(_mm512_srli_epi16(v, 4), low4));
+        RowWords(pw + 16 + 32 * g + 4 * q, w_stride, nw, words);
+        auto* low = reinterpret_cast<uint32_t*>(Levels(2 * g, q));
+        auto* high = reinterpret_cast<uint32_t*>(Levels(2 * g + 1, q));
+        for (size_t c = 0; c < kPanelRows; ++c) {
+          low[c] = words[c] & 0x0F0F0F0Fu;
+          high[c] = (words[c] >> 4) & 0x0F0F0F0Fu;
         }
       }
     }
@@ -1541,7 +1542,7 @@ struct Q4KPanel : KPanel<8, 4> {
       _mm_store_si128(reinterpret_cast<__m128i*>(sc), scales8);
       _mm_store_si128(reinterpret_cast<__m128i*>(mn), mins8);
       for (size_t j = 0; j < 8; ++j) {
-        Scales(j)[c] = sc[j];
+        SetScale(j, c, sc[j]);
         Pairs(j / 2)[2 * c + j % 2] = mn[j];
       }
       D()[c] = F16(row);
@@ -1550,35 +1551,34 @@ struct Q4KPanel : KPanel<8, 4> {
   }
 };
 
-struct Q6KPanel : KPanel<16, 8> {
+struct Q6KPanel : KPanel<16, 8, 2> {
   static constexpr size_t kWBytes = 210;
   static constexpr bool kMin = false;
   // Q8_K's 16 group sums: groups 2p and 2p + 1 in dword p, four pairs per half.
   static __m128i XPairs(const uint8_t* px, size_t pair) {
     return _mm_loadu_si128(reinterpret_cast<const __m128i*>(px + 260 + 16 * (pair / 4)));
   }
-  void Pack(const uint8_t* pw, size_t w_stride, size_t nw, const RowWords& words) const {
-    const __m512i low4 = _mm512_set1_epi8(0x0F), low2 = _mm512_set1_epi8(0x03);
-    // Element l of half h: the nibble of ql[64h + l % 64] above bit 4 * (l / 64), and the bit
-    // pair of qh[32h + l % 32] above bit 2 * (l / 32).
+  void Pack(const uint8_t* pw, size_t w_stride, size_t nw) const {
+    HWY_ALIGN uint32_t nibbles[kPanelRows], pairs[kPanelRows];
+    // Element e of half h: the nibble of ql[64h + e % 64] above bit 4 * (e / 64), and the bit
+    // pair of qh[32h + e % 32] above bit 2 * (e / 32).
     for (size_t l = 0; l < 256; l += 4) {
       const size_t half = l / 128, e = l % 128;
-      for (size_t h = 0; h < 2; ++h) {
-        const __m512i nibbles = words.At(pw + 64 * half + e % 64, h);
-        const __m512i pairs = words.At(pw + 128 + 32 * half + e % 32, h);
-        const __m512i nibble = _mm512_and_si512(
-            _mm512_srl_epi16(nibbles, _mm_cvtsi32_si128(static_cast<int>(4 * (e / 64)))), low4);
-        const __m512i pair = _mm512_and_si512(
-            _mm512_srl_epi16(pairs, _mm_cvtsi32_si128(static_cast<int>(2 * (e / 32)))), low2);
-        _mm512_store_si512(Levels(l / 16, l % 16 / 4) + 64 * h,
-                           _mm512_or_si512(nibble, _mm512_slli_epi16(pair, 4)));
+      RowWords(pw + 64 * half + e % 64, w_stride, nw, nibbles);
+      RowWords(pw + 128 + 32 * half + e % 32, w_stride, nw, pairs);
+      const auto nibble_shift = static_cast<uint32_t>(4 * (e / 64));
+      const auto pair_shift = static_cast<uint32_t>(2 * (e / 32));
+      auto* levels = reinterpret_cast<uint32_t*>(Levels(l / 16, l % 16 / 4));
+      for (size_t c = 0; c < kPanelRows; ++c) {
+        levels[c] = ((nibbles[c] >> nibble_shift) & 0x0F0F0F0Fu) |
+                    (((pairs[c] >> pair_shift) & 0x03030303u) << 4);
       }
     }
     for (size_t c = 0; c < kPanelRows; ++c) {
       const uint8_t* row = pw + std::min(c, nw - 1) * w_stride;
       for (size_t j = 0; j < 16; ++j) {
         const auto scale = static_cast<int8_t>(row[192 + j]);
-        Scales(j)[c] = scale;
+        SetScale(j, c, scale);
         Pairs(j / 2)[2 * c + j % 2] = scale;
       }
       D()[c] = F16(row + 208);
@@ -1587,99 +1587,174 @@ struct Q6KPanel : KPanel<16, 8> {
   }
 };
 
-// kRows activation rows (Q8_K, at x[r]) against a packed panel of nb super-blocks:
-// sums[r][c] = the dot of activation row r with weight row c.
+#if HWY_TARGET == HWY_AVX3_DL
+// 512 bits: one vector is 16 weight rows, a tile kRows activation rows x the panel's 32.
+using VI = __m512i;
+constexpr size_t kTileCols = 32;
+HWY_INLINE VI LoadI(const void* p) {
+  return _mm512_load_si512(p);
+}
+HWY_INLINE VI ZeroI() {
+  return _mm512_setzero_si512();
+}
+HWY_INLINE VI BroadcastI(int32_t v) {
+  return _mm512_set1_epi32(v);
+}
+HWY_INLINE VI AddI(VI a, VI b) {
+  return _mm512_add_epi32(a, b);
+}
+HWY_INLINE VI SubOffset(VI sumi, VI offset) {
+  return _mm512_sub_epi32(sumi, _mm512_slli_epi32(offset, 5));
+}
+HWY_INLINE VI PairProducts(VI sum, VI a, VI b) {
+  return Dpwssd(sum, a, b);
+}
+HWY_INLINE VI QuadProducts(VI sum, VI u, VI s) {
+  asm("vpdpbusd %2, %1, %0" : "+v"(sum) : "v"(u), "v"(s));
+  return sum;
+}
+HWY_INLINE VI Scaled(VI group, VI scale) {
+  return _mm512_mullo_epi32(group, scale);
+}
+HWY_INLINE __m512 ToFloat(VI v) {
+  return _mm512_cvtepi32_ps(v);
+}
+using DFT = hn::Full512<float>;
+#else
+// 256 bits: one vector is 8 weight rows, a tile kRows activation rows x 16 of the panel's rows.
+using VI = __m256i;
+constexpr size_t kTileCols = 16;
+HWY_INLINE VI LoadI(const void* p) {
+  return _mm256_load_si256(static_cast<const VI*>(p));
+}
+HWY_INLINE VI ZeroI() {
+  return _mm256_setzero_si256();
+}
+HWY_INLINE VI BroadcastI(int32_t v) {
+  return _mm256_set1_epi32(v);
+}
+HWY_INLINE VI AddI(VI a, VI b) {
+  return _mm256_add_epi32(a, b);
+}
+HWY_INLINE VI SubOffset(VI sumi, VI offset) {
+  return _mm256_sub_epi32(sumi, _mm256_slli_epi32(offset, 5));
+}
+HWY_INLINE VI PairProducts(VI sum, VI a, VI b) {
+  return _mm256_add_epi32(sum, _mm256_madd_epi16(a, b));
+}
+// int16 pairs of u8 x i8 products, added in int16 (see kInt16Quads).
+HWY_INLINE VI QuadProducts(VI sum, VI u, VI s) {
+  return _mm256_add_epi16(sum, _mm256_maddubs_epi16(u, s));
+}
+HWY_INLINE VI Scaled(VI group, VI scale) {
+  return _mm256_madd_epi16(group, scale);
+}
+HWY_INLINE __m256 ToFloat(VI v) {
+  return _mm256_cvtepi32_ps(v);
+}
+using DFT = hn::Full256<float>;
+#endif
+constexpr size_t kLanes = sizeof(VI) / 4, kTileVectors = kTileCols / kLanes;
+
+// kRows activation rows (Q8_K, at x[r]) against panel rows [col0, col0 + kTileCols) over nb
+// super-blocks: sums[r][c] = the dot of activation row r with weight row col0 + c.
 template <class P, size_t kRows>
-HWY_INLINE void PanelRows(const uint8_t* panel, size_t nb, const uint8_t* const* x,
-                          float (*sums)[kPanelRows]) {
-  const hn::Full512<float> df;
-  using VF = hn::Vec<decltype(df)>;
-  VF total[kRows][2];
+HWY_INLINE void PanelRows(const uint8_t* panel, size_t nb, size_t col0, const uint8_t* const* x,
+                          float (*sums)[kTileCols]) {
+  const DFT df;
+  using VF = hn::Vec<DFT>;
+  VF total[kRows][kTileVectors];
   for (auto& row : total)
     for (auto& v : row) v = hn::Zero(df);
   for (size_t b = 0; b < nb; ++b) {
     const P blk{{const_cast<uint8_t*>(panel) + P::kBlockBytes * b}};
     const size_t xb = 292 * b;
-    __m512i sumi[kRows][2];
+    VI sumi[kRows][kTileVectors];
     for (auto& row : sumi)
-      for (auto& v : row) v = _mm512_setzero_si512();
+      for (auto& v : row) v = ZeroI();
     for (size_t g = 0; g < P::kGroupCount; ++g) {
-      __m512i group[kRows][2];
-      for (auto& row : group)
-        for (auto& v : row) v = _mm512_setzero_si512();
-      for (size_t q = 0; q < P::kGroupQuads; ++q) {
-        const uint8_t* levels = blk.Levels(g, q);
-        const __m512i w0 = _mm512_load_si512(levels), w1 = _mm512_load_si512(levels + 64);
-        const size_t at = xb + 4 + 4 * (g * P::kGroupQuads + q);
-        for (size_t r = 0; r < kRows; ++r) {
-          const __m512i xq = _mm512_set1_epi32(load_i32(x[r] + at));
-          group[r][0] = DpbusdAdd(group[r][0], w0, xq);
-          group[r][1] = DpbusdAdd(group[r][1], w1, xq);
+      VI scale[kTileVectors];
+      for (size_t h = 0; h < kTileVectors; ++h) scale[h] = LoadI(blk.Scales(g) + col0 + kLanes * h);
+      for (size_t q0 = 0; q0 < P::kGroupQuads; q0 += (kScalePairs ? P::kInt16Quads : 8)) {
+        VI group[kRows][kTileVectors];
+        for (auto& row : group)
+          for (auto& v : row) v = ZeroI();
+        const size_t quads = std::min(P::kGroupQuads - q0, kScalePairs ? P::kInt16Quads : 8);
+        for (size_t q = q0; q < q0 + quads; ++q) {
+          const uint8_t* levels = blk.Levels(g, q) + 4 * col0;
+          VI w[kTileVectors];
+          for (size_t h = 0; h < kTileVectors; ++h) w[h] = LoadI(levels + sizeof(VI) * h);
+          const size_t at = xb + 4 + 4 * (g * P::kGroupQuads + q);
+          for (size_t r = 0; r < kRows; ++r) {
+            const VI xq = BroadcastI(load_i32(x[r] + at));
+            for (size_t h = 0; h < kTileVectors; ++h)
+              group[r][h] = QuadProducts(group[r][h], w[h], xq);
+          }
         }
-      }
-      const __m512i sc0 = _mm512_load_si512(blk.Scales(g)),
-                    sc1 = _mm512_load_si512(blk.Scales(g) + 16);
-      for (size_t r = 0; r < kRows; ++r) {
-        sumi[r][0] = _mm512_add_epi32(sumi[r][0], _mm512_mullo_epi32(group[r][0], sc0));
-        sumi[r][1] = _mm512_add_epi32(sumi[r][1], _mm512_mullo_epi32(group[r][1], sc1));
+        for (size_t r = 0; r < kRows; ++r)
+          for (size_t h = 0; h < kTileVectors; ++h)
+            sumi[r][h] = AddI(sumi[r][h], Scaled(group[r][h], scale[h]));
       }
     }
-    const auto d0 = hn::Load(df, blk.D()), d1 = hn::Load(df, blk.D() + 16);
-    const auto m0 = hn::Load(df, blk.DMin()), m1 = hn::Load(df, blk.DMin() + 16);
     for (size_t r = 0; r < kRows; ++r) {
-      __m512i pairs[2] = {_mm512_setzero_si512(), _mm512_setzero_si512()};
+      VI pairs[kTileVectors];
+      for (auto& v : pairs) v = ZeroI();
       for (size_t p = 0; p < P::kPairCount; p += 4) {
         HWY_ALIGN int32_t xp[4];
         _mm_store_si128(reinterpret_cast<__m128i*>(xp), P::XPairs(x[r] + xb, p));
         for (size_t e = 0; e < 4; ++e) {
-          const __m512i xv = _mm512_set1_epi32(xp[e]);
-          const int16_t* wp = blk.Pairs(p + e);
-          pairs[0] = Dpwssd(pairs[0], _mm512_load_si512(wp), xv);
-          pairs[1] = Dpwssd(pairs[1], _mm512_load_si512(wp + 32), xv);
+          const VI xv = BroadcastI(xp[e]);
+          const int16_t* wp = blk.Pairs(p + e) + 2 * col0;
+          for (size_t h = 0; h < kTileVectors; ++h)
+            pairs[h] = PairProducts(pairs[h], LoadI(wp + 2 * kLanes * h), xv);
         }
       }
       const auto dx = hn::Set(df, load_f32(x[r] + xb));
-      for (size_t h = 0; h < 2; ++h) {
-        __m512i si = sumi[r][h], sm = pairs[h];
+      for (size_t h = 0; h < kTileVectors; ++h) {
+        VI si = sumi[r][h], sm = pairs[h];
         if constexpr (!P::kMin) {
-          si = _mm512_sub_epi32(si, _mm512_slli_epi32(sm, 5));
-          sm = _mm512_setzero_si512();
+          si = SubOffset(si, sm);
+          sm = ZeroI();
         }
-        const VF block = KBlockSums(h == 0 ? d0 : d1, h == 0 ? m0 : m1, dx,
-                                    VF{_mm512_cvtepi32_ps(si)}, VF{_mm512_cvtepi32_ps(sm)});
+        const size_t c = col0 + kLanes * h;
+        const VF block = KBlockSums(hn::Load(df, blk.D() + c), hn::Load(df, blk.DMin() + c), dx,
+                                    VF{ToFloat(si)}, VF{ToFloat(sm)});
         total[r][h] = hn::Add(total[r][h], block);
       }
     }
   }
   for (size_t r = 0; r < kRows; ++r)
-    for (size_t h = 0; h < 2; ++h) hn::Store(total[r][h], df, sums[r] + 16 * h);
+    for (size_t h = 0; h < kTileVectors; ++h) hn::Store(total[r][h], df, sums[r] + kLanes * h);
 }
-HWY_DIAGNOSTICS(pop)
 
 template <class P>
-void TileKVnni(const void* w, size_t w_stride, size_t nw, const void* x, size_t x_stride, size_t nx,
+void TileKGemm(const void* w, size_t w_stride, size_t nw, const void* x, size_t x_stride, size_t nx,
                size_t n, float* out, size_t ldo) {
-  constexpr size_t kRows = 4;
+  // Rows per tile: what the 32 (16 on AVX2) vector registers hold with the sums of both stages.
+  constexpr size_t kRows = HWY_TARGET == HWY_AVX3_DL ? 4 : 3;
   const size_t nb = n / 256;
   uint8_t* panel = Scratch(nb * P::kBlockBytes);
   for (size_t j0 = 0; j0 < nw; j0 += kPanelRows) {
     const size_t cols = std::min(kPanelRows, nw - j0);
     const auto* pw = static_cast<const uint8_t*>(w) + j0 * w_stride;
-    const RowWords words(w_stride, cols);
     for (size_t b = 0; b < nb; ++b)
-      P{{panel + P::kBlockBytes * b}}.Pack(pw + P::kWBytes * b, w_stride, cols, words);
-    HWY_ALIGN float sums[kRows][kPanelRows];
-    for (size_t i0 = 0; i0 < nx; i0 += kRows) {
-      const size_t rows = std::min(kRows, nx - i0);
-      const uint8_t* xr[kRows];
-      for (size_t r = 0; r < kRows; ++r)
-        xr[r] = static_cast<const uint8_t*>(x) + (i0 + std::min(r, rows - 1)) * x_stride;
-      PanelRows<P, kRows>(panel, nb, xr, sums);
-      for (size_t r = 0; r < rows; ++r)
-        std::memcpy(out + (i0 + r) * ldo + j0, sums[r], cols * sizeof(float));
+      P{{panel + P::kBlockBytes * b}}.Pack(pw + P::kWBytes * b, w_stride, cols);
+    HWY_ALIGN float sums[kRows][kTileCols];
+    for (size_t col0 = 0; col0 < cols; col0 += kTileCols) {
+      const size_t tile_cols = std::min(kTileCols, cols - col0);
+      for (size_t i0 = 0; i0 < nx; i0 += kRows) {
+        const size_t rows = std::min(kRows, nx - i0);
+        const uint8_t* xr[kRows];
+        for (size_t r = 0; r < kRows; ++r)
+          xr[r] = static_cast<const uint8_t*>(x) + (i0 + std::min(r, rows - 1)) * x_stride;
+        PanelRows<P, kRows>(panel, nb, col0, xr, sums);
+        for (size_t r = 0; r < rows; ++r)
+          std::memcpy(out + (i0 + r) * ldo + j0 + col0, sums[r], tile_cols * sizeof(float));
+      }
     }
   }
 }
+HWY_DIAGNOSTICS(pop)
 #endif
 
 void TileQ4_0Q8_0(const void* w, size_t w_stride, size_t nw, const void* x, size_t x_stride,
@@ -1714,8 +1789,8 @@ void TileQ3_KQ8_K(const void* w, size_t w_stride, size_t nw, const void* x, size
 }
 void TileQ4_KQ8_K(const void* w, size_t w_stride, size_t nw, const void* x, size_t x_stride,
                   size_t nx, size_t n, float* out, size_t ldo) {
-#if HWY_TARGET == HWY_AVX3_DL
-  TileKVnni<Q4KPanel>(w, w_stride, nw, x, x_stride, nx, n, out, ldo);
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
+  TileKGemm<Q4KPanel>(w, w_stride, nw, x, x_stride, nx, n, out, ldo);
 #else
   Tile<WK<Q45K<false>>, XK>(w, w_stride, nw, x, x_stride, nx, n, out, ldo);
 #endif
@@ -1726,8 +1801,8 @@ void TileQ5_KQ8_K(const void* w, size_t w_stride, size_t nw, const void* x, size
 }
 void TileQ6_KQ8_K(const void* w, size_t w_stride, size_t nw, const void* x, size_t x_stride,
                   size_t nx, size_t n, float* out, size_t ldo) {
-#if HWY_TARGET == HWY_AVX3_DL
-  TileKVnni<Q6KPanel>(w, w_stride, nw, x, x_stride, nx, n, out, ldo);
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
+  TileKGemm<Q6KPanel>(w, w_stride, nw, x, x_stride, nx, n, out, ldo);
 #else
   Tile<WK<Q6K>, XK>(w, w_stride, nw, x, x_stride, nx, n, out, ldo);
 #endif
