@@ -14,7 +14,7 @@ inline void add_activations_option(CLI::App* cmd, std::string& value) {
                   "activations of quantized-weight products in prompts: f32 (the weights "
                   "widened to F32), or q8 (quantized to 8 bits as llama.cpp does: its "
                   "arithmetic and perplexities, the numbers single tokens get, and on x86 "
-                  "faster prompts for Q4_K and Q6_K weights)")
+                  "faster prompts for Q2_K to Q6_K weights)")
       ->check(CLI::IsMember({"f32", "q8"}))
       ->capture_default_str();
 }

@@ -1453,26 +1453,26 @@ void Tile(const void* w, size_t w_stride, size_t nw, const void* x, size_t x_str
 }
 
 #if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
-// Q4_K and Q6_K prompts as an integer GEMM on x86 (AVX2 and up), one weight row an integer
-// lane. The generic tile widens levels to int16 and sums each pair's products into lanes of its
-// own, reduced at every super-block; here each instruction takes four unsigned levels of 8 or 16
-// weight rows at once against four int8 activations broadcast from one row, and no lane is ever
-// reduced. Each call packs its weight rows 32 at a time into a panel, per super-block:
-//   levels  [group][quad][32 rows][4 bytes], unsigned (Q6_K's stored level + 32), so a quad of
-//           16 rows is one aligned 64-byte load (two on 256 bits);
-//   scales  [group][32 rows], one per scale group (Q4_K's 32 elements, Q6_K's 16): int32 for
-//           vpmulld (AVX-512 VNNI), else the int16 scale twice, for vpmaddwd;
+// K-quant prompts (Q2_K to Q6_K) as an integer GEMM on x86 (AVX2 and up), one weight row an
+// integer lane. The generic tile widens levels to int16 and sums each pair's products into lanes
+// of its own, reduced at every super-block; here each instruction takes four unsigned levels of 8
+// or 16 weight rows at once against four int8 activations broadcast from one row, and no lane is
+// ever reduced. Each call packs its weight rows 32 at a time into a panel, per super-block:
+//   levels  [group][quad][32 rows][4 bytes], unsigned (Q3_K's and Q6_K's stored level + 4 or
+//           + 32), so a quad of 16 rows is one aligned 64-byte load (two on 256 bits);
+//   scales  [group][32 rows], one per scale group (32 elements for Q4_K and Q5_K, 16 for the
+//           others): int32 for vpmulld (AVX-512 VNNI), else the int16 scale twice, for vpmaddwd;
 //   pairs   [pair][32 rows][2 int16], for vpdpwssd / vpmaddwd against pairs of the activations'
-//           group sums: Q4_K's mins (summ), Q6_K's scales (the 32 * sum scale * bsum its offset
-//           takes off);
-//   d, dmin [32] float each (Q6_K's dmin 0).
+//           group sums: the mins (summ) of Q2_K, Q4_K and Q5_K, or the scales of Q3_K and Q6_K
+//           (the 4 or 32 * sum scale * bsum their offset takes off);
+//   d, dmin [32] float each (dmin 0 where the type has no minimum).
 // AVX-512 VNNI sums a group's products with vpdpbusd in int32, then multiplies by the scale.
 // AVX2 (and AVX-512 without VNNI, on 256 bits) sums them with vpmaddubsw into int16 pairs,
-// kInt16Quads quads at a time (at most 8 * 2 * 15 * 128 for Q4_K, 2 * 2 * 63 * 128 for Q6_K:
-// below 2^15), then vpmaddwd with the scale pair gives the scaled int32. All exact (Q6_K's
-// largest sum, 16 * 63 * 128 * 128 per group, stays far below 2^31 over a super-block); each
-// super-block ends in KBlockSums, lane-wise, over the dot's exact sumi and summ, added in block
-// order: every output is the dot's (DotQ4_KQ8_K, DotQ6_KQ8_K) bit for bit.
+// kInt16Quads quads at a time (each type's bound is at its panel), then vpmaddwd with the scale
+// pair gives the scaled int32. All exact (the largest sum, Q6_K's 16 * 63 * 128 * 128 per group,
+// stays far below 2^31 over a super-block); each super-block ends in KBlockSums, lane-wise, over
+// the dot's exact sumi and summ, added in block order: every output is the type's dot bit for
+// bit.
 constexpr size_t kPanelRows = 32;
 constexpr bool kScalePairs = HWY_TARGET != HWY_AVX3_DL;
 // GCC 12's AVX-512 conversion and shift intrinsics pass an "undefined" vector that its
@@ -1515,22 +1515,30 @@ HWY_INLINE void RowWords(const uint8_t* at, size_t w_stride, size_t nw, uint32_t
     words[c] = static_cast<uint32_t>(load_i32(at + std::min(c, nw - 1) * w_stride));
 }
 
-struct Q4KPanel : KPanel<8, 4, 8> {
-  static constexpr size_t kWBytes = 144;
+// Q4_K and Q5_K (the same with a fifth bit: element e's is bit e / 32 of qh[e % 32]); Q5_K's
+// 5-bit levels take kInt16Quads = 4 (4 * 2 * 31 * 128 < 2^15).
+template <bool kFifthBit>
+struct Q45KPanel : KPanel<8, 4, kFifthBit ? 4 : 8> {
+  using Base = KPanel<8, 4, kFifthBit ? 4 : 8>;
+  using Base::DMin, Base::D, Base::Levels, Base::Pairs, Base::SetScale;
+  static constexpr size_t kWBytes = kFifthBit ? 176 : 144;
   static constexpr bool kMin = true;
   // Q8_K's group sums as the pairs go against: sub-block sums 2p and 2p + 1 in dword p.
   static __m128i XPairs(const uint8_t* px, size_t /*pair*/) { return SubBlockSums(px); }
   void Pack(const uint8_t* pw, size_t w_stride, size_t nw) const {
-    HWY_ALIGN uint32_t words[kPanelRows];
+    HWY_ALIGN uint32_t words[kPanelRows], fifth[kPanelRows] = {};
+    const uint8_t* qs = pw + (kFifthBit ? 48 : 16);
     // Group g's 32 bytes hold sub-block 2g in their low nibbles, 2g + 1 in the high ones.
     for (size_t g = 0; g < 4; ++g) {
       for (size_t q = 0; q < 8; ++q) {
-        RowWords(pw + 16 + 32 * g + 4 * q, w_stride, nw, words);
+        RowWords(qs + 32 * g + 4 * q, w_stride, nw, words);
+        if constexpr (kFifthBit) RowWords(pw + 16 + 4 * q, w_stride, nw, fifth);
         auto* low = reinterpret_cast<uint32_t*>(Levels(2 * g, q));
         auto* high = reinterpret_cast<uint32_t*>(Levels(2 * g + 1, q));
         for (size_t c = 0; c < kPanelRows; ++c) {
-          low[c] = words[c] & 0x0F0F0F0Fu;
-          high[c] = (words[c] >> 4) & 0x0F0F0F0Fu;
+          low[c] = (words[c] & 0x0F0F0F0Fu) | (((fifth[c] >> (2 * g)) & 0x01010101u) << 4);
+          high[c] =
+              ((words[c] >> 4) & 0x0F0F0F0Fu) | (((fifth[c] >> (2 * g + 1)) & 0x01010101u) << 4);
         }
       }
     }
@@ -1551,13 +1559,79 @@ struct Q4KPanel : KPanel<8, 4, 8> {
   }
 };
 
-struct Q6KPanel : KPanel<16, 8, 2> {
-  static constexpr size_t kWBytes = 210;
-  static constexpr bool kMin = false;
-  // Q8_K's 16 group sums: groups 2p and 2p + 1 in dword p, four pairs per half.
+// 16 scale groups of 16 elements (Q2_K, Q3_K, Q6_K): the pairs go against Q8_K's 16 group sums,
+// groups 2p and 2p + 1 in dword p, four pairs per 128-bit half.
+template <size_t kQuadsInt16>
+struct K16Panel : KPanel<16, 8, kQuadsInt16> {
   static __m128i XPairs(const uint8_t* px, size_t pair) {
     return _mm_loadu_si128(reinterpret_cast<const __m128i*>(px + 260 + 16 * (pair / 4)));
   }
+};
+
+// Q2_K and Q3_K's 2-bit crumbs (byte l of each 32-byte group of qs holds elements l, l + 32,
+// l + 64 and l + 96 of its 128 in bit pairs 0, 2, 4, 6) of the quad of elements from l.
+HWY_INLINE void CrumbQuads(const uint8_t* qs, size_t l, size_t w_stride, size_t nw,
+                           uint32_t* crumbs) {
+  RowWords(qs + 32 * (l / 128) + l % 32, w_stride, nw, crumbs);
+  const auto shift = static_cast<uint32_t>(2 * (l % 128 / 32));
+  for (size_t c = 0; c < kPanelRows; ++c) crumbs[c] = (crumbs[c] >> shift) & 0x03030303u;
+}
+
+// Q2_K: levels 0-3, 4-bit scales and mins (4 quads in int16: 4 * 2 * 3 * 128 < 2^15).
+struct Q2KPanel : K16Panel<4> {
+  static constexpr size_t kWBytes = 84;
+  static constexpr bool kMin = true;
+  static constexpr int kOffsetShift = 0;
+  void Pack(const uint8_t* pw, size_t w_stride, size_t nw) const {
+    for (size_t l = 0; l < 256; l += 4)
+      CrumbQuads(pw + 16, l, w_stride, nw, reinterpret_cast<uint32_t*>(Levels(l / 16, l % 16 / 4)));
+    for (size_t c = 0; c < kPanelRows; ++c) {
+      const uint8_t* row = pw + std::min(c, nw - 1) * w_stride;
+      for (size_t j = 0; j < 16; ++j) {
+        SetScale(j, c, static_cast<int16_t>(row[j] & 0xF));
+        Pairs(j / 2)[2 * c + j % 2] = static_cast<int16_t>(row[j] >> 4);
+      }
+      D()[c] = F16(row + 80);
+      DMin()[c] = F16(row + 82);
+    }
+  }
+};
+
+// Q3_K: stored as level + 4 (0-7: the crumb, plus 4 where the hmask bit is set), so its offset
+// takes 4 * sum scale * bsum off (4 quads in int16: 4 * 2 * 7 * 128 < 2^15).
+struct Q3KPanel : K16Panel<4> {
+  static constexpr size_t kWBytes = 110;
+  static constexpr bool kMin = false;
+  static constexpr int kOffsetShift = 2;
+  void Pack(const uint8_t* pw, size_t w_stride, size_t nw) const {
+    HWY_ALIGN uint32_t high[kPanelRows];
+    for (size_t l = 0; l < 256; l += 4) {
+      auto* levels = reinterpret_cast<uint32_t*>(Levels(l / 16, l % 16 / 4));
+      CrumbQuads(pw + 32, l, w_stride, nw, levels);
+      // Element e's high bit is bit e / 32 of hmask[e % 32].
+      RowWords(pw + l % 32, w_stride, nw, high);
+      for (size_t c = 0; c < kPanelRows; ++c)
+        levels[c] |= ((high[c] >> (l / 32)) & 0x01010101u) << 2;
+    }
+    for (size_t c = 0; c < kPanelRows; ++c) {
+      const uint8_t* row = pw + std::min(c, nw - 1) * w_stride;
+      const std::array<int8_t, 16> sc = quant::q3_k_scales(row + 96);
+      for (size_t j = 0; j < 16; ++j) {
+        SetScale(j, c, sc[j]);
+        Pairs(j / 2)[2 * c + j % 2] = sc[j];
+      }
+      D()[c] = F16(row + 108);
+      DMin()[c] = 0.0f;
+    }
+  }
+};
+
+// Q6_K: stored level + 32, so its offset takes 32 * sum scale * bsum off (2 quads in int16:
+// 2 * 2 * 63 * 128 < 2^15).
+struct Q6KPanel : K16Panel<2> {
+  static constexpr size_t kWBytes = 210;
+  static constexpr bool kMin = false;
+  static constexpr int kOffsetShift = 5;
   void Pack(const uint8_t* pw, size_t w_stride, size_t nw) const {
     HWY_ALIGN uint32_t nibbles[kPanelRows], pairs[kPanelRows];
     // Element e of half h: the nibble of ql[64h + e % 64] above bit 4 * (e / 64), and the bit
@@ -1603,8 +1677,9 @@ HWY_INLINE VI BroadcastI(int32_t v) {
 HWY_INLINE VI AddI(VI a, VI b) {
   return _mm512_add_epi32(a, b);
 }
+template <int kShift>
 HWY_INLINE VI SubOffset(VI sumi, VI offset) {
-  return _mm512_sub_epi32(sumi, _mm512_slli_epi32(offset, 5));
+  return _mm512_sub_epi32(sumi, _mm512_slli_epi32(offset, kShift));
 }
 HWY_INLINE VI PairProducts(VI sum, VI a, VI b) {
   return Dpwssd(sum, a, b);
@@ -1636,8 +1711,9 @@ HWY_INLINE VI BroadcastI(int32_t v) {
 HWY_INLINE VI AddI(VI a, VI b) {
   return _mm256_add_epi32(a, b);
 }
+template <int kShift>
 HWY_INLINE VI SubOffset(VI sumi, VI offset) {
-  return _mm256_sub_epi32(sumi, _mm256_slli_epi32(offset, 5));
+  return _mm256_sub_epi32(sumi, _mm256_slli_epi32(offset, kShift));
 }
 HWY_INLINE VI PairProducts(VI sum, VI a, VI b) {
   return _mm256_add_epi32(sum, _mm256_madd_epi16(a, b));
@@ -1713,7 +1789,7 @@ HWY_INLINE void PanelRows(const uint8_t* panel, size_t nb, size_t col0, const ui
       for (size_t h = 0; h < kTileVectors; ++h) {
         VI si = sumi[r][h], sm = pairs[h];
         if constexpr (!P::kMin) {
-          si = SubOffset(si, sm);
+          si = SubOffset<P::kOffsetShift>(si, sm);
           sm = ZeroI();
         }
         const size_t c = col0 + kLanes * h;
@@ -1781,23 +1857,35 @@ void TileQ8_0Q8_0(const void* w, size_t w_stride, size_t nw, const void* x, size
 }
 void TileQ2_KQ8_K(const void* w, size_t w_stride, size_t nw, const void* x, size_t x_stride,
                   size_t nx, size_t n, float* out, size_t ldo) {
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
+  TileKGemm<Q2KPanel>(w, w_stride, nw, x, x_stride, nx, n, out, ldo);
+#else
   Tile<WK<Q2K>, XK>(w, w_stride, nw, x, x_stride, nx, n, out, ldo);
+#endif
 }
 void TileQ3_KQ8_K(const void* w, size_t w_stride, size_t nw, const void* x, size_t x_stride,
                   size_t nx, size_t n, float* out, size_t ldo) {
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
+  TileKGemm<Q3KPanel>(w, w_stride, nw, x, x_stride, nx, n, out, ldo);
+#else
   Tile<WK<Q3K>, XK>(w, w_stride, nw, x, x_stride, nx, n, out, ldo);
+#endif
 }
 void TileQ4_KQ8_K(const void* w, size_t w_stride, size_t nw, const void* x, size_t x_stride,
                   size_t nx, size_t n, float* out, size_t ldo) {
 #if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
-  TileKGemm<Q4KPanel>(w, w_stride, nw, x, x_stride, nx, n, out, ldo);
+  TileKGemm<Q45KPanel<false>>(w, w_stride, nw, x, x_stride, nx, n, out, ldo);
 #else
   Tile<WK<Q45K<false>>, XK>(w, w_stride, nw, x, x_stride, nx, n, out, ldo);
 #endif
 }
 void TileQ5_KQ8_K(const void* w, size_t w_stride, size_t nw, const void* x, size_t x_stride,
                   size_t nx, size_t n, float* out, size_t ldo) {
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
+  TileKGemm<Q45KPanel<true>>(w, w_stride, nw, x, x_stride, nx, n, out, ldo);
+#else
   Tile<WK<Q45K<true>>, XK>(w, w_stride, nw, x, x_stride, nx, n, out, ldo);
+#endif
 }
 void TileQ6_KQ8_K(const void* w, size_t w_stride, size_t nw, const void* x, size_t x_stride,
                   size_t nx, size_t n, float* out, size_t ldo) {

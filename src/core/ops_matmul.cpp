@@ -212,8 +212,8 @@ std::atomic<QuantizedPrompts> g_quantized_prompts{QuantizedPrompts::Widened};
 // differently after any change of summation order); tiles for the K-quants alone flip one clear
 // top-1 of the Q4_K_M file on AVX-512 VNNI. The widened path stays within every bar on every SIMD
 // target. Speed: the K-quant tiles are an int8 GEMM on x86, faster than the widened panels (a
-// Q4_K prompt linear in bench_quant, one thread: 8.5 against 17.6 ms on AVX-512 VNNI, 21.0
-// against 29.9 ms on AVX2); the other tiles decode to int16 and are slower than the panels. Read
+// prompt linear in bench_quant, one thread: 1.6-2.4x on AVX-512 VNNI, 1.7-2.1x on AVX2); the
+// other tiles decode to int16 and are slower than the panels. Read
 // per call (a getenv beside a GEMM of 16 rows or more), so a test or caller can switch it.
 bool prompt_uses_tiles(DType dtype) {
   if (dtype_traits(dtype).vec_dot_tile == nullptr) return false;
