@@ -1662,81 +1662,44 @@ struct Q6KPanel : K16Panel<2> {
 };
 
 #if HWY_TARGET == HWY_AVX3_DL
-// 512 bits: one vector is 16 weight rows, a tile kRows activation rows x the panel's 32.
-using VI = __m512i;
-constexpr size_t kTileCols = 32;
-HWY_INLINE VI LoadI(const void* p) {
-  return _mm512_load_si512(p);
-}
-HWY_INLINE VI ZeroI() {
-  return _mm512_setzero_si512();
-}
-HWY_INLINE VI BroadcastI(int32_t v) {
-  return _mm512_set1_epi32(v);
-}
-HWY_INLINE VI AddI(VI a, VI b) {
-  return _mm512_add_epi32(a, b);
-}
-template <int kShift>
-HWY_INLINE VI SubOffset(VI sumi, VI offset) {
-  return _mm512_sub_epi32(sumi, _mm512_slli_epi32(offset, kShift));
-}
+// 512 bits: one vector is 16 weight rows, a tile kRows activation rows x the panel's 32. Only
+// the three products differ between the widths; the rest is Highway's on the tag DI.
+using DI = hn::Full512<int32_t>;
+using VI = hn::Vec<DI>;
 HWY_INLINE VI PairProducts(VI sum, VI a, VI b) {
-  return Dpwssd(sum, a, b);
+  return VI{Dpwssd(sum.raw, a.raw, b.raw)};
 }
 HWY_INLINE VI QuadProducts(VI sum, VI u, VI s) {
-  asm("vpdpbusd %2, %1, %0" : "+v"(sum) : "v"(u), "v"(s));
+  asm("vpdpbusd %2, %1, %0" : "+v"(sum.raw) : "v"(u.raw), "v"(s.raw));
   return sum;
 }
 HWY_INLINE VI Scaled(VI group, VI scale) {
-  return _mm512_mullo_epi32(group, scale);
+  return hn::Mul(group, scale);
 }
-HWY_INLINE __m512 ToFloat(VI v) {
-  return _mm512_cvtepi32_ps(v);
-}
-using DFT = hn::Full512<float>;
 #else
 // 256 bits: one vector is 8 weight rows, a tile kRows activation rows x 16 of the panel's rows.
-using VI = __m256i;
-constexpr size_t kTileCols = 16;
-HWY_INLINE VI LoadI(const void* p) {
-  return _mm256_load_si256(static_cast<const VI*>(p));
-}
-HWY_INLINE VI ZeroI() {
-  return _mm256_setzero_si256();
-}
-HWY_INLINE VI BroadcastI(int32_t v) {
-  return _mm256_set1_epi32(v);
-}
-HWY_INLINE VI AddI(VI a, VI b) {
-  return _mm256_add_epi32(a, b);
-}
-template <int kShift>
-HWY_INLINE VI SubOffset(VI sumi, VI offset) {
-  return _mm256_sub_epi32(sumi, _mm256_slli_epi32(offset, kShift));
-}
+using DI = hn::Full256<int32_t>;
+using VI = hn::Vec<DI>;
 HWY_INLINE VI PairProducts(VI sum, VI a, VI b) {
-  return _mm256_add_epi32(sum, _mm256_madd_epi16(a, b));
+  return hn::Add(sum, VI{_mm256_madd_epi16(a.raw, b.raw)});
 }
 // int16 pairs of u8 x i8 products, added in int16 (see kInt16Quads).
 HWY_INLINE VI QuadProducts(VI sum, VI u, VI s) {
-  return _mm256_add_epi16(sum, _mm256_maddubs_epi16(u, s));
+  return VI{_mm256_add_epi16(sum.raw, _mm256_maddubs_epi16(u.raw, s.raw))};
 }
 HWY_INLINE VI Scaled(VI group, VI scale) {
-  return _mm256_madd_epi16(group, scale);
+  return VI{_mm256_madd_epi16(group.raw, scale.raw)};
 }
-HWY_INLINE __m256 ToFloat(VI v) {
-  return _mm256_cvtepi32_ps(v);
-}
-using DFT = hn::Full256<float>;
 #endif
-constexpr size_t kLanes = sizeof(VI) / 4, kTileVectors = kTileCols / kLanes;
+using DFT = hn::Repartition<float, DI>;
+constexpr size_t kLanes = sizeof(VI) / sizeof(int32_t), kTileCols = 2 * kLanes, kTileVectors = 2;
 
 // kRows activation rows (Q8_K, at x[r]) against panel rows [col0, col0 + kTileCols) over nb
 // super-blocks: sums[r][c] = the dot of activation row r with weight row col0 + c.
 template <class P, size_t kRows>
 HWY_INLINE void PanelRows(const uint8_t* panel, size_t nb, size_t col0, const uint8_t* const* x,
                           float (*sums)[kTileCols]) {
+  const DI di;
   const DFT df;
   using VF = hn::Vec<DFT>;
   VF total[kRows][kTileVectors];
@@ -1747,54 +1710,56 @@ HWY_INLINE void PanelRows(const uint8_t* panel, size_t nb, size_t col0, const ui
     const size_t xb = 292 * b;
     VI sumi[kRows][kTileVectors];
     for (auto& row : sumi)
-      for (auto& v : row) v = ZeroI();
+      for (auto& v : row) v = hn::Zero(di);
     for (size_t g = 0; g < P::kGroupCount; ++g) {
       VI scale[kTileVectors];
-      for (size_t h = 0; h < kTileVectors; ++h) scale[h] = LoadI(blk.Scales(g) + col0 + kLanes * h);
+      for (size_t h = 0; h < kTileVectors; ++h)
+        scale[h] = hn::Load(di, blk.Scales(g) + col0 + kLanes * h);
       for (size_t q0 = 0; q0 < P::kGroupQuads; q0 += (kScalePairs ? P::kInt16Quads : 8)) {
         VI group[kRows][kTileVectors];
         for (auto& row : group)
-          for (auto& v : row) v = ZeroI();
+          for (auto& v : row) v = hn::Zero(di);
         const size_t quads = std::min(P::kGroupQuads - q0, kScalePairs ? P::kInt16Quads : 8);
         for (size_t q = q0; q < q0 + quads; ++q) {
           const uint8_t* levels = blk.Levels(g, q) + 4 * col0;
           VI w[kTileVectors];
-          for (size_t h = 0; h < kTileVectors; ++h) w[h] = LoadI(levels + sizeof(VI) * h);
+          for (size_t h = 0; h < kTileVectors; ++h)
+            w[h] = hn::Load(di, reinterpret_cast<const int32_t*>(levels) + kLanes * h);
           const size_t at = xb + 4 + 4 * (g * P::kGroupQuads + q);
           for (size_t r = 0; r < kRows; ++r) {
-            const VI xq = BroadcastI(load_i32(x[r] + at));
+            const VI xq = hn::Set(di, load_i32(x[r] + at));
             for (size_t h = 0; h < kTileVectors; ++h)
               group[r][h] = QuadProducts(group[r][h], w[h], xq);
           }
         }
         for (size_t r = 0; r < kRows; ++r)
           for (size_t h = 0; h < kTileVectors; ++h)
-            sumi[r][h] = AddI(sumi[r][h], Scaled(group[r][h], scale[h]));
+            sumi[r][h] = hn::Add(sumi[r][h], Scaled(group[r][h], scale[h]));
       }
     }
     for (size_t r = 0; r < kRows; ++r) {
       VI pairs[kTileVectors];
-      for (auto& v : pairs) v = ZeroI();
+      for (auto& v : pairs) v = hn::Zero(di);
       for (size_t p = 0; p < P::kPairCount; p += 4) {
         HWY_ALIGN int32_t xp[4];
         _mm_store_si128(reinterpret_cast<__m128i*>(xp), P::XPairs(x[r] + xb, p));
         for (size_t e = 0; e < 4; ++e) {
-          const VI xv = BroadcastI(xp[e]);
-          const int16_t* wp = blk.Pairs(p + e) + 2 * col0;
+          const VI xv = hn::Set(di, xp[e]);
+          const auto* wp = reinterpret_cast<const int32_t*>(blk.Pairs(p + e)) + col0;
           for (size_t h = 0; h < kTileVectors; ++h)
-            pairs[h] = PairProducts(pairs[h], LoadI(wp + 2 * kLanes * h), xv);
+            pairs[h] = PairProducts(pairs[h], hn::Load(di, wp + kLanes * h), xv);
         }
       }
       const auto dx = hn::Set(df, load_f32(x[r] + xb));
       for (size_t h = 0; h < kTileVectors; ++h) {
         VI si = sumi[r][h], sm = pairs[h];
         if constexpr (!P::kMin) {
-          si = SubOffset<P::kOffsetShift>(si, sm);
-          sm = ZeroI();
+          si = hn::Sub(si, hn::ShiftLeft<P::kOffsetShift>(sm));
+          sm = hn::Zero(di);
         }
         const size_t c = col0 + kLanes * h;
         const VF block = KBlockSums(hn::Load(df, blk.D() + c), hn::Load(df, blk.DMin() + c), dx,
-                                    VF{ToFloat(si)}, VF{ToFloat(sm)});
+                                    hn::ConvertTo(df, si), hn::ConvertTo(df, sm));
         total[r][h] = hn::Add(total[r][h], block);
       }
     }

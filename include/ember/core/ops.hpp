@@ -119,10 +119,9 @@ void linear_into(const Tensor& x, const Tensor& weight, const Tensor& bias, Tens
 // How linear multiplies 16 rows or more by a block-quantized weight, process-wide: Widened (the
 // default) widens strips of the weight into F32 GEMM panels; Int8Activations quantizes the
 // activations to the weight type's 8-bit format and runs its integer tile kernel, whose results
-// equal vec_dot's (what single tokens get) and llama.cpp's arithmetic (its perplexities:
-// docs/llm_agreement.md); on x86 it is the faster path for the K-quants (Q2_K to Q6_K).
-// `--activations q8` of `ember generate`, `chat`, `bench` and `perplexity` selects it, as does
-// EMBER_QUANT_TILES=1 in the environment.
+// equal vec_dot's (what single tokens get) and llama.cpp's arithmetic: `ember perplexity
+// --activations q8` uses it to reproduce llama.cpp's perplexities (docs/llm_agreement.md).
+// EMBER_QUANT_TILES=1 in the environment also selects Int8Activations.
 enum class QuantizedPrompts { Widened, Int8Activations };
 void set_quantized_prompts(QuantizedPrompts path);
 
