@@ -1508,11 +1508,16 @@ struct KPanel {
   }
 };
 
-// The 4-byte words at byte `at` of the super-blocks of 32 weight rows (rows past nw repeat row
-// nw - 1: their results are not stored).
+// Panel row c of the nw weight rows from pw: rows past nw repeat row nw - 1 (their results are
+// not stored).
+HWY_INLINE const uint8_t* PanelRow(const uint8_t* pw, size_t c, size_t w_stride, size_t nw) {
+  return pw + std::min(c, nw - 1) * w_stride;
+}
+
+// The 4-byte words at byte `at` of the super-blocks of a panel's 32 weight rows.
 HWY_INLINE void RowWords(const uint8_t* at, size_t w_stride, size_t nw, uint32_t* words) {
   for (size_t c = 0; c < kPanelRows; ++c)
-    words[c] = static_cast<uint32_t>(load_i32(at + std::min(c, nw - 1) * w_stride));
+    words[c] = static_cast<uint32_t>(load_i32(PanelRow(at, c, w_stride, nw)));
 }
 
 // Q4_K and Q5_K (the same with a fifth bit: element e's is bit e / 32 of qh[e % 32]); Q5_K's
@@ -1528,11 +1533,12 @@ struct Q45KPanel : KPanel<8, 4, kFifthBit ? 4 : 8> {
   void Pack(const uint8_t* pw, size_t w_stride, size_t nw) const {
     HWY_ALIGN uint32_t words[kPanelRows], fifth[kPanelRows] = {};
     const uint8_t* qs = pw + (kFifthBit ? 48 : 16);
-    // Group g's 32 bytes hold sub-block 2g in their low nibbles, 2g + 1 in the high ones.
-    for (size_t g = 0; g < 4; ++g) {
-      for (size_t q = 0; q < 8; ++q) {
+    // Group g's 32 bytes hold sub-block 2g in their low nibbles, 2g + 1 in the high ones; quad q
+    // of every sub-block takes its fifth bits from the same 4 bytes of qh.
+    for (size_t q = 0; q < 8; ++q) {
+      if constexpr (kFifthBit) RowWords(pw + 16 + 4 * q, w_stride, nw, fifth);
+      for (size_t g = 0; g < 4; ++g) {
         RowWords(qs + 32 * g + 4 * q, w_stride, nw, words);
-        if constexpr (kFifthBit) RowWords(pw + 16 + 4 * q, w_stride, nw, fifth);
         auto* low = reinterpret_cast<uint32_t*>(Levels(2 * g, q));
         auto* high = reinterpret_cast<uint32_t*>(Levels(2 * g + 1, q));
         for (size_t c = 0; c < kPanelRows; ++c) {
@@ -1543,7 +1549,7 @@ struct Q45KPanel : KPanel<8, 4, kFifthBit ? 4 : 8> {
       }
     }
     for (size_t c = 0; c < kPanelRows; ++c) {
-      const uint8_t* row = pw + std::min(c, nw - 1) * w_stride;
+      const uint8_t* row = PanelRow(pw, c, w_stride, nw);
       __m128i scales8, mins8;
       Q4KScales(row, scales8, mins8);
       HWY_ALIGN int16_t sc[8], mn[8];
@@ -1586,7 +1592,7 @@ struct Q2KPanel : K16Panel<4> {
     for (size_t l = 0; l < 256; l += 4)
       CrumbQuads(pw + 16, l, w_stride, nw, reinterpret_cast<uint32_t*>(Levels(l / 16, l % 16 / 4)));
     for (size_t c = 0; c < kPanelRows; ++c) {
-      const uint8_t* row = pw + std::min(c, nw - 1) * w_stride;
+      const uint8_t* row = PanelRow(pw, c, w_stride, nw);
       for (size_t j = 0; j < 16; ++j) {
         SetScale(j, c, static_cast<int16_t>(row[j] & 0xF));
         Pairs(j / 2)[2 * c + j % 2] = static_cast<int16_t>(row[j] >> 4);
@@ -1614,7 +1620,7 @@ struct Q3KPanel : K16Panel<4> {
         levels[c] |= ((high[c] >> (l / 32)) & 0x01010101u) << 2;
     }
     for (size_t c = 0; c < kPanelRows; ++c) {
-      const uint8_t* row = pw + std::min(c, nw - 1) * w_stride;
+      const uint8_t* row = PanelRow(pw, c, w_stride, nw);
       const std::array<int8_t, 16> sc = quant::q3_k_scales(row + 96);
       for (size_t j = 0; j < 16; ++j) {
         SetScale(j, c, sc[j]);
@@ -1649,7 +1655,7 @@ struct Q6KPanel : K16Panel<2> {
       }
     }
     for (size_t c = 0; c < kPanelRows; ++c) {
-      const uint8_t* row = pw + std::min(c, nw - 1) * w_stride;
+      const uint8_t* row = PanelRow(pw, c, w_stride, nw);
       for (size_t j = 0; j < 16; ++j) {
         const auto scale = static_cast<int8_t>(row[192 + j]);
         SetScale(j, c, scale);
@@ -1702,6 +1708,9 @@ HWY_INLINE void PanelRows(const uint8_t* panel, size_t nb, size_t col0, const ui
   const DI di;
   const DFT df;
   using VF = hn::Vec<DFT>;
+  // Quads summed before the scale: a whole group in int32 (vpdpbusd), kInt16Quads in int16 pairs.
+  constexpr size_t kChunkQuads = kScalePairs ? P::kInt16Quads : P::kGroupQuads;
+  static_assert(P::kGroupQuads % kChunkQuads == 0, "whole chunks per group");
   VF total[kRows][kTileVectors];
   for (auto& row : total)
     for (auto& v : row) v = hn::Zero(df);
@@ -1715,12 +1724,11 @@ HWY_INLINE void PanelRows(const uint8_t* panel, size_t nb, size_t col0, const ui
       VI scale[kTileVectors];
       for (size_t h = 0; h < kTileVectors; ++h)
         scale[h] = hn::Load(di, blk.Scales(g) + col0 + kLanes * h);
-      for (size_t q0 = 0; q0 < P::kGroupQuads; q0 += (kScalePairs ? P::kInt16Quads : 8)) {
+      for (size_t q0 = 0; q0 < P::kGroupQuads; q0 += kChunkQuads) {
         VI group[kRows][kTileVectors];
         for (auto& row : group)
           for (auto& v : row) v = hn::Zero(di);
-        const size_t quads = std::min(P::kGroupQuads - q0, kScalePairs ? P::kInt16Quads : 8);
-        for (size_t q = q0; q < q0 + quads; ++q) {
+        for (size_t q = q0; q < q0 + kChunkQuads; ++q) {
           const uint8_t* levels = blk.Levels(g, q) + 4 * col0;
           VI w[kTileVectors];
           for (size_t h = 0; h < kTileVectors; ++h)
