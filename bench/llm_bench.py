@@ -11,7 +11,9 @@ count; --rounds rounds. Printed per model, threads and test: the median tokens/s
 the median of the per-round ratios (Ember / llama.cpp; > 1 means Ember is faster) with their
 min-max, the same ratio on CPU time per token (steadier on a shared machine), and for tg the
 fraction of the memory-bandwidth limit Ember reaches (weight bytes read per token, from the GGUF
-tensor table, times tokens/s, over a measured single-thread copy bandwidth).
+tensor table, times tokens/s, over a measured single-thread copy bandwidth; the weight GB/s
+themselves are printed beside it, to read against the single-thread read-only bandwidth printed
+at the top).
 Peak RSS is each process's ru_maxrss, next to the file size (it includes this script's own RSS
 at the fork, some 20 MB, which is why the script runs its numpy and gguf work in children).
 
@@ -142,6 +144,18 @@ for _ in range(5):
 print(2 * src.nbytes / best)
 '''
 
+# A read-only stream, as decoding's weight reads are: numpy's max is a SIMD loop that only loads.
+READ_BANDWIDTH = r'''
+import time, numpy as np
+src = np.ones(1 << 26, dtype=np.float32)
+best = float("inf")
+for _ in range(5):
+    t0 = time.perf_counter()
+    src.max()
+    best = min(best, time.perf_counter() - t0)
+print(src.nbytes / best)
+'''
+
 
 def weight_bytes_per_token(path: pathlib.Path) -> int:
     """Bytes of weights one decoded token reads: every tensor, except that a separate output
@@ -150,10 +164,20 @@ def weight_bytes_per_token(path: pathlib.Path) -> int:
                               text=True).stdout)
 
 
+def measure(snippet: str) -> float:
+    return float(subprocess.run([python(), "-c", snippet], check=True, capture_output=True,
+                                text=True).stdout)
+
+
 def copy_bandwidth() -> float:
     """Bytes moved per second (read + write) by a single-thread copy of 256 MiB, best of 5."""
-    return float(subprocess.run([python(), "-c", COPY_BANDWIDTH], check=True, capture_output=True,
-                                text=True).stdout)
+    return measure(COPY_BANDWIDTH)
+
+
+def read_bandwidth() -> float:
+    """Bytes read per second by a single-thread read-only pass over 256 MiB, best of 5: what one
+    core can stream, the ceiling of one-thread decoding."""
+    return measure(READ_BANDWIDTH)
 
 
 def parse_lines(text: str) -> dict:
@@ -197,9 +221,10 @@ def main() -> None:
     models = [(m, model_path(m)) for m in args.models.split(",")]
     threads = [int(t) for t in args.threads.split(",")]
     bandwidth = copy_bandwidth()
-    print(f"# load average {os.getloadavg()}, copy bandwidth {bandwidth / 1e9:.1f} GB/s (read + write, 1 thread)")
+    print(f"# load average {os.getloadavg()}, copy bandwidth {bandwidth / 1e9:.1f} GB/s (read + write, 1 thread), "
+          f"read bandwidth {read_bandwidth() / 1e9:.1f} GB/s (read only, 1 thread)")
     print("| model | threads | test | Ember t/s | llama.cpp t/s | ratio (wall) | ratio (CPU time) | "
-          "Ember % of bandwidth limit | peak RSS Ember / llama.cpp / file MiB |")
+          "Ember % of bandwidth limit (weight GB/s) | peak RSS Ember / llama.cpp / file MiB |")
     print("| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for name, path in models:
         per_token = weight_bytes_per_token(path)
@@ -215,7 +240,8 @@ def main() -> None:
                        for e, ll in rounds]
                 limit = ""
                 if test.startswith("tg"):
-                    limit = f"{100 * statistics.median(e_rates) * per_token / bandwidth:.0f}%"
+                    weight_rate = statistics.median(e_rates) * per_token
+                    limit = f"{100 * weight_rate / bandwidth:.0f}% ({weight_rate / 1e9:.1f})"
                 rss = (f"{statistics.median(e['rss']['peak_rss_mib'] for e, _ in rounds):.0f} / "
                        f"{statistics.median(ll['rss']['peak_rss_mib'] for _, ll in rounds):.0f} / "
                        f"{path.stat().st_size / 2**20:.0f}")
