@@ -132,28 +132,21 @@ if "output.weight" in tensors:
 print(total)
 '''
 
-COPY_BANDWIDTH = r'''
+# Single-thread bytes per second, best of 5 passes over 256 MiB: a copy (read + write, the
+# issue's limit) and a read-only stream, as decoding's weight reads are (numpy's max is a SIMD
+# loop that only loads): what one core can stream, the ceiling of one-thread decoding.
+BANDWIDTH = r'''
 import time, numpy as np
 src = np.ones(1 << 25, dtype=np.float64)
 dst = np.empty_like(src)
-best = float("inf")
-for _ in range(5):
-    t0 = time.perf_counter()
-    np.copyto(dst, src)
-    best = min(best, time.perf_counter() - t0)
-print(2 * src.nbytes / best)
-'''
-
-# A read-only stream, as decoding's weight reads are: numpy's max is a SIMD loop that only loads.
-READ_BANDWIDTH = r'''
-import time, numpy as np
-src = np.ones(1 << 26, dtype=np.float32)
-best = float("inf")
-for _ in range(5):
-    t0 = time.perf_counter()
-    src.max()
-    best = min(best, time.perf_counter() - t0)
-print(src.nbytes / best)
+def best(f):
+    t = float("inf")
+    for _ in range(5):
+        t0 = time.perf_counter()
+        f()
+        t = min(t, time.perf_counter() - t0)
+    return t
+print(2 * src.nbytes / best(lambda: np.copyto(dst, src)), src.nbytes / best(src.max))
 '''
 
 
@@ -164,20 +157,11 @@ def weight_bytes_per_token(path: pathlib.Path) -> int:
                               text=True).stdout)
 
 
-def measure(snippet: str) -> float:
-    return float(subprocess.run([python(), "-c", snippet], check=True, capture_output=True,
-                                text=True).stdout)
-
-
-def copy_bandwidth() -> float:
-    """Bytes moved per second (read + write) by a single-thread copy of 256 MiB, best of 5."""
-    return measure(COPY_BANDWIDTH)
-
-
-def read_bandwidth() -> float:
-    """Bytes read per second by a single-thread read-only pass over 256 MiB, best of 5: what one
-    core can stream, the ceiling of one-thread decoding."""
-    return measure(READ_BANDWIDTH)
+def bandwidths() -> tuple[float, float]:
+    """Copy (read + write) and read-only bytes per second of one thread (BANDWIDTH)."""
+    copy, read = subprocess.run([python(), "-c", BANDWIDTH], check=True, capture_output=True,
+                                text=True).stdout.split()
+    return float(copy), float(read)
 
 
 def parse_lines(text: str) -> dict:
@@ -220,9 +204,9 @@ def main() -> None:
         sys.exit(f"{EMBER} not found: bash scripts/build.sh release")
     models = [(m, model_path(m)) for m in args.models.split(",")]
     threads = [int(t) for t in args.threads.split(",")]
-    bandwidth = copy_bandwidth()
+    bandwidth, read_bandwidth = bandwidths()
     print(f"# load average {os.getloadavg()}, copy bandwidth {bandwidth / 1e9:.1f} GB/s (read + write, 1 thread), "
-          f"read bandwidth {read_bandwidth() / 1e9:.1f} GB/s (read only, 1 thread)")
+          f"read bandwidth {read_bandwidth / 1e9:.1f} GB/s (read only, 1 thread)")
     print("| model | threads | test | Ember t/s | llama.cpp t/s | ratio (wall) | ratio (CPU time) | "
           "Ember % of bandwidth limit (weight GB/s) | peak RSS Ember / llama.cpp / file MiB |")
     print("| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
