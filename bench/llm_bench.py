@@ -14,8 +14,9 @@ fraction of the memory-bandwidth limit Ember reaches (weight bytes read per toke
 tensor table, times tokens/s, over a measured single-thread copy bandwidth; the weight GB/s
 themselves are printed beside it, to read against the single-thread read-only bandwidth printed
 at the top).
-Peak RSS is each process's ru_maxrss, next to the file size (it includes this script's own RSS
-at the fork, some 20 MB, which is why the script runs its numpy and gguf work in children).
+Peak RSS is each process's VmHWM (the high-water mark of its own image, which exec resets; not
+ru_maxrss, which would include this script's RSS at the fork), next to the file size; the
+llama.cpp side's includes its Python interpreter.
 
 Models (made on first use under $EMBER_BENCH_CACHE, default ~/.cache/ember-bench-llm):
   smollm2-q4_1   the packaged SmolLM2-135M-Instruct Q4_1
@@ -73,7 +74,8 @@ for test, tokens in (("pp", prompt), ("tg", gen)):
             rates.append(tokens / wall)
             cpus.append(c / tokens)
     print(json.dumps({"test": f"{test}{tokens}", "tokens_per_s": rates, "cpu_s_per_token": cpus}), flush=True)
-print(json.dumps({"peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}), flush=True)
+hwm = next(line for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+print(json.dumps({"peak_rss_mib": int(hwm.split()[1]) / 1024}), flush=True)
 '''
 
 
@@ -121,8 +123,8 @@ def model_path(name: str) -> pathlib.Path:
     return out
 
 
-# Run in their own processes: a child's ru_maxrss starts from its parent's RSS at fork (Linux
-# carries the copied address space's high-water mark through exec), so this script stays small.
+# Run in their own processes, which return the bandwidth probe's 512 MiB of arrays and the gguf
+# reader's mapping to the system before the timed runs start.
 WEIGHT_BYTES = r'''
 import sys, gguf
 tensors = {t.name: int(t.n_bytes) for t in gguf.GGUFReader(sys.argv[1]).tensors}

@@ -13,7 +13,7 @@ section() { echo "== [${SECONDS}s] $*"; }
 section "format check (clang-format, .clang-format at the root)"
 git ls-files '*.cpp' '*.hpp' | xargs clang-format --dry-run --Werror
 
-section "clang-tidy (cached per unit in ~/.cache/ember-tidy; any finding fails)"
+section "clang-tidy on the files changed since scripts/tidy-clean-commit (any finding fails)"
 cmake -S . -B build-tidy -G Ninja -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
   -DCMAKE_EXPORT_COMPILE_COMMANDS=ON >/dev/null
 python3 scripts/tidy.py build-tidy -j "$jobs"

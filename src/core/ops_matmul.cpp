@@ -84,9 +84,10 @@ VecDotActivations vec_dot_activations(const float* x, int64_t m, int64_t k, DTyp
 }
 
 // y[m, n] = x[m, k] @ w[n, k]^T via the dtype's vec_dot (its multi-row vec_dot_rows where it
-// has one: the same numbers), threaded over weight rows.
+// has one: the same numbers), threaded over weight rows. Here and below, y's rows are ldy floats
+// apart.
 void linear_vec_dot(const float* x, int64_t m, int64_t k, const std::byte* w, DType w_dtype,
-                    int64_t n, float* y) {
+                    int64_t n, float* y, int64_t ldy) {
   const DTypeTraits& traits = dtype_traits(w_dtype);
   const uint64_t w_row_bytes = *dtype_bytes(w_dtype, static_cast<uint64_t>(k));
   const VecDotActivations xq = vec_dot_activations(x, m, k, traits.vec_dot_type);
@@ -102,7 +103,7 @@ void linear_vec_dot(const float* x, int64_t m, int64_t k, const std::byte* w, DT
           traits.vec_dot_rows(w + static_cast<uint64_t>(j0) * w_row_bytes, w_row_bytes,
                               static_cast<size_t>(std::min(rows, hi - j0)),
                               xq.data + static_cast<uint64_t>(i) * xq.row_bytes,
-                              static_cast<size_t>(k), y + i * n + j0);
+                              static_cast<size_t>(k), y + i * ldy + j0);
         }
       }
       return;
@@ -110,8 +111,8 @@ void linear_vec_dot(const float* x, int64_t m, int64_t k, const std::byte* w, DT
     for (int64_t j = lo; j < hi; ++j) {
       const std::byte* wj = w + static_cast<uint64_t>(j) * w_row_bytes;
       for (int64_t i = 0; i < m; ++i) {
-        y[i * n + j] = traits.vec_dot(wj, xq.data + static_cast<uint64_t>(i) * xq.row_bytes,
-                                      static_cast<size_t>(k));
+        y[i * ldy + j] = traits.vec_dot(wj, xq.data + static_cast<uint64_t>(i) * xq.row_bytes,
+                                        static_cast<size_t>(k));
       }
     }
   });
@@ -123,7 +124,7 @@ void linear_vec_dot(const float* x, int64_t m, int64_t k, const std::byte* w, DT
 // Panels are threaded over the pool; one panel's decoded rows (about 1.25 bytes a weight for
 // 32-element blocks, 2.2 for super-blocks) stay in L2 while the activations stream past.
 void linear_vec_dot_tiles(const float* x, int64_t m, int64_t k, const std::byte* w, DType w_dtype,
-                          int64_t n, float* y) {
+                          int64_t n, float* y, int64_t ldy) {
   const DTypeTraits& traits = dtype_traits(w_dtype);
   const uint64_t w_row_bytes = *dtype_bytes(w_dtype, static_cast<uint64_t>(k));
   const VecDotActivations xq = vec_dot_activations(x, m, k, traits.vec_dot_type);
@@ -135,7 +136,7 @@ void linear_vec_dot_tiles(const float* x, int64_t m, int64_t k, const std::byte*
       traits.vec_dot_tile(w + static_cast<uint64_t>(j0) * w_row_bytes, w_row_bytes,
                           static_cast<size_t>(std::min(kPanelRows, n - j0)), xq.data, xq.row_bytes,
                           static_cast<size_t>(m), static_cast<size_t>(k), y + j0,
-                          static_cast<size_t>(n));
+                          static_cast<size_t>(ldy));
     }
   });
 }
@@ -173,7 +174,7 @@ void dequantize_panel(const std::byte* w, uint64_t w_row_bytes, const DTypeTrait
 // threaded over the pool. Only summation order separates the result from an F32 GEMM of the
 // to_f32 weights.
 void linear_dequant_panels(const float* x, int64_t m, int64_t k, const std::byte* w, DType w_dtype,
-                           int64_t n, float* y) {
+                           int64_t n, float* y, int64_t ldy) {
   const DTypeTraits& traits = dtype_traits(w_dtype);
   const uint64_t w_row_bytes = *dtype_bytes(w_dtype, static_cast<uint64_t>(k));
   // Two panels: the AVX-512 register block's width (the narrower targets take one at a time).
@@ -195,7 +196,7 @@ void linear_dequant_panels(const float* x, int64_t m, int64_t k, const std::byte
       }
       kernels::gemm_panels_f32(x, static_cast<size_t>(k), static_cast<size_t>(m),
                                static_cast<size_t>(k), panels.data(), 0, static_cast<size_t>(used),
-                               static_cast<size_t>(cols), y + c0, static_cast<size_t>(n));
+                               static_cast<size_t>(cols), y + c0, static_cast<size_t>(ldy));
     }
   });
 }
@@ -409,8 +410,8 @@ int64_t check_linear(const Tensor& x, const Tensor& weight, const Tensor& bias) 
 // - the tile's y (rows x group columns, at most kRowBlockBytes) stays in L2 between k blocks.
 // Groups are as wide as that allows (fewer passes over x), narrowed so that each thread gets a
 // few tiles. A few rows make one row block, and the tiles are then a split over panels.
-void linear_packed(const float* x, int64_t m, int64_t k, const Tensor& packed, int64_t n,
-                   float* y) {
+void linear_packed(const float* x, int64_t m, int64_t k, const Tensor& packed, int64_t n, float* y,
+                   int64_t ldy) {
   constexpr int64_t kRowBlockBytes = int64_t{256} << 10;
   constexpr auto kBytes = int64_t{sizeof(float)};
   const auto panel = static_cast<int64_t>(kernels::kGemmPanel);
@@ -439,7 +440,7 @@ void linear_packed(const float* x, int64_t m, int64_t k, const Tensor& packed, i
                                static_cast<size_t>(std::min(rows, m - r0)), static_cast<size_t>(k),
                                pw, static_cast<size_t>(p0),
                                static_cast<size_t>(std::min(panels, p0 + group)),
-                               static_cast<size_t>(n), y + r0 * n, static_cast<size_t>(n));
+                               static_cast<size_t>(n), y + r0 * ldy, static_cast<size_t>(ldy));
     }
   });
 }
@@ -458,40 +459,41 @@ bool usable_packing(const Tensor& packed, const Tensor& weight) {
   return true;
 }
 
-// linear's F32 path once the operands are checked: y = x @ weight^T + bias into `out`.
+// linear's F32 path once the operands are checked: y = x @ weight^T + bias into `out`, m rows
+// of n floats, ldy floats apart.
 void linear_checked_into(const Tensor& x, const Tensor& weight, const Tensor& bias,
-                         const Tensor& packed, int64_t m, Tensor& out) {
+                         const Tensor& packed, int64_t m, float* py, int64_t ldy) {
   const int64_t n = weight.dim(0);
   const int64_t k = weight.dim(1);
-  float* py = out.mutable_data_as<float>();
   if (m == 0 || n == 0) return;
   if (k == 0) {
-    std::fill(py, py + m * n, 0.0f);
+    for (int64_t r = 0; r < m; ++r) std::fill(py + r * ldy, py + r * ldy + n, 0.0f);
   } else {
     const Tensor w = weight.contiguous();
     const Tensor x32 = to_f32(x);
     const float* px = x32.data_as<float>();
     if (usable_packing(packed, weight)) {
-      linear_packed(px, m, k, packed, n, py);
+      linear_packed(px, m, k, packed, n, py, ldy);
     } else if (w.dtype() == DType::F32) {
-      sgemm_xwt(px, m, k, w.data_as<float>(), n, n, py);
+      sgemm_xwt(px, m, k, w.data_as<float>(), n, ldy, py);
     } else if (m >= kPackedGemmRows && prompt_uses_tiles(w.dtype())) {
-      linear_vec_dot_tiles(px, m, k, w.data(), w.dtype(), n, py);
+      linear_vec_dot_tiles(px, m, k, w.data(), w.dtype(), n, py, ldy);
     } else if (m >= kPackedGemmRows && dtype_traits(w.dtype()).to_f32 != nullptr) {
-      linear_dequant_panels(px, m, k, w.data(), w.dtype(), n, py);
+      linear_dequant_panels(px, m, k, w.data(), w.dtype(), n, py, ldy);
     } else {
-      linear_vec_dot(px, m, k, w.data(), w.dtype(), n, py);
+      linear_vec_dot(px, m, k, w.data(), w.dtype(), n, py, ldy);
     }
   }
   if (bias.defined()) {
     const Tensor b32 = to_f32(bias);
     const float* pb = b32.data_as<float>();
-    parallel_for(
-        0, m, std::max<int64_t>(1, 32768 / std::max<int64_t>(1, n)), [&](int64_t lo, int64_t hi) {
-          for (int64_t r = lo; r < hi; ++r) {
-            kernels::binary_f32(BinaryOp::Add, py + r * n, pb, py + r * n, static_cast<size_t>(n));
-          }
-        });
+    parallel_for(0, m, std::max<int64_t>(1, 32768 / std::max<int64_t>(1, n)),
+                 [&](int64_t lo, int64_t hi) {
+                   for (int64_t r = lo; r < hi; ++r) {
+                     kernels::binary_f32(BinaryOp::Add, py + r * ldy, pb, py + r * ldy,
+                                         static_cast<size_t>(n));
+                   }
+                 });
   }
 }
 
@@ -501,15 +503,20 @@ void linear_into(const Tensor& x, const Tensor& weight, const Tensor& bias, Tens
                  const Tensor& packed) {
   const int64_t m = check_linear(x, weight, bias);
   const int64_t n = weight.dim(0);
-  if (out.dtype() != DType::F32 || !out.is_contiguous() || out.numel() != m * n) {
+  // Contiguous, or [m, n] rows of unit stride at least n apart (columns of a wider table).
+  const bool rows_view = out.rank() == 2 && out.dim(0) == m && out.dim(1) == n &&
+                         (n <= 1 || out.strides()[1] == 1) && (m <= 1 || out.strides()[0] >= n);
+  if (out.dtype() != DType::F32 || (!out.is_contiguous() && !rows_view) || out.numel() != m * n) {
     throw Error("linear_into: output must be a contiguous F32 tensor of " + std::to_string(m) +
-                " x " + std::to_string(n) + " elements, got " + dtype_str(out.dtype()) + " " +
-                shape_to_string(out.shape()));
+                " x " + std::to_string(n) + " elements, or an F32 [" + std::to_string(m) + ", " +
+                std::to_string(n) + "] view of unit column stride, got " + dtype_str(out.dtype()) +
+                " " + shape_to_string(out.shape()));
   }
   if (x.dtype() == DType::F64 || weight.dtype() == DType::F64) {
     throw Error("linear_into: F64 operands are not supported; use linear");
   }
-  linear_checked_into(x, weight, bias, packed, m, out);
+  linear_checked_into(x, weight, bias, packed, m, out.mutable_data_as<float>(),
+                      out.is_contiguous() || m <= 1 ? n : out.strides()[0]);
 }
 
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& packed) {
@@ -528,7 +535,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, const T
     return y.reshape(out_shape);
   }
   Tensor y = Tensor::empty(DType::F32, out_shape);
-  linear_checked_into(x, weight, bias, packed, m, y);
+  linear_checked_into(x, weight, bias, packed, m, y.mutable_data_as<float>(), n);
   return y;
 }
 

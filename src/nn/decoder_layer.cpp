@@ -25,12 +25,11 @@ void size_scratch(const DecoderStack& stack, int64_t batch, int64_t tokens, int6
       s.residual.dim(2) == hidden) {
     return;
   }
-  int64_t qkv = 0, context = 0, up = 0, gated = 0;
+  int64_t qkv = 0, context = 0, up = 0;
   for (const DecoderLayer& l : stack.layers) {
     qkv = std::max(qkv, (l.heads + 2 * l.kv_heads) * l.head_dim);
     context = std::max(context, l.heads * l.head_dim);
     up = std::max(up, l.mlp_up.out_features());
-    if (l.gated) gated = std::max(gated, l.mlp_up.out_features() / 2);
   }
   s.batch = batch;
   s.tokens = tokens;
@@ -40,7 +39,6 @@ void size_scratch(const DecoderStack& stack, int64_t batch, int64_t tokens, int6
   ensure_rows(s.qkv, batch, tokens, qkv);
   ensure_rows(s.context, batch, tokens, context);
   ensure_rows(s.up, batch, tokens, up);
-  if (gated > 0) ensure_rows(s.gated, batch, tokens, gated);
 }
 
 }  // namespace
@@ -88,14 +86,12 @@ void DecoderLayer::operator()(DecoderScratch& s, const RotaryEmbedding* rope,
   add_(s.residual, s.branch);
   mlp_norm.into(s.residual, s.normed);
   mlp_up.into(s.normed, s.up);
-  Tensor* hidden_act = &s.up;
   if (gated) {
-    gated_activation_into(s.up, activation, s.gated);
-    hidden_act = &s.gated;
+    mlp_down.into(gated_activation_(s.up, activation), s.branch);
   } else {
     activate_(s.up, activation);
+    mlp_down.into(s.up, s.branch);
   }
-  mlp_down.into(*hidden_act, s.branch);
   add_(s.residual, s.branch);
 }
 

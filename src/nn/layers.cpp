@@ -1,6 +1,7 @@
 #include "ember/nn/layers.hpp"
 
 #include <algorithm>
+#include <cstring>
 
 #include "ember/base/error.hpp"
 #include "ember/base/thread_pool.hpp"
@@ -21,53 +22,75 @@ Activation parse_activation(std::string_view name, std::string_view what) {
   throw Error(std::string(what) + ": unknown activation '" + std::string(name) + "'");
 }
 
+namespace {
+
+// The activation's unary kernel; false for the identity.
+bool unary_op(Activation act, kernels::UnaryOp& op) {
+  switch (act) {
+    case Activation::Gelu:
+      op = kernels::UnaryOp::Gelu;
+      return true;
+    case Activation::GeluTanh:
+      op = kernels::UnaryOp::GeluTanh;
+      return true;
+    case Activation::Relu:
+      op = kernels::UnaryOp::Relu;
+      return true;
+    case Activation::Silu:
+      op = kernels::UnaryOp::Silu;
+      return true;
+    case Activation::Tanh:
+      op = kernels::UnaryOp::Tanh;
+      return true;
+    case Activation::Identity:
+      break;
+  }
+  return false;
+}
+
+}  // namespace
+
 void activate_(Tensor& x, Activation act) {
   if (act == Activation::Identity) return;
   if (x.dtype() != DType::F32 || !x.is_contiguous()) {
     throw Error("activate_: expected a contiguous F32 tensor");
   }
-  kernels::UnaryOp op = kernels::UnaryOp::Gelu;
-  switch (act) {
-    case Activation::Gelu:
-      op = kernels::UnaryOp::Gelu;
-      break;
-    case Activation::GeluTanh:
-      op = kernels::UnaryOp::GeluTanh;
-      break;
-    case Activation::Relu:
-      op = kernels::UnaryOp::Relu;
-      break;
-    case Activation::Silu:
-      op = kernels::UnaryOp::Silu;
-      break;
-    case Activation::Tanh:
-      op = kernels::UnaryOp::Tanh;
-      break;
-    case Activation::Identity:
-      return;
-  }
+  kernels::UnaryOp op{};
+  unary_op(act, op);
   float* p = x.mutable_data_as<float>();
   parallel_for(0, x.numel(), 1 << 14, [&](int64_t lo, int64_t hi) {
     kernels::unary_f32(op, p + lo, p + lo, static_cast<size_t>(hi - lo));
   });
 }
 
-void gated_activation_into(const Tensor& gate_up, Activation act, Tensor& out) {
+Tensor gated_activation_(Tensor& gate_up, Activation act) {
+  if (gate_up.dtype() != DType::F32 || !gate_up.is_contiguous() || gate_up.rank() == 0 ||
+      gate_up.dim(-1) % 2 != 0) {
+    throw Error("gated activation: expected a contiguous F32 [..., 2I] tensor, got " +
+                std::string(dtype_name(gate_up.dtype())) + " " + shape_to_string(gate_up.shape()));
+  }
   const int64_t inner = gate_up.dim(-1) / 2;
-  const int64_t rows = gate_up.numel() / gate_up.dim(-1);
-  const float* gu = gate_up.data_as<float>();
-  float* g = out.mutable_data_as<float>();
-  for (int64_t r = 0; r < rows; ++r)
-    std::copy(gu + r * 2 * inner, gu + r * 2 * inner + inner, g + r * inner);
-  activate_(out, act);
+  const int64_t rows = gate_up.numel() / std::max<int64_t>(1, gate_up.dim(-1));
+  float* gu = gate_up.mutable_data_as<float>();
+  kernels::UnaryOp op{};
+  const bool apply = unary_op(act, op);
+  // Each row's gate half becomes act(gate) * up, the rows in parallel...
   parallel_for(0, rows, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, inner)),
                [&](int64_t lo, int64_t hi) {
                  for (int64_t r = lo; r < hi; ++r) {
-                   kernels::binary_f32(kernels::BinaryOp::Mul, g + r * inner,
-                                       gu + r * 2 * inner + inner, g + r * inner,
+                   float* gate = gu + r * 2 * inner;
+                   if (apply) kernels::unary_f32(op, gate, gate, static_cast<size_t>(inner));
+                   kernels::binary_f32(kernels::BinaryOp::Mul, gate, gate + inner, gate,
                                        static_cast<size_t>(inner));
                  }
                });
+  // ...then moves down to row r * I, in order: row r's destination ends before its own source
+  // begins and overlaps only earlier rows' sources, already moved.
+  for (int64_t r = 1; r < rows; ++r)
+    std::memmove(gu + r * inner, gu + r * 2 * inner, sizeof(float) * static_cast<size_t>(inner));
+  Shape shape = gate_up.shape();
+  shape.back() = inner;
+  return gate_up.view({-1}).narrow(0, 0, rows * inner).view(shape);
 }
 
 Linear Linear::load(const Weights& w, std::string_view name, int64_t in, int64_t out,
@@ -154,13 +177,9 @@ void Linear::into(const Tensor& x, Tensor& out) const {
   int64_t column = 0;
   for (const Linear& p : parts) {
     const int64_t width = p.out_features();
-    if (rows == 1) {
-      // One row (a decode step): the part's columns are contiguous, so it writes in place.
-      Tensor slice = table.narrow(1, column, width);
-      p.into(x, slice);
-    } else {
-      ops::copy_into(table.narrow(1, column, width), p(x).view({rows, width}));
-    }
+    // Each part writes its columns of the table in place (linear_into takes strided rows).
+    Tensor slice = table.narrow(1, column, width);
+    p.into(x, slice);
     column += width;
   }
 }

@@ -68,15 +68,8 @@ Tensor RelativePositionBias::operator()(int64_t queries, int64_t keys, int64_t f
 
 Tensor FeedForward::operator()(const Tensor& x) const {
   Tensor hidden = up(x);
-  if (gated) {
-    Shape shape = hidden.shape();
-    shape.back() /= 2;
-    Tensor gated_out = Tensor::empty(DType::F32, shape);
-    gated_activation_into(hidden, activation, gated_out);
-    hidden = gated_out;
-  } else {
-    activate_(hidden, activation);
-  }
+  if (gated) return down(gated_activation_(hidden, activation));
+  activate_(hidden, activation);
   return down(hidden);
 }
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <initializer_list>
 #include <string>
@@ -363,6 +364,60 @@ TEST(Linear, IntoCallerBuffer) {
   expect_close(out.reshape({4, 8}), linear_reference(x, w, Tensor()), 1e-5, 1e-5, "into");
   Tensor wrong = Tensor::zeros(DType::F32, {31});
   expect_error([&] { ops::linear_into(x, w, Tensor(), wrong); }, {"linear_into", "32"});
+}
+
+// Into [m, n] columns of a wider table (rows of unit stride, further apart than n), as a fused
+// layer's parts write their outputs: every path writes exactly what linear returns into its
+// columns and leaves the rest of the table as it was. Paths: F32 through BLAS and packed, and
+// quantized weights for a decode step (vec_dot), a prompt (widened panels) and the tiles.
+TEST(Linear, IntoColumnsOfAWiderTable) {
+  constexpr int64_t kN = 24, kK = 256, kWide = 40, kCol0 = 9;
+  constexpr float kUntouched = 7.5f;
+  const Tensor wf = random_tensor({kN, kK}, 63);
+  const Tensor b = random_tensor({kN}, 64);
+  struct Case {
+    std::string name;
+    Tensor w, packed;
+    bool tiles = false;
+  };
+  const std::vector<Case> cases = {{"F32", wf, Tensor()},
+                                   {"F32 packed", wf, ops::pack_linear_weight(wf)},
+                                   {"Q8_0", wf.to(DType::Q8_0), Tensor()},
+                                   {"Q4_K", wf.to(DType::Q4_K), Tensor()},
+                                   {"Q4_K tiles", wf.to(DType::Q4_K), Tensor(), true}};
+  for (const Case& c : cases) {
+    if (c.tiles) ::setenv("EMBER_QUANT_TILES", "1", 1);
+    for (const int64_t m : {1, 3, 17, 64}) {
+      const std::string what = c.name + " m=" + std::to_string(m);
+      const Tensor x = random_tensor({m, kK}, 65 + static_cast<uint32_t>(m));
+      const std::vector<float> untouched(static_cast<size_t>(m * kWide), kUntouched);
+      Tensor table = Tensor::from_f32({m, kWide}, untouched);
+      Tensor columns = table.narrow(1, kCol0, kN);
+      ops::linear_into(x, c.w, b, columns, c.packed);
+      const Tensor want = ops::linear(x, c.w, b, c.packed);
+      const float* got = table.data_as<float>();
+      for (int64_t i = 0; i < m; ++i) {
+        for (int64_t j = 0; j < kWide; ++j) {
+          const float v = got[i * kWide + j];
+          if (j < kCol0 || j >= kCol0 + kN) {
+            ASSERT_EQ(v, kUntouched) << what << " row " << i << " col " << j;
+          } else {
+            ASSERT_EQ(v, want.data_as<float>()[i * kN + j - kCol0])
+                << what << " row " << i << " col " << j;
+          }
+        }
+      }
+    }
+    ::unsetenv("EMBER_QUANT_TILES");
+  }
+  // A view whose columns are not adjacent is refused.
+  Tensor table = Tensor::zeros(DType::F32, {kN, 3});
+  Tensor strided = table.transpose(0, 1);
+  expect_error(
+      [&] {
+        ops::linear_into(random_tensor({3, kK}, 70), wf, b, strided);
+      },
+      {"linear_into", "unit column stride"});
 }
 
 TEST(Linear, Errors) {

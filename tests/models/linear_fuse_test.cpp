@@ -1,8 +1,9 @@
 // nn::Linear::fuse: F32 parts become one weight; others (quantized, F16, and the mixtures of
 // llama.cpp's Q4_K_M) stay separate views and each runs its own kernel, so the fused layer gives
-// exactly what the parts give one by one.
+// exactly what the parts give one by one. And the gated MLPs' activation of a fused [gate | up].
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <random>
 #include <vector>
 
@@ -45,8 +46,9 @@ TEST(LinearFuse, MixedDtypesKeepEachPartAndGiveTheSameNumbers) {
   EXPECT_FALSE(fused.weight.defined());  // no widened F32 copy
   EXPECT_EQ(fused.in_features(), 64);
   EXPECT_EQ(fused.out_features(), 128);
-  // One row is the decode step (each part writes into its columns in place); more rows go through
-  // the prompt path. Same kernels on the same bytes, so the results are equal, not close.
+  // One row is the decode step; more rows go through the prompt path. Either way each part writes
+  // its columns of the output in place. Same kernels on the same bytes, so the results are
+  // equal, not close.
   for (int64_t rows : {1, 3, 20}) {
     const Tensor x = random_f32({rows, 64}, 10 + static_cast<uint32_t>(rows));
     const Tensor want = separately(parts, x);
@@ -86,6 +88,34 @@ TEST(LinearFuse, F32PartsBecomeOneWeight) {
   const std::vector<float> want = separately(parts, x).to_f32_vector();
   ASSERT_EQ(got.size(), want.size());
   for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], want[i], 1e-4F) << i;
+}
+
+// gated_activation_ turns a fused [gate | up] projection into act(gate) * up in place: the
+// result views the first half of the same storage, row after row. The SIMD SiLU is within a few
+// ulps of x / (1 + e^-x), hence the bound of 2e-6 relative.
+TEST(GatedActivation, InPlaceInTheFirstHalfOfTheStorage) {
+  constexpr int64_t kInner = 40, kRows = 6;
+  Tensor gate_up = random_f32({3, 2, 2 * kInner}, 11);
+  const std::vector<float> before = gate_up.to_f32_vector();
+  const std::byte* storage = gate_up.data();
+  const Tensor out = nn::gated_activation_(gate_up, nn::Activation::Silu);
+  ASSERT_EQ(out.shape(), (Shape{3, 2, kInner}));
+  EXPECT_EQ(out.data(), storage);
+  const std::vector<float> got = out.to_f32_vector();
+  for (int64_t r = 0; r < kRows; ++r) {
+    for (int64_t i = 0; i < kInner; ++i) {
+      const double gate = before[static_cast<size_t>(r * 2 * kInner + i)];
+      const double up = before[static_cast<size_t>(r * 2 * kInner + kInner + i)];
+      const double want = gate / (1.0 + std::exp(-gate)) * up;
+      EXPECT_NEAR(got[static_cast<size_t>(r * kInner + i)], want, 2e-6 * (1.0 + std::fabs(want)))
+          << "row " << r << ", column " << i;
+    }
+  }
+  Tensor odd = random_f32({2, 5}, 12);
+  EXPECT_NE(test::error_of([&] {
+              (void)nn::gated_activation_(odd, nn::Activation::Silu);
+            }).find("[2, 5]"),
+            std::string::npos);
 }
 
 }  // namespace

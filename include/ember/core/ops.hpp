@@ -113,7 +113,8 @@ Tensor matmul(const Tensor& a, const Tensor& b);
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(),
               const Tensor& packed = Tensor());
 // linear into a caller-owned buffer: `out` is a contiguous F32 tensor of m * N elements (any
-// shape), e.g. a model's preallocated activations. F64 operands are refused.
+// shape), e.g. a model's preallocated activations, or an F32 [m, N] view whose rows have unit
+// stride (N columns of a wider table, written in place). F64 operands are refused.
 void linear_into(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& out,
                  const Tensor& packed = Tensor());
 // How linear multiplies 16 rows or more by a block-quantized weight, process-wide: Widened (the

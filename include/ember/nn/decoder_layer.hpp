@@ -34,8 +34,8 @@ struct DecoderScratch {
   Tensor branch;    // [B, T, hidden]: attention or MLP output before the residual add
   Tensor qkv;       // [B, T, (heads + 2 kv_heads) head_dim]
   Tensor context;   // [B, T, heads head_dim]: attention output
-  Tensor up;        // [B, T, mlp_up out]: the MLP's (fused gate and) up projection
-  Tensor gated;     // [B, T, mlp_up out / 2]: act(gate) * up (gated MLPs only)
+  Tensor up;        // [B, T, mlp_up out]: the MLP's (fused gate and) up projection; a gated
+                    // MLP overwrites its first half with act(gate) * up (gated_activation_)
 };
 
 struct DecoderLayer {

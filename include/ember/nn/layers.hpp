@@ -16,9 +16,11 @@ enum class Activation : uint8_t { Gelu, GeluTanh, Relu, Silu, Tanh, Identity };
 Activation parse_activation(std::string_view name, std::string_view what);
 // y = act(x), in place on a contiguous F32 tensor.
 void activate_(Tensor& x, Activation act);
-// act(gate) * up for the rows of a fused [gate | up] projection [rows, 2I] into out [rows, I],
-// both contiguous F32 (the gated MLPs: SwiGLU, T5 v1.1's gated GELU).
-void gated_activation_into(const Tensor& gate_up, Activation act, Tensor& out);
+// act(gate) * up for the rows of a fused [gate | up] projection [..., 2I], contiguous F32 (the
+// gated MLPs: SwiGLU, T5 v1.1's gated GELU), in place: returns the [..., I] result, a contiguous
+// view of the first half of gate_up's storage (its contents are overwritten), so the MLP needs
+// no second buffer.
+Tensor gated_activation_(Tensor& gate_up, Activation act);
 
 struct Linear {
   Tensor weight;  // [out, in], any dtype linear dispatches on
