@@ -122,7 +122,7 @@ def select(entries, units, changed):
     if changed is None:
         return list(range(len(entries)))
     chosen = [i for i, e in enumerate(entries) if str(pathlib.Path(e["file"]).resolve()) in changed]
-    covered = set().union(*(units[i][1] for i in chosen)) if chosen else set()
+    covered = set().union(*(units[i][1] for i in chosen))
     for header in sorted(changed - covered):
         first = next((i for i, (_, files) in enumerate(units) if header in files), None)
         if first is not None:

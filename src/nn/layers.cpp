@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 
 #include "ember/base/error.hpp"
 #include "ember/base/thread_pool.hpp"
@@ -24,42 +25,36 @@ Activation parse_activation(std::string_view name, std::string_view what) {
 
 namespace {
 
-// The activation's unary kernel; false for the identity.
-bool unary_op(Activation act, kernels::UnaryOp& op) {
+// The activation's unary kernel; none for the identity.
+std::optional<kernels::UnaryOp> unary_op(Activation act) {
   switch (act) {
     case Activation::Gelu:
-      op = kernels::UnaryOp::Gelu;
-      return true;
+      return kernels::UnaryOp::Gelu;
     case Activation::GeluTanh:
-      op = kernels::UnaryOp::GeluTanh;
-      return true;
+      return kernels::UnaryOp::GeluTanh;
     case Activation::Relu:
-      op = kernels::UnaryOp::Relu;
-      return true;
+      return kernels::UnaryOp::Relu;
     case Activation::Silu:
-      op = kernels::UnaryOp::Silu;
-      return true;
+      return kernels::UnaryOp::Silu;
     case Activation::Tanh:
-      op = kernels::UnaryOp::Tanh;
-      return true;
+      return kernels::UnaryOp::Tanh;
     case Activation::Identity:
       break;
   }
-  return false;
+  return std::nullopt;
 }
 
 }  // namespace
 
 void activate_(Tensor& x, Activation act) {
-  if (act == Activation::Identity) return;
+  const std::optional<kernels::UnaryOp> op = unary_op(act);
+  if (!op) return;
   if (x.dtype() != DType::F32 || !x.is_contiguous()) {
     throw Error("activate_: expected a contiguous F32 tensor");
   }
-  kernels::UnaryOp op{};
-  unary_op(act, op);
   float* p = x.mutable_data_as<float>();
   parallel_for(0, x.numel(), 1 << 14, [&](int64_t lo, int64_t hi) {
-    kernels::unary_f32(op, p + lo, p + lo, static_cast<size_t>(hi - lo));
+    kernels::unary_f32(*op, p + lo, p + lo, static_cast<size_t>(hi - lo));
   });
 }
 
@@ -72,14 +67,13 @@ Tensor gated_activation_(Tensor& gate_up, Activation act) {
   const int64_t inner = gate_up.dim(-1) / 2;
   const int64_t rows = gate_up.numel() / std::max<int64_t>(1, gate_up.dim(-1));
   float* gu = gate_up.mutable_data_as<float>();
-  kernels::UnaryOp op{};
-  const bool apply = unary_op(act, op);
+  const std::optional<kernels::UnaryOp> op = unary_op(act);
   // Each row's gate half becomes act(gate) * up, the rows in parallel...
   parallel_for(0, rows, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, inner)),
                [&](int64_t lo, int64_t hi) {
                  for (int64_t r = lo; r < hi; ++r) {
                    float* gate = gu + r * 2 * inner;
-                   if (apply) kernels::unary_f32(op, gate, gate, static_cast<size_t>(inner));
+                   if (op) kernels::unary_f32(*op, gate, gate, static_cast<size_t>(inner));
                    kernels::binary_f32(kernels::BinaryOp::Mul, gate, gate + inner, gate,
                                        static_cast<size_t>(inner));
                  }
