@@ -222,15 +222,7 @@ struct Lanes32 {
   }
 };
 
-#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
-// x86 with AVX2 and up, Q5_0 and Q5_1: a block's levels are built in one 256-bit register, in
-// element order, and go into vpmaddubsw with the activation's int8 (Q5_1's unsigned levels
-// directly, Q5_0's signed ones through their sign: |w| * sign(x, w) = w * x). The int32 lanes are
-// DotLanes<32>'s on 16-lane int16 vectors (lane l holds elements 2l, 2l+1, 2l+16 and 2l+17), so
-// every lane sum, its float product and the float sums are the generic kernel's, bit for bit, and
-// the tiles (which follow DotLanes) still match. Storing the levels and reloading them, as the
-// generic kernel does, cost more than the block's arithmetic. (Q4_0 and Q4_1 gain nothing from
-// this: their generic kernels are as fast.)
+#if HWY_TARGET == HWY_AVX3_DL
 // A 4-bit block's levels in element order: low nibbles (elements 0-15), then high ones.
 HWY_INLINE __m256i Nibbles32(const uint8_t* qs) {
   const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
@@ -239,6 +231,8 @@ HWY_INLINE __m256i Nibbles32(const uint8_t* qs) {
                           _mm_and_si128(packed, low4));
 }
 
+// Q5_0 and Q5_1: a block's levels in one 256-bit register, in element order (built there, not
+// stored and reloaded as the generic kernel does, which cost more than the block's arithmetic).
 template <bool kSigned>
 HWY_INLINE __m256i Levels5(const uint8_t* qs, const uint8_t* qh) {
   const __m256i nibbles = Nibbles32(qs);
@@ -257,9 +251,7 @@ HWY_INLINE __m256i Levels5(const uint8_t* qs, const uint8_t* qh) {
     return _mm256_or_si256(nibbles, _mm256_andnot_si256(set, _mm256_set1_epi8(-16)));
   return _mm256_or_si256(nibbles, _mm256_and_si256(set, _mm256_set1_epi8(16)));
 }
-#endif
 
-#if HWY_TARGET == HWY_AVX3_DL
 // The VNNI instructions are written as EVEX assembly: Highway 1.0.3 compiles AVX3_DL for
 // "avxvnni", so the compilers' 256-bit intrinsics emit the VEX form (AVX-VNNI), which Ice Lake
 // and Zen 4 lack although Highway dispatches AVX3_DL to them (it checks AVX512_VNNI). (On zmm
@@ -305,26 +297,73 @@ struct Lanes32<Q45<kHasMin, kFifthBit>> {
   }
 };
 #elif HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
-// DotLanes<32>'s int32 lanes of w . x, x 32 int8 levels within +-127 (as the Q8 quantizers make
-// them, so the sign trick cannot overflow); pair sums are at most 2 * 31 * 127, so vpmaddubsw
-// does not saturate.
-template <bool kSigned>
-HWY_INLINE __m256i BlockLanes(__m256i w, const uint8_t* x) {
-  const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x));
-  const __m256i pairs = kSigned ? _mm256_maddubs_epi16(_mm256_abs_epi8(w), _mm256_sign_epi8(xv, w))
-                                : _mm256_maddubs_epi16(w, xv);
-  // int16 lane i holds elements 2i and 2i + 1; lane l + 8 the same pair 16 elements on.
-  return _mm256_add_epi32(_mm256_cvtepi16_epi32(_mm256_castsi256_si128(pairs)),
-                          _mm256_cvtepi16_epi32(_mm256_extracti128_si256(pairs, 1)));
+// x86 with AVX2 and up, without VNNI: Q4_0, Q4_1, Q5_0 and Q5_1 blocks go through vpmaddubsw
+// (unsigned levels times the activation's int8: pair sums in int16, at most 2 * 31 * 127) and one
+// vpmaddwd by ones, with both operands in "pair order": bytes 4l to 4l + 3 hold elements 2l,
+// 2l + 1, 2l + 16 and 2l + 17, so int32 lane l is DotLanes<32>'s lane l on 16-lane int16
+// vectors. Every lane sum, its float product and the float sums are then the generic kernel's,
+// bit for bit, and the tiles (which follow DotLanes) still match. (In element order, the int16
+// pair sums need two lane-crossing sign extensions per block to reach DotLanes' lanes, as do the
+// generic kernel's int8 levels; Zen 3 runs those on two of its four vector pipes at 3 cycles
+// each, and they bounded a SmolLM2 Q4_1 decode there.) The offsets of Q4_0 (8) and Q5_0 (16) come
+// off as offset . x, a term of the activation alone that the compiler computes once for all rows
+// of a block step.
+
+// The int32 lanes of u . x, u unsigned levels and x int8, both in pair order.
+HWY_INLINE __m256i PairLanes(__m256i u, __m256i x) {
+  return _mm256_madd_epi16(_mm256_maddubs_epi16(u, x), _mm256_set1_epi16(1));
 }
 
-template <bool kHasMin>
-struct Lanes32<Q45<kHasMin, true>> {
-  using F = Q45<kHasMin, true>;
+// An activation block's 32 int8 in pair order.
+HWY_INLINE __m256i PairOrder(const uint8_t* x) {
+  // Qwords 0, 2, 1, 3: the low half holds elements 0-7 and 16-23, the high half 8-15 and 24-31.
+  const __m256i halves =
+      _mm256_permute4x64_epi64(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x)), 0xD8);
+  return _mm256_shuffle_epi8(halves, _mm256_broadcastsi128_si256(_mm_setr_epi8(
+                                         0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15)));
+}
+
+// A 4-bit block's levels in pair order. Packed byte k holds element k (low nibble) and k + 16
+// (high nibble): bytes k, k + 1 are copied twice, the first copy keeps the low nibbles and the
+// second, shifted as a 16-bit word, the high ones.
+HWY_INLINE __m256i PairNibbles(const uint8_t* qs) {
+  const __m256i packed =
+      _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qs)));
+  const __m256i twice = _mm256_shuffle_epi8(
+      packed, _mm256_setr_epi8(0, 1, 0, 1, 2, 3, 2, 3, 4, 5, 4, 5, 6, 7, 6, 7, 8, 9, 8, 9, 10, 11,
+                               10, 11, 12, 13, 12, 13, 14, 15, 14, 15));
+  const __m256i low = _mm256_and_si256(twice, _mm256_set1_epi32(0x00000F0F));
+  const __m256i high = _mm256_and_si256(_mm256_srli_epi16(twice, 4), _mm256_set1_epi32(0x0F0F0000));
+  return _mm256_or_si256(low, high);
+}
+
+// Q5_0 and Q5_1's levels in pair order, unsigned (nibble + 16 for a set fifth bit): byte k gets
+// byte e / 8 of the 32 bits of element e it holds, then is tested against bit e % 8.
+HWY_INLINE __m256i PairLevels5(const uint8_t* qs, const uint8_t* qh) {
+  uint32_t bits;
+  std::memcpy(&bits, qh, 4);
+  const __m256i spread =
+      _mm256_shuffle_epi8(_mm256_set1_epi32(static_cast<int32_t>(bits)),
+                          _mm256_setr_epi8(0, 0, 2, 2, 0, 0, 2, 2, 0, 0, 2, 2, 0, 0, 2, 2, 1, 1, 3,
+                                           3, 1, 1, 3, 3, 1, 1, 3, 3, 1, 1, 3, 3));
+  const __m256i bit = _mm256_broadcastsi128_si256(
+      _mm_setr_epi8(1, 2, 1, 2, 4, 8, 4, 8, 16, 32, 16, 32, 64, -128, 64, -128));
+  const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit);
+  return _mm256_or_si256(PairNibbles(qs), _mm256_and_si256(set, _mm256_set1_epi8(16)));
+}
+
+template <bool kHasMin, bool kFifthBit>
+struct Lanes32<Q45<kHasMin, kFifthBit>> {
+  using F = Q45<kHasMin, kFifthBit>;
   using D32 = hn::Repartition<int32_t, D16G>;
   static HWY_INLINE hn::Vec<D32> Of(const uint8_t* pw, const uint8_t* px) {
-    return hn::Vec<D32>{BlockLanes<!kHasMin>(Levels5<!kHasMin>(pw + F::kHead, pw + F::kHead - 4),
-                                             px + F::kXBytes - 32)};
+    const __m256i x = PairOrder(px + F::kXBytes - 32);
+    const __m256i levels =
+        kFifthBit ? PairLevels5(pw + F::kHead, pw + F::kHead - 4) : PairNibbles(pw + F::kHead);
+    const __m256i lanes = PairLanes(levels, x);
+    if constexpr (kHasMin) return hn::Vec<D32>{lanes};
+    constexpr char kOffset = kFifthBit ? 16 : 8;
+    return hn::Vec<D32>{_mm256_sub_epi32(lanes, PairLanes(_mm256_set1_epi8(kOffset), x))};
   }
 };
 #endif
@@ -343,9 +382,9 @@ HWY_INLINE float AddMinTerm(float sum, const uint8_t* pw, const uint8_t* px) {
 
 // A 32-element block's float step: acc += its lanes as float times d_w * d_x, lane-wise.
 template <class DF>
-HWY_INLINE hn::Vec<DF> AddBlock(DF df, hn::Vec<hn::RebindToSigned<DF>> lanes, float scale,
+HWY_INLINE hn::Vec<DF> AddBlock(DF df, hn::Vec<hn::RebindToSigned<DF>> lanes, hn::Vec<DF> scale,
                                 hn::Vec<DF> acc) {
-  return hn::MulAdd(hn::ConvertTo(df, lanes), hn::Set(df, scale), acc);
+  return hn::MulAdd(hn::ConvertTo(df, lanes), scale, acc);
 }
 
 template <class F>
@@ -356,7 +395,7 @@ float Dot32(const void* w, const void* x, size_t n) {
   auto acc = hn::Zero(df);
   float min_sum = 0.0f;
   for (size_t b = 0; b < n / 32; ++b, pw += F::kWBytes, px += F::kXBytes) {
-    acc = AddBlock(df, Lanes32<F>::Of(pw, px), F16(pw) * F16(px), acc);
+    acc = AddBlock(df, Lanes32<F>::Of(pw, px), hn::Set(df, F16(pw) * F16(px)), acc);
     if constexpr (F::kMin) min_sum = AddMinTerm(min_sum, pw, px);
   }
   return Total(df, acc) + min_sum;
@@ -429,32 +468,66 @@ HWY_INLINE __m128 RowHalves(const uint8_t* pw, size_t w_stride, size_t at) {
   };
   return _mm_cvtph_ps(_mm_setr_epi16(half(0), half(1), half(2), half(3), 0, 0, 0, 0));
 }
+
+// The first 32 bits of four rows' blocks as eight floats: lanes 2r and 2r + 1 hold row r's F16 d
+// and the F16 after it (Q4_1's and Q5_1's m), in one conversion.
+HWY_INLINE __m256 RowHeads(const uint8_t* pw, size_t w_stride) {
+  return _mm256_cvtph_ps(_mm_setr_epi32(load_i32(pw), load_i32(pw + w_stride),
+                                        load_i32(pw + 2 * w_stride), load_i32(pw + 3 * w_stride)));
+}
 #endif
 
-// The four rows' block scales d_w * d_x, the single-row dot's products: on x86 the rows' F16 d in
-// one conversion and one multiply (a scalar conversion, multiply and broadcast per row were a
-// quarter of the Q8_0 rows' instructions: 14.5 -> 16 GB/s on the Emerald Rapids VM), read back
-// as broadcasts.
-HWY_INLINE void RowScales(const uint8_t* pw, size_t w_stride, const uint8_t* px,
-                          float (&scale)[kDotRows]) {
+// The four rows' block scales d_w * d_x (the single-row dot's products) as vectors, and their
+// running minimum terms (Q4_1 and Q5_1: AddMinTerm's fused steps, block by block).
 #if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
-  static_assert(kDotRows == 4);
-  _mm_storeu_ps(scale, _mm_mul_ps(RowHalves(pw, w_stride, 0), _mm_set1_ps(F16(px))));
-#else
-  for (size_t r = 0; r < kDotRows; ++r) scale[r] = F16(pw + r * w_stride) * F16(px);
-#endif
+// On x86 both come from one conversion of the rows' heads and one of the activation's (d, and
+// Q8_1's s): row r's scale is lane 2r of their product, read back as a broadcast, and its minimum
+// term accumulates in lane 2r + 1. (Converting each F16 apart and broadcasting it in registers
+// took a third of a Q4_1 block step's operations, on the shuffle pipes that bound it on Zen 3.)
+struct RowMins {
+  __m256 sums{};  // zero
+  float row(size_t r) const {
+    HWY_ALIGN float lanes[2 * kDotRows];
+    _mm256_store_ps(lanes, sums);
+    return lanes[2 * r + 1];
+  }
+};
+
+template <class F, class DF>
+HWY_INLINE void RowBlockScales(DF df, const uint8_t* pw, size_t w_stride, const uint8_t* px,
+                               hn::Vec<DF> (&scale)[kDotRows], RowMins& mins) {
+  const __m256 heads = RowHeads(pw, w_stride);
+  const __m256 x_heads = _mm256_cvtph_ps(_mm_set1_epi32(load_i32(px)));
+  HWY_ALIGN float products[2 * kDotRows];
+  _mm256_store_ps(products, _mm256_mul_ps(heads, x_heads));
+  for (size_t r = 0; r < kDotRows; ++r) scale[r] = hn::Set(df, products[2 * r]);
+  if constexpr (F::kMin) mins.sums = _mm256_fmadd_ps(heads, x_heads, mins.sums);
 }
+#else
+struct RowMins {
+  float sums[kDotRows] = {};
+  float row(size_t r) const { return sums[r]; }
+};
+
+template <class F, class DF>
+HWY_INLINE void RowBlockScales(DF df, const uint8_t* pw, size_t w_stride, const uint8_t* px,
+                               hn::Vec<DF> (&scale)[kDotRows], RowMins& mins) {
+  for (size_t r = 0; r < kDotRows; ++r) scale[r] = hn::Set(df, F16(pw + r * w_stride) * F16(px));
+  if constexpr (F::kMin) {
+    for (size_t r = 0; r < kDotRows; ++r)
+      mins.sums[r] = AddMinTerm(mins.sums[r], pw + r * w_stride, px);
+  }
+}
+#endif
 
 template <class F, class DF, size_t... kRow>
 HWY_INLINE void Rows32Block(DF df, const uint8_t* pw, size_t w_stride, const uint8_t* px,
-                            hn::Vec<DF> (&acc)[kDotRows], float (&min_sum)[kDotRows],
+                            hn::Vec<DF> (&acc)[kDotRows], RowMins& mins,
                             std::index_sequence<kRow...> /*rows*/) {
-  HWY_ALIGN float scale[kDotRows];
-  RowScales(pw, w_stride, px, scale);
+  hn::Vec<DF> scale[kDotRows];
+  RowBlockScales<F>(df, pw, w_stride, px, scale, mins);
   ((acc[kRow] = AddBlock(df, Lanes32<F>::Of(pw + kRow * w_stride, px), scale[kRow], acc[kRow])),
    ...);
-  if constexpr (F::kMin)
-    ((min_sum[kRow] = AddMinTerm(min_sum[kRow], pw + kRow * w_stride, px)), ...);
 }
 
 template <class F>
@@ -465,25 +538,20 @@ void DotRows32(const void* w, size_t w_stride, size_t nw, const void* x, size_t 
   size_t j = 0;
   for (; j + kDotRows <= nw; j += kDotRows, pw += kDotRows * w_stride) {
     hn::Vec<decltype(df)> acc[kDotRows];
-    float min_sum[kDotRows] = {};
+    RowMins mins;
     for (auto& a : acc) a = hn::Zero(df);
     const auto* px = static_cast<const uint8_t*>(x);
     for (size_t b = 0; b < n / 32; ++b, px += F::kXBytes) {
       prefetch(j, b);
-      Rows32Block<F>(df, pw + b * F::kWBytes, w_stride, px, acc, min_sum,
+      Rows32Block<F>(df, pw + b * F::kWBytes, w_stride, px, acc, mins,
                      std::make_index_sequence<kDotRows>());
     }
-    for (size_t r = 0; r < kDotRows; ++r) out[j + r] = Total(df, acc[r]) + min_sum[r];
+    for (size_t r = 0; r < kDotRows; ++r) out[j + r] = Total(df, acc[r]) + mins.row(r);
   }
   for (; j < nw; ++j, pw += w_stride) out[j] = Dot32<F>(pw, x, n);
 }
 
 #if HWY_TARGET == HWY_AVX3_DL
-// Bytes 0-3 of four rows' blocks as eight F16 (d, then m or other bytes) widened to float.
-HWY_INLINE __m256 RowHeads(const uint8_t* pw, size_t w_stride) {
-  return _mm256_cvtph_ps(_mm_setr_epi32(load_i32(pw), load_i32(pw + w_stride),
-                                        load_i32(pw + 2 * w_stride), load_i32(pw + 3 * w_stride)));
-}
 
 HWY_INLINE __m512i Dpbusd512(__m512i u, __m512i s) {
   __m512i sum = _mm512_setzero_si512();
