@@ -178,12 +178,13 @@ struct Q45 {
   static constexpr size_t kHead = (kHasMin ? 4 : 2) + (kFifthBit ? 4 : 0);
   static constexpr size_t kWBytes = kHead + 16, kXBytes = kHasMin ? 36 : 34;
   static constexpr bool kMin = kHasMin;
+  // What comes off each stored level (Q4_1's and Q5_1's minimum is a separate term).
+  static constexpr int8_t kOffset = kHasMin ? 0 : (kFifthBit ? 16 : 8);
   // The int16 vectors Lanes32 sums a block with, and whether its VNNI lanes replace them.
   using Tag = D16G;
   static constexpr bool kQuads = kQuadLanes;
   // The block's 32 int8 levels, offset removed.
   static HWY_INLINE void Levels(const uint8_t* pw, int8_t* q) {
-    constexpr int8_t kOffset = kHasMin ? 0 : (kFifthBit ? 16 : 8);
     if constexpr (kFifthBit) {
       Nibbles(pw + kHead, 16, 0, q, q + 16);
       FifthBits(pw + kHead - 4, kOffset, q);
@@ -362,8 +363,7 @@ struct Lanes32<Q45<kHasMin, kFifthBit>> {
         kFifthBit ? PairLevels5(pw + F::kHead, pw + F::kHead - 4) : PairNibbles(pw + F::kHead);
     const __m256i lanes = PairLanes(levels, x);
     if constexpr (kHasMin) return hn::Vec<D32>{lanes};
-    constexpr char kOffset = kFifthBit ? 16 : 8;
-    return hn::Vec<D32>{_mm256_sub_epi32(lanes, PairLanes(_mm256_set1_epi8(kOffset), x))};
+    return hn::Vec<D32>{_mm256_sub_epi32(lanes, PairLanes(_mm256_set1_epi8(F::kOffset), x))};
   }
 };
 #endif
@@ -485,7 +485,7 @@ HWY_INLINE __m256 RowHeads(const uint8_t* pw, size_t w_stride) {
 // term accumulates in lane 2r + 1. (Converting each F16 apart and broadcasting it in registers
 // took a third of a Q4_1 block step's operations, on the shuffle pipes that bound it on Zen 3.)
 struct RowMins {
-  __m256 sums{};  // zero
+  __m256 sums{};
   float row(size_t r) const {
     HWY_ALIGN float lanes[2 * kDotRows];
     _mm256_store_ps(lanes, sums);
@@ -598,7 +598,7 @@ template <bool kHasMin, bool kFifthBit>
 void DotRowsPairsVnni(const void* w, size_t w_stride, size_t nw, const void* x, size_t n,
                       float* out) {
   using F = Q45<kHasMin, kFifthBit>;
-  constexpr int8_t kOffset = kHasMin ? 0 : (kFifthBit ? 16 : 8);
+  constexpr int8_t kOffset = F::kOffset;
   const hn::Repartition<float, D16G> df;
   const RowGroupPrefetch prefetch(w, w_stride, nw, kDotRows * F::kWBytes);
   // Lane l of a pair's vector belongs to the pair's row (l / 4) % 2: its scale lanes per pair.
