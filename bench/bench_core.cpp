@@ -1,7 +1,7 @@
 // Throughput of the tensor core ops: GEMM GFLOP/s (matmul / linear) and GB/s of the
 // bandwidth-bound kernels, SIMD next to the scalar references.
 //
-//   build-core/bin/bench_core [--quick | --small-m | --large-m]
+//   build-core/bin/bench_core [--quick | --small-m | --large-m | --stream]
 //
 // Threads: EMBER_NUM_THREADS for the pool, OPENBLAS_NUM_THREADS for BLAS (defaults: all cores).
 #include <chrono>
@@ -54,6 +54,40 @@ int main(int argc, char** argv) {
   const double min_s = quick ? 0.05 : 0.4;
   std::printf("threads=%d simd=%s\n", default_thread_pool().num_threads(),
               kernels::simd_active_target().c_str());
+
+  // --stream: a decode step's linears, a few rows against packed weights far larger than the
+  // caches (bart-base's six decoder layers and its 50265 x 768 head, 352 MB), so the kernel is
+  // bound by reading the weights from memory: GB/s of weights, best of several passes.
+  if (argc > 1 && std::strcmp(argv[1], "--stream") == 0) {
+    std::vector<Tensor> weights, packed;
+    uint32_t seed = 20;
+    for (int layer = 0; layer < 6; ++layer) {
+      for (const auto& [n, k] : std::vector<std::pair<int64_t, int64_t>>{
+               {2304, 768}, {768, 768}, {768, 768}, {768, 768}, {3072, 768}, {768, 3072}}) {
+        weights.push_back(random_f32({n, k}, seed++));
+      }
+    }
+    weights.push_back(random_f32({50265, 768}, seed++));
+    for (const Tensor& w : weights) packed.push_back(ops::pack_linear_weight(w));
+    double bytes = 0;
+    for (const Tensor& w : weights) bytes += static_cast<double>(w.numel()) * sizeof(float);
+    std::printf("\n%-10s %10s %10s\n", "rows", "ms/pass", "GB/s");
+    for (const int64_t m : {1, 2, 4, 6, 8, 12, 16, 32, 64}) {
+      std::vector<Tensor> xs;
+      xs.reserve(weights.size());
+      for (const Tensor& w : weights) xs.push_back(random_f32({m, w.dim(1)}, 3));
+      double best = 1e9;
+      for (int pass = 0; pass < 8; ++pass) {
+        const auto start = Clock::now();
+        for (size_t i = 0; i < weights.size(); ++i)
+          ops::linear(xs[i], weights[i], Tensor(), packed[i]);
+        best = std::min(best, std::chrono::duration<double>(Clock::now() - start).count());
+      }
+      std::printf("%-10lld %10.2f %10.1f\n", static_cast<long long>(m), best * 1e3,
+                  bytes / best / 1e9);
+    }
+    return 0;
+  }
 
   // linear with its packed weight (ember's kernel at every M) against BLAS on the same weight.
   // --small-m: the all-MiniLM-L6-v2 (K 384/1536) and SmolLM2-135M (K 576) projection shapes up

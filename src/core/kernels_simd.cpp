@@ -14,6 +14,7 @@
 #define HWY_TARGET_INCLUDE "../src/core/kernels_simd.cpp"
 #include <hwy/foreach_target.h>  // IWYU pragma: keep
 // foreach_target.h re-includes this file; everything below runs once per target.
+#include <hwy/cache_control.h>
 #include <hwy/contrib/math/math-inl.h>
 #include <hwy/highway.h>
 
@@ -561,10 +562,16 @@ float DotBF16(const void* w, const float* x, size_t n) {
 // register block is kRows activation rows x kPanels panels, so each packed weight is loaded once
 // per block and every broadcast activation feeds kPanels * kGemmPanel outputs.
 
+// How far ahead (in k steps of one 64-byte panel line) a block that streams its panels from
+// memory prefetches them.
+constexpr size_t kPrefetchSteps = 16;
+
 // Few rows leave too few accumulators to hide the FMA latency, so those blocks also split k
 // into kSplit interleaved partial sums (added at the end), keeping about 8 chains in flight.
 // With `resume`, the sums continue from what y holds (an earlier block of k) instead of zero.
-template <size_t kRows, size_t kPanels, class D>
+// kStream: the panels come from memory, not from a cache; blocks of two rows or more then
+// prefetch them (one row measured faster on the hardware prefetcher alone).
+template <size_t kRows, size_t kPanels, bool kStream, class D>
 HWY_INLINE void PanelBlock(D d, const float* x, size_t ldx, size_t k, const float* panel,
                            size_t panel_stride, float* y, size_t ldy, size_t cols, bool resume) {
   constexpr size_t kLanes = HWY_LANES(float);
@@ -589,6 +596,12 @@ HWY_INLINE void PanelBlock(D d, const float* x, size_t ldx, size_t k, const floa
     }
   }
   const auto step = [&](size_t s, size_t kk) HWY_ATTR {
+    if constexpr (kStream && kRows > 1) {
+      if (kk + kPrefetchSteps < k) {
+        for (size_t p = 0; p < kPanels; ++p)
+          hwy::Prefetch(panel + p * panel_stride + (kk + kPrefetchSteps) * kGemmPanel);
+      }
+    }
     V w[kVecs];
     for (size_t v = 0; v < kVecs; ++v) {
       w[v] = hn::LoadU(
@@ -616,7 +629,7 @@ HWY_INLINE void PanelBlock(D d, const float* x, size_t ldx, size_t k, const floa
 // All rows of x against panels [p0, p0 + kPanels) over one block of k (x, panels and y advanced
 // to it; panel_stride is a whole panel's): blocks of kRows rows, then the leftover rows in
 // blocks of 4, 2 and 1.
-template <size_t kRows, size_t kPanels, class D>
+template <size_t kRows, size_t kPanels, bool kStream, class D>
 HWY_INLINE void PanelColumns(D d, const float* x, size_t ldx, size_t m, size_t k,
                              const float* panels, size_t panel_stride, size_t p0, size_t n,
                              float* y, size_t ldy, bool resume) {
@@ -625,23 +638,36 @@ HWY_INLINE void PanelColumns(D d, const float* x, size_t ldx, size_t m, size_t k
   const size_t cols = std::min(kPanels * kGemmPanel, n - col0);
   size_t i = 0;
   for (; i + kRows <= m; i += kRows)
-    PanelBlock<kRows, kPanels>(d, x + i * ldx, ldx, k, panel, panel_stride, y + i * ldy + col0, ldy,
-                               cols, resume);
+    PanelBlock<kRows, kPanels, kStream>(d, x + i * ldx, ldx, k, panel, panel_stride,
+                                        y + i * ldy + col0, ldy, cols, resume);
   if constexpr (kRows > 4) {
     if (i + 4 <= m) {
-      PanelBlock<4, kPanels>(d, x + i * ldx, ldx, k, panel, panel_stride, y + i * ldy + col0, ldy,
-                             cols, resume);
+      PanelBlock<4, kPanels, kStream>(d, x + i * ldx, ldx, k, panel, panel_stride,
+                                      y + i * ldy + col0, ldy, cols, resume);
       i += 4;
     }
   }
   if (i + 2 <= m) {
-    PanelBlock<2, kPanels>(d, x + i * ldx, ldx, k, panel, panel_stride, y + i * ldy + col0, ldy,
-                           cols, resume);
+    PanelBlock<2, kPanels, kStream>(d, x + i * ldx, ldx, k, panel, panel_stride, y + i * ldy + col0,
+                                    ldy, cols, resume);
     i += 2;
   }
   if (i < m)
-    PanelBlock<1, kPanels>(d, x + i * ldx, ldx, k, panel, panel_stride, y + i * ldy + col0, ldy,
-                           cols, resume);
+    PanelBlock<1, kPanels, kStream>(d, x + i * ldx, ldx, k, panel, panel_stride, y + i * ldy + col0,
+                                    ldy, cols, resume);
+}
+
+// Panels [p0, p1) over one block of k: kPanels at a time, then one at a time.
+template <size_t kRows, size_t kPanels, bool kStream, class D>
+HWY_INLINE void PanelRange(D d, const float* x, size_t ldx, size_t m, size_t k, const float* panels,
+                           size_t panel_stride, size_t p0, size_t p1, size_t n, float* y,
+                           size_t ldy, bool resume) {
+  size_t p = p0;
+  for (; p + kPanels <= p1; p += kPanels)
+    PanelColumns<kRows, kPanels, kStream>(d, x, ldx, m, k, panels, panel_stride, p, n, y, ldy,
+                                          resume);
+  for (; p < p1; ++p)
+    PanelColumns<kRows, 1, kStream>(d, x, ldx, m, k, panels, panel_stride, p, n, y, ldy, resume);
 }
 
 // k is cut into blocks of kGemmKBlock: within one, each panel group's weights (32 KiB for
@@ -659,20 +685,27 @@ void GemmPanelsF32(const float* x, size_t ldx, size_t m, size_t k, const float* 
   constexpr size_t kRows = kLanes >= 16 ? 8 : kLanes == 8 ? 6 : 4;
   constexpr size_t kPanels = kLanes >= 16 ? 2 : 1;
   const size_t stride = k * kGemmPanel;
-  // One register block of rows reuses no panel block, and those few rows (a decode step's) make
-  // the call bound by streaming the weights: whole panels, read in order, keep that one stream
-  // (k blocks cost T5's batch-1 beam search 28% of its time).
-  const size_t k_block = m <= kRows ? k : kGemmKBlock;
+  // Up to a few register blocks of rows (a decode step's beams), the call is bound by streaming
+  // the weights from memory: k is not blocked, so the panels are read whole and in order, one
+  // stream (k blocks cost T5's batch-1 beam search 28% of its time), while a panel (48-192 KiB
+  // at k = 768-3072) stays in L2 for the row blocks after the first. On Zen 3, bart-base's
+  // decoder and head at 4 rows: 15.5 GB/s of weights k-blocked, 19 GB/s so with the prefetch;
+  // 8 rows: 10.8 -> 13.2 (`bench_core --stream`).
+  constexpr size_t kStreamBlocks = 4;
+  const bool streaming = m <= kStreamBlocks * kRows;
+  const size_t k_block = streaming ? k : kGemmKBlock;
   size_t k0 = 0;
   do {  // once at k = 0, which stores zeros
     const size_t len = std::min(k_block, k - k0);
     const float* block = panels + k0 * kGemmPanel;
     const bool resume = k0 > 0;
-    size_t p = p0;
-    for (; p + kPanels <= p1; p += kPanels)
-      PanelColumns<kRows, kPanels>(d, x + k0, ldx, m, len, block, stride, p, n, y, ldy, resume);
-    for (; p < p1; ++p)
-      PanelColumns<kRows, 1>(d, x + k0, ldx, m, len, block, stride, p, n, y, ldy, resume);
+    if (streaming) {
+      PanelRange<kRows, kPanels, true>(d, x + k0, ldx, m, len, block, stride, p0, p1, n, y, ldy,
+                                       resume);
+    } else {
+      PanelRange<kRows, kPanels, false>(d, x + k0, ldx, m, len, block, stride, p0, p1, n, y, ldy,
+                                        resume);
+    }
     k0 += k_block;
   } while (k0 < k);
 }
