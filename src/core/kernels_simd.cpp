@@ -569,8 +569,9 @@ constexpr size_t kPrefetchSteps = 16;
 // Few rows leave too few accumulators to hide the FMA latency, so those blocks also split k
 // into kSplit interleaved partial sums (added at the end), keeping about 8 chains in flight.
 // With `resume`, the sums continue from what y holds (an earlier block of k) instead of zero.
-// kStream: the panels come from memory, not from a cache; blocks of two rows or more then
-// prefetch them (one row measured faster on the hardware prefetcher alone).
+// kStream: the call streams its panels from memory (its later row blocks find them in L2);
+// blocks of two rows or more prefetch them (one row measured faster on the hardware prefetcher
+// alone).
 template <size_t kRows, size_t kPanels, bool kStream, class D>
 HWY_INLINE void PanelBlock(D d, const float* x, size_t ldx, size_t k, const float* panel,
                            size_t panel_stride, float* y, size_t ldy, size_t cols, bool resume) {
@@ -688,25 +689,19 @@ void GemmPanelsF32(const float* x, size_t ldx, size_t m, size_t k, const float* 
   // Up to a few register blocks of rows (a decode step's beams), the call is bound by streaming
   // the weights from memory: k is not blocked, so the panels are read whole and in order, one
   // stream (k blocks cost T5's batch-1 beam search 28% of its time), while a panel (48-192 KiB
-  // at k = 768-3072) stays in L2 for the row blocks after the first. On Zen 3, bart-base's
-  // decoder and head at 4 rows: 15.5 GB/s of weights k-blocked, 19 GB/s so with the prefetch;
-  // 8 rows: 10.8 -> 13.2 (`bench_core --stream`).
+  // at k = 768-3072) stays in L2 for the row blocks after the first. Zen 3, bart-base's decoder
+  // and head, one thread (`bench_core --stream`): 4 rows 16.2-17.3 -> 19.0-19.8 GB/s of weights
+  // with the prefetch; 8 rows, k-blocked before, 10.7-11.1 -> 14.1-14.3.
   constexpr size_t kStreamBlocks = 4;
-  const bool streaming = m <= kStreamBlocks * kRows;
-  const size_t k_block = streaming ? k : kGemmKBlock;
+  if (m <= kStreamBlocks * kRows) {
+    PanelRange<kRows, kPanels, true>(d, x, ldx, m, k, panels, stride, p0, p1, n, y, ldy, false);
+    return;
+  }
   size_t k0 = 0;
   do {  // once at k = 0, which stores zeros
-    const size_t len = std::min(k_block, k - k0);
-    const float* block = panels + k0 * kGemmPanel;
-    const bool resume = k0 > 0;
-    if (streaming) {
-      PanelRange<kRows, kPanels, true>(d, x + k0, ldx, m, len, block, stride, p0, p1, n, y, ldy,
-                                       resume);
-    } else {
-      PanelRange<kRows, kPanels, false>(d, x + k0, ldx, m, len, block, stride, p0, p1, n, y, ldy,
-                                        resume);
-    }
-    k0 += k_block;
+    PanelRange<kRows, kPanels, false>(d, x + k0, ldx, m, std::min(kGemmKBlock, k - k0),
+                                      panels + k0 * kGemmPanel, stride, p0, p1, n, y, ldy, k0 > 0);
+    k0 += kGemmKBlock;
   } while (k0 < k);
 }
 
