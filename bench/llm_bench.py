@@ -23,6 +23,8 @@ Models (made on first use under $EMBER_BENCH_CACHE, default ~/.cache/ember-bench
   smollm2-q8_0, smollm2-q4_k, smollm2-f16   llama.cpp's quantizer (llama_model_quantize) from it
   synth1b-q4_k, synth1b-q8_0   tools/models/make_synthetic_llama.py's random ~1B Llama (F16),
                                quantized by llama.cpp
+  not in the default set, made the same way from either base: -q5_k (Q5_K_M), -q3_k (Q3_K_M),
+  -q2_k (Q2_K)
 
 Usage: tools/.venv/bin/python bench/llm_bench.py [--models smollm2-q4_1,...] [--threads 1,2]
        [--rounds 3] [--reps 2] [-p 512] [-n 128]
@@ -104,7 +106,8 @@ def model_path(name: str) -> pathlib.Path:
     CACHE.mkdir(parents=True, exist_ok=True)
     if name == "smollm2-q4_1":
         return SMOLLM2
-    ftypes = {"q8_0": "LLAMA_FTYPE_MOSTLY_Q8_0", "q4_k": "LLAMA_FTYPE_MOSTLY_Q4_K_M", "f16": "LLAMA_FTYPE_MOSTLY_F16"}
+    ftypes = {"q8_0": "LLAMA_FTYPE_MOSTLY_Q8_0", "q4_k": "LLAMA_FTYPE_MOSTLY_Q4_K_M", "f16": "LLAMA_FTYPE_MOSTLY_F16",
+              "q5_k": "LLAMA_FTYPE_MOSTLY_Q5_K_M", "q3_k": "LLAMA_FTYPE_MOSTLY_Q3_K_M", "q2_k": "LLAMA_FTYPE_MOSTLY_Q2_K"}
     base, kind = name.split("-")
     out = CACHE / f"{name}.gguf"
     if out.exists():

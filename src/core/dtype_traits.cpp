@@ -168,8 +168,14 @@ std::array<DTypeTraits, kDTypeCount> make_table() {
         [](const std::byte* src, float* dst, size_t n) { kernels::dequant_q5_0(src, dst, n); });
   widen(DType::Q8_0,
         [](const std::byte* src, float* dst, size_t n) { kernels::dequant_q8_0(src, dst, n); });
+  widen(DType::Q2_K,
+        [](const std::byte* src, float* dst, size_t n) { kernels::dequant_q2_k(src, dst, n); });
+  widen(DType::Q3_K,
+        [](const std::byte* src, float* dst, size_t n) { kernels::dequant_q3_k(src, dst, n); });
   widen(DType::Q4_K,
         [](const std::byte* src, float* dst, size_t n) { kernels::dequant_q4_k(src, dst, n); });
+  widen(DType::Q5_K,
+        [](const std::byte* src, float* dst, size_t n) { kernels::dequant_q5_k(src, dst, n); });
   widen(DType::Q6_K,
         [](const std::byte* src, float* dst, size_t n) { kernels::dequant_q6_k(src, dst, n); });
   // Multi-row dots for decoding, for the types GGUF files hold their large weights in.
@@ -178,7 +184,10 @@ std::array<DTypeTraits, kDTypeCount> make_table() {
   table[static_cast<size_t>(DType::Q5_0)].vec_dot_rows = dot_rows<kernels::dot_rows_q5_0_q8_0>;
   table[static_cast<size_t>(DType::Q5_1)].vec_dot_rows = dot_rows<kernels::dot_rows_q5_1_q8_1>;
   table[static_cast<size_t>(DType::Q8_0)].vec_dot_rows = dot_rows<kernels::dot_rows_q8_0_q8_0>;
+  table[static_cast<size_t>(DType::Q2_K)].vec_dot_rows = dot_rows<kernels::dot_rows_q2_k_q8_k>;
+  table[static_cast<size_t>(DType::Q3_K)].vec_dot_rows = dot_rows<kernels::dot_rows_q3_k_q8_k>;
   table[static_cast<size_t>(DType::Q4_K)].vec_dot_rows = dot_rows<kernels::dot_rows_q4_k_q8_k>;
+  table[static_cast<size_t>(DType::Q5_K)].vec_dot_rows = dot_rows<kernels::dot_rows_q5_k_q8_k>;
   table[static_cast<size_t>(DType::Q6_K)].vec_dot_rows = dot_rows<kernels::dot_rows_q6_k_q8_k>;
   // SIMD quantization (byte-identical to the references) of the activations most dots take.
   table[static_cast<size_t>(DType::Q8_0)].from_f32 =

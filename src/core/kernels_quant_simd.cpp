@@ -874,18 +874,13 @@ float DotKQ8_K(const void* w, const void* x, size_t n) {
   return sum;
 }
 
-float DotQ2_KQ8_K(const void* w, const void* x, size_t n) {
-  return DotKQ8_K<Q2K>(w, x, n);
-}
-float DotQ3_KQ8_K(const void* w, const void* x, size_t n) {
-  return DotKQ8_K<Q3K>(w, x, n);
-}
 #if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
-// x86 with AVX2 and up: Q4_K and Q6_K take their levels as unsigned bytes straight from the block
+// x86 with AVX2 and up: the K-quants take their levels as unsigned bytes straight from the block
 // into vpmaddubsw (u8 x i8 pair sums in int16, which cannot saturate here: 2 * 63 * 128 < 2^15)
 // and vpmaddwd by the group scales, with no int8 array in between; Highway 1.0 has no such
-// operation. The integer sums equal DotK's exactly, so KBlockSum rounds them identically and the
-// tiles, which follow DotK, still give the same numbers.
+// operation. Signed levels (Q3_K, Q6_K) are stored with an offset that comes off afterwards. The
+// integer sums equal DotK's exactly, so KBlockSum rounds them identically and the tiles, which
+// follow DotK, still give the same numbers.
 HWY_INLINE int32_t HorizontalSum(__m256i v) {
   const __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
   const __m128i t = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
@@ -916,20 +911,22 @@ HWY_INLINE __m128i SubBlockSums(const uint8_t* px) {
 }
 
 // A Q4_K block's eight 6-bit scales (as int16 lanes) and mins (as quant::scale_min_k4) from its
-// 12 packed bytes, four at a time in 32-bit words: bytes 0-3 hold scales 0-3 and the high bits of
-// scales 4-7, bytes 4-7 mins 0-3 and the high bits of mins 4-7, bytes 8-11 the low nibbles of
-// scales and mins 4-7.
+// 12 packed bytes, as 32-bit words k0-k2: k0 holds scales 0-3 and the high bits of scales 4-7,
+// k1 mins 0-3 and the high bits of mins 4-7, k2 the low nibbles of scales and mins 4-7. All in
+// vector registers: in general registers, moving the words over cost decode a fifth of its time.
 HWY_INLINE void Q4KScales(const uint8_t* pw, __m128i& scales, __m128i& mins) {
-  uint32_t k[3];
-  std::memcpy(k, pw + 4, 12);
-  const uint32_t scales_lo = k[0] & 0x3F3F3F3Fu;
-  const uint32_t mins_lo = k[1] & 0x3F3F3F3Fu;
-  const uint32_t scales_hi = (k[2] & 0x0F0F0F0Fu) | ((k[0] >> 2) & 0x30303030u);
-  const uint32_t mins_hi = ((k[2] >> 4) & 0x0F0F0F0Fu) | ((k[1] >> 2) & 0x30303030u);
-  scales = _mm_cvtepu8_epi16(
-      _mm_set_epi32(0, 0, static_cast<int32_t>(scales_hi), static_cast<int32_t>(scales_lo)));
-  mins = _mm_cvtepu8_epi16(
-      _mm_set_epi32(0, 0, static_cast<int32_t>(mins_hi), static_cast<int32_t>(mins_lo)));
+  const __m128i k = _mm_loadu_si128(reinterpret_cast<const __m128i*>(pw + 4));
+  // Words 0 and 1: the low six bits of scales 0-3, of mins 0-3.
+  const __m128i low = _mm_and_si128(k, _mm_set1_epi8(0x3F));
+  // Words 0 and 1: scales 4-7, mins 4-7 (a nibble of k2 and the top bits of k0, of k1).
+  const __m128i nibbles = _mm_and_si128(
+      _mm_srlv_epi32(_mm_shuffle_epi32(k, 0xAA), _mm_setr_epi32(0, 4, 0, 0)), _mm_set1_epi8(0x0F));
+  const __m128i high =
+      _mm_or_si128(nibbles, _mm_and_si128(_mm_srli_epi32(k, 2), _mm_set1_epi8(0x30)));
+  // Scales 0-7, then mins 0-7, as bytes.
+  const __m128i bytes = _mm_unpacklo_epi32(low, high);
+  scales = _mm_cvtepu8_epi16(bytes);
+  mins = _mm_cvtepu8_epi16(_mm_unpackhi_epi64(bytes, bytes));
 }
 
 // A Q6_K block's 16 int8 group scales as int16: lanes 0-7 in the low half, 8-15 in the high one.
@@ -943,6 +940,20 @@ HWY_INLINE __m256i Q6KOffset(__m256i scales16, const uint8_t* px) {
   return _mm256_slli_epi32(
       _mm256_madd_epi16(scales16, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(px + 260))),
       5);
+}
+
+// lanes + (sum over 32 elements of scale(element) * u[i] * x[i]): the int16 lanes of `scales`
+// (eight per 128-bit half) are the scales of the element pairs in the same lanes of the
+// products.
+HWY_INLINE __m256i AddScaledPairs(__m256i lanes, __m256i u, __m256i x, __m256i scales) {
+  const __m256i products = _mm256_maddubs_epi16(u, x);
+  return _mm256_add_epi32(lanes, _mm256_madd_epi16(products, scales));
+}
+
+// `scales` (int16 lanes) with lane a broadcast to the low 128-bit half and lane b to the high one.
+HWY_INLINE __m256i PickScales(__m256i scales, int a, int b) {
+  const int64_t ia = ScaleIndices(a), ib = ScaleIndices(b);
+  return _mm256_shuffle_epi8(scales, _mm256_set_epi64x(ib, ib, ia, ia));
 }
 
 #if HWY_TARGET <= HWY_AVX3
@@ -999,6 +1010,17 @@ HWY_INLINE void Q4KLanes(const uint8_t* pw, const uint8_t* px, __m128i sub_sums,
   mins = _mm_madd_epi16(mins8, sub_sums);
 }
 
+// Q4KLanes of each of kRows rows (w_stride bytes apart), written out: as a loop the compiler
+// keeps the rows' lanes in memory and walks them one by one.
+template <size_t kRows>
+HWY_INLINE void Q4KRowLanes(const uint8_t* pw, size_t w_stride, const uint8_t* px, __m128i sub_sums,
+                            __m256i* lanes, __m128i* mins) {
+  [&]<size_t... kRow>(std::index_sequence<kRow...> /*rows*/) {
+    (Q4KLanes(pw + kRow * w_stride, px, sub_sums, lanes[kRow], mins[kRow]), ...);
+  }
+  (std::make_index_sequence<kRows>());
+}
+
 // One Q6_K super-block against a Q8_K block: eight int32 lanes that add up to
 // sum_j scale_j (q_w . q_x)_j. Per 128 elements, the 64 nibble bytes ql[0..63] are one vector:
 // their low nibbles are elements 0-63 in order, their high ones 64-127, and each 128-bit lane
@@ -1030,91 +1052,257 @@ HWY_INLINE __m256i Q6KLanes(const uint8_t* pw, const uint8_t* px) {
   }
   return _mm256_sub_epi32(Fold(_mm512_add_epi32(lanes, more)), Q6KOffset(scales16, px));
 }
+
+template <size_t kRows>
+HWY_INLINE void Q6KRowLanes(const uint8_t* pw, size_t w_stride, const uint8_t* px, __m256i* lanes) {
+  [&]<size_t... kRow>(std::index_sequence<kRow...> /*rows*/) {
+    ((lanes[kRow] = Q6KLanes(pw + kRow * w_stride, px)), ...);
+  }
+  (std::make_index_sequence<kRows>());
+}
 HWY_DIAGNOSTICS(pop)
 
 #else
-// lanes + (sum over 32 elements of scale(element) * u[i] * x[i]): the int16 lanes of `scales`
-// (eight per 128-bit half) are the scales of the element pairs in the same lanes of the
-// products.
-HWY_INLINE __m256i AddScaledPairs(__m256i lanes, __m256i u, const uint8_t* x, __m256i scales) {
-  const __m256i products =
-      _mm256_maddubs_epi16(u, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x)));
-  return _mm256_add_epi32(lanes, _mm256_madd_epi16(products, scales));
-}
-
-// `scales` (int16 lanes) with lane a broadcast to the low 128-bit half and lane b to the high one.
-HWY_INLINE __m256i PickScales(__m256i scales, int a, int b) {
-  const int64_t ia = ScaleIndices(a), ib = ScaleIndices(b);
-  return _mm256_shuffle_epi8(scales, _mm256_set_epi64x(ib, ib, ia, ia));
-}
-
-// One Q4_K super-block against a Q8_K block as exact integer lanes: the eight int32 lanes of
-// `lanes` add up to sum_j scale_j (q_w . q_x)_j, the four of `mins` to sum_j min_j bsum_j.
-HWY_INLINE void Q4KLanes(const uint8_t* pw, const uint8_t* px, __m128i sub_sums, __m256i& lanes,
-                         __m128i& mins) {
+// kRows Q4_K super-blocks (rows w_stride bytes apart) against one Q8_K block as exact integer
+// lanes: the eight int32 lanes of lanes[r] add up to row r's sum_j scale_j (q_w . q_x)_j, the
+// four of mins[r] to its sum_j min_j bsum_j. The activations are the outer loop, so each of their
+// loads serves every row, and a row has one accumulator (the rows are the independent chains).
+template <size_t kRows>
+HWY_INLINE void Q4KRowLanes(const uint8_t* pw, size_t w_stride, const uint8_t* px, __m128i sub_sums,
+                            __m256i* lanes, __m128i* mins) {
   const __m256i low4 = _mm256_set1_epi8(0x0F);
-  __m128i scales8, mins8;
-  Q4KScales(pw, scales8, mins8);
-  const __m256i scales = _mm256_broadcastsi128_si256(scales8);
-  // Low and high nibbles sum into separate lanes: two dependency chains of four, not one of
-  // eight (the integer sums are exact in any order).
-  __m256i even = _mm256_setzero_si256(), odd = _mm256_setzero_si256();
+  __m256i scales[kRows];
+  HWY_UNROLL(4)
+  for (size_t r = 0; r < kRows; ++r) {
+    __m128i scales8, mins8;
+    Q4KScales(pw + r * w_stride, scales8, mins8);
+    scales[r] = _mm256_broadcastsi128_si256(scales8);
+    mins[r] = _mm_madd_epi16(mins8, sub_sums);
+    lanes[r] = _mm256_setzero_si256();
+  }
+  HWY_UNROLL(4)
   for (int g = 0; g < 4; ++g) {
-    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(pw + 16 + 32 * g));
-    const uint8_t* xg = px + 4 + 64 * g;
-    even = AddScaledPairs(even, _mm256_and_si256(v, low4), xg, PickScales(scales, 2 * g, 2 * g));
-    odd = AddScaledPairs(odd, _mm256_and_si256(_mm256_srli_epi16(v, 4), low4), xg + 32,
-                         PickScales(scales, 2 * g + 1, 2 * g + 1));
+    const __m256i x_low = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(px + 4 + 64 * g));
+    const __m256i x_high = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(px + 36 + 64 * g));
+    HWY_UNROLL(4)
+    for (size_t r = 0; r < kRows; ++r) {
+      const __m256i v =
+          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(pw + r * w_stride + 16 + 32 * g));
+      lanes[r] = AddScaledPairs(lanes[r], _mm256_and_si256(v, low4), x_low,
+                                PickScales(scales[r], 2 * g, 2 * g));
+      lanes[r] = AddScaledPairs(lanes[r], _mm256_and_si256(_mm256_srli_epi16(v, 4), low4), x_high,
+                                PickScales(scales[r], 2 * g + 1, 2 * g + 1));
+      // GCC reassociates the integer accumulation into a tree of live partial sums, which
+      // spills; an empty asm that reads and writes the accumulator keeps it a chain.
+      asm("" : "+x"(lanes[r]));
+    }
   }
-  lanes = _mm256_add_epi32(even, odd);
-  mins = _mm_madd_epi16(mins8, sub_sums);
 }
 
-// One Q6_K super-block against a Q8_K block: eight int32 lanes that add up to
-// sum_j scale_j (q_w . q_x)_j.
-HWY_INLINE __m256i Q6KLanes(const uint8_t* pw, const uint8_t* px) {
+// kRows Q6_K super-blocks (rows w_stride bytes apart) against one Q8_K block: the eight int32
+// lanes of lanes[r] add up to row r's sum_j scale_j (q_w . q_x)_j. As in Q4KRowLanes, the
+// activations are the outer loop and a row has one accumulator.
+template <size_t kRows>
+HWY_INLINE void Q6KRowLanes(const uint8_t* pw, size_t w_stride, const uint8_t* px, __m256i* lanes) {
   const __m256i low4 = _mm256_set1_epi8(0x0F);
-  const __m256i low2 = _mm256_set1_epi8(0x03);
-  const __m256i scales16 = Q6KScales(pw);
-  __m256i lanes = _mm256_sub_epi32(_mm256_setzero_si256(), Q6KOffset(scales16, px));
-  // A second accumulator: two dependency chains of four, not one of eight (exact in any order).
-  __m256i more = _mm256_setzero_si256();
-  // Each half's eight scales in both 128-bit halves.
-  const __m256i halves[2] = {_mm256_permute4x64_epi64(scales16, 0x44),
-                             _mm256_permute4x64_epi64(scales16, 0xEE)};
-  for (int h = 0; h < 2; ++h) {
-    const auto load = [](const uint8_t* p) {
-      return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
-    };
-    const __m256i a = load(pw + 64 * h), c = load(pw + 64 * h + 32), hi = load(pw + 128 + 32 * h);
-    // Unsigned 6-bit levels (stored level + 32): a nibble and a high bit pair each.
-    const auto level = [&](__m256i nibbles, int nibble_shift, int pair_shift) {
-      const __m256i nibble = _mm256_and_si256(_mm256_srli_epi16(nibbles, nibble_shift), low4);
-      const __m256i pair = _mm256_and_si256(_mm256_srli_epi16(hi, pair_shift), low2);
-      return _mm256_or_si256(nibble, _mm256_slli_epi16(pair, 4));
-    };
-    // 32 elements take scales s and s + 1 of this half's eight.
-    const __m256i half = halves[h];
-    const uint8_t* xh = px + 4 + 128 * h;
-    lanes = AddScaledPairs(lanes, level(a, 0, 0), xh, PickScales(half, 0, 1));
-    more = AddScaledPairs(more, level(c, 0, 2), xh + 32, PickScales(half, 2, 3));
-    lanes = AddScaledPairs(lanes, level(a, 4, 4), xh + 64, PickScales(half, 4, 5));
-    more = AddScaledPairs(more, level(c, 4, 6), xh + 96, PickScales(half, 6, 7));
+  const __m256i pair_bits = _mm256_set1_epi8(0x30);
+  const auto load = [](const uint8_t* p) {
+    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+  };
+  HWY_UNROLL(4)
+  for (size_t r = 0; r < kRows; ++r) {
+    lanes[r] =
+        _mm256_sub_epi32(_mm256_setzero_si256(), Q6KOffset(Q6KScales(pw + r * w_stride), px));
   }
-  return _mm256_add_epi32(lanes, more);
+  HWY_UNROLL(2)
+  for (int h = 0; h < 2; ++h) {
+    const uint8_t* xh = px + 4 + 128 * h;
+    const __m256i x0 = load(xh), x1 = load(xh + 32), x2 = load(xh + 64), x3 = load(xh + 96);
+    HWY_UNROLL(4)
+    for (size_t r = 0; r < kRows; ++r) {
+      const uint8_t* row = pw + r * w_stride;
+      const __m256i a = load(row + 64 * h), c = load(row + 64 * h + 32),
+                    hi = load(row + 128 + 32 * h);
+      // Unsigned 6-bit levels (stored level + 32): a nibble and a high bit pair each. The pair
+      // goes to bits 4-5 of its byte in one 16-bit shift (none at pair_shift 4); the bits it
+      // carries across the byte boundary fall outside them.
+      const auto level = [&](__m256i nibbles, int nibble_shift, int pair_shift) {
+        const __m256i nibble = _mm256_and_si256(_mm256_srli_epi16(nibbles, nibble_shift), low4);
+        const __m256i pair = pair_shift <= 4 ? _mm256_slli_epi16(hi, 4 - pair_shift)
+                                             : _mm256_srli_epi16(hi, pair_shift - 4);
+        return _mm256_or_si256(nibble, _mm256_and_si256(pair, pair_bits));
+      };
+      // This half's eight scales in both 128-bit halves; 32 elements take scales s and s + 1.
+      int64_t half_scales;
+      std::memcpy(&half_scales, row + 192 + 8 * h, 8);
+      const __m256i half = _mm256_cvtepi8_epi16(_mm_set1_epi64x(half_scales));
+      lanes[r] = AddScaledPairs(lanes[r], level(a, 0, 0), x0, PickScales(half, 0, 1));
+      lanes[r] = AddScaledPairs(lanes[r], level(c, 0, 2), x1, PickScales(half, 2, 3));
+      lanes[r] = AddScaledPairs(lanes[r], level(a, 4, 4), x2, PickScales(half, 4, 5));
+      lanes[r] = AddScaledPairs(lanes[r], level(c, 4, 6), x3, PickScales(half, 6, 7));
+      asm("" : "+x"(lanes[r]));  // a chain, as in Q4KRowLanes
+    }
+  }
 }
 #endif
+
+// kRows Q5_K super-blocks (rows w_stride bytes apart) against one Q8_K block, as Q4KRowLanes
+// with each level's fifth bit (bit j of qh[i] for element i of sub-block j) moved to bit 4. In
+// 256-bit vectors on every x86 target from AVX2 up: the sums are exact in any grouping.
+template <size_t kRows>
+HWY_INLINE void Q5KRowLanes(const uint8_t* pw, size_t w_stride, const uint8_t* px, __m128i sub_sums,
+                            __m256i* lanes, __m128i* mins) {
+  const __m256i low4 = _mm256_set1_epi8(0x0F);
+  const __m256i fifth = _mm256_set1_epi8(0x10);
+  const auto load = [](const uint8_t* p) {
+    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+  };
+  // Bit j of each byte of qh at bit 4, in one 16-bit shift (none for j = 4); the bits the shift
+  // carries across the byte boundary land below bit 4 or above it.
+  const auto fifth_bits = [&](__m256i qh, int j) {
+    const __m256i moved = j <= 4 ? _mm256_slli_epi16(qh, 4 - j) : _mm256_srli_epi16(qh, j - 4);
+    return _mm256_and_si256(moved, fifth);
+  };
+  __m256i scales[kRows];
+  HWY_UNROLL(4)
+  for (size_t r = 0; r < kRows; ++r) {
+    __m128i scales8, mins8;
+    Q4KScales(pw + r * w_stride, scales8, mins8);
+    scales[r] = _mm256_broadcastsi128_si256(scales8);
+    mins[r] = _mm_madd_epi16(mins8, sub_sums);
+    lanes[r] = _mm256_setzero_si256();
+  }
+  HWY_UNROLL(4)
+  for (int g = 0; g < 4; ++g) {
+    const __m256i x_low = load(px + 4 + 64 * g), x_high = load(px + 36 + 64 * g);
+    HWY_UNROLL(4)
+    for (size_t r = 0; r < kRows; ++r) {
+      const uint8_t* row = pw + r * w_stride;
+      const __m256i v = load(row + 48 + 32 * g), qh = load(row + 16);
+      const __m256i low = _mm256_or_si256(_mm256_and_si256(v, low4), fifth_bits(qh, 2 * g));
+      const __m256i high = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v, 4), low4),
+                                           fifth_bits(qh, 2 * g + 1));
+      lanes[r] = AddScaledPairs(lanes[r], low, x_low, PickScales(scales[r], 2 * g, 2 * g));
+      lanes[r] =
+          AddScaledPairs(lanes[r], high, x_high, PickScales(scales[r], 2 * g + 1, 2 * g + 1));
+      asm("" : "+x"(lanes[r]));  // a chain, as in Q4KRowLanes
+    }
+  }
+}
+
+// A Q3_K block's 16 signed 6-bit scales as int16, from their 12 packed bytes: bytes 0-7 hold
+// the low nibbles (scales 0-7 low, 8-15 high), the bits 2q, 2q + 1 of bytes 8-11 the top two
+// bits of scales 4q to 4q + 3.
+HWY_INLINE __m256i Q3KScales(const uint8_t* packed) {
+  const __m128i nibbles = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(packed));
+  const __m128i low =
+      _mm_and_si128(_mm_unpacklo_epi64(nibbles, _mm_srli_epi16(nibbles, 4)), _mm_set1_epi8(0x0F));
+  const __m128i high = _mm_and_si128(
+      _mm_srlv_epi32(_mm_set1_epi32(load_i32(packed + 8)), _mm_setr_epi32(0, 2, 4, 6)),
+      _mm_set1_epi8(0x03));
+  return _mm256_cvtepi8_epi16(
+      _mm_sub_epi8(_mm_or_si128(low, _mm_slli_epi16(high, 4)), _mm_set1_epi8(32)));
+}
+
+// kRows Q2_K (kQ3 false) or Q3_K super-blocks (rows w_stride bytes apart) against one Q8_K
+// block: the int32 lanes of lanes[r] add up to row r's sum_j scale_j (q_w . q_x)_j, and for
+// Q2_K the four of mins[r] to its sum_j min_j bsum_j. Levels are the crumbs (byte l of 32-byte
+// group h holds elements 128h + 32s + l in bits 2s, 2s + 1), for Q3_K plus 4 where bit 4h + s
+// of hmask[l] is set: stored level + 4, so 4 sum_j scale_j bsum_j comes off the lanes. Each
+// 32 elements are two groups of 16, so two scales. Loops as in Q4KRowLanes.
+template <bool kQ3, size_t kRows>
+HWY_INLINE void CrumbRowLanes(const uint8_t* pw, size_t w_stride, const uint8_t* px, __m256i* lanes,
+                              __m128i* mins) {
+  constexpr size_t kQs = kQ3 ? 32 : 16;
+  const __m256i three = _mm256_set1_epi8(0x03);
+  const auto load = [](const uint8_t* p) {
+    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+  };
+  const __m256i bsums = load(px + 260);
+  __m256i scales[kRows];
+  HWY_UNROLL(4)
+  for (size_t r = 0; r < kRows; ++r) {
+    const uint8_t* row = pw + r * w_stride;
+    if constexpr (kQ3) {
+      scales[r] = Q3KScales(row + 96);
+      lanes[r] = _mm256_sub_epi32(_mm256_setzero_si256(),
+                                  _mm256_slli_epi32(_mm256_madd_epi16(scales[r], bsums), 2));
+    } else {
+      // Scale in the low nibble of each byte, min in the high one.
+      const __m256i packed =
+          _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row)));
+      const __m256i low4 = _mm256_set1_epi16(0x0F);
+      scales[r] = _mm256_and_si256(packed, low4);
+      const __m256i m = _mm256_madd_epi16(_mm256_srli_epi16(packed, 4), bsums);
+      mins[r] = _mm_add_epi32(_mm256_castsi256_si128(m), _mm256_extracti128_si256(m, 1));
+      lanes[r] = _mm256_setzero_si256();
+    }
+  }
+  HWY_UNROLL(2)
+  for (int h = 0; h < 2; ++h) {
+    HWY_UNROLL(4)
+    for (int s = 0; s < 4; ++s) {
+      const __m256i x = load(px + 4 + 128 * h + 32 * s);
+      HWY_UNROLL(4)
+      for (size_t r = 0; r < kRows; ++r) {
+        const uint8_t* row = pw + r * w_stride;
+        __m256i u = _mm256_and_si256(_mm256_srli_epi16(load(row + kQs + 32 * h), 2 * s), three);
+        if constexpr (kQ3) {
+          // Bit k = 4h + s of each hmask byte at bit 2, in one 16-bit shift (none for k = 2);
+          // the bits the shift carries across the byte boundary land away from bit 2.
+          const int k = 4 * h + s;
+          const __m256i hmask = load(row);
+          const __m256i moved =
+              k <= 2 ? _mm256_slli_epi16(hmask, 2 - k) : _mm256_srli_epi16(hmask, k - 2);
+          u = _mm256_or_si256(u, _mm256_and_si256(moved, _mm256_set1_epi8(0x04)));
+        }
+        // Groups 8h + 2s and 8h + 2s + 1: this half's scales in both 128-bit lanes.
+        const __m256i half = h == 0 ? _mm256_permute4x64_epi64(scales[r], 0x44)
+                                    : _mm256_permute4x64_epi64(scales[r], 0xEE);
+        lanes[r] = AddScaledPairs(lanes[r], u, x, PickScales(half, 2 * s, 2 * s + 1));
+        asm("" : "+x"(lanes[r]));  // a chain, as in Q4KRowLanes
+      }
+    }
+  }
+}
+
+float DotQ2_KQ8_K(const void* w, const void* x, size_t n) {
+  const auto* pw = static_cast<const uint8_t*>(w);
+  const auto* px = static_cast<const uint8_t*>(x);
+  float sum = 0.0f;
+  for (size_t i = 0; i < n / 256; ++i, pw += 84, px += 292) {
+    __m256i lanes[1];
+    __m128i mins[1];
+    CrumbRowLanes<false, 1>(pw, 0, px, lanes, mins);
+    int32_t sumi = 0, summ = 0;
+    TwoSums(lanes[0], mins[0], sumi, summ);
+    sum += KBlockSum(F16(pw + 80), F16(pw + 82), load_f32(px), sumi, summ);
+  }
+  return sum;
+}
+
+float DotQ3_KQ8_K(const void* w, const void* x, size_t n) {
+  const auto* pw = static_cast<const uint8_t*>(w);
+  const auto* px = static_cast<const uint8_t*>(x);
+  float sum = 0.0f;
+  for (size_t i = 0; i < n / 256; ++i, pw += 110, px += 292) {
+    __m256i lanes[1];
+    CrumbRowLanes<true, 1>(pw, 0, px, lanes, nullptr);
+    sum += KBlockSum(F16(pw + 108), 0.0f, load_f32(px), HorizontalSum(lanes[0]), 0);
+  }
+  return sum;
+}
 
 float DotQ4_KQ8_K(const void* w, const void* x, size_t n) {
   const auto* pw = static_cast<const uint8_t*>(w);
   const auto* px = static_cast<const uint8_t*>(x);
   float sum = 0.0f;
   for (size_t i = 0; i < n / 256; ++i, pw += 144, px += 292) {
-    __m256i lanes;
-    __m128i mins;
-    Q4KLanes(pw, px, SubBlockSums(px), lanes, mins);
+    __m256i lanes[1];
+    __m128i mins[1];
+    Q4KRowLanes<1>(pw, 0, px, SubBlockSums(px), lanes, mins);
     int32_t sumi = 0, summ = 0;
-    TwoSums(lanes, mins, sumi, summ);
+    TwoSums(lanes[0], mins[0], sumi, summ);
     sum += KBlockSum(F16(pw), F16(pw + 2), load_f32(px), sumi, summ);
   }
   return sum;
@@ -1125,12 +1313,29 @@ float DotQ6_KQ8_K(const void* w, const void* x, size_t n) {
   const auto* px = static_cast<const uint8_t*>(x);
   float sum = 0.0f;
   for (size_t i = 0; i < n / 256; ++i, pw += 210, px += 292) {
-    sum += KBlockSum(F16(pw + 208), 0.0f, load_f32(px), HorizontalSum(Q6KLanes(pw, px)), 0);
+    __m256i lanes[1];
+    Q6KRowLanes<1>(pw, 0, px, lanes);
+    sum += KBlockSum(F16(pw + 208), 0.0f, load_f32(px), HorizontalSum(lanes[0]), 0);
   }
   return sum;
 }
 
-// Decode (one activation row) walks four Q4_K or Q6_K weight rows per pass over the
+float DotQ5_KQ8_K(const void* w, const void* x, size_t n) {
+  const auto* pw = static_cast<const uint8_t*>(w);
+  const auto* px = static_cast<const uint8_t*>(x);
+  float sum = 0.0f;
+  for (size_t i = 0; i < n / 256; ++i, pw += 176, px += 292) {
+    __m256i lanes[1];
+    __m128i mins[1];
+    Q5KRowLanes<1>(pw, 0, px, SubBlockSums(px), lanes, mins);
+    int32_t sumi = 0, summ = 0;
+    TwoSums(lanes[0], mins[0], sumi, summ);
+    sum += KBlockSum(F16(pw), F16(pw + 2), load_f32(px), sumi, summ);
+  }
+  return sum;
+}
+
+// Decode (one activation row) walks four K-quant weight rows per pass over the
 // activations: the rows' block sums are independent chains the core overlaps, the activation's
 // sub-block sums are formed once, and the four rows' lane totals come out of one transposing
 // reduction instead of four, as do their block sums (KBlockSums, one row a lane). Each row still
@@ -1148,34 +1353,49 @@ HWY_INLINE __m128i RowTotals(const __m128i (&v)[kDotRows]) {
 }
 
 // One block of four rows: the rows' exact integer sums (sumi, summ) and their F16 d and dmin,
-// one row a lane. Q6_K has no minimum: its summ and dmin are zero, as DotQ6_KQ8_K's KBlockSum.
+// one row a lane. Q3_K and Q6_K have no minimum: their summ and dmin are zero, as in their
+// single-row dots' KBlockSum.
 struct RowBlocks {
   __m128i sumi, summ;
   __m128 d, dmin;
 };
 
-// Q4KLanes of rows 0 to kDotRows - 1, written out: as a loop the compiler keeps the rows' lanes
-// in memory and walks them one by one, slower than the single-row dot.
-template <size_t... kRow>
-HWY_INLINE RowBlocks Q4KRowBlocks(const uint8_t* pw, size_t w_stride, const uint8_t* px,
-                                  std::index_sequence<kRow...> /*rows*/) {
-  const __m128i sub_sums = SubBlockSums(px);
+// Q4_K (kFifthBit false) or Q5_K: both start with d and dmin.
+template <bool kFifthBit>
+HWY_INLINE RowBlocks Q45KRowBlocks(const uint8_t* pw, size_t w_stride, const uint8_t* px) {
   __m256i lanes[kDotRows];
   __m128i mins[kDotRows];
-  (Q4KLanes(pw + kRow * w_stride, px, sub_sums, lanes[kRow], mins[kRow]), ...);
-  return {RowTotals(lanes), RowTotals(mins), RowHalves(pw, w_stride, 0),
-          RowHalves(pw, w_stride, 2)};
+  const __m128i sub_sums = SubBlockSums(px);
+  if constexpr (kFifthBit) {
+    Q5KRowLanes<kDotRows>(pw, w_stride, px, sub_sums, lanes, mins);
+  } else {
+    Q4KRowLanes<kDotRows>(pw, w_stride, px, sub_sums, lanes, mins);
+  }
+  // Each row's d and dmin, then d in lanes 0-3 and dmin in lanes 4-7.
+  const __m256 halves =
+      _mm256_permutevar8x32_ps(RowHeads(pw, w_stride), _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7));
+  return {RowTotals(lanes), RowTotals(mins), _mm256_castps256_ps128(halves),
+          _mm256_extractf128_ps(halves, 1)};
 }
-template <size_t... kRow>
-HWY_INLINE RowBlocks Q6KRowBlocks(const uint8_t* pw, size_t w_stride, const uint8_t* px,
-                                  std::index_sequence<kRow...> /*rows*/) {
-  const __m256i lanes[kDotRows] = {Q6KLanes(pw + kRow * w_stride, px)...};
+HWY_INLINE RowBlocks Q2KRowBlocks(const uint8_t* pw, size_t w_stride, const uint8_t* px) {
+  __m256i lanes[kDotRows];
+  __m128i mins[kDotRows];
+  CrumbRowLanes<false, kDotRows>(pw, w_stride, px, lanes, mins);
+  return {RowTotals(lanes), RowTotals(mins), RowHalves(pw, w_stride, 80),
+          RowHalves(pw, w_stride, 82)};
+}
+HWY_INLINE RowBlocks Q3KRowBlocks(const uint8_t* pw, size_t w_stride, const uint8_t* px) {
+  __m256i lanes[kDotRows];
+  CrumbRowLanes<true, kDotRows>(pw, w_stride, px, lanes, nullptr);
+  return {RowTotals(lanes), _mm_setzero_si128(), RowHalves(pw, w_stride, 108), _mm_setzero_ps()};
+}
+HWY_INLINE RowBlocks Q6KRowBlocks(const uint8_t* pw, size_t w_stride, const uint8_t* px) {
+  __m256i lanes[kDotRows];
+  Q6KRowLanes<kDotRows>(pw, w_stride, px, lanes);
   return {RowTotals(lanes), _mm_setzero_si128(), RowHalves(pw, w_stride, 208), _mm_setzero_ps()};
 }
 
-template <size_t kBytes,
-          RowBlocks (*kRowBlocks)(const uint8_t*, size_t, const uint8_t*,
-                                  std::make_index_sequence<kDotRows>),
+template <size_t kBytes, RowBlocks (*kRowBlocks)(const uint8_t*, size_t, const uint8_t*),
           float (*kDot)(const void*, const void*, size_t)>
 void DotRowsK(const void* w, size_t w_stride, size_t nw, const void* x, size_t n, float* out) {
   const auto* pw = static_cast<const uint8_t*>(w);
@@ -1190,7 +1410,7 @@ void DotRowsK(const void* w, size_t w_stride, size_t nw, const void* x, size_t n
     V4 sum = hn::Zero(df4);
     for (size_t b = 0; b < blocks; ++b, px += 292) {
       prefetch(j, b);
-      const RowBlocks r = kRowBlocks(pw + kBytes * b, w_stride, px, {});
+      const RowBlocks r = kRowBlocks(pw + kBytes * b, w_stride, px);
       sum = hn::Add(sum, KBlockSums(V4{r.d}, V4{r.dmin}, hn::Set(df4, load_f32(px)),
                                     hn::ConvertTo(df4, hn::Vec128<int32_t>{r.sumi}),
                                     hn::ConvertTo(df4, hn::Vec128<int32_t>{r.summ})));
@@ -1200,9 +1420,21 @@ void DotRowsK(const void* w, size_t w_stride, size_t nw, const void* x, size_t n
   for (; j < nw; ++j, pw += w_stride) out[j] = kDot(pw, x, n);
 }
 
+void DotRowsQ2_KQ8_K(const void* w, size_t w_stride, size_t nw, const void* x, size_t n,
+                     float* out) {
+  DotRowsK<84, Q2KRowBlocks, DotQ2_KQ8_K>(w, w_stride, nw, x, n, out);
+}
+void DotRowsQ3_KQ8_K(const void* w, size_t w_stride, size_t nw, const void* x, size_t n,
+                     float* out) {
+  DotRowsK<110, Q3KRowBlocks, DotQ3_KQ8_K>(w, w_stride, nw, x, n, out);
+}
 void DotRowsQ4_KQ8_K(const void* w, size_t w_stride, size_t nw, const void* x, size_t n,
                      float* out) {
-  DotRowsK<144, Q4KRowBlocks, DotQ4_KQ8_K>(w, w_stride, nw, x, n, out);
+  DotRowsK<144, Q45KRowBlocks<false>, DotQ4_KQ8_K>(w, w_stride, nw, x, n, out);
+}
+void DotRowsQ5_KQ8_K(const void* w, size_t w_stride, size_t nw, const void* x, size_t n,
+                     float* out) {
+  DotRowsK<176, Q45KRowBlocks<true>, DotQ5_KQ8_K>(w, w_stride, nw, x, n, out);
 }
 void DotRowsQ6_KQ8_K(const void* w, size_t w_stride, size_t nw, const void* x, size_t n,
                      float* out) {
@@ -1210,8 +1442,17 @@ void DotRowsQ6_KQ8_K(const void* w, size_t w_stride, size_t nw, const void* x, s
 }
 
 #else
+float DotQ2_KQ8_K(const void* w, const void* x, size_t n) {
+  return DotKQ8_K<Q2K>(w, x, n);
+}
+float DotQ3_KQ8_K(const void* w, const void* x, size_t n) {
+  return DotKQ8_K<Q3K>(w, x, n);
+}
 float DotQ4_KQ8_K(const void* w, const void* x, size_t n) {
   return DotKQ8_K<Q45K<false>>(w, x, n);
+}
+float DotQ5_KQ8_K(const void* w, const void* x, size_t n) {
+  return DotKQ8_K<Q45K<true>>(w, x, n);
 }
 float DotQ6_KQ8_K(const void* w, const void* x, size_t n) {
   return DotKQ8_K<Q6K>(w, x, n);
@@ -1223,18 +1464,27 @@ void DotRowsK(const void* w, size_t w_stride, size_t nw, const void* x, size_t n
   const auto* pw = static_cast<const uint8_t*>(w);
   for (size_t j = 0; j < nw; ++j) out[j] = kDot(pw + j * w_stride, x, n);
 }
+void DotRowsQ2_KQ8_K(const void* w, size_t w_stride, size_t nw, const void* x, size_t n,
+                     float* out) {
+  DotRowsK<DotQ2_KQ8_K>(w, w_stride, nw, x, n, out);
+}
+void DotRowsQ3_KQ8_K(const void* w, size_t w_stride, size_t nw, const void* x, size_t n,
+                     float* out) {
+  DotRowsK<DotQ3_KQ8_K>(w, w_stride, nw, x, n, out);
+}
 void DotRowsQ4_KQ8_K(const void* w, size_t w_stride, size_t nw, const void* x, size_t n,
                      float* out) {
   DotRowsK<DotQ4_KQ8_K>(w, w_stride, nw, x, n, out);
+}
+void DotRowsQ5_KQ8_K(const void* w, size_t w_stride, size_t nw, const void* x, size_t n,
+                     float* out) {
+  DotRowsK<DotQ5_KQ8_K>(w, w_stride, nw, x, n, out);
 }
 void DotRowsQ6_KQ8_K(const void* w, size_t w_stride, size_t nw, const void* x, size_t n,
                      float* out) {
   DotRowsK<DotQ6_KQ8_K>(w, w_stride, nw, x, n, out);
 }
 #endif
-float DotQ5_KQ8_K(const void* w, const void* x, size_t n) {
-  return DotKQ8_K<Q45K<true>>(w, x, n);
-}
 // ------------------------------------------------------------------ tiles (prompts)
 // Tile: every weight row of a panel against every activation row, giving exactly what the
 // dot products above give for each pair (same target), so a prompt's rows get the same
@@ -2042,6 +2292,78 @@ void DequantQ4_K(const void* src, float* dst, size_t n) {
   }
 }
 
+// Q5_K: Q4_K's levels plus 16 where bit j of qh[i] is set, for element i of sub-block j.
+void DequantQ5_K(const void* src, float* dst, size_t n) {
+  const DQ df;
+  const DQu du;
+  const auto* b = static_cast<const uint8_t*>(src);
+  for (size_t blk = 0; blk < n / 256; ++blk, b += 176, dst += 256) {
+    const float d = F16(b), dmin = F16(b + 2);
+    uint8_t sc[8], mn[8];
+    quant::unpack_k4_scales(reinterpret_cast<const std::byte*>(b + 4), sc, mn);
+    for (size_t j = 0; j < 8; ++j) {
+      const auto dl = hn::Set(df, d * static_cast<float>(sc[j]));
+      const auto ml = hn::Set(df, dmin * static_cast<float>(mn[j]));
+      const uint8_t* qs = b + 48 + (j / 2) * 32;
+      for (size_t i = 0; i < 32; i += hn::Lanes(df)) {
+        const auto bytes = hn::PromoteTo(du, hn::LoadU(DQ8(), qs + i));
+        const auto nibble =
+            j % 2 == 0 ? hn::And(bytes, hn::Set(du, 15u)) : hn::ShiftRight<4>(bytes);
+        const auto fifth =
+            hn::And(hn::ShiftRightSame(hn::PromoteTo(du, hn::LoadU(DQ8(), b + 16 + i)),
+                                       static_cast<int>(j)),
+                    hn::Set(du, 1u));
+        hn::StoreU(hn::Sub(hn::Mul(dl, Levels(hn::Or(nibble, hn::ShiftLeft<4>(fifth)), 0)), ml), df,
+                   dst + j * 32 + i);
+      }
+    }
+  }
+}
+
+// Q2_K and Q3_K: element e = 128 h + 32 k + l takes bit pair k of qs[32 h + l]; 16-element
+// groups are scaled by d * scale. Q2_K's scale byte holds the scale (low nibble) and the min
+// (high), subtracted as dmin * min; Q3_K's level is the pair minus 4 unless bit 4 h + k of
+// hmask[l] is set, and its min term is zero (x - 0 is x).
+template <bool kQ3>
+void DequantCrumbs(const void* src, float* dst, size_t n) {
+  const DQ df;
+  const DQu du;
+  const auto* b = static_cast<const uint8_t*>(src);
+  constexpr size_t kBytes = kQ3 ? 110 : 84;
+  for (size_t blk = 0; blk < n / 256; ++blk, b += kBytes, dst += 256) {
+    const float d = F16(b + (kQ3 ? 108 : 80));
+    const float dmin = kQ3 ? 0.0f : F16(b + 82);
+    std::array<int8_t, 16> q3_scales{};
+    if constexpr (kQ3) q3_scales = quant::q3_k_scales(b + 96);
+    const uint8_t* qs = b + (kQ3 ? 32 : 16);
+    for (size_t e = 0; e < 256; e += hn::Lanes(df)) {
+      const size_t h = e / 128, k = e % 128 / 32, l = e % 32, group = e / 16;
+      const float scale =
+          kQ3 ? static_cast<float>(q3_scales[group]) : static_cast<float>(b[group] & 0xF);
+      const float min = kQ3 ? 0.0f : static_cast<float>(b[group] >> 4);
+      const auto pair =
+          hn::And(hn::ShiftRightSame(hn::PromoteTo(du, hn::LoadU(DQ8(), qs + 32 * h + l)),
+                                     static_cast<int>(2 * k)),
+                  hn::Set(du, 3u));
+      auto level = Levels(pair, 0);
+      if constexpr (kQ3) {
+        const auto high = hn::And(hn::ShiftRightSame(hn::PromoteTo(du, hn::LoadU(DQ8(), b + l)),
+                                                     static_cast<int>(4 * h + k)),
+                                  hn::Set(du, 1u));
+        level = Levels(hn::Or(pair, hn::ShiftLeft<2>(high)), 4);
+      }
+      hn::StoreU(hn::Sub(hn::Mul(hn::Set(df, d * scale), level), hn::Set(df, dmin * min)), df,
+                 dst + e);
+    }
+  }
+}
+void DequantQ2_K(const void* src, float* dst, size_t n) {
+  DequantCrumbs<false>(src, dst, n);
+}
+void DequantQ3_K(const void* src, float* dst, size_t n) {
+  DequantCrumbs<true>(src, dst, n);
+}
+
 // Q6_K: per 128 elements, element 32 k + l (k < 4, l < 32) takes the low (k < 2) or high nibble
 // of ql[l + 32 (k % 2)] and bit pair k of qh[l], minus 32; 16-element groups are scaled by
 // d * scale (ggml's min term is zero for Q6_K, and x - 0 is x).
@@ -2143,7 +2465,10 @@ HWY_EXPORT(DotRowsQ4_1Q8_1);
 HWY_EXPORT(DotRowsQ5_0Q8_0);
 HWY_EXPORT(DotRowsQ5_1Q8_1);
 HWY_EXPORT(DotRowsQ8_0Q8_0);
+HWY_EXPORT(DotRowsQ2_KQ8_K);
+HWY_EXPORT(DotRowsQ3_KQ8_K);
 HWY_EXPORT(DotRowsQ4_KQ8_K);
+HWY_EXPORT(DotRowsQ5_KQ8_K);
 HWY_EXPORT(DotRowsQ6_KQ8_K);
 HWY_EXPORT(TileQ4_0Q8_0);
 HWY_EXPORT(TileQ4_1Q8_1);
@@ -2159,7 +2484,10 @@ HWY_EXPORT(DequantQ4_0);
 HWY_EXPORT(DequantQ4_1);
 HWY_EXPORT(DequantQ5_0);
 HWY_EXPORT(DequantQ8_0);
+HWY_EXPORT(DequantQ2_K);
+HWY_EXPORT(DequantQ3_K);
 HWY_EXPORT(DequantQ4_K);
+HWY_EXPORT(DequantQ5_K);
 HWY_EXPORT(DequantQ6_K);
 HWY_EXPORT(QuantizeQ8_0);
 HWY_EXPORT(QuantizeQ8_1);
@@ -2246,10 +2574,25 @@ void dot_rows_q8_0_q8_0(const void* w, size_t w_stride, size_t nw, const void* x
   apply_simd_limit();
   HWY_DYNAMIC_DISPATCH(DotRowsQ8_0Q8_0)(w, w_stride, nw, x, n, out);
 }
+void dot_rows_q2_k_q8_k(const void* w, size_t w_stride, size_t nw, const void* x, size_t n,
+                        float* out) {
+  apply_simd_limit();
+  HWY_DYNAMIC_DISPATCH(DotRowsQ2_KQ8_K)(w, w_stride, nw, x, n, out);
+}
+void dot_rows_q3_k_q8_k(const void* w, size_t w_stride, size_t nw, const void* x, size_t n,
+                        float* out) {
+  apply_simd_limit();
+  HWY_DYNAMIC_DISPATCH(DotRowsQ3_KQ8_K)(w, w_stride, nw, x, n, out);
+}
 void dot_rows_q4_k_q8_k(const void* w, size_t w_stride, size_t nw, const void* x, size_t n,
                         float* out) {
   apply_simd_limit();
   HWY_DYNAMIC_DISPATCH(DotRowsQ4_KQ8_K)(w, w_stride, nw, x, n, out);
+}
+void dot_rows_q5_k_q8_k(const void* w, size_t w_stride, size_t nw, const void* x, size_t n,
+                        float* out) {
+  apply_simd_limit();
+  HWY_DYNAMIC_DISPATCH(DotRowsQ5_KQ8_K)(w, w_stride, nw, x, n, out);
 }
 void dot_rows_q6_k_q8_k(const void* w, size_t w_stride, size_t nw, const void* x, size_t n,
                         float* out) {
@@ -2333,9 +2676,21 @@ void dequant_q8_0(const void* src, float* dst, size_t n) {
   apply_simd_limit();
   HWY_DYNAMIC_DISPATCH(DequantQ8_0)(src, dst, n);
 }
+void dequant_q2_k(const void* src, float* dst, size_t n) {
+  apply_simd_limit();
+  HWY_DYNAMIC_DISPATCH(DequantQ2_K)(src, dst, n);
+}
+void dequant_q3_k(const void* src, float* dst, size_t n) {
+  apply_simd_limit();
+  HWY_DYNAMIC_DISPATCH(DequantQ3_K)(src, dst, n);
+}
 void dequant_q4_k(const void* src, float* dst, size_t n) {
   apply_simd_limit();
   HWY_DYNAMIC_DISPATCH(DequantQ4_K)(src, dst, n);
+}
+void dequant_q5_k(const void* src, float* dst, size_t n) {
+  apply_simd_limit();
+  HWY_DYNAMIC_DISPATCH(DequantQ5_K)(src, dst, n);
 }
 void dequant_q6_k(const void* src, float* dst, size_t n) {
   apply_simd_limit();

@@ -47,7 +47,13 @@ void dot_rows_q5_1_q8_1(const void* w, size_t w_stride, size_t nw, const void* x
                         float* out);
 void dot_rows_q8_0_q8_0(const void* w, size_t w_stride, size_t nw, const void* x, size_t n,
                         float* out);
+void dot_rows_q2_k_q8_k(const void* w, size_t w_stride, size_t nw, const void* x, size_t n,
+                        float* out);
+void dot_rows_q3_k_q8_k(const void* w, size_t w_stride, size_t nw, const void* x, size_t n,
+                        float* out);
 void dot_rows_q4_k_q8_k(const void* w, size_t w_stride, size_t nw, const void* x, size_t n,
+                        float* out);
+void dot_rows_q5_k_q8_k(const void* w, size_t w_stride, size_t nw, const void* x, size_t n,
                         float* out);
 void dot_rows_q6_k_q8_k(const void* w, size_t w_stride, size_t nw, const void* x, size_t n,
                         float* out);
@@ -58,7 +64,10 @@ void dequant_q4_0(const void* src, float* dst, size_t n);
 void dequant_q4_1(const void* src, float* dst, size_t n);
 void dequant_q5_0(const void* src, float* dst, size_t n);
 void dequant_q8_0(const void* src, float* dst, size_t n);
+void dequant_q2_k(const void* src, float* dst, size_t n);
+void dequant_q3_k(const void* src, float* dst, size_t n);
 void dequant_q4_k(const void* src, float* dst, size_t n);
+void dequant_q5_k(const void* src, float* dst, size_t n);
 void dequant_q6_k(const void* src, float* dst, size_t n);
 
 // SIMD quantization of activations to Q8_0 and Q8_1, served through DTypeTraits::from_f32:
