@@ -956,6 +956,58 @@ HWY_INLINE __m256i PickScales(__m256i scales, int a, int b) {
   return _mm256_shuffle_epi8(scales, _mm256_set_epi64x(ib, ib, ia, ia));
 }
 
+// kRows Q4_K (kFifthBit false) or Q5_K super-blocks (rows w_stride bytes apart) against one Q8_K
+// block as exact integer lanes: the eight int32 lanes of lanes[r] add up to row r's
+// sum_j scale_j (q_w . q_x)_j, the four of mins[r] to its sum_j min_j bsum_j. Q5_K's fifth bit of
+// element i of sub-block j is bit j of qh[i]. The activations are the outer loop, so each of their
+// loads serves every row, and a row has one accumulator (the rows are the independent chains).
+// 256-bit: Q5_K's on every x86 target from AVX2 up, Q4_K's on AVX2 (AVX-512 has its own below).
+template <bool kFifthBit, size_t kRows>
+HWY_INLINE void Q45KRowLanes(const uint8_t* pw, size_t w_stride, const uint8_t* px,
+                             __m128i sub_sums, __m256i* lanes, __m128i* mins) {
+  const __m256i low4 = _mm256_set1_epi8(0x0F);
+  const auto load = [](const uint8_t* p) {
+    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+  };
+  // Bit j of each byte of qh at bit 4, in one 16-bit shift (none for j = 4); the bits the shift
+  // carries across the byte boundary land below bit 4 or above it.
+  const auto fifth_bits = [&](__m256i qh, int j) {
+    const __m256i moved = j <= 4 ? _mm256_slli_epi16(qh, 4 - j) : _mm256_srli_epi16(qh, j - 4);
+    return _mm256_and_si256(moved, _mm256_set1_epi8(0x10));
+  };
+  __m256i scales[kRows];
+  HWY_UNROLL(4)
+  for (size_t r = 0; r < kRows; ++r) {
+    __m128i scales8, mins8;
+    Q4KScales(pw + r * w_stride, scales8, mins8);
+    scales[r] = _mm256_broadcastsi128_si256(scales8);
+    mins[r] = _mm_madd_epi16(mins8, sub_sums);
+    lanes[r] = _mm256_setzero_si256();
+  }
+  HWY_UNROLL(4)
+  for (int g = 0; g < 4; ++g) {
+    const __m256i x_low = load(px + 4 + 64 * g), x_high = load(px + 36 + 64 * g);
+    HWY_UNROLL(4)
+    for (size_t r = 0; r < kRows; ++r) {
+      const uint8_t* row = pw + r * w_stride;
+      const __m256i v = load(row + (kFifthBit ? 48 : 16) + 32 * g);
+      __m256i low = _mm256_and_si256(v, low4);
+      __m256i high = _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);
+      if constexpr (kFifthBit) {
+        const __m256i qh = load(row + 16);
+        low = _mm256_or_si256(low, fifth_bits(qh, 2 * g));
+        high = _mm256_or_si256(high, fifth_bits(qh, 2 * g + 1));
+      }
+      lanes[r] = AddScaledPairs(lanes[r], low, x_low, PickScales(scales[r], 2 * g, 2 * g));
+      lanes[r] =
+          AddScaledPairs(lanes[r], high, x_high, PickScales(scales[r], 2 * g + 1, 2 * g + 1));
+      // GCC reassociates the integer accumulation into a tree of live partial sums, which
+      // spills; an empty asm that reads and writes the accumulator keeps it a chain.
+      asm("" : "+x"(lanes[r]));
+    }
+  }
+}
+
 #if HWY_TARGET <= HWY_AVX3
 // GCC 12's AVX-512 broadcast and extract intrinsics pass an "undefined" vector that its
 // -Wmaybe-uninitialized flags; Highway's own AVX-512 ops turn the warning off the same way.
@@ -1063,44 +1115,14 @@ HWY_INLINE void Q6KRowLanes(const uint8_t* pw, size_t w_stride, const uint8_t* p
 HWY_DIAGNOSTICS(pop)
 
 #else
-// kRows Q4_K super-blocks (rows w_stride bytes apart) against one Q8_K block as exact integer
-// lanes: the eight int32 lanes of lanes[r] add up to row r's sum_j scale_j (q_w . q_x)_j, the
-// four of mins[r] to its sum_j min_j bsum_j. The activations are the outer loop, so each of their
-// loads serves every row, and a row has one accumulator (the rows are the independent chains).
 template <size_t kRows>
 HWY_INLINE void Q4KRowLanes(const uint8_t* pw, size_t w_stride, const uint8_t* px, __m128i sub_sums,
                             __m256i* lanes, __m128i* mins) {
-  const __m256i low4 = _mm256_set1_epi8(0x0F);
-  __m256i scales[kRows];
-  HWY_UNROLL(4)
-  for (size_t r = 0; r < kRows; ++r) {
-    __m128i scales8, mins8;
-    Q4KScales(pw + r * w_stride, scales8, mins8);
-    scales[r] = _mm256_broadcastsi128_si256(scales8);
-    mins[r] = _mm_madd_epi16(mins8, sub_sums);
-    lanes[r] = _mm256_setzero_si256();
-  }
-  HWY_UNROLL(4)
-  for (int g = 0; g < 4; ++g) {
-    const __m256i x_low = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(px + 4 + 64 * g));
-    const __m256i x_high = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(px + 36 + 64 * g));
-    HWY_UNROLL(4)
-    for (size_t r = 0; r < kRows; ++r) {
-      const __m256i v =
-          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(pw + r * w_stride + 16 + 32 * g));
-      lanes[r] = AddScaledPairs(lanes[r], _mm256_and_si256(v, low4), x_low,
-                                PickScales(scales[r], 2 * g, 2 * g));
-      lanes[r] = AddScaledPairs(lanes[r], _mm256_and_si256(_mm256_srli_epi16(v, 4), low4), x_high,
-                                PickScales(scales[r], 2 * g + 1, 2 * g + 1));
-      // GCC reassociates the integer accumulation into a tree of live partial sums, which
-      // spills; an empty asm that reads and writes the accumulator keeps it a chain.
-      asm("" : "+x"(lanes[r]));
-    }
-  }
+  Q45KRowLanes<false, kRows>(pw, w_stride, px, sub_sums, lanes, mins);
 }
 
 // kRows Q6_K super-blocks (rows w_stride bytes apart) against one Q8_K block: the eight int32
-// lanes of lanes[r] add up to row r's sum_j scale_j (q_w . q_x)_j. As in Q4KRowLanes, the
+// lanes of lanes[r] add up to row r's sum_j scale_j (q_w . q_x)_j. As in Q45KRowLanes, the
 // activations are the outer loop and a row has one accumulator.
 template <size_t kRows>
 HWY_INLINE void Q6KRowLanes(const uint8_t* pw, size_t w_stride, const uint8_t* px, __m256i* lanes) {
@@ -1140,55 +1162,11 @@ HWY_INLINE void Q6KRowLanes(const uint8_t* pw, size_t w_stride, const uint8_t* p
       lanes[r] = AddScaledPairs(lanes[r], level(c, 0, 2), x1, PickScales(half, 2, 3));
       lanes[r] = AddScaledPairs(lanes[r], level(a, 4, 4), x2, PickScales(half, 4, 5));
       lanes[r] = AddScaledPairs(lanes[r], level(c, 4, 6), x3, PickScales(half, 6, 7));
-      asm("" : "+x"(lanes[r]));  // a chain, as in Q4KRowLanes
+      asm("" : "+x"(lanes[r]));  // a chain, as in Q45KRowLanes
     }
   }
 }
 #endif
-
-// kRows Q5_K super-blocks (rows w_stride bytes apart) against one Q8_K block, as Q4KRowLanes
-// with each level's fifth bit (bit j of qh[i] for element i of sub-block j) moved to bit 4. In
-// 256-bit vectors on every x86 target from AVX2 up: the sums are exact in any grouping.
-template <size_t kRows>
-HWY_INLINE void Q5KRowLanes(const uint8_t* pw, size_t w_stride, const uint8_t* px, __m128i sub_sums,
-                            __m256i* lanes, __m128i* mins) {
-  const __m256i low4 = _mm256_set1_epi8(0x0F);
-  const __m256i fifth = _mm256_set1_epi8(0x10);
-  const auto load = [](const uint8_t* p) {
-    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
-  };
-  // Bit j of each byte of qh at bit 4, in one 16-bit shift (none for j = 4); the bits the shift
-  // carries across the byte boundary land below bit 4 or above it.
-  const auto fifth_bits = [&](__m256i qh, int j) {
-    const __m256i moved = j <= 4 ? _mm256_slli_epi16(qh, 4 - j) : _mm256_srli_epi16(qh, j - 4);
-    return _mm256_and_si256(moved, fifth);
-  };
-  __m256i scales[kRows];
-  HWY_UNROLL(4)
-  for (size_t r = 0; r < kRows; ++r) {
-    __m128i scales8, mins8;
-    Q4KScales(pw + r * w_stride, scales8, mins8);
-    scales[r] = _mm256_broadcastsi128_si256(scales8);
-    mins[r] = _mm_madd_epi16(mins8, sub_sums);
-    lanes[r] = _mm256_setzero_si256();
-  }
-  HWY_UNROLL(4)
-  for (int g = 0; g < 4; ++g) {
-    const __m256i x_low = load(px + 4 + 64 * g), x_high = load(px + 36 + 64 * g);
-    HWY_UNROLL(4)
-    for (size_t r = 0; r < kRows; ++r) {
-      const uint8_t* row = pw + r * w_stride;
-      const __m256i v = load(row + 48 + 32 * g), qh = load(row + 16);
-      const __m256i low = _mm256_or_si256(_mm256_and_si256(v, low4), fifth_bits(qh, 2 * g));
-      const __m256i high = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v, 4), low4),
-                                           fifth_bits(qh, 2 * g + 1));
-      lanes[r] = AddScaledPairs(lanes[r], low, x_low, PickScales(scales[r], 2 * g, 2 * g));
-      lanes[r] =
-          AddScaledPairs(lanes[r], high, x_high, PickScales(scales[r], 2 * g + 1, 2 * g + 1));
-      asm("" : "+x"(lanes[r]));  // a chain, as in Q4KRowLanes
-    }
-  }
-}
 
 // A Q3_K block's 16 signed 6-bit scales as int16, from their 12 packed bytes: bytes 0-7 hold
 // the low nibbles (scales 0-7 low, 8-15 high), the bits 2q, 2q + 1 of bytes 8-11 the top two
@@ -1209,7 +1187,7 @@ HWY_INLINE __m256i Q3KScales(const uint8_t* packed) {
 // Q2_K the four of mins[r] to its sum_j min_j bsum_j. Levels are the crumbs (byte l of 32-byte
 // group h holds elements 128h + 32s + l in bits 2s, 2s + 1), for Q3_K plus 4 where bit 4h + s
 // of hmask[l] is set: stored level + 4, so 4 sum_j scale_j bsum_j comes off the lanes. Each
-// 32 elements are two groups of 16, so two scales. Loops as in Q4KRowLanes.
+// 32 elements are two groups of 16, so two scales. Loops as in Q45KRowLanes.
 template <bool kQ3, size_t kRows>
 HWY_INLINE void CrumbRowLanes(const uint8_t* pw, size_t w_stride, const uint8_t* px, __m256i* lanes,
                               __m128i* mins) {
@@ -1260,7 +1238,7 @@ HWY_INLINE void CrumbRowLanes(const uint8_t* pw, size_t w_stride, const uint8_t*
         const __m256i half = h == 0 ? _mm256_permute4x64_epi64(scales[r], 0x44)
                                     : _mm256_permute4x64_epi64(scales[r], 0xEE);
         lanes[r] = AddScaledPairs(lanes[r], u, x, PickScales(half, 2 * s, 2 * s + 1));
-        asm("" : "+x"(lanes[r]));  // a chain, as in Q4KRowLanes
+        asm("" : "+x"(lanes[r]));  // a chain, as in Q45KRowLanes
       }
     }
   }
@@ -1293,19 +1271,37 @@ float DotQ3_KQ8_K(const void* w, const void* x, size_t n) {
   return sum;
 }
 
-float DotQ4_KQ8_K(const void* w, const void* x, size_t n) {
+// Q4_K's lanes (kFifthBit false: the AVX-512 kernels on those targets) or Q5_K's.
+template <bool kFifthBit, size_t kRows>
+HWY_INLINE void Q45KLanes(const uint8_t* pw, size_t w_stride, const uint8_t* px, __m128i sub_sums,
+                          __m256i* lanes, __m128i* mins) {
+  if constexpr (kFifthBit) {
+    Q45KRowLanes<true, kRows>(pw, w_stride, px, sub_sums, lanes, mins);
+  } else {
+    Q4KRowLanes<kRows>(pw, w_stride, px, sub_sums, lanes, mins);
+  }
+}
+
+template <bool kFifthBit>
+float DotQ45KQ8_K(const void* w, const void* x, size_t n) {
   const auto* pw = static_cast<const uint8_t*>(w);
   const auto* px = static_cast<const uint8_t*>(x);
   float sum = 0.0f;
-  for (size_t i = 0; i < n / 256; ++i, pw += 144, px += 292) {
+  for (size_t i = 0; i < n / 256; ++i, pw += kFifthBit ? 176 : 144, px += 292) {
     __m256i lanes[1];
     __m128i mins[1];
-    Q4KRowLanes<1>(pw, 0, px, SubBlockSums(px), lanes, mins);
+    Q45KLanes<kFifthBit, 1>(pw, 0, px, SubBlockSums(px), lanes, mins);
     int32_t sumi = 0, summ = 0;
     TwoSums(lanes[0], mins[0], sumi, summ);
     sum += KBlockSum(F16(pw), F16(pw + 2), load_f32(px), sumi, summ);
   }
   return sum;
+}
+float DotQ4_KQ8_K(const void* w, const void* x, size_t n) {
+  return DotQ45KQ8_K<false>(w, x, n);
+}
+float DotQ5_KQ8_K(const void* w, const void* x, size_t n) {
+  return DotQ45KQ8_K<true>(w, x, n);
 }
 
 float DotQ6_KQ8_K(const void* w, const void* x, size_t n) {
@@ -1316,21 +1312,6 @@ float DotQ6_KQ8_K(const void* w, const void* x, size_t n) {
     __m256i lanes[1];
     Q6KRowLanes<1>(pw, 0, px, lanes);
     sum += KBlockSum(F16(pw + 208), 0.0f, load_f32(px), HorizontalSum(lanes[0]), 0);
-  }
-  return sum;
-}
-
-float DotQ5_KQ8_K(const void* w, const void* x, size_t n) {
-  const auto* pw = static_cast<const uint8_t*>(w);
-  const auto* px = static_cast<const uint8_t*>(x);
-  float sum = 0.0f;
-  for (size_t i = 0; i < n / 256; ++i, pw += 176, px += 292) {
-    __m256i lanes[1];
-    __m128i mins[1];
-    Q5KRowLanes<1>(pw, 0, px, SubBlockSums(px), lanes, mins);
-    int32_t sumi = 0, summ = 0;
-    TwoSums(lanes[0], mins[0], sumi, summ);
-    sum += KBlockSum(F16(pw), F16(pw + 2), load_f32(px), sumi, summ);
   }
   return sum;
 }
@@ -1366,11 +1347,7 @@ HWY_INLINE RowBlocks Q45KRowBlocks(const uint8_t* pw, size_t w_stride, const uin
   __m256i lanes[kDotRows];
   __m128i mins[kDotRows];
   const __m128i sub_sums = SubBlockSums(px);
-  if constexpr (kFifthBit) {
-    Q5KRowLanes<kDotRows>(pw, w_stride, px, sub_sums, lanes, mins);
-  } else {
-    Q4KRowLanes<kDotRows>(pw, w_stride, px, sub_sums, lanes, mins);
-  }
+  Q45KLanes<kFifthBit, kDotRows>(pw, w_stride, px, sub_sums, lanes, mins);
   // Each row's d and dmin, then d in lanes 0-3 and dmin in lanes 4-7.
   const __m256 halves =
       _mm256_permutevar8x32_ps(RowHeads(pw, w_stride), _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7));
@@ -2270,54 +2247,39 @@ void DequantQ8_0(const void* src, float* dst, size_t n) {
 }
 
 // Q4_K: 32-byte groups of qs hold 64 elements, low nibbles first; sub-block j (32 elements) is
-// (d * scale_j) * q - dmin * min_j.
-void DequantQ4_K(const void* src, float* dst, size_t n) {
+// (d * scale_j) * q - dmin * min_j. Q5_K (kFifthBit): the same levels plus 16 where bit j of
+// qh[i] is set, for element i of sub-block j.
+template <bool kFifthBit>
+void DequantQ45K(const void* src, float* dst, size_t n) {
   const DQ df;
   const DQu du;
   const auto* b = static_cast<const uint8_t*>(src);
-  for (size_t blk = 0; blk < n / 256; ++blk, b += 144, dst += 256) {
+  for (size_t blk = 0; blk < n / 256; ++blk, b += kFifthBit ? 176 : 144, dst += 256) {
     const float d = F16(b), dmin = F16(b + 2);
     uint8_t sc[8], mn[8];
     quant::unpack_k4_scales(reinterpret_cast<const std::byte*>(b + 4), sc, mn);
     for (size_t j = 0; j < 8; ++j) {
       const auto dl = hn::Set(df, d * static_cast<float>(sc[j]));
       const auto ml = hn::Set(df, dmin * static_cast<float>(mn[j]));
-      const uint8_t* qs = b + 16 + (j / 2) * 32;
+      const uint8_t* qs = b + (kFifthBit ? 48 : 16) + (j / 2) * 32;
       for (size_t i = 0; i < 32; i += hn::Lanes(df)) {
         const auto bytes = hn::PromoteTo(du, hn::LoadU(DQ8(), qs + i));
-        const auto q = j % 2 == 0 ? hn::And(bytes, hn::Set(du, 15u)) : hn::ShiftRight<4>(bytes);
+        auto q = j % 2 == 0 ? hn::And(bytes, hn::Set(du, 15u)) : hn::ShiftRight<4>(bytes);
+        if constexpr (kFifthBit) {
+          const auto qh = hn::PromoteTo(du, hn::LoadU(DQ8(), b + 16 + i));
+          const auto fifth = hn::And(hn::ShiftRightSame(qh, static_cast<int>(j)), hn::Set(du, 1u));
+          q = hn::Or(q, hn::ShiftLeft<4>(fifth));
+        }
         hn::StoreU(hn::Sub(hn::Mul(dl, Levels(q, 0)), ml), df, dst + j * 32 + i);
       }
     }
   }
 }
-
-// Q5_K: Q4_K's levels plus 16 where bit j of qh[i] is set, for element i of sub-block j.
+void DequantQ4_K(const void* src, float* dst, size_t n) {
+  DequantQ45K<false>(src, dst, n);
+}
 void DequantQ5_K(const void* src, float* dst, size_t n) {
-  const DQ df;
-  const DQu du;
-  const auto* b = static_cast<const uint8_t*>(src);
-  for (size_t blk = 0; blk < n / 256; ++blk, b += 176, dst += 256) {
-    const float d = F16(b), dmin = F16(b + 2);
-    uint8_t sc[8], mn[8];
-    quant::unpack_k4_scales(reinterpret_cast<const std::byte*>(b + 4), sc, mn);
-    for (size_t j = 0; j < 8; ++j) {
-      const auto dl = hn::Set(df, d * static_cast<float>(sc[j]));
-      const auto ml = hn::Set(df, dmin * static_cast<float>(mn[j]));
-      const uint8_t* qs = b + 48 + (j / 2) * 32;
-      for (size_t i = 0; i < 32; i += hn::Lanes(df)) {
-        const auto bytes = hn::PromoteTo(du, hn::LoadU(DQ8(), qs + i));
-        const auto nibble =
-            j % 2 == 0 ? hn::And(bytes, hn::Set(du, 15u)) : hn::ShiftRight<4>(bytes);
-        const auto fifth =
-            hn::And(hn::ShiftRightSame(hn::PromoteTo(du, hn::LoadU(DQ8(), b + 16 + i)),
-                                       static_cast<int>(j)),
-                    hn::Set(du, 1u));
-        hn::StoreU(hn::Sub(hn::Mul(dl, Levels(hn::Or(nibble, hn::ShiftLeft<4>(fifth)), 0)), ml), df,
-                   dst + j * 32 + i);
-      }
-    }
-  }
+  DequantQ45K<true>(src, dst, n);
 }
 
 // Q2_K and Q3_K: element e = 128 h + 32 k + l takes bit pair k of qs[32 h + l]; 16-element
