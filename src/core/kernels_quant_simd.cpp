@@ -469,8 +469,8 @@ HWY_INLINE __m128 RowHalves(const uint8_t* pw, size_t w_stride, size_t at) {
   return _mm_cvtph_ps(_mm_setr_epi16(half(0), half(1), half(2), half(3), 0, 0, 0, 0));
 }
 
-// The first 32 bits of four rows' blocks as eight floats: lanes 2r and 2r + 1 hold row r's F16 d
-// and the F16 after it (Q4_1's and Q5_1's m), in one conversion.
+// The 32 bits at pw of four rows' blocks as eight floats: lanes 2r and 2r + 1 hold row r's F16 d
+// and the F16 after it (Q4_1's and Q5_1's m, the K-quants' dmin), in one conversion.
 HWY_INLINE __m256 RowHeads(const uint8_t* pw, size_t w_stride) {
   return _mm256_cvtph_ps(_mm_setr_epi32(load_i32(pw), load_i32(pw + w_stride),
                                         load_i32(pw + 2 * w_stride), load_i32(pw + 3 * w_stride)));
@@ -1341,6 +1341,16 @@ struct RowBlocks {
   __m128 d, dmin;
 };
 
+// Four rows' integer sums with their F16 d and dmin, which each row stores side by side at byte
+// `at` of its block: both from one conversion of the rows' heads.
+HWY_INLINE RowBlocks WithDAndDMin(__m128i sumi, __m128i summ, const uint8_t* pw, size_t w_stride,
+                                  size_t at) {
+  // Row r's d in lane r, its dmin in lane 4 + r.
+  const __m256 heads = _mm256_permutevar8x32_ps(RowHeads(pw + at, w_stride),
+                                                _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7));
+  return {sumi, summ, _mm256_castps256_ps128(heads), _mm256_extractf128_ps(heads, 1)};
+}
+
 // Q4_K (kFifthBit false) or Q5_K: both start with d and dmin.
 template <bool kFifthBit>
 HWY_INLINE RowBlocks Q45KRowBlocks(const uint8_t* pw, size_t w_stride, const uint8_t* px) {
@@ -1348,18 +1358,13 @@ HWY_INLINE RowBlocks Q45KRowBlocks(const uint8_t* pw, size_t w_stride, const uin
   __m128i mins[kDotRows];
   const __m128i sub_sums = SubBlockSums(px);
   Q45KLanes<kFifthBit, kDotRows>(pw, w_stride, px, sub_sums, lanes, mins);
-  // Each row's d and dmin, then d in lanes 0-3 and dmin in lanes 4-7.
-  const __m256 halves =
-      _mm256_permutevar8x32_ps(RowHeads(pw, w_stride), _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7));
-  return {RowTotals(lanes), RowTotals(mins), _mm256_castps256_ps128(halves),
-          _mm256_extractf128_ps(halves, 1)};
+  return WithDAndDMin(RowTotals(lanes), RowTotals(mins), pw, w_stride, 0);
 }
 HWY_INLINE RowBlocks Q2KRowBlocks(const uint8_t* pw, size_t w_stride, const uint8_t* px) {
   __m256i lanes[kDotRows];
   __m128i mins[kDotRows];
   CrumbRowLanes<false, kDotRows>(pw, w_stride, px, lanes, mins);
-  return {RowTotals(lanes), RowTotals(mins), RowHalves(pw, w_stride, 80),
-          RowHalves(pw, w_stride, 82)};
+  return WithDAndDMin(RowTotals(lanes), RowTotals(mins), pw, w_stride, 80);
 }
 HWY_INLINE RowBlocks Q3KRowBlocks(const uint8_t* pw, size_t w_stride, const uint8_t* px) {
   __m256i lanes[kDotRows];

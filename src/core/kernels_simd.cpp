@@ -690,8 +690,9 @@ void GemmPanelsF32(const float* x, size_t ldx, size_t m, size_t k, const float* 
   // the weights from memory: k is not blocked, so the panels are read whole and in order, one
   // stream (k blocks cost T5's batch-1 beam search 28% of its time), while a panel (48-192 KiB
   // at k = 768-3072) stays in L2 for the row blocks after the first. Zen 3, bart-base's decoder
-  // and head, one thread (`bench_core --stream`): 4 rows 16.2-17.3 -> 19.0-19.8 GB/s of weights
-  // with the prefetch; 8 rows, k-blocked before, 10.7-11.1 -> 14.1-14.3.
+  // and head, one thread, quiet host (`bench_core --stream`): 4 rows 16.2-17.3 -> 19.0-19.8 GB/s
+  // of weights with the prefetch (a busier host showed no gain there); 8 rows, k-blocked before,
+  // 10.7-11.1 -> 14.1-14.3 (held on the busier host).
   constexpr size_t kStreamBlocks = 4;
   if (m <= kStreamBlocks * kRows) {
     PanelRange<kRows, kPanels, true>(d, x, ldx, m, k, panels, stride, p0, p1, n, y, ldy, false);
