@@ -154,8 +154,8 @@ std::array<DTypeTraits, kDTypeCount> make_table() {
       [](const std::byte* w, size_t ws, size_t nw, const std::byte* x, size_t xs, size_t nx,
          size_t n, float* out,
          size_t ldo) { kernels::tile_q6_k_q8_k(w, ws, nw, x, xs, nx, n, out, ldo); });
-  // SIMD widening (bit-identical to the references) for the types of the common GGUF files,
-  // whose prompts linear runs on widened weights.
+  // SIMD widening (bit-identical to the references) for every weight block type: prompts run
+  // linear on widened weights.
   using Widen = void (*)(const std::byte*, float*, size_t);
   auto widen = [&table](DType dtype, Widen to_f32) {
     table[static_cast<size_t>(dtype)].to_f32 = to_f32;
@@ -166,6 +166,8 @@ std::array<DTypeTraits, kDTypeCount> make_table() {
         [](const std::byte* src, float* dst, size_t n) { kernels::dequant_q4_1(src, dst, n); });
   widen(DType::Q5_0,
         [](const std::byte* src, float* dst, size_t n) { kernels::dequant_q5_0(src, dst, n); });
+  widen(DType::Q5_1,
+        [](const std::byte* src, float* dst, size_t n) { kernels::dequant_q5_1(src, dst, n); });
   widen(DType::Q8_0,
         [](const std::byte* src, float* dst, size_t n) { kernels::dequant_q8_0(src, dst, n); });
   widen(DType::Q2_K,

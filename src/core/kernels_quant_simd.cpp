@@ -2213,28 +2213,39 @@ void DequantQ4_1(const void* src, float* dst, size_t n) {
     Dequant4<true>(b + 4, F16(b), F16(b + 2), 0, dst);
 }
 
-// Q5_0: the 4-bit levels of Dequant4 plus 16 where bit e of the 32-bit qh is set, minus 16.
-void DequantQ5_0(const void* src, float* dst, size_t n) {
+// Q5_0 and Q5_1: the 4-bit levels of Dequant4 plus 16 where bit e of the 32-bit qh is set; Q5_0
+// subtracts 16 and scales, Q5_1 (kHasMin) scales and adds its min.
+template <bool kHasMin>
+HWY_INLINE void Dequant5(const uint8_t* b, float* dst, size_t n) {
+  constexpr size_t kHeader = kHasMin ? 4 : 2;  // d, and m for Q5_1
+  constexpr int32_t kOffset = kHasMin ? 0 : 16;
   const DQ df;
   const DQu du;
-  const auto* b = static_cast<const uint8_t*>(src);
-  for (size_t blk = 0; blk < n / 32; ++blk, b += 22, dst += 32) {
+  for (size_t blk = 0; blk < n / 32; ++blk, b += kHeader + 20, dst += 32) {
     uint32_t qh;
-    std::memcpy(&qh, b + 2, 4);
+    std::memcpy(&qh, b + kHeader, 4);
     const auto vd = hn::Set(df, F16(b));
+    const auto vm = hn::Set(df, kHasMin ? F16(b + 2) : 0.0f);
     const auto bits = hn::Set(du, qh);
     for (size_t i = 0; i < 16; i += hn::Lanes(df)) {
-      const auto bytes = hn::PromoteTo(du, hn::LoadU(DQ8(), b + 6 + i));
+      const auto bytes = hn::PromoteTo(du, hn::LoadU(DQ8(), b + kHeader + 4 + i));
       const auto e = hn::Iota(du, static_cast<uint32_t>(i));
       const auto h0 = hn::ShiftLeft<4>(hn::And(hn::Shr(bits, e), hn::Set(du, 1u)));
       const auto h1 =
           hn::ShiftLeft<4>(hn::And(hn::Shr(bits, hn::Add(e, hn::Set(du, 16u))), hn::Set(du, 1u)));
-      const auto lo = hn::Or(hn::And(bytes, hn::Set(du, 15u)), h0);
-      const auto hi = hn::Or(hn::ShiftRight<4>(bytes), h1);
-      hn::StoreU(hn::Mul(Levels(lo, 16), vd), df, dst + i);
-      hn::StoreU(hn::Mul(Levels(hi, 16), vd), df, dst + 16 + i);
+      const auto lo = hn::Mul(Levels(hn::Or(hn::And(bytes, hn::Set(du, 15u)), h0), kOffset), vd);
+      const auto hi = hn::Mul(Levels(hn::Or(hn::ShiftRight<4>(bytes), h1), kOffset), vd);
+      hn::StoreU(kHasMin ? hn::Add(lo, vm) : lo, df, dst + i);
+      hn::StoreU(kHasMin ? hn::Add(hi, vm) : hi, df, dst + 16 + i);
     }
   }
+}
+
+void DequantQ5_0(const void* src, float* dst, size_t n) {
+  Dequant5<false>(static_cast<const uint8_t*>(src), dst, n);
+}
+void DequantQ5_1(const void* src, float* dst, size_t n) {
+  Dequant5<true>(static_cast<const uint8_t*>(src), dst, n);
 }
 
 void DequantQ8_0(const void* src, float* dst, size_t n) {
@@ -2450,6 +2461,7 @@ HWY_EXPORT(TileQ6_KQ8_K);
 HWY_EXPORT(DequantQ4_0);
 HWY_EXPORT(DequantQ4_1);
 HWY_EXPORT(DequantQ5_0);
+HWY_EXPORT(DequantQ5_1);
 HWY_EXPORT(DequantQ8_0);
 HWY_EXPORT(DequantQ2_K);
 HWY_EXPORT(DequantQ3_K);
@@ -2638,6 +2650,10 @@ void dequant_q4_1(const void* src, float* dst, size_t n) {
 void dequant_q5_0(const void* src, float* dst, size_t n) {
   apply_simd_limit();
   HWY_DYNAMIC_DISPATCH(DequantQ5_0)(src, dst, n);
+}
+void dequant_q5_1(const void* src, float* dst, size_t n) {
+  apply_simd_limit();
+  HWY_DYNAMIC_DISPATCH(DequantQ5_1)(src, dst, n);
 }
 void dequant_q8_0(const void* src, float* dst, size_t n) {
   apply_simd_limit();

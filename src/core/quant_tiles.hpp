@@ -63,6 +63,7 @@ void dot_rows_q6_k_q8_k(const void* w, size_t w_stride, size_t nw, const void* x
 void dequant_q4_0(const void* src, float* dst, size_t n);
 void dequant_q4_1(const void* src, float* dst, size_t n);
 void dequant_q5_0(const void* src, float* dst, size_t n);
+void dequant_q5_1(const void* src, float* dst, size_t n);
 void dequant_q8_0(const void* src, float* dst, size_t n);
 void dequant_q2_k(const void* src, float* dst, size_t n);
 void dequant_q3_k(const void* src, float* dst, size_t n);
