@@ -1,7 +1,7 @@
-// The BART family: BART, mBART, Marian and M2M100 (NLLB too, which is M2M100 with another
-// tokenizer). They share one layout (q/k/v/out projections and an fc1/fc2 MLP, all with biases,
-// LayerNorms, token embeddings scaled by sqrt(d_model) when scale_embedding, q k^T scaled by
-// head_dim^-0.5, a head tied to the embeddings unless lm_head.weight exists, plus
+// The BART family: BART, mBART, Marian, M2M100 (NLLB too, which is M2M100 with another
+// tokenizer) and Pegasus. They share one layout (q/k/v/out projections and an fc1/fc2 MLP, all with
+// biases, LayerNorms, token embeddings scaled by sqrt(d_model) when scale_embedding, q k^T scaled
+// by head_dim^-0.5, a head tied to the embeddings unless lm_head.weight exists, plus
 // final_logits_bias when present; Marian's separate_vocabs gives the decoder's table and head
 // their own decoder_vocab_size) and differ in four choices:
 //   model_type  layers     positions                        layernorm_embedding  final norms
@@ -9,6 +9,7 @@
 //   mbart       pre-norm   learned, offset 2                yes                  yes
 //   marian      post-norm  sinusoidal, sin half | cos half  no                   no
 //   m2m_100     pre-norm   fairseq sinusoidal from padding  no                   yes
+//   pegasus     pre-norm   sinusoidal, sin half | cos half  no                   yes
 // fairseq's positions count the non-pad tokens: padding_idx + 1 for the first one, padding_idx
 // (a zero row) for pad itself.
 #include <cmath>
@@ -37,7 +38,9 @@ Variant variant_of(const Config& config) {
   if (type == "mbart") return {Positions::Learned, false, true, true};
   if (type == "marian") return {Positions::Marian, true, false, false};
   if (type == "m2m_100") return {Positions::Fairseq, false, false, true};
-  config.fail("model_type '" + type + "' is not of the BART family (bart, mbart, marian, m2m_100)");
+  if (type == "pegasus") return {Positions::Marian, false, false, true};
+  config.fail("model_type '" + type +
+              "' is not of the BART family (bart, mbart, marian, m2m_100, pegasus)");
 }
 
 // The learned tables have two rows before position 0 (BART's offset).
@@ -45,8 +48,9 @@ constexpr int64_t kLearnedOffset = 2;
 // PyTorch's LayerNorm default, which these models keep.
 constexpr double kNormEps = 1e-5;
 
-// transformers' MarianSinusoidalPositionalEmbedding: sin(pos * f_k) in the first ceil(dim / 2)
-// columns, cos(pos * f_k) in the rest, f_k = 10000^(-2k / dim), computed in double.
+// transformers' MarianSinusoidalPositionalEmbedding (and Pegasus's, the same table): sin(pos * f_k)
+// in the first ceil(dim / 2) columns, cos(pos * f_k) in the rest, f_k = 10000^(-2k / dim), computed
+// in double.
 Tensor marian_table(int64_t rows, int64_t dim) {
   Tensor t = Tensor::empty(DType::F32, {rows, dim});
   float* o = t.mutable_data_as<float>();

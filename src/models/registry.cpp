@@ -115,14 +115,15 @@ std::unique_ptr<CausalLM> load_causal_lm(const std::filesystem::path& folder) {
 std::unique_ptr<Seq2SeqLM> load_seq2seq(const Config& config, const nn::Weights& weights) {
   const std::string type = config.model_type();
   if (type == "t5") return load_t5(config, weights);
-  if (type == "bart" || type == "mbart" || type == "marian" || type == "m2m_100")
+  if (type == "bart" || type == "mbart" || type == "marian" || type == "m2m_100" ||
+      type == "pegasus")
     return load_bart(config, weights);
   if (!config.boolean("is_encoder_decoder", false)) {
     config.fail("model_type '" + type +
                 "' is not an encoder-decoder model (it has no decoder over an encoder's output)");
   }
   config.fail("unknown encoder-decoder architecture model_type '" + type +
-              "' (supported: t5, bart, mbart, marian, m2m_100)");
+              "' (supported: t5, bart, mbart, marian, m2m_100, pegasus)");
 }
 
 std::unique_ptr<Seq2SeqLM> load_seq2seq(const std::filesystem::path& folder) {

@@ -30,8 +30,8 @@ using test::i64_values;
 
 const std::filesystem::path kSeq2Seq =
     std::filesystem::path(EMBER_SOURCE_DIR) / "tests" / "fixtures" / "seq2seq";
-const char* const kCases[] = {"t5_v1_0", "t5_v1_1",    "bart",       "mbart",          "marian",
-                              "m2m100",  "m2m100_spm", "mbart_cc25", "marian_separate"};
+const char* const kCases[] = {"t5_v1_0", "t5_v1_1",    "bart",       "mbart",           "marian",
+                              "m2m100",  "m2m100_spm", "mbart_cc25", "marian_separate", "pegasus"};
 
 // Values are O(1) (normed encoder output; logits of std ~3); the reference's F32 rounding is
 // ~1e-6, so 1e-4 (the bar) leaves two orders of magnitude for another summation order.

@@ -21,13 +21,17 @@ What each case exercises:
   started by the target's code (generate()'s decoder_start_token_id).
 - marian_separate: Marian with separate_vocabs: vocab.json for the source, target_vocab.json for
   the decoder's embedding and head (decoder_vocab_size, share_encoder_decoder_embeddings false).
+- pegasus: pre-norm with final norms (as mBART) but Marian's sinusoidal positions and no
+  layernorm_embedding, ReLU, scale_embedding, pad 0 starting the decoder, EOS 1 appended to the
+  source and forced at the last step, no forced BOS; tokenizer.json.
 
 The four sentencepiece cases (marian too) also write tokenize.json: the reference tokenizer's
 ids of a few texts (with its language codes) and its decoding of ids.
 
 Seeds are searched as in make_t5_fixtures.py until no reference decision is a near-tie.
 
-Usage: make_bart_fixtures.py [bart|mbart|marian|m2m100|m2m100_spm|mbart_cc25|marian_separate ...]
+Usage: make_bart_fixtures.py [bart|mbart|marian|m2m100|m2m100_spm|mbart_cc25|marian_separate|pegasus
+...]
 (no argument: all)
 """
 import json
@@ -101,6 +105,14 @@ def bart_like(kind):
                    eos_token_id=0, forced_eos_token_id=0, pad_token_id=pad,
                    renormalize_logits=True)
         return tok, config, gen, runs(0), [], [0]
+    if kind == "pegasus":
+        tok = make_tokenizer(100, specials=("<pad>", "</s>", "<mask_1>", "<unk>"))
+        ids = dict(pad_token_id=0, eos_token_id=1, decoder_start_token_id=0,
+                   forced_eos_token_id=1)
+        config = transformers.PegasusConfig(vocab_size=tok.get_vocab_size(),
+                                            activation_function="relu", scale_embedding=True,
+                                            **ids, **SHAPE)
+        return tok, config, ids, runs(1), [], [1]
     common = dict(pad_token_id=1, bos_token_id=0, eos_token_id=2, decoder_start_token_id=2)
     if kind == "m2m100_spm":
         tok = transformers.M2M100Tokenizer(str(SPM_DIR / "m2m100_vocab.json"),
@@ -146,7 +158,8 @@ MODELS = {"bart": transformers.BartForConditionalGeneration,
           "m2m100": transformers.M2M100ForConditionalGeneration,
           "m2m100_spm": transformers.M2M100ForConditionalGeneration,
           "mbart_cc25": transformers.MBartForConditionalGeneration,
-          "marian_separate": transformers.MarianMTModel}
+          "marian_separate": transformers.MarianMTModel,
+          "pegasus": transformers.PegasusForConditionalGeneration}
 
 
 def build(kind, config, seed):
@@ -156,8 +169,10 @@ def build(kind, config, seed):
     with torch.no_grad():
         for module in model.modules():
             # Sinusoidal tables are parameters init_weights overwrote: put the sinusoids back.
-            if isinstance(module, transformers.models.marian.modeling_marian
-                          .MarianSinusoidalPositionalEmbedding):
+            if isinstance(module, (transformers.models.marian.modeling_marian
+                                   .MarianSinusoidalPositionalEmbedding,
+                                   transformers.models.pegasus.modeling_pegasus
+                                   .PegasusSinusoidalPositionalEmbedding)):
                 module.weight.copy_(module.create_weight())
         if hasattr(model, "final_logits_bias"):
             gen = torch.Generator().manual_seed(seed + 1)
@@ -360,7 +375,8 @@ def main():
     if set(kinds) & {"marian", "m2m100_spm", "mbart_cc25", "marian_separate"}:
         train_spm(SPM_DIR)
     for kind, seed in [("bart", 3000), ("mbart", 4000), ("marian", 5000), ("m2m100", 6000),
-                       ("m2m100_spm", 7000), ("mbart_cc25", 8000), ("marian_separate", 9000)]:
+                       ("m2m100_spm", 7000), ("mbart_cc25", 8000), ("marian_separate", 9000),
+                       ("pegasus", 10000)]:
         if kind in kinds:
             case(kind, seed)
     shutil.rmtree(SPM_DIR, ignore_errors=True)
