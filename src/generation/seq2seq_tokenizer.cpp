@@ -114,6 +114,8 @@ std::string tokenizer_class(const std::filesystem::path& folder, const nlohmann:
                model["model_type"].is_string()) {
       const std::string type = model["model_type"].get<std::string>();
       if (type == "mbart") name = "MBartTokenizer";
+      if (type == "t5") name = "T5Tokenizer";
+      if (type == "pegasus") name = "PegasusTokenizer";
       if (type == "m2m_100")
         name = std::filesystem::exists(folder / "vocab.json") ? "M2M100Tokenizer" : "NllbTokenizer";
     }
@@ -132,6 +134,18 @@ std::span<const std::string_view> m2m100_codes(const nlohmann::json& config,
   if (set == "wmt21") return kWmt21Codes;
   throw Error((folder / "tokenizer_config.json").string() + ": language_codes '" + set +
               "' is neither m2m100 nor wmt21");
+}
+
+// tokenizer_config.json's `key` (`fallback` when absent), an integer in [0, 100000].
+uint32_t config_count(const nlohmann::json& config, const std::filesystem::path& folder,
+                      const char* key, uint32_t fallback) {
+  if (!config.contains(key)) return fallback;
+  const nlohmann::json& v = config[key];
+  if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() > 100000) {
+    throw Error((folder / "tokenizer_config.json").string() + ": " + key +
+                " is not an integer in [0, 100000]");
+  }
+  return static_cast<uint32_t>(v.get<int64_t>());
 }
 
 }  // namespace
@@ -166,10 +180,24 @@ Seq2SeqTokenizer Seq2SeqTokenizer::load(const std::filesystem::path& folder) {
         separate ? read_vocab(folder / "target_vocab.json").pieces : std::move(source.pieces);
     return t;
   }
+  if (std::filesystem::exists(folder / "spiece.model")) {
+    const std::string model = (folder / "spiece.model").string();
+    if (cls == "T5Tokenizer")
+      return Seq2SeqTokenizer(tokenizers::Tokenizer::from_t5_sentencepiece(
+          model, config_count(config, folder, "extra_ids", 100)));
+    if (cls == "PegasusTokenizer")
+      return Seq2SeqTokenizer(tokenizers::Tokenizer::from_pegasus_sentencepiece(
+          model, config_count(config, folder, "offset", 103)));
+    throw Error(folder.string() +
+                ": no tokenizer.json, and spiece.model alone is read only as T5's (T5Tokenizer) "
+                "or Pegasus's (PegasusTokenizer); " +
+                (cls.empty() ? std::string("the folder names no tokenizer class")
+                             : "the folder's tokenizer is " + cls));
+  }
   if (!std::filesystem::exists(folder / "sentencepiece.bpe.model")) {
     throw Error(folder.string() +
-                ": no tokenizer.json, and neither Marian's source.spm nor the "
-                "sentencepiece.bpe.model of M2M100 or mBART");
+                ": no tokenizer.json, and neither Marian's source.spm, the spiece.model of T5 "
+                "or Pegasus nor the sentencepiece.bpe.model of M2M100 or mBART");
   }
   Seq2SeqTokenizer t(
       tokenizers::Tokenizer::from_sentencepiece((folder / "sentencepiece.bpe.model").string()));

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "ember/base/utf8.hpp"
@@ -136,6 +137,128 @@ Tokenizer Tokenizer::from_sentencepiece(const std::string& model_path) {
   // sentencepiece adds no special tokens.
   impl->model = make_spm_model(std::move(cfg));
   return Tokenizer(std::move(impl));
+}
+
+namespace {
+
+// The tokenizer.json of transformers' conversion of a spiece.model (T5Converter and
+// PegasusConverter with the tokenizer classes' pipelines): a Unigram model over `vocab`, the
+// charsmap (Pegasus: else newlines to spaces, then runs of spaces to one), Metaspace words
+// (after a whitespace split for T5) and "</s>" appended; `specials` are matched in the raw text.
+using ScoredPieces = std::vector<std::pair<std::string, float>>;
+
+std::unique_ptr<TokenizerImpl> converted_sentencepiece(const SpmConfig& cfg,
+                                                       const std::string& model_path, bool pegasus,
+                                                       const ScoredPieces& pieces,
+                                                       const std::vector<std::string>& specials) {
+  std::unordered_map<std::string_view, uint64_t> ids;
+  Json vocab = Json::array();
+  for (size_t i = 0; i < pieces.size(); ++i) {
+    ids.emplace(pieces[i].first, uint64_t{i});
+    vocab.push_back({pieces[i].first, pieces[i].second});
+  }
+  const auto id_of = [&](const std::string& piece) {
+    const auto it = ids.find(piece);
+    if (it == ids.end()) fail(model_path + ": the model has no " + quote_name(piece));
+    return it->second;
+  };
+  const uint64_t eos = id_of("</s>");
+  Json normalizers = Json::array();
+  if (!cfg.charsmap.empty()) {
+    Json bytes = Json::array();
+    for (char c : cfg.charsmap) bytes.push_back(static_cast<uint8_t>(c));
+    normalizers.push_back({{"type", "Precompiled"}, {"precompiled_charsmap", bytes}});
+  } else if (pegasus) {
+    normalizers.push_back({{"type", "Replace"}, {"pattern", {{"Regex", "\n"}}}, {"content", " "}});
+  }
+  if (pegasus) {
+    normalizers.push_back(
+        {{"type", "Replace"}, {"pattern", {{"Regex", " {2,}"}}}, {"content", " "}});
+  }
+  const Json metaspace = {{"type", "Metaspace"},
+                          {"replacement", "\u2581"},
+                          {"prepend_scheme", "always"},
+                          {"split", true}};
+  Json added = Json::array();
+  for (const std::string& piece : specials) {
+    added.push_back({{"id", id_of(piece)},
+                     {"content", piece},
+                     {"single_word", false},
+                     {"lstrip", false},
+                     {"rstrip", false},
+                     {"normalized", false},
+                     {"special", true}});
+  }
+  const Json single = Json::array({{{"Sequence", {{"id", "A"}, {"type_id", 0}}}},
+                                   {{"SpecialToken", {{"id", "</s>"}, {"type_id", 0}}}}});
+  const Json pair = Json::array({{{"Sequence", {{"id", "A"}, {"type_id", 0}}}},
+                                 {{"Sequence", {{"id", "B"}, {"type_id", 0}}}},
+                                 {{"SpecialToken", {{"id", "</s>"}, {"type_id", 0}}}}});
+  const uint64_t unk = id_of(pegasus ? "<unk>" : cfg.pieces.at(cfg.unk_id).piece);
+  const Json j = {
+      {"version", "1.0"},
+      {"added_tokens", added},
+      {"normalizer", normalizers.empty()
+                         ? Json(nullptr)
+                         : Json{{"type", "Sequence"}, {"normalizers", normalizers}}},
+      {"pre_tokenizer",
+       pegasus ? metaspace
+               : Json{{"type", "Sequence"},
+                      {"pretokenizers", Json::array({{{"type", "WhitespaceSplit"}}, metaspace})}}},
+      {"post_processor",
+       {{"type", "TemplateProcessing"},
+        {"single", single},
+        {"pair", pair},
+        {"special_tokens",
+         {{"</s>",
+           {{"id", "</s>"}, {"ids", Json::array({eos})}, {"tokens", Json::array({"</s>"})}}}}}}},
+      {"decoder", metaspace},
+      {"model",
+       {{"type", "Unigram"}, {"unk_id", unk}, {"vocab", vocab}, {"byte_fallback", false}}}};
+  return TokenizerImpl::from_json_value(j);
+}
+
+SpmConfig read_unigram_model(const std::string& model_path) {
+  SpmConfig cfg = parse_sentencepiece_model(read_file_bounded(model_path, kMaxVocabFileBytes));
+  if (cfg.model_type != 1) fail(model_path + ": not a Unigram sentencepiece model");
+  return cfg;
+}
+
+}  // namespace
+
+Tokenizer Tokenizer::from_t5_sentencepiece(const std::string& model_path, uint32_t extra_ids) {
+  const SpmConfig cfg = read_unigram_model(model_path);
+  ScoredPieces pieces;
+  std::vector<std::string> specials;
+  for (const SpmPiece& p : cfg.pieces) {
+    pieces.emplace_back(p.piece, p.score);
+    if (p.piece == "<pad>" || p.piece == "</s>" || p.piece == "<unk>") specials.push_back(p.piece);
+  }
+  for (uint32_t i = extra_ids; i-- > 0;) {
+    specials.push_back("<extra_id_" + std::to_string(i) + ">");
+    pieces.emplace_back(specials.back(), 0.0f);
+  }
+  return Tokenizer(converted_sentencepiece(cfg, model_path, false, pieces, specials));
+}
+
+Tokenizer Tokenizer::from_pegasus_sentencepiece(const std::string& model_path, uint32_t offset) {
+  const SpmConfig cfg = read_unigram_model(model_path);
+  const auto has = [&](size_t i, const char* piece) {
+    return cfg.pieces.size() > i && cfg.pieces[i].piece == piece;
+  };
+  if (!has(0, "<pad>") || !has(1, "</s>") || !has(2, "<unk>") || cfg.unk_id != 2) {
+    fail(model_path + ": Pegasus's sentencepiece model has <pad>, </s> and <unk> at ids 0, 1, 2");
+  }
+  if (offset < 2) fail(model_path + ": Pegasus's offset is below 2");
+  std::vector<std::string> specials = {"<pad>", "</s>", "<mask_1>", "<mask_2>"};
+  for (uint32_t i = 2; i < offset; ++i) specials.push_back("<unk_" + std::to_string(i) + ">");
+  ScoredPieces pieces;
+  for (const std::string& piece : specials)
+    pieces.emplace_back(piece, piece.starts_with("<unk_") ? -100.0f : 0.0f);
+  for (size_t i = 2; i < cfg.pieces.size(); ++i)
+    pieces.emplace_back(cfg.pieces[i].piece, cfg.pieces[i].score);
+  specials.push_back("<unk>");
+  return Tokenizer(converted_sentencepiece(cfg, model_path, true, pieces, specials));
 }
 
 Tokenizer Tokenizer::from_sentencepiece_vocab(const SentencePieceVocab& vocab) {

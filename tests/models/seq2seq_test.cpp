@@ -385,11 +385,13 @@ TEST(Seq2Seq, BadInputGetsClearErrors) {
 
 // The folders without tokenizer.json against transformers' tokenizers (tokenize.json): Marian's
 // source.spm / target.spm / vocab.json (target_vocab.json with separate_vocabs), M2M100's
-// sentencepiece.bpe.model + vocab.json and mBART-cc25's sentencepiece.bpe.model alone. The
+// sentencepiece.bpe.model + vocab.json, mBART-cc25's sentencepiece.bpe.model alone, and the
+// spiece.model of T5 (extra ids) and Pegasus (offset 103; tokenizer-only folders). The
 // texts' ids with the special tokens the reference adds (its language codes placed as
 // language_pair places them), and the decoding of ids, special tokens skipped.
 TEST(Seq2Seq, SentencePieceFoldersTokenizeAsTransformers) {
-  for (const char* name : {"marian", "marian_separate", "m2m100_spm", "mbart_cc25"}) {
+  for (const char* name :
+       {"marian", "marian_separate", "m2m100_spm", "mbart_cc25", "t5_spm", "pegasus_spm"}) {
     SCOPED_TRACE(name);
     const auto tok = generation::Seq2SeqTokenizer::load(kSeq2Seq / name);
     const nlohmann::json ref = read_json_file(kSeq2Seq / name / "tokenize.json");
@@ -449,9 +451,25 @@ TEST(Seq2Seq, SentencePieceFoldersMissingAFileAreClearErrors) {
   std::filesystem::remove(dir / "vocab.json");
   expect_error([&] { generation::Seq2SeqTokenizer::load(dir); },
                "the folder's tokenizer is NllbTokenizer");
+  // spiece.model: read as T5's or Pegasus's, as the folder's class says; their ids checked.
+  fresh("t5_spm", {"spiece.model"});
+  expect_error([&] { generation::Seq2SeqTokenizer::load(dir); },
+               "spiece.model alone is read only as T5's (T5Tokenizer) or Pegasus's "
+               "(PegasusTokenizer); the folder names no tokenizer class");
+  std::ofstream(dir / "tokenizer_config.json")
+      << R"({"tokenizer_class": "T5TokenizerFast", "extra_ids": -1})";
+  expect_error([&] { generation::Seq2SeqTokenizer::load(dir); },
+               "extra_ids is not an integer in [0, 100000]");
+  std::filesystem::copy(kSeq2Seq / "marian" / "source.spm", dir / "spiece.model",
+                        std::filesystem::copy_options::overwrite_existing);
+  std::ofstream(dir / "tokenizer_config.json") << R"({"tokenizer_class": "PegasusTokenizer"})";
+  expect_error([&] { generation::Seq2SeqTokenizer::load(dir); },
+               "Pegasus's sentencepiece model has <pad>, </s> and <unk> at ids 0, 1, 2");
+  std::filesystem::remove(dir / "spiece.model");
   std::filesystem::remove(dir / "sentencepiece.bpe.model");
   expect_error([&] { generation::Seq2SeqTokenizer::load(dir); },
-               "neither Marian's source.spm nor the sentencepiece.bpe.model");
+               "neither Marian's source.spm, the spiece.model of T5 or Pegasus nor the "
+               "sentencepiece.bpe.model");
   std::filesystem::remove_all(dir);
 }
 

@@ -25,13 +25,18 @@ What each case exercises:
   layernorm_embedding, ReLU, scale_embedding, pad 0 starting the decoder, EOS 1 appended to the
   source and forced at the last step, no forced BOS; tokenizer.json.
 
-The four sentencepiece cases (marian too) also write tokenize.json: the reference tokenizer's
+Tokenizer-only folders (no model), spiece.model alone with config.json's model_type:
+- t5_spm: T5Tokenizer's form (the pieces, then tokenizer_config.json's extra_ids, the last first).
+- pegasus_spm: PegasusTokenizer's (<pad> </s> <mask_1> <mask_2> <unk_2..102>, the pieces from
+  id 2 on at id + 103), its class taken from model_type.
+
+The sentencepiece cases (marian too) also write tokenize.json: the reference tokenizer's
 ids of a few texts (with its language codes) and its decoding of ids.
 
 Seeds are searched as in make_t5_fixtures.py until no reference decision is a near-tie.
 
 Usage: make_bart_fixtures.py [bart|mbart|marian|m2m100|m2m100_spm|mbart_cc25|marian_separate|pegasus
-...]
+|t5_spm|pegasus_spm ...]
 (no argument: all)
 """
 import json
@@ -251,12 +256,12 @@ def texts_to_tokenize():
     return texts + ["Hello, World! caf\u00e9", ">>fr<< the tokenizer", "  two  spaces "]
 
 
-def write_tokenizations(folder, encode, decode, greedy_rows, target=None, **languages):
+def write_tokenizations(folder, encode, decode, greedy_rows, target=None, extra=(), **languages):
     """tokenize.json: the reference tokenizer's ids of a few texts (unknown characters, a
     >>lang<< code, extra spaces) with its special tokens, and its decoding, special tokens
     skipped, of the greedy outputs and of the texts' ids (`target`'s, the decoder side's, when
-    given); `languages` (src, tgt) as the tokenizer was set."""
-    texts = texts_to_tokenize()
+    given) and of `extra` texts; `languages` (src, tgt) as the tokenizer was set."""
+    texts = texts_to_tokenize() + list(extra)
     encoded = [{"text": t, "ids": encode(t)} for t in texts]
     rows = [r["ids"] for r in greedy_rows] + [target(t) if target else e["ids"]
                                              for t, e in zip(texts, encoded)]
@@ -369,9 +374,50 @@ def case(kind, base_seed):
     print(f"{kind}: seed {seed}")
 
 
+def spiece_case(kind):
+    """A tokenizer-only folder: spiece.model (T5's and Pegasus's ids: <pad> 0, </s> 1, <unk> 2),
+    config.json's model_type and tokenize.json from transformers' tokenizer of the folder."""
+    folder = OUT / kind
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    lines = [json.loads(line) for line in CORPUS.read_text().splitlines()]
+    text = folder / "corpus.txt"
+    text.write_text("\n".join(line for line in lines if 0 < len(line) < 500 and line.isascii()))
+    t5 = kind == "t5_spm"
+    # T5's with a charsmap (NFKC + case folding, ~240 KB: the converters' Precompiled
+    # normalizer), Pegasus's without (its newline and space rules instead).
+    sentencepiece.SentencePieceTrainer.train(
+        input=str(text), model_prefix=str(folder / "spiece"), vocab_size=150,
+        model_type="unigram", character_coverage=0.995,
+        normalization_rule_name="nfkc_cf" if t5 else "identity", minloglevel=2, pad_id=0,
+        eos_id=1, unk_id=2, bos_id=-1)
+    (folder / "spiece.vocab").unlink()
+    text.unlink()
+    (folder / "config.json").write_text(
+        json.dumps({"model_type": "t5" if t5 else "pegasus"}, indent=2) + "\n")
+    if t5:
+        (folder / "tokenizer_config.json").write_text(json.dumps(
+            {"extra_ids": 100, "tokenizer_class": "T5Tokenizer"}, indent=2) + "\n")
+        tok = transformers.T5Tokenizer.from_pretrained(str(folder))
+        specials = [len(tok) - 1, 5, len(tok) - 100, 1]  # <extra_id_0>, a piece, <extra_id_99>
+    else:
+        tok = transformers.PegasusTokenizer.from_pretrained(str(folder))
+        specials = [2, 3, 4, 110, 104, 1]  # <mask_1>, <mask_2>, <unk_2>, a piece, <unk_102>
+    extra = ["\ufb01ne \uff21\uff22\uff23\u00a0x\u2003y", "tab\tand\nnewline\n", "\n",
+             "</s> literal <extra_id_0> <mask_1> <unk_7>"]
+    write_tokenizations(folder, lambda t: tok(t).input_ids,
+                        lambda i: tok.decode(i, skip_special_tokens=True), [{"ids": specials}],
+                        extra=extra)
+    print(f"{kind}: {len(tok)} ids")
+
+
 def main():
     torch.set_num_threads(1)  # tiny models: threads only add overhead
-    kinds = sys.argv[1:] or list(MODELS)
+    kinds = sys.argv[1:] or list(MODELS) + ["t5_spm", "pegasus_spm"]
+    for kind in ("t5_spm", "pegasus_spm"):
+        if kind in kinds:
+            spiece_case(kind)
     if set(kinds) & {"marian", "m2m100_spm", "mbart_cc25", "marian_separate"}:
         train_spm(SPM_DIR)
     for kind, seed in [("bart", 3000), ("mbart", 4000), ("marian", 5000), ("m2m100", 6000),
