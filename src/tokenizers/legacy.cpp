@@ -142,7 +142,7 @@ Tokenizer Tokenizer::from_sentencepiece(const std::string& model_path) {
 namespace {
 
 // The tokenizer.json of transformers' conversion of a spiece.model (T5Converter and
-// PegasusConverter with the tokenizer classes' pipelines): a Unigram model over `vocab`, the
+// PegasusConverter with the tokenizer classes' pipelines): a Unigram model over `pieces`, the
 // charsmap (Pegasus: else newlines to spaces, then runs of spaces to one), Metaspace words
 // (after a whitespace split for T5) and "</s>" appended; `specials` are matched in the raw text.
 using ScoredPieces = std::vector<std::pair<std::string, float>>;
