@@ -9,6 +9,7 @@
 
 #include "ember/base/error.hpp"
 #include "ember/formats/json_file.hpp"
+#include "ember/tokenizers/spiece_conversion.hpp"
 
 namespace ember::generation {
 namespace {
@@ -183,10 +184,10 @@ Seq2SeqTokenizer Seq2SeqTokenizer::load(const std::filesystem::path& folder) {
   if (std::filesystem::exists(folder / "spiece.model")) {
     const std::string model = (folder / "spiece.model").string();
     if (cls == "T5Tokenizer")
-      return Seq2SeqTokenizer(tokenizers::Tokenizer::from_t5_sentencepiece(
+      return Seq2SeqTokenizer(tokenizers::t5_tokenizer_from_spiece(
           model, config_count(config, folder, "extra_ids", 100)));
     if (cls == "PegasusTokenizer")
-      return Seq2SeqTokenizer(tokenizers::Tokenizer::from_pegasus_sentencepiece(
+      return Seq2SeqTokenizer(tokenizers::pegasus_tokenizer_from_spiece(
           model, config_count(config, folder, "offset", 103)));
     throw Error(folder.string() +
                 ": no tokenizer.json, and spiece.model alone is read only as T5's (T5Tokenizer) "

@@ -8,6 +8,7 @@
 #include <unordered_set>
 
 #include "ember/base/utf8.hpp"
+#include "ember/tokenizers/spiece_conversion.hpp"
 #include "json_util.hpp"
 #include "spm.hpp"
 #include "tokenizer_impl.hpp"
@@ -147,10 +148,9 @@ namespace {
 // (after a whitespace split for T5) and "</s>" appended; `specials` are matched in the raw text.
 using ScoredPieces = std::vector<std::pair<std::string, float>>;
 
-std::unique_ptr<TokenizerImpl> converted_sentencepiece(const SpmConfig& cfg,
-                                                       const std::string& model_path, bool pegasus,
-                                                       const ScoredPieces& pieces,
-                                                       const std::vector<std::string>& specials) {
+Tokenizer converted_sentencepiece(const SpmConfig& cfg, const std::string& model_path, bool pegasus,
+                                  const ScoredPieces& pieces,
+                                  const std::vector<std::string>& specials) {
   std::unordered_map<std::string_view, uint64_t> ids;
   Json vocab = Json::array();
   for (size_t i = 0; i < pieces.size(); ++i) {
@@ -215,7 +215,7 @@ std::unique_ptr<TokenizerImpl> converted_sentencepiece(const SpmConfig& cfg,
       {"decoder", metaspace},
       {"model",
        {{"type", "Unigram"}, {"unk_id", unk}, {"vocab", vocab}, {"byte_fallback", false}}}};
-  return TokenizerImpl::from_json_value(j);
+  return Tokenizer::from_json(j.dump());
 }
 
 SpmConfig read_unigram_model(const std::string& model_path) {
@@ -226,7 +226,7 @@ SpmConfig read_unigram_model(const std::string& model_path) {
 
 }  // namespace
 
-Tokenizer Tokenizer::from_t5_sentencepiece(const std::string& model_path, uint32_t extra_ids) {
+Tokenizer t5_tokenizer_from_spiece(const std::string& model_path, uint32_t extra_ids) {
   const SpmConfig cfg = read_unigram_model(model_path);
   ScoredPieces pieces;
   std::vector<std::string> specials;
@@ -238,10 +238,10 @@ Tokenizer Tokenizer::from_t5_sentencepiece(const std::string& model_path, uint32
     specials.push_back("<extra_id_" + std::to_string(i) + ">");
     pieces.emplace_back(specials.back(), 0.0f);
   }
-  return Tokenizer(converted_sentencepiece(cfg, model_path, false, pieces, specials));
+  return converted_sentencepiece(cfg, model_path, false, pieces, specials);
 }
 
-Tokenizer Tokenizer::from_pegasus_sentencepiece(const std::string& model_path, uint32_t offset) {
+Tokenizer pegasus_tokenizer_from_spiece(const std::string& model_path, uint32_t offset) {
   const SpmConfig cfg = read_unigram_model(model_path);
   const auto has = [&](size_t i, const char* piece) {
     return cfg.pieces.size() > i && cfg.pieces[i].piece == piece;
@@ -258,7 +258,7 @@ Tokenizer Tokenizer::from_pegasus_sentencepiece(const std::string& model_path, u
   for (size_t i = 2; i < cfg.pieces.size(); ++i)
     pieces.emplace_back(cfg.pieces[i].piece, cfg.pieces[i].score);
   specials.push_back("<unk>");
-  return Tokenizer(converted_sentencepiece(cfg, model_path, true, pieces, specials));
+  return converted_sentencepiece(cfg, model_path, true, pieces, specials);
 }
 
 Tokenizer Tokenizer::from_sentencepiece_vocab(const SentencePieceVocab& vocab) {

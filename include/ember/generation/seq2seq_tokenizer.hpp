@@ -10,8 +10,7 @@
 //   the model's pieces one id further on), its 25 language codes and <mask> after them
 //   (MBartTokenizer);
 // - T5's and Pegasus's: spiece.model alone, read as T5Tokenizer and PegasusTokenizer convert it
-//   (tokenizer_config.json's extra_ids and offset; tokenizers::Tokenizer::from_t5_sentencepiece
-//   and from_pegasus_sentencepiece).
+//   (tokenizer_config.json's extra_ids and offset; ember/tokenizers/spiece_conversion.hpp).
 // Without tokenizer.json, a piece the vocabulary lacks is <unk> and encode appends </s>.
 // Plus the language codes of multilingual models.
 #include <cstdint>

@@ -85,15 +85,6 @@ class Tokenizer {
   static Tokenizer from_bert_vocab(const std::string& vocab_txt_path);
   static Tokenizer from_gpt2_files(const std::string& vocab_json, const std::string& merges_txt);
   static Tokenizer from_sentencepiece(const std::string& model_path);
-  // What transformers' T5Tokenizer and PegasusTokenizer make of a spiece.model alone (their
-  // converters' pipelines, not sentencepiece's own: words split on whitespace with U+2581
-  // prepended, and "</s>" appended). T5: the pieces at their ids, then `extra_ids`
-  // <extra_id_N>, the last first. Pegasus: <pad> </s> <mask_1> <mask_2> <unk_2> ...
-  // <unk_{offset - 1}>, then the pieces past the model's own <pad> and </s> (piece i at id
-  // i + offset), and runs of spaces collapsed. Throws ember::Error for a model without <pad>,
-  // </s> and <unk> at ids 0, 1 and 2 (Pegasus) or without </s> (T5).
-  static Tokenizer from_t5_sentencepiece(const std::string& model_path, uint32_t extra_ids);
-  static Tokenizer from_pegasus_sentencepiece(const std::string& model_path, uint32_t offset);
   // llama.cpp's tokenization: control, unknown and user-defined pieces are matched in the raw
   // text first (control and unknown ones as special tokens); every other run gets the space
   // prefix, spaces become U+2581, and characters merge pairwise, highest-scoring vocabulary piece
