@@ -202,12 +202,12 @@ def inputs(seed, first, last, low, high):
     return ids, mask
 
 
-def train_sentencepiece(text, prefix, size, model_type, **ids):
-    """A sentencepiece model at prefix.model trained on the corpus file `text` without a
-    normalizer (whose table would take ~240 KB)."""
+def train_sentencepiece(text, prefix, size, model_type, normalization="identity", **ids):
+    """A sentencepiece model at prefix.model trained on the corpus file `text`, by default without
+    a normalizer (whose table would take ~240 KB)."""
     sentencepiece.SentencePieceTrainer.train(
         input=str(text), model_prefix=str(prefix), vocab_size=size, model_type=model_type,
-        character_coverage=0.995, normalization_rule_name="identity", minloglevel=2, **ids)
+        character_coverage=0.995, normalization_rule_name=normalization, minloglevel=2, **ids)
     pathlib.Path(f"{prefix}.vocab").unlink()
     return sentencepiece.SentencePieceProcessor(model_file=f"{prefix}.model")
 
@@ -387,12 +387,9 @@ def spiece_case(kind):
     t5 = kind == "t5_spm"
     # T5's with a charsmap (NFKC + case folding, ~240 KB: the converters' Precompiled
     # normalizer), Pegasus's without (its newline and space rules instead).
-    sentencepiece.SentencePieceTrainer.train(
-        input=str(text), model_prefix=str(folder / "spiece"), vocab_size=150,
-        model_type="unigram", character_coverage=0.995,
-        normalization_rule_name="nfkc_cf" if t5 else "identity", minloglevel=2, pad_id=0,
-        eos_id=1, unk_id=2, bos_id=-1)
-    (folder / "spiece.vocab").unlink()
+    train_sentencepiece(text, folder / "spiece", 150, "unigram",
+                        normalization="nfkc_cf" if t5 else "identity", pad_id=0, eos_id=1,
+                        unk_id=2, bos_id=-1)
     text.unlink()
     (folder / "config.json").write_text(
         json.dumps({"model_type": "t5" if t5 else "pegasus"}, indent=2) + "\n")
