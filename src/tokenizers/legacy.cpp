@@ -148,6 +148,24 @@ namespace {
 // (after a whitespace split for T5) and "</s>" appended; `specials` are matched in the raw text.
 using ScoredPieces = std::vector<std::pair<std::string, float>>;
 
+// Standard base64 with padding, the form tokenizer.json gives a Precompiled charsmap in: the
+// table (~240 KB for NFKC) then passes through the JSON as one string, not as a number per byte.
+std::string base64(std::string_view bytes) {
+  static constexpr char kDigits[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out.reserve((bytes.size() + 2) / 3 * 4);
+  for (size_t i = 0; i < bytes.size(); i += 3) {
+    const size_t n = std::min<size_t>(3, bytes.size() - i);
+    uint32_t group = 0;
+    for (size_t k = 0; k < 3; ++k)
+      group = group << 8 | (k < n ? static_cast<uint8_t>(bytes[i + k]) : 0u);
+    for (size_t k = 0; k < 4; ++k)
+      out.push_back(k <= n ? kDigits[(group >> (18 - 6 * k)) & 63] : '=');
+  }
+  return out;
+}
+
 Tokenizer converted_sentencepiece(const SpmConfig& cfg, const std::string& model_path, bool pegasus,
                                   const ScoredPieces& pieces,
                                   const std::vector<std::string>& specials) {
@@ -165,9 +183,8 @@ Tokenizer converted_sentencepiece(const SpmConfig& cfg, const std::string& model
   const uint64_t eos = id_of("</s>");
   Json normalizers = Json::array();
   if (!cfg.charsmap.empty()) {
-    Json bytes = Json::array();
-    for (char c : cfg.charsmap) bytes.push_back(static_cast<uint8_t>(c));
-    normalizers.push_back({{"type", "Precompiled"}, {"precompiled_charsmap", bytes}});
+    normalizers.push_back(
+        {{"type", "Precompiled"}, {"precompiled_charsmap", base64(cfg.charsmap)}});
   } else if (pegasus) {
     normalizers.push_back({{"type", "Replace"}, {"pattern", {{"Regex", "\n"}}}, {"content", " "}});
   }
