@@ -6,11 +6,13 @@
 //     greedy generation of N tokens (eos ignored) and prints {"prompt_tokens", "new_tokens",
 //     "seconds", "tokens_per_s", "prefill_seconds"} for the best of R runs.
 //   bench_models seq2seq --model DIR --texts FILE --batch-size B --beams K --new-tokens N
-//                        [--prefix TEXT] [--repeat R]   (for bench/seq2seq_bench.py)
+//                        [--prefix TEXT] [--repeat R] [--quantize TYPE]
+//                        (for bench/seq2seq_bench.py)
 //     R times generates for every line of FILE (plain text, prefix prepended) in batches of B,
 //     with K beams and exactly N new tokens (EOS is banned until then: min_length = max_length,
 //     so that every engine compared does the same work), and prints {"seconds": [...],
 //     "cpu_seconds": [...], "ids": [[...] per input]} (every pass; the ids of the last).
+//     --quantize Q8_0 quantizes the matrices at load (nn::quantize_matrices).
 //   bench_models classify|ner --model DIR --sentences FILE --batch-size B [--repeat R]
 //     runs the text-classification (top 1) or token-classification (no aggregation) pipeline on
 //     every line of FILE and prints {"sentences", "seconds", "cpu_seconds", "sentences_per_s"}
@@ -32,6 +34,9 @@
 
 #include "ember/generation/generate.hpp"
 #include "ember/generation/seq2seq.hpp"
+#include "ember/models/config.hpp"
+#include "ember/models/seq2seq_lm.hpp"
+#include "ember/nn/quantized_weights.hpp"
 #include "ember/pipelines/sentence_embedding.hpp"
 #include "ember/pipelines/text_tasks.hpp"
 
@@ -56,10 +61,14 @@ std::vector<std::string> read_lines(const std::string& path) {
 
 nlohmann::json seq2seq(const std::string& model_dir, const std::string& texts_path,
                        const std::string& prefix, size_t batch_size, int64_t beams,
-                       int64_t new_tokens, size_t repeat) {
+                       int64_t new_tokens, size_t repeat, const std::string& quantize) {
   namespace gen = ember::generation;
   if (batch_size == 0) throw std::runtime_error("--batch-size must be >= 1");
-  const auto model = ember::models::load_seq2seq(model_dir);
+  ember::nn::Weights weights = ember::nn::Weights::open(model_dir);
+  if (!quantize.empty()) {
+    weights = ember::nn::quantize_matrices(weights, ember::nn::weight_block_type(quantize));
+  }
+  const auto model = ember::models::load_seq2seq(ember::models::Config::load(model_dir), weights);
   const auto tokenizer = gen::load_tokenizer(model_dir);
   gen::Seq2SeqConfig config = gen::Seq2SeqConfig::from_folder(model_dir);
   config.num_beams = beams;
@@ -96,7 +105,7 @@ int run(int argc, char** argv) {
     throw std::runtime_error(
         "usage: bench_models embed|classify|ner|qa|generate|seq2seq --model DIR ...");
   const std::string verb = argv[1];
-  std::string model, sentences_path, prompt_ids, prefix;
+  std::string model, sentences_path, prompt_ids, prefix, quantize;
   size_t batch_size = 32, repeat = 3;
   int64_t new_tokens = 64, beams = 4;
   for (int i = 2; i < argc; ++i) {
@@ -119,6 +128,8 @@ int run(int argc, char** argv) {
       prompt_ids = v;
     else if (a == "--new-tokens")
       new_tokens = std::stoll(v);
+    else if (a == "--quantize")
+      quantize = v;
     else
       throw std::runtime_error("unknown argument " + a);
   }
@@ -194,7 +205,7 @@ int run(int argc, char** argv) {
            {"prefill_seconds", best_prefill},
            {"tokens_per_s", static_cast<double>(new_tokens) / best}};
   } else if (verb == "seq2seq") {
-    out = seq2seq(model, sentences_path, prefix, batch_size, beams, new_tokens, repeat);
+    out = seq2seq(model, sentences_path, prefix, batch_size, beams, new_tokens, repeat, quantize);
   } else {
     throw std::runtime_error("unknown verb " + verb);
   }

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Encoder-decoder speed: Ember vs transformers (PyTorch CPU) vs CTranslate2, interleaved, F32.
+"""Encoder-decoder speed: Ember vs transformers (PyTorch CPU) vs CTranslate2, interleaved, F32 or int8.
 
 Models (--models, made on first use under $EMBER_BENCH_CACHE, default ~/.cache/ember-bench-s2s,
 by tools/models/make_synthetic_seq2seq.py), each with CTranslate2's conversion of its folder by
@@ -23,6 +23,11 @@ own process with the model loaded once and untimed:
                    torch N threads
   - CTranslate2:   Translator(intra_threads=N, compute_type="float32").translate_batch(beam_size=4,
                    min_decoding_length = max_decoding_length)
+--precision int8 compares 8-bit weights instead: Ember with --quantize Q8_0 (the matrices quantized
+at load, 32-element blocks; 8-bit activations below 16 rows, F32 ones from 16 rows on),
+CTranslate2 with compute_type="int8" (per-row int8 weights and activations), transformers with
+torch.ao.quantization.quantize_dynamic on its nn.Linear layers (per-tensor int8 weights, 8-bit
+activations).
 Each round runs the three engines in turn for every cell; --rounds rounds. Printed: each engine's
 median seconds per pass with its min-max over all passes of all rounds, and the medians of the
 per-round ratios Ember/transformers and Ember/CTranslate2 as speedups (> 1: Ember faster) with
@@ -32,7 +37,7 @@ always runs: the ratios are to it).
 
 Usage: tools/.venv/bin/python bench/seq2seq_bench.py [--rounds 3] [--reps 2] [--threads 1,2]
        [--batches 1,16] [--tasks translate,summarize] [--models t5,bart]
-       [--engines transformers,ctranslate2]
+       [--engines transformers,ctranslate2] [--precision f32|int8]
 """
 import argparse
 import json
@@ -57,7 +62,7 @@ ENGINES = ("ember", "transformers", "ctranslate2")
 # and `reps` timed passes. Prints one JSON line per (task, batch).
 PEER = r'''
 import json, resource, sys, time
-engine, threads, reps, model_dir, ct2_dir, pad, jobs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5], int(sys.argv[6]), json.loads(sys.argv[7])
+engine, threads, reps, model_dir, ct2_dir, pad, jobs, int8 = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5], int(sys.argv[6]), json.loads(sys.argv[7]), sys.argv[8] == "int8"
 import tokenizers
 tok = tokenizers.Tokenizer.from_file(model_dir + "/tokenizer.json")
 def cpu():
@@ -67,6 +72,8 @@ if engine == "transformers":
     import torch, transformers
     torch.set_num_threads(threads)
     model = transformers.AutoModelForSeq2SeqLM.from_pretrained(model_dir, dtype=torch.float32).eval()
+    if int8:
+        model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
     def generate(texts, n):
         enc = [tok.encode(t).ids for t in texts]
         width = max(map(len, enc))
@@ -79,7 +86,7 @@ if engine == "transformers":
         return [row[1:].tolist() for row in out]
 else:
     import ctranslate2
-    translator = ctranslate2.Translator(ct2_dir, device="cpu", compute_type="float32",
+    translator = ctranslate2.Translator(ct2_dir, device="cpu", compute_type="int8" if int8 else "float32",
                                         intra_threads=threads, inter_threads=1)
     def generate(texts, n):
         src = [tok.encode(t).tokens for t in texts]
@@ -127,7 +134,8 @@ def task_texts(words: tuple[int, int]) -> list[str]:
     return [" ".join(s.split()) for s in picked[:16]]
 
 
-def run_engine(engine: str, model: pathlib.Path, threads: int, reps: int, jobs: list[dict]) -> list[dict]:
+def run_engine(engine: str, model: pathlib.Path, threads: int, reps: int, jobs: list[dict],
+               precision: str) -> list[dict]:
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads),
                EMBER_NUM_THREADS=str(threads), TOKENIZERS_PARALLELISM="false")
     results = []
@@ -138,6 +146,8 @@ def run_engine(engine: str, model: pathlib.Path, threads: int, reps: int, jobs: 
             cmd = [str(ROOT / "build" / "bin" / "bench_models"), "seq2seq", "--model", str(model), "--texts", str(texts),
                    "--prefix", job["prefix"], "--batch-size", str(job["batch"]), "--beams", str(BEAMS),
                    "--new-tokens", str(job["new_tokens"]), "--repeat", str(reps + 1)]
+            if precision == "int8":
+                cmd += ["--quantize", "Q8_0"]
             out = json.loads(subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout)
             texts.unlink()
             # Drop the warm-up pass, as the peers do.
@@ -146,7 +156,7 @@ def run_engine(engine: str, model: pathlib.Path, threads: int, reps: int, jobs: 
     pad = json.loads((model / "config.json").read_text())["pad_token_id"]
     peer_jobs = [dict(job, texts=[job["prefix"] + t for t in job["texts"]]) for job in jobs]
     proc = subprocess.run([python(), "-c", PEER, engine, str(threads), str(reps), str(model),
-                           str(model.parent / (model.name + "-ct2")), str(pad), json.dumps(peer_jobs)],
+                           str(model.parent / (model.name + "-ct2")), str(pad), json.dumps(peer_jobs), precision],
                           env=env, check=True, capture_output=True, text=True)
     return [json.loads(line) for line in proc.stdout.strip().splitlines()]
 
@@ -160,6 +170,7 @@ def main() -> None:
     ap.add_argument("--tasks", default="translate,summarize")
     ap.add_argument("--models", default="t5,bart")
     ap.add_argument("--engines", default="transformers,ctranslate2")
+    ap.add_argument("--precision", choices=("f32", "int8"), default="f32")
     args = ap.parse_args()
     engines = ("ember",) + tuple(e for e in args.engines.split(",") if e and e != "ember")
     if any(e not in ENGINES for e in engines):
@@ -178,7 +189,7 @@ def main() -> None:
         for name, model in models.items():
             for threads in threads_list:
                 for engine in engines:
-                    for j, out in enumerate(run_engine(engine, model, threads, args.reps, jobs[name])):
+                    for j, out in enumerate(run_engine(engine, model, threads, args.reps, jobs[name], args.precision)):
                         results.setdefault((name, threads, j), {}).setdefault(engine, []).append(out)
         print(f"round {r + 1}/{args.rounds} done, load average {os.getloadavg()}", flush=True)
     loads.append(os.getloadavg()[0])

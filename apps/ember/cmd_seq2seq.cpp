@@ -14,6 +14,8 @@
 #include "ember/generation/seq2seq_tokenizer.hpp"
 #include "ember/hub/hub.hpp"
 #include "ember/models/config.hpp"
+#include "ember/models/seq2seq_lm.hpp"
+#include "ember/nn/quantized_weights.hpp"
 #include "input.hpp"
 #include "output.hpp"
 
@@ -23,7 +25,7 @@ using ember::Error;
 namespace gen = ember::generation;
 
 struct Seq2SeqOptions {
-  std::string model, src, tgt;
+  std::string model, src, tgt, quantize;
   std::optional<int64_t> beams, max_tokens, no_repeat, num_return, min_length, max_length;
   std::optional<double> length_penalty;
   std::string early_stopping;
@@ -38,8 +40,13 @@ void run(const Seq2SeqOptions& opt, bool translate) {
   if (opt.src.empty() != opt.tgt.empty()) throw Error("translate: --src and --tgt go together");
   const std::filesystem::path folder =
       ember::hub::resolve_model(opt.model, ember::hub::HubOptions::from_environment());
-  const auto model = ember::models::load_seq2seq(folder);
-  const std::string type = ember::models::Config::load(folder).model_type();
+  const ember::models::Config model_config = ember::models::Config::load(folder);
+  ember::nn::Weights weights = ember::nn::Weights::open(folder);
+  if (!opt.quantize.empty()) {
+    weights = ember::nn::quantize_matrices(weights, ember::nn::weight_block_type(opt.quantize));
+  }
+  const auto model = ember::models::load_seq2seq(model_config, weights);
+  const std::string type = model_config.model_type();
   const auto tokenizer = gen::Seq2SeqTokenizer::load(folder);
   const bool languages = translate && !opt.src.empty() && type != "t5";
   const bool pair_task = translate && !opt.src.empty() && type == "t5";
@@ -99,6 +106,10 @@ void add_decoding_options(CLI::App* cmd, Seq2SeqOptions& opt) {
   cmd->add_option("--early-stopping", opt.early_stopping, "true, false or never");
   cmd->add_option("--num-return", opt.num_return, "return the N best beams");
   cmd->add_flag("--lines", opt.lines, "stdin lines are plain text, not JSON strings");
+  cmd->add_option(
+      "--quantize", opt.quantize,
+      "quantize the weight matrices at load: Q8_0, Q4_K, ... (a quarter of F32's memory "
+      "with Q8_0)");
 }
 
 const ember::cli::CommandRegistrar translate_registrar{

@@ -19,6 +19,8 @@
 #include "ember/generation/seq2seq.hpp"
 #include "ember/generation/seq2seq_tokenizer.hpp"
 #include "ember/models/causal_lm.hpp"
+#include "ember/models/config.hpp"
+#include "ember/nn/quantized_weights.hpp"
 #include "ember/pipelines/sentence_embedding.hpp"
 #include "model_fixtures.hpp"
 
@@ -612,6 +614,34 @@ TEST(ModelsCli, TranslateAndSummarizeAnswerEachLineAsTheLibrary) {
   EXPECT_NE(encoder_only.status, 0);
   EXPECT_NE(encoder_only.err.find("not an encoder-decoder model"), std::string::npos)
       << encoder_only.err;
+}
+
+// translate --quantize: the model the library makes of nn::quantize_matrices' weights.
+TEST(ModelsCli, TranslateQuantizedAnswersAsTheLibrary) {
+  const std::filesystem::path dir =
+      std::filesystem::path(EMBER_SOURCE_DIR) / "tests" / "fixtures" / "seq2seq" / "bart";
+  const auto model = models::load_seq2seq(
+      models::Config::load(dir), nn::quantize_matrices(nn::Weights::open(dir), DType::Q8_0));
+  const auto tok = generation::Seq2SeqTokenizer::load(dir);
+  const std::string text = "the quick brown fox";
+  generation::Seq2SeqConfig config = generation::Seq2SeqConfig::from_folder(dir);
+  config.num_beams = 4;
+  config.max_new_tokens = 6;
+  const auto want = generation::generate_seq2seq(*model, {tok.encode(text)}, config)[0][0];
+  const auto r = run_ember(
+      "translate --quantize q8_0 --beams 4 --max-tokens 6 --model " + shell_quote(dir.string()),
+      nlohmann::json(text).dump() + "\n");
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto got = nlohmann::json::parse(r.out);
+  EXPECT_EQ(got.at("ids").get<std::vector<int64_t>>(), want.ids);
+  EXPECT_NEAR(got.at("score").get<double>(), want.score, 1e-6);
+  for (const char* type : {"Q9_0", "F16"}) {
+    const auto bad = run_ember(
+        std::string("translate --quantize ") + type + " --model " + shell_quote(dir.string()),
+        "\"x\"\n");
+    EXPECT_NE(bad.status, 0);
+    EXPECT_NE(bad.err.find(type), std::string::npos) << bad.err;
+  }
 }
 
 // translate --src/--tgt on the tiny M2M100 ([__en__] text </s>, __fr__ forced first, from

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -14,12 +15,14 @@
 #include <vector>
 
 #include "ember/base/error.hpp"
+#include "ember/core/convert.hpp"
 #include "ember/formats/json_file.hpp"
 #include "ember/formats/safetensors.hpp"
 #include "ember/generation/seq2seq.hpp"
 #include "ember/generation/seq2seq_tokenizer.hpp"
 #include "ember/models/config.hpp"
 #include "ember/models/seq2seq_lm.hpp"
+#include "ember/nn/quantized_weights.hpp"
 #include "model_fixtures.hpp"
 
 namespace ember {
@@ -302,6 +305,83 @@ TEST(Seq2Seq, EncoderComputesTokensOnly) {
     }
     expect_error([&] { m.encode(ids, mask.narrow(1, 0, 2)); }, "does not match ids");
   }
+}
+
+// A checkpoint seen through another source: every tensor widened to F32.
+class WidenedSource final : public nn::WeightSource {
+ public:
+  explicit WidenedSource(nn::Weights weights) : weights_(std::move(weights)) {}
+  const std::vector<std::string>& names() const override { return weights_.source().names(); }
+  bool contains(std::string_view n) const override { return weights_.source().contains(n); }
+  Tensor tensor(std::string_view n) const override { return to_f32(weights_.source().tensor(n)); }
+  std::string description() const override { return "widened"; }
+
+ private:
+  nn::Weights weights_;
+};
+
+// nn::quantize_matrices: the linear and embedding matrices whose rows are whole Q8_0 blocks are
+// quantized (byte for byte Tensor::to's ggml quantizer), the rest kept as the same storage. Fed 16
+// rows or more, linear widens quantized weights to F32 panels, so the quantized model computes
+// what the F32 model computes on the dequantized weights: the same numbers up to the order of
+// the sums (kTolerance). Fewer rows take vec_dot's 8-bit activations (ggml's, tested bit for bit
+// in the core tests) and are only run here.
+TEST(Seq2Seq, QuantizedMatricesComputeTheirDequantizedValues) {
+  for (const char* name : kCases) {
+    SCOPED_TRACE(name);
+    const nn::Weights plain = nn::Weights::open(kSeq2Seq / name);
+    const nn::Weights quantized = nn::quantize_matrices(plain, DType::Q8_0);
+    const models::Config config = models::Config::load(kSeq2Seq / name);
+    size_t matrices = 0;
+    for (const std::string& n : plain.source().names()) {
+      const Tensor before = plain.source().tensor(n);
+      const Tensor after = quantized.source().tensor(n);
+      const bool position = n.find("position") != std::string::npos ||
+                            n.find("relative_attention_bias") != std::string::npos;
+      if (n.ends_with(".weight") && !position && before.rank() == 2 && before.dim(1) % 32 == 0) {
+        ASSERT_EQ(after.dtype(), DType::Q8_0) << n;
+        const Tensor want = to_f32(before).to(DType::Q8_0);
+        EXPECT_EQ(std::memcmp(after.data(), want.data(), want.nbytes()), 0) << n;
+        ++matrices;
+      } else {
+        EXPECT_EQ(after.data(), before.data()) << n;
+      }
+    }
+    EXPECT_GE(matrices, 8u);  // q, k, v, out and the first MLP matrix of each stack at least
+
+    const auto q_model = models::load_seq2seq(config, quantized);
+    const auto f_model =
+        models::load_seq2seq(config, nn::Weights(std::make_shared<WidenedSource>(quantized)));
+    // Two inputs of 12 tokens: 24 encoder rows; then 8 decoder tokens each, 16 rows.
+    std::vector<int64_t> ids(24), ones(24, 1), dec(16);
+    for (size_t i = 0; i < ids.size(); ++i) ids[i] = 3 + static_cast<int64_t>(i * 7 % 90);
+    for (size_t i = 0; i < dec.size(); ++i) dec[i] = 3 + static_cast<int64_t>(i * 5 % 90);
+    const Tensor x = Tensor::from_values<int64_t>(DType::I64, {2, 12}, std::span(ids));
+    const Tensor mask = Tensor::from_values<int64_t>(DType::I64, {2, 12}, std::span(ones));
+    const Tensor y = Tensor::from_values<int64_t>(DType::I64, {2, 8}, std::span(dec));
+    const Tensor q_encoded = q_model->encode(x, mask);
+    const Tensor f_encoded = f_model->encode(x, mask);
+    EXPECT_LE(max_diff(q_encoded.to_f32_vector(), f_encoded.to_f32_vector()), kTolerance);
+    models::Seq2SeqCache q_cache = q_model->new_cache(q_encoded, mask, 8);
+    models::Seq2SeqCache f_cache = f_model->new_cache(f_encoded, mask, 8);
+    EXPECT_LE(max_diff(q_model->decode(y, q_cache).to_f32_vector(),
+                       f_model->decode(y, f_cache).to_f32_vector()),
+              kTolerance);
+
+    Seq2SeqConfig c = Seq2SeqConfig::from_folder(kSeq2Seq / name);
+    c.num_beams = 4;
+    c.max_new_tokens = 6;
+    const auto beams = generation::generate_seq2seq(*q_model, {{5, 6, 7, 8}}, c);
+    ASSERT_EQ(beams.size(), 1u);
+    EXPECT_FALSE(beams[0][0].ids.empty());
+  }
+  const nn::Weights weights = nn::Weights::open(kSeq2Seq / "bart");
+  expect_error([&] { nn::quantize_matrices(weights, DType::F32); }, "not a weight block type");
+  expect_error([&] { nn::quantize_matrices(weights, DType::Q8_K); }, "not a weight block type");
+  EXPECT_EQ(nn::weight_block_type("q4_k"), DType::Q4_K);
+  EXPECT_EQ(nn::weight_block_type("Q8_0"), DType::Q8_0);
+  expect_error([] { nn::weight_block_type("Q8_K"); }, "'Q8_K' is not a weight block type");
+  expect_error([] { nn::weight_block_type("int8"); }, "'int8' is not a weight block type");
 }
 
 // generation_config.json, then the task's task_specific_params (T5's and BART's form).
