@@ -115,13 +115,14 @@ std::string tokenizer_class(const std::filesystem::path& folder, const nlohmann:
                model["model_type"].is_string()) {
       const std::string type = model["model_type"].get<std::string>();
       if (type == "mbart") name = "MBartTokenizer";
-      if (type == "t5") name = "T5Tokenizer";
+      if (type == "t5" || type == "mt5") name = "T5Tokenizer";
       if (type == "pegasus") name = "PegasusTokenizer";
       if (type == "m2m_100")
         name = std::filesystem::exists(folder / "vocab.json") ? "M2M100Tokenizer" : "NllbTokenizer";
     }
   }
   if (name.size() > 4 && name.substr(name.size() - 4) == "Fast") name.resize(name.size() - 4);
+  if (name == "MT5Tokenizer") name = "T5Tokenizer";  // transformers' alias
   return name;
 }
 

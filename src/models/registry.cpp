@@ -114,7 +114,7 @@ std::unique_ptr<CausalLM> load_causal_lm(const std::filesystem::path& folder) {
 
 std::unique_ptr<Seq2SeqLM> load_seq2seq(const Config& config, const nn::Weights& weights) {
   const std::string type = config.model_type();
-  if (type == "t5") return load_t5(config, weights);
+  if (type == "t5" || type == "mt5") return load_t5(config, weights);
   if (type == "bart" || type == "mbart" || type == "marian" || type == "m2m_100" ||
       type == "pegasus")
     return load_bart(config, weights);
@@ -123,7 +123,7 @@ std::unique_ptr<Seq2SeqLM> load_seq2seq(const Config& config, const nn::Weights&
                 "' is not an encoder-decoder model (it has no decoder over an encoder's output)");
   }
   config.fail("unknown encoder-decoder architecture model_type '" + type +
-              "' (supported: t5, bart, mbart, marian, m2m_100, pegasus)");
+              "' (supported: t5, mt5, bart, mbart, marian, m2m_100, pegasus)");
 }
 
 std::unique_ptr<Seq2SeqLM> load_seq2seq(const std::filesystem::path& folder) {

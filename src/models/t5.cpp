@@ -1,9 +1,10 @@
-// T5 v1.0 and v1.1: pre-norm RMS layers without biases, relative position buckets (the first
-// layer's table serves every layer: bidirectional in the encoder, causal in the decoder),
-// unscaled attention scores, a ReLU MLP (v1.0) or a gated-GELU one (v1.1). The output head is
-// lm_head.weight when the checkpoint has one (v1.1), else the shared embeddings; the decoder
-// output is scaled by d_model^-0.5 before the head unless the config says otherwise: Hub configs
-// say so with tie_word_embeddings: false, transformers 5.24's with scale_decoder_outputs: false.
+// T5 v1.0 and v1.1 (mT5 is v1.1 under model_type mt5): pre-norm RMS layers without biases, relative
+// position buckets (the first layer's table serves every layer: bidirectional in the encoder,
+// causal in the decoder), unscaled attention scores, a ReLU MLP (v1.0) or a gated-GELU one (v1.1).
+// The output head is lm_head.weight when the checkpoint has one (v1.1), else the shared embeddings;
+// the decoder output is scaled by d_model^-0.5 before the head unless the config says otherwise:
+// Hub configs say so with tie_word_embeddings: false, transformers 5.24's with
+// scale_decoder_outputs: false.
 #include <algorithm>
 #include <cmath>
 #include <limits>

@@ -33,8 +33,9 @@ using test::i64_values;
 
 const std::filesystem::path kSeq2Seq =
     std::filesystem::path(EMBER_SOURCE_DIR) / "tests" / "fixtures" / "seq2seq";
-const char* const kCases[] = {"t5_v1_0", "t5_v1_1",    "bart",       "mbart",           "marian",
-                              "m2m100",  "m2m100_spm", "mbart_cc25", "marian_separate", "pegasus"};
+const char* const kCases[] = {"t5_v1_0",    "t5_v1_1",         "mt5",    "bart",
+                              "mbart",      "marian",          "m2m100", "m2m100_spm",
+                              "mbart_cc25", "marian_separate", "pegasus"};
 
 // Values are O(1) (normed encoder output; logits of std ~3); the reference's F32 rounding is
 // ~1e-6, so 1e-4 (the issue's bar) leaves two orders of magnitude for another summation order.
@@ -536,6 +537,14 @@ TEST(Seq2Seq, SentencePieceFoldersMissingAFileAreClearErrors) {
   expect_error([&] { generation::Seq2SeqTokenizer::load(dir); },
                "spiece.model alone is read only as T5's (T5Tokenizer) or Pegasus's "
                "(PegasusTokenizer); the folder names no tokenizer class");
+  // mT5's folders name their model or tokenizer class mt5: T5's conversion.
+  const auto t5 = generation::Seq2SeqTokenizer::load(kSeq2Seq / "t5_spm");
+  const std::string text = "Ember turns text into ids <extra_id_0> and back.";
+  std::ofstream(dir / "config.json") << R"({"model_type": "mt5"})";
+  EXPECT_EQ(generation::Seq2SeqTokenizer::load(dir).encode(text), t5.encode(text));
+  std::filesystem::remove(dir / "config.json");
+  std::ofstream(dir / "tokenizer_config.json") << R"({"tokenizer_class": "MT5Tokenizer"})";
+  EXPECT_EQ(generation::Seq2SeqTokenizer::load(dir).encode(text), t5.encode(text));
   std::ofstream(dir / "tokenizer_config.json")
       << R"({"tokenizer_class": "T5TokenizerFast", "extra_ids": -1})";
   expect_error([&] { generation::Seq2SeqTokenizer::load(dir); },

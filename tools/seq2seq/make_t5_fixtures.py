@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes tests/fixtures/seq2seq/: tiny random T5 models (v1.0 and v1.1) and their references.
+"""Writes tests/fixtures/seq2seq/: tiny random T5 models (v1.0, v1.1 and mT5) and their references.
 
 Reference: transformers (pinned in tools/requirements.txt) on CPU in F32, eager attention. Every
 weight comes from a seeded torch.Generator (tools/models/make_fixtures.py's init_weights), every
@@ -17,7 +17,9 @@ Seeds are searched from a base until every beam run's returned sequences have su
 EOS before max_length (so early stopping matters): no reference decision is a near-tie that F32
 rounding on another machine could flip.
 
-Usage: make_t5_fixtures.py [v1_0|v1_1 ...]   (no argument: both)
+mT5 (folder mt5) is T5 v1.1's arithmetic under model_type mt5, made by MT5ForConditionalGeneration.
+
+Usage: make_t5_fixtures.py [v1_0|v1_1|mt5 ...]   (no argument: all three)
 """
 import json
 import pathlib
@@ -90,14 +92,17 @@ def t5_config(version, vocab):
     # A deeper encoder than decoder (transformers 5.23 sizes generate()'s cache by num_layers, so
     # not the other way round).
     common["num_layers"] = 3
-    return transformers.T5Config(feed_forward_proj="gated-gelu", num_decoder_layers=2,
-                                 tie_word_embeddings=False, **common)
+    config = transformers.MT5Config if version == "mt5" else transformers.T5Config
+    return config(feed_forward_proj="gated-gelu", num_decoder_layers=2, tie_word_embeddings=False,
+                  **common)
 
 
 def build(version, vocab, seed):
     torch.manual_seed(seed)
-    model = transformers.T5ForConditionalGeneration(t5_config(version, vocab))
-    if version == "v1_1":
+    model_class = (transformers.MT5ForConditionalGeneration if version == "mt5"
+                   else transformers.T5ForConditionalGeneration)
+    model = model_class(t5_config(version, vocab))
+    if version != "v1_0":
         # transformers 5.23 ties lm_head to shared whatever the config says; v1.1 checkpoints
         # carry their own head, so give it one.
         model.lm_head.weight = torch.nn.Parameter(torch.empty(vocab, 32))
@@ -179,8 +184,9 @@ def case(version, base_seed, tok):
         with torch.no_grad():
             return model, ids, mask, {name: run(model, ids, mask, kw) for name, kw in RUNS.items()}
 
-    seed, model, ids, mask, results = search_seed(f"t5_{version}", base_seed, attempt)
-    folder = OUT / f"t5_{version}"
+    name = "mt5" if version == "mt5" else f"t5_{version}"
+    seed, model, ids, mask, results = search_seed(name, base_seed, attempt)
+    folder = OUT / name
     if folder.exists():
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
@@ -190,7 +196,7 @@ def case(version, base_seed, tok):
         config.pop(key, None)
     # The Hub's form: v1.1 says tie_word_embeddings false (no output scaling, its own head).
     config["tie_word_embeddings"] = version == "v1_0"
-    config["architectures"] = ["T5ForConditionalGeneration"]
+    config["architectures"] = [type(model).__name__]
     (folder / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
     (folder / "generation_config.json").write_text(json.dumps(
         {"decoder_start_token_id": 0, "eos_token_id": 1, "pad_token_id": 0}, indent=2) + "\n")
@@ -205,7 +211,7 @@ def case(version, base_seed, tok):
     runs = {name: {"options": RUNS[name], "outputs": rows} for name, (rows, _) in results.items()}
     (folder / "generate.json").write_text(json.dumps(
         {"seed": seed, "transformers": transformers.__version__, "runs": runs}, indent=1) + "\n")
-    print(f"t5_{version}: seed {seed}")
+    print(f"{name}: seed {seed}")
 
 
 def write_reference(model, folder, ids, mask, start_id):
@@ -225,8 +231,8 @@ def write_reference(model, folder, ids, mask, start_id):
 def main():
     torch.set_num_threads(1)  # tiny models: threads only add overhead
     tok = make_tokenizer(100)
-    versions = sys.argv[1:] or ["v1_0", "v1_1"]
-    for version, seed in [("v1_0", 1000), ("v1_1", 2000)]:
+    versions = sys.argv[1:] or ["v1_0", "v1_1", "mt5"]
+    for version, seed in [("v1_0", 1000), ("v1_1", 2000), ("mt5", 3000)]:
         if version in versions:
             case(version, seed, tok)
 

@@ -62,9 +62,9 @@ class Seq2SeqLM {
   virtual Tensor decode(const Tensor& ids, Seq2SeqCache& cache) const = 0;
 };
 
-// By config.json's model_type: t5, bart, mbart, marian, m2m_100 (NLLB too). Throws ember::Error
-// naming the problem for an architecture without a decoder (an encoder or decoder-only model), a
-// bad config or missing weights.
+// By config.json's model_type: t5 (mt5 too), bart, mbart, marian, m2m_100 (NLLB too). Throws
+// ember::Error naming the problem for an architecture without a decoder (an encoder or decoder-only
+// model), a bad config or missing weights.
 std::unique_ptr<Seq2SeqLM> load_seq2seq(const std::filesystem::path& folder);
 std::unique_ptr<Seq2SeqLM> load_seq2seq(const Config& config, const nn::Weights& weights);
 
