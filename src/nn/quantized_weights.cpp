@@ -1,9 +1,11 @@
 #include "ember/nn/quantized_weights.hpp"
 
 #include <cctype>
+#include <iterator>
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "ember/base/error.hpp"
@@ -24,27 +26,29 @@ class QuantizedSource final : public WeightSource {
   QuantizedSource(Weights weights, DType dtype) : weights_(std::move(weights)) {
     const WeightSource& source = weights_.source();
     const int64_t block = static_cast<int64_t>(dtype_info(dtype).block_elems);
-    std::vector<std::string> picked;
+    // Each picked matrix with its mapped tensor, replaced below by its quantized copy.
+    std::vector<std::pair<std::string, Tensor>> matrices;
     for (const std::string& name : source.names()) {
       if (!name.ends_with(".weight") || is_position_table(name)) continue;
-      const Tensor t = source.tensor(name);
+      Tensor t = source.tensor(name);
       const bool matrix_of_floats =
           t.rank() == 2 &&
           (t.dtype() == DType::F32 || t.dtype() == DType::F16 || t.dtype() == DType::BF16);
-      if (matrix_of_floats && t.dim(1) % block == 0) picked.push_back(name);
+      if (matrix_of_floats && t.dim(1) % block == 0) matrices.emplace_back(name, std::move(t));
     }
-    std::vector<Tensor> quantized(picked.size());
     // One tensor per pool thread at a time: the quantizers are serial.
-    parallel_for_each(static_cast<int64_t>(picked.size()), [&](int64_t i) {
-      const Tensor original = source.tensor(picked[i]);
-      quantized[i] = to_f32(original).to(dtype);
+    parallel_for_each(static_cast<int64_t>(matrices.size()), [&](int64_t i) {
+      Tensor& matrix = matrices[static_cast<size_t>(i)].second;
+      const Tensor original = matrix;
+      matrix = to_f32(original).to(dtype);
       // The copy replaces the mapped matrix: give its pages back, so that the process holds a
       // quarter of F32's bytes (Q8_0) rather than both.
       const Storage& storage = *original.storage();
       storage.release_pages(static_cast<size_t>(original.data() - storage.data()),
                             original.nbytes());
     });
-    for (size_t i = 0; i < picked.size(); ++i) quantized_.emplace(picked[i], quantized[i]);
+    quantized_.insert(std::make_move_iterator(matrices.begin()),
+                      std::make_move_iterator(matrices.end()));
   }
 
   const std::vector<std::string>& names() const override { return weights_.source().names(); }
